@@ -1,0 +1,59 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "ftptunnel",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "ftptunnel", targets: ["ftptunnel"]),
+        .executable(name: "pasvd", targets: ["pasvd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+    ],
+    targets: [
+        // C libraries, each behind one narrow Swift wrapper.
+        .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
+
+        .target(
+            name: "Shared",
+            dependencies: [
+                "COpenSSL",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "ftptunnel",
+            dependencies: [
+                "Shared", "CLibSSH2",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "pasvd",
+            dependencies: [
+                "Shared", "CCrypt",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "libssh2-raw-bench",
+            dependencies: ["CLibSSH2"],
+            path: "Benchmarks/libssh2-raw"
+        ),
+
+        // Test helpers: real sshd, real FTP servers, real FTP clients, deadlines.
+        .target(name: "TestSupport", dependencies: ["Shared"], path: "Tests/TestSupport"),
+        .testTarget(name: "SharedTests", dependencies: ["Shared", "TestSupport"]),
+        .testTarget(name: "PasvdTests", dependencies: ["pasvd", "Shared", "TestSupport"]),
+        .testTarget(name: "FtptunnelTests", dependencies: ["ftptunnel", "pasvd", "Shared", "TestSupport", "CLibSSH2"]),
+    ]
+)

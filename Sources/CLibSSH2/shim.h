@@ -1,0 +1,4 @@
+#ifndef FTPTUNNEL_CLIBSSH2_SHIM_H
+#define FTPTUNNEL_CLIBSSH2_SHIM_H
+#include <libssh2.h>
+#endif

@@ -1,0 +1,7 @@
+#ifndef FTPTUNNEL_COPENSSL_SHIM_H
+#define FTPTUNNEL_COPENSSL_SHIM_H
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include <openssl/rand.h>
+#endif

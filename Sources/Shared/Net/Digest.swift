@@ -1,0 +1,50 @@
+import Foundation
+import COpenSSL
+
+/// The hashes the product needs (SHA-256 fingerprints and file checks, HMAC-SHA1 for hashed known_hosts),
+/// computed by OpenSSL's libcrypto. This file is the only one that imports COpenSSL.
+public enum Digest {
+    public static func sha256(_ bytes: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
+        bytes.withUnsafeBufferPointer { input in
+            _ = SHA256(input.baseAddress, input.count, &out)
+        }
+        return out
+    }
+
+    public static func hmacSHA1(key: [UInt8], message: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        key.withUnsafeBufferPointer { k in
+            message.withUnsafeBufferPointer { m in
+                _ = HMAC(EVP_sha1(), k.baseAddress, Int32(k.count), m.baseAddress, m.count, &out, &length)
+            }
+        }
+        return Array(out.prefix(Int(length)))
+    }
+
+    /// Streams a file through SHA-256 and returns the lowercase hex digest.
+    public static func sha256Hex(ofFileAt path: String) throws -> String {
+        guard let file = fopen(path, "rb") else { throw DigestError.cannotOpen(path: path) }
+        defer { fclose(file) }
+        guard let context = EVP_MD_CTX_new() else { throw DigestError.cannotOpen(path: path) }
+        defer { EVP_MD_CTX_free(context) }
+        EVP_DigestInit_ex(context, EVP_sha256(), nil)
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = fread(&buffer, 1, buffer.count, file)
+            if n > 0 { EVP_DigestUpdate(context, buffer, n) }
+            if n < buffer.count { break }
+        }
+        var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        EVP_DigestFinal_ex(context, &out, &length)
+        return out.prefix(Int(length)).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+public enum DigestError: Error, CustomStringConvertible {
+    case cannotOpen(path: String)
+    public var description: String { "cannot read \(path) to hash it" }
+    private var path: String { if case .cannotOpen(let p) = self { return p }; return "" }
+}

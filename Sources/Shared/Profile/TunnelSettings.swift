@@ -1,0 +1,61 @@
+/// Everything `ftptunnel` needs to bring one site up, fully resolved
+/// (command line > profile > ~/.ssh/config > defaults). Produced by the profile resolver,
+/// consumed by the tunnel. Pure data.
+public struct TunnelSettings: Sendable, Equatable {
+    /// How data connections are carried. See DESIGN 3.4.
+    public enum Mode: String, Sendable, CaseIterable {
+        /// Forward every port of `passivePorts` up front; the control stream is untouched (FTPS works).
+        case fixed
+        /// Read the control stream and open a data channel per 227/229 reply; PORT/EPRT converted.
+        case rewrite
+    }
+
+    /// OpenSSH's StrictHostKeyChecking.
+    public enum HostKeyPolicy: String, Sendable, CaseIterable {
+        case yes, acceptNew = "accept-new", ask, no
+    }
+
+    /// Whether the IP inside a 227 reply is trusted (`PassiveHost server`) or replaced by FTPHost (`ignore`, default).
+    public enum PassiveHostPolicy: String, Sendable, CaseIterable {
+        case ignore, server
+    }
+
+    // SSH side
+    public var sshHost: String
+    public var sshPort: Int = 22
+    public var user: String
+    public var identityFiles: [String] = []
+    public var identitiesOnly: Bool = false
+    public var knownHostsFiles: [String] = []
+    /// nil: `ask` on a terminal, `yes` without one.
+    public var strictHostKeyChecking: HostKeyPolicy? = nil
+    public var serverAliveInterval: Int = 0
+    public var serverAliveCountMax: Int = 3
+    public var connectTimeout: Int? = nil
+    public var ciphers: [String]? = nil
+    public var macs: [String]? = nil
+    public var kexAlgorithms: [String]? = nil
+    public var hostKeyAlgorithms: [String]? = nil
+
+    // FTP side (as seen from the SSH server)
+    public var ftpHost: String = "127.0.0.1"
+    public var ftpPort: Int = 21
+
+    // Local side
+    /// nil: 21 when the process may bind it, else 2121.
+    public var localPort: Int? = nil
+    /// Address the local listeners bind. Loopback unless the user explicitly asks otherwise.
+    public var bindAddress: String = "127.0.0.1"
+    public var passivePorts: PortRange? = nil
+    public var mode: Mode = .rewrite
+    public var passiveHost: PassiveHostPolicy = .ignore
+    /// Receive window for data channels, in bytes.
+    public var dataWindow: Int = 16 << 20
+    /// SSH sessions carrying data channels.
+    public var sessions: Int = 1
+
+    public init(sshHost: String, user: String) {
+        self.sshHost = sshHost
+        self.user = user
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+
+/// A private OpenSSH sshd on loopback with generated ed25519 host and user keys.
+/// The client logs in as the current user with `userKey`; `knownHostsLine` is what a trusting client has.
+public final class SSHDFixture: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var allowTcpForwarding = true
+        public var passwordAuthentication = false
+        public var kbdInteractiveAuthentication = false
+        public var listenAddress = "127.0.0.1"
+        /// Extra sshd_config lines.
+        public var extraConfig: [String] = []
+        public init() {}
+    }
+
+    public let directory: TempDirectory
+    public let port: Int
+    public let host: String
+    public let userKey: String
+    public let hostKey: String
+    public let user: String
+    private var process: ManagedProcess?
+
+    public init(_ options: Options = Options()) throws {
+        directory = try TempDirectory("sshd")
+        host = options.listenAddress
+        user = ProcessInfo.processInfo.environment["USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "root"
+        hostKey = directory.file("ssh_host_ed25519_key")
+        userKey = directory.file("id_ed25519")
+        try runChecked("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", hostKey])
+        try runChecked("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "ftptunnel-test", "-f", userKey])
+        try FileManager.default.copyItem(atPath: userKey + ".pub", toPath: directory.file("authorized_keys"))
+        try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
+        port = try LoopbackNet.freePort(on: host)
+        let yesNo = { (flag: Bool) in flag ? "yes" : "no" }
+        let config = ([
+            "ListenAddress \(host)",
+            "Port \(port)",
+            "HostKey \(hostKey)",
+            "AuthorizedKeysFile \(directory.file("authorized_keys"))",
+            "PidFile \(directory.file("sshd.pid"))",
+            "StrictModes no",
+            "UsePAM no",
+            "PermitRootLogin yes",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication \(yesNo(options.passwordAuthentication))",
+            "KbdInteractiveAuthentication \(yesNo(options.kbdInteractiveAuthentication))",
+            "AllowTcpForwarding \(yesNo(options.allowTcpForwarding))",
+            "LogLevel VERBOSE",
+        ] + options.extraConfig).joined(separator: "\n") + "\n"
+        let configPath = try directory.write("sshd_config", config, mode: 0o600)
+        process = try ManagedProcess(try which("sshd"), ["-D", "-e", "-f", configPath])
+        try LoopbackNet.waitForGreeting(host, port, prefix: "SSH-2.0-")
+    }
+
+    /// The host's public key line (`ssh-ed25519 AAAA…`).
+    public var hostPublicKey: String {
+        ((try? String(contentsOfFile: hostKey + ".pub", encoding: .utf8)) ?? "")
+            .split(separator: " ").prefix(2).joined(separator: " ")
+    }
+
+    /// A known_hosts line trusting this server (`[127.0.0.1]:PORT ssh-ed25519 …`).
+    public var knownHostsLine: String { "[\(host)]:\(port) \(hostPublicKey)" }
+
+    /// Writes a known_hosts file trusting this server and returns its path.
+    public func writeKnownHosts(in dir: TempDirectory, name: String = "known_hosts") throws -> String {
+        try dir.write(name, knownHostsLine + "\n", mode: 0o600)
+    }
+
+    /// sshd's log so far (connections, refused forwards, auth results).
+    public var log: String { process?.output ?? "" }
+
+    public var isRunning: Bool { process?.isRunning ?? false }
+
+    /// Kills sshd and every process it forked (the per-connection ones, which leave its process group),
+    /// as a crash would.
+    public func kill() {
+        process?.killTree()
+    }
+
+    public func stop() { process?.stop() }
+
+    deinit { stop() }
+}
