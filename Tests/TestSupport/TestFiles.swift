@@ -5,8 +5,8 @@ import Shared
 public enum TestFiles {
     /// Writes `size` pseudo-random bytes to `path` (fast: a seeded generator, 1 MiB at a time).
     public static func random(at path: String, size: Int, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) throws {
-        FileManager.default.createFile(atPath: path, contents: nil)
-        guard let handle = FileHandle(forWritingAtPath: path) else { throw POSIXError(.EACCES) }
+        guard FileManager.default.createFile(atPath: path, contents: nil),
+               let handle = FileHandle(forWritingAtPath: path) else { throw POSIXError(.EACCES) }
         defer { try? handle.close() }
         var state = seed ^ UInt64(size)
         var remaining = size

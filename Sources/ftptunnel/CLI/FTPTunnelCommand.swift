@@ -5,9 +5,10 @@ struct FTPTunnelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ftptunnel",
         abstract: "Carry FTP (control and data connections) through one SSH session.",
-        subcommands: []
+        discussion: """
+        DEST is a profile name, an ~/.ssh/config Host alias, or [user@]host[:port].
+        Profiles live in $XDG_CONFIG_HOME/ftptunnel/profiles/NAME.conf (default ~/.config/ftptunnel/profiles/).
+        """,
+        subcommands: [Connect.self, Run.self, Check.self, Profiles.self, Show.self]
     )
-    func run() throws {
-        print(Self.helpMessage())
-    }
 }

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Shared
+
+/// Options shared by `connect`, `run`, `check` and `show`: everything that can override a profile.
+struct TunnelOptions: ParsableArguments {
+    @Argument(help: "Profile name, ~/.ssh/config Host alias, or [user@]host[:port].")
+    var destination: String
+
+    @Option(name: .customLong("profile"), help: "Read the site from this profile file.")
+    var profile: String?
+
+    @Option(name: .customShort("l"), help: "SSH user name.")
+    var user: String?
+
+    @Option(name: .customShort("p"), help: "SSH port.")
+    var port: Int?
+
+    @Option(name: .customShort("i"), help: "Identity (private key) file; repeatable.")
+    var identity: [String] = []
+
+    @Option(name: .customLong("ftp-host"), help: "FTP server as seen from the SSH server (default 127.0.0.1).")
+    var ftpHost: String?
+
+    @Option(name: .customLong("ftp-port"), help: "FTP control port on FTP host (default 21).")
+    var ftpPort: Int?
+
+    @Option(name: .customLong("local-port"), help: "Local control port (default 21 if it can be bound, else 2121).")
+    var localPort: Int?
+
+    @Option(name: .customLong("passive-ports"), help: "Passive data port range LO-HI.")
+    var passivePorts: String?
+
+    @Option(name: .customLong("mode"), help: "Data channel mode: rewrite (default) or fixed.")
+    var mode: String?
+
+    @Option(name: .customLong("known-hosts"), help: "known_hosts file to check and update.")
+    var knownHosts: String?
+
+    @Option(name: .customShort("o"), help: ArgumentHelp("Any profile or ssh_config keyword, e.g. -o DataWindow=32M.", valueName: "Keyword=Value"))
+    var options: [String] = []
+
+    @Flag(name: .customShort("v"), help: "More detail on stderr; repeat for protocol traces.")
+    var verbose: Int
+
+    @Option(name: .customLong("log-file"), help: "Append log lines to this file instead of stderr.")
+    var logFile: String?
+
+    var overrides: SettingOverrides {
+        var o = SettingOverrides()
+        o.profilePath = profile
+        o.user = user
+        o.port = port
+        o.identityFiles = identity
+        o.ftpHost = ftpHost
+        o.ftpPort = ftpPort
+        o.localPort = localPort
+        o.passivePorts = passivePorts
+        o.mode = mode
+        o.knownHostsFile = knownHosts
+        o.options = options
+        return o
+    }
+}
