@@ -5,7 +5,7 @@ struct Destination: Sendable, Equatable {
     let host: String
     let port: Int?
     /// A bare name without brackets: may name a profile.
-    var mayNameProfile: Bool { !bracketed && port == nil && ProfileStore.isValidName(host) }
+    var mayNameProfile: Bool { !bracketed && ProfileStore.isValidName(host) }
     private let bracketed: Bool
 
     init(parsing text: String) throws {

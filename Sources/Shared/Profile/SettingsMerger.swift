@@ -17,10 +17,14 @@ struct SettingsMerger {
         layers.lazy.compactMap { $0[keyPath: path] }.first
     }
 
-    private mutating func record(_ keyword: ProfileKeyword, _ value: String?, _ source: SettingSource) {
-        let shown = value.map { $0.contains(where: \.isWhitespace) ? "\"\($0)\"" : $0 }
+    /// Records one line of `show`; `value` is quoted when it contains blanks, unless it is already a word list.
+    private mutating func record(_ keyword: ProfileKeyword, _ value: String?, _ source: SettingSource,
+                                 isWordList: Bool = false) {
+        let shown = isWordList ? value : value.map(SettingsMerger.quoted)
         entries.append(.init(keyword: keyword.rawValue, value: shown, source: source.provenance))
     }
+
+    static func quoted(_ word: String) -> String { word.contains(where: \.isWhitespace) ? "\"\(word)\"" : word }
 
     /// Picks `path` from the highest layer, else `fallback` with a default source, and records it.
     private mutating func take<T>(_ keyword: ProfileKeyword, _ path: KeyPath<SettingsLayer, Sourced<T>?>,
@@ -78,7 +82,8 @@ struct SettingsMerger {
         settings.knownHostsFiles = try knownHosts.value.map {
             try expand(Sourced($0, knownHosts.source), keyword: .userKnownHostsFile, tokens: tokens)
         }
-        record(.userKnownHostsFile, settings.knownHostsFiles.joined(separator: " "), knownHosts.source)
+        record(.userKnownHostsFile, settings.knownHostsFiles.map(SettingsMerger.quoted).joined(separator: " "),
+               knownHosts.source, isWordList: true)
         settings.strictHostKeyChecking = take(.strictHostKeyChecking, \.strictHostKeyChecking?.optional, default: nil,
                                               note: "ask on a terminal, yes without one") { $0?.rawValue }
         settings.serverAliveInterval = take(.serverAliveInterval, \.serverAliveInterval, default: 0,

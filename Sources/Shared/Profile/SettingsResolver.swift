@@ -98,10 +98,10 @@ public struct SettingsResolver: Sendable {
             }
         }
         if profilePath == nil, dest.mayNameProfile { profilePath = profileStore.existingPath(forName: dest.host) }
-        let profile = try profilePath.map { try ProfileFile.load(path: $0, shownAs: display($0)) }
+        let profile = try profilePath.map { try ProfileFile.load(path: $0, shownAs: displayPath($0)) }
 
         let alias = profile?.hostName?.value ?? dest.host
-        var reader = SSHConfigReader(home: home, display: display)
+        var reader = SSHConfigReader(home: home, display: displayPath)
         if let path = sshConfigPath { try reader.read(path: path, alias: alias) }
 
         var merger = SettingsMerger(layers: [commandLine, extra] + (profile.map { [$0] } ?? []) + [reader.layer],
@@ -136,7 +136,7 @@ public struct SettingsResolver: Sendable {
     }
 
     /// A path as shown to the user: the home directory written `~`.
-    func display(_ path: String) -> String {
+    public func displayPath(_ path: String) -> String {
         let prefix = home.hasSuffix("/") ? home : home + "/"
         return path.hasPrefix(prefix) && home != "/" ? "~/" + path.dropFirst(prefix.count) : path
     }
