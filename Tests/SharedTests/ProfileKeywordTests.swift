@@ -150,16 +150,20 @@ import Testing
         try world.profile("p", "mode FIXED", "passivehost Server", "LocalPort 0", "PassivePorts 2534")
         let s = try world.resolve("p").settings
         #expect(s.mode == .fixed && s.passiveHost == .server && s.localPort == 0)
+        try world.profile("q", "Mode fixed")
+        #expect(try world.resolve("q").notes == ["~/.config/ftptunnel/profiles/q.conf:1: Mode fixed without PassivePorts "
+            + "forwards only the control connection, so transfers will fail — set PassivePorts to the server's passive port range"])
         #expect(s.passivePorts == PortRange(lower: 2534, upper: 2534))
     }
 
     @Test func pathTokensExpand() throws {
         let world = try ProfileTestWorld()
         try world.profile("p", "HostName h.example", "User remote", "Port 2022",
-                          "IdentityFile ~/%u/%r@%h:%p/%%/%n", "IdentityFile %d/k", "IdentityFile relative/key",
+                          "IdentityFile ~/%u/%r@%h:%p/%%/%n", "IdentityFile %d/k", "IdentityFile /u%i", "IdentityFile relative/key",
                           "UserKnownHostsFile ~/.ssh/kh_%h")
         let s = try world.resolve("p").settings
-        #expect(s.identityFiles == ["\(world.home)/tester/remote@h.example:2022/%/h.example", "\(world.home)/k", "relative/key"])
+        #expect(s.identityFiles == ["\(world.home)/tester/remote@h.example:2022/%/h.example", "\(world.home)/k", "/u\(getuid())",
+                                "relative/key"])
         #expect(s.knownHostsFiles == ["\(world.home)/.ssh/kh_h.example"])
     }
 
@@ -209,7 +213,7 @@ import Testing
         ("BindAddress example.com", "BindAddress: 'example.com' is not a numeric IP address"),
         ("GatewayPorts clientspecified", "GatewayPorts: 'clientspecified' is neither yes nor no"),
         ("PassiveHost trust", "PassiveHost: 'trust' is not one of ignore, server"),
-        ("IdentityFile ~/.ssh/%z", "IdentityFile: '~/.ssh/%z' contains the unknown token %z — use %d, %h, %n, %p, %r, %u or %%"),
+        ("IdentityFile ~/.ssh/%z", "IdentityFile: '~/.ssh/%z' contains the unknown token %z — use %L, %d, %h, %i, %l, %n, %p, %r, %u or %%"),
         ("IdentityFile /k%", "IdentityFile: '/k%' ends with a lone %"),
         ("IdentityFile ~nosuchuser-ftptunnel/k", "IdentityFile: '~nosuchuser-ftptunnel/k' names an unknown user"),
         ("UserKnownHostsFile", "UserKnownHostsFile: no value given"),

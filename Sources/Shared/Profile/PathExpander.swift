@@ -1,7 +1,8 @@
 import Foundation
 
 /// Expands a leading `~` or `~user` and the `%` tokens of ssh_config paths (`%h` host, `%p` port, `%r` remote user,
-/// `%u` local user, `%d` home directory, `%n` the name as given, `%%` a percent sign).
+/// `%u` local user, `%d` home directory, `%n` the name as given, `%i` local uid, `%l`/`%L` local host name
+/// with/without domain, `%%` a percent sign).
 struct PathExpander: Sendable {
     let home: String
     let tokens: [Character: String]

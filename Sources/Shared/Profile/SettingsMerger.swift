@@ -1,3 +1,5 @@
+import Foundation
+
 /// Merges settings layers (highest precedence first) into `TunnelSettings`, recording where every value came from,
 /// then expands `~` and `%` tokens in paths using the merged host, port and users.
 struct SettingsMerger {
@@ -34,7 +36,6 @@ struct SettingsMerger {
         return picked.value
     }
 
-    // swiftlint:disable:next function_body_length
     mutating func merge(destinationHost: String, destinationText: String, alias: String,
                         extraHostName: Sourced<String>?, sshConfigHostName: Sourced<String>?,
                         profileHostName: Sourced<String>?) throws -> ResolvedSettings {
@@ -62,8 +63,10 @@ struct SettingsMerger {
         var settings = TunnelSettings(sshHost: host.value, user: user)
         settings.sshPort = port
 
+        let localHost = SettingsMerger.localHostName()
         let tokens: [Character: String] = ["h": host.value, "p": String(port), "r": user, "u": localUser,
-                                           "d": home, "n": alias]
+                                           "d": home, "n": alias, "i": String(getuid()), "l": localHost,
+                                           "L": String(localHost.prefix { $0 != "." })]
         var identities: [Sourced<String>] = []
         for layer in layers {
             for identity in layer.identityFiles {
@@ -106,6 +109,10 @@ struct SettingsMerger {
         settings.passivePorts = take(.passivePorts, \.passivePorts?.optional, default: nil,
                                      note: "any free local port per transfer; fixed mode needs a range") { $0?.description }
         settings.mode = take(.mode, \.mode, default: settings.mode) { $0.rawValue }
+        if settings.mode == .fixed, settings.passivePorts == nil, let mode = pick(\.mode) {
+            notes.append("\(mode.source): Mode fixed without PassivePorts forwards only the control connection, so "
+                         + "transfers will fail — set PassivePorts to the server's passive port range")
+        }
         settings.dataWindow = take(.dataWindow, \.dataWindow, default: settings.dataWindow) { ValueParser.formatSize($0) }
         settings.passiveHost = take(.passiveHost, \.passiveHost, default: settings.passiveHost,
                                     note: "the address in 227 replies is replaced by FTPHost") { $0.rawValue }
@@ -131,6 +138,12 @@ struct SettingsMerger {
             throw ProfileError.invalidValue(at: path.source, keyword: keyword.rawValue, value: path.value,
                                             problem: problem.problem, hint: problem.hint)
         }
+    }
+
+    static func localHostName() -> String {
+        var buffer = [CChar](repeating: 0, count: Int(HOST_NAME_MAX) + 1)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     private func yesNo(_ value: Bool) -> String { value ? "yes" : "no" }

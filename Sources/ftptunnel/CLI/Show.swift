@@ -7,9 +7,10 @@ extension FTPTunnelCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the settings `connect DEST` would use and where each one comes from.",
             discussion: """
-            The output is itself a valid profile: one `Keyword value` per line, its source after `#`
-            (command line, -o, PROFILE:LINE, ~/.ssh/config:LINE or default). Lines starting with `#` are
-            settings left unset, whose default behaviour is described.
+            The output is itself a valid profile: one `Keyword value` per line, its source after `#` \
+            (command line, -o, PROFILE:LINE, ~/.ssh/config:LINE or default). Lines starting with `#` are \
+            settings left unset; the default behaviour is described instead.
+
             Keywords: \(ProfileKeyword.allCases.map(\.rawValue).joined(separator: ", ")).
             """
         )
