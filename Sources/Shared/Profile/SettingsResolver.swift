@@ -48,7 +48,8 @@ public struct ResolvedSettings: Sendable {
 }
 
 /// Turns `DEST` plus command-line options into `TunnelSettings`:
-/// command line (options, then `-o`) > profile > matching `Host` blocks of ~/.ssh/config > defaults.
+/// command line (dedicated options, then DEST's `user@`/`:port`, then `-o`) > profile > matching `Host` blocks of
+/// ~/.ssh/config > defaults.
 ///
 /// - DEST naming a profile (`NAME` or `user@NAME:port`) loads `NAME.conf` from the profiles directory;
 ///   `--profile FILE` loads FILE whatever DEST says (DEST's host is then used when FILE has no HostName).
