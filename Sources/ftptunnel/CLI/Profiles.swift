@@ -54,3 +54,7 @@ extension FTPTunnelCommand {
         }
     }
 }
+
+extension String {
+    fileprivate func padded(to width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+}
