@@ -19,12 +19,27 @@ public struct SettingOverrides: Sendable, Equatable {
 
 /// Settings after merging every source, with where each value came from (for `ftptunnel show`).
 public struct ResolvedSettings: Sendable {
+    /// One line of `ftptunnel show`: a keyword, its value as a profile would spell it (nil: not set, the
+    /// default behaviour applies), and where it came from.
+    public struct Entry: Sendable, Equatable {
+        public let keyword: String
+        public let value: String?
+        public let source: String
+    }
+
     public var settings: TunnelSettings
-    /// Keyword (as written in profiles, e.g. `HostName`) → source, e.g. `profile ~/.config/ftptunnel/profiles/demo.conf:3`,
-    /// `command line (-o)`, `~/.ssh/config:12`, `default`.
+    /// Keyword (as written in profiles, e.g. `HostName`) → source, e.g. `~/.config/ftptunnel/profiles/demo.conf:3`,
+    /// `command line (-p)`, `-o`, `~/.ssh/config:12`, `default`. Several sources are joined with `, `.
     public var sources: [String: String]
     /// The profile file used, if any.
     public var profilePath: String?
+    /// Every keyword in profile order (IdentityFile once per file).
+    public var entries: [Entry] = []
+    /// Things worth saying at `-v` (skipped Match blocks, ignored ssh_config lines, listeners open to the network).
+    public var notes: [String] = []
+    /// The name ~/.ssh/config was matched against (the profile's HostName, else the host of DEST).
+    public var hostAlias: String = ""
+
     public init(settings: TunnelSettings, sources: [String: String], profilePath: String?) {
         self.settings = settings
         self.sources = sources
@@ -33,34 +48,109 @@ public struct ResolvedSettings: Sendable {
 }
 
 /// Turns `DEST` plus command-line options into `TunnelSettings`:
-/// command line > profile > matching `Host` block of ~/.ssh/config > defaults.
+/// command line (dedicated options, then DEST's `user@`/`:port`, then `-o`) > profile > matching `Host` blocks of
+/// ~/.ssh/config > defaults.
 ///
-/// STUB: understands only `[user@]host[:port]` and the plain overrides; replaced by the full resolver.
+/// - DEST naming a profile (`NAME` or `user@NAME:port`) loads `NAME.conf` from the profiles directory;
+///   `--profile FILE` loads FILE whatever DEST says (DEST's host is then used when FILE has no HostName).
+/// - ~/.ssh/config is matched against the profile's HostName as written, else the host of DEST — the name the
+///   user would type to `ssh`. A `HostName` found there translates that name, as in OpenSSH (`%h` is the name).
+/// - IdentityFile accumulates over all sources (command line first), as in OpenSSH.
+/// - `FTPTUNNEL_SSH_CONFIG` replaces the ~/.ssh/config path; `none` reads no ssh_config.
 public struct SettingsResolver: Sendable {
+    public static let sshConfigEnvironmentKey = "FTPTUNNEL_SSH_CONFIG"
+    public static let defaultSSHPort = 22
+    public static let defaultKnownHosts = "~/.ssh/known_hosts"
+
     public let environment: [String: String]
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.environment = environment
     }
 
-    public func resolve(destination: String, overrides: SettingOverrides) throws -> ResolvedSettings {
-        var rest = Substring(destination)
-        var user = environment["USER"] ?? "root"
-        if let at = rest.lastIndex(of: "@") { user = String(rest[..<at]); rest = rest[rest.index(after: at)...] }
-        var port = 22
-        if let colon = rest.lastIndex(of: ":"), let p = Int(rest[rest.index(after: colon)...]) {
-            port = p
-            rest = rest[..<colon]
+    public var home: String { SettingsResolver.homeDirectory(environment) }
+    public var profileStore: ProfileStore { ProfileStore(environment: environment) }
+
+    /// The ssh_config file read, or nil when disabled.
+    public var sshConfigPath: String? {
+        switch environment[SettingsResolver.sshConfigEnvironmentKey] {
+        case "none": nil
+        case let path? where !path.isEmpty: path
+        default: "\(home)/.ssh/config"
         }
-        var settings = TunnelSettings(sshHost: String(rest), user: overrides.user ?? user)
-        settings.sshPort = overrides.port ?? port
-        settings.identityFiles = overrides.identityFiles
-        if let v = overrides.ftpHost { settings.ftpHost = v }
-        if let v = overrides.ftpPort { settings.ftpPort = v }
-        settings.localPort = overrides.localPort
-        if let v = overrides.passivePorts { settings.passivePorts = PortRange(v) }
-        if let v = overrides.mode, let m = TunnelSettings.Mode(rawValue: v) { settings.mode = m }
-        if let v = overrides.knownHostsFile { settings.knownHostsFiles = [v] }
-        return ResolvedSettings(settings: settings, sources: [:], profilePath: nil)
+    }
+
+    public func resolve(destination: String, overrides: SettingOverrides) throws -> ResolvedSettings {
+        let dest = try Destination(parsing: destination)
+        let commandLine = try commandLineLayer(destination: destination, dest, overrides)
+        var extra = SettingsLayer(duplicates: .rejectConflicts)
+        for option in overrides.options {
+            let source = SettingSource.extraOption(option)
+            guard let entry = try ConfigLineParser.parseLine(Substring(option), line: 0, at: source) else {
+                throw ProfileError.syntax(at: source, problem: "no keyword given", hint: "write -o Keyword=Value, e.g. -o DataWindow=32M")
+            }
+            try extra.applyChecked(entry.keyword, entry.arguments, at: source)
+        }
+
+        var profilePath = try overrides.profilePath.map { path in
+            do { return try PathExpander(home: home, tokens: [:]).expandTilde(path) } catch let problem as ValueProblem {
+                throw ProfileError.invalidValue(at: .commandLine(option: "--profile", value: path), keyword: "profile",
+                                                value: path, problem: problem.problem, hint: problem.hint)
+            }
+        }
+        if profilePath == nil, dest.mayNameProfile { profilePath = profileStore.existingPath(forName: dest.host) }
+        let profile = try profilePath.map { try ProfileFile.load(path: $0, shownAs: displayPath($0)) }
+
+        let alias = profile?.hostName?.value ?? dest.host
+        var reader = SSHConfigReader(home: home, display: displayPath)
+        if let path = sshConfigPath { try reader.read(path: path, alias: alias) }
+
+        var merger = SettingsMerger(layers: [commandLine, extra] + (profile.map { [$0] } ?? []) + [reader.layer],
+                                    environment: environment, home: home)
+        var resolved = try merger.merge(destinationHost: dest.host, destinationText: destination, alias: alias,
+                                        extraHostName: extra.hostName, sshConfigHostName: reader.layer.hostName,
+                                        profileHostName: profile?.hostName)
+        resolved.profilePath = profilePath
+        resolved.notes = reader.notes + merger.notes
+        return resolved
+    }
+
+    /// Dedicated options and the `user@`/`:port` parts of DEST; dedicated options win (as `ssh -l` over `user@`).
+    private func commandLineLayer(destination: String, _ dest: Destination, _ o: SettingOverrides) throws -> SettingsLayer {
+        var layer = SettingsLayer(duplicates: .firstWins)
+        func apply(_ keyword: ProfileKeyword, _ value: String?, option: String) throws {
+            guard let value else { return }
+            try layer.apply(keyword, [value], at: .commandLine(option: option, value: value))
+        }
+        try apply(.user, o.user, option: "-l")
+        try apply(.port, o.port.map(String.init), option: "-p")
+        for identity in o.identityFiles { try apply(.identityFile, identity, option: "-i") }
+        try apply(.ftpHost, o.ftpHost, option: "--ftp-host")
+        try apply(.ftpPort, o.ftpPort.map(String.init), option: "--ftp-port")
+        try apply(.localPort, o.localPort.map(String.init), option: "--local-port")
+        try apply(.passivePorts, o.passivePorts, option: "--passive-ports")
+        try apply(.mode, o.mode, option: "--mode")
+        try apply(.userKnownHostsFile, o.knownHostsFile, option: "--known-hosts")
+        if let user = dest.user { try layer.apply(.user, [user], at: .destination(destination)) }
+        if let port = dest.port { try layer.apply(.port, [String(port)], at: .destination(destination)) }
+        return layer
+    }
+
+    /// A path as shown to the user: the home directory written `~`.
+    public func displayPath(_ path: String) -> String {
+        let prefix = home.hasSuffix("/") ? home : home + "/"
+        return path.hasPrefix(prefix) && home != "/" ? "~/" + path.dropFirst(prefix.count) : path
+    }
+
+    static func homeDirectory(_ environment: [String: String]) -> String {
+        if let home = environment["HOME"], !home.isEmpty { return home }
+        if let entry = getpwuid(getuid()), let dir = entry.pointee.pw_dir { return String(cString: dir) }
+        return "/"
+    }
+
+    static func localUser(_ environment: [String: String]) -> String {
+        if let user = environment["USER"] ?? environment["LOGNAME"], !user.isEmpty { return user }
+        if let entry = getpwuid(getuid()), let name = entry.pointee.pw_name { return String(cString: name) }
+        return "root"
     }
 }

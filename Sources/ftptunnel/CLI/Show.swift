@@ -1,9 +1,59 @@
 import ArgumentParser
+import Shared
 
 extension FTPTunnelCommand {
-    /// STUB
+    /// `ftptunnel show DEST`: the fully resolved settings, one keyword per line with its source.
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "(not implemented yet)")
-        func run() throws { throw ValidationError("not implemented yet") }
+        static let configuration = CommandConfiguration(
+            abstract: "Print the settings `connect DEST` would use and where each one comes from.",
+            discussion: """
+            The output is itself a valid profile: one `Keyword value` per line, its source after `#` \
+            (command line, -o, PROFILE:LINE, ~/.ssh/config:LINE or default). Lines starting with `#` are \
+            settings left unset; the default behaviour is described instead.
+
+            Keywords: \(ProfileKeyword.allCases.map(\.rawValue).joined(separator: ", ")).
+            """
+        )
+
+        @OptionGroup var options: TunnelOptions
+
+        func run() throws {
+            let resolved = try SettingsResolver().resolve(destination: options.destination, overrides: options.overrides)
+            print(SettingsReport(resolved, destination: options.destination).text, terminator: "")
+        }
     }
+}
+
+/// The text `ftptunnel show` prints.
+struct SettingsReport {
+    let resolved: ResolvedSettings
+    let destination: String
+
+    init(_ resolved: ResolvedSettings, destination: String) {
+        self.resolved = resolved
+        self.destination = destination
+    }
+
+    var text: String {
+        let resolver = SettingsResolver()
+        var lines = ["# ftptunnel show \(destination)"]
+        lines.append("# profile: \(resolved.profilePath.map { resolver.displayPath($0) } ?? "none")")
+        lines.append("# ~/.ssh/config matched against: \(resolved.hostAlias)")
+        let rows = resolved.entries.map { entry in
+            entry.value.map { (entry.keyword, $0) } ?? ("#\(entry.keyword)", "(not set)")
+        }
+        let keywordWidth = rows.map(\.0.count).max() ?? 0
+        let valueWidth = min(rows.map(\.1.count).max() ?? 0, SettingsReport.maxValueWidth)
+        for (row, entry) in zip(rows, resolved.entries) {
+            lines.append(row.0.padded(to: keywordWidth) + "  " + row.1.padded(to: valueWidth) + "  # " + entry.source)
+        }
+        lines += resolved.notes.map { "# note: \($0)" }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static let maxValueWidth = 40
+}
+
+extension String {
+    fileprivate func padded(to width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
 }

@@ -1,0 +1,38 @@
+import Foundation
+
+/// Expands a leading `~` or `~user` and the `%` tokens of ssh_config paths (`%h` host, `%p` port, `%r` remote user,
+/// `%u` local user, `%d` home directory, `%n` the name as given, `%i` local uid, `%l`/`%L` local host name
+/// with/without domain, `%%` a percent sign).
+struct PathExpander: Sendable {
+    let home: String
+    let tokens: [Character: String]
+
+    func expand(_ path: String) throws -> String {
+        var result = ""
+        var iterator = try expandTilde(path).makeIterator()
+        while let c = iterator.next() {
+            guard c == "%" else { result.append(c); continue }
+            guard let token = iterator.next() else {
+                throw ValueProblem(problem: "ends with a lone %", hint: "write %% for a percent sign")
+            }
+            if token == "%" { result.append("%"); continue }
+            guard let value = tokens[token] else {
+                let known = tokens.keys.sorted().map { "%\($0)" }.joined(separator: ", ")
+                throw ValueProblem(problem: "contains the unknown token %\(token)", hint: "use \(known) or %%")
+            }
+            result += value
+        }
+        return result
+    }
+
+    func expandTilde(_ path: String) throws -> String {
+        guard path.hasPrefix("~") else { return path }
+        let name = path.dropFirst().prefix { $0 != "/" }
+        let rest = path.dropFirst(1 + name.count)
+        if name.isEmpty { return home + rest }
+        guard let entry = getpwnam(String(name)), let dir = entry.pointee.pw_dir else {
+            throw ValueProblem(problem: "names an unknown user ~\(name)", hint: "write the full path instead")
+        }
+        return String(cString: dir) + rest
+    }
+}

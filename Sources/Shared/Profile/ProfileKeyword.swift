@@ -1,0 +1,81 @@
+/// Every keyword a profile or `-o` accepts, spelled as OpenSSH spells it where OpenSSH has one.
+public enum ProfileKeyword: String, CaseIterable, Sendable {
+    // SSH side (also read from ~/.ssh/config)
+    case hostName = "HostName"
+    case user = "User"
+    case port = "Port"
+    case identityFile = "IdentityFile"
+    case identitiesOnly = "IdentitiesOnly"
+    case userKnownHostsFile = "UserKnownHostsFile"
+    case strictHostKeyChecking = "StrictHostKeyChecking"
+    case serverAliveInterval = "ServerAliveInterval"
+    case serverAliveCountMax = "ServerAliveCountMax"
+    case connectTimeout = "ConnectTimeout"
+    case ciphers = "Ciphers"
+    case macs = "MACs"
+    case kexAlgorithms = "KexAlgorithms"
+    case hostKeyAlgorithms = "HostKeyAlgorithms"
+    // FTP and local side (ftptunnel's own)
+    case ftpHost = "FTPHost"
+    case ftpPort = "FTPPort"
+    case localPort = "LocalPort"
+    case passivePorts = "PassivePorts"
+    case mode = "Mode"
+    case dataWindow = "DataWindow"
+    case passiveHost = "PassiveHost"
+    case sessions = "Sessions"
+    case bindAddress = "BindAddress"
+    /// `GatewayPorts yes` is `BindAddress 0.0.0.0`; `no` is `BindAddress 127.0.0.1`.
+    case gatewayPorts = "GatewayPorts"
+
+    private static let byLowercasedName: [String: ProfileKeyword] =
+        Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue.lowercased(), $0) })
+
+    /// Case-insensitive lookup, as in ssh_config.
+    public static func named(_ name: String) -> ProfileKeyword? { byLowercasedName[name.lowercased()] }
+
+    /// Whether ~/.ssh/config may set it. `BindAddress` and `GatewayPorts` mean other things there (the SSH
+    /// connection's source address; `ssh -L` listeners) and never open ftptunnel's listeners to the network.
+    public var readFromSSHConfig: Bool { ProfileKeyword.sshConfigKeywords.contains(self) }
+
+    static let sshConfigKeywords: Set<ProfileKeyword> = [
+        .hostName, .user, .port, .identityFile, .identitiesOnly, .userKnownHostsFile, .strictHostKeyChecking,
+        .serverAliveInterval, .serverAliveCountMax, .connectTimeout, .ciphers, .macs, .kexAlgorithms, .hostKeyAlgorithms,
+    ]
+
+    /// Keywords that would carry a secret. Rejected everywhere with an explanation instead of "unknown keyword".
+    public static func isPasswordKeyword(_ name: String) -> Bool {
+        let lower = name.lowercased()
+        if lower.hasSuffix("authentication") { return false }  // e.g. PasswordAuthentication: not a secret
+        return ["password", "passwd", "passphrase", "secret"].contains { lower.contains($0) } || lower == "pass"
+            || lower == "ftppass"
+    }
+
+    /// Block keywords of ssh_config; never valid in a profile or `-o`.
+    public static func isBlockKeyword(_ name: String) -> Bool {
+        ["host", "match", "include"].contains(name.lowercased())
+    }
+
+    /// The known keyword closest to a misspelt one (edit distance ≤ 2, or a case-insensitive prefix).
+    public static func suggestion(for name: String) -> String? {
+        let lower = Array(name.lowercased())
+        var best: (ProfileKeyword, Int)?
+        for keyword in allCases {
+            let distance = editDistance(lower, Array(keyword.rawValue.lowercased()))
+            if distance <= max(2, lower.count / 4), distance < (best?.1 ?? .max) { best = (keyword, distance) }
+        }
+        return best?.0.rawValue
+    }
+
+    private static func editDistance(_ a: [Character], _ b: [Character]) -> Int {
+        var previous = Array(0...b.count)
+        for (i, ca) in a.enumerated() {
+            var current = [i + 1] + Array(repeating: 0, count: b.count)
+            for (j, cb) in b.enumerated() {
+                current[j + 1] = Swift.min(previous[j + 1] + 1, current[j] + 1, previous[j] + (ca == cb ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+
+/// The profiles directory: `$XDG_CONFIG_HOME/ftptunnel/profiles/NAME.conf`, default `~/.config/ftptunnel/profiles/`.
+public struct ProfileStore: Sendable {
+    public static let fileExtension = "conf"
+    public let directory: String
+
+    public init(environment: [String: String]) {
+        let home = SettingsResolver.homeDirectory(environment)
+        if let xdg = environment["XDG_CONFIG_HOME"], xdg.hasPrefix("/") {
+            directory = "\(xdg)/ftptunnel/profiles"
+        } else {
+            directory = "\(home)/.config/ftptunnel/profiles"
+        }
+    }
+
+    /// Letters, digits, `.`, `_`, `-`, not starting with `.`.
+    public static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && !name.hasPrefix(".")
+            && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+    }
+
+    public func path(forName name: String) -> String { "\(directory)/\(name).\(ProfileStore.fileExtension)" }
+
+    /// The file of profile `name`, if it exists.
+    public func existingPath(forName name: String) -> String? {
+        guard ProfileStore.isValidName(name) else { return nil }
+        let path = path(forName: name)
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue ? path : nil
+    }
+
+    /// Names of the `*.conf` files in the directory, sorted; empty when the directory does not exist.
+    public func names() -> [String] {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let suffix = ".\(ProfileStore.fileExtension)"
+        return files.filter { $0.hasSuffix(suffix) && !$0.hasPrefix(".") }.map { String($0.dropLast(suffix.count)) }.sorted()
+    }
+}
+
+/// Reads a profile file into a settings layer. One site per file: no Host/Match/Include, no passwords,
+/// every keyword known, a keyword given twice only with the same value (IdentityFile may repeat).
+enum ProfileFile {
+    static func load(path: String, shownAs display: String) throws -> SettingsLayer {
+        let text = try readText(path, shownAs: display, missing: .profileNotFound(path: display))
+        var layer = SettingsLayer(duplicates: .rejectConflicts)
+        for entry in try ConfigLineParser.parse(text, file: display) {
+            try layer.applyChecked(entry.keyword, entry.arguments, at: .file(display, line: entry.line))
+        }
+        return layer
+    }
+
+    static func readText(_ path: String, shownAs display: String, missing: ProfileError) throws -> String {
+        guard FileManager.default.fileExists(atPath: path) else { throw missing }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ProfileError.unreadable(path: display, reason: String(cString: strerror(errno)))
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ProfileError.unreadable(path: display, reason: "not UTF-8 text")
+        }
+        return text
+    }
+}
+
+extension SettingsLayer {
+    /// `apply` for keywords typed by the user (profile or `-o`): refuses secrets, blocks and unknown keywords.
+    mutating func applyChecked(_ keyword: String, _ arguments: [String], at source: SettingSource) throws {
+        if ProfileKeyword.isPasswordKeyword(keyword) { throw ProfileError.passwordKeyword(at: source, keyword: keyword) }
+        if ProfileKeyword.isBlockKeyword(keyword) { throw ProfileError.blockNotAllowed(at: source, keyword: keyword) }
+        guard let known = ProfileKeyword.named(keyword) else {
+            throw ProfileError.unknownKeyword(at: source, keyword: keyword, suggestion: ProfileKeyword.suggestion(for: keyword))
+        }
+        try apply(known, arguments, at: source)
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads the settings ftptunnel uses from ~/.ssh/config for one host alias, the way OpenSSH does:
+/// lines before the first `Host` apply to every host; a `Host` line whose patterns match the alias turns its
+/// block on; the first value obtained for a keyword wins. `Include` is followed (globs; relative paths are
+/// under ~/.ssh; only inside matching blocks). `Match` blocks are not evaluated: their lines are skipped with a note.
+/// Keywords ftptunnel does not use are ignored; a bad value for one it uses is an error naming the line.
+struct SSHConfigReader {
+    static let maxIncludeDepth = 16
+    static let algorithmKeywords: Set<ProfileKeyword> = [.ciphers, .macs, .kexAlgorithms, .hostKeyAlgorithms]
+
+    let home: String
+    let display: (String) -> String
+    private(set) var layer = SettingsLayer(duplicates: .firstWins)
+    private(set) var notes: [String] = []
+
+    init(home: String, display: @escaping (String) -> String) {
+        self.home = home
+        self.display = display
+    }
+
+    /// Reads `path` (a missing file is no error) for `alias`.
+    mutating func read(path: String, alias: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        var active = true
+        try read(path: path, alias: alias, active: &active, depth: 0)
+    }
+
+    private mutating func read(path: String, alias: String, active: inout Bool, depth: Int) throws {
+        let shown = display(path)
+        let text = try ProfileFile.readText(path, shownAs: shown, missing: .unreadable(path: shown, reason: "no such file"))
+        var inMatch = false
+        for entry in try ConfigLineParser.parse(text, file: shown) {
+            let source = SettingSource.file(shown, line: entry.line)
+            switch entry.keyword.lowercased() {
+            case "host":
+                inMatch = false
+                active = HostPatternList(patterns: entry.arguments).matches(alias)
+            case "match":
+                inMatch = true
+                active = false
+                notes.append("\(source): Match blocks are not evaluated by ftptunnel; the lines of this block are ignored")
+            case "include" where active && !inMatch:
+                try include(entry.arguments, alias: alias, at: source, active: &active, depth: depth)
+            default:
+                guard active, let keyword = ProfileKeyword.named(entry.keyword), keyword.readFromSSHConfig else { continue }
+                if SSHConfigReader.algorithmKeywords.contains(keyword), let first = entry.arguments.first?.first,
+                   "+-^".contains(first) {
+                    notes.append("\(source): \(keyword.rawValue) edits OpenSSH's default list; ignored, libssh2's defaults apply")
+                    continue
+                }
+                try layer.apply(keyword, entry.arguments, at: source)
+            }
+        }
+    }
+
+    private mutating func include(_ patterns: [String], alias: String, at source: SettingSource,
+                                  active: inout Bool, depth: Int) throws {
+        guard depth < SSHConfigReader.maxIncludeDepth else {
+            throw ProfileError.syntax(at: source, problem: "Include nests deeper than \(SSHConfigReader.maxIncludeDepth) files",
+                                      hint: "remove the Include loop")
+        }
+        let expander = PathExpander(home: home, tokens: [:])
+        for pattern in patterns {
+            var path = (try? expander.expandTilde(pattern)) ?? pattern
+            if !path.hasPrefix("/") { path = "\(home)/.ssh/\(path)" }
+            for file in SSHConfigReader.glob(path) {
+                let saved = active
+                try read(path: file, alias: alias, active: &active, depth: depth + 1)
+                active = saved
+            }
+        }
+    }
+
+    static func glob(_ pattern: String) -> [String] {
+        var result = glob_t()
+        defer { globfree(&result) }
+        guard systemGlob(pattern, 0, nil, &result) == 0 else { return [] }
+        return (0..<Int(result.gl_pathc)).compactMap { result.gl_pathv[$0].map { String(cString: $0) } }
+    }
+}
+
+#if canImport(Glibc)
+private let systemGlob = Glibc.glob
+#else
+private let systemGlob = Darwin.glob
+#endif

@@ -1,0 +1,141 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `ftptunnel show` and `ftptunnel profiles` as a user runs them: the built binary, a private HOME and
+/// XDG_CONFIG_HOME, checking stdout, stderr and the exit status.
+@Suite struct ProfileCLITests {
+    /// A private HOME (with ~/.ssh/config) and a separate XDG_CONFIG_HOME holding the profiles.
+    final class World {
+        let home: TempDirectory
+        let xdg: TempDirectory
+        init() throws {
+            home = try TempDirectory("cli-home")
+            xdg = try TempDirectory("cli-xdg")
+        }
+        var environment: [String: String] {
+            ["HOME": home.path, "XDG_CONFIG_HOME": xdg.path, "USER": "tester", "PATH": "/usr/bin:/bin"]
+        }
+        @discardableResult
+        func profile(_ name: String, _ text: String) throws -> String { try xdg.write("ftptunnel/profiles/\(name).conf", text) }
+        func run(_ arguments: [String]) throws -> CommandResult {
+            try runCommand(try Products.ftptunnel, arguments, seconds: 30, environment: environment)
+        }
+    }
+
+    /// The line of `show` output for a keyword, split into value and source.
+    private func line(_ keyword: String, in output: String) -> (value: String, source: String)? {
+        for line in output.split(separator: "\n") {
+            let words = line.split(separator: " ", maxSplits: 1)
+            guard words.first.map(String.init) == keyword, words.count == 2 else { continue }
+            let parts = words[1].components(separatedBy: "  # ")
+            guard parts.count == 2 else { continue }
+            return (parts[0].trimmingCharacters(in: .whitespaces), parts[1])
+        }
+        return nil
+    }
+
+    @Test func showPrintsEveryResolvedKeywordWithItsSource() throws {
+        let world = try World()
+        try world.home.write(".ssh/config", "Host ftp-gw\n  User gateway\n  ServerAliveInterval 20\n")
+        try world.profile("site", "# a site\nHostName ftp-gw\nPort 2200\nFTPHost popeye\nPassivePorts 2534-2536\nMode fixed\n")
+        let result = try world.run(["show", "site", "--ftp-port", "2121", "-o", "DataWindow=32M", "-i", "~/.ssh/k"])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.stderr.isEmpty, "\(result.stderr)")
+        let profile = "\(world.xdg.path)/ftptunnel/profiles/site.conf"
+        let out = result.stdout
+        #expect(out.hasPrefix("# ftptunnel show site\n# profile: \(profile)\n"))
+        #expect(line("HostName", in: out)! == ("ftp-gw", "\(profile):2"))
+        #expect(line("User", in: out)! == ("gateway", "~/.ssh/config:2"))
+        #expect(line("Port", in: out)! == ("2200", "\(profile):3"))
+        #expect(line("IdentityFile", in: out)! == ("\(world.home.path)/.ssh/k", "command line (-i)"))
+        #expect(line("ServerAliveInterval", in: out)! == ("20", "~/.ssh/config:3"))
+        #expect(line("FTPHost", in: out)! == ("popeye", "\(profile):4"))
+        #expect(line("FTPPort", in: out)! == ("2121", "command line (--ftp-port)"))
+        #expect(line("PassivePorts", in: out)! == ("2534-2536", "\(profile):5"))
+        #expect(line("Mode", in: out)! == ("fixed", "\(profile):6"))
+        #expect(line("DataWindow", in: out)! == ("32M", "-o"))
+        #expect(line("Sessions", in: out)! == ("1", "default"))
+        #expect(line("BindAddress", in: out)! == ("127.0.0.1", "default (loopback only)"))
+        #expect(out.contains("#ConnectTimeout "))
+    }
+
+    @Test func showOutputIsItselfAValidProfile() throws {
+        let world = try World()
+        try world.profile("site", "HostName h.example\nUser u\nMode fixed\nPassivePorts 40000-40001\nDataWindow 1M\n")
+        let first = try world.run(["show", "site", "-o", "Sessions=3"])
+        #expect(first.status == 0, "\(first.output)")
+        let copy = try world.home.write("copy.conf", first.stdout)
+        let second = try world.run(["show", "other", "--profile", copy])
+        #expect(second.status == 0, "\(second.output)")
+        for keyword in ["HostName", "User", "Port", "Mode", "PassivePorts", "DataWindow", "Sessions", "UserKnownHostsFile"] {
+            #expect(line(keyword, in: second.stdout)?.value == line(keyword, in: first.stdout)?.value, "\(keyword)")
+        }
+    }
+
+    @Test func showStatesTheDefaultModeAndAcceptsPassiveHost() throws {
+        let world = try World()
+        let result = try world.run(["show", "alice@files.example:2222", "-o", "PassiveHost=server"])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(line("Mode", in: result.stdout)! == ("rewrite", "default"))
+        #expect(line("PassiveHost", in: result.stdout)! == ("server", "-o"))
+        #expect(line("User", in: result.stdout)! == ("alice", "command line (DEST)"))
+        #expect(line("Port", in: result.stdout)! == ("2222", "command line (DEST)"))
+        #expect(result.stdout.contains("# profile: none\n"))
+    }
+
+    @Test func malformedProfileFailsNamingFileAndLine() throws {
+        let world = try World()
+        try world.profile("bad", "HostName h\n\nProt 22\n")
+        let result = try world.run(["show", "bad"])
+        #expect(result.status == 1)
+        #expect(result.stdout.isEmpty)
+        let message = "\(world.xdg.path)/ftptunnel/profiles/bad.conf:3: Prot: unknown keyword — did you mean Port?"
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "one sentence: \(result.stderr)")
+    }
+
+    @Test func badCommandLineValuesFailNamingTheOption() throws {
+        let world = try World()
+        let cases: [([String], String)] = [
+            (["show", "h", "-o", "Password=secret"], "-o Password=secret: Password: passwords are never read"),
+            (["show", "h", "-o", "DataWindow=1"], "-o DataWindow=1: DataWindow: '1' is outside 64K…1G"),
+            (["show", "h", "--passive-ports", "9-1"], "--passive-ports 9-1: PassivePorts: '9-1' is not a port range"),
+            (["show", "h", "--mode", "sideways"], "--mode sideways: Mode: 'sideways' is not one of fixed, rewrite"),
+            (["show", "h:0"], "destination 'h:0' has a port that is not a number from 1 to 65535"),
+            (["show", "h", "--profile", "/nonexistent/x.conf"], "profile /nonexistent/x.conf does not exist"),
+        ]
+        for (arguments, expected) in cases {
+            let result = try world.run(arguments)
+            #expect(result.status == 1, "\(arguments)")
+            #expect(result.stderr.contains(expected), "\(arguments): \(result.stderr)")
+            #expect(!result.stdout.contains("HostName"))
+        }
+    }
+
+    @Test func profilesListsEachSiteAndReportsBrokenOnesWithoutStopping() throws {
+        let world = try World()
+        try world.home.write(".ssh/config", "Host *\n  User fromssh\n")
+        try world.profile("recipe", "HostName www.spinach.com\nFTPHost popeye\nFTPPort 21\nPassivePorts 2534-2536\nMode fixed\n")
+        try world.profile("broken", "HostName x\nDataWindow 3T\n")
+        try world.profile("zeta", "HostName ::1\nUser z\nPort 2022\n")
+        let result = try world.run(["profiles"])
+        #expect(result.status == 1, "\(result.output)")
+        let rows = result.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+        #expect(rows.count == 4)
+        #expect(rows[0] == ["NAME", "SSH", "FTP", "(from", "the", "SSH", "server)", "MODE", "PASSIVE", "PORTS"])
+        #expect(rows[1] == ["broken", "error", "(see", "below)"])
+        #expect(rows[2] == ["recipe", "fromssh@www.spinach.com:22", "popeye:21", "fixed", "2534-2536"])
+        #expect(rows[3] == ["zeta", "z@[::1]:2022", "127.0.0.1:21", "rewrite", "any"])
+        #expect(result.stderr == "ftptunnel: \(world.xdg.path)/ftptunnel/profiles/broken.conf:2: DataWindow: '3T' is not a size — "
+                + "write bytes or a number with K, M or G, e.g. 16M\n")
+    }
+
+    @Test func profilesWithNoProfilesSaysWhereToPutThem() throws {
+        let world = try World()
+        let result = try world.run(["profiles"])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.stdout.contains("No profiles in \(world.xdg.path)/ftptunnel/profiles"))
+        #expect(result.stderr.isEmpty)
+    }
+}
