@@ -301,6 +301,63 @@ private func local229(_ id: Int) -> String {
     }
 }
 
+@Suite struct ControlStreamFilterChunkingTests {
+    /// A whole session mixing every feature, as exchanges (client bytes, then the server's answers to what was
+    /// forwarded so far), each cut into random reads: always the same output as whole buffers.
+    @Test(arguments: 0..<40)
+    func randomReadSizesGiveTheSameTranscript(seed: Int) {
+        let long = String(repeating: "z", count: 150)
+        let exchanges: [(client: String, server: String)] = [
+            ("", "220 ready\r\n"),
+            ("USER a\r\nPASS b\r\nAUTH TLS\r\nFEAT\r\nSTAT\r\nPASV\r\nRETR f\r\nPORT 127,0,0,1,195,80\r\nSTOR g\r\n"
+                + "EPSV\r\nLIST\r\nEPRT |1|10.0.0.1|50000|\r\nSITE \(long)\r\nNOOP\r\nQUIT\r\n",
+             "331 pw\r\n230 in\r\n211-Features:\r\n EPSV\r\n AUTH TLS\r\n211 End\r\n"
+                + "211-Status\r\n227 Entering Passive Mode (9,9,9,9,9,9)\r\n 229 (|||9|)\r\n\(long)\r\n211 End\r\n"
+                + "227 Entering Passive Mode (10,0,0,1,156,65)\r\n150 Opening\r\n226 Done\r\n"),
+            ("", "229 Entering Extended Passive Mode (|||40002|)\r\n"),
+            ("", "150 Ok\r\n226 Stored\r\n229 Entering Extended Passive Mode (|||40003|)\r\n150 Here\r\n226 Listed\r\n"
+                + "500 Too long\r\n200 ok\r\n221 bye\r\n"),
+        ]
+        var reference = FilterHarness(.init(ftpHost: "10.1.2.3", maximumLineLength: 64))
+        for exchange in exchanges { reference.run([.client(exchange.client), .server(exchange.server)]) }
+        var generator = SplitMix64(seed: UInt64(seed))
+        var harness = FilterHarness(.init(ftpHost: "10.1.2.3", maximumLineLength: 64))
+        for exchange in exchanges {
+            for piece in pieces(exchange.client, &generator) { harness.run([.clientRaw(piece)]) }
+            for piece in pieces(exchange.server, &generator) { harness.run([.serverRaw(piece)]) }
+        }
+        #expect(harness.transcript == reference.transcript, "\(harness.transcript)\nreference:\n\(reference.transcript)")
+        #expect(reference.transcript.control == [
+            .openPassiveListener(1, target: PassiveEndpoint(host: "10.1.2.3", port: 40001), family: .ipv4),
+            .releaseData(1),
+            .connectActive(2, server: PassiveEndpoint(host: "10.1.2.3", port: 40002), client: PassiveEndpoint(host: "127.0.0.1", port: 50000)),
+            .releaseData(2),
+            .openPassiveListener(3, target: PassiveEndpoint(host: "10.1.2.3", port: 40003), family: .ipv4),
+        ])
+        #expect(reference.transcript.server == "USER a\r\nPASS b\r\nFEAT\r\nSTAT\r\nPASV\r\nRETR f\r\nEPSV\r\nSTOR g\r\n"
+                + "EPSV\r\nLIST\r\nSITE \(long)\r\nNOOP\r\nQUIT\r\n")
+        #expect(reference.transcript.client == "220 ready\r\n331 pw\r\n230 in\r\n" + FilterReply.authRefused + "\r\n"
+                + "211-Features:\r\n EPSV\r\n AUTH TLS\r\n211 End\r\n"
+                + "211-Status\r\n227 Entering Passive Mode (9,9,9,9,9,9)\r\n 229 (|||9|)\r\n\(long)\r\n211 End\r\n"
+                + local227(1) + "150 Opening\r\n226 Done\r\n" + FilterReply.activeAccepted(verb: "PORT") + "\r\n"
+                + "150 Ok\r\n226 Stored\r\n" + local229(3) + "150 Here\r\n226 Listed\r\n"
+                + FilterReply.activeNotLoopback(verb: "EPRT") + "\r\n500 Too long\r\n200 ok\r\n221 bye\r\n")
+        #expect(!reference.filter.hasHeldOutput)
+    }
+
+    private func pieces(_ text: String, _ generator: inout SplitMix64) -> [[UInt8]] {
+        let bytes = Array(text.utf8)
+        var result: [[UInt8]] = []
+        var index = 0
+        while index < bytes.count {
+            let size = 1 + Int(generator.next() % 23)
+            result.append(Array(bytes[index..<min(index + size, bytes.count)]))
+            index += size
+        }
+        return result
+    }
+}
+
 /// A small deterministic generator for reproducible garbage.
 struct SplitMix64 {
     var state: UInt64

@@ -99,7 +99,8 @@ extension ControlStreamFilter {
             case connecting
         }
 
-        var id: DataID
+        /// Assigned when `connectActive` is issued.
+        var id: DataID?
         var client: PassiveEndpoint
         /// PORT or EPRT, for the reply text.
         var verb: String

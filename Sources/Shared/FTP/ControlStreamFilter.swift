@@ -322,8 +322,7 @@ public struct ControlStreamFilter: Sendable {
             actions.append(.log(.warning, "Refused \(verb) to \(client): privileged ports are not accepted."))
             return answerLocally(FilterReply.activePrivilegedPort(verb: verb), &actions)
         }
-        let id = allocateDataID(&actions)
-        activeConversion = ActiveConversion(id: id, client: client, verb: verb, stage: .waitingForQueue)
+        activeConversion = ActiveConversion(id: nil, client: client, verb: verb, stage: .waitingForQueue)
         if expected.isEmpty { sendPassiveRequestForActiveMode(&actions) }
     }
 
@@ -338,9 +337,12 @@ public struct ControlStreamFilter: Sendable {
     private mutating func continueActiveConversion(with reply: ReplyInProgress, _ actions: inout [Action]) {
         guard let conversion = activeConversion else { return }
         if let target = passiveTarget(of: reply, &actions) {
-            actions.append(.connectActive(conversion.id, server: target, client: conversion.client))
+            // The id is taken only now, so data endpoints are numbered (and released) in the order they open.
+            let id = allocateDataID(&actions)
+            actions.append(.connectActive(id, server: target, client: conversion.client))
+            activeConversion?.id = id
             activeConversion?.stage = .connecting
-            toClient.append(.awaitingActive(conversion.id))
+            toClient.append(.awaitingActive(id))
             return
         }
         if conversion.stage == .sentEPSV, Self.epsvRejectionCodes.contains(reply.code), !reply.isPassiveCode {
@@ -484,8 +486,10 @@ public struct ControlStreamFilter: Sendable {
 
     private mutating func appendToClient(_ bytes: [UInt8]) {
         guard !bytes.isEmpty else { return }
-        if case .bytes(let existing)? = toClient.last {
-            toClient[toClient.count - 1] = .bytes(existing + bytes)
+        if case .bytes(var existing)? = toClient.last {
+            toClient.removeLast()  // leaves `existing` uniquely referenced, so the append does not copy
+            existing += bytes
+            toClient.append(.bytes(existing))
         } else {
             toClient.append(.bytes(bytes))
         }
@@ -530,7 +534,9 @@ public struct ControlStreamFilter: Sendable {
     /// Verbs the filter handles itself: never forwarded in pieces.
     static let interceptedVerbs: Set<String> = ["AUTH", "PORT", "EPRT", "LPRT", "LPSV", "PASV", "EPSV"]
     /// Replies to EPSV that mean "not supported here": fall back to PASV (RFC 2428 §3 uses 522).
-    static let epsvRejectionCodes: Set<Int> = [500, 501, 502, 522]
+    static let epsvRejectionCodes: Set<Int> = [
+        ReplyCode.syntaxError, ReplyCode.parameterSyntaxError, ReplyCode.notImplemented, ReplyCode.networkProtocolNotSupported,
+    ]
     /// Active-mode data ports below this are refused (bounce protection, as most servers do).
     static let lowestActivePort = 1024
     static let unspecifiedIPv4 = "0.0.0.0"

@@ -4,7 +4,7 @@ enum FilterReply {
     static let epsvAllAccepted = "\(ReplyCode.commandOK) EPSV ALL command successful."
     static let portSyntax = "\(ReplyCode.parameterSyntaxError) Syntax error in PORT arguments."
     static let eprtSyntax = "\(ReplyCode.parameterSyntaxError) Syntax error in EPRT arguments."
-    static let unsupportedFamily = "522 Network protocol not supported, use (1,2)"
+    static let unsupportedFamily = "\(ReplyCode.networkProtocolNotSupported) Network protocol not supported, use (1,2)"
     static let lineTooLong = "\(ReplyCode.syntaxError) Command line too long."
     static let unreadablePassiveReply = "\(ReplyCode.cannotOpenData) Cannot open data connection: ftptunnel could not read the server's passive-mode reply (see the ftptunnel log)."
 
