@@ -25,6 +25,17 @@ import Logging
 /// Replies are matched to commands in order (pipelining works); local answers are queued behind the replies to
 /// earlier commands so the client sees them in its own order. Lines longer than `maximumLineLength` are not
 /// buffered: they pass through raw in pieces (an over-long PORT/EPRT/AUTH/PASV/EPSV line is refused with 500).
+///
+/// Loop contract:
+/// 1. One filter per control connection, created on accept with the client's address family.
+/// 2. Read the client only while `wantsClientBytes` and the server only while `wantsServerBytes`; hand every read
+///    to `clientBytes`/`serverBytes` and perform the returned actions in order.
+/// 3. Answer each `openPassiveListener` with exactly one `listenerOpened`/`listenerFailed`, and each
+///    `connectActive` with `activeConnected`/`activeConnectFailed`, now or in a later pass; output for the client
+///    waits for them. Data IDs are per filter: key listeners by (control connection, id).
+/// 4. `releaseData`: close that listener if it has not accepted yet; a running data connection continues.
+/// 5. On end of stream call `clientEnded`/`serverEnded` and perform the actions; close the client once the
+///    server has ended and `hasHeldOutput` is false (keep delivering completions for `awaitedCompletions`).
 public struct ControlStreamFilter: Sendable {
     public struct Configuration: Sendable, Equatable {
         /// The FTP server's host as seen from the SSH server; data channels go there.
