@@ -86,6 +86,11 @@ import Testing
                 [.first(code: 211), .continuation, .continuation, .continuation, .last(code: 211)])
     }
 
+    @Test func aBareCodeEndsAReply() {
+        #expect(roles(["211-start", "211", "200"]) == [.first(code: 211), .last(code: 211), .single(code: 200)])
+        #expect(parsedReply(["200"])?.text == "")
+    }
+
     @Test func strayLinesOutsideReplies() {
         #expect(roles(["hello", "2000 x", "600 x", "22 x", "220x"]) == [.stray, .stray, .stray, .stray, .stray])
     }

@@ -269,9 +269,16 @@ private func local229(_ id: Int) -> String {
         #expect(harness.transcript.logs.contains { $0.contains("no local data listener") })
     }
 
+    @Test func aPASVReplyNeedsAnIPv4ListenAddress() {
+        var harness = FilterHarness(.init(ftpHost: ftpHost, listenAddress: "::1"))
+        harness.run([.server("220 ok\r\n"), .client("PASV\r\n"), .server("227 (1,2,3,4,156,65)\r\n")])
+        #expect(harness.transcript.client.hasPrefix("220 ok\r\n425 "))
+        #expect(harness.transcript.control.last == .releaseData(1))
+    }
+
     @Test func completionsForUnknownListenersAreHarmless() {
         var filter = ControlStreamFilter(.init(ftpHost: ftpHost))
-        #expect(filter.listenerOpened(7, localPort: 1).allSatisfy { if case .log = $0 { true } else { false } })
+        #expect(filter.listenerOpened(7, localPort: 1).first == .releaseData(7))
         #expect(filter.listenerFailed(7, reason: "x").isEmpty)
         #expect(filter.activeConnected(7).isEmpty)
         #expect(filter.activeConnectFailed(7, reason: "x").isEmpty)

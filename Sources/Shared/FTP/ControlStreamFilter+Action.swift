@@ -30,7 +30,7 @@ extension ControlStreamFilter {
         /// address the client listens on), then splice them. Answer with `activeConnected` or `activeConnectFailed`.
         case connectActive(DataID, server: PassiveEndpoint, client: PassiveEndpoint)
         /// The control stream has moved on (a newer data endpoint replaced this one): close its listener if it has
-        /// not accepted yet. A data connection already running is left to finish.
+        /// not accepted yet. Connections already made (passive or active) run until either side closes them.
         case releaseData(DataID)
         /// Something worth telling the user or the debug log.
         case log(Logger.Level, String)

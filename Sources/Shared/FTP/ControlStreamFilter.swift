@@ -33,7 +33,8 @@ import Logging
 /// 3. Answer each `openPassiveListener` with exactly one `listenerOpened`/`listenerFailed`, and each
 ///    `connectActive` with `activeConnected`/`activeConnectFailed`, now or in a later pass; output for the client
 ///    waits for them. Data IDs are per filter: key listeners by (control connection, id).
-/// 4. `releaseData`: close that listener if it has not accepted yet; a running data connection continues.
+/// 4. `releaseData`: close that listener if it has not accepted yet; connections already made (passive or
+///    active) run until either side closes them.
 /// 5. On end of stream call `clientEnded`/`serverEnded` and perform the actions; close the client once the
 ///    server has ended and `hasHeldOutput` is false (keep delivering completions for `awaitedCompletions`).
 public struct ControlStreamFilter: Sendable {
@@ -168,7 +169,7 @@ public struct ControlStreamFilter: Sendable {
         var actions: [Action] = []
         guard let index = toClient.firstIndex(where: { $0.awaitsListener(id) }),
               case .awaitingListener(_, let style) = toClient[index] else {
-            return [.log(.debug, "Listener \(id) opened after the control stream moved on.")]
+            return [.releaseData(id), .log(.debug, "Listener \(id) opened but no reply waits for it; released.")]
         }
         let local = PassiveEndpoint(host: configuration.listenAddress, port: localPort)
         let reply: String
@@ -466,6 +467,7 @@ public struct ControlStreamFilter: Sendable {
             return
         }
         let id = allocateDataID(&actions)
+        actions.append(.log(.debug, "\(id): server said \"\(Self.sanitized(reply.firstLine))\"; data channel goes to \(target)."))
         actions.append(.openPassiveListener(id, target: target, family: family))
         toClient.append(.awaitingListener(id, style))
     }
