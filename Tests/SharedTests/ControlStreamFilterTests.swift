@@ -81,6 +81,25 @@ private func local229(_ id: Int) -> String {
         }
     }
 
+    @Test func megabytesOfControlTrafficPassUnchanged() {
+        var generator = SplitMix64(seed: 7)
+        var server = Array("220 ready\r\n211-Status follows\r\n".utf8)
+        while server.count < 4 << 20 {
+            let length = Int(generator.next() % 200)
+            server += Array(" line ".utf8) + Array(repeating: UInt8(ascii: "a") + UInt8(length % 26), count: length) + [13, 10]
+        }
+        server += Array("211 End\r\n".utf8)
+        var harness = FilterHarness()
+        harness.run([.client("STAT\r\n")])
+        var index = 0
+        let readSize = 65536
+        while index < server.count {
+            harness.feedServer(Array(server[index..<min(index + readSize, server.count)]))
+            index += readSize
+        }
+        #expect(harness.transcript.toClient == server)
+    }
+
     @Test func overlongServerLinesPassRawInsideAndOutsideReplies() {
         let long = String(repeating: "x", count: 200)
         let server = "220 ok\r\n211-status\r\n \(long)\r\n211 \(long)\r\n\(long)\n200 after\r\n"
@@ -174,6 +193,39 @@ private func local229(_ id: Int) -> String {
             .releaseData(1),
             .openPassiveListener(2, target: target(40001), family: .ipv4),
         ])
+    }
+
+    @Test(arguments: [500, 501, 502, 522])
+    func ipv6ClientsGet229EvenWhenTheServerRejectsEPSV(_ code: Int) {
+        let steps: [FilterHarness.Step] = [.server("220 ok\r\n"), .client("EPSV\r\nAUTH TLS\r\n"),
+                                           .server("\(code) EPSV not understood\r\n"),
+                                           .server("227 Entering Passive Mode (192,168,1,2,156,65).\r\n")]
+        let (transcript, failures) = FilterHarness.verifySplitIndependence(steps, configuration: .init(ftpHost: ftpHost, clientFamily: .ipv6))
+        #expect(failures.isEmpty, "\(failures.first ?? "")")
+        #expect(transcript.server == "EPSV\r\nPASV\r\n")
+        #expect(transcript.client == "220 ok\r\n" + local229(1) + FilterReply.authRefused + "\r\n")
+        #expect(transcript.control == [.openPassiveListener(1, target: target(40001), family: .ipv6)])
+    }
+
+    @Test func ipv6EPSVFallbackFailingPassesTheErrorOnce() {
+        var harness = FilterHarness(.init(ftpHost: ftpHost, clientFamily: .ipv6))
+        harness.run([.server("220 ok\r\n"), .client("EPSV\r\n"), .server("500 EPSV?\r\n"), .server("502 PASV?\r\n")])
+        #expect(harness.transcript.server == "EPSV\r\nPASV\r\n")
+        #expect(harness.transcript.client == "220 ok\r\n502 PASV?\r\n")
+    }
+
+    @Test func ipv6EPSVRejectionWithPipelinedCommandsPassesThrough() {
+        var harness = FilterHarness(.init(ftpHost: ftpHost, clientFamily: .ipv6))
+        harness.run([.server("220 ok\r\n"), .client("EPSV\r\nNOOP\r\n"), .server("500 EPSV?\r\n200 ok\r\n")])
+        #expect(harness.transcript.server == "EPSV\r\nNOOP\r\n")
+        #expect(harness.transcript.client == "220 ok\r\n500 EPSV?\r\n200 ok\r\n")
+    }
+
+    @Test func ipv4ClientsSeeTheEPSVRejection() {
+        var harness = FilterHarness()
+        harness.run([.server("220 ok\r\n"), .client("EPSV\r\n"), .server("500 EPSV?\r\n")])
+        #expect(harness.transcript.server == "EPSV\r\n")
+        #expect(harness.transcript.client == "220 ok\r\n500 EPSV?\r\n")
     }
 
     @Test func epsvWithAFamilyIsSentPlainAndTheListenerFollowsTheFamily() {

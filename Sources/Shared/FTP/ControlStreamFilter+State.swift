@@ -34,6 +34,8 @@ extension ControlStreamFilter {
             case passive(PassiveStyle, AddressFamily)
             /// The EPSV/PASV the filter sent itself for an active-mode conversion: the reply is swallowed.
             case synthesized
+            /// The PASV the filter sent after the server rejected an IPv6 client's EPSV: its 227 becomes a 229.
+            case epsvViaPASV(AddressFamily)
         }
 
         var kind: Kind
@@ -49,6 +51,8 @@ extension ControlStreamFilter {
             case rewrite(PassiveStyle, AddressFamily)
             /// The answer to the filter's own EPSV/PASV: collected, never shown to the client.
             case swallow
+            /// An IPv6 client's EPSV was rejected: hidden, and PASV is asked instead.
+            case fallBackToPASV
         }
 
         static let passiveCodes: Set<Int> = [ReplyCode.enteringPassive, ReplyCode.enteringExtendedPassive]

@@ -19,6 +19,8 @@ import Logging
 /// - `AUTH …` is answered 534 locally: the session stays plain FTP inside SSH. FEAT passes unchanged.
 /// - `EPSV ALL` is answered 200 locally and enforced here (later PORT/EPRT/PASV get 503, RFC 2428 §4): the client
 ///   side is loopback, so the server keeps its freedom to fall back to PASV for active-mode conversions.
+/// - An IPv6 client's EPSV that the server rejects (500/501/502/522) is retried as PASV and answered 229, since
+///   the client cannot use a 227; IPv4 clients see the rejection and fall back themselves.
 /// - `EPSV 1`/`EPSV 2` are sent as plain `EPSV` (the family concerns the client's listener, not the server side);
 ///   `LPRT`/`LPSV` get 502; empty command lines are dropped (servers disagree on whether they answer them).
 ///
@@ -384,12 +386,12 @@ public struct ControlStreamFilter: Sendable {
         case .line(let raw):
             let content = RawLineSplitter.content(of: raw)
             let role = replyParser.classify(content)
-            absorbServerLine(role: role, raw: raw, text: String(decoding: content, as: UTF8.self))
+            absorbServerLine(role: role, raw: raw, content: content)
             endServerLine(role: role, &actions)
         case .overlongStart(let bytes):
             let role = replyParser.classify(bytes)
             overlongServerRole = role
-            absorbServerLine(role: role, raw: bytes, text: nil)
+            absorbServerLine(role: role, raw: bytes, content: nil)
         case .overlongRest(let bytes, let ended):
             if currentReply == nil || currentReply?.disposition == .pass { appendToClient(bytes) }
             if ended, let role = overlongServerRole {
@@ -399,9 +401,9 @@ public struct ControlStreamFilter: Sendable {
         }
     }
 
-    /// Starts a reply if the line opens one, then passes, collects or swallows the line. `text` is nil for the
+    /// Starts a reply if the line opens one, then passes, collects or swallows the line. `content` is nil for the
     /// first piece of an over-long line.
-    private mutating func absorbServerLine(role: ReplyParser.LineRole, raw: [UInt8], text: String?) {
+    private mutating func absorbServerLine(role: ReplyParser.LineRole, raw: [UInt8], content: ArraySlice<UInt8>?) {
         switch role {
         case .single(let code), .first(let code):
             currentReply = ReplyInProgress(code: code, disposition: disposition(forReplyCode: code))
@@ -413,8 +415,8 @@ public struct ControlStreamFilter: Sendable {
             return
         }
         reply.rawByteCount += raw.count
-        if let text, reply.rawByteCount <= Self.maximumCollectedReplyBytes {
-            reply.lines.append(text)
+        if let content, reply.rawByteCount <= Self.maximumCollectedReplyBytes {
+            reply.lines.append(String(decoding: content, as: UTF8.self))
         } else {
             reply.isDamaged = true
         }
@@ -438,6 +440,12 @@ public struct ControlStreamFilter: Sendable {
             return .swallow
         case .passive(let style, let family)? where ReplyInProgress.passiveCodes.contains(code):
             return .rewrite(style, family)
+        case .passive(.epsv, .ipv6)? where Self.epsvRejectionCodes.contains(code) && expected.count == 1:
+            // An IPv6 client cannot use a 227: get the port with PASV and answer 229. Only when nothing else is
+            // outstanding, so the PASV reply cannot be confused with another.
+            return .fallBackToPASV
+        case .epsvViaPASV(let family)? where ReplyInProgress.passiveCodes.contains(code):
+            return .rewrite(.epsv, family)
         default:
             guard ReplyInProgress.passiveCodes.contains(code) else { return .pass }
             return code == ReplyCode.enteringPassive
@@ -451,6 +459,13 @@ public struct ControlStreamFilter: Sendable {
         }
         guard reply.code >= 200 else { return }
         let answered = expected.isEmpty ? nil : expected.removeFirst()
+        if reply.disposition == .fallBackToPASV, let answered, case .passive(_, let family) = answered.kind {
+            serverRejectsEPSV = true
+            expected.append(Expectation(kind: .epsvViaPASV(family), localRepliesAfter: answered.localRepliesAfter))
+            actions.append(.log(.debug, "The server rejected EPSV (\(reply.code)); asking with PASV to answer the IPv6 client with 229."))
+            actions.append(.sendToServer(Self.plainPASV))
+            return
+        }
         for bytes in answered?.localRepliesAfter ?? [] { appendToClient(bytes) }
         if answered?.kind == .synthesized, reply.disposition == .swallow {
             continueActiveConversion(with: reply, &actions)
