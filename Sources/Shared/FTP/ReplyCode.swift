@@ -32,6 +32,8 @@ public enum ReplyCode {
     public static let notImplemented = 502
     public static let badSequence = 503
     public static let parameterNotImplemented = 504
+    /// RFC 2428: EPRT/EPSV with an address family the server does not support.
+    public static let networkProtocolNotSupported = 522
     public static let notLoggedIn = 530
     public static let authNotAvailable = 534
     public static let fileUnavailable = 550

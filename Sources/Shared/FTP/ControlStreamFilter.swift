@@ -1,0 +1,597 @@
+import Foundation
+import Logging
+
+/// The rewrite-mode filter on one FTP control connection: a pure state machine between the local FTP client and
+/// the server's control channel (OpenSSH's "channel filter" shape). The forwarding loop feeds it bytes from either
+/// side and performs the returned actions in order; it never does I/O, reads clocks or starts threads.
+///
+/// What it changes (everything else passes byte for byte, in order):
+/// - Every 227/229 reply (the PASV/EPSV answer, also when pipelining confuses correlation) becomes a single line
+///   pointing at a new one-shot local listener (`openPassiveListener`); the reply is held, and all later output to
+///   the client behind it, until `listenerOpened`/`listenerFailed`. A 227/229 that cannot be read becomes a 425.
+///   227 answers PASV (IPv4 listener), 229 answers EPSV (listener in the client's family).
+///   Lines inside another multi-line reply (STAT, HELP) are text, never rewritten.
+/// - PORT/EPRT (active mode) are never forwarded. A loopback address with a port ≥ 1024 is converted at once:
+///   the filter sends EPSV (PASV when the server rejects EPSV with 500/501/502/522) in its place, swallows that
+///   reply, asks the loop to `connectActive`, and answers the client 200 once `activeConnected` arrives. Client
+///   commands after the PORT wait meanwhile, so a REST/RETR that follows keeps its place right after the PORT.
+///   Any other address is refused with 501 and nothing is connected.
+/// - `AUTH …` is answered 534 locally: the session stays plain FTP inside SSH. FEAT passes unchanged.
+/// - `EPSV ALL` is answered 200 locally and enforced here (later PORT/EPRT/PASV get 503, RFC 2428 §4): the client
+///   side is loopback, so the server keeps its freedom to fall back to PASV for active-mode conversions.
+/// - An IPv6 client's EPSV that the server rejects (500/501/502/522) is retried as PASV and answered 229, since
+///   the client cannot use a 227; IPv4 clients see the rejection and fall back themselves.
+/// - `EPSV 1`/`EPSV 2` are sent as plain `EPSV` (the family concerns the client's listener, not the server side);
+///   `LPRT`/`LPSV` get 502; empty command lines are dropped (servers disagree on whether they answer them).
+///
+/// Replies are matched to commands in order (pipelining works); local answers are queued behind the replies to
+/// earlier commands so the client sees them in its own order. Lines longer than `maximumLineLength` are not
+/// buffered: they pass through raw in pieces (an over-long PORT/EPRT/AUTH/PASV/EPSV line is refused with 500).
+///
+/// Loop contract:
+/// 1. One filter per control connection, created on accept with the client's address family.
+/// 2. Read the client only while `wantsClientBytes` and the server only while `wantsServerBytes`; hand every read
+///    to `clientBytes`/`serverBytes` and perform the returned actions in order.
+/// 3. Answer each `openPassiveListener` with exactly one `listenerOpened`/`listenerFailed`, and each
+///    `connectActive` with `activeConnected`/`activeConnectFailed`, now or in a later pass; output for the client
+///    waits for them. Data IDs are per filter: key listeners by (control connection, id).
+/// 4. `releaseData`: close that listener if it has not accepted yet; connections already made (passive or
+///    active) run until either side closes them.
+/// 5. On end of stream call `clientEnded`/`serverEnded` and perform the actions; close the client once the
+///    server has ended and `hasHeldOutput` is false (keep delivering completions for `awaitedCompletions`).
+public struct ControlStreamFilter: Sendable {
+    public struct Configuration: Sendable, Equatable {
+        /// The FTP server's host as seen from the SSH server; data channels go there.
+        public var ftpHost: String
+        /// `.server` trusts the IP in 227 replies; `.ignore` (default) uses `ftpHost` with the announced port.
+        public var passiveHost: TunnelSettings.PassiveHostPolicy
+        /// Family of the client's control connection (EPSV listeners follow it; 227 is always IPv4).
+        public var clientFamily: AddressFamily
+        /// The IPv4 address put in rewritten 227 replies: where the loop binds IPv4 listeners.
+        public var listenAddress: String
+        /// Longest line buffered before bytes pass through raw.
+        public var maximumLineLength: Int
+        /// Held-back bytes per direction above which `wantsClientBytes`/`wantsServerBytes` turn false.
+        public var maximumHeldBytes: Int
+
+        public static let defaultMaximumHeldBytes = 256 * 1024
+
+        public init(ftpHost: String, passiveHost: TunnelSettings.PassiveHostPolicy = .ignore,
+                    clientFamily: AddressFamily = .ipv4, listenAddress: String = "127.0.0.1",
+                    maximumLineLength: Int = RawLineSplitter.defaultMaximumLineLength,
+                    maximumHeldBytes: Int = Configuration.defaultMaximumHeldBytes) {
+            self.ftpHost = ftpHost
+            self.passiveHost = passiveHost
+            self.clientFamily = clientFamily
+            self.listenAddress = listenAddress
+            self.maximumLineLength = maximumLineLength
+            self.maximumHeldBytes = maximumHeldBytes
+        }
+    }
+
+    public let configuration: Configuration
+
+    // Client → server
+    private var clientSplitter: RawLineSplitter
+    private var clientOverlongLine: OverlongClientLine?
+    private var heldClientEvents: [ClientEvent] = []
+    private var heldClientByteCount = 0
+    private var epsvAllActive = false
+    private var serverRejectsEPSV = false
+    private var activeConversion: ActiveConversion?
+
+    // Server → client
+    private var serverSplitter: RawLineSplitter
+    private var replyParser = ReplyParser()
+    private var currentReply: ReplyInProgress?
+    /// Role of the server line being passed in over-long pieces, applied when it ends.
+    private var overlongServerRole: ReplyParser.LineRole?
+    private var expected: [Expectation] = [Expectation(kind: .greeting)]
+    private var toClient: [Outgoing] = []
+
+    private var nextDataNumber = 1
+    private var lastDataID: DataID?
+
+    public init(_ configuration: Configuration) {
+        self.configuration = configuration
+        clientSplitter = RawLineSplitter(maximumLineLength: configuration.maximumLineLength)
+        serverSplitter = RawLineSplitter(maximumLineLength: configuration.maximumLineLength)
+    }
+
+    // MARK: Loop-facing state
+
+    /// False while too much client input waits behind an active-mode conversion: stop reading the client.
+    public var wantsClientBytes: Bool { heldClientByteCount < configuration.maximumHeldBytes }
+
+    /// False while too much output for the client waits behind a pending listener: stop reading the server.
+    public var wantsServerBytes: Bool { heldBytesForClient < configuration.maximumHeldBytes }
+
+    /// Data endpoints whose completion (`listenerOpened`/`listenerFailed`, `activeConnected`/
+    /// `activeConnectFailed`) the filter is waiting for; output to the client is held until they arrive.
+    public var awaitedCompletions: [DataID] {
+        toClient.compactMap {
+            switch $0 {
+            case .bytes: return nil
+            case .awaitingListener(let id, _), .awaitingActive(let id): return id
+            }
+        }
+    }
+
+    /// True while bytes for either side are held back.
+    public var hasHeldOutput: Bool { !toClient.isEmpty || !heldClientEvents.isEmpty }
+
+    // MARK: Input
+
+    /// Bytes read from the local client's control connection.
+    public mutating func clientBytes<C: Collection>(_ bytes: C) -> [Action] where C.Element == UInt8 {
+        var actions: [Action] = []
+        for event in clientSplitter.feed(bytes) { handleClientEvent(.split(event), &actions) }
+        return finish(&actions)
+    }
+
+    /// Bytes read from the server's control channel.
+    public mutating func serverBytes<C: Collection>(_ bytes: C) -> [Action] where C.Element == UInt8 {
+        var actions: [Action] = []
+        for event in serverSplitter.feed(bytes) { handleServerEvent(event, &actions) }
+        return finish(&actions)
+    }
+
+    /// The client closed its side: an unfinished last line is forwarded raw (unless it is a command the filter
+    /// must not forward).
+    public mutating func clientEnded() -> [Action] {
+        var actions: [Action] = []
+        handleClientEvent(.end(clientSplitter.takePending()), &actions)
+        return finish(&actions)
+    }
+
+    /// The server closed its side: an unfinished last line is passed raw, an unfinished passive reply is dropped,
+    /// and an active-mode conversion waiting for the server is abandoned. Keep delivering completions for
+    /// `awaitedCompletions`, then close the client once `hasHeldOutput` is false.
+    public mutating func serverEnded() -> [Action] {
+        var actions: [Action] = []
+        let partial = serverSplitter.takePending()
+        if let reply = currentReply, reply.disposition != .pass {
+            actions.append(.log(.warning, "The FTP server closed the control connection in the middle of a \(reply.code) reply."))
+        } else if !partial.isEmpty {
+            appendToClient(partial)
+        }
+        currentReply = nil
+        if let conversion = activeConversion, conversion.stage != .connecting {
+            activeConversion = nil
+            heldClientEvents = []
+            heldClientByteCount = 0
+        }
+        return finish(&actions)
+    }
+
+    // MARK: Completions
+
+    /// The listener for `id` is bound to `localPort`: the rewritten reply goes out.
+    public mutating func listenerOpened(_ id: DataID, localPort: Int) -> [Action] {
+        var actions: [Action] = []
+        guard let index = toClient.firstIndex(where: { $0.awaitsListener(id) }),
+              case .awaitingListener(_, let style) = toClient[index] else {
+            return [.releaseData(id), .log(.debug, "Listener \(id) opened but no reply waits for it; released.")]
+        }
+        let local = PassiveEndpoint(host: configuration.listenAddress, port: localPort)
+        let reply: String
+        switch style {
+        case .pasv:
+            guard let text = local.passiveReply() else {
+                toClient[index] = .bytes(Self.line(FilterReply.listenerFailed("the listen address \(configuration.listenAddress) is not IPv4")))
+                actions.append(.releaseData(id))
+                return finish(&actions)
+            }
+            reply = text
+        case .epsv:
+            reply = local.extendedPassiveReply()
+        }
+        toClient[index] = .bytes(Self.line(reply))
+        actions.append(.log(.debug, "\(id): client data port \(localPort) announced."))
+        return finish(&actions)
+    }
+
+    /// The listener for `id` could not be opened: the client gets 425 instead of the passive reply.
+    public mutating func listenerFailed(_ id: DataID, reason: String) -> [Action] {
+        var actions: [Action] = []
+        guard let index = toClient.firstIndex(where: { $0.awaitsListener(id) }) else { return [] }
+        toClient[index] = .bytes(Self.line(FilterReply.listenerFailed(Self.sanitized(reason))))
+        actions.append(.log(.warning, "\(id): no local data listener (\(Self.sanitized(reason))); the client was told 425."))
+        return finish(&actions)
+    }
+
+    /// The active-mode data connection for `id` reached the client: the PORT/EPRT is answered 200 and the
+    /// client's next commands flow again.
+    public mutating func activeConnected(_ id: DataID) -> [Action] {
+        var actions: [Action] = []
+        guard let conversion = activeConversion, conversion.id == id, conversion.stage == .connecting,
+              let index = toClient.firstIndex(where: { $0.awaitsActive(id) }) else { return [] }
+        toClient[index] = .bytes(Self.line(FilterReply.activeAccepted(verb: conversion.verb)))
+        endActiveConversion(&actions)
+        return finish(&actions)
+    }
+
+    /// The active-mode data connection for `id` failed: the PORT/EPRT is answered 425.
+    public mutating func activeConnectFailed(_ id: DataID, reason: String) -> [Action] {
+        var actions: [Action] = []
+        guard let conversion = activeConversion, conversion.id == id, conversion.stage == .connecting,
+              let index = toClient.firstIndex(where: { $0.awaitsActive(id) }) else { return [] }
+        toClient[index] = .bytes(Self.line(FilterReply.activeConnectFailed(Self.sanitized(reason))))
+        actions.append(.log(.warning, "\(id): active-mode connection to \(conversion.client) failed (\(Self.sanitized(reason)))."))
+        endActiveConversion(&actions)
+        return finish(&actions)
+    }
+
+    // MARK: Client side
+
+    private mutating func handleClientEvent(_ event: ClientEvent, _ actions: inout [Action]) {
+        if activeConversion != nil {
+            heldClientEvents.append(event)
+            heldClientByteCount += event.byteCount
+            return
+        }
+        switch event {
+        case .split(.line(let raw)):
+            handleCommandLine(raw, &actions)
+        case .split(.overlongStart(let bytes)):
+            if let verb = Self.verb(of: bytes), Self.interceptedVerbs.contains(verb) {
+                clientOverlongLine = .refused
+                answerLocally(FilterReply.lineTooLong, &actions)
+                actions.append(.log(.warning, "Refused an over-long \(verb) command line from the client."))
+            } else {
+                clientOverlongLine = .forwarded
+                expected.append(Expectation(kind: .command))
+                actions.append(.sendToServer(bytes))
+            }
+        case .split(.overlongRest(let bytes, let ended)):
+            if clientOverlongLine == .forwarded { actions.append(.sendToServer(bytes)) }
+            if ended { clientOverlongLine = nil }
+        case .end(let partial):
+            guard !partial.isEmpty else { return }
+            if let verb = Self.verb(of: partial), Self.interceptedVerbs.contains(verb) {
+                actions.append(.log(.debug, "Dropped an unfinished \(verb) line at the end of the client's stream."))
+            } else {
+                actions.append(.sendToServer(partial))
+            }
+        }
+    }
+
+    private mutating func handleCommandLine(_ raw: [UInt8], _ actions: inout [Action]) {
+        let content = RawLineSplitter.content(of: raw)
+        if content.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) {
+            actions.append(.log(.debug, "Dropped an empty command line from the client."))
+            return
+        }
+        guard let command = FTPCommandLine(line: Array(content)) else {
+            forward(raw, as: .command, &actions)
+            return
+        }
+        switch command.verb {
+        case "AUTH":
+            answerLocally(FilterReply.authRefused, &actions)
+        case "PORT":
+            guard !epsvAllActive else { return answerLocally(FilterReply.refusedAfterEPSVAll("PORT"), &actions) }
+            guard let endpoint = PassiveEndpoint.parseSixNumbers(Substring(command.argument)) else {
+                return answerLocally(FilterReply.portSyntax, &actions)
+            }
+            beginActiveConversion(to: endpoint, verb: "PORT", &actions)
+        case "EPRT":
+            guard !epsvAllActive else { return answerLocally(FilterReply.refusedAfterEPSVAll("EPRT"), &actions) }
+            let argument = Substring(command.argument.trimmingCharacters(in: .whitespaces))
+            guard let (_, endpoint) = PassiveEndpoint.parseExtendedPort(argument) else {
+                let unknownFamily = Self.hasUnknownFamily(argument)
+                return answerLocally(unknownFamily ? FilterReply.unsupportedFamily : FilterReply.eprtSyntax, &actions)
+            }
+            beginActiveConversion(to: endpoint, verb: "EPRT", &actions)
+        case "LPRT", "LPSV":
+            answerLocally(FilterReply.longAddressUnsupported(command.verb), &actions)
+        case "PASV":
+            guard !epsvAllActive else { return answerLocally(FilterReply.refusedAfterEPSVAll("PASV"), &actions) }
+            forward(raw, as: .passive(.pasv, .ipv4), &actions)
+        case "EPSV":
+            switch command.argument.trimmingCharacters(in: .whitespaces).uppercased() {
+            case "":
+                forward(raw, as: .passive(.epsv, configuration.clientFamily), &actions)
+            case "ALL":
+                epsvAllActive = true
+                answerLocally(FilterReply.epsvAllAccepted, &actions)
+            case "1":
+                forward(Self.plainEPSV, as: .passive(.epsv, .ipv4), &actions)
+            case "2":
+                forward(Self.plainEPSV, as: .passive(.epsv, .ipv6), &actions)
+            default:
+                answerLocally(FilterReply.unsupportedFamily, &actions)
+            }
+        case "REIN":
+            epsvAllActive = false
+            forward(raw, as: .command, &actions)
+        default:
+            forward(raw, as: .command, &actions)
+        }
+    }
+
+    private mutating func forward(_ raw: [UInt8], as kind: Expectation.Kind, _ actions: inout [Action]) {
+        expected.append(Expectation(kind: kind))
+        actions.append(.sendToServer(raw))
+    }
+
+    /// Queues a reply of the filter's own behind the replies to every command sent before it.
+    private mutating func answerLocally(_ text: String, _ actions: inout [Action]) {
+        let bytes = Self.line(text)
+        if expected.isEmpty {
+            appendToClient(bytes)
+        } else {
+            expected[expected.count - 1].localRepliesAfter.append(bytes)
+        }
+    }
+
+    // MARK: Active mode
+
+    private mutating func beginActiveConversion(to client: PassiveEndpoint, verb: String, _ actions: inout [Action]) {
+        guard let host = client.host, LoopbackAddress.isLoopback(host) else {
+            actions.append(.log(.warning, "Refused \(verb) to \(client): active-mode connections go to loopback addresses only."))
+            return answerLocally(FilterReply.activeNotLoopback(verb: verb), &actions)
+        }
+        guard client.port >= Self.lowestActivePort else {
+            actions.append(.log(.warning, "Refused \(verb) to \(client): privileged ports are not accepted."))
+            return answerLocally(FilterReply.activePrivilegedPort(verb: verb), &actions)
+        }
+        activeConversion = ActiveConversion(id: nil, client: client, verb: verb, stage: .waitingForQueue)
+        if expected.isEmpty { sendPassiveRequestForActiveMode(&actions) }
+    }
+
+    private mutating func sendPassiveRequestForActiveMode(_ actions: inout [Action]) {
+        let useEPSV = !serverRejectsEPSV
+        activeConversion?.stage = useEPSV ? .sentEPSV : .sentPASV
+        expected.append(Expectation(kind: .synthesized))
+        actions.append(.sendToServer(useEPSV ? Self.plainEPSV : Self.plainPASV))
+    }
+
+    /// The server answered the EPSV/PASV the filter sent for an active-mode conversion.
+    private mutating func continueActiveConversion(with reply: ReplyInProgress, _ actions: inout [Action]) {
+        guard let conversion = activeConversion else { return }
+        if let target = passiveTarget(of: reply, &actions) {
+            // The id is taken only now, so data endpoints are numbered (and released) in the order they open.
+            let id = allocateDataID(&actions)
+            actions.append(.connectActive(id, server: target, client: conversion.client))
+            activeConversion?.id = id
+            activeConversion?.stage = .connecting
+            toClient.append(.awaitingActive(id))
+            return
+        }
+        if conversion.stage == .sentEPSV, Self.epsvRejectionCodes.contains(reply.code), !reply.isPassiveCode {
+            serverRejectsEPSV = true
+            actions.append(.log(.debug, "The server rejected EPSV (\(reply.code)); using PASV for active-mode conversions."))
+            sendPassiveRequestForActiveMode(&actions)
+            return
+        }
+        let code = reply.isPassiveCode || !(400..<600).contains(reply.code) ? ReplyCode.cannotOpenData : reply.code
+        answerLocally(FilterReply.activeServerRefused(code: code, verb: conversion.verb, server: Self.sanitized(reply.text)), &actions)
+        actions.append(.log(.warning, "\(conversion.verb) could not be converted: the server answered \(Self.sanitized(reply.firstLine))"))
+        endActiveConversion(&actions)
+    }
+
+    private mutating func endActiveConversion(_ actions: inout [Action]) {
+        activeConversion = nil
+        let events = heldClientEvents
+        heldClientEvents = []
+        heldClientByteCount = 0
+        for event in events { handleClientEvent(event, &actions) }
+    }
+
+    // MARK: Server side
+
+    private mutating func handleServerEvent(_ event: RawLineSplitter.Event, _ actions: inout [Action]) {
+        switch event {
+        case .line(let raw):
+            let content = RawLineSplitter.content(of: raw)
+            let role = replyParser.classify(content)
+            absorbServerLine(role: role, raw: raw, content: content)
+            endServerLine(role: role, &actions)
+        case .overlongStart(let bytes):
+            let role = replyParser.classify(bytes)
+            overlongServerRole = role
+            absorbServerLine(role: role, raw: bytes, content: nil)
+        case .overlongRest(let bytes, let ended):
+            if currentReply == nil || currentReply?.disposition == .pass { appendToClient(bytes) }
+            if ended, let role = overlongServerRole {
+                overlongServerRole = nil
+                endServerLine(role: role, &actions)
+            }
+        }
+    }
+
+    /// Starts a reply if the line opens one, then passes, collects or swallows the line. `content` is nil for the
+    /// first piece of an over-long line.
+    private mutating func absorbServerLine(role: ReplyParser.LineRole, raw: [UInt8], content: ArraySlice<UInt8>?) {
+        switch role {
+        case .single(let code), .first(let code):
+            currentReply = ReplyInProgress(code: code, disposition: disposition(forReplyCode: code))
+        case .continuation, .last, .stray:
+            break
+        }
+        guard var reply = currentReply, reply.disposition != .pass else {
+            appendToClient(raw)
+            return
+        }
+        reply.rawByteCount += raw.count
+        if let content, reply.rawByteCount <= Self.maximumCollectedReplyBytes {
+            reply.lines.append(String(decoding: content, as: UTF8.self))
+        } else {
+            reply.isDamaged = true
+        }
+        currentReply = reply
+    }
+
+    private mutating func endServerLine(role: ReplyParser.LineRole, _ actions: inout [Action]) {
+        switch role {
+        case .single, .last:
+            guard let reply = currentReply else { return }
+            currentReply = nil
+            finishReply(reply, &actions)
+        case .first, .continuation, .stray:
+            break
+        }
+    }
+
+    private func disposition(forReplyCode code: Int) -> ReplyInProgress.Disposition {
+        switch expected.first?.kind {
+        case .synthesized?:
+            return .swallow
+        case .passive(let style, let family)? where ReplyInProgress.passiveCodes.contains(code):
+            return .rewrite(style, family)
+        case .passive(.epsv, .ipv6)? where Self.epsvRejectionCodes.contains(code) && expected.count == 1:
+            // An IPv6 client cannot use a 227: get the port with PASV and answer 229. Only when nothing else is
+            // outstanding, so the PASV reply cannot be confused with another.
+            return .fallBackToPASV
+        case .epsvViaPASV(let family)? where ReplyInProgress.passiveCodes.contains(code):
+            return .rewrite(.epsv, family)
+        default:
+            guard ReplyInProgress.passiveCodes.contains(code) else { return .pass }
+            return code == ReplyCode.enteringPassive
+                ? .rewrite(.pasv, .ipv4) : .rewrite(.epsv, configuration.clientFamily)
+        }
+    }
+
+    private mutating func finishReply(_ reply: ReplyInProgress, _ actions: inout [Action]) {
+        if case .rewrite(let style, let family) = reply.disposition {
+            rewritePassiveReply(reply, style: style, family: family, &actions)
+        }
+        guard reply.code >= 200 else { return }
+        let answered = expected.isEmpty ? nil : expected.removeFirst()
+        if reply.disposition == .fallBackToPASV, let answered, case .passive(_, let family) = answered.kind {
+            serverRejectsEPSV = true
+            expected.append(Expectation(kind: .epsvViaPASV(family), localRepliesAfter: answered.localRepliesAfter))
+            actions.append(.log(.debug, "The server rejected EPSV (\(reply.code)); asking with PASV to answer the IPv6 client with 229."))
+            actions.append(.sendToServer(Self.plainPASV))
+            return
+        }
+        for bytes in answered?.localRepliesAfter ?? [] { appendToClient(bytes) }
+        if answered?.kind == .synthesized, reply.disposition == .swallow {
+            continueActiveConversion(with: reply, &actions)
+        }
+        if expected.isEmpty, activeConversion?.stage == .waitingForQueue {
+            sendPassiveRequestForActiveMode(&actions)
+        }
+    }
+
+    private mutating func rewritePassiveReply(_ reply: ReplyInProgress, style: PassiveStyle, family: AddressFamily,
+                                              _ actions: inout [Action]) {
+        guard let target = passiveTarget(of: reply, &actions) else {
+            appendToClient(Self.line(FilterReply.unreadablePassiveReply))
+            return
+        }
+        let id = allocateDataID(&actions)
+        actions.append(.log(.debug, "\(id): server said \"\(Self.sanitized(reply.firstLine))\"; data channel goes to \(target)."))
+        actions.append(.openPassiveListener(id, target: target, family: family))
+        toClient.append(.awaitingListener(id, style))
+    }
+
+    /// Where the data channel for a 227/229 reply goes; nil (after logging) when the reply cannot be read.
+    private func passiveTarget(of reply: ReplyInProgress, _ actions: inout [Action]) -> PassiveEndpoint? {
+        guard reply.isPassiveCode else { return nil }
+        let parsed = reply.isDamaged ? nil : PassiveReplyParser.endpoint(of: FTPReply(code: reply.code, lines: reply.lines))
+        guard let announced = parsed else {
+            actions.append(.log(.warning, "Could not read the server's passive reply \"\(Self.sanitized(reply.firstLine))\"; the client was told 425."))
+            return nil
+        }
+        if reply.code == ReplyCode.enteringPassive, configuration.passiveHost == .server,
+           let host = announced.host, host != Self.unspecifiedIPv4 {
+            return announced
+        }
+        return PassiveEndpoint(host: configuration.ftpHost, port: announced.port)
+    }
+
+    private mutating func allocateDataID(_ actions: inout [Action]) -> DataID {
+        if let previous = lastDataID { actions.append(.releaseData(previous)) }
+        let id = DataID(nextDataNumber)
+        nextDataNumber += 1
+        lastDataID = id
+        return id
+    }
+
+    // MARK: Output
+
+    private mutating func appendToClient(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        if case .bytes(var existing)? = toClient.last {
+            toClient.removeLast()  // leaves `existing` uniquely referenced, so the append does not copy
+            existing += bytes
+            toClient.append(.bytes(existing))
+        } else {
+            toClient.append(.bytes(bytes))
+        }
+    }
+
+    private var heldBytesForClient: Int {
+        toClient.reduce(0) { total, item in
+            if case .bytes(let bytes) = item { return total + bytes.count }
+            return total
+        }
+    }
+
+    /// Releases output up to the first reply still waiting, and merges neighbouring sends.
+    private mutating func finish(_ actions: inout [Action]) -> [Action] {
+        var ready: [UInt8] = []
+        var released = 0
+        for item in toClient {
+            guard case .bytes(let bytes) = item else { break }
+            ready += bytes
+            released += 1
+        }
+        toClient.removeFirst(released)
+        if !ready.isEmpty { actions.append(.sendToClient(ready)) }
+        var merged: [Action] = []
+        for action in actions {
+            switch (merged.last, action) {
+            case (.sendToServer(let a)?, .sendToServer(let b)):
+                merged[merged.count - 1] = .sendToServer(a + b)
+            case (.sendToClient(let a)?, .sendToClient(let b)):
+                merged[merged.count - 1] = .sendToClient(a + b)
+            default:
+                merged.append(action)
+            }
+        }
+        return merged
+    }
+
+    // MARK: Helpers
+
+    static let plainEPSV = Array("EPSV\r\n".utf8)
+    static let plainPASV = Array("PASV\r\n".utf8)
+    /// Verbs the filter handles itself: never forwarded in pieces.
+    static let interceptedVerbs: Set<String> = ["AUTH", "PORT", "EPRT", "LPRT", "LPSV", "PASV", "EPSV"]
+    /// Replies to EPSV that mean "not supported here": fall back to PASV (RFC 2428 §3 uses 522).
+    static let epsvRejectionCodes: Set<Int> = [
+        ReplyCode.syntaxError, ReplyCode.parameterSyntaxError, ReplyCode.notImplemented, ReplyCode.networkProtocolNotSupported,
+    ]
+    /// Active-mode data ports below this are refused (bounce protection, as most servers do).
+    static let lowestActivePort = 1024
+    static let unspecifiedIPv4 = "0.0.0.0"
+    /// A passive reply longer than this is not a passive reply.
+    static let maximumCollectedReplyBytes = 8 * 1024
+    /// Longest server text quoted back to the client or the log.
+    static let maximumQuotedLength = 200
+
+    static func line(_ text: String) -> [UInt8] { Array(text.utf8) + [13, 10] }
+
+    /// One printable line, short enough to quote.
+    static func sanitized(_ text: String) -> String {
+        let printable = String(text.unicodeScalars.map { $0.value < 32 || $0.value == 127 ? " " : Character($0) })
+        return printable.count > maximumQuotedLength ? String(printable.prefix(maximumQuotedLength)) + "…" : printable
+    }
+
+    /// The verb at the start of a (possibly partial) command line.
+    static func verb(of bytes: [UInt8]) -> String? {
+        let head = bytes.prefix(while: { $0 != UInt8(ascii: " ") && $0 != 13 && $0 != 10 }).prefix(16)
+        return FTPCommandLine(line: Array(head))?.verb
+    }
+
+    /// `|3|addr|port|`: well-formed apart from a family other than 1 or 2 (answered 522, RFC 2428 §2).
+    static func hasUnknownFamily(_ argument: Substring) -> Bool {
+        guard let delimiter = argument.first else { return false }
+        let fields = argument.split(separator: delimiter, omittingEmptySubsequences: false)
+        guard fields.count == 5, let family = Int(fields[1]) else { return false }
+        return family != 1 && family != 2
+    }
+}
