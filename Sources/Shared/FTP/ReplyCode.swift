@@ -12,6 +12,7 @@ public enum ReplyCode {
     public static let systemType = 215
     public static let serviceReady = 220
     public static let closingControl = 221
+    public static let dataConnectionOpen = 225
     public static let closingData = 226
     public static let enteringPassive = 227
     public static let enteringExtendedPassive = 229
@@ -33,6 +34,7 @@ public enum ReplyCode {
     public static let badSequence = 503
     public static let parameterNotImplemented = 504
     public static let notLoggedIn = 530
+    public static let extendedPortProtocolNotSupported = 522
     public static let authNotAvailable = 534
     public static let fileUnavailable = 550
     public static let pageTypeUnknown = 551
