@@ -24,6 +24,10 @@ struct Reply: Equatable, Sendable {
 
     /// Replies never carry CR or LF from file names or arguments (no reply injection).
     private static func clean(_ text: String) -> String {
-        String(text.map { $0 == "\r" || $0 == "\n" || $0 == "\0" ? " " : $0 })
+        var scalars = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            scalars.append(scalar == "\r" || scalar == "\n" || scalar == "\0" ? " " : scalar)
+        }
+        return String(scalars)
     }
 }
