@@ -98,7 +98,8 @@ extension Session {
         let offset = restartOffset
         restartOffset = 0
         guard let (path, host) = existing(argument) else { return }
-        let file = open(host.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO must not hang the session; it is refused below like any non-regular file.
+        let file = open(host.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         guard file >= 0 else { return refuse(errno: errno, "RETR") }
         defer { close(file) }
         var info = Glibc.stat()
