@@ -52,6 +52,7 @@ final class FTPServer: @unchecked Sendable {
     /// Serves exactly one session on stdin/stdout.
     func serveInetd() {
         context.shutdown.installSignalHandlers { _ in }
+        Socket.configureControl(STDOUT_FILENO, sendTimeout: context.configuration.idleTimeout)
         let local = Socket.localEndpoint(STDIN_FILENO)
         let session = Session(
             id: 1, context: context, control: ControlChannel(input: STDIN_FILENO, output: STDOUT_FILENO),
@@ -75,6 +76,7 @@ final class FTPServer: @unchecked Sendable {
             close(client)
             return
         }
+        Socket.configureControl(client, sendTimeout: context.configuration.idleTimeout)
         let local = Socket.localEndpoint(client)
         let session = Session(id: id, context: context, control: ControlChannel(input: client, output: client),
                               localHost: local?.host ?? context.configuration.listen, peerHost: peer?.host,

@@ -12,6 +12,7 @@ struct PasvdCommand: ParsableCommand {
         Serves DIR over FTP on loopback with passive data ports bound to loopback inside a fixed range.
         Example: pasvd --root /srv/ftp --pasv-ports 40000-40009 --users /etc/pasvd/users
         Add a user: pasvd passwd --users /etc/pasvd/users alice --root /srv/ftp/alice
+        All server options: pasvd serve --help
         """,
         subcommands: [Serve.self, Passwd.self],
         defaultSubcommand: Serve.self
@@ -93,7 +94,7 @@ extension PasvdCommand {
 
         func run() throws {
             let configuration = try makeConfiguration()
-            try LogSetup.bootstrap(label: "pasvd", verbosity: verbose + 1, logFile: logFile)
+            try LogSetup.bootstrap(label: "pasvd", verbosity: verbose, logFile: logFile)
             let server = try FTPServer(configuration: configuration, logger: Logger(label: "pasvd"))
             if configuration.inetd {
                 server.serveInetd()

@@ -93,6 +93,15 @@ enum Socket {
         return SocketEndpoint(host: String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self), port: Int(UInt16(bigEndian: storage.sin_port)))
     }
 
+    /// Control connections: replies leave at once (no Nagle delay between 426 and 226), and a client that
+    /// stops reading cannot block its session thread for longer than `sendTimeout` seconds.
+    static func configureControl(_ fd: Int32, sendTimeout: Double) {
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        var timeout = timeval(tv_sec: Int(sendTimeout), tv_usec: Int(sendTimeout.truncatingRemainder(dividingBy: 1) * 1e6))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     static func setNonBlocking(_ fd: Int32) {
         let flags = fcntl(fd, F_GETFL)
         _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
