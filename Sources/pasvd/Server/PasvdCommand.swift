@@ -94,6 +94,7 @@ extension PasvdCommand {
 
         func run() throws {
             let configuration = try makeConfiguration()
+            InheritedDescriptors.closeAll()
             try LogSetup.bootstrap(label: "pasvd", verbosity: verbose, logFile: logFile)
             let server = try FTPServer(configuration: configuration, logger: Logger(label: "pasvd"))
             if configuration.inetd {
