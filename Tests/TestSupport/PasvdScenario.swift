@@ -7,6 +7,12 @@ public struct PasvdLogin: Sendable, CustomStringConvertible {
     public let user: String
     public let password: String
 
+    public init(kind: Kind, user: String, password: String) {
+        self.kind = kind
+        self.user = user
+        self.password = password
+    }
+
     public static let anonymous = PasvdLogin(kind: .anonymous, user: "anonymous", password: "test@example.org")
     public static let opensslUser = PasvdLogin(kind: .opensslSHA512, user: "olivia", password: "open sesame 6")
     public static let passwdUser = PasvdLogin(kind: .pasvdPasswd, user: "yannick", password: "y-scrypt:pässword")
