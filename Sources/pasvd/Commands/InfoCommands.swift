@@ -32,7 +32,7 @@ extension Session {
     }
 
     func help() {
-        let verbs = Session.knownCommands.subtracting(["ACCT", "REIN", "SMNT", "SITE", "LPRT", "LPSV", "PBSZ", "PROT"]).sorted()
+        let verbs = Session.knownCommands.subtracting(["ACCT", "REIN", "SMNT", "SITE", "LPRT", "LPSV", "PBSZ", "PROT", "AUTH", "PORT", "EPRT"]).sorted()
         var lines: [String] = []
         stride(from: 0, to: verbs.count, by: 8).forEach { lines.append(verbs[$0..<min($0 + 8, verbs.count)].joined(separator: " ")) }
         send(Reply(ReplyCode.help, first: "The following commands are recognized:", body: lines, last: "Help OK."))

@@ -173,7 +173,7 @@ final class Session: @unchecked Sendable {
         case "AUTH", "PBSZ", "PROT":
             reply(ReplyCode.notImplemented, "TLS is not offered: the control connection runs inside the SSH tunnel.")
         default:
-            reply(verb.isEmpty ? ReplyCode.syntaxError : ReplyCode.notImplemented, "\(verb) not implemented.")
+            reply(ReplyCode.notImplemented, "\(verb) not implemented.")
         }
     }
 }
