@@ -97,6 +97,20 @@ import TestSupport
         #expect(users.status != 0 && users.stderr.contains("users:1"), "\(users.stderr)")
     }
 
+    @Test func aborStopsADownloadAndTheSessionContinues() throws {
+        let s = try PasvdScenario()
+        try TestFiles.random(at: s.path("big.bin"), size: 64 << 20)
+        let control = try s.control(login: .anonymous)
+        let data = try s.openData(control)
+        defer { close(data) }
+        #expect(control.command("RETR big.bin")?.hasPrefix("150") == true)
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        #expect(read(data, &buffer, buffer.count) > 0)
+        let first = control.command("ABOR") ?? "", second = control.readReply() ?? ""
+        #expect(first.hasPrefix("426") && second.hasPrefix("226"), "\(first) / \(second)")
+        #expect(control.command("SIZE big.bin") == "213 \(64 << 20)")
+    }
+
     @Test func sigtermLetsTheTransferFinishAndExitsZero() throws {
         let s = try PasvdScenario()
         let work = try TempDirectory("sigterm")

@@ -28,6 +28,9 @@ final class DataConnection {
     private let abortFD: Int32
     private let timeoutMilliseconds: Int32
     private(set) var bytes: Int64 = 0
+    private var sendsSinceControlCheck = 0
+    /// sendfile(2) calls between two looks at the control connection while the socket stays writable.
+    static let controlCheckInterval = 16
 
     init(fd: Int32, control: ControlChannel, abortFD: Int32, timeout: Double) {
         self.fd = fd
@@ -43,15 +46,23 @@ final class DataConnection {
     func sendFile(_ file: Int32, offset: Int64, count: Int64) -> TransferEnd {
         var position = off_t(offset)
         var remaining = count
+        var mustWait = false
         while remaining > 0 {
-            if let end = waitReady(events: POLLOUT) { return end }
+            // Poll only when the socket is full (or to look at the control connection now and then):
+            // a writable socket is fed straight away.
+            if mustWait || checkControlNow() {
+                if let end = waitReady(events: POLLOUT) { return end }
+            }
             let n = sendfile(fd, file, &position, Int(min(remaining, Int64(DataConnection.sendfileChunk))))
+            mustWait = false
             if n > 0 {
                 remaining -= Int64(n)
                 bytes += Int64(n)
             } else if n == 0 {
                 return .failed("file ended early (truncated while sending)")
-            } else if errno != EAGAIN && errno != EINTR {
+            } else if errno == EAGAIN {
+                mustWait = true
+            } else if errno != EINTR {
                 return .failed(String(cString: strerror(errno)))
             }
         }
@@ -93,6 +104,15 @@ final class DataConnection {
             }
             bytes += Int64(n)
         }
+    }
+
+    /// True every `controlCheckInterval` calls: the send loop then polls even though the socket is writable,
+    /// so ABOR and a vanished client are noticed during a fast transfer too.
+    private func checkControlNow() -> Bool {
+        sendsSinceControlCheck += 1
+        guard sendsSinceControlCheck >= DataConnection.controlCheckInterval else { return false }
+        sendsSinceControlCheck = 0
+        return true
     }
 
     /// Waits until the data socket is ready for `events`; returns an end when something else happened first.
