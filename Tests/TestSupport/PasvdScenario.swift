@@ -67,6 +67,8 @@ public final class PasvdScenario: @unchecked Sendable {
     /// A raw control connection, already logged in when `login` is given.
     public func control(login: PasvdLogin? = nil) throws -> RawFTPControl {
         let control = try RawFTPControl(host: host, port: port)
+        // Children spawned by tests running in parallel must not inherit (and so keep open) this connection.
+        _ = fcntl(control.fd, F_SETFD, FD_CLOEXEC)
         guard control.readReply()?.hasPrefix("220") == true else { throw PasvdScenarioError.noGreeting }
         if let login {
             _ = control.command("USER \(login.user)")
@@ -92,6 +94,7 @@ public final class PasvdScenario: @unchecked Sendable {
             port = numbers.count == 6 ? numbers[4] * 256 + numbers[5] : 0
         }
         guard let fd = LoopbackNet.connect(host, port) else { throw PasvdScenarioError.unexpectedReply(reply) }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         return fd
     }
 }
