@@ -8,6 +8,7 @@ packages=(
   openssh-server openssh-client                       # real sshd and ssh -L
   vsftpd python3-pyftpdlib                            # real third-party FTP servers
   curl lftp python3                                   # real FTP clients
+  openssl                                             # `openssl passwd -6` hashes in the pasvd tests
   procps time                                         # pkill, /usr/bin/time
 )
 missing=()

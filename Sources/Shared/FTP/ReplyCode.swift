@@ -12,6 +12,7 @@ public enum ReplyCode {
     public static let systemType = 215
     public static let serviceReady = 220
     public static let closingControl = 221
+    public static let dataConnectionOpen = 225
     public static let closingData = 226
     public static let enteringPassive = 227
     public static let enteringExtendedPassive = 229
@@ -35,6 +36,7 @@ public enum ReplyCode {
     /// RFC 2428: EPRT/EPSV with an address family the server does not support.
     public static let networkProtocolNotSupported = 522
     public static let notLoggedIn = 530
+    public static let extendedPortProtocolNotSupported = 522
     public static let authNotAvailable = 534
     public static let fileUnavailable = 550
     public static let pageTypeUnknown = 551

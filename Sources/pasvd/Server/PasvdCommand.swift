@@ -1,12 +1,107 @@
 import ArgumentParser
+import Foundation
+import Logging
+import Shared
 
 @main
 struct PasvdCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pasvd",
-        abstract: "A small, hardened FTP server for use behind sshd."
+        abstract: "A small, hardened FTP server for use behind sshd.",
+        discussion: """
+        Serves DIR over FTP on loopback with passive data ports bound to loopback inside a fixed range.
+        Example: pasvd --root /srv/ftp --pasv-ports 40000-40009 --users /etc/pasvd/users
+        Add a user: pasvd passwd --users /etc/pasvd/users alice --root /srv/ftp/alice
+        All server options: pasvd serve --help
+        """,
+        subcommands: [Serve.self, Passwd.self],
+        defaultSubcommand: Serve.self
     )
-    func run() throws {
-        print(Self.helpMessage())
+}
+
+extension PasvdCommand {
+    /// `pasvd [options]`: run the server.
+    struct Serve: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the FTP server (the default).")
+
+        @Option(help: "Directory served to anonymous users and to users without their own root.")
+        var root: String
+
+        @Option(help: "IPv4 address of the control listener (loopback unless --allow-remote).")
+        var listen: String = ServerConfiguration.defaultListen
+
+        @Option(help: "TCP port of the control listener.")
+        var port: Int = ServerConfiguration.defaultPort
+
+        @Option(name: .customLong("pasv-ports"), help: "Passive data ports, LO-HI (inclusive).")
+        var pasvPorts: String = ServerConfiguration.defaultPassivePorts
+
+        @Option(name: .customLong("pasv-address"), help: "IPv4 address announced in 227 (PASV) replies.")
+        var pasvAddress: String = ServerConfiguration.defaultPassiveAddress
+
+        @Option(help: "Users file: one name:crypthash:root per line (see `pasvd passwd`).")
+        var users: String?
+
+        @Flag(help: "Allow anonymous logins (USER anonymous or ftp, any password), read-only unless --writable.")
+        var anonymous = false
+
+        @Flag(help: "Let anonymous users upload, rename, delete and create directories.")
+        var writable = false
+
+        @Option(name: .customLong("max-sessions"), help: "Most concurrent sessions; extra ones get 421.")
+        var maxSessions: Int = ServerConfiguration.defaultMaxSessions
+
+        @Option(name: .customLong("idle-timeout"), help: "Seconds without a command before a session is closed.")
+        var idleTimeout: Double = ServerConfiguration.defaultIdleTimeout
+
+        @Option(name: .customLong("data-timeout"),
+                help: "Seconds to wait for a passive connection, and for progress on an open one.")
+        var dataTimeout: Double = ServerConfiguration.defaultDataTimeout
+
+        @Flag(help: "Serve one session on stdin/stdout (inetd, systemd socket activation with Accept=yes).")
+        var inetd = false
+
+        @Flag(name: .customLong("allow-remote"), help: "Allow --listen on a non-loopback address.")
+        var allowRemote = false
+
+        @Flag(name: .short, help: "More logging: -v protocol trace (passwords masked), -vv debug.")
+        var verbose: Int
+
+        @Option(name: .customLong("log-file"), help: "Append the log to this file instead of stderr.")
+        var logFile: String?
+
+        @Option(name: .customLong("login-failure-delay"), help: .hidden)
+        var loginFailureDelay: Double = ServerConfiguration.defaultLoginFailureDelay
+
+        @Option(name: .customLong("shutdown-grace"), help: .hidden)
+        var shutdownGrace: Double = ServerConfiguration.defaultShutdownGrace
+
+        func validate() throws {
+            _ = try makeConfiguration()
+        }
+
+        func makeConfiguration() throws -> ServerConfiguration {
+            do {
+                return try ServerConfiguration(
+                    root: root, listen: listen, port: port, passivePorts: pasvPorts, passiveAddress: pasvAddress,
+                    usersFile: users, anonymous: anonymous, writable: writable, maxSessions: maxSessions,
+                    idleTimeout: idleTimeout, dataTimeout: dataTimeout, inetd: inetd, allowRemote: allowRemote,
+                    loginFailureDelay: loginFailureDelay, shutdownGrace: shutdownGrace)
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
+
+        func run() throws {
+            let configuration = try makeConfiguration()
+            InheritedDescriptors.closeAll()
+            try LogSetup.bootstrap(label: "pasvd", verbosity: verbose, logFile: logFile)
+            let server = try FTPServer(configuration: configuration, logger: Logger(label: "pasvd"))
+            if configuration.inetd {
+                server.serveInetd()
+            } else {
+                try server.run()
+            }
+        }
     }
 }

@@ -1,0 +1,110 @@
+import Foundation
+
+/// One account of the users file: `name:crypthash:root` (root may be empty: the server's --root).
+struct UserRecord: Equatable, Sendable {
+    let name: String
+    let hash: String
+    let root: String
+
+    var line: String { "\(name):\(hash):\(root)" }
+
+    /// Names are restricted to what shells and logs print safely.
+    static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 64
+            && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-@".contains($0)) }
+    }
+}
+
+/// The users file: one `name:crypthash:root` per line, `#` comments and blank lines ignored.
+struct UsersFile: Sendable {
+    let path: String
+    private(set) var records: [UserRecord]
+
+    init(path: String, records: [UserRecord]) {
+        self.path = path
+        self.records = records
+    }
+
+    /// Reads and validates the file; errors name the file and line.
+    static func load(_ path: String) throws(UsersFileError) -> UsersFile {
+        guard let data = FileManager.default.contents(atPath: path) else { throw .unreadable(path) }
+        return try parse(String(decoding: data, as: UTF8.self), path: path)
+    }
+
+    static func parse(_ text: String, path: String) throws(UsersFileError) -> UsersFile {
+        var records: [UserRecord] = []
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == 3 else { throw .malformed(path: path, line: index + 1) }
+            guard UserRecord.isValidName(fields[0]) else { throw .badName(path: path, line: index + 1) }
+            guard CryptHash.isSupported(fields[1]) else { throw .badHash(path: path, line: index + 1) }
+            guard fields[2].isEmpty || fields[2].hasPrefix("/") else { throw .relativeRoot(path: path, line: index + 1) }
+            guard !records.contains(where: { $0.name == fields[0] }) else {
+                throw .duplicate(path: path, line: index + 1, name: fields[0])
+            }
+            records.append(UserRecord(name: fields[0], hash: fields[1], root: fields[2]))
+        }
+        return UsersFile(path: path, records: records)
+    }
+
+    func record(named name: String) -> UserRecord? { records.first { $0.name == name } }
+
+    /// Adds the user or replaces its hash (and root when given).
+    mutating func upsert(name: String, hash: String, root: String?) {
+        if let index = records.firstIndex(where: { $0.name == name }) {
+            records[index] = UserRecord(name: name, hash: hash, root: root ?? records[index].root)
+        } else {
+            records.append(UserRecord(name: name, hash: hash, root: root ?? ""))
+        }
+    }
+
+    /// Writes the file atomically (temporary file in the same directory, mode 0600, fsync, rename).
+    func save() throws(UsersFileError) {
+        let text = records.map(\.line).joined(separator: "\n") + "\n"
+        let directory = (path as NSString).deletingLastPathComponent
+        let temporary = (directory.isEmpty ? "." : directory) + "/.\((path as NSString).lastPathComponent).tmp.\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .unwritable(path, String(cString: strerror(errno))) }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard written == bytes.count, synced, rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw .unwritable(path, reason)
+        }
+    }
+}
+
+enum UsersFileError: Error, CustomStringConvertible, Equatable {
+    case unreadable(String)
+    case malformed(path: String, line: Int)
+    case badName(path: String, line: Int)
+    case badHash(path: String, line: Int)
+    case duplicate(path: String, line: Int, name: String)
+    case relativeRoot(path: String, line: Int)
+    case unwritable(String, String)
+
+    var description: String {
+        switch self {
+        case .unreadable(let path):
+            return "cannot read users file \(path): check the path and its permissions"
+        case .malformed(let path, let line):
+            return "\(path):\(line): expected name:crypthash:root; add users with `pasvd passwd --users \(path) NAME`"
+        case .badName(let path, let line):
+            return "\(path):\(line): user names may contain only letters, digits, '.', '_', '-' and '@'"
+        case .badHash(let path, let line):
+            return "\(path):\(line): the hash is not a supported crypt(3) hash; use `pasvd passwd` or `openssl passwd -6`"
+        case .duplicate(let path, let line, let name):
+            return "\(path):\(line): user \(name) appears twice; keep one line per user"
+        case .relativeRoot(let path, let line):
+            return "\(path):\(line): the root must be an absolute path, or empty for the server's --root"
+        case .unwritable(let path, let reason):
+            return "cannot write users file \(path): \(reason); check the directory is writable"
+        }
+    }
+}

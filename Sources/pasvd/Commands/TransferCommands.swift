@@ -1,0 +1,166 @@
+import Foundation
+import Shared
+
+/// PASV, EPSV, RETR, STOR, APPE, STOU: passive listeners and the transfers over them.
+extension Session {
+    func enterPassive(extended: Bool, _ argument: String) {
+        if extended {
+            switch argument.uppercased() {
+            case "ALL":
+                extendedPassiveOnly = true
+                return reply(ReplyCode.commandOK, "EPSV ALL ok.")
+            case "", "1": break
+            default:
+                return reply(ReplyCode.extendedPortProtocolNotSupported, "Network protocol not supported, use (1).")
+            }
+        } else if extendedPassiveOnly {
+            return reply(ReplyCode.badSequence, "PASV not allowed after EPSV ALL.")
+        }
+        closePassive()
+        guard let listener = context.passivePorts.open(on: localHost) else {
+            logger.warning("passive range \(configuration.passivePorts) exhausted")
+            return reply(ReplyCode.cannotOpenData, "No passive port free in \(configuration.passivePorts); try again later.")
+        }
+        passive = listener
+        passiveDeadline = Monotonic.now() + configuration.dataTimeout
+        logger.debug("passive listener \(localHost):\(listener.port)")
+        let endpoint = PassiveEndpoint(host: configuration.passiveAddress, port: listener.port)
+        if extended {
+            reply(ReplyCode.enteringExtendedPassive, String(endpoint.extendedPassiveReply().dropFirst(4)))
+        } else {
+            reply(ReplyCode.enteringPassive, String(endpoint.passiveReply()!.dropFirst(4)))
+        }
+    }
+
+    /// Accepts the one connection of the pending passive listener (from the client's address only).
+    /// Replies 425 (or 426 on ABOR) itself and returns nil when there is no connection.
+    func acceptDataConnection() -> DataConnection? {
+        guard let listener = passive else {
+            reply(ReplyCode.cannotOpenData, "Use PASV or EPSV first.")
+            return nil
+        }
+        defer { closePassive() }
+        let deadline = Monotonic.now() + configuration.dataTimeout
+        while true {
+            var fds = [pollfd(listener.fd, POLLIN), pollfd(control.input, POLLIN), pollfd(context.shutdown.abortFD, POLLIN)]
+            _ = Socket.poll(&fds, milliseconds: Monotonic.milliseconds(until: deadline))
+            if fds[2].isReadableOrClosed || Monotonic.now() >= deadline {
+                reply(ReplyCode.cannotOpenData, "Failed to establish data connection.")
+                return nil
+            }
+            if fds[1].isReadableOrClosed {
+                control.readAvailable()
+                if control.takeAbort() {
+                    reply(ReplyCode.transferAborted, "Data connection aborted.")
+                    reply(ReplyCode.closingData, "ABOR successful.")
+                    return nil
+                }
+                if control.peerClosed { shouldClose = true; return nil }
+            }
+            guard fds[0].isReadableOrClosed, let fd = Socket.accept(listener.fd) else { continue }
+            let peer = Socket.peerEndpoint(fd)?.host
+            if let peerHost, peer != peerHost {
+                logger.warning("data connection from \(peer ?? "?") refused: control peer is \(peerHost)")
+                close(fd)
+                continue
+            }
+            return DataConnection(fd: fd, control: control, abortFD: context.shutdown.abortFD,
+                                  timeout: configuration.dataTimeout)
+        }
+    }
+
+    /// Replies for a transfer that did not complete; marks the session for closing if the client left.
+    func replyIncomplete(_ end: TransferEnd) {
+        switch end {
+        case .completed: break
+        case .aborted:
+            reply(ReplyCode.transferAborted, "Transfer aborted.")
+            reply(ReplyCode.closingData, "ABOR successful.")
+        case .controlClosed: shouldClose = true
+        case .timedOut: reply(ReplyCode.transferAborted, "Data connection timed out.")
+        case .shuttingDown:
+            reply(ReplyCode.transferAborted, "Server shutting down.")
+            shouldClose = true
+        case .failed(let reason): reply(ReplyCode.transferAborted, "Transfer failed: \(reason).")
+        }
+    }
+
+    func logTransfer(_ direction: String, _ path: VirtualPath, bytes: Int64, started: Double, end: TransferEnd) {
+        let seconds = max(Monotonic.now() - started, 1e-6)
+        let rate = Double(bytes) / seconds / 1_048_576
+        logger.notice("\(direction) \(end == .completed ? "complete" : "incomplete")", metadata: [
+            "path": "\(path)", "bytes": "\(bytes)", "seconds": "\(String(format: "%.3f", seconds))",
+            "rate": "\(String(format: "%.1f", rate)) MiB/s", "end": "\(end)",
+        ])
+    }
+
+    func retrieve(_ argument: String) {
+        let offset = restartOffset
+        restartOffset = 0
+        guard let (path, host) = existing(argument) else { return }
+        // O_NONBLOCK: opening a FIFO must not hang the session; it is refused below like any non-regular file.
+        let file = open(host.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        guard file >= 0 else { return refuse(errno: errno, "RETR") }
+        defer { close(file) }
+        var info = Glibc.stat()
+        guard fstat(file, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            return reply(ReplyCode.fileUnavailable, "Not a regular file.")
+        }
+        let size = Int64(info.st_size)
+        guard offset <= size else { return reply(ReplyCode.fileUnavailable, "Restart offset beyond end of file.") }
+        guard let data = acceptDataConnection() else { return }
+        reply(ReplyCode.fileStatusOK, "Opening BINARY mode data connection for \(path.name ?? "/") (\(size) bytes).")
+        let started = Monotonic.now()
+        let end = data.sendFile(file, offset: offset, count: size - offset)
+        let sent = data.bytes
+        withExtendedLifetime(data) {}
+        logTransfer("download", path, bytes: sent, started: started, end: end)
+        end == .completed ? reply(ReplyCode.closingData, "Transfer complete.") : replyIncomplete(end)
+    }
+
+    func store(_ argument: String, unique: Bool, append: Bool) {
+        let offset = restartOffset
+        restartOffset = 0
+        guard requireWritable() else { return }
+        let name = unique ? (argument.isEmpty ? "upload" : argument) : argument
+        guard !name.isEmpty else { return reply(ReplyCode.parameterSyntaxError, "A file name is required.") }
+        guard let (path, host) = entry(name) else { return }
+        let mode: SafeUpload.Mode = unique ? .unique : append ? .append : offset > 0 ? .resume(offset: offset) : .replace
+        let upload: SafeUpload
+        do {
+            upload = try SafeUpload(target: host, mode: mode)
+        } catch {
+            logger.info("upload to \(path) refused: \(error)")
+            switch error {
+            case .system(let code, let what): return refuse(errno: code, what)
+            case .notRegularFile: return reply(ReplyCode.fileUnavailable, "Not a regular file.")
+            case .offsetBeyondEnd: return reply(ReplyCode.fileUnavailable, "Restart offset beyond end of file.")
+            case .noUniqueName: return reply(ReplyCode.fileNameNotAllowed, "No unique name available.")
+            }
+        }
+        guard let data = acceptDataConnection() else { return upload.discard() }
+        reply(ReplyCode.fileStatusOK, unique ? "FILE: \(host.name)" : "Ok to send data.")
+        let started = Monotonic.now()
+        var end = data.receive { buffer in try upload.write(buffer) }
+        let received = data.bytes
+        withExtendedLifetime(data) {}
+        if end == .completed {
+            // A client that was killed closes both connections: the data EOF must not commit its partial file.
+            do { try upload.sync() } catch { end = .failed("\(error)") }
+            if end == .completed, control.checkPeerClosed() { end = .controlClosed }
+        }
+        guard end == .completed else {
+            upload.discard()
+            logTransfer("upload", path, bytes: received, started: started, end: end)
+            return replyIncomplete(end)
+        }
+        do {
+            let finalName = try upload.commit()
+            logTransfer("upload", path.parent.appending(finalName), bytes: received, started: started, end: end)
+            reply(ReplyCode.closingData, unique ? "Transfer complete (unique name \(finalName))." : "Transfer complete.")
+        } catch {
+            logger.error("upload \(path) failed: \(error)")
+            reply(ReplyCode.localError, "Could not store the file: \(error).")
+        }
+    }
+}
