@@ -7,7 +7,7 @@ public enum LoopbackNet {
 
     /// A port that is free on `host` right now (bind to 0, read it back, close).
     public static func freePort(on host: String = "127.0.0.1") throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EMFILE) }
         defer { close(fd) }
         var address = try socketAddress(host, 0)
@@ -34,7 +34,7 @@ public enum LoopbackNet {
     }
 
     public static func isFree(port: Int, on host: String) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         guard var address = try? socketAddress(host, port) else { return false }
@@ -45,7 +45,7 @@ public enum LoopbackNet {
 
     /// Connects to host:port; returns the connected fd or nil.
     public static func connect(_ host: String, _ port: Int) -> Int32? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0, var address = try? socketAddress(host, port) else { return nil }
         let rc = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {

@@ -25,7 +25,9 @@ public final class ManagedProcess: @unchecked Sendable {
 
         var pipeFDs: [Int32] = [0, 0]
         guard pipe(&pipeFDs) == 0 else { throw POSIXError(.EMFILE) }
-        _ = fcntl(pipeFDs[1], F_SETFD, FD_CLOEXEC)
+        // Close-on-exec on both ends: children spawned meanwhile by other tests must not inherit them
+        // (dup2 onto the child's stdin clears the flag for that copy).
+        for fd in pipeFDs { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         stdinFD = pipeFDs[1]
 
         var actions = posix_spawn_file_actions_t()
