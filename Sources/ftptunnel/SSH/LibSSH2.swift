@@ -73,3 +73,13 @@ enum LibSSH2 {
         return String(decoding: UnsafeRawBufferPointer(start: message, count: Int(length)), as: UTF8.self)
     }
 }
+
+extension LibSSH2Failure {
+    /// Errors that concern one channel only (refused open, channel closed by the peer …); anything else means
+    /// the session itself is broken.
+    var isChannelLevel: Bool {
+        [LIBSSH2_ERROR_CHANNEL_FAILURE, LIBSSH2_ERROR_CHANNEL_REQUEST_DENIED, LIBSSH2_ERROR_CHANNEL_UNKNOWN,
+         LIBSSH2_ERROR_CHANNEL_WINDOW_EXCEEDED, LIBSSH2_ERROR_CHANNEL_PACKET_EXCEEDED, LIBSSH2_ERROR_CHANNEL_CLOSED,
+         LIBSSH2_ERROR_CHANNEL_EOF_SENT].contains(code)
+    }
+}

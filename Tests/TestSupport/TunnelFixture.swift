@@ -1,0 +1,43 @@
+import Foundation
+
+/// A real `ftptunnel connect` process against an `SSHDFixture`, in fixed mode, with its own HOME (so the
+/// developer's ~/.ssh is never read or written) and no ssh-agent unless one is passed in `environment`.
+public final class TunnelProcess: @unchecked Sendable {
+    public let process: ManagedProcess
+    public let localPort: Int
+    public let home: TempDirectory
+
+    /// Starts `ftptunnel connect USER@HOST:PORT --mode fixed …` plus `extraArguments`.
+    /// - Parameters:
+    ///   - identity: identity file passed with `-i` (nil: none, e.g. agent-only tests).
+    ///   - waitForReady: wait for the ready line (false for tests expecting failure).
+    public init(sshd: SSHDFixture, knownHosts: String?, ftpHost: String = LoopbackNet.serverSide, ftpPort: Int,
+                passivePorts: ClosedRange<Int>, identity: String?, extraArguments: [String] = [],
+                environment: [String: String] = [:], localPort: Int? = nil, waitForReady: Bool = true,
+                user: String? = nil) throws {
+        home = try TempDirectory("tunnel-home")
+        self.localPort = try localPort ?? LoopbackNet.freePort(on: LoopbackNet.clientSide)
+        var arguments = [
+            "connect", "\(user ?? sshd.user)@\(sshd.host):\(sshd.port)", "--mode", "fixed",
+            "--ftp-host", ftpHost, "--ftp-port", "\(ftpPort)", "--local-port", "\(self.localPort)",
+            "--passive-ports", "\(passivePorts.lowerBound)-\(passivePorts.upperBound)", "-v",
+        ]
+        if let knownHosts { arguments += ["--known-hosts", knownHosts] }
+        if let identity { arguments += ["-i", identity] }
+        arguments += extraArguments
+        var env = ProcessInfo.processInfo.environment
+        env["HOME"] = home.path
+        env.removeValue(forKey: "SSH_AUTH_SOCK")
+        env.removeValue(forKey: "SSH_ASKPASS")
+        env.removeValue(forKey: "SSH_ASKPASS_REQUIRE")
+        for (key, value) in environment { env[key] = value }
+        process = try ManagedProcess(try Products.ftptunnel, arguments, environment: env)
+        if waitForReady { try process.waitForOutput(containing: "ready", seconds: 30) }
+    }
+
+    public var url: String { "ftp://\(LoopbackNet.clientSide):\(localPort)" }
+    public var output: String { process.output }
+
+    public func stop() { process.stop() }
+    deinit { stop() }
+}
