@@ -41,3 +41,34 @@ public final class TunnelProcess: @unchecked Sendable {
     public func stop() { process.stop() }
     deinit { stop() }
 }
+
+/// The recipe's topology for tunnel tests: a real sshd, vsftpd on 127.0.0.2 advertising 127.0.0.1 in its
+/// 227 replies (anonymous, uploads into `upload/`), and a trusting known_hosts file.
+public final class TunnelRecipe: @unchecked Sendable {
+    public let sshd: SSHDFixture
+    public let root: TempDirectory
+    public let work: TempDirectory
+    public let vsftpd: VsftpdFixture
+    public let knownHosts: String
+
+    public init(sshd options: SSHDFixture.Options = .init()) throws {
+        sshd = try SSHDFixture(options)
+        root = try TempDirectory("vsroot")
+        work = try TempDirectory("tunnel-work")
+        vsftpd = try VsftpdFixture(root: root.path, pasvAddress: "127.0.0.1", writable: true)
+        knownHosts = try sshd.writeKnownHosts(in: work)
+    }
+
+    /// `ftptunnel connect` to this recipe with the fixture's user key.
+    public func tunnel(extraArguments: [String] = [], environment: [String: String] = [:]) throws -> TunnelProcess {
+        try TunnelProcess(sshd: sshd, knownHosts: knownHosts, ftpPort: vsftpd.port, passivePorts: vsftpd.passivePorts,
+                          identity: sshd.userKey, extraArguments: extraArguments, environment: environment)
+    }
+}
+
+/// Large random payloads written by dd from /dev/urandom (fast enough for hundreds of MiB).
+public enum TunnelPayload {
+    public static func random(at path: String, mebibytes: Int) throws {
+        try runChecked("dd", ["if=/dev/urandom", "of=\(path)", "bs=1M", "count=\(mebibytes)", "status=none"], seconds: 300)
+    }
+}
