@@ -61,6 +61,22 @@ public struct SettingsResolver: Sendable {
         if let v = overrides.passivePorts { settings.passivePorts = PortRange(v) }
         if let v = overrides.mode, let m = TunnelSettings.Mode(rawValue: v) { settings.mode = m }
         if let v = overrides.knownHostsFile { settings.knownHostsFiles = [v] }
+        // Minimal `-o` for the tunnel's own tests until the full resolver lands (it replaces this file).
+        for option in overrides.options {
+            let parts = option.split(separator: "=", maxSplits: 1).map { String($0).trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2 else { continue }
+            let list = parts[1].split(separator: ",").map(String.init)
+            switch parts[0].lowercased() {
+            case "stricthostkeychecking": settings.strictHostKeyChecking = TunnelSettings.HostKeyPolicy(rawValue: parts[1])
+            case "identitiesonly": settings.identitiesOnly = parts[1] == "yes"
+            case "serveraliveinterval": settings.serverAliveInterval = Int(parts[1]) ?? 0
+            case "serveralivecountmax": settings.serverAliveCountMax = Int(parts[1]) ?? 3
+            case "ciphers": settings.ciphers = list
+            case "macs": settings.macs = list
+            case "hostkeyalgorithms": settings.hostKeyAlgorithms = list
+            default: break
+            }
+        }
         return ResolvedSettings(settings: settings, sources: [:], profilePath: nil)
     }
 }
