@@ -31,7 +31,7 @@ enum SSHError: Error, CustomStringConvertible {
             return """
             REMOTE HOST IDENTIFICATION HAS CHANGED for \(host): the \(keyType) key on record is \(recorded), the server presented \(presented). \
             Someone could be intercepting the connection (man-in-the-middle), or the host key was replaced. \
-            If the change is expected, remove line \(line) of \(file) (ssh-keygen -R '\(host)' -f \(file)) and connect again; nothing was forwarded
+            Offending entry: \(file):\(line). If the change is expected, remove that line (ssh-keygen -R '\(host)' -f \(file)) and connect again; nothing was forwarded
             """
         case .hostKeyRevoked(let host, let fingerprint, let file, let line):
             return "host key for \(host) (\(fingerprint)) is marked @revoked in \(file):\(line); refusing to connect"
