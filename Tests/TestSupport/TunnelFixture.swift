@@ -72,3 +72,49 @@ public enum TunnelPayload {
         try runChecked("dd", ["if=/dev/urandom", "of=\(path)", "bs=1M", "count=\(mebibytes)", "status=none"], seconds: 300)
     }
 }
+
+/// Test-only secret delivery, the OpenSSH way: an SSH_ASKPASS script that prints the secret, forced with
+/// SSH_ASKPASS_REQUIRE=force. Secrets never appear on a command line.
+public enum TunnelAskpass {
+    public static func environment(secret: String, in directory: TempDirectory) throws -> [String: String] {
+        let script = try directory.write("askpass.sh", "#!/bin/sh\nprintf '%s\\n' '\(secret)'\n", mode: 0o700)
+        return ["SSH_ASKPASS": script, "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0"]
+    }
+}
+
+/// A dedicated local account for password tests (`ftptunnel-test`), created on first use; each call sets a
+/// fresh random password with chpasswd and returns it.
+public enum TunnelTestUser {
+    public static let name = "ftptunnel-test"
+
+    public static func withFreshPassword() throws -> String {
+        if (try? runChecked("id", [name])) == nil {
+            try runChecked("useradd", ["-m", "-s", "/bin/sh", name])
+        }
+        let password = (0..<20).map { _ in String("abcdefghijkmnpqrstuvwxyzACDEFGHJKLMNPQRSTUVWXYZ23456789".randomElement()!) }.joined()
+        try runChecked("chpasswd", [], input: "\(name):\(password)\n")
+        return password
+    }
+}
+
+/// `ssh-agent -D -a SOCKET` for the test's lifetime.
+public final class TunnelAgent: @unchecked Sendable {
+    public let socket: String
+    private let directory: TempDirectory
+    private let process: ManagedProcess
+
+    public init() throws {
+        directory = try TempDirectory("agent")
+        socket = directory.file("agent.sock")
+        process = try ManagedProcess(try which("ssh-agent"), ["-D", "-a", socket])
+        try Deadline.wait(for: "ssh-agent socket") { FileManager.default.fileExists(atPath: socket) }
+    }
+
+    public func add(_ key: String) throws {
+        var env = ProcessInfo.processInfo.environment
+        env["SSH_AUTH_SOCK"] = socket
+        try runChecked("ssh-add", [key], environment: env)
+    }
+
+    deinit { process.stop() }
+}
