@@ -118,3 +118,63 @@ public final class TunnelAgent: @unchecked Sendable {
 
     deinit { process.stop() }
 }
+
+/// Makes a real server slow: repeatedly SIGSTOPs and SIGCONTs a process and all its descendants, so its socket
+/// buffers fill and the peer's sends block mid-packet (load shaping, not synchronisation).
+public final class ProcessThrottle: @unchecked Sendable {
+    private let rootPID: pid_t
+    private let lock = NSLock()
+    private var running = true
+    private var thread: Thread?
+
+    /// - Parameters: pausedMicroseconds / runningMicroseconds: the duty cycle.
+    public init(rootPID: pid_t, pausedMicroseconds: UInt32 = 40_000, runningMicroseconds: UInt32 = 20_000) {
+        self.rootPID = rootPID
+        let thread = Thread { [self] in
+            while isRunning {
+                let tree = descendants(of: rootPID)
+                tree.forEach { kill($0, SIGSTOP) }
+                usleep(pausedMicroseconds)
+                tree.forEach { kill($0, SIGCONT) }
+                usleep(runningMicroseconds)
+            }
+            descendants(of: rootPID).forEach { kill($0, SIGCONT) }
+        }
+        self.thread = thread
+        thread.start()
+    }
+
+    /// sshd's PID from its PidFile.
+    public static func sshdPID(_ sshd: SSHDFixture) throws -> pid_t {
+        let text = try String(contentsOfFile: sshd.directory.file("sshd.pid"), encoding: .utf8)
+        guard let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw POSIXError(.ESRCH) }
+        return pid
+    }
+
+    private var isRunning: Bool { lock.lock(); defer { lock.unlock() }; return running }
+
+    public func stop() {
+        lock.lock(); running = false; lock.unlock()
+        while thread?.isFinished == false { usleep(1000) }
+    }
+
+    private func descendants(of root: pid_t) -> [pid_t] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        let pairs: [(pid_t, pid_t)] = entries.compactMap { entry in
+            guard let child = pid_t(entry),
+                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 2, let parent = pid_t(fields[1]) else { return nil }
+            return (child, parent)
+        }
+        var result: [pid_t] = []
+        var frontier = [root]
+        while let next = frontier.popLast() {
+            for (child, parent) in pairs where parent == next { result.append(child); frontier.append(child) }
+        }
+        return result
+    }
+
+    deinit { stop() }
+}

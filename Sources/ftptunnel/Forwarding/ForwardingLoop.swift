@@ -56,6 +56,8 @@ final class ForwardingLoop {
     private let wakeUp: WakeUpPipe
     private let shouldStop: () -> Bool
     private var nextID = 1
+    /// How often a sending call left a packet half sent (and was retried before any other send).
+    private(set) var partialPacketRetries = 0
     private var nextKeepalive = Date.distantFuture
     private var scratch = [UInt8](repeating: 0, count: ForwardingLoop.bufferSize)
 
@@ -304,6 +306,7 @@ final class ForwardingLoop {
     /// Classifies the outcome of a sending call: EAGAIN with the outbound side blocked occupies the pending slot.
     private func blocked(_ what: PendingSend) {
         pending = session.blockDirections.outbound ? what : nil
+        if pending != nil { partialPacketRetries += 1 }
     }
 
     private func openChannel(_ forward: Forward) throws -> Bool {
@@ -521,6 +524,7 @@ final class ForwardingLoop {
     }
 
     private func shutDown() {
+        logger.debug("session ending: \(partialPacketRetries) sending calls blocked mid-packet and were retried before any other send")
         for forward in forwards where forward.state != .done {
             forward.state = .done
             forward.closeLocal()
