@@ -86,6 +86,33 @@ import TestSupport
         #expect(tunnel.output.contains("password"), "\(tunnel.output)")
     }
 
+    @Test func keyboardInteractiveThroughPAM() throws {
+        let sshd = try TunnelPAMSSHD()
+        let root = try TempDirectory("vsroot")
+        let work = try TempDirectory()
+        try TestFiles.random(at: root.file("k.bin"), size: 1 << 20)
+        let vsftpd = try VsftpdFixture(root: root.path, pasvAddress: "127.0.0.1")
+        let knownHosts = try work.write("known_hosts", sshd.knownHostsLine + "\n")
+        let password = try TunnelTestUser.withFreshPassword()
+        let home = try TempDirectory("kbd-home")
+        var env = ProcessInfo.processInfo.environment
+        env["HOME"] = home.path
+        env.removeValue(forKey: "SSH_AUTH_SOCK")
+        for (key, value) in try TunnelAskpass.environment(secret: password, in: work) { env[key] = value }
+        let localPort = try LoopbackNet.freePort(on: "127.0.0.1")
+        let tunnel = try ManagedProcess(try Products.ftptunnel, [
+            "connect", "\(TunnelTestUser.name)@\(sshd.host):\(sshd.port)", "--mode", "fixed", "--ftp-host", LoopbackNet.serverSide,
+            "--ftp-port", "\(vsftpd.port)", "--local-port", "\(localPort)",
+            "--passive-ports", "\(vsftpd.passivePorts.lowerBound)-\(vsftpd.passivePorts.upperBound)", "--known-hosts", knownHosts, "-v",
+        ], environment: env)
+        try tunnel.waitForOutput(containing: "ready", seconds: 30)
+        let result = try FTPClients.curl(["ftp://127.0.0.1:\(localPort)/k.bin", "-o", work.file("k.bin")])
+        #expect(result.status == 0, "\(result.output)\n\(tunnel.output)\n\(sshd.log)")
+        #expect(try TestFiles.sha256(work.file("k.bin")) == TestFiles.sha256(root.file("k.bin")))
+        #expect(sshd.log.contains("keyboard-interactive"), "\(sshd.log)")
+        tunnel.stop()
+    }
+
     @Test func rsaOnlyIdentityIsExplained() throws {
         let recipe = try TunnelRecipe()
         let key = recipe.work.file("id_rsa")

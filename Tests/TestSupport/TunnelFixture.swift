@@ -178,3 +178,39 @@ public final class ProcessThrottle: @unchecked Sendable {
 
     deinit { stop() }
 }
+
+/// A private sshd using PAM for keyboard-interactive authentication (SSHDFixture pins `UsePAM no`).
+/// Only keyboard-interactive is enabled, so a successful login proves that method.
+public final class TunnelPAMSSHD: @unchecked Sendable {
+    public let directory: TempDirectory
+    public let port: Int
+    public let host = "127.0.0.1"
+    public let hostKey: String
+    private let process: ManagedProcess
+
+    public init() throws {
+        directory = try TempDirectory("pam-sshd")
+        hostKey = directory.file("ssh_host_ed25519_key")
+        try runChecked("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", hostKey])
+        try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
+        port = try LoopbackNet.freePort(on: host)
+        let config = [
+            "ListenAddress \(host)", "Port \(port)", "HostKey \(hostKey)", "PidFile \(directory.file("sshd.pid"))",
+            "StrictModes no", "UsePAM yes", "PubkeyAuthentication no", "PasswordAuthentication no",
+            "KbdInteractiveAuthentication yes", "AuthenticationMethods keyboard-interactive",
+            "AllowTcpForwarding yes", "LogLevel VERBOSE",
+        ].joined(separator: "\n") + "\n"
+        let path = try directory.write("sshd_config", config, mode: 0o600)
+        process = try ManagedProcess(try which("sshd"), ["-D", "-e", "-f", path])
+        try LoopbackNet.waitForGreeting(host, port, prefix: "SSH-2.0-")
+    }
+
+    public var knownHostsLine: String {
+        let key = ((try? String(contentsOfFile: hostKey + ".pub", encoding: .utf8)) ?? "").split(separator: " ").prefix(2).joined(separator: " ")
+        return "[\(host)]:\(port) \(key)"
+    }
+
+    public var log: String { process.output }
+
+    deinit { process.stop() }
+}
