@@ -77,6 +77,22 @@ import TestSupport
         #expect(!LoopbackNet.isListening("127.0.0.1", tunnel.localPort))
     }
 
+    @Test func signalAtAPassphrasePromptEndsTheProcess() throws {
+        let recipe = try TunnelRecipe()
+        let key = recipe.work.file("id_enc")
+        try runChecked("ssh-keygen", ["-q", "-t", "ed25519", "-N", "secret", "-f", key])
+        // An askpass that announces itself and then waits forever, like a user who walked away.
+        let askpass = try recipe.work.write("hang.sh", "#!/bin/sh\necho asking-now >&2\nexec cat\n", mode: 0o700)
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.vsftpd.port,
+                                       passivePorts: recipe.vsftpd.passivePorts, identity: key,
+                                       environment: ["SSH_ASKPASS": askpass, "SSH_ASKPASS_REQUIRE": "force"],
+                                       waitForReady: false)
+        try tunnel.process.waitForOutput(containing: "asking-now")
+        tunnel.process.signal(SIGTERM)
+        #expect(try tunnel.process.waitForExit(seconds: 10) == 128 + SIGTERM, "\(tunnel.output)")
+        #expect(tunnel.output.contains("interrupted before the tunnel was ready"))
+    }
+
     @Test func rewriteModeFailsClearlyForNow() throws {
         let recipe = try TunnelRecipe()
         let result = try runCommand(try Products.ftptunnel, [

@@ -83,7 +83,10 @@ struct TunnelLauncher {
     /// `connect`: runs the tunnel on this thread until a signal or a fatal error.
     func runForeground() -> Int32 {
         guard let (tunnel, settings) = prepare() else { return TunnelExit.usage }
-        let signals = SignalWatcher { _ in tunnel.stop() }
+        let signals = SignalWatcher { number in
+            if !tunnel.isForwarding { SignalWatcher.exitBeforeReady(number) }
+            tunnel.stop()
+        }
         defer { signals.cancel() }
         do {
             try tunnel.run { ready in Self.printReady(ready, settings: settings) }
@@ -122,4 +125,11 @@ final class SignalWatcher: @unchecked Sendable {
     }
 
     func cancel() { sources.forEach { $0.cancel() } }
+
+    /// A signal during set-up (connecting, a passphrase prompt): restore the terminal and exit 128+N.
+    static func exitBeforeReady(_ number: Int32) -> Never {
+        TerminalEcho.restore()
+        FileHandle.standardError.write(Data("ftptunnel: interrupted before the tunnel was ready\n".utf8))
+        exit(128 + number)
+    }
 }

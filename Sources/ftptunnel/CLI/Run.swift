@@ -60,6 +60,7 @@ struct CommandRunner {
             outcome.lock.lock(); outcome.finished = true; outcome.lock.broadcast(); outcome.lock.unlock()
         }
         let signals = SignalWatcher { number in
+            if !tunnel.isForwarding { SignalWatcher.exitBeforeReady(number) }
             outcome.lock.lock(); let child = outcome.child; outcome.lock.unlock()
             if child > 0 { kill(child, number == SIGHUP ? SIGHUP : SIGTERM) }
             tunnel.stop()

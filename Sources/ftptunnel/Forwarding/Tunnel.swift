@@ -24,6 +24,7 @@ final class Tunnel: @unchecked Sendable {
     private let wakeUp: WakeUpPipe?
     private let lock = NSLock()
     private var stopped = false
+    private var forwarding = false
 
     /// Control port tried first when LocalPort is not set, and the fallback when it cannot be bound.
     static let preferredControlPort = 21
@@ -50,6 +51,7 @@ final class Tunnel: @unchecked Sendable {
         }
         for listener in listeners { try listener.listen() }
         if isStopped { return }
+        markForwarding()
         onReady(TunnelReady(localPort: listeners[0].port, bindAddress: settings.bindAddress, passivePorts: passivePorts))
 
         let loop = ForwardingLoop(
@@ -75,6 +77,17 @@ final class Tunnel: @unchecked Sendable {
         stopped = true
         lock.unlock()
         wakeUp?.wake()
+    }
+
+    /// True once listeners accept connections; before that a signal simply ends the process (nothing to close,
+    /// and blocking SSH set-up or a prompt cannot be interrupted otherwise).
+    var isForwarding: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return forwarding
+    }
+
+    private func markForwarding() {
+        lock.lock(); forwarding = true; lock.unlock()
     }
 
     private var isStopped: Bool {

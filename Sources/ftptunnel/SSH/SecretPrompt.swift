@@ -42,11 +42,13 @@ struct SecretPrompt {
         if haveAttributes && !echo {
             var quiet = saved
             quiet.c_lflag &= ~tcflag_t(ECHO)
+            TerminalEcho.remember(saved)
             _ = tcsetattr(fd, TCSAFLUSH, &quiet)
         }
         defer {
             if haveAttributes && !echo {
                 _ = tcsetattr(fd, TCSAFLUSH, &saved)
+                TerminalEcho.forget()
                 _ = write(fd, "\n", 1)
             }
         }
@@ -98,6 +100,27 @@ struct SecretPrompt {
         var text = String(decoding: output, as: UTF8.self)
         while let last = text.unicodeScalars.last, last == "\n" || last == "\r" { text.unicodeScalars.removeLast() }
         return text
+    }
+}
+
+/// The terminal settings to restore if the process is interrupted while echo is off (Ctrl-C at a prompt).
+enum TerminalEcho {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var saved: termios?
+
+    static func remember(_ settings: termios) { lock.lock(); saved = settings; lock.unlock() }
+    static func forget() { lock.lock(); saved = nil; lock.unlock() }
+
+    /// Puts echo back on /dev/tty if a prompt had turned it off.
+    static func restore() {
+        lock.lock(); defer { lock.unlock() }
+        guard var settings = saved else { return }
+        let fd = open("/dev/tty", O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = tcsetattr(fd, TCSAFLUSH, &settings)
+        _ = write(fd, "\n", 1)
+        close(fd)
+        saved = nil
     }
 }
 
