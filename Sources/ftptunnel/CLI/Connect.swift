@@ -1,9 +1,135 @@
 import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import Shared
 
 extension FTPTunnelCommand {
-    /// STUB
     struct Connect: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "(not implemented yet)")
-        func run() throws { throw ValidationError("not implemented yet") }
+        static let configuration = CommandConfiguration(
+            abstract: "Open the tunnel and forward FTP until interrupted (Ctrl-C).",
+            discussion: """
+            Prints one ready line with the URL to give your FTP client, then forwards the FTP control port and the \
+            passive data ports through one SSH session. SIGINT/SIGTERM close every connection and disconnect.
+
+            \(TunnelExit.helpText)
+            """
+        )
+
+        @OptionGroup var options: TunnelOptions
+
+        func run() throws {
+            let exit = TunnelLauncher(options: options).runForeground()
+            if exit != TunnelExit.ok { throw ExitCode(exit) }
+        }
+    }
+}
+
+/// Exit statuses of `connect` and `run` (listed in --help).
+enum TunnelExit {
+    static let ok: Int32 = 0
+    static let failure: Int32 = 1
+    static let usage: Int32 = 2
+    static let hostKey: Int32 = 3
+    static let authentication: Int32 = 4
+    static let localBind: Int32 = 5
+    static let connection: Int32 = 6
+
+    static let helpText = """
+    Exit status: 0 stopped normally; 1 unexpected failure; 2 bad command line, profile or settings; \
+    3 host key unknown, changed or refused; 4 authentication failed; 5 a local port could not be bound; \
+    6 cannot reach the SSH server or the session was lost. `run` exits with the command's status once it has started.
+    """
+
+    static func status(for error: Error) -> Int32 {
+        switch error {
+        case let error as SSHError:
+            switch error {
+            case .hostKeyUnknown, .hostKeyRejected, .hostKeyChanged, .hostKeyRevoked, .cannotRecordHostKey: return hostKey
+            case .authenticationFailed: return authentication
+            case .noSupportedAlgorithm: return usage
+            case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering: return connection
+            }
+        case let error as TunnelError:
+            switch error {
+            case .bindFailed, .badBindAddress: return localBind
+            case .rewriteModeUnavailable, .noPassivePorts: return usage
+            case .internalFailure: return failure
+            }
+        default:
+            return failure
+        }
+    }
+}
+
+/// Shared by `connect` and `run`: settings, logging, the tunnel, signals and the ready line.
+struct TunnelLauncher {
+    let options: TunnelOptions
+
+    /// Resolves settings and bootstraps logging; prints the error and returns nil on failure.
+    func prepare() -> (tunnel: Tunnel, settings: TunnelSettings)? {
+        let settings: TunnelSettings
+        do {
+            settings = try SettingsResolver().resolve(destination: options.destination, overrides: options.overrides).settings
+            try LogSetup.bootstrap(label: "ftptunnel", verbosity: options.verbose, logFile: options.logFile)
+        } catch {
+            Self.report(error)
+            return nil
+        }
+        let logger = Logger(label: "ftptunnel")
+        return (Tunnel(settings: settings, logger: logger), settings)
+    }
+
+    /// `connect`: runs the tunnel on this thread until a signal or a fatal error.
+    func runForeground() -> Int32 {
+        guard let (tunnel, settings) = prepare() else { return TunnelExit.usage }
+        let signals = SignalWatcher { number in
+            if !tunnel.isForwarding { SignalWatcher.exitBeforeReady(number) }
+            tunnel.stop()
+        }
+        defer { signals.cancel() }
+        do {
+            try tunnel.run { ready in Self.printReady(ready, settings: settings) }
+            return TunnelExit.ok
+        } catch {
+            Self.report(error)
+            return TunnelExit.status(for: error)
+        }
+    }
+
+    static func printReady(_ ready: TunnelReady, settings: TunnelSettings) {
+        let ports = ready.passivePorts.map { "data ports \($0.lower)-\($0.upper)" } ?? "data ports on demand"
+        let line = "ftptunnel: ready — point your FTP client at \(ready.url) (passive mode); forwarding via "
+            + "\(settings.user)@\(settings.sshHost):\(settings.sshPort) to \(settings.ftpHost):\(settings.ftpPort), \(ports)\n"
+        FileHandle.standardOutput.write(Data(line.utf8))
+    }
+
+    static func report(_ error: Error) {
+        FileHandle.standardError.write(Data("ftptunnel: \(error)\n".utf8))
+    }
+}
+
+/// SIGINT/SIGTERM (and SIGHUP) delivered on a dispatch queue, not in a signal handler; SIGPIPE ignored.
+final class SignalWatcher: @unchecked Sendable {
+    private var sources: [DispatchSourceSignal] = []
+
+    init(handler: @escaping @Sendable (Int32) -> Void) {
+        signal(SIGPIPE, SIG_IGN)
+        for number in [SIGINT, SIGTERM, SIGHUP] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { handler(number) }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func cancel() { sources.forEach { $0.cancel() } }
+
+    /// A signal during set-up (connecting, a passphrase prompt): restore the terminal and exit 128+N.
+    static func exitBeforeReady(_ number: Int32) -> Never {
+        TerminalEcho.restore()
+        FileHandle.standardError.write(Data("ftptunnel: interrupted before the tunnel was ready\n".utf8))
+        exit(128 + number)
     }
 }

@@ -1,9 +1,148 @@
 import ArgumentParser
+import Foundation
+import Shared
 
 extension FTPTunnelCommand {
-    /// STUB
     struct Run: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "(not implemented yet)")
-        func run() throws { throw ValidationError("not implemented yet") }
+        static let configuration = CommandConfiguration(
+            abstract: "Open the tunnel, run a command with FTPTUNNEL_URL/HOST/PORT set, then close the tunnel.",
+            discussion: """
+            Example: ftptunnel run mysite -- curl -s "$FTPTUNNEL_URL/file" (quote the variable so your shell \
+            does not expand it too early: ftptunnel run mysite -- sh -c 'curl -s "$FTPTUNNEL_URL/file" -o file').
+
+            \(TunnelExit.helpText)
+            """
+        )
+
+        @OptionGroup var options: TunnelOptions
+
+        @Argument(parsing: .postTerminator, help: "The command to run, after `--`.")
+        var command: [String] = []
+
+        func validate() throws {
+            if command.isEmpty { throw ValidationError("no command given: put it after `--`, e.g. ftptunnel run SITE -- curl -s URL") }
+        }
+
+        func run() throws {
+            let launcher = TunnelLauncher(options: options)
+            guard let (tunnel, settings) = launcher.prepare() else { throw ExitCode(TunnelExit.usage) }
+            let status = CommandRunner(tunnel: tunnel, settings: settings, command: command).run()
+            if status != 0 { throw ExitCode(status) }
+        }
+    }
+}
+
+/// Brings the tunnel up on a thread, runs the command with the tunnel's URL in its environment, waits, tears down.
+struct CommandRunner {
+    let tunnel: Tunnel
+    let settings: TunnelSettings
+    let command: [String]
+
+    private final class Outcome: @unchecked Sendable {
+        let lock = NSCondition()
+        var ready: TunnelReady?
+        var error: Error?
+        var finished = false
+        var child: pid_t = 0
+    }
+
+    func run() -> Int32 {
+        let outcome = Outcome()
+        let tunnel = self.tunnel
+        let thread = Thread {
+            do {
+                try tunnel.run { ready in
+                    outcome.lock.lock(); outcome.ready = ready; outcome.lock.broadcast(); outcome.lock.unlock()
+                }
+            } catch {
+                outcome.lock.lock(); outcome.error = error; outcome.lock.unlock()
+            }
+            outcome.lock.lock(); outcome.finished = true; outcome.lock.broadcast(); outcome.lock.unlock()
+        }
+        let signals = SignalWatcher { number in
+            if !tunnel.isForwarding { SignalWatcher.exitBeforeReady(number) }
+            outcome.lock.lock(); let child = outcome.child; outcome.lock.unlock()
+            if child > 0 { kill(child, number == SIGHUP ? SIGHUP : SIGTERM) }
+            tunnel.stop()
+        }
+        defer { signals.cancel() }
+        thread.start()
+
+        outcome.lock.lock()
+        while outcome.ready == nil && !outcome.finished { outcome.lock.wait() }
+        let ready = outcome.ready
+        let startError = outcome.error
+        outcome.lock.unlock()
+        guard let ready else {
+            if let startError {
+                TunnelLauncher.report(startError)
+                return TunnelExit.status(for: startError)
+            }
+            return TunnelExit.ok
+        }
+        TunnelLauncher.printReady(ready, settings: settings)
+
+        var environment = ProcessInfo.processInfo.environment
+        environment["FTPTUNNEL_URL"] = ready.url
+        environment["FTPTUNNEL_HOST"] = ready.bindAddress
+        environment["FTPTUNNEL_PORT"] = "\(ready.localPort)"
+        let status: Int32
+        do {
+            let pid = try ChildProcess.spawn(command, environment: environment)
+            outcome.lock.lock(); outcome.child = pid; outcome.lock.unlock()
+            status = ChildProcess.wait(pid)
+        } catch {
+            TunnelLauncher.report(error)
+            status = ChildProcess.notFound
+        }
+        tunnel.stop()
+        outcome.lock.lock()
+        while !outcome.finished { outcome.lock.wait() }
+        let lateError = outcome.error
+        outcome.lock.unlock()
+        if let lateError { TunnelLauncher.report(lateError) }
+        return status
+    }
+}
+
+/// posix_spawn of the user's command (never Foundation.Process) and its exit status.
+enum ChildProcess {
+    /// Shell convention for "command not found".
+    static let notFound: Int32 = 127
+
+    struct SpawnError: Error, CustomStringConvertible {
+        let command: String
+        let reason: String
+        var description: String { "cannot run \(command): \(reason); check the command after `--` exists and is executable" }
+    }
+
+    static func spawn(_ argv: [String], environment: [String: String]) throws -> pid_t {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for number in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&defaults, number) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF))
+        var pid: pid_t = 0
+        let env = environment.map { "\($0.key)=\($0.value)" }
+        let rc = CStringArray(argv).withPointers { argvPointers in
+            CStringArray(env).withPointers { envPointers in
+                posix_spawnp(&pid, argv[0], nil, &attributes, argvPointers, envPointers)
+            }
+        }
+        guard rc == 0 else { throw SpawnError(command: argv[0], reason: String(cString: strerror(rc))) }
+        return pid
+    }
+
+    /// Waits for `pid`; returns its exit status, or 128+N when killed by signal N.
+    static func wait(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { return TunnelExit.failure }
+        }
+        let signal = status & 0x7f
+        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Shared
 
@@ -6,32 +7,125 @@ struct TunnelReady: Sendable {
     /// The local control port FTP clients connect to.
     let localPort: Int
     let bindAddress: String
+    /// The forwarded passive data ports (fixed mode).
+    var passivePorts: PortRange? = nil
     /// `ftp://127.0.0.1:PORT`
     var url: String { "ftp://\(bindAddress.contains(":") ? "[\(bindAddress)]" : bindAddress):\(localPort)" }
 }
 
-/// One site's tunnel: SSH session(s), local listeners, forwarding loop.
-/// STUB — replaced by the real implementation (SSH/ and Forwarding/).
+/// One site's tunnel: the SSH session, the local listeners and the forwarding loop.
+///
+/// Order of work: bind every listener (not yet listening: a port conflict fails before any SSH work), connect,
+/// verify the host key, authenticate, then start listening and report ready. A refused host key therefore
+/// never leaves a port accepting connections.
 final class Tunnel: @unchecked Sendable {
     let settings: TunnelSettings
     let logger: Logger
+    private let wakeUp: WakeUpPipe?
+    private let lock = NSLock()
+    private var stopped = false
+    private var forwarding = false
+
+    /// Control port tried first when LocalPort is not set, and the fallback when it cannot be bound.
+    static let preferredControlPort = 21
+    static let fallbackControlPort = 2121
 
     init(settings: TunnelSettings, logger: Logger) {
         self.settings = settings
         self.logger = logger
+        wakeUp = try? WakeUpPipe()
     }
 
     /// Connects, verifies the host key, authenticates, binds every listener, calls `onReady` once,
     /// then forwards until `stop()` is called or a fatal error occurs (thrown). Blocks the calling thread.
     func run(onReady: @escaping @Sendable (TunnelReady) -> Void) throws {
-        throw TunnelError.notImplemented
+        guard let wakeUp else { throw TunnelError.internalFailure("cannot create the wake-up pipe") }
+        guard settings.mode == .fixed else { throw TunnelError.rewriteModeUnavailable }
+        guard let passivePorts = settings.passivePorts else { throw TunnelError.noPassivePorts }
+
+        let listeners = try bindListeners(passivePorts: passivePorts)
+        if isStopped { return }
+        let session = try SSHConnector(settings: settings, logger: logger).connect()
+        if settings.serverAliveInterval > 0 {
+            TCPOptions.setUserTimeout(session.socket, seconds: settings.serverAliveInterval * max(1, settings.serverAliveCountMax))
+        }
+        for listener in listeners { try listener.listen() }
+        if isStopped { return }
+        markForwarding()
+        onReady(TunnelReady(localPort: listeners[0].port, bindAddress: settings.bindAddress, passivePorts: passivePorts))
+
+        let loop = ForwardingLoop(
+            session: session, listeners: listeners,
+            configuration: .init(dataWindow: settings.dataWindow, keepaliveInterval: settings.serverAliveInterval,
+                                 controlFilter: nil, bindAddress: settings.bindAddress),
+            wakeUp: wakeUp, logger: logger, shouldStop: { [unowned self] in self.isStopped })
+        do {
+            try loop.run()
+        } catch let error as SSHError {
+            if settings.serverAliveInterval > 0, case .sessionLost(let reason) = error, reason.contains("timed out") {
+                throw SSHError.serverNotAnswering(seconds: settings.serverAliveInterval * settings.serverAliveCountMax)
+            }
+            throw error
+        }
+        session.disconnect(reason: "ftptunnel stopped")
+        logger.info("tunnel stopped")
     }
 
     /// Thread-safe: asks `run` to stop accepting, close channels, disconnect and return.
-    func stop() {}
+    func stop() {
+        lock.lock()
+        stopped = true
+        lock.unlock()
+        wakeUp?.wake()
+    }
+
+    /// True once listeners accept connections; before that a signal simply ends the process (nothing to close,
+    /// and blocking SSH set-up or a prompt cannot be interrupted otherwise).
+    var isForwarding: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return forwarding
+    }
+
+    private func markForwarding() {
+        lock.lock(); forwarding = true; lock.unlock()
+    }
+
+    private var isStopped: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return stopped
+    }
+
+    /// Control listener first, then one per passive port (fixed mode): `bindAddress:p → FTPHost:p`.
+    private func bindListeners(passivePorts: PortRange) throws -> [LocalListener] {
+        let address = settings.bindAddress
+        let control = ForwardTarget(host: settings.ftpHost, port: settings.ftpPort)
+        var listeners: [LocalListener] = []
+        if let port = settings.localPort {
+            listeners.append(try LocalListener(address: address, port: port, target: control, isControl: true))
+        } else {
+            do {
+                listeners.append(try LocalListener(address: address, port: Self.preferredControlPort, target: control, isControl: true))
+            } catch {
+                logger.debug("port \(Self.preferredControlPort) not available (\(error)); using \(Self.fallbackControlPort)")
+                listeners.append(try LocalListener(address: address, port: Self.fallbackControlPort, target: control, isControl: true))
+            }
+        }
+        for port in passivePorts.ports {
+            listeners.append(try LocalListener(address: address, port: port, target: ForwardTarget(host: settings.ftpHost, port: port)))
+        }
+        if address != "127.0.0.1" && address != "::1" && address != "localhost" {
+            logger.warning("listening on \(address), not loopback only: anyone who can reach this address can use the tunnel")
+        }
+        return listeners
+    }
 }
 
-enum TunnelError: Error, CustomStringConvertible {
-    case notImplemented
-    var description: String { "not implemented yet" }
+/// Socket options for the SSH connection.
+enum TCPOptions {
+    /// TCP_USER_TIMEOUT: the kernel drops the connection when sent data (e.g. a keepalive) stays unacknowledged
+    /// this long — how ServerAliveInterval × ServerAliveCountMax ends a session whose server is gone.
+    static func setUserTimeout(_ fd: Int32, seconds: Int) {
+        var millis = UInt32(clamping: seconds * 1000)
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_USER_TIMEOUT, &millis, socklen_t(MemoryLayout<UInt32>.size))
+    }
 }

@@ -1,0 +1,592 @@
+import Foundation
+import Logging
+
+/// The forwarding loop of one SSH session (DESIGN 3.3), in the style of OpenSSH's channels.c.
+///
+/// One thread owns the session, every channel and every local socket. Each pass:
+/// 1. decides what each forward wants (read the local side only when its buffer has room, read the channel only
+///    when the local buffer has room; the SSH socket in the directions libssh2 reports);
+/// 2. polls local sockets, listeners, the SSH socket and the wake-up pipe;
+/// 3. moves bytes on local sockets, then runs every libssh2 call in `runSSHCalls()`.
+///
+/// **Pending-send rule.** When a libssh2 call returns EAGAIN with the outbound direction blocked, a packet is half
+/// sent. That exact call (same channel, same buffer and length) is the only libssh2 call that may send until it
+/// completes: `pending` holds it and `runSSHCalls()` retries it first and returns while it is still blocked.
+/// Calls that send tiny packets built on libssh2's stack (send_eof, keepalive) are made only when the socket is
+/// writable and always from the same frame, so a retry presents the same packet.
+///
+/// Data already inside libssh2 does not wake poll(): after a pass with progress the next poll does not wait.
+final class ForwardingLoop {
+    enum PendingSend {
+        case open(Forward)
+        case read(Forward)
+        case write(Forward, length: Int)
+        case sendEOF(Forward)
+        case close(Forward)
+        case keepalive
+    }
+
+    struct Configuration {
+        var dataWindow: Int
+        var packetSize = ForwardingLoop.packetSize
+        var bufferSize = ForwardingLoop.bufferSize
+        var keepaliveInterval: Int
+        /// Makes the filter of each new control connection (rewrite mode); nil in fixed mode.
+        var controlFilter: ((ForwardingControl) -> StreamFilter)?
+        var bindAddress: String
+    }
+
+    /// Linux POLLRDHUP (the peer closed its sending half), not exported to Swift without _GNU_SOURCE.
+    static let pollReadHangUp: Int16 = 0x2000
+    /// SSH packet size for data channels (libssh2's maximum; larger packets gain nothing).
+    static let packetSize = 32768
+    /// Per-direction buffer between a local socket and its channel.
+    static let bufferSize = 256 << 10
+    /// Largest chunk handed to one libssh2_channel_write (it sends at most one packet per call anyway).
+    static let maximumWrite = 64 << 10
+
+    let session: SSHSession
+    let logger: Logger
+    let configuration: Configuration
+    private(set) var listeners: [LocalListener]
+    private var forwards: [Forward] = []
+    private var openQueue: [Forward] = []
+    private var opening: Forward?
+    private var pending: PendingSend?
+    private let wakeUp: WakeUpPipe
+    private let shouldStop: () -> Bool
+    private var nextID = 1
+    /// How often a sending call left a packet half sent (and was retried before any other send).
+    private(set) var partialPacketRetries = 0
+    private var nextKeepalive = Date.distantFuture
+    private var scratch = [UInt8](repeating: 0, count: ForwardingLoop.bufferSize)
+
+    init(session: SSHSession, listeners: [LocalListener], configuration: Configuration, wakeUp: WakeUpPipe,
+         logger: Logger, shouldStop: @escaping () -> Bool) {
+        self.session = session
+        self.listeners = listeners
+        self.configuration = configuration
+        self.wakeUp = wakeUp
+        self.logger = logger
+        self.shouldStop = shouldStop
+    }
+
+    /// Runs until `shouldStop()` turns true (returns) or the session fails (throws).
+    func run() throws {
+        session.setBlocking(false)
+        if configuration.keepaliveInterval > 0 {
+            session.configureKeepalive(interval: configuration.keepaliveInterval)
+            nextKeepalive = Date()
+        }
+        defer { shutDown() }
+        var progress = false
+        while !shouldStop() {
+            var fds = pollSet()
+            let timeout: Int32 = progress ? 0 : keepaliveTimeout()
+            let ready = poll(&fds, nfds_t(fds.count), timeout)
+            if ready < 0 && errno != EINTR {
+                throw TunnelError.internalFailure("poll failed: \(String(cString: strerror(errno)))")
+            }
+            progress = try handle(fds, ready: max(0, ready))
+        }
+    }
+
+    // MARK: Pre-poll: what does everyone want?
+
+    private enum Slot { case wake, ssh, listener(LocalListener), forward(Forward) }
+    private var slots: [Slot] = []
+
+    private func pollSet() -> [pollfd] {
+        var fds: [pollfd] = []
+        slots.removeAll(keepingCapacity: true)
+        fds.append(pollfd(fd: wakeUp.readFD, events: Int16(POLLIN), revents: 0)); slots.append(.wake)
+
+        var sshEvents = Self.pollReadHangUp
+        let directions = session.blockDirections
+        if pending != nil && directions.outbound { sshEvents |= Int16(POLLOUT) }
+        if wantsInbound || (pending != nil && directions.inbound) { sshEvents |= Int16(POLLIN) }
+        fds.append(pollfd(fd: session.socket, events: sshEvents, revents: 0)); slots.append(.ssh)
+
+        for listener in listeners where listener.isListening {
+            fds.append(pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)); slots.append(.listener(listener))
+        }
+        for forward in forwards where forward.state != .done {
+            var events: Int16 = 0
+            if forward.wantsLocalRead { events |= Int16(POLLIN) }
+            if forward.wantsLocalWrite { events |= Int16(POLLOUT) }
+            fds.append(pollfd(fd: forward.fd, events: events, revents: 0)); slots.append(.forward(forward))
+        }
+        return fds
+    }
+
+    /// Someone needs libssh2 to read the SSH socket (channel data, window adjusts, open/close replies).
+    private var wantsInbound: Bool {
+        opening != nil || forwards.contains {
+            $0.wantsChannelRead || $0.writeWaitsForWindow || $0.state == .closing
+        }
+    }
+
+    private func keepaliveTimeout() -> Int32 {
+        guard configuration.keepaliveInterval > 0 else { return -1 }
+        let seconds = max(0, nextKeepalive.timeIntervalSinceNow)
+        return Int32(min(seconds * 1000 + 1, Double(Int32.max)))
+    }
+
+    // MARK: Post-poll
+
+    private func handle(_ fds: [pollfd], ready: Int32) throws -> Bool {
+        var progress = false
+        var sshHungUp = false
+        for (index, fd) in fds.enumerated() where fd.revents != 0 {
+            switch slots[index] {
+            case .wake:
+                wakeUp.drain()
+            case .ssh:
+                if fd.revents & (Self.pollReadHangUp | Int16(POLLHUP | POLLERR)) != 0 { sshHungUp = true }
+            case .listener(let listener):
+                progress = acceptAll(on: listener) || progress
+            case .forward(let forward):
+                progress = localIO(forward, revents: fd.revents) || progress
+            }
+        }
+        progress = try runSSHCalls() || progress
+        reapFinished()
+        if sshHungUp {
+            // Let libssh2 consume what arrived before the close, then report the loss.
+            _ = try? runSSHCalls()
+            throw SSHError.sessionLost(reason: "the SSH server closed the connection")
+        }
+        return progress
+    }
+
+    private func acceptAll(on listener: LocalListener) -> Bool {
+        var accepted = false
+        while let client = listener.accept() {
+            accepted = true
+            let forward = Forward(id: nextID, fd: client.fd, peer: client.peer, peerPort: client.peerPort,
+                                  localPort: listener.port, target: listener.target,
+                                  filter: listener.isControl ? configuration.controlFilter?(self) : nil,
+                                  bufferSize: configuration.bufferSize)
+            nextID += 1
+            forwards.append(forward)
+            openQueue.append(forward)
+            logger.info("connection accepted", metadata: meta(forward))
+            if listener.oneShot {
+                listeners.removeAll { $0 === listener }
+                break
+            }
+        }
+        return accepted
+    }
+
+    /// Local socket reads and writes (no libssh2 calls).
+    private func localIO(_ forward: Forward, revents: Int16) -> Bool {
+        var progress = false
+        if revents & Int16(POLLOUT | POLLERR | POLLHUP) != 0, forward.wantsLocalWrite {
+            progress = writeLocal(forward) || progress
+        }
+        if revents & Int16(POLLIN | POLLERR | POLLHUP) != 0, forward.wantsLocalRead {
+            progress = readLocal(forward) || progress
+        }
+        return progress
+    }
+
+    private func readLocal(_ forward: Forward) -> Bool {
+        let n: Int
+        if forward.filter != nil {
+            n = scratch.withUnsafeMutableBytes { read(forward.fd, $0.baseAddress, min($0.count, forward.toChannel.room)) }
+        } else {
+            let space = forward.toChannel.writable()
+            n = read(forward.fd, space.baseAddress, space.count)
+        }
+        if n > 0 {
+            if let filter = forward.filter {
+                let out = scratch.withUnsafeBytes { filter.clientToServer(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                let taken = forward.toChannel.append(out)
+                forward.toChannelOverflow = Array(out[taken...])
+            } else {
+                forward.toChannel.produced(n)
+            }
+            return true
+        }
+        if n == 0 {
+            forward.localEOF = true
+            logger.debug("local side closed its sending half", metadata: meta(forward))
+            return true
+        }
+        if errno == EAGAIN || errno == EINTR { return false }
+        forward.localBroken = true
+        logger.info("local connection failed: \(String(cString: strerror(errno)))", metadata: meta(forward))
+        return true
+    }
+
+    private func writeLocal(_ forward: Forward) -> Bool {
+        let bytes = forward.toLocal.readable
+        let n = send(forward.fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
+        if n > 0 {
+            forward.toLocal.consumed(n)
+            if !forward.toLocalOverflow.isEmpty {
+                let taken = forward.toLocal.append(forward.toLocalOverflow)
+                forward.toLocalOverflow.removeFirst(taken)
+            }
+            return true
+        }
+        if n < 0 && (errno == EAGAIN || errno == EINTR) { return false }
+        forward.localBroken = true
+        logger.info("local connection failed: \(String(cString: strerror(errno)))", metadata: meta(forward))
+        return true
+    }
+
+    // MARK: libssh2 calls (all sending calls go through here, one frame, pending first)
+
+    private func runSSHCalls() throws -> Bool {
+        var progress = false
+        if let pending {
+            switch pending {
+            case .open(let forward): progress = try openChannel(forward)
+            case .read(let forward): progress = try readChannel(forward)
+            case .write(let forward, let length): progress = try writeChannel(forward, length: length)
+            case .sendEOF(let forward): progress = try sendEOF(forward)
+            case .close(let forward): progress = try closeChannel(forward)
+            case .keepalive: progress = try keepalive()
+            }
+            if self.pending != nil { return progress }
+        }
+
+        if opening == nil, !openQueue.isEmpty { opening = openQueue.removeFirst() }
+        if let forward = opening {
+            progress = try openChannel(forward) || progress
+            if pending != nil { return progress }
+        }
+
+        for forward in forwards {
+            switch forward.state {
+            case .open:
+                if forward.wantsChannelRead {
+                    progress = try readChannel(forward) || progress
+                    if pending != nil { return progress }
+                }
+                flushOverflow(forward)
+                while !forward.toChannel.isEmpty, forward.state == .open, !forward.localBroken {
+                    let length = min(forward.toChannel.count, Self.maximumWrite)
+                    let moved = try writeChannel(forward, length: length)
+                    progress = moved || progress
+                    if pending != nil { return progress }
+                    if !moved { break }
+                }
+                if forward.state == .open, forward.localEOF, !forward.eofSent, forward.toChannel.isEmpty,
+                   forward.toChannelOverflow.isEmpty, !forward.localBroken, sshSocketWritable() {
+                    progress = try sendEOF(forward) || progress
+                    if pending != nil { return progress }
+                }
+                if forward.state == .open, forward.channelEOF, !forward.localShutdown, forward.toLocal.isEmpty,
+                   forward.toLocalOverflow.isEmpty {
+                    shutdown(forward.fd, Int32(SHUT_WR))
+                    forward.localShutdown = true
+                    progress = true
+                }
+                if forward.state == .open, forward.isFinished {
+                    forward.state = .closing
+                    progress = true
+                }
+            case .closing:
+                progress = try closeChannel(forward) || progress
+                if pending != nil { return progress }
+            case .queued, .opening, .done:
+                break
+            }
+        }
+
+        if configuration.keepaliveInterval > 0, Date() >= nextKeepalive, sshSocketWritable() {
+            progress = try keepalive() || progress
+        }
+        return progress
+    }
+
+    /// Classifies the outcome of a sending call: EAGAIN with the outbound side blocked occupies the pending slot.
+    private func blocked(_ what: PendingSend) {
+        pending = session.blockDirections.outbound ? what : nil
+        if pending != nil { partialPacketRetries += 1 }
+    }
+
+    private func openChannel(_ forward: Forward) throws -> Bool {
+        forward.state = .opening
+        do {
+            switch try session.openDirectTCPIP(host: forward.target.host, port: forward.target.port,
+                                               originatorHost: forward.peer, originatorPort: forward.peerPort,
+                                               window: configuration.dataWindow, packetSize: configuration.packetSize) {
+            case .done(let channel):
+                pending = nil
+                opening = nil
+                forward.channel = channel
+                forward.state = .open
+                logger.info("channel open", metadata: meta(forward))
+                return true
+            case .wouldBlock:
+                opening = forward
+                blocked(.open(forward))
+                return false
+            }
+        } catch let failure as LibSSH2Failure where failure.isChannelLevel {
+            pending = nil
+            opening = nil
+            logger.error("the SSH server refused to open a channel to \(forward.target) for the connection from \(forward.peer):\(forward.peerPort): \(failure.message); the tunnel stays up (check AllowTcpForwarding on the server and that the FTP server listens at \(forward.target))")
+            forward.channel = nil
+            forward.state = .done
+            forward.closeLocal()
+            return true
+        } catch let failure as LibSSH2Failure {
+            throw SSHError.sessionLost(reason: failure.description)
+        }
+    }
+
+    private func readChannel(_ forward: Forward) throws -> Bool {
+        guard let channel = forward.channel else { pending = nil; return false }
+        do {
+            let result: SSHResult<Int>
+            if forward.filter != nil {
+                let limit = forward.toLocal.room
+                result = try scratch.withUnsafeMutableBytes { try channel.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<limit])) }
+            } else {
+                result = try channel.read(into: forward.toLocal.writable())
+            }
+            switch result {
+            case .done(let n):
+                pending = nil
+                if n > 0 {
+                    if let filter = forward.filter {
+                        let out = scratch.withUnsafeBytes { filter.serverToClient(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                        let taken = forward.toLocal.append(out)
+                        forward.toLocalOverflow = Array(out[taken...])
+                    } else {
+                        forward.toLocal.produced(n)
+                    }
+                    forward.bytesDown += n
+                    return true
+                }
+                if channel.isEOF {
+                    forward.channelEOF = true
+                    logger.debug("server side sent EOF", metadata: meta(forward))
+                    return true
+                }
+                return false
+            case .wouldBlock:
+                blocked(.read(forward))
+                if pending == nil, channel.isEOF {
+                    forward.channelEOF = true
+                    return true
+                }
+                return false
+            }
+        } catch let failure as LibSSH2Failure where failure.isChannelLevel {
+            pending = nil
+            forward.channelEOF = true
+            forward.localBroken = true
+            logger.info("channel failed: \(failure.message)", metadata: meta(forward))
+            return true
+        } catch let failure as LibSSH2Failure {
+            throw SSHError.sessionLost(reason: failure.description)
+        }
+    }
+
+    private func writeChannel(_ forward: Forward, length: Int) throws -> Bool {
+        guard let channel = forward.channel else { pending = nil; return false }
+        let span = UnsafeRawBufferPointer(start: forward.toChannel.readable.baseAddress, count: length)
+        do {
+            switch try channel.write(span) {
+            case .done(let n):
+                pending = nil
+                forward.toChannel.pinned = false
+                forward.toChannel.consumed(n)
+                forward.bytesUp += n
+                forward.writeWaitsForWindow = n == 0
+                flushOverflow(forward)
+                return n > 0
+            case .wouldBlock:
+                blocked(.write(forward, length: length))
+                forward.toChannel.pinned = pending != nil
+                forward.writeWaitsForWindow = pending == nil
+                return false
+            }
+        } catch let failure as LibSSH2Failure where failure.isChannelLevel {
+            pending = nil
+            forward.toChannel.pinned = false
+            forward.localBroken = true
+            logger.info("channel write failed: \(failure.message)", metadata: meta(forward))
+            return true
+        } catch let failure as LibSSH2Failure {
+            throw SSHError.sessionLost(reason: failure.description)
+        }
+    }
+
+    private func sendEOF(_ forward: Forward) throws -> Bool {
+        guard let channel = forward.channel else { pending = nil; return false }
+        do {
+            switch try channel.sendEOF() {
+            case .done:
+                pending = nil
+                forward.eofSent = true
+                return true
+            case .wouldBlock:
+                blocked(.sendEOF(forward))
+                return false
+            }
+        } catch let failure as LibSSH2Failure where failure.isChannelLevel {
+            pending = nil
+            forward.eofSent = true
+            return true
+        } catch let failure as LibSSH2Failure {
+            throw SSHError.sessionLost(reason: failure.description)
+        }
+    }
+
+    private func closeChannel(_ forward: Forward) throws -> Bool {
+        guard let channel = forward.channel else {
+            pending = nil
+            finish(forward)
+            return true
+        }
+        do {
+            switch try channel.close() {
+            case .done:
+                pending = nil
+                switch try channel.free() {
+                case .done: break
+                case .wouldBlock:
+                    blocked(.close(forward))
+                    if pending != nil { return false }
+                }
+                finish(forward)
+                return true
+            case .wouldBlock:
+                blocked(.close(forward))
+                return false
+            }
+        } catch let failure as LibSSH2Failure where failure.isChannelLevel {
+            pending = nil
+            _ = try? channel.free()
+            finish(forward)
+            return true
+        } catch let failure as LibSSH2Failure {
+            throw SSHError.sessionLost(reason: failure.description)
+        }
+    }
+
+    private func keepalive() throws -> Bool {
+        do {
+            switch try session.sendKeepalive() {
+            case .done(let seconds):
+                pending = nil
+                nextKeepalive = Date().addingTimeInterval(Double(max(1, seconds)))
+                // keepalive_send swallows EAGAIN: check whether it left a packet half sent.
+                if session.blockDirections.outbound { pending = .keepalive }
+                return false
+            case .wouldBlock:
+                blocked(.keepalive)
+                return false
+            }
+        } catch let failure as LibSSH2Failure {
+            throw SSHError.sessionLost(reason: failure.description)
+        }
+    }
+
+    private func flushOverflow(_ forward: Forward) {
+        if !forward.toChannelOverflow.isEmpty, !forward.toChannel.pinned {
+            let taken = forward.toChannel.append(forward.toChannelOverflow)
+            forward.toChannelOverflow.removeFirst(taken)
+        }
+    }
+
+    /// poll(POLLOUT, 0): room in the socket's send buffer for a small packet.
+    private func sshSocketWritable() -> Bool {
+        var fd = pollfd(fd: session.socket, events: Int16(POLLOUT), revents: 0)
+        return poll(&fd, 1, 0) == 1 && fd.revents & Int16(POLLOUT) != 0
+    }
+
+    // MARK: Ending connections
+
+    private func finish(_ forward: Forward) {
+        guard forward.state != .done else { return }
+        forward.state = .done
+        forward.channel = nil
+        forward.closeLocal()
+        let seconds = max(Date().timeIntervalSince(forward.started), 0.001)
+        let total = Double(forward.bytesUp + forward.bytesDown)
+        logger.info("connection closed", metadata: meta(forward).merging([
+            "up": "\(forward.bytesUp)", "down": "\(forward.bytesDown)",
+            "seconds": "\(String(format: "%.3f", seconds))",
+            "rate": "\(ByteRate.format(total / seconds))",
+        ]) { $1 })
+    }
+
+    private func reapFinished() {
+        forwards.removeAll { $0.state == .done }
+    }
+
+    private func shutDown() {
+        logger.debug("session ending: \(partialPacketRetries) sending calls blocked mid-packet and were retried before any other send")
+        for forward in forwards where forward.state != .done {
+            forward.state = .done
+            forward.closeLocal()
+        }
+        forwards.removeAll()
+        openQueue.removeAll()
+        opening = nil
+        pending = nil
+        listeners.removeAll()
+    }
+
+    private func meta(_ forward: Forward) -> Logger.Metadata {
+        ["conn": "\(forward.id)", "port": "\(forward.localPort)", "peer": "\(forward.peer):\(forward.peerPort)",
+         "target": "\(forward.target)"]
+    }
+}
+
+extension ForwardingLoop: ForwardingControl {
+    func addOneShotListener(target: ForwardTarget, range: ClosedRange<Int>?) throws -> Int {
+        var lastError: Error = TunnelError.internalFailure("empty port range")
+        for port in range.map(Array.init) ?? [0] {
+            do {
+                let listener = try LocalListener(address: configuration.bindAddress, port: port, target: target, oneShot: true)
+                try listener.listen()
+                listeners.append(listener)
+                return listener.port
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError
+    }
+
+    func connectLocal(host: String, port: Int, target: ForwardTarget) throws {
+        let (storage, length, family) = try SocketAddress.make(host, port)
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw TunnelError.internalFailure("socket: \(String(cString: strerror(errno)))") }
+        var address = storage
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Foundation.connect(fd, $0, length) }
+        }
+        guard rc == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw TunnelError.bindFailed(address: host, port: port, reason: reason)
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        let forward = Forward(id: nextID, fd: fd, peer: host, peerPort: port, localPort: port, target: target,
+                              filter: nil, bufferSize: configuration.bufferSize)
+        nextID += 1
+        forwards.append(forward)
+        openQueue.append(forward)
+    }
+}
+
+/// Human-readable transfer rates for log lines.
+enum ByteRate {
+    static func format(_ bytesPerSecond: Double) -> String {
+        let units = ["B/s", "KiB/s", "MiB/s", "GiB/s"]
+        var value = bytesPerSecond
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
+        return "\(String(format: "%.1f", value)) \(units[unit])"
+    }
+}

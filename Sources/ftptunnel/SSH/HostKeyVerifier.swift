@@ -1,0 +1,113 @@
+import Foundation
+import Logging
+import Shared
+
+/// Decides whether to trust the key a server presented, like OpenSSH's StrictHostKeyChecking.
+/// A changed or revoked key is refused whatever the policy.
+struct HostKeyVerifier {
+    let host: String
+    let port: Int
+    /// Files read and (the first) updated; from UserKnownHostsFile, default ~/.ssh/known_hosts.
+    let userFiles: [String]
+    /// Read-only system-wide files.
+    let globalFiles: [String]
+    let policy: TunnelSettings.HostKeyPolicy
+    let prompt: SecretPrompt
+    let logger: Logger
+
+    init(settings: TunnelSettings, prompt: SecretPrompt, logger: Logger, home: String) {
+        host = settings.sshHost
+        port = settings.sshPort
+        userFiles = settings.knownHostsFiles.isEmpty
+            ? ["\(home)/.ssh/known_hosts"]
+            : settings.knownHostsFiles.map { PathExpansion.expand($0, home: home) }
+        globalFiles = settings.knownHostsFiles.isEmpty ? ["/etc/ssh/ssh_known_hosts"] : []
+        // Without a terminal nobody can answer "ask": behave like `yes` (OpenSSH's BatchMode result).
+        policy = settings.strictHostKeyChecking ?? (isatty(STDIN_FILENO) != 0 ? .ask : .yes)
+        self.prompt = prompt
+        self.logger = logger
+    }
+
+    var knownHosts: [KnownHostsFile] { (userFiles + globalFiles).map(KnownHostsFile.load) }
+
+    /// Host-key algorithms to offer, from the key types on record (DESIGN 3.2); empty when the host is unknown.
+    func preferredKeyTypes() -> [String] { knownHosts.keyTypes(host: host, port: port) }
+
+    func verify(keyType: String, blob: [UInt8]) throws {
+        let keyBase64 = Data(blob).base64EncodedString()
+        let fingerprint = Fingerprint.sha256(ofKeyBlob: blob)
+        let name = KnownHostsFile.hostName(host, port: port)
+        switch knownHosts.status(host: host, port: port, keyType: keyType, keyBase64: keyBase64) {
+        case .known(let file, let line):
+            logger.debug("host key matches", metadata: ["file": "\(file):\(line)", "key": "\(keyType) \(fingerprint)"])
+        case .revoked(let file, let line):
+            throw SSHError.hostKeyRevoked(host: name, fingerprint: fingerprint, file: file, line: line)
+        case .changed(let file, let line, let recorded):
+            throw SSHError.hostKeyChanged(host: name, keyType: keyType, recorded: Fingerprint.sha256(ofKeyBase64: recorded),
+                                          presented: fingerprint, file: file, line: line)
+        case .unknown:
+            try handleUnknown(name: name, keyType: keyType, keyBase64: keyBase64, fingerprint: fingerprint)
+        }
+    }
+
+    private func handleUnknown(name: String, keyType: String, keyBase64: String, fingerprint: String) throws {
+        let file = userFiles[0]
+        switch policy {
+        case .yes:
+            throw SSHError.hostKeyUnknown(host: name, fingerprint: "\(keyType) \(fingerprint)", knownHosts: file, policy: policy.rawValue)
+        case .ask:
+            let question = "The authenticity of host '\(name)' can't be established.\n\(keyType) key fingerprint is \(fingerprint).\nAre you sure you want to continue connecting (yes/no)? "
+            guard prompt.canAsk else {
+                throw SSHError.hostKeyUnknown(host: name, fingerprint: "\(keyType) \(fingerprint)", knownHosts: file, policy: "ask (no terminal to ask on)")
+            }
+            guard prompt.ask(question, echo: true)?.lowercased() == "yes" else {
+                throw SSHError.hostKeyRejected(host: name, fingerprint: fingerprint)
+            }
+        case .acceptNew, .no:
+            break
+        }
+        try record(line: KnownHostsFile.line(host: host, port: port, keyType: keyType, keyBase64: keyBase64), in: file)
+        logger.notice("Permanently added '\(name)' (\(keyType) \(fingerprint)) to the list of known hosts (\(file)).")
+    }
+
+    /// Appends one line, creating the file (0600) and its directory (0700) when missing.
+    private func record(line: String, in file: String) throws {
+        let directory = (file as NSString).deletingLastPathComponent
+        do {
+            if !FileManager.default.fileExists(atPath: directory) {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+            }
+            let fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw SSHError.cannotRecordHostKey(file: file, reason: String(cString: strerror(errno))) }
+            defer { close(fd) }
+            let bytes = Array(((needsLeadingNewline(file) ? "\n" : "") + line + "\n").utf8)
+            guard write(fd, bytes, bytes.count) == bytes.count else {
+                throw SSHError.cannotRecordHostKey(file: file, reason: String(cString: strerror(errno)))
+            }
+        } catch let error as SSHError {
+            throw error
+        } catch {
+            throw SSHError.cannotRecordHostKey(file: file, reason: "\(error)")
+        }
+    }
+
+    private func needsLeadingNewline(_ file: String) -> Bool {
+        guard let data = FileManager.default.contents(atPath: file), let last = data.last else { return false }
+        return last != UInt8(ascii: "\n")
+    }
+}
+
+/// `~` and `~/…` expansion for paths from settings.
+enum PathExpansion {
+    static func expand(_ path: String, home: String) -> String {
+        if path == "~" { return home }
+        if path.hasPrefix("~/") { return home + path.dropFirst() }
+        return path
+    }
+
+    static var home: String {
+        if let home = ProcessInfo.processInfo.environment["HOME"], !home.isEmpty { return home }
+        return NSHomeDirectory()
+    }
+}

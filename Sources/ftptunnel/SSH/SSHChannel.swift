@@ -1,0 +1,61 @@
+import CLibSSH2
+
+/// One libssh2 channel. Holds its session strongly (a channel must never outlive it).
+/// Every call is non-blocking and returns `.wouldBlock` on EAGAIN; the forwarding loop applies the
+/// pending-send rule (DESIGN 3.3) around these calls.
+final class SSHChannel {
+    let handle: ChannelHandle
+    let session: SSHSession
+    private var freed = false
+
+    init(handle: ChannelHandle, session: SSHSession) {
+        self.handle = handle
+        self.session = session
+    }
+
+    /// Reads into `buffer`; `.done(0)` means no data now *or* end of stream: ask `isEOF`.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> SSHResult<Int> {
+        try LibSSH2.call(session.handle, "libssh2_channel_read_ex") {
+            libssh2_channel_read_ex(handle, 0, buffer.baseAddress?.assumingMemoryBound(to: CChar.self), buffer.count)
+        }
+    }
+
+    /// Writes from `buffer`; returns bytes accepted (possibly fewer than offered).
+    func write(_ buffer: UnsafeRawBufferPointer) throws -> SSHResult<Int> {
+        try LibSSH2.call(session.handle, "libssh2_channel_write_ex") {
+            libssh2_channel_write_ex(handle, 0, buffer.baseAddress?.assumingMemoryBound(to: CChar.self), buffer.count)
+        }
+    }
+
+    var isEOF: Bool { libssh2_channel_eof(handle) != 0 }
+
+    func sendEOF() throws -> SSHResult<Void> {
+        try map(LibSSH2.call(session.handle, "libssh2_channel_send_eof") { libssh2_channel_send_eof(handle) })
+    }
+
+    func close() throws -> SSHResult<Void> {
+        try map(LibSSH2.call(session.handle, "libssh2_channel_close") { libssh2_channel_close(handle) })
+    }
+
+    /// Frees the channel (after `close` completed). Idempotent.
+    func free() throws -> SSHResult<Void> {
+        guard !freed else { return .done(()) }
+        let result = try map(LibSSH2.call(session.handle, "libssh2_channel_free") { libssh2_channel_free(handle) })
+        if case .done = result { freed = true }
+        return result
+    }
+
+    private func map(_ result: SSHResult<Int32>) -> SSHResult<Void> {
+        switch result {
+        case .done: return .done(())
+        case .wouldBlock: return .wouldBlock
+        }
+    }
+
+    deinit {
+        if !freed {
+            // Last resort (session going away): blocking free so libssh2 does not leak the channel.
+            _ = libssh2_channel_free(handle)
+        }
+    }
+}

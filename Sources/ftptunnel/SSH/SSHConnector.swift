@@ -1,0 +1,62 @@
+import Foundation
+import Logging
+import Shared
+
+/// Brings one SSH session up from settings: TCP connect, algorithm preferences, handshake, host-key check,
+/// authentication. Returns a session in blocking mode.
+struct SSHConnector {
+    let settings: TunnelSettings
+    let logger: Logger
+    var environment: [String: String] = ProcessInfo.processInfo.environment
+
+    func connect() throws -> SSHSession {
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? PathExpansion.home
+        let prompt = SecretPrompt(environment: environment)
+        let verifier = HostKeyVerifier(settings: settings, prompt: prompt, logger: logger, home: home)
+        logger.info("connecting", metadata: ["ssh": "\(settings.user)@\(settings.sshHost):\(settings.sshPort)"])
+        let session = try SSHSession(host: settings.sshHost, port: settings.sshPort, connectTimeout: settings.connectTimeout)
+        try applyAlgorithmPreferences(session, knownKeyTypes: verifier.preferredKeyTypes())
+        try session.handshake()
+        guard let key = session.hostKey() else {
+            throw SSHError.handshakeFailed(host: settings.sshHost, port: settings.sshPort, reason: "the server sent no host key")
+        }
+        try verifier.verify(keyType: key.type, blob: key.blob)
+        try Authenticator(settings: settings, prompt: prompt, logger: logger, environment: environment, home: home)
+            .authenticate(session)
+        logger.info("authenticated", metadata: ["ssh": "\(settings.user)@\(settings.sshHost):\(settings.sshPort)"])
+        return session
+    }
+
+    private func applyAlgorithmPreferences(_ session: SSHSession, knownKeyTypes: [String]) throws {
+        if let names = Self.names(settings.kexAlgorithms) { try session.prefer(.kex, names, keyword: "KexAlgorithms") }
+        if let names = Self.names(settings.ciphers) {
+            try session.prefer(.cipherClientToServer, names, keyword: "Ciphers")
+            try session.prefer(.cipherServerToClient, names, keyword: "Ciphers")
+        }
+        if let names = Self.names(settings.macs) {
+            try session.prefer(.macClientToServer, names, keyword: "MACs")
+            try session.prefer(.macServerToClient, names, keyword: "MACs")
+        }
+        // Host-key algorithms: what known_hosts holds for this host first (libssh2 would otherwise pick ECDSA
+        // and report a false "changed"/"unknown" for a host recorded with ed25519).
+        let supported = session.supported(.hostKey)
+        var hostKeys = Self.names(settings.hostKeyAlgorithms) ?? []
+        if hostKeys.isEmpty {
+            let known = knownKeyTypes.filter(supported.contains)
+            if !known.isEmpty { hostKeys = known + supported.filter { !known.contains($0) } }
+        } else {
+            let known = hostKeys.filter(knownKeyTypes.contains)
+            hostKeys = known + hostKeys.filter { !known.contains($0) }
+        }
+        if !hostKeys.isEmpty { try session.prefer(.hostKey, hostKeys, keyword: "HostKeyAlgorithms") }
+    }
+
+    /// An OpenSSH algorithm list; `+`/`^` prefixed lists are taken as plain lists, `-` lists keep libssh2's defaults.
+    static func names(_ list: [String]?) -> [String]? {
+        guard var list, !list.isEmpty else { return nil }
+        if let first = list.first, first.hasPrefix("-") { return nil }
+        if let first = list.first, first.hasPrefix("+") || first.hasPrefix("^") { list[0] = String(first.dropFirst()) }
+        let flat = list.flatMap { $0.split(separator: ",").map(String.init) }.filter { !$0.isEmpty }
+        return flat.isEmpty ? nil : flat
+    }
+}

@@ -1,0 +1,255 @@
+import CLibSSH2
+import Foundation
+
+/// One libssh2 session over one TCP connection. Not thread-safe: one thread owns it and all its channels
+/// (libssh2 is not thread-safe per session). Set-up and authentication run in blocking mode; the forwarding
+/// loop switches to non-blocking with `setBlocking(false)`.
+final class SSHSession {
+    let handle: SessionHandle
+    let socket: Int32
+    let host: String
+    let port: Int
+    /// Receives keyboard-interactive prompts; its address is the session's libssh2 "abstract" pointer.
+    let interactive = KeyboardInteractiveResponder()
+    private var disconnected = false
+
+    init(host: String, port: Int, connectTimeout: Int?) throws {
+        try LibSSH2.initialiseOnce()
+        self.host = host
+        self.port = port
+        socket = try TCPConnector(host: host, port: port, timeout: connectTimeout).connect()
+        let abstract = Unmanaged.passUnretained(interactive).toOpaque()
+        guard let handle = libssh2_session_init_ex(nil, nil, nil, abstract) else {
+            close(socket)
+            throw SSHError.handshakeFailed(host: host, port: port, reason: "libssh2 could not allocate a session")
+        }
+        self.handle = handle
+        libssh2_session_set_blocking(handle, 1)
+        if let connectTimeout { libssh2_session_set_timeout(handle, connectTimeout * 1000) }
+    }
+
+    deinit {
+        if !disconnected {
+            _ = libssh2_session_disconnect_ex(handle, SSH_DISCONNECT_BY_APPLICATION, "ftptunnel closing", "")
+        }
+        libssh2_session_free(handle)
+        close(socket)
+    }
+
+    // MARK: Algorithms
+
+    enum Method: CaseIterable {
+        case kex, hostKey, cipherClientToServer, cipherServerToClient, macClientToServer, macServerToClient
+        var code: Int32 {
+            switch self {
+            case .kex: return LIBSSH2_METHOD_KEX
+            case .hostKey: return LIBSSH2_METHOD_HOSTKEY
+            case .cipherClientToServer: return LIBSSH2_METHOD_CRYPT_CS
+            case .cipherServerToClient: return LIBSSH2_METHOD_CRYPT_SC
+            case .macClientToServer: return LIBSSH2_METHOD_MAC_CS
+            case .macServerToClient: return LIBSSH2_METHOD_MAC_SC
+            }
+        }
+    }
+
+    /// Algorithm names libssh2 implements for `method`.
+    func supported(_ method: Method) -> [String] {
+        var list: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+        let count = libssh2_session_supported_algs(handle, method.code, &list)
+        guard count > 0, let list else { return [] }
+        defer { libssh2_free(handle, list) }
+        return (0..<Int(count)).compactMap { list[$0].map { String(cString: $0) } }
+    }
+
+    /// Restricts `method` to `names` (in order). Throws when libssh2 supports none of them, naming `keyword`.
+    func prefer(_ method: Method, _ names: [String], keyword: String) throws {
+        let available = supported(method)
+        let usable = names.filter(available.contains)
+        guard !usable.isEmpty else {
+            throw SSHError.noSupportedAlgorithm(keyword: keyword, requested: names, supported: available)
+        }
+        try LibSSH2.callBlocking(handle, "libssh2_session_method_pref") {
+            libssh2_session_method_pref(handle, method.code, usable.joined(separator: ","))
+        }
+    }
+
+    // MARK: Handshake and host key
+
+    func handshake() throws {
+        do {
+            try LibSSH2.callBlocking(handle, "libssh2_session_handshake") { libssh2_session_handshake(handle, socket) }
+        } catch let failure as LibSSH2Failure {
+            throw SSHError.handshakeFailed(host: host, port: port, reason: failure.message)
+        }
+    }
+
+    /// The server's host key blob and its type name (the blob's first string, e.g. `ssh-ed25519`).
+    func hostKey() -> (type: String, blob: [UInt8])? {
+        var length = 0
+        var type: Int32 = 0
+        guard let key = libssh2_session_hostkey(handle, &length, &type), length > 0 else { return nil }
+        let blob = key.withMemoryRebound(to: UInt8.self, capacity: length) { Array(UnsafeBufferPointer(start: $0, count: length)) }
+        guard let name = SSHWire.firstString(blob) else { return nil }
+        return (name, blob)
+    }
+
+    // MARK: Authentication primitives (blocking)
+
+    /// Methods the server accepts for `user` (empty when "none" already succeeded).
+    func authenticationMethods(user: String) throws -> [String] {
+        if let list = libssh2_userauth_list(handle, user, UInt32(user.utf8.count)) {
+            return String(cString: list).split(separator: ",").map(String.init)
+        }
+        if libssh2_userauth_authenticated(handle) != 0 { return [] }
+        throw LibSSH2.failure(handle, "libssh2_userauth_list", code: libssh2_session_last_errno(handle))
+    }
+
+    var isAuthenticated: Bool { libssh2_userauth_authenticated(handle) != 0 }
+
+    /// How one authentication attempt ended.
+    enum AuthOutcome: Equatable {
+        case success
+        /// The server refused (wrong key, wrong password, method not allowed).
+        case denied
+        /// The private key could not be read: wrong passphrase or unsupported format.
+        case unreadableKey(String)
+    }
+
+    /// Public-key authentication from a private key file (public key derived from it).
+    func authenticate(user: String, privateKey: String, passphrase: String?) throws -> AuthOutcome {
+        try authAttempt("libssh2_userauth_publickey_fromfile_ex") {
+            libssh2_userauth_publickey_fromfile_ex(handle, user, UInt32(user.utf8.count), nil, privateKey, passphrase)
+        }
+    }
+
+    func authenticate(user: String, password: String) throws -> AuthOutcome {
+        try authAttempt("libssh2_userauth_password_ex") {
+            libssh2_userauth_password_ex(handle, user, UInt32(user.utf8.count), password, UInt32(password.utf8.count), nil)
+        }
+    }
+
+    /// Keyboard-interactive authentication; `interactive.answer` supplies the responses.
+    func authenticateKeyboardInteractive(user: String) throws -> AuthOutcome {
+        try authAttempt("libssh2_userauth_keyboard_interactive_ex") {
+            libssh2_userauth_keyboard_interactive_ex(handle, user, UInt32(user.utf8.count), keyboardInteractiveCallback)
+        }
+    }
+
+    /// Tries every identity ssh-agent offers (skipping those `accept` rejects); returns what was tried.
+    func authenticateWithAgent(user: String, accept: (_ keyType: String, _ blob: [UInt8], _ comment: String) -> Bool) throws -> (success: Bool, tried: [String]) {
+        guard let agent = libssh2_agent_init(handle) else { return (false, []) }
+        defer { libssh2_agent_free(agent) }
+        guard libssh2_agent_connect(agent) == 0 else { return (false, []) }
+        defer { _ = libssh2_agent_disconnect(agent) }
+        guard libssh2_agent_list_identities(agent) == 0 else { return (false, []) }
+        var tried: [String] = []
+        var previous: UnsafeMutablePointer<libssh2_agent_publickey>?
+        while true {
+            var identity: UnsafeMutablePointer<libssh2_agent_publickey>?
+            guard libssh2_agent_get_identity(agent, &identity, previous) == 0, let identity else { break }
+            previous = identity
+            let blob = Array(UnsafeBufferPointer(start: identity.pointee.blob, count: identity.pointee.blob_len))
+            let comment = identity.pointee.comment.map { String(cString: $0) } ?? ""
+            let type = SSHWire.firstString(blob) ?? "unknown"
+            guard accept(type, blob, comment) else { continue }
+            tried.append("agent key \(comment.isEmpty ? type : comment)")
+            if libssh2_agent_userauth(agent, user, identity) == 0 { return (true, tried) }
+        }
+        return (false, tried)
+    }
+
+    private func authAttempt(_ function: String, _ body: () -> Int32) throws -> AuthOutcome {
+        do {
+            try LibSSH2.callBlocking(handle, function, body)
+            return .success
+        } catch let failure as LibSSH2Failure where failure.code == LIBSSH2_ERROR_FILE {
+            return .unreadableKey(failure.message)
+        } catch let failure as LibSSH2Failure where failure.isAuthenticationFailure
+                    || failure.code == LIBSSH2_ERROR_METHOD_NOT_SUPPORTED || failure.code == LIBSSH2_ERROR_PASSWORD_EXPIRED {
+            return .denied
+        }
+    }
+
+    // MARK: Running
+
+    func setBlocking(_ blocking: Bool) { libssh2_session_set_blocking(handle, blocking ? 1 : 0) }
+
+    /// Which directions the last EAGAIN was waiting for.
+    var blockDirections: (inbound: Bool, outbound: Bool) {
+        let flags = libssh2_session_block_directions(handle)
+        return (flags & LIBSSH2_SESSION_BLOCK_INBOUND != 0, flags & LIBSSH2_SESSION_BLOCK_OUTBOUND != 0)
+    }
+
+    /// keepalive@openssh.com every `interval` seconds with want_reply = 0 (replies would pile up).
+    func configureKeepalive(interval: Int) {
+        libssh2_keepalive_config(handle, 0, UInt32(max(0, interval)))
+    }
+
+    /// Sends a keepalive when due; returns seconds until the next one.
+    func sendKeepalive() throws -> SSHResult<Int> {
+        var next: Int32 = 0
+        switch try LibSSH2.call(handle, "libssh2_keepalive_send", { libssh2_keepalive_send(handle, &next) }) {
+        case .done: return .done(Int(next))
+        case .wouldBlock: return .wouldBlock
+        }
+    }
+
+    /// Opens a `direct-tcpip` channel to host:port (RFC 4254 §7.2) with the given receive window.
+    func openDirectTCPIP(host: String, port: Int, originatorHost: String, originatorPort: Int,
+                         window: Int, packetSize: Int) throws -> SSHResult<SSHChannel> {
+        var message = SSHWire()
+        message.appendString(host)
+        message.appendUInt32(UInt32(port))
+        message.appendString(originatorHost)
+        message.appendUInt32(UInt32(originatorPort))
+        let type = "direct-tcpip"
+        let result = try message.bytes.withUnsafeBufferPointer { bytes in
+            try LibSSH2.callPointer(handle, "libssh2_channel_open_ex") {
+                bytes.baseAddress!.withMemoryRebound(to: CChar.self, capacity: bytes.count) { text in
+                    libssh2_channel_open_ex(handle, type, UInt32(type.utf8.count), UInt32(window), UInt32(packetSize),
+                                            text, UInt32(bytes.count))
+                }
+            }
+        }
+        switch result {
+        case .done(let channel): return .done(SSHChannel(handle: channel, session: self))
+        case .wouldBlock: return .wouldBlock
+        }
+    }
+
+    func disconnect(reason: String) {
+        guard !disconnected else { return }
+        disconnected = true
+        setBlocking(true)
+        libssh2_session_set_timeout(handle, 2000)
+        _ = libssh2_session_disconnect_ex(handle, SSH_DISCONNECT_BY_APPLICATION, reason, "")
+    }
+}
+
+/// Answers keyboard-interactive prompts (called back by libssh2 from inside the auth call, same thread).
+final class KeyboardInteractiveResponder {
+    /// (prompt, echo) → answer; nil cancels.
+    var answer: (_ prompt: String, _ echo: Bool) -> String? = { _, _ in nil }
+    /// Number of prompts answered so far (the server may loop on wrong answers).
+    var rounds = 0
+}
+
+private let keyboardInteractiveCallback: @convention(c) (
+    UnsafePointer<CChar>?, Int32, UnsafePointer<CChar>?, Int32, Int32,
+    UnsafePointer<LIBSSH2_USERAUTH_KBDINT_PROMPT>?, UnsafeMutablePointer<LIBSSH2_USERAUTH_KBDINT_RESPONSE>?,
+    UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> Void = { _, _, _, _, count, prompts, responses, abstract in
+    guard let abstract, let raw = abstract.pointee, let prompts, let responses else { return }
+    let responder = Unmanaged<KeyboardInteractiveResponder>.fromOpaque(raw).takeUnretainedValue()
+    responder.rounds += 1
+    for index in 0..<Int(count) {
+        let prompt = prompts[index]
+        let text = prompt.text.map {
+            String(decoding: UnsafeRawBufferPointer(start: $0, count: Int(prompt.length)), as: UTF8.self)
+        } ?? ""
+        guard let answer = responder.answer(text, prompt.echo != 0) else { continue }
+        // libssh2 frees each response with its allocator (malloc by default).
+        responses[index].text = strdup(answer)
+        responses[index].length = UInt32(answer.utf8.count)
+    }
+}

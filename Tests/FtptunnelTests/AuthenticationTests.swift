@@ -1,0 +1,127 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Authentication methods against a real sshd: key file, encrypted key (passphrase via SSH_ASKPASS), ssh-agent,
+/// password, and the RSA-only explanation.
+@Suite(.serialized) struct AuthenticationTests {
+    private func authorize(_ publicKeyFile: String, on sshd: SSHDFixture) throws {
+        let line = try String(contentsOfFile: publicKeyFile, encoding: .utf8)
+        let handle = try #require(FileHandle(forWritingAtPath: sshd.directory.file("authorized_keys")))
+        handle.seekToEndOfFile()
+        handle.write(Data(line.utf8))
+        try handle.close()
+    }
+
+    private func downloadWorks(_ recipe: TunnelRecipe, _ tunnel: TunnelProcess) throws {
+        try TestFiles.random(at: recipe.root.file("a.bin"), size: 1 << 20)
+        let result = try FTPClients.curl(["\(tunnel.url)/a.bin", "-o", recipe.work.file("a.bin")])
+        #expect(result.status == 0, "\(result.output)\n\(tunnel.output)")
+        #expect(try TestFiles.sha256(recipe.work.file("a.bin")) == TestFiles.sha256(recipe.root.file("a.bin")))
+    }
+
+    @Test func plainKeyFileWithIdentitiesOnly() throws {
+        let recipe = try TunnelRecipe()
+        let tunnel = try recipe.tunnel(extraArguments: ["-o", "IdentitiesOnly=yes"])
+        try downloadWorks(recipe, tunnel)
+    }
+
+    @Test func encryptedKeyWithPassphraseFromAskpass() throws {
+        let recipe = try TunnelRecipe()
+        let key = recipe.work.file("id_enc")
+        try runChecked("ssh-keygen", ["-q", "-t", "ed25519", "-N", "correct horse", "-f", key])
+        try authorize(key + ".pub", on: recipe.sshd)
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.vsftpd.port,
+                                       passivePorts: recipe.vsftpd.passivePorts, identity: key,
+                                       environment: TunnelAskpass.environment(secret: "correct horse", in: recipe.work))
+        try downloadWorks(recipe, tunnel)
+    }
+
+    @Test func wrongPassphraseFailsAuthentication() throws {
+        let recipe = try TunnelRecipe()
+        let key = recipe.work.file("id_enc")
+        try runChecked("ssh-keygen", ["-q", "-t", "ed25519", "-N", "correct horse", "-f", key])
+        try authorize(key + ".pub", on: recipe.sshd)
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.vsftpd.port,
+                                       passivePorts: recipe.vsftpd.passivePorts, identity: key,
+                                       environment: TunnelAskpass.environment(secret: "wrong", in: recipe.work),
+                                       waitForReady: false)
+        #expect(try tunnel.process.waitForExit(seconds: 30) == 4, "\(tunnel.output)")
+        #expect(tunnel.output.contains("authentication as"), "\(tunnel.output)")
+    }
+
+    @Test func sshAgent() throws {
+        let recipe = try TunnelRecipe()
+        let agent = try TunnelAgent()
+        try agent.add(recipe.sshd.userKey)
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.vsftpd.port,
+                                       passivePorts: recipe.vsftpd.passivePorts, identity: nil,
+                                       environment: ["SSH_AUTH_SOCK": agent.socket])
+        try downloadWorks(recipe, tunnel)
+    }
+
+    @Test func passwordFromAskpass() throws {
+        var options = SSHDFixture.Options()
+        options.passwordAuthentication = true
+        options.extraConfig = ["PubkeyAuthentication no"]
+        let recipe = try TunnelRecipe(sshd: options)
+        let password = try TunnelTestUser.withFreshPassword()
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.vsftpd.port,
+                                       passivePorts: recipe.vsftpd.passivePorts, identity: nil,
+                                       environment: TunnelAskpass.environment(secret: password, in: recipe.work),
+                                       user: TunnelTestUser.name)
+        try downloadWorks(recipe, tunnel)
+    }
+
+    @Test func wrongPasswordFails() throws {
+        var options = SSHDFixture.Options()
+        options.passwordAuthentication = true
+        let recipe = try TunnelRecipe(sshd: options)
+        _ = try TunnelTestUser.withFreshPassword()
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.vsftpd.port,
+                                       passivePorts: recipe.vsftpd.passivePorts, identity: nil,
+                                       environment: TunnelAskpass.environment(secret: "not-the-password", in: recipe.work),
+                                       waitForReady: false, user: TunnelTestUser.name)
+        #expect(try tunnel.process.waitForExit(seconds: 60) == 4, "\(tunnel.output)")
+        #expect(tunnel.output.contains("password"), "\(tunnel.output)")
+    }
+
+    @Test func keyboardInteractiveThroughPAM() throws {
+        let sshd = try TunnelPAMSSHD()
+        let root = try TempDirectory("vsroot")
+        let work = try TempDirectory()
+        try TestFiles.random(at: root.file("k.bin"), size: 1 << 20)
+        let vsftpd = try VsftpdFixture(root: root.path, pasvAddress: "127.0.0.1")
+        let knownHosts = try work.write("known_hosts", sshd.knownHostsLine + "\n")
+        let password = try TunnelTestUser.withFreshPassword()
+        let home = try TempDirectory("kbd-home")
+        var env = ProcessInfo.processInfo.environment
+        env["HOME"] = home.path
+        env.removeValue(forKey: "SSH_AUTH_SOCK")
+        for (key, value) in try TunnelAskpass.environment(secret: password, in: work) { env[key] = value }
+        let localPort = try LoopbackNet.freePort(on: "127.0.0.1")
+        let tunnel = try ManagedProcess(try Products.ftptunnel, [
+            "connect", "\(TunnelTestUser.name)@\(sshd.host):\(sshd.port)", "--mode", "fixed", "--ftp-host", LoopbackNet.serverSide,
+            "--ftp-port", "\(vsftpd.port)", "--local-port", "\(localPort)",
+            "--passive-ports", "\(vsftpd.passivePorts.lowerBound)-\(vsftpd.passivePorts.upperBound)", "--known-hosts", knownHosts, "-v",
+        ], environment: env)
+        try tunnel.waitForOutput(containing: "ready", seconds: 30)
+        let result = try FTPClients.curl(["ftp://127.0.0.1:\(localPort)/k.bin", "-o", work.file("k.bin")])
+        #expect(result.status == 0, "\(result.output)\n\(tunnel.output)\n\(sshd.log)")
+        #expect(try TestFiles.sha256(work.file("k.bin")) == TestFiles.sha256(root.file("k.bin")))
+        #expect(sshd.log.contains("keyboard-interactive"), "\(sshd.log)")
+        tunnel.stop()
+    }
+
+    @Test func rsaOnlyIdentityIsExplained() throws {
+        let recipe = try TunnelRecipe()
+        let key = recipe.work.file("id_rsa")
+        try runChecked("ssh-keygen", ["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", key])
+        try authorize(key + ".pub", on: recipe.sshd)
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.vsftpd.port,
+                                       passivePorts: recipe.vsftpd.passivePorts, identity: key, waitForReady: false)
+        #expect(try tunnel.process.waitForExit(seconds: 30) == 4, "\(tunnel.output)")
+        #expect(tunnel.output.contains("signature algorithm ssh-rsa not in PubkeyAcceptedAlgorithms"), "\(tunnel.output)")
+        #expect(tunnel.output.contains("ssh-keygen -t ed25519"), "\(tunnel.output)")
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Host-key policy against a real sshd, through the built binary.
+@Suite(.serialized) struct HostKeyTests {
+    /// Starts ftptunnel expecting it to fail; returns (exit status, output).
+    private func failingRun(_ recipe: TunnelRecipe, knownHosts: String, options: [String]) throws -> (Int32, String, Int) {
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: knownHosts, ftpPort: recipe.vsftpd.port,
+                                       passivePorts: recipe.vsftpd.passivePorts, identity: recipe.sshd.userKey,
+                                       extraArguments: options, waitForReady: false)
+        let status = try tunnel.process.waitForExit(seconds: 30)
+        return (status, tunnel.output, tunnel.localPort)
+    }
+
+    @Test func unknownHostWithStrictYesIsRefusedAndNothingListens() throws {
+        let recipe = try TunnelRecipe()
+        let empty = try recipe.work.write("empty_known_hosts", "")
+        let (status, output, port) = try failingRun(recipe, knownHosts: empty, options: ["-o", "StrictHostKeyChecking=yes"])
+        #expect(status == 3, "\(output)")
+        #expect(output.contains("is not known"), "\(output)")
+        #expect(output.contains("SHA256:"), "\(output)")
+        #expect(!LoopbackNet.listeningSockets().contains("127.0.0.1:\(port)"))
+        #expect(try String(contentsOfFile: empty, encoding: .utf8).isEmpty)
+    }
+
+    @Test func unknownHostWithoutTerminalDefaultsToRefusal() throws {
+        let recipe = try TunnelRecipe()
+        let empty = try recipe.work.write("empty_known_hosts", "")
+        let (status, output, _) = try failingRun(recipe, knownHosts: empty, options: [])
+        #expect(status == 3, "\(output)")
+        #expect(output.contains("is not known"), "\(output)")
+    }
+
+    @Test func acceptNewAddsTheKeyAndTheSecondRunIsSilent() throws {
+        let recipe = try TunnelRecipe()
+        let file = recipe.work.file("new_known_hosts")
+        let first = try TunnelProcess(sshd: recipe.sshd, knownHosts: file, ftpPort: recipe.vsftpd.port,
+                                      passivePorts: recipe.vsftpd.passivePorts, identity: recipe.sshd.userKey,
+                                      extraArguments: ["-o", "StrictHostKeyChecking=accept-new"])
+        #expect(first.output.contains("Permanently added"), "\(first.output)")
+        first.stop()
+        let recorded = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(recorded == recipe.sshd.knownHostsLine + "\n", "\(recorded)")
+
+        let second = try TunnelProcess(sshd: recipe.sshd, knownHosts: file, ftpPort: recipe.vsftpd.port,
+                                       passivePorts: recipe.vsftpd.passivePorts, identity: recipe.sshd.userKey,
+                                       extraArguments: ["-o", "StrictHostKeyChecking=accept-new"])
+        #expect(!second.output.contains("Permanently added"), "\(second.output)")
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == recorded)
+    }
+
+    @Test func hashedKnownHostsEntryIsAccepted() throws {
+        let recipe = try TunnelRecipe()
+        let file = try recipe.work.write("hashed_known_hosts", "# comment line\n" + recipe.sshd.knownHostsLine + "\n")
+        try runChecked("ssh-keygen", ["-H", "-f", file])
+        let hashed = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(hashed.contains("|1|"))
+        #expect(!hashed.contains("[127.0.0.1]"))
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: file, ftpPort: recipe.vsftpd.port,
+                                       passivePorts: recipe.vsftpd.passivePorts, identity: recipe.sshd.userKey,
+                                       extraArguments: ["-o", "StrictHostKeyChecking=yes"])
+        try TestFiles.random(at: recipe.root.file("f.bin"), size: 1 << 20)
+        let result = try FTPClients.curl(["\(tunnel.url)/f.bin", "-o", recipe.work.file("f.bin")])
+        #expect(result.status == 0, "\(result.output)\n\(tunnel.output)")
+        #expect(try TestFiles.sha256(recipe.work.file("f.bin")) == TestFiles.sha256(recipe.root.file("f.bin")))
+    }
+
+    @Test func changedKeyIsRefusedWithBothFingerprintsEvenWithAcceptNew() throws {
+        let recipe = try TunnelRecipe()
+        let other = recipe.work.file("other_host_key")
+        try runChecked("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other])
+        let otherKey = try String(contentsOfFile: other + ".pub", encoding: .utf8).split(separator: " ").prefix(2).joined(separator: " ")
+        let file = try recipe.work.write("changed_known_hosts", "# first line\nexample.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n[127.0.0.1]:\(recipe.sshd.port) \(otherKey)\n")
+        let (status, output, port) = try failingRun(recipe, knownHosts: file, options: ["-o", "StrictHostKeyChecking=accept-new"])
+        #expect(status == 3, "\(output)")
+        #expect(output.contains("CHANGED"), "\(output)")
+        let recordedFingerprint = try runChecked("ssh-keygen", ["-l", "-f", other + ".pub"]).stdout.split(separator: " ")[1]
+        let presentedFingerprint = try runChecked("ssh-keygen", ["-l", "-f", recipe.sshd.hostKey + ".pub"]).stdout.split(separator: " ")[1]
+        #expect(output.contains(String(recordedFingerprint)), "\(output)")
+        #expect(output.contains(String(presentedFingerprint)), "\(output)")
+        #expect(output.contains("\(file):3"), "\(output)")
+        #expect(!LoopbackNet.listeningSockets().contains("127.0.0.1:\(port)"))
+        #expect(try String(contentsOfFile: file, encoding: .utf8).components(separatedBy: "\n").count == 4)
+    }
+}

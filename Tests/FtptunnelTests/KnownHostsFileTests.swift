@@ -1,0 +1,103 @@
+import Foundation
+import Shared
+import Testing
+import TestSupport
+@testable import ftptunnel
+
+/// The pure known_hosts parser and matcher.
+@Suite struct KnownHostsFileTests {
+    static let keyA = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    static let keyB = "AAAAC3NzaC1lZDI1NTE5AAAAIE4W0cEXoU1hOvX3nqF7kZq5N5xq0xw1mI3Y6Q3v1lSx"
+
+    /// `|1|salt|hash` for `name` with a fixed salt, as ssh-keygen -H writes it.
+    static func hashed(_ name: String) -> String {
+        let salt = Array("0123456789abcdefghij".utf8)
+        let hash = Digest.hmacSHA1(key: salt, message: Array(name.utf8))
+        return "|1|\(Data(salt).base64EncodedString())|\(Data(hash).base64EncodedString())"
+    }
+
+    @Test func plainHostOnPort22() {
+        let file = KnownHostsFile(path: "kh", contents: "server.example ssh-ed25519 \(Self.keyA)\n")
+        #expect(file.entries(forHost: "server.example", port: 22).count == 1)
+        #expect(file.entries(forHost: "server.example", port: 2222).isEmpty)
+        #expect(file.entries(forHost: "SERVER.example", port: 22).count == 1)
+    }
+
+    @Test func bracketedHostAndPort() {
+        let file = KnownHostsFile(path: "kh", contents: "[127.0.0.1]:2222 ssh-ed25519 \(Self.keyA)\n")
+        #expect(file.entries(forHost: "127.0.0.1", port: 2222).count == 1)
+        #expect(file.entries(forHost: "127.0.0.1", port: 22).isEmpty)
+        #expect(KnownHostsFile.hostName("h", port: 22) == "h")
+        #expect(KnownHostsFile.hostName("h", port: 2200) == "[h]:2200")
+    }
+
+    @Test func commaListsWildcardsAndNegation() {
+        let file = KnownHostsFile(path: "kh", contents: "alpha,beta.example,10.0.0.1 ssh-ed25519 \(Self.keyA)\n*.corp,!bad.corp ecdsa-sha2-nistp256 \(Self.keyB)\n")
+        #expect(file.entries(forHost: "beta.example", port: 22).count == 1)
+        #expect(file.entries(forHost: "10.0.0.1", port: 22).count == 1)
+        #expect(file.entries(forHost: "gamma", port: 22).isEmpty)
+        #expect(file.entries(forHost: "x.corp", port: 22).count == 1)
+        #expect(file.entries(forHost: "bad.corp", port: 22).isEmpty)
+    }
+
+    @Test func hashedEntries() {
+        let contents = "\(Self.hashed("[127.0.0.1]:2222")) ssh-ed25519 \(Self.keyA)\n\(Self.hashed("plain.example")) ssh-ed25519 \(Self.keyB)\n"
+        let file = KnownHostsFile(path: "kh", contents: contents)
+        #expect(file.entries(forHost: "127.0.0.1", port: 2222).first?.keyBase64 == Self.keyA)
+        #expect(file.entries(forHost: "127.0.0.1", port: 22).isEmpty)
+        #expect(file.entries(forHost: "plain.example", port: 22).first?.line == 2)
+        #expect(!KnownHostsFile.hashedMatches("|1|garbage|", name: "x"))
+    }
+
+    @Test func commentsBlankLinesAndMarkers() {
+        let contents = """
+        # a comment ssh-ed25519 \(Self.keyA)
+
+        @cert-authority *.example ssh-ed25519 \(Self.keyB)
+        @revoked * ssh-ed25519 \(Self.keyB)
+        @unknown-marker host ssh-ed25519 \(Self.keyB)
+        host.example ssh-ed25519 \(Self.keyA) comment words
+        broken-line-without-key
+        """
+        let file = KnownHostsFile(path: "kh", contents: contents)
+        #expect(file.entries.count == 3)
+        #expect(file.entries(forHost: "host.example", port: 22).map(\.line) == [6])
+        #expect(file.entries(forHost: "a.example", port: 22).isEmpty)
+        #expect([file].status(host: "any", port: 22, keyType: "ssh-ed25519", keyBase64: Self.keyB) == .revoked(file: "kh", line: 4))
+    }
+
+    @Test func statusKnownChangedUnknown() {
+        let file = KnownHostsFile(path: "kh", contents: "# x\nh ssh-ed25519 \(Self.keyA)\n")
+        let files = [file]
+        #expect(files.status(host: "h", port: 22, keyType: "ssh-ed25519", keyBase64: Self.keyA) == .known(file: "kh", line: 2))
+        #expect(files.status(host: "h", port: 22, keyType: "ssh-ed25519", keyBase64: Self.keyB)
+                == .changed(file: "kh", line: 2, recordedKeyBase64: Self.keyA))
+        #expect(files.status(host: "other", port: 22, keyType: "ssh-ed25519", keyBase64: Self.keyA) == .unknown)
+        #expect(files.keyTypes(host: "h", port: 22) == ["ssh-ed25519"])
+    }
+
+    @Test func lineForNewKeys() {
+        #expect(KnownHostsFile.line(host: "h", port: 22, keyType: "ssh-ed25519", keyBase64: "K") == "h ssh-ed25519 K")
+        #expect(KnownHostsFile.line(host: "127.0.0.1", port: 2022, keyType: "ssh-ed25519", keyBase64: "K") == "[127.0.0.1]:2022 ssh-ed25519 K")
+    }
+
+    @Test func fingerprintIsUnpaddedBase64OfSHA256() {
+        let fingerprint = Fingerprint.sha256(ofKeyBase64: Self.keyA)
+        #expect(fingerprint.hasPrefix("SHA256:"))
+        #expect(!fingerprint.contains("="))
+        #expect(fingerprint.count == "SHA256:".count + 43)
+    }
+
+    @Test func identityFileTypesAndEncryption() throws {
+        let work = try TempDirectory()
+        for (type, passphrase) in [("ed25519", ""), ("ed25519", "secret"), ("ecdsa", ""), ("rsa", "")] {
+            let path = work.file("id_\(type)_\(passphrase.isEmpty ? "plain" : "enc")")
+            try runChecked("ssh-keygen", ["-q", "-t", type, "-N", passphrase, "-f", path])
+            let info = try #require(IdentityFileInfo.read(path))
+            #expect(info.isEncrypted == !passphrase.isEmpty, "\(path)")
+            #expect(info.keyType?.contains(type == "rsa" ? "ssh-rsa" : type) == true, "\(String(describing: info.keyType))")
+            #expect(info.isRSA == (type == "rsa"))
+        }
+        #expect(IdentityFileInfo(privateKeyText: "-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----").isRSA)
+    }
+}
