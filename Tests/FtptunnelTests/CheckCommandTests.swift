@@ -84,11 +84,12 @@ import TestSupport
         let password = "Pw-\(UInt32.random(in: 1...UInt32.max))"
         let server = try PyftpdlibUserFixture(root: world.root.path, user: "alice", password: password, advertise: "127.0.0.1")
         let askpass = try TunnelAskpass.environment(secret: password, in: world.work)
-        let result = try world.check(ftpPort: server.port, ["--ftp-user", "alice"] + Self.fixedArguments(server.passivePorts),
+        let result = try world.check(ftpPort: server.port, ["--ftp-user", "alice", "-vv"] + Self.fixedArguments(server.passivePorts),
                                      environment: askpass)
         #expect(result.status == 0, "\(result.output)\n\(server.log)")
         #expect(result.stdout.contains("Server: pyftpdlib"), "\(result.output)")
         #expect(result.stdout.contains("PASV + LIST in fixed mode: works"), "\(result.output)")
+        #expect(result.stderr.contains("check → PASS ****"), "\(result.stderr)")
         #expect(!result.output.contains(password))
     }
 

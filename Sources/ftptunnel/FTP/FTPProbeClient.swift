@@ -9,6 +9,8 @@ final class FTPProbeClient {
         var reply: Double = 20
         var connect: Double = 15
         var list: Double = 30
+        /// QUIT at the end: the answer does not matter, so do not wait long for it.
+        var quit: Double = 3
     }
 
     /// Listing bytes kept for the log (the rest is only counted).
@@ -44,10 +46,14 @@ final class FTPProbeClient {
 
     /// Sends one command line and returns the first reply to it (which may be preliminary).
     func command(_ line: String) throws -> FTPReply {
+        try command(line, timeout: timeouts.reply)
+    }
+
+    private func command(_ line: String, timeout: Double) throws -> FTPReply {
         let shown = line.uppercased().hasPrefix("PASS ") ? "PASS ****" : line
         logger.debug("check → \(shown)")
-        try socket.send(Array((line + "\r\n").utf8), timeout: timeouts.reply)
-        return try readReply(while: "waiting for the reply to \(shown.split(separator: " ").first ?? "")")
+        try socket.send(Array((line + "\r\n").utf8), timeout: timeout)
+        return try readReply(while: "waiting for the reply to \(shown.split(separator: " ").first ?? "")", timeout: timeout)
     }
 
     /// USER, then PASS when asked (anonymous gets a fixed e-mail-like string, others `password()`).
@@ -110,11 +116,11 @@ final class FTPProbeClient {
 
     /// Says goodbye; errors are irrelevant at this point.
     func quit() {
-        _ = try? command("QUIT")
+        _ = try? command("QUIT", timeout: timeouts.quit)
     }
 
-    private func readReply(while what: String) throws -> FTPReply {
-        let deadline = ProbeDeadline(seconds: timeouts.reply)
+    private func readReply(while what: String, timeout: Double? = nil) throws -> FTPReply {
+        let deadline = ProbeDeadline(seconds: timeout ?? timeouts.reply)
         while replies.isEmpty {
             let bytes = try socket.receive(until: deadline, what: what)
             if bytes.isEmpty { throw FTPProbeError.closedByServer(while: what) }
