@@ -50,6 +50,28 @@ import TestSupport
         #expect(try String(contentsOfFile: file, encoding: .utf8) == recorded)
     }
 
+    /// `ask` puts the question to the user (here through SSH_ASKPASS, as OpenSSH does without a terminal).
+    @Test func askPolicyAddsTheKeyOnlyWhenTheUserSaysYes() throws {
+        let recipe = try TunnelRecipe()
+        let file = recipe.work.file("asked_known_hosts")
+        let answers = try TempDirectory("answers")
+        let no = try TunnelProcess(sshd: recipe.sshd, knownHosts: file, ftpPort: recipe.vsftpd.port,
+                                   passivePorts: recipe.vsftpd.passivePorts, identity: recipe.sshd.userKey,
+                                   extraArguments: ["-o", "StrictHostKeyChecking=ask"],
+                                   environment: TunnelAskpass.environment(secret: "no", in: answers), waitForReady: false)
+        #expect(try no.process.waitForExit(seconds: 30) == 3, "\(no.output)")
+        #expect(no.output.contains("was not accepted"), "\(no.output)")
+        let recorded = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+        #expect(recorded.isEmpty)
+
+        let yes = try TunnelProcess(sshd: recipe.sshd, knownHosts: file, ftpPort: recipe.vsftpd.port,
+                                    passivePorts: recipe.vsftpd.passivePorts, identity: recipe.sshd.userKey,
+                                    extraArguments: ["-o", "StrictHostKeyChecking=ask"],
+                                    environment: TunnelAskpass.environment(secret: "yes", in: answers))
+        #expect(yes.output.contains("Permanently added"), "\(yes.output)")
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == recipe.sshd.knownHostsLine + "\n")
+    }
+
     @Test func hashedKnownHostsEntryIsAccepted() throws {
         let recipe = try TunnelRecipe()
         let file = try recipe.work.write("hashed_known_hosts", "# comment line\n" + recipe.sshd.knownHostsLine + "\n")

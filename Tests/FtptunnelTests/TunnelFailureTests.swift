@@ -93,6 +93,18 @@ import TestSupport
         #expect(tunnel.output.contains("interrupted before the tunnel was ready"))
     }
 
+    @Test func unreachableSSHServerIsAConnectionError() throws {
+        let recipe = try TunnelRecipe()
+        let closedPort = try LoopbackNet.freePort(on: "127.0.0.1")
+        let result = try runCommand(try Products.ftptunnel, [
+            "connect", "\(recipe.sshd.user)@127.0.0.1:\(closedPort)", "--mode", "fixed", "--passive-ports", "40000-40001",
+            "--local-port", "\(try LoopbackNet.freePort(on: "127.0.0.1"))", "--known-hosts", recipe.knownHosts,
+            "-i", recipe.sshd.userKey, "-o", "ConnectTimeout=3",
+        ], seconds: 30)
+        #expect(result.status == 6, "\(result.output)")
+        #expect(result.stderr.contains("cannot connect to SSH server 127.0.0.1:\(closedPort)"), "\(result.output)")
+    }
+
     @Test func rewriteModeFailsClearlyForNow() throws {
         let recipe = try TunnelRecipe()
         let result = try runCommand(try Products.ftptunnel, [

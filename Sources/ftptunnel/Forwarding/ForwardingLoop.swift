@@ -32,7 +32,7 @@ final class ForwardingLoop {
         var bufferSize = ForwardingLoop.bufferSize
         var keepaliveInterval: Int
         /// Makes the filter of each new control connection (rewrite mode); nil in fixed mode.
-        var controlFilter: ((ForwardingControl) -> StreamFilter)?
+        var controlFilter: (@Sendable (ForwardingControl) -> StreamFilter)?
         var bindAddress: String
     }
 

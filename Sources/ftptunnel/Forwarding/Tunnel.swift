@@ -26,6 +26,10 @@ final class Tunnel: @unchecked Sendable {
     private var stopped = false
     private var forwarding = false
 
+    /// Extension point for rewrite mode: makes the filter of each new control connection (set before `run`).
+    /// The filter may use the given `ForwardingControl` to open one-shot listeners or outbound data connections.
+    var controlFilter: (@Sendable (ForwardingControl) -> StreamFilter)?
+
     /// Control port tried first when LocalPort is not set, and the fallback when it cannot be bound.
     static let preferredControlPort = 21
     static let fallbackControlPort = 2121
@@ -57,7 +61,7 @@ final class Tunnel: @unchecked Sendable {
         let loop = ForwardingLoop(
             session: session, listeners: listeners,
             configuration: .init(dataWindow: settings.dataWindow, keepaliveInterval: settings.serverAliveInterval,
-                                 controlFilter: nil, bindAddress: settings.bindAddress),
+                                 controlFilter: controlFilter, bindAddress: settings.bindAddress),
             wakeUp: wakeUp, logger: logger, shouldStop: { [unowned self] in self.isStopped })
         do {
             try loop.run()
