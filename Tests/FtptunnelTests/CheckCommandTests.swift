@@ -117,6 +117,19 @@ import TestSupport
         #expect(!world.sshd.log.contains("Accepted publickey"), "\(world.sshd.log)")
     }
 
+    @Test func refusedSSHKeyFailsWithTheTunnelsError() throws {
+        let world = try World()
+        let vsftpd = try VsftpdFixture(root: world.root.path)
+        let stranger = world.work.file("stranger_ed25519")
+        try runChecked("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", stranger])
+        let result = try CheckCommand.run(sshd: world.sshd, knownHosts: world.knownHosts, ftpPort: vsftpd.port,
+                                          identity: stranger, extraArguments: ["-o", "IdentitiesOnly=yes"])
+        #expect(result.status == 4, "\(result.output)")
+        #expect(result.stdout.isEmpty, "\(result.output)")
+        #expect(result.stderr.hasPrefix("ftptunnel: "), "\(result.output)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.output)")
+    }
+
     @Test func noFTPServerAtTheTarget() throws {
         let world = try World()
         let deadPort = try LoopbackNet.freePort(on: LoopbackNet.serverSide)

@@ -2,10 +2,10 @@ import Foundation
 
 /// `ftptunnel check` runs against a real sshd: a HOME of its own, no agent, no askpass unless given.
 public enum CheckCommand {
-    /// Runs `ftptunnel check USER@HOST:PORT --known-hosts K -i KEY --ftp-host H --ftp-port P …` to completion.
+    /// Runs (with `identity`, default the fixture's user key) `ftptunnel check USER@HOST:PORT --known-hosts K -i KEY --ftp-host H --ftp-port P …` to completion.
     public static func run(sshd: SSHDFixture, knownHosts: String, ftpHost: String = LoopbackNet.serverSide,
-                           ftpPort: Int, extraArguments: [String] = [], environment: [String: String] = [:],
-                           seconds: Double = 120) throws -> CommandResult {
+                           ftpPort: Int, identity: String? = nil, extraArguments: [String] = [],
+                           environment: [String: String] = [:], seconds: Double = 120) throws -> CommandResult {
         let home = try TempDirectory("check-home")
         var env = ProcessInfo.processInfo.environment
         env["HOME"] = home.path
@@ -13,7 +13,7 @@ public enum CheckCommand {
         for key in ["SSH_AUTH_SOCK", "SSH_ASKPASS", "SSH_ASKPASS_REQUIRE"] { env.removeValue(forKey: key) }
         for (key, value) in environment { env[key] = value }
         let arguments = [
-            "check", "\(sshd.user)@\(sshd.host):\(sshd.port)", "--known-hosts", knownHosts, "-i", sshd.userKey,
+            "check", "\(sshd.user)@\(sshd.host):\(sshd.port)", "--known-hosts", knownHosts, "-i", identity ?? sshd.userKey,
             "--ftp-host", ftpHost, "--ftp-port", "\(ftpPort)", "-o", "StrictHostKeyChecking=yes",
         ] + extraArguments
         return try runCommand(try Products.ftptunnel, arguments, seconds: seconds, environment: env)

@@ -30,12 +30,31 @@ struct ServerCheck {
     func run() throws -> ServerDiagnosis {
         let control = try inspectControlConnection()
         var diagnosis = ServerDiagnosis(
-            ftpHost: settings.ftpHost, localHost: settings.bindAddress, localPort: connectLocalPort,
+            ftpHost: settings.ftpHost, localHost: Self.probeBindAddress(settings.bindAddress), localPort: connectLocalPort,
             banner: control.banner, feat: control.feat,
             epsv: .init(reply: control.epsv, list: .notTried), pasv: .init(reply: control.pasv, list: .notTried))
         diagnosis.fixedList = control.fixedList
         try probeRewriteMode(into: &diagnosis)
         return diagnosis
+    }
+
+    /// Where the check's own tunnels listen: loopback when the settings bind a wildcard address (the check's ports
+    /// need not be reachable from elsewhere); otherwise the address the user chose, which clients will use.
+    static func probeBindAddress(_ configured: String) -> String {
+        switch configured {
+        case "0.0.0.0", "": return "127.0.0.1"
+        case "::", "[::]": return "::1"
+        default: return configured
+        }
+    }
+
+    /// Settings for one of the check's tunnels: `mode`, an ephemeral control port, the probe bind address.
+    private func probeSettings(mode: TunnelSettings.Mode) -> TunnelSettings {
+        var probe = settings
+        probe.mode = mode
+        probe.localPort = 0
+        probe.bindAddress = Self.probeBindAddress(settings.bindAddress)
+        return probe
     }
 
     /// The control port `ftptunnel connect` will most likely listen on (the check itself uses an ephemeral one).
@@ -48,9 +67,7 @@ struct ServerCheck {
     private var probesFixedMode: Bool { settings.mode == .fixed && settings.passivePorts != nil }
 
     private func inspectControlConnection() throws -> ControlFindings {
-        var fixed = settings
-        fixed.mode = .fixed
-        fixed.localPort = 0
+        var fixed = probeSettings(mode: .fixed)
         if !probesFixedMode { fixed.passivePorts = nil }
         let (tunnel, ready) = try startControlTunnel(fixed)
         defer { tunnel.stop() }
@@ -95,9 +112,7 @@ struct ServerCheck {
     // MARK: Phase 2
 
     private func probeRewriteMode(into diagnosis: inout ServerDiagnosis) throws {
-        var rewrite = settings
-        rewrite.mode = .rewrite
-        rewrite.localPort = 0
+        let rewrite = probeSettings(mode: .rewrite)
         let tunnel: BackgroundTunnel
         let ready: TunnelReady
         do {
