@@ -21,17 +21,17 @@ final class BackgroundTunnel: @unchecked Sendable {
     private var state = State.starting
     private var threadDone = false
 
-    private init(settings: TunnelSettings, logger: Logger) {
-        tunnel = Tunnel(settings: settings, logger: logger)
+    private init(tunnel: Tunnel, logger: Logger) {
+        self.tunnel = tunnel
         self.logger = logger
     }
 
-    /// Starts a tunnel with `settings` and waits until it is ready. The wait has no deadline of its own: SSH set-up
-    /// may ask the user (host key, passphrase) and is bounded by ConnectTimeout.
-    static func start(settings: TunnelSettings, logger: Logger) throws -> (BackgroundTunnel, TunnelReady) {
-        let background = BackgroundTunnel(settings: settings, logger: logger)
+    /// Runs `tunnel` and waits until it is ready. The wait has no deadline of its own: SSH set-up may ask the user
+    /// (host key, passphrase) and is bounded by ConnectTimeout.
+    static func start(_ tunnel: Tunnel, logger: Logger) throws -> (BackgroundTunnel, TunnelReady) {
+        let background = BackgroundTunnel(tunnel: tunnel, logger: logger)
         let thread = Thread { background.runTunnel() }
-        thread.name = "ftptunnel-check-\(settings.mode.rawValue)"
+        thread.name = "ftptunnel-check-\(tunnel.settings.mode.rawValue)"
         thread.start()
         let ready = try background.waitUntilReady()
         return (background, ready)

@@ -15,6 +15,8 @@ struct ServerCheck {
     let password: FTPPasswordSource
     let logger: Logger
     var timeouts = FTPProbeClient.Timeouts()
+    /// Builds each of the check's tunnels (the same `Tunnel` that `connect` runs).
+    var makeTunnel: @Sendable (TunnelSettings, Logger) -> Tunnel = { Tunnel(settings: $0, logger: $1) }
 
     static let anonymousUser = "anonymous"
 
@@ -99,13 +101,13 @@ struct ServerCheck {
     /// PassivePorts in fixed mode gets one unused loopback port, which nothing connects to.
     private func startControlTunnel(_ fixed: TunnelSettings) throws -> (BackgroundTunnel, TunnelReady) {
         do {
-            return try BackgroundTunnel.start(settings: fixed, logger: logger)
+            return try BackgroundTunnel.start(makeTunnel(fixed, logger), logger: logger)
         } catch TunnelError.noPassivePorts where fixed.passivePorts == nil {
             var placeholder = fixed
             let port = try Self.unusedPort(on: fixed.bindAddress)
             placeholder.passivePorts = PortRange(lower: port, upper: port)
             logger.debug("check: the tunnel wants PassivePorts in fixed mode; forwarding the unused port \(port)")
-            return try BackgroundTunnel.start(settings: placeholder, logger: logger)
+            return try BackgroundTunnel.start(makeTunnel(placeholder, logger), logger: logger)
         }
     }
 
@@ -116,7 +118,7 @@ struct ServerCheck {
         let tunnel: BackgroundTunnel
         let ready: TunnelReady
         do {
-            (tunnel, ready) = try BackgroundTunnel.start(settings: rewrite, logger: logger)
+            (tunnel, ready) = try BackgroundTunnel.start(makeTunnel(rewrite, logger), logger: logger)
         } catch TunnelError.rewriteModeUnavailable {
             diagnosis.rewriteAvailable = false
             return
