@@ -36,7 +36,7 @@ struct ServerCheck {
             banner: control.banner, feat: control.feat,
             epsv: .init(reply: control.epsv, list: .notTried), pasv: .init(reply: control.pasv, list: .notTried))
         diagnosis.fixedList = control.fixedList
-        try probeRewriteMode(into: &diagnosis)
+        probeRewriteMode(into: &diagnosis)
         return diagnosis
     }
 
@@ -113,7 +113,8 @@ struct ServerCheck {
 
     // MARK: Phase 2
 
-    private func probeRewriteMode(into diagnosis: inout ServerDiagnosis) throws {
+    /// Never throws: whatever goes wrong here is a finding about rewrite mode, reported next to phase 1's results.
+    private func probeRewriteMode(into diagnosis: inout ServerDiagnosis) {
         let rewrite = probeSettings(mode: .rewrite)
         let tunnel: BackgroundTunnel
         let ready: TunnelReady
@@ -130,12 +131,24 @@ struct ServerCheck {
         }
         defer { tunnel.stop() }
         logger.info("check: rewrite tunnel ready at \(ready.url)")
-        let client = try FTPProbeClient(host: ready.bindAddress, port: ready.localPort, timeouts: timeouts, logger: logger)
-        defer { client.quit() }
-        _ = try client.readBanner()
-        try client.logIn(user: ftpUser ?? Self.anonymousUser, password: password.password)
-        diagnosis.epsv.list = try probe(client, "EPSV", expecting: ReplyCode.enteringExtendedPassive)
-        diagnosis.pasv.list = try probe(client, "PASV", expecting: ReplyCode.enteringPassive)
+        var epsv = ServerDiagnosis.ListResult.notTried
+        var pasv = ServerDiagnosis.ListResult.notTried
+        var epsvProbed = false
+        do {
+            let client = try FTPProbeClient(host: ready.bindAddress, port: ready.localPort, timeouts: timeouts, logger: logger)
+            defer { client.quit() }
+            _ = try client.readBanner()
+            try client.logIn(user: ftpUser ?? Self.anonymousUser, password: password.password)
+            epsv = try probe(client, "EPSV", expecting: ReplyCode.enteringExtendedPassive)
+            epsvProbed = true
+            pasv = try probe(client, "PASV", expecting: ReplyCode.enteringPassive)
+        } catch {
+            let failure = ServerDiagnosis.ListResult.failed("the control connection through the rewrite-mode tunnel failed: \(error)")
+            if !epsvProbed { epsv = failure }
+            pasv = failure
+        }
+        diagnosis.epsv.list = epsv
+        diagnosis.pasv.list = pasv
     }
 
     /// One passive command and a LIST over its reply; `.notTried` when the server refuses the command.
