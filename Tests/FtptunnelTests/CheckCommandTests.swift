@@ -79,6 +79,22 @@ import TestSupport
         #expect(result.status == 0, "\(result.output)")
     }
 
+    @Test func passivePortsInUseStillReportTheControlFindings() throws {
+        let world = try World()
+        let vsftpd = try VsftpdFixture(root: world.root.path, pasvAddress: "127.0.0.1")
+        let taken = vsftpd.passivePorts.lowerBound
+        let blocker = try ManagedProcess(try which("python3"), ["-c", """
+        import socket, sys
+        s = socket.socket(); s.bind(("127.0.0.1", \(taken))); s.listen(1); print("bound", flush=True); sys.stdin.read()
+        """])
+        defer { blocker.stop() }
+        try blocker.waitForOutput(containing: "bound")
+        let result = try world.check(ftpPort: vsftpd.port, Self.fixedArguments(vsftpd.passivePorts))
+        #expect(result.stdout.contains("PASV + LIST in fixed mode: failed: PassivePorts \(taken)-\(vsftpd.passivePorts.upperBound) "
+                                       + "cannot be bound here (127.0.0.1:\(taken): "), "\(result.output)")
+        #expect(result.stdout.contains("127.0.0.1 in its 227 replies: correct from the client side"), "\(result.output)")
+    }
+
     @Test func ftpUserPasswordComesFromAskpass() throws {
         let world = try World()
         let password = "Pw-\(UInt32.random(in: 1...UInt32.max))"

@@ -69,9 +69,21 @@ struct ServerCheck {
     private var probesFixedMode: Bool { settings.mode == .fixed && settings.passivePorts != nil }
 
     private func inspectControlConnection() throws -> ControlFindings {
-        var fixed = probeSettings(mode: .fixed)
-        if !probesFixedMode { fixed.passivePorts = nil }
-        let (tunnel, ready) = try startControlTunnel(fixed)
+        var fixedList = ServerDiagnosis.ListResult.notTried
+        var fixedRange: PortRange?
+        let (tunnel, ready): (BackgroundTunnel, TunnelReady)
+        if probesFixedMode, let range = settings.passivePorts {
+            do {
+                (tunnel, ready) = try BackgroundTunnel.start(makeTunnel(probeSettings(mode: .fixed), logger), logger: logger)
+                fixedRange = range
+            } catch TunnelError.bindFailed(let address, let port, let reason) {
+                fixedList = .failed("PassivePorts \(range) cannot be bound here (\(address):\(port): \(reason)), e.g. while "
+                    + "`ftptunnel connect` runs; stop it to test fixed mode")
+                (tunnel, ready) = try startControlTunnel()
+            }
+        } else {
+            (tunnel, ready) = try startControlTunnel()
+        }
         defer { tunnel.stop() }
         logger.info("check: control tunnel ready at \(ready.url)")
 
@@ -87,8 +99,7 @@ struct ServerCheck {
         try client.logIn(user: ftpUser ?? Self.anonymousUser, password: password.password)
         let epsv = try client.command("EPSV")
         let pasv = try client.command("PASV")
-        var fixedList = ServerDiagnosis.ListResult.notTried
-        if probesFixedMode, let range = fixed.passivePorts {
+        if let range = fixedRange {
             fixedList = pasv.code == ReplyCode.enteringPassive
                 ? client.list(over: pasv, allowedPorts: range)
                 : .failed("PASV was refused")
@@ -99,10 +110,12 @@ struct ServerCheck {
 
     /// A fixed-mode tunnel without passive ports forwards the control connection only. A tunnel that insists on
     /// PassivePorts in fixed mode gets one unused loopback port, which nothing connects to.
-    private func startControlTunnel(_ fixed: TunnelSettings) throws -> (BackgroundTunnel, TunnelReady) {
+    private func startControlTunnel() throws -> (BackgroundTunnel, TunnelReady) {
+        var fixed = probeSettings(mode: .fixed)
+        fixed.passivePorts = nil
         do {
             return try BackgroundTunnel.start(makeTunnel(fixed, logger), logger: logger)
-        } catch TunnelError.noPassivePorts where fixed.passivePorts == nil {
+        } catch TunnelError.noPassivePorts {
             var placeholder = fixed
             let port = try Self.unusedPort(on: fixed.bindAddress)
             placeholder.passivePorts = PortRange(lower: port, upper: port)
