@@ -180,24 +180,6 @@ struct ServerCheck {
     }
 }
 
-/// Asks for the FTP password at most once per check (both tunnels log in), when the server wants one.
-final class FTPPasswordSource: @unchecked Sendable {
-    private let user: String
-    private let prompt: SecretPrompt
-    private var cached: String?
-
-    init(user: String, prompt: SecretPrompt = SecretPrompt()) {
-        self.user = user
-        self.prompt = prompt
-    }
-
-    func password() throws -> String? {
-        if let cached { return cached }
-        cached = prompt.ask("Password for FTP user \(user): ")
-        return cached
-    }
-}
-
 enum ServerCheckError: Error, CustomStringConvertible {
     case noFTPServer(host: String, port: Int)
 
