@@ -42,8 +42,13 @@ public struct ServerDiagnosis: Sendable, Equatable {
     public var banner: FTPReply?
     /// The FEAT reply; nil when the server refused FEAT or was not asked.
     public var feat: FTPReply?
+    /// EPSV and PASV each with a LIST through a rewrite-mode tunnel.
     public var epsv: DataProbe
     public var pasv: DataProbe
+    /// False when the rewrite-mode probes could not run at all (the tunnel has no rewrite mode).
+    public var rewriteAvailable: Bool = true
+    /// LIST over PASV through a fixed-mode tunnel (profiles in fixed mode with PassivePorts); `.notTried` otherwise.
+    public var fixedList: ListResult = .notTried
 
     public init(ftpHost: String, localHost: String = "127.0.0.1", localPort: Int, banner: FTPReply?, feat: FTPReply?,
                 epsv: DataProbe, pasv: DataProbe) {
@@ -105,9 +110,12 @@ public struct ServerDiagnosis: Sendable, Equatable {
     /// Fixed mode can only work when the server advertises exactly the local listen address.
     public var fixedCanFit: Bool { advertisedAddress == .localListenAddress }
 
+    /// True when a LIST worked through the tunnel in either mode (`ftptunnel check` exits 0).
+    public var anyDataPathWorks: Bool { rewriteFits || fixedList == .worked }
+
     public var recommendedMode: TunnelSettings.Mode? {
         if rewriteFits { return .rewrite }
-        return fixedCanFit ? .fixed : nil
+        return fixedCanFit || fixedList == .worked ? .fixed : nil
     }
 
     // MARK: Report
@@ -125,14 +133,20 @@ public struct ServerDiagnosis: Sendable, Equatable {
         out.append("Data connections through the tunnel:")
         out.append("  EPSV + LIST: \(describe(epsv, method: "EPSV"))")
         out.append("  PASV + LIST: \(describe(pasv, method: "PASV"))")
+        if fixedList != .notTried {
+            out.append("  PASV + LIST in fixed mode: \(describe(DataProbe(reply: pasv.reply, list: fixedList), method: "PASV"))")
+        }
         out.append("Server advertises: \(advertisedAddressText)")
         out.append(contentsOf: modeLines)
-        if rewriteFits { out.append(contentsOf: clientSettingLines) }
+        if anyDataPathWorks { out.append(contentsOf: clientSettingLines) }
         return out.joined(separator: "\n") + "\n"
     }
 
     private func describe(_ probe: DataProbe, method: String) -> String {
         let replyText = probe.reply.map { " (server said \(quoted($0.lines.first ?? "")))" } ?? ""
+        if !rewriteAvailable && probe.list == .notTried && (probe.reply?.code ?? 0) < 400 {
+            return "n/a: this build's tunnel has no rewrite mode\(replyText)"
+        }
         switch probe.list {
         case .worked:
             return "works\(replyText)"
@@ -172,11 +186,20 @@ public struct ServerDiagnosis: Sendable, Equatable {
         var lines: [String] = []
         if rewriteFits {
             lines.append("Mode: rewrite fits (the default): data connections work through the tunnel, passive and active.")
+        } else if !rewriteAvailable {
+            lines.append("Mode: rewrite could not be tried (this build's tunnel has no rewrite mode).")
+        } else if fixedList == .worked {
+            lines.append("Mode: rewrite did not work through the tunnel (see above).")
         } else {
             lines.append("Mode: no data connection worked through the tunnel. Check that FTPHost (\(ftpHost)) is the FTP "
                 + "server's address as seen from the SSH server, and that the server accepts data connections from there.")
         }
-        if fixedCanFit {
+        if fixedList == .worked {
+            lines.append("      fixed fits: a LIST worked through the fixed-mode tunnel with this PassivePorts range"
+                + (advertisesTLS ? "; use it if you need FTPS." : "."))
+        } else if case .failed = fixedList {
+            lines.append("      fixed does not fit with these settings: the LIST through the fixed-mode tunnel failed (see above).")
+        } else if fixedCanFit {
             lines.append("      fixed also fits if PassivePorts covers the server's passive port range"
                 + (advertisesTLS ? "; use it if you need FTPS (rewrite mode answers AUTH with 534)." : "."))
         } else if announcedPassiveEndpoint != nil {
@@ -197,7 +220,7 @@ public struct ServerDiagnosis: Sendable, Equatable {
         if epsvBroken { lftpSettings.append("set ftp:prefer-epsv no") }
         return [
             "Client settings (\(url)):",
-            "  curl:      \(curl)   (active mode with -P - works too)",
+            "  curl:      \(curl)   " + (rewriteFits ? "(active mode with -P - works too)" : "(passive mode only: fixed mode cannot carry active mode)"),
             "  lftp:      lftp -e '\(lftpSettings.joined(separator: "; "))' -p \(localPort) \(localHost)",
             "  FileZilla: Site Manager → Protocol FTP, Host \(localHost), Port \(localPort), Encryption "
                 + "\"Only use plain FTP (insecure)\" (SSH encrypts it); Transfer mode Passive.",
