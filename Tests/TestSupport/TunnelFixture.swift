@@ -132,13 +132,13 @@ public final class ProcessThrottle: @unchecked Sendable {
         self.rootPID = rootPID
         let thread = Thread { [self] in
             while isRunning {
-                let tree = descendants(of: rootPID)
+                let tree = ProcessTree.descendants(of: rootPID)
                 tree.forEach { kill($0, SIGSTOP) }
                 usleep(pausedMicroseconds)
                 tree.forEach { kill($0, SIGCONT) }
                 usleep(runningMicroseconds)
             }
-            descendants(of: rootPID).forEach { kill($0, SIGCONT) }
+            ProcessTree.descendants(of: rootPID).forEach { kill($0, SIGCONT) }
         }
         self.thread = thread
         thread.start()
@@ -156,24 +156,6 @@ public final class ProcessThrottle: @unchecked Sendable {
     public func stop() {
         lock.lock(); running = false; lock.unlock()
         while thread?.isFinished == false { usleep(1000) }
-    }
-
-    private func descendants(of root: pid_t) -> [pid_t] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        let pairs: [(pid_t, pid_t)] = entries.compactMap { entry in
-            guard let child = pid_t(entry),
-                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return nil }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 2, let parent = pid_t(fields[1]) else { return nil }
-            return (child, parent)
-        }
-        var result: [pid_t] = []
-        var frontier = [root]
-        while let next = frontier.popLast() {
-            for (child, parent) in pairs where parent == next { result.append(child); frontier.append(child) }
-        }
-        return result
     }
 
     deinit { stop() }
