@@ -115,5 +115,5 @@ echo "server sha256: $want"
 echo "client sha256: $got"
 [ "$want" = "$got" ] || { echo "MISMATCH: the download differs from the server's file"; exit 1; }
 echo "Byte-for-byte identical. pasvd's transfer log:"
-grep -i -E "transfer|retr|sent" "$WORK/pasvd.log" | tail -n 5 || true
+grep -E "download|upload|login|connected" "$WORK/pasvd.log" | tail -n 6 || true
 say "Demo complete: control and data connections crossed only the SSH session."
