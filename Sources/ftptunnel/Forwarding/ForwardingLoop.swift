@@ -114,7 +114,8 @@ final class ForwardingLoop {
             var events: Int16 = 0
             if forward.wantsLocalRead { events |= Int16(POLLIN) }
             if forward.wantsLocalWrite { events |= Int16(POLLOUT) }
-            fds.append(pollfd(fd: forward.fd, events: events, revents: 0)); slots.append(.forward(forward))
+            // A socket nobody wants to touch is left out (fd -1): a pending hang-up must not wake poll() in a loop.
+            fds.append(pollfd(fd: events == 0 ? -1 : forward.fd, events: events, revents: 0)); slots.append(.forward(forward))
         }
         return fds
     }

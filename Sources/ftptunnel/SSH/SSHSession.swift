@@ -12,6 +12,8 @@ final class SSHSession {
     /// Receives keyboard-interactive prompts; its address is the session's libssh2 "abstract" pointer.
     let interactive = KeyboardInteractiveResponder()
     private var disconnected = false
+    /// Upper bound for the goodbye message to a server that may no longer read.
+    static let disconnectTimeoutMilliseconds: Int = 2000
 
     init(host: String, port: Int, connectTimeout: Int?) throws {
         try LibSSH2.initialiseOnce()
@@ -30,6 +32,7 @@ final class SSHSession {
 
     deinit {
         if !disconnected {
+            libssh2_session_set_timeout(handle, Self.disconnectTimeoutMilliseconds)
             _ = libssh2_session_disconnect_ex(handle, SSH_DISCONNECT_BY_APPLICATION, "ftptunnel closing", "")
         }
         libssh2_session_free(handle)
@@ -221,7 +224,7 @@ final class SSHSession {
         guard !disconnected else { return }
         disconnected = true
         setBlocking(true)
-        libssh2_session_set_timeout(handle, 2000)
+        libssh2_session_set_timeout(handle, Self.disconnectTimeoutMilliseconds)
         _ = libssh2_session_disconnect_ex(handle, SSH_DISCONNECT_BY_APPLICATION, reason, "")
     }
 }
