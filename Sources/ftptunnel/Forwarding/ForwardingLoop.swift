@@ -31,6 +31,7 @@ final class ForwardingLoop {
         var packetSize = ForwardingLoop.packetSize
         var bufferSize = ForwardingLoop.bufferSize
         var keepaliveInterval: Int
+        var keepaliveCountMax = 3
         /// Makes the filter of each new control connection (rewrite mode); nil in fixed mode.
         var controlFilter: (@Sendable (ForwardingControl) -> StreamFilter)?
         var bindAddress: String
@@ -154,8 +155,14 @@ final class ForwardingLoop {
         reapFinished()
         if sshHungUp {
             // Let libssh2 consume what arrived before the close, then report the loss.
+            let socketError = Self.pendingSocketError(session.socket)
             _ = try? runSSHCalls()
-            throw SSHError.sessionLost(reason: "the SSH server closed the connection")
+            if socketError == ETIMEDOUT, configuration.keepaliveInterval > 0 {
+                // TCP_USER_TIMEOUT (ServerAliveInterval × ServerAliveCountMax) expired: keepalives went unanswered.
+                throw SSHError.serverNotAnswering(seconds: configuration.keepaliveInterval * configuration.keepaliveCountMax)
+            }
+            throw SSHError.sessionLost(reason: socketError == 0
+                ? "the SSH server closed the connection" : String(cString: strerror(socketError)))
         }
         return progress
     }
@@ -502,6 +509,14 @@ final class ForwardingLoop {
     private func sshSocketWritable() -> Bool {
         var fd = pollfd(fd: session.socket, events: Int16(POLLOUT), revents: 0)
         return poll(&fd, 1, 0) == 1 && fd.revents & Int16(POLLOUT) != 0
+    }
+
+    /// SO_ERROR of a socket (0 when none), read before libssh2 consumes it.
+    static func pendingSocketError(_ fd: Int32) -> Int32 {
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &value, &length)
+        return value
     }
 
     // MARK: Ending connections
