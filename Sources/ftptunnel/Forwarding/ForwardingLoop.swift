@@ -49,14 +49,15 @@ final class ForwardingLoop {
     let session: SSHSession
     let logger: Logger
     let configuration: Configuration
-    private(set) var listeners: [LocalListener]
-    private var forwards: [Forward] = []
-    private var openQueue: [Forward] = []
+    /// Listening sockets; one-shot listeners are added by `ForwardingControl` and removed after one accept.
+    var listeners: [LocalListener]
+    var forwards: [Forward] = []
+    var openQueue: [Forward] = []
     private var opening: Forward?
     private var pending: PendingSend?
     private let wakeUp: WakeUpPipe
     private let shouldStop: () -> Bool
-    private var nextID = 1
+    var nextID = 1
     /// How often a sending call left a packet half sent (and was retried before any other send).
     private(set) var partialPacketRetries = 0
     private var nextKeepalive = Date.distantFuture
@@ -555,54 +556,5 @@ final class ForwardingLoop {
     private func meta(_ forward: Forward) -> Logger.Metadata {
         ["conn": "\(forward.id)", "port": "\(forward.localPort)", "peer": "\(forward.peer):\(forward.peerPort)",
          "target": "\(forward.target)"]
-    }
-}
-
-extension ForwardingLoop: ForwardingControl {
-    func addOneShotListener(target: ForwardTarget, range: ClosedRange<Int>?) throws -> Int {
-        var lastError: Error = TunnelError.internalFailure("empty port range")
-        for port in range.map(Array.init) ?? [0] {
-            do {
-                let listener = try LocalListener(address: configuration.bindAddress, port: port, target: target, oneShot: true)
-                try listener.listen()
-                listeners.append(listener)
-                return listener.port
-            } catch {
-                lastError = error
-            }
-        }
-        throw lastError
-    }
-
-    func connectLocal(host: String, port: Int, target: ForwardTarget) throws {
-        let (storage, length, family) = try SocketAddress.make(host, port)
-        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw TunnelError.internalFailure("socket: \(String(cString: strerror(errno)))") }
-        var address = storage
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Foundation.connect(fd, $0, length) }
-        }
-        guard rc == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw TunnelError.bindFailed(address: host, port: port, reason: reason)
-        }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        let forward = Forward(id: nextID, fd: fd, peer: host, peerPort: port, localPort: port, target: target,
-                              filter: nil, bufferSize: configuration.bufferSize)
-        nextID += 1
-        forwards.append(forward)
-        openQueue.append(forward)
-    }
-}
-
-/// Human-readable transfer rates for log lines.
-enum ByteRate {
-    static func format(_ bytesPerSecond: Double) -> String {
-        let units = ["B/s", "KiB/s", "MiB/s", "GiB/s"]
-        var value = bytesPerSecond
-        var unit = 0
-        while value >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
-        return "\(String(format: "%.1f", value)) \(units[unit])"
     }
 }
