@@ -15,7 +15,8 @@ import Logging
 /// Calls that send tiny packets built on libssh2's stack (send_eof, keepalive) are made only when the socket is
 /// writable and always from the same frame, so a retry presents the same packet.
 ///
-/// Data already inside libssh2 does not wake poll(): after a pass with progress the next poll does not wait.
+/// Data already inside libssh2 does not wake poll(): after a pass with progress, or in which libssh2 read from the
+/// socket (counted by its recv callback), the next poll does not wait, so every channel is read again.
 final class ForwardingLoop {
     enum PendingSend {
         case open(Forward)
@@ -152,7 +153,11 @@ final class ForwardingLoop {
                 progress = localIO(forward, revents: fd.revents) || progress
             }
         }
+        let received = session.bytesReceived
         progress = try runSSHCalls() || progress
+        // libssh2 read the socket: packets for channels already visited in this pass may be queued inside it,
+        // invisible to poll(). Another pass (without waiting) offers them to every channel.
+        if session.bytesReceived != received { progress = true }
         reapFinished()
         if sshHungUp {
             // Let libssh2 consume what arrived before the close, then report the loss.
