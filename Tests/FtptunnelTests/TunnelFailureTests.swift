@@ -137,7 +137,7 @@ import TestSupport
             "sh", "-c", "test \"$FTPTUNNEL_PORT\" = \(port) && test \"$FTPTUNNEL_HOST\" = 127.0.0.1 && curl -sS \"$FTPTUNNEL_URL/r.bin\" -o \(out)",
         ], seconds: 60, environment: env)
         #expect(ok.status == 0, "\(ok.output)")
-        #expect(ok.stdout.contains("ready"))
+        #expect(ok.stdout.contains(TunnelProcess.readyMarker))
         #expect(try TestFiles.sha256(out) == TestFiles.sha256(recipe.root.file("r.bin")))
         #expect(!LoopbackNet.isListening("127.0.0.1", port))
 

@@ -31,9 +31,26 @@ public final class TunnelProcess: @unchecked Sendable {
         env.removeValue(forKey: "SSH_ASKPASS")
         env.removeValue(forKey: "SSH_ASKPASS_REQUIRE")
         for (key, value) in environment { env[key] = value }
-        process = try ManagedProcess(try Products.ftptunnel, arguments, environment: env)
-        if waitForReady { try process.waitForOutput(containing: "ready", seconds: 30) }
+        var attempt = 0
+        while true {
+            let child = try ManagedProcess(try Products.ftptunnel, arguments, environment: env)
+            guard waitForReady else { process = child; break }
+            do {
+                try child.waitForOutput(containing: Self.readyMarker, seconds: 30)
+                process = child
+                break
+            } catch let failure as ProcessFailure where failure.status == Self.bindFailureStatus && attempt < Self.bindAttempts {
+                // Test-harness race, not product behaviour: a port chosen free a moment ago was taken meanwhile
+                // (often as the ephemeral source port of another test's connection). Start again.
+                attempt += 1
+            }
+        }
     }
+
+    /// The start of the ready line (not just "ready": "already in use" contains it).
+    public static let readyMarker = "ftptunnel: ready —"
+    static let bindFailureStatus: Int32 = 5
+    static let bindAttempts = 5
 
     public var url: String { "ftp://\(LoopbackNet.clientSide):\(localPort)" }
     public var output: String { process.output }

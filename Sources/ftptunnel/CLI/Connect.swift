@@ -38,7 +38,7 @@ enum TunnelExit {
     static let helpText = """
     Exit status: 0 stopped normally; 1 unexpected failure; 2 bad command line, profile or settings; \
     3 host key unknown, changed or refused; 4 authentication failed; 5 a local port could not be bound; \
-    6 cannot reach the SSH server or the session was lost. `run` exits with the command's status once it has started.
+    6 cannot reach the SSH server or the session was lost; 128+N interrupted by signal N before the tunnel was ready. `run` exits with the command's status once it has started.
     """
 
     static func status(for error: Error) -> Int32 {

@@ -15,7 +15,8 @@ import Logging
 /// Calls that send tiny packets built on libssh2's stack (send_eof, keepalive) are made only when the socket is
 /// writable and always from the same frame, so a retry presents the same packet.
 ///
-/// Data already inside libssh2 does not wake poll(): after a pass with progress the next poll does not wait.
+/// Data already inside libssh2 does not wake poll(): after a pass with progress, or in which libssh2 read from the
+/// socket (counted by its recv callback), the next poll does not wait, so every channel is read again.
 final class ForwardingLoop {
     enum PendingSend {
         case open(Forward)
@@ -31,6 +32,7 @@ final class ForwardingLoop {
         var packetSize = ForwardingLoop.packetSize
         var bufferSize = ForwardingLoop.bufferSize
         var keepaliveInterval: Int
+        var keepaliveCountMax = 3
         /// Makes the filter of each new control connection (rewrite mode); nil in fixed mode.
         var controlFilter: (@Sendable (ForwardingControl) -> StreamFilter)?
         var bindAddress: String
@@ -48,14 +50,15 @@ final class ForwardingLoop {
     let session: SSHSession
     let logger: Logger
     let configuration: Configuration
-    private(set) var listeners: [LocalListener]
-    private var forwards: [Forward] = []
-    private var openQueue: [Forward] = []
+    /// Listening sockets; one-shot listeners are added by `ForwardingControl` and removed after one accept.
+    var listeners: [LocalListener]
+    var forwards: [Forward] = []
+    var openQueue: [Forward] = []
     private var opening: Forward?
     private var pending: PendingSend?
     private let wakeUp: WakeUpPipe
     private let shouldStop: () -> Bool
-    private var nextID = 1
+    var nextID = 1
     /// How often a sending call left a packet half sent (and was retried before any other send).
     private(set) var partialPacketRetries = 0
     private var nextKeepalive = Date.distantFuture
@@ -114,7 +117,8 @@ final class ForwardingLoop {
             var events: Int16 = 0
             if forward.wantsLocalRead { events |= Int16(POLLIN) }
             if forward.wantsLocalWrite { events |= Int16(POLLOUT) }
-            fds.append(pollfd(fd: forward.fd, events: events, revents: 0)); slots.append(.forward(forward))
+            // A socket nobody wants to touch is left out (fd -1): a pending hang-up must not wake poll() in a loop.
+            fds.append(pollfd(fd: events == 0 ? -1 : forward.fd, events: events, revents: 0)); slots.append(.forward(forward))
         }
         return fds
     }
@@ -149,12 +153,22 @@ final class ForwardingLoop {
                 progress = localIO(forward, revents: fd.revents) || progress
             }
         }
+        let received = session.bytesReceived
         progress = try runSSHCalls() || progress
+        // libssh2 read the socket: packets for channels already visited in this pass may be queued inside it,
+        // invisible to poll(). Another pass (without waiting) offers them to every channel.
+        if session.bytesReceived != received { progress = true }
         reapFinished()
         if sshHungUp {
             // Let libssh2 consume what arrived before the close, then report the loss.
+            let socketError = Self.pendingSocketError(session.socket)
             _ = try? runSSHCalls()
-            throw SSHError.sessionLost(reason: "the SSH server closed the connection")
+            if socketError == ETIMEDOUT, configuration.keepaliveInterval > 0 {
+                // TCP_USER_TIMEOUT (ServerAliveInterval × ServerAliveCountMax) expired: keepalives went unanswered.
+                throw SSHError.serverNotAnswering(seconds: configuration.keepaliveInterval * configuration.keepaliveCountMax)
+            }
+            throw SSHError.sessionLost(reason: socketError == 0
+                ? "the SSH server closed the connection" : String(cString: strerror(socketError)))
         }
         return progress
     }
@@ -503,6 +517,14 @@ final class ForwardingLoop {
         return poll(&fd, 1, 0) == 1 && fd.revents & Int16(POLLOUT) != 0
     }
 
+    /// SO_ERROR of a socket (0 when none), read before libssh2 consumes it.
+    static func pendingSocketError(_ fd: Int32) -> Int32 {
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &value, &length)
+        return value
+    }
+
     // MARK: Ending connections
 
     private func finish(_ forward: Forward) {
@@ -539,54 +561,5 @@ final class ForwardingLoop {
     private func meta(_ forward: Forward) -> Logger.Metadata {
         ["conn": "\(forward.id)", "port": "\(forward.localPort)", "peer": "\(forward.peer):\(forward.peerPort)",
          "target": "\(forward.target)"]
-    }
-}
-
-extension ForwardingLoop: ForwardingControl {
-    func addOneShotListener(target: ForwardTarget, range: ClosedRange<Int>?) throws -> Int {
-        var lastError: Error = TunnelError.internalFailure("empty port range")
-        for port in range.map(Array.init) ?? [0] {
-            do {
-                let listener = try LocalListener(address: configuration.bindAddress, port: port, target: target, oneShot: true)
-                try listener.listen()
-                listeners.append(listener)
-                return listener.port
-            } catch {
-                lastError = error
-            }
-        }
-        throw lastError
-    }
-
-    func connectLocal(host: String, port: Int, target: ForwardTarget) throws {
-        let (storage, length, family) = try SocketAddress.make(host, port)
-        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw TunnelError.internalFailure("socket: \(String(cString: strerror(errno)))") }
-        var address = storage
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Foundation.connect(fd, $0, length) }
-        }
-        guard rc == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw TunnelError.bindFailed(address: host, port: port, reason: reason)
-        }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        let forward = Forward(id: nextID, fd: fd, peer: host, peerPort: port, localPort: port, target: target,
-                              filter: nil, bufferSize: configuration.bufferSize)
-        nextID += 1
-        forwards.append(forward)
-        openQueue.append(forward)
-    }
-}
-
-/// Human-readable transfer rates for log lines.
-enum ByteRate {
-    static func format(_ bytesPerSecond: Double) -> String {
-        let units = ["B/s", "KiB/s", "MiB/s", "GiB/s"]
-        var value = bytesPerSecond
-        var unit = 0
-        while value >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
-        return "\(String(format: "%.1f", value)) \(units[unit])"
     }
 }

@@ -61,16 +61,10 @@ final class Tunnel: @unchecked Sendable {
         let loop = ForwardingLoop(
             session: session, listeners: listeners,
             configuration: .init(dataWindow: settings.dataWindow, keepaliveInterval: settings.serverAliveInterval,
+                                 keepaliveCountMax: max(1, settings.serverAliveCountMax),
                                  controlFilter: controlFilter, bindAddress: settings.bindAddress),
             wakeUp: wakeUp, logger: logger, shouldStop: { [unowned self] in self.isStopped })
-        do {
-            try loop.run()
-        } catch let error as SSHError {
-            if settings.serverAliveInterval > 0, case .sessionLost(let reason) = error, reason.contains("timed out") {
-                throw SSHError.serverNotAnswering(seconds: settings.serverAliveInterval * settings.serverAliveCountMax)
-            }
-            throw error
-        }
+        try loop.run()
         session.disconnect(reason: "ftptunnel stopped")
         logger.info("tunnel stopped")
     }
