@@ -26,7 +26,8 @@ public enum LoopbackNet {
     /// `count` consecutive ports free on every host in `hosts` (for PASV ranges).
     public static func freePortRange(count: Int, on hosts: [String] = [serverSide, clientSide]) throws -> ClosedRange<Int> {
         for _ in 0..<200 {
-            let start = Int.random(in: 20000...(60000 - count))
+            // Below the kernel's ephemeral range (32768-60999), so no outgoing connection can take a chosen port.
+            let start = Int.random(in: 20000...(32700 - count))
             let range = start...(start + count - 1)
             if range.allSatisfy({ port in hosts.allSatisfy { isFree(port: port, on: $0) } }) { return range }
         }
