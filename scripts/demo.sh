@@ -29,7 +29,7 @@ def free(host, port):
         try: s.bind((host, port)); return True
         except OSError: return False
 for _ in range(200):
-    lo = random.randint(40000, 59000)
+    lo = random.randint(20000, 32700)  # below the kernel's ephemeral ports
     if all(free(h, p) for p in range(lo, lo + 10) for h in ("127.0.0.1", "127.0.0.2")):
         print(f"{lo}-{lo + 9}"); break
 PY
