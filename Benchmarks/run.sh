@@ -15,6 +15,8 @@
 #   PAR_SIZE=256M    size of each parallel download (SIZE/4 when SIZE < 1G)
 #   IDLE_SESSIONS=200  idle logged-in sessions for the server memory rows
 #   SECTIONS="single rtt parallel servers listing"   which tables to run
+#   RAW_WINDOWS="256K … 32M"  windows of the optional `window` section (libssh2 raw download sweep)
+#   TUNNEL_MODE=rewrite  ftptunnel mode of the rtt, parallel and listing rows (single runs both)
 #   BIN=.build/release   where ftptunnel, pasvd and libssh2-raw-bench are
 #   BENCH_DIR=/dev/shm   scratch space (tmpfs keeps the disk out of the figures)
 #   REPORT=.build/bench/last.md   a copy of the tables
@@ -30,6 +32,8 @@ DELAY_MS=${DELAY_MS:-25}
 PAR_COUNT=${PAR_COUNT:-8}
 IDLE_SESSIONS=${IDLE_SESSIONS:-200}
 SECTIONS=${SECTIONS:-single rtt parallel servers listing}
+TUNNEL_MODE=${TUNNEL_MODE:-rewrite}
+RAW_WINDOWS=${RAW_WINDOWS:-256K 1M 2M 4M 8M 16M 32M}
 BIN=${BIN:-$ROOT/.build/release}
 BENCH_DIR=${BENCH_DIR:-/dev/shm}
 REPORT=${REPORT:-$ROOT/.build/bench/last.md}
@@ -85,6 +89,7 @@ kill_tree() {  # kill_tree PID: TERM the process and its descendants, wait for t
 cleanup() {
   local i
   for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do kill_tree "${STARTED[i]}"; done
+  for i in "$W"/ssh-ctl-*; do [ -S "$i" ] && ssh -S "$i" -O exit "$CLIENT" >/dev/null 2>&1; done
   rm -rf "$W"
 }
 trap cleanup EXIT
@@ -361,7 +366,7 @@ tunnel_listening() {
 
 # start_ftptunnel MODE SSHPORT [-o K=V...]: waits (event-driven, on a FIFO) for `ready` on stdout.
 start_ftptunnel() {
-  local mode=$1 port=$2 line deadline remaining ready=0; shift 2
+  local mode=$1 port=$2 line deadline remaining ready=0 eof=0 status; shift 2
   rm -f "$W/tunnel.fifo"; mkfifo "$W/tunnel.fifo"
   "$BIN/ftptunnel" connect "$CLIENT" -p "$port" -l "$USER_NAME" -i "$KEY" --known-hosts "$KNOWN_HOSTS" \
     --ftp-host "$SERVER" --ftp-port "$FTP_PORT" --local-port "$LPORT" --passive-ports "$PASV_LO-$PASV_HI" \
@@ -371,7 +376,9 @@ start_ftptunnel() {
   exec 7<"$W/tunnel.fifo"
   deadline=$(calc "$(now) + $START_DEADLINE")
   while remaining=$(calc "$deadline - $(now)"); awk -v r="$remaining" 'BEGIN { exit !(r > 0) }'; do
-    IFS= read -r -t "$remaining" -u 7 line || break
+    IFS= read -r -t "$remaining" -u 7 line; status=$?
+    if ((status > 128)); then break; fi            # timed out
+    if ((status != 0)); then eof=1; break; fi     # stdout closed: the process is ending
     echo "$line" >>"$W/tunnel.out"
     if [[ $line == *ready* ]]; then ready=1; break; fi
   done
@@ -382,7 +389,9 @@ start_ftptunnel() {
     return 0
   fi
   exec 7<&-
-  if alive "$TUN_PID"; then TUN_REASON="ftptunnel $mode not ready within ${START_DEADLINE} s"
+  ((eof)) && wait_until 5 eval '! alive "$TUN_PID"'
+  if alive "$TUN_PID" && ((eof)); then TUN_REASON="ftptunnel $mode closed stdout without printing ready"
+  elif alive "$TUN_PID"; then TUN_REASON="ftptunnel $mode not ready within ${START_DEADLINE} s"
   else TUN_REASON="ftptunnel $mode exited: $(tr '\n' ' ' <"$W/tunnel.err" | head -c 160)"; fi
   stop_tunnel
   return 1
@@ -494,10 +503,11 @@ section_single() {
   for ((r = 1; r <= RUNS; r++)); do
     raw_transfer raw.dl "$SSH_PORT" "$DATA_WINDOW" download
     raw_transfer raw.ul "$SSH_PORT" "$DATA_WINDOW" upload
+    raw_transfer raw2.dl "$SSH_PORT" 2M download
   done
   local mode
   for mode in fixed rewrite; do
-    if start_tunnel "$mode" "$SSH_PORT" -o Sessions=1; then
+    if start_tunnel "$mode" "$SSH_PORT"; then
       CPU_PID=$TUN_PID
       for ((r = 1; r <= RUNS; r++)); do
         ftp_download "$mode.dl" "$CLIENT" "$LPORT" data.bin "$DATA_SHA" "$SIZE_BYTES"
@@ -524,7 +534,7 @@ section_rtt() {
     raw_transfer rtt.raw16 "$DELAY_PORT" "$DATA_WINDOW" download
     raw_transfer rtt.raw2 "$DELAY_PORT" 2M download
   done
-  if start_tunnel rewrite "$DELAY_PORT" -o Sessions=1; then
+  if start_tunnel "$TUNNEL_MODE" "$DELAY_PORT"; then
     CPU_PID=$TUN_PID
     for ((r = 1; r <= RUNS; r++)); do
       ftp_download rtt.ft "$CLIENT" "$LPORT" "$(basename "$RTT_FILE")" "$RTT_SHA" "$RTT_SIZE_BYTES"
@@ -545,13 +555,26 @@ section_parallel() {
     stop_tunnel
   else fail par.ssh "$TUN_REASON"; fi
   for n in 1 2; do
-    if start_tunnel rewrite "$SSH_PORT" -o Sessions=$n; then
+    if start_tunnel "$TUNNEL_MODE" "$SSH_PORT" -o Sessions=$n; then
       CPU_PID=$TUN_PID
       for ((r = 1; r <= RUNS; r++)); do parallel_download "par.s$n" "$CLIENT" "$LPORT"; done
       stop_tunnel
     else na "par.s$n" "$TUN_REASON"; fi
   done
   CPU_PID=""
+}
+
+# Optional: libssh2 raw downloads at each window of RAW_WINDOWS, on loopback and through the delay proxy.
+section_window() {
+  local r w
+  echo "== window sweep: ${RAW_WINDOWS} × $RUNS" >&2
+  [ -n "${DELAY_PORT:-}" ] || start_delay_proxy
+  for ((r = 1; r <= RUNS; r++)); do
+    for w in $RAW_WINDOWS; do
+      raw_transfer "win.$w" "$SSH_PORT" "$w" download
+      raw_transfer "rttwin.$w" "$DELAY_PORT" "$w" download
+    done
+  done
 }
 
 # tree_memory PID: "RSS_KiB PSS_KiB" summed over the process and its descendants.
@@ -589,7 +612,7 @@ start_pasvd() {  # sets PASVD_PORT and PASVD_PID, or returns 1 with PASVD_REASON
   PASVD_PORT=$(free_ports 1)
   local lo; lo=$(free_ports "$PASSIVE_PORT_COUNT")
   "$BIN/pasvd" --root "$W/ftp" --listen "$SERVER" --port "$PASVD_PORT" \
-    --pasv-ports "$lo-$((lo + PASSIVE_PORT_COUNT - 1))" --anonymous --writable \
+    --pasv-ports "$lo-$((lo + PASSIVE_PORT_COUNT - 1))" --anonymous --writable --max-sessions $((IDLE_SESSIONS + 50)) \
     </dev/null >"$W/pasvd.out" 2>&1 &
   PASVD_PID=$!; started "$PASVD_PID"
   if ! wait_until "$START_DEADLINE" eval 'listening "$SERVER" "$PASVD_PORT" || ! alive "$PASVD_PID"' ||
@@ -645,7 +668,7 @@ section_listing() {
     # ftptunnel: command start → `ready` → curl lists.
     LPORT=$(free_ports 1)
     t0=$(now)
-    if start_tunnel_at_lport rewrite; then
+    if start_tunnel_at_lport "$TUNNEL_MODE"; then
       "${CURL[@]}" "ftp://$CLIENT:$LPORT/" >"$W/list.out" 2>"$W/curl.err"; status=$?; t1=$(now)
       if ((status == 0)) && list_ok "$W/list.out"; then record list.ft "$(calc "($t1 - $t0) * 1000")"
       else fail list.ft "curl exit $status: $(head -c 120 "$W/curl.err")"; fi
@@ -656,11 +679,11 @@ section_listing() {
 
 # start_tunnel_at_lport MODE: like start_tunnel, but keeps the LPORT the caller chose (its clock is running).
 start_tunnel_at_lport() {
-  local key="$1 -o Sessions=1"
+  local key="$1 "
   TUN_REASON=""
   if [ -n "${TUNNEL_BROKEN[$key]:-}" ]; then TUN_REASON=${TUNNEL_BROKEN[$key]}; return 1; fi
   if [ ! -x "$BIN/ftptunnel" ]; then TUN_REASON="ftptunnel not built"; return 1; fi
-  start_ftptunnel "$1" "$SSH_PORT" -o Sessions=1 || { TUNNEL_BROKEN[$key]=$TUN_REASON; return 1; }
+  start_ftptunnel "$1" "$SSH_PORT" || { TUNNEL_BROKEN[$key]=$TUN_REASON; return 1; }
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -683,6 +706,7 @@ print_report() {
     echo "| direct (curl ↔ vsftpd, no tunnel) | $(cell direct.dl) | $(cell direct.ul) | — | $(ratio direct.dl ssh.dl) | $(ratio direct.dl raw.dl) | $(ratio direct.ul ssh.ul) |"
     echo "| ssh -L (control + passive ports) | $(cell ssh.dl) | $(cell ssh.ul) | $(cell ssh.dl.cpu 2) / $(cell ssh.ul.cpu 2) | 1.00× | $(ratio ssh.dl raw.dl) | 1.00× |"
     echo "| libssh2 raw (direct-tcpip, window $DATA_WINDOW) | $(cell raw.dl) | $(cell raw.ul) | $(cell raw.dl.cpu 2) / $(cell raw.ul.cpu 2) | $(ratio raw.dl ssh.dl) | 1.00× | $(ratio raw.ul ssh.ul) |"
+    echo "| libssh2 raw, window 2 MiB (ssh -L's) | $(cell raw2.dl) | — | $(cell raw2.dl.cpu 2) / — | $(ratio raw2.dl ssh.dl) | $(ratio raw2.dl raw.dl) | — |"
     local mode
     for mode in fixed rewrite; do
       echo "| ftptunnel $mode | $(cell $mode.dl) | $(cell $mode.ul) | $(cell $mode.dl.cpu 2) / $(cell $mode.ul.cpu 2) | $(ratio $mode.dl ssh.dl) | $(ratio $mode.dl raw.dl) | $(ratio $mode.ul ssh.ul) |"
@@ -699,7 +723,7 @@ print_report() {
     echo "| ssh -L | $(cell rtt.ssh 1) | $(cell rtt.ssh.cpu 2) | 1.00× |"
     echo "| libssh2 raw, window 16 MiB | $(cell rtt.raw16 1) | $(cell rtt.raw16.cpu 2) | $(ratio rtt.raw16 rtt.ssh) |"
     echo "| libssh2 raw, window 2 MiB | $(cell rtt.raw2 1) | $(cell rtt.raw2.cpu 2) | $(ratio rtt.raw2 rtt.ssh) |"
-    echo "| ftptunnel rewrite, DataWindow $DATA_WINDOW | $(cell rtt.ft 1) | $(cell rtt.ft.cpu 2) | $(ratio rtt.ft rtt.ssh) |"
+    echo "| ftptunnel $TUNNEL_MODE, DataWindow $DATA_WINDOW | $(cell rtt.ft 1) | $(cell rtt.ft.cpu 2) | $(ratio rtt.ft rtt.ssh) |"
     echo
   fi
   if [[ " $SECTIONS " == *" parallel "* ]]; then
@@ -709,8 +733,8 @@ print_report() {
     echo "|---|---:|---:|---:|"
     echo "| direct (no tunnel) | $(cell par.direct) | — | $(ratio par.direct par.ssh) |"
     echo "| ssh -L | $(cell par.ssh) | $(cell par.ssh.cpu 2) | 1.00× |"
-    echo "| ftptunnel rewrite, Sessions 1 | $(cell par.s1) | $(cell par.s1.cpu 2) | $(ratio par.s1 par.ssh) |"
-    echo "| ftptunnel rewrite, Sessions 2 | $(cell par.s2) | $(cell par.s2.cpu 2) | $(ratio par.s2 par.ssh) |"
+    echo "| ftptunnel $TUNNEL_MODE, Sessions 1 | $(cell par.s1) | $(cell par.s1.cpu 2) | $(ratio par.s1 par.ssh) |"
+    echo "| ftptunnel $TUNNEL_MODE, Sessions 2 | $(cell par.s2) | $(cell par.s2.cpu 2) | $(ratio par.s2 par.ssh) |"
     echo
     echo "Sessions 2 vs Sessions 1: $(ratio par.s2 par.s1)."
     echo
@@ -724,13 +748,24 @@ print_report() {
     echo "| pasvd | $(cell pasvd.dl) | $(cell pasvd.ul) | $(cell pasvd.rss 1) | $(cell pasvd.pss 1) | $(ratio pasvd.dl direct.dl) | $(ratio pasvd.ul direct.ul) |"
     echo
   fi
+  if [[ " $SECTIONS " == *" window "* ]]; then
+    echo "#### libssh2 raw download by channel window (loopback $SIZE; ${DELAY_MS} ms each way $(numfmt --to=iec "$RTT_SIZE_BYTES"))"
+    echo
+    echo "| Window | Loopback MB/s | CPU-s/GiB | ${DELAY_MS} ms each way MB/s | CPU-s/GiB |"
+    echo "|---|---:|---:|---:|---:|"
+    local w
+    for w in $RAW_WINDOWS; do
+      echo "| $w | $(cell "win.$w") | $(cell "win.$w.cpu" 2) | $(cell "rttwin.$w" 1) | $(cell "rttwin.$w.cpu" 2) |"
+    done
+    echo
+  fi
   if [[ " $SECTIONS " == *" listing "* ]]; then
     echo "#### Time to first listing (command start → LIST done)"
     echo
     echo "| Row | Median ms | vs ssh -L + curl |"
     echo "|---|---:|---:|"
     echo "| ssh -f -L … + curl | $(cell list.ssh) | 1.00× |"
-    echo "| ftptunnel connect (rewrite) + curl | $(cell list.ft) | $(ratio list.ft list.ssh) |"
+    echo "| ftptunnel connect ($TUNNEL_MODE) + curl | $(cell list.ft) | $(ratio list.ft list.ssh) |"
     echo
   fi
 }
@@ -746,8 +781,8 @@ start_vsftpd
 start_raw_endpoints
 for s in $SECTIONS; do
   case $s in
-    single|rtt|parallel|servers|listing) "section_$s" ;;
-    *) echo "unknown section '$s' (single rtt parallel servers listing)" >&2; exit 2 ;;
+    single|rtt|parallel|servers|listing|window) "section_$s" ;;
+    *) echo "unknown section '$s' (single rtt parallel servers listing window)" >&2; exit 2 ;;
   esac
 done
 mkdir -p "$(dirname "$REPORT")"
