@@ -196,11 +196,24 @@ median() {  # median KEY → number, empty if no samples
     if (NR % 2) printf "%.6f", v[(NR + 1) / 2]; else printf "%.6f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-# cell KEY [DECIMALS]: the median formatted, or the row's status.
+# cell KEY [DECIMALS]: the median formatted, or `n/a` / `FAILED` (the reason goes under the table).
 cell() {
-  if [ -n "${STATUS[$1]:-}" ]; then echo "${STATUS[$1]}"; return; fi
+  if [ -n "${STATUS[$1]:-}" ]; then echo "${STATUS[$1]%% *}"; return; fi
   local m; m=$(median "$1")
   if [ -z "$m" ]; then echo "—"; else printf "%.${2:-0}f" "$m"; fi
+}
+
+# notes KEY...: the reasons of every n/a or FAILED cell among KEYs, one line per distinct reason.
+notes() {
+  local k reason; local -A rows=(); local order=()
+  for k in "$@"; do
+    reason=${STATUS[$k]:-}; [ -n "$reason" ] || continue
+    [ -n "${rows[$reason]:-}" ] || order+=("$reason")
+    rows[$reason]+="${rows[$reason]:+, }$k"
+  done
+  ((${#order[@]})) || return 0
+  for reason in "${order[@]}"; do echo "- ${rows[$reason]}: $reason"; done
+  echo
 }
 
 # ratio KEY REFKEY: median(KEY) / median(REFKEY) as `0.95×`, or — when either is missing.
@@ -218,8 +231,13 @@ setup_files() {
   mkdir -p "$W/ftp/upload" "$W/out"
   chmod 755 "$W/ftp"; chmod 777 "$W/ftp/upload"
   echo "generating $SIZE test file ($SIZE_BYTES bytes) and a $PAR_SIZE_BYTES-byte parallel file" >&2
-  openssl enc -aes-128-ctr -pass pass:ftptunnel-bench -nosalt -pbkdf2 </dev/zero 2>/dev/null |
-    head -c "$SIZE_BYTES" >"$W/ftp/data.bin"
+  if command -v openssl >/dev/null; then   # an AES-CTR keystream: incompressible and fast to make
+    openssl enc -aes-128-ctr -pass pass:ftptunnel-bench -nosalt -pbkdf2 </dev/zero 2>/dev/null |
+      head -c "$SIZE_BYTES" >"$W/ftp/data.bin"
+  else
+    head -c "$SIZE_BYTES" /dev/urandom >"$W/ftp/data.bin"
+  fi
+  [ "$(stat -c %s "$W/ftp/data.bin")" = "$SIZE_BYTES" ] || { echo "could not write the test file in $W" >&2; exit 1; }
   head -c "$PAR_SIZE_BYTES" "$W/ftp/data.bin" >"$W/ftp/par.bin"
   DATA_SHA=$(sha "$W/ftp/data.bin"); PAR_SHA=$(sha "$W/ftp/par.bin")
   RTT_FILE=$W/ftp/data.bin; RTT_SHA=$DATA_SHA
@@ -392,7 +410,7 @@ start_ftptunnel() {
   ((eof)) && wait_until 5 eval '! alive "$TUN_PID"'
   if alive "$TUN_PID" && ((eof)); then TUN_REASON="ftptunnel $mode closed stdout without printing ready"
   elif alive "$TUN_PID"; then TUN_REASON="ftptunnel $mode not ready within ${START_DEADLINE} s"
-  else TUN_REASON="ftptunnel $mode exited: $(tr '\n' ' ' <"$W/tunnel.err" | head -c 160)"; fi
+  else TUN_REASON="ftptunnel $mode exited: $(tr -s '\n ' ' ' <"$W/tunnel.err" | head -c 160 | sed 's/ *$//')"; fi
   stop_tunnel
   return 1
 }
@@ -617,7 +635,7 @@ start_pasvd() {  # sets PASVD_PORT and PASVD_PID, or returns 1 with PASVD_REASON
   PASVD_PID=$!; started "$PASVD_PID"
   if ! wait_until "$START_DEADLINE" eval 'listening "$SERVER" "$PASVD_PORT" || ! alive "$PASVD_PID"' ||
      ! listening "$SERVER" "$PASVD_PORT"; then
-    PASVD_REASON="pasvd did not come up: $(tr '\n' ' ' <"$W/pasvd.out" | head -c 160)"
+    PASVD_REASON="pasvd did not come up: $(tr -s '\n ' ' ' <"$W/pasvd.out" | head -c 160 | sed 's/ *$//')"
     kill_tree "$PASVD_PID"; forget "$PASVD_PID"; return 1
   fi
 }
@@ -712,6 +730,7 @@ print_report() {
       echo "| ftptunnel $mode | $(cell $mode.dl) | $(cell $mode.ul) | $(cell $mode.dl.cpu 2) / $(cell $mode.ul.cpu 2) | $(ratio $mode.dl ssh.dl) | $(ratio $mode.dl raw.dl) | $(ratio $mode.ul ssh.ul) |"
     done
     echo
+    notes direct.dl direct.ul ssh.dl ssh.ul raw.dl raw.ul raw2.dl fixed.dl fixed.ul rewrite.dl rewrite.ul
     echo "CPU-s/GiB vs libssh2 raw: ftptunnel fixed $(ratio fixed.dl.cpu raw.dl.cpu), rewrite $(ratio rewrite.dl.cpu raw.dl.cpu); ssh -L $(ratio ssh.dl.cpu raw.dl.cpu)."
     echo
   fi
@@ -725,6 +744,7 @@ print_report() {
     echo "| libssh2 raw, window 2 MiB | $(cell rtt.raw2 1) | $(cell rtt.raw2.cpu 2) | $(ratio rtt.raw2 rtt.ssh) |"
     echo "| ftptunnel $TUNNEL_MODE, DataWindow $DATA_WINDOW | $(cell rtt.ft 1) | $(cell rtt.ft.cpu 2) | $(ratio rtt.ft rtt.ssh) |"
     echo
+    notes rtt.ssh rtt.raw16 rtt.raw2 rtt.ft
   fi
   if [[ " $SECTIONS " == *" parallel "* ]]; then
     echo "#### Parallel: $PAR_COUNT concurrent $(numfmt --to=iec "$PAR_SIZE_BYTES") downloads, aggregate"
@@ -736,6 +756,7 @@ print_report() {
     echo "| ftptunnel $TUNNEL_MODE, Sessions 1 | $(cell par.s1) | $(cell par.s1.cpu 2) | $(ratio par.s1 par.ssh) |"
     echo "| ftptunnel $TUNNEL_MODE, Sessions 2 | $(cell par.s2) | $(cell par.s2.cpu 2) | $(ratio par.s2 par.ssh) |"
     echo
+    notes par.direct par.ssh par.s1 par.s2
     echo "Sessions 2 vs Sessions 1: $(ratio par.s2 par.s1)."
     echo
   fi
@@ -747,6 +768,7 @@ print_report() {
     echo "| vsftpd | $(cell direct.dl) | $(cell direct.ul) | $(cell vsftpd.rss 1) | $(cell vsftpd.pss 1) | 1.00× | 1.00× |"
     echo "| pasvd | $(cell pasvd.dl) | $(cell pasvd.ul) | $(cell pasvd.rss 1) | $(cell pasvd.pss 1) | $(ratio pasvd.dl direct.dl) | $(ratio pasvd.ul direct.ul) |"
     echo
+    notes direct.dl direct.ul vsftpd.rss pasvd.dl pasvd.ul pasvd.rss pasvd.pss
   fi
   if [[ " $SECTIONS " == *" window "* ]]; then
     echo "#### libssh2 raw download by channel window (loopback $SIZE; ${DELAY_MS} ms each way $(numfmt --to=iec "$RTT_SIZE_BYTES"))"
@@ -758,6 +780,7 @@ print_report() {
       echo "| $w | $(cell "win.$w") | $(cell "win.$w.cpu" 2) | $(cell "rttwin.$w" 1) | $(cell "rttwin.$w.cpu" 2) |"
     done
     echo
+    notes $(for w in $RAW_WINDOWS; do echo "win.$w rttwin.$w"; done)
   fi
   if [[ " $SECTIONS " == *" listing "* ]]; then
     echo "#### Time to first listing (command start → LIST done)"
@@ -767,6 +790,7 @@ print_report() {
     echo "| ssh -f -L … + curl | $(cell list.ssh) | 1.00× |"
     echo "| ftptunnel connect ($TUNNEL_MODE) + curl | $(cell list.ft) | $(ratio list.ft list.ssh) |"
     echo
+    notes list.ssh list.ft
   fi
 }
 
