@@ -691,7 +691,7 @@ section_listing() {
       if ((status == 0)) && list_ok "$W/list.out"; then record list.ft "$(calc "($t1 - $t0) * 1000")"
       else fail list.ft "curl exit $status: $(head -c 120 "$W/curl.err")"; fi
       stop_tunnel
-    else na list.ft "$TUN_REASON"; break; fi
+    else na list.ft "$TUN_REASON"; fi
   done
 }
 
