@@ -303,7 +303,9 @@ func upload(_ ssh: Session, _ channel: OpaquePointer, from fd: Int32, buffer siz
     }
     try ssh.retry("send EOF") { libssh2_channel_send_eof(channel) }
     // The sink closes its socket once the file is complete; its EOF means the upload is on disk.
-    let drained = try download(ssh, channel, into: open("/dev/null", O_WRONLY), buffer: size)
+    let devNull = open("/dev/null", O_WRONLY)
+    defer { close(devNull) }
+    let drained = try download(ssh, channel, into: devNull, buffer: size)
     guard drained == 0 else { throw BenchError("the sink sent \(drained) unexpected bytes") }
     return total
 }
