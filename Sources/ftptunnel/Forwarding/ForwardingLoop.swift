@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Shared
 
 /// The forwarding loop of one SSH session (DESIGN 3.3), in the style of OpenSSH's channels.c.
 ///
@@ -31,9 +32,12 @@ final class ForwardingLoop {
         var packetSize = ForwardingLoop.packetSize
         var bufferSize = ForwardingLoop.bufferSize
         var keepaliveInterval: Int
-        /// Makes the filter of each new control connection (rewrite mode); nil in fixed mode.
-        var controlFilter: (@Sendable (ForwardingControl) -> StreamFilter)?
+        /// Makes the filter of each new control connection (rewrite mode), given the client's address family;
+        /// nil in fixed mode.
+        var controlFilter: (@Sendable (ForwardingControl, ControlStreamFilter.AddressFamily) -> StreamFilter)?
         var bindAddress: String
+        /// Ports for rewrite mode's data listeners (nil: ephemeral).
+        var dataPorts: ClosedRange<Int>? = nil
     }
 
     /// Linux POLLRDHUP (the peer closed its sending half), not exported to Swift without _GNU_SOURCE.
@@ -60,6 +64,10 @@ final class ForwardingLoop {
     private(set) var partialPacketRetries = 0
     private var nextKeepalive = Date.distantFuture
     private var scratch = [UInt8](repeating: 0, count: ForwardingLoop.bufferSize)
+    /// Rewrite mode's one-shot data listeners that have not accepted yet.
+    private let dataListeners = DataListenerRegistry()
+    /// Longest wait for a non-blocking connect to a client's active-mode port on loopback.
+    static let activeConnectTimeout: Int32 = 3000
 
     init(session: SSHSession, listeners: [LocalListener], configuration: Configuration, wakeUp: WakeUpPipe,
          logger: Logger, shouldStop: @escaping () -> Bool) {
@@ -82,7 +90,7 @@ final class ForwardingLoop {
         var progress = false
         while !shouldStop() {
             var fds = pollSet()
-            let timeout: Int32 = progress ? 0 : keepaliveTimeout()
+            let timeout: Int32 = progress ? 0 : min(keepaliveTimeout(), dataListenerTimeout())
             let ready = poll(&fds, nfds_t(fds.count), timeout)
             if ready < 0 && errno != EINTR {
                 throw TunnelError.internalFailure("poll failed: \(String(cString: strerror(errno)))")
@@ -126,8 +134,15 @@ final class ForwardingLoop {
         }
     }
 
+    /// Milliseconds until the next unused data listener expires (Int32.max: none waiting).
+    private func dataListenerTimeout() -> Int32 {
+        guard let expiry = dataListeners.nextExpiry else { return Int32.max }
+        return Int32(min(max(0, expiry.timeIntervalSinceNow) * 1000 + 1, Double(Int32.max)))
+    }
+
+    /// Milliseconds until the next keepalive is due (Int32.max: no keepalives).
     private func keepaliveTimeout() -> Int32 {
-        guard configuration.keepaliveInterval > 0 else { return -1 }
+        guard configuration.keepaliveInterval > 0 else { return Int32.max }
         let seconds = max(0, nextKeepalive.timeIntervalSinceNow)
         return Int32(min(seconds * 1000 + 1, Double(Int32.max)))
     }
@@ -151,6 +166,7 @@ final class ForwardingLoop {
         }
         progress = try runSSHCalls() || progress
         reapFinished()
+        expireDataListeners()
         if sshHungUp {
             // Let libssh2 consume what arrived before the close, then report the loss.
             _ = try? runSSHCalls()
@@ -163,15 +179,18 @@ final class ForwardingLoop {
         var accepted = false
         while let client = listener.accept() {
             accepted = true
+            let family: ControlStreamFilter.AddressFamily = listener.address.contains(":") ? .ipv6 : .ipv4
             let forward = Forward(id: nextID, fd: client.fd, peer: client.peer, peerPort: client.peerPort,
                                   localPort: listener.port, target: listener.target,
-                                  filter: listener.isControl ? configuration.controlFilter?(self) : nil,
+                                  filter: listener.isControl ? configuration.controlFilter?(self, family) : nil,
                                   bufferSize: configuration.bufferSize)
+            forward.filter?.attach(to: forward)
             nextID += 1
             forwards.append(forward)
             openQueue.append(forward)
             logger.info("connection accepted", metadata: meta(forward))
             if listener.oneShot {
+                dataListeners.forget(listener)
                 listeners.removeAll { $0 === listener }
                 break
             }
@@ -201,9 +220,7 @@ final class ForwardingLoop {
         }
         if n > 0 {
             if let filter = forward.filter {
-                let out = scratch.withUnsafeBytes { filter.clientToServer(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                let taken = forward.toChannel.append(out)
-                forward.toChannelOverflow = Array(out[taken...])
+                scratch.withUnsafeBytes { filter.clientBytes(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             } else {
                 forward.toChannel.produced(n)
             }
@@ -212,6 +229,7 @@ final class ForwardingLoop {
         if n == 0 {
             forward.localEOF = true
             logger.debug("local side closed its sending half", metadata: meta(forward))
+            forward.filter?.clientEnded()
             return true
         }
         if errno == EAGAIN || errno == EINTR { return false }
@@ -275,12 +293,12 @@ final class ForwardingLoop {
                     if !moved { break }
                 }
                 if forward.state == .open, forward.localEOF, !forward.eofSent, forward.toChannel.isEmpty,
-                   forward.toChannelOverflow.isEmpty, !forward.localBroken, sshSocketWritable() {
+                   forward.toChannelOverflow.isEmpty, !forward.localBroken, !forward.filterHoldsOutput, sshSocketWritable() {
                     progress = try sendEOF(forward) || progress
                     if pending != nil { return progress }
                 }
                 if forward.state == .open, forward.channelEOF, !forward.localShutdown, forward.toLocal.isEmpty,
-                   forward.toLocalOverflow.isEmpty {
+                   forward.toLocalOverflow.isEmpty, !forward.filterHoldsOutput {
                     shutdown(forward.fd, Int32(SHUT_WR))
                     forward.localShutdown = true
                     progress = true
@@ -321,6 +339,7 @@ final class ForwardingLoop {
                 forward.channel = channel
                 forward.state = .open
                 logger.info("channel open", metadata: meta(forward))
+                reportChannelOpen(forward, failure: nil)
                 return true
             case .wouldBlock:
                 opening = forward
@@ -332,11 +351,26 @@ final class ForwardingLoop {
             opening = nil
             logger.error("the SSH server refused to open a channel to \(forward.target) for the connection from \(forward.peer):\(forward.peerPort): \(failure.message); the tunnel stays up (check AllowTcpForwarding on the server and that the FTP server listens at \(forward.target))")
             forward.channel = nil
-            forward.state = .done
-            forward.closeLocal()
+            reportChannelOpen(forward, failure: "the SSH server refused the channel to \(forward.target): \(failure.message)")
+            finish(forward)
             return true
         } catch let failure as LibSSH2Failure {
             throw SSHError.sessionLost(reason: failure.description)
+        }
+    }
+
+    private func reportChannelOpen(_ forward: Forward, failure: String?) {
+        guard let report = forward.onChannelOpen else { return }
+        forward.onChannelOpen = nil
+        report(failure)
+    }
+
+    /// The server's side ended: remember it and tell the control filter once.
+    private func markChannelEOF(_ forward: Forward) {
+        forward.channelEOF = true
+        if !forward.filterSawServerEnd {
+            forward.filterSawServerEnd = true
+            forward.filter?.serverEnded()
         }
     }
 
@@ -355,9 +389,7 @@ final class ForwardingLoop {
                 pending = nil
                 if n > 0 {
                     if let filter = forward.filter {
-                        let out = scratch.withUnsafeBytes { filter.serverToClient(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                        let taken = forward.toLocal.append(out)
-                        forward.toLocalOverflow = Array(out[taken...])
+                        scratch.withUnsafeBytes { filter.serverBytes(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                     } else {
                         forward.toLocal.produced(n)
                     }
@@ -365,7 +397,7 @@ final class ForwardingLoop {
                     return true
                 }
                 if channel.isEOF {
-                    forward.channelEOF = true
+                    markChannelEOF(forward)
                     logger.debug("server side sent EOF", metadata: meta(forward))
                     return true
                 }
@@ -373,7 +405,7 @@ final class ForwardingLoop {
             case .wouldBlock:
                 blocked(.read(forward))
                 if pending == nil, channel.isEOF {
-                    forward.channelEOF = true
+                    markChannelEOF(forward)
                     return true
                 }
                 return false
@@ -510,6 +542,8 @@ final class ForwardingLoop {
         forward.state = .done
         forward.channel = nil
         forward.closeLocal()
+        forward.filter?.detach()
+        reportChannelOpen(forward, failure: "the connection closed before its channel opened")
         let seconds = max(Date().timeIntervalSince(forward.started), 0.001)
         let total = Double(forward.bytesUp + forward.bytesDown)
         logger.info("connection closed", metadata: meta(forward).merging([
@@ -523,13 +557,26 @@ final class ForwardingLoop {
         forwards.removeAll { $0.state == .done }
     }
 
+    private func expireDataListeners() {
+        for listener in dataListeners.removeExpired() {
+            logger.info("closing the data listener on port \(listener.port): no connection within \(Int(DataListenerRegistry.unusedListenerTimeout)) s")
+            dropListener(listener)
+        }
+    }
+
+    private func dropListener(_ listener: LocalListener) {
+        listeners.removeAll { $0 === listener }
+    }
+
     private func shutDown() {
         logger.debug("session ending: \(partialPacketRetries) sending calls blocked mid-packet and were retried before any other send")
         for forward in forwards where forward.state != .done {
             forward.state = .done
             forward.closeLocal()
+            forward.filter?.detach()
         }
         forwards.removeAll()
+        dataListeners.removeAll()
         openQueue.removeAll()
         opening = nil
         pending = nil
@@ -543,40 +590,59 @@ final class ForwardingLoop {
 }
 
 extension ForwardingLoop: ForwardingControl {
-    func addOneShotListener(target: ForwardTarget, range: ClosedRange<Int>?) throws -> Int {
-        var lastError: Error = TunnelError.internalFailure("empty port range")
-        for port in range.map(Array.init) ?? [0] {
+    func openDataListener(owner: ObjectIdentifier, id: Int, target: ForwardTarget, ipv6: Bool) throws -> Int {
+        let address = ipv6 ? "::1" : (configuration.bindAddress.contains(":") ? "127.0.0.1" : configuration.bindAddress)
+        let candidates: [Int]
+        if let range = configuration.dataPorts {
+            // Start at a random port so consecutive transfers do not meet the previous one's TIME_WAIT.
+            let ports = Array(range)
+            let start = Int.random(in: 0..<ports.count)
+            candidates = Array(ports[start...] + ports[..<start])
+        } else {
+            candidates = [0]
+        }
+        var lastError: Error = TunnelError.internalFailure("empty data port range")
+        for port in candidates {
             do {
-                let listener = try LocalListener(address: configuration.bindAddress, port: port, target: target, oneShot: true)
+                let listener = try LocalListener(address: address, port: port, target: target, oneShot: true)
                 try listener.listen()
                 listeners.append(listener)
+                dataListeners.add(listener, key: .init(owner: owner, id: id))
+                logger.debug("data listener on \(address) port \(listener.port) for \(target)")
                 return listener.port
             } catch {
                 lastError = error
             }
         }
+        if let range = configuration.dataPorts {
+            throw DataConnectionError.portsExhausted(range: "\(range.lowerBound)-\(range.upperBound)", last: "\(lastError)")
+        }
         throw lastError
     }
 
-    func connectLocal(host: String, port: Int, target: ForwardTarget) throws {
-        let (storage, length, family) = try SocketAddress.make(host, port)
-        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw TunnelError.internalFailure("socket: \(String(cString: strerror(errno)))") }
-        var address = storage
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Foundation.connect(fd, $0, length) }
+    func releaseDataListener(owner: ObjectIdentifier, id: Int) {
+        if let listener = dataListeners.remove(.init(owner: owner, id: id)) { dropListener(listener) }
+    }
+
+    func releaseDataListeners(owner: ObjectIdentifier) {
+        for listener in dataListeners.removeAll(owner: owner) { dropListener(listener) }
+    }
+
+    func connectActive(client: ForwardTarget, target: ForwardTarget, completion: @escaping (String?) -> Void) {
+        let fd: Int32
+        do {
+            fd = try LoopbackConnector.connect(host: client.host, port: client.port, timeoutMilliseconds: Self.activeConnectTimeout)
+        } catch {
+            completion("\(error)")
+            return
         }
-        guard rc == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw TunnelError.bindFailed(address: host, port: port, reason: reason)
-        }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        let forward = Forward(id: nextID, fd: fd, peer: host, peerPort: port, localPort: port, target: target,
-                              filter: nil, bufferSize: configuration.bufferSize)
+        let forward = Forward(id: nextID, fd: fd, peer: client.host, peerPort: client.port, localPort: client.port,
+                              target: target, filter: nil, bufferSize: configuration.bufferSize)
+        forward.onChannelOpen = completion
         nextID += 1
         forwards.append(forward)
         openQueue.append(forward)
+        logger.info("active-mode data connection to \(client)", metadata: meta(forward))
     }
 }
 
