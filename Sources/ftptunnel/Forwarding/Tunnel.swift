@@ -46,7 +46,7 @@ final class Tunnel: @unchecked Sendable {
         let rewrite = settings.mode == .rewrite
         let listeners = try bindListeners(forwardedPorts: rewrite ? nil : settings.passivePorts)
         if !rewrite, settings.passivePorts == nil {
-            logger.warning("fixed mode without PassivePorts forwards only the control connection: transfers will fail")
+            logger.info("fixed mode without PassivePorts forwards only the control connection: transfers will fail")
         }
         if isStopped { return }
         let session = try SSHConnector(settings: settings, logger: logger).connect()
