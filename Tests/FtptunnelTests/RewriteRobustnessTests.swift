@@ -38,7 +38,8 @@ import TestSupport
 
     @Test func thirtyTwoConcurrentTransfersLeaveNothingBehind() throws {
         let world = try World(mebibytes: Self.concurrentMiB)
-        let vsftpd = try VsftpdFixture(root: world.root.path, pasvAddress: nil, writable: true)
+        // vsftpd needs a passive port per concurrent transfer (it ends the session when none is free).
+        let vsftpd = try VsftpdFixture(root: world.root.path, pasvAddress: nil, passivePortCount: 100, writable: true)
         let tunnel = try world.tunnel(ftpPort: vsftpd.port)
         let ready = Self.baseline(tunnel)
 
@@ -54,7 +55,7 @@ import TestSupport
         }
         for client in clients {
             let status = try client.process.waitForExit(seconds: 300)
-            #expect(status == 0, "\(client.name): \(client.process.output)")
+            #expect(status == 0, "\(client.name): \(client.process.output)\n\(tunnel.output)")
             if client.upload {
                 try world.expectUploaded(client.name, tunnel.output)
             } else {
@@ -67,8 +68,9 @@ import TestSupport
 
     @Test func lftpMirrorsInParallelSessions() throws {
         let world = try World(mebibytes: 1)
+        try FileManager.default.createDirectory(atPath: world.root.file("tree"), withIntermediateDirectories: true)
         for index in 0..<8 { try TestFiles.random(at: world.root.file("tree/f\(index).bin"), size: (index + 1) * 300_000) }
-        let vsftpd = try VsftpdFixture(root: world.root.path, pasvAddress: nil, writable: true)
+        let vsftpd = try VsftpdFixture(root: world.root.path, pasvAddress: nil, passivePortCount: 100, writable: true)
         let tunnel = try world.tunnel(ftpPort: vsftpd.port)
         let ready = Self.baseline(tunnel)
         let sessions = try (0..<4).map { session in
