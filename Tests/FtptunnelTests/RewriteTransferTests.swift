@@ -96,6 +96,37 @@ import TestSupport
         try Self.runClientMatrix(world, tunnel)
     }
 
+    /// `localhost` may mean ::1: the control port is offered there too, and IPv6 clients get EPSV listeners on ::1
+    /// and active-mode (EPRT) connections to ::1.
+    @Test func ipv6LoopbackClients() throws {
+        let world = try World(mebibytes: Self.matrixMiB)
+        let vsftpd = try VsftpdFixture(root: world.root.path, pasvAddress: nil, writable: true)
+        let tunnel = try world.tunnel(ftpPort: vsftpd.port)
+        #expect(ProcessSockets.listening(tunnel.pid).contains { $0.hasPrefix("[") && $0.hasSuffix("]:\(tunnel.localPort)") },
+                "\(ProcessSockets.listening(tunnel.pid))")
+        let url = "ftp://[::1]:\(tunnel.localPort)"
+        for (name, flags) in [("v6-epsv", [String]()), ("v6-active", ["-P", "-"])] {
+            let down = try FTPClients.curl(flags + ["\(url)/down.bin", "-o", world.work.file("\(name)-down.bin")])
+            #expect(down.status == 0, "\(name) download: \(down.output)\n\(tunnel.output)")
+            try world.expectDownloaded("\(name)-down.bin", tunnel.output)
+            let up = try FTPClients.curl(flags + ["-T", world.work.file("up.bin"), "\(url)/upload/\(name)-up.bin"])
+            #expect(up.status == 0, "\(name) upload: \(up.output)\n\(tunnel.output)")
+            try world.expectUploaded("\(name)-up.bin", tunnel.output)
+        }
+        for (name, passive) in [("v6-ftplib-passive", "True"), ("v6-ftplib-active", "False")] {
+            let result = try FTPClients.python(host: "::1", port: tunnel.localPort, body: """
+            ftp.set_pasv(\(passive))
+            with open(sys.argv[1], "wb") as f:
+                ftp.retrbinary("RETR down.bin", f.write)
+            with open(sys.argv[2], "rb") as f:
+                ftp.storbinary("STOR upload/\(name)-up.bin", f)
+            """, args: [world.work.file("\(name)-down.bin"), world.work.file("up.bin")])
+            #expect(result.status == 0, "\(name): \(result.output)\n\(tunnel.output)")
+            try world.expectDownloaded("\(name)-down.bin", tunnel.output)
+            try world.expectUploaded("\(name)-up.bin", tunnel.output)
+        }
+    }
+
     /// Data listeners inside PassivePorts when given; one large transfer each way.
     @Test func bigTransfersWithinPassivePorts() throws {
         let world = try World(mebibytes: Self.bigMiB)

@@ -94,7 +94,7 @@ public enum ProcessSockets {
         })
         var result: [String] = []
         for (table, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
-            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+            guard let text = readProcFile(table) else { continue }
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ")
                 guard fields.count > 9, fields[3] == "0A", inodes.contains(String(fields[9])) else { continue }
@@ -104,6 +104,13 @@ public enum ProcessSockets {
             }
         }
         return result.sorted()
+    }
+
+    /// /proc files report size 0; String(contentsOfFile:) reads only their first page.
+    static func readProcFile(_ path: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        return String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
     }
 
     private static func ipv4(_ hex: Substring) -> String {
