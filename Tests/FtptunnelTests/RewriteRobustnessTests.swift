@@ -163,6 +163,36 @@ import TestSupport
         try Self.expectSettled(tunnel, baseline: ready)
     }
 
+    /// A data connection outlives its control connection: the client closes the control connection right after
+    /// RETR and still receives the whole file (active and passive).
+    @Test func dataOutlivesTheControlConnection() throws {
+        let world = try World(mebibytes: Self.interruptedMiB)
+        let vsftpd = try VsftpdFixture(root: world.root.path, pasvAddress: nil, writable: true)
+        let tunnel = try world.tunnel(ftpPort: vsftpd.port)
+        let ready = Self.baseline(tunnel)
+        for (name, passive) in [("orphan-passive.bin", "True"), ("orphan-active.bin", "False")] {
+            let result = try FTPClients.python(host: LoopbackNet.clientSide, port: tunnel.localPort, body: """
+            import socket
+            ftp.set_pasv(\(passive))
+            ftp.voidcmd("TYPE I")
+            conn = ftp.transfercmd("RETR down.bin")
+            ftp.sock.shutdown(socket.SHUT_RDWR)
+            ftp.sock.close()
+            with open(sys.argv[1], "wb") as f:
+                while True:
+                    block = conn.recv(1 << 16)
+                    if not block:
+                        break
+                    f.write(block)
+            conn.close()
+            sys.exit(0)
+            """, args: [world.work.file(name)])
+            #expect(result.status == 0, "\(result.output)\n\(tunnel.output)")
+            try world.expectDownloaded(name, tunnel.output)
+        }
+        try Self.expectSettled(tunnel, baseline: ready)
+    }
+
     /// The server announces a data port nobody can reach (PassiveHost=server trusts its 127.0.0.3): the SSH server
     /// refuses the channel, the client's data connection closes, the client gets an error, the tunnel stays.
     @Test func serverDataPortUnreachable() throws {
