@@ -160,12 +160,6 @@ struct ServerCheck {
         }
         return client.list(over: reply)
     }
-
-    /// A port nothing listens on right now, chosen by the kernel.
-    static func unusedPort(on address: String) throws -> Int {
-        let listener = try LocalListener(address: address, port: 0, target: ForwardTarget(host: address, port: 0))
-        return listener.port
-    }
 }
 
 enum ServerCheckError: Error, CustomStringConvertible {
