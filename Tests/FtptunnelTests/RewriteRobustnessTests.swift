@@ -222,4 +222,43 @@ import TestSupport
         try world.expectDownloaded("after-refusal.bin", tunnel.output)
         try Self.expectSettled(tunnel, baseline: ready)
     }
+
+    /// Active mode when the data connection cannot be made: the server's data port is unreachable (the SSH server
+    /// refuses the channel), or the client announces a port nothing listens on. The PORT gets 425, the tunnel stays.
+    @Test func activeModeFailuresAnswer425() throws {
+        let world = try World(mebibytes: 2)
+        let server = try PyftpdlibFixture(root: world.root.path, misadvertiseFirstPASV: true, refuseEPSV: true)
+        let tunnel = try world.tunnel(ftpPort: server.port, ["-o", "PassiveHost=server"])
+        let ready = Self.baseline(tunnel)
+
+        let refused = try FTPClients.python(host: LoopbackNet.clientSide, port: tunnel.localPort, body: """
+        ftp.set_pasv(False)
+        try:
+            with open(sys.argv[1], "wb") as f:
+                ftp.retrbinary("RETR down.bin", f.write)
+            print("UNEXPECTED SUCCESS")
+        except ftplib.Error as e:
+            print("TRANSFER FAILED:", e)
+        """, args: [world.work.file("refused.bin")], seconds: 60)
+        #expect(refused.stdout.contains("TRANSFER FAILED: 425"), "\(refused.output)\n\(tunnel.output)")
+        #expect(tunnel.output.contains("refused to open a channel to 127.0.0.3:"), "\(tunnel.output)")
+        try Self.expectSettled(tunnel, baseline: ready)
+
+        let control = try RawFTPControl(host: LoopbackNet.clientSide, port: tunnel.localPort)
+        #expect(control.readReply()?.hasPrefix("220") == true)
+        #expect(control.command("USER anonymous")?.hasPrefix("331") == true)
+        #expect(control.command("PASS test@")?.hasPrefix("230") == true)
+        let nobody = try LoopbackNet.freePort(on: LoopbackNet.clientSide)
+        let reply = control.command("PORT 127,0,0,1,\(nobody >> 8),\(nobody & 0xFF)") ?? "(closed)"
+        #expect(reply.hasPrefix("425"), "\(reply)\n\(tunnel.output)")
+        #expect(control.command("NOOP")?.hasPrefix("200") == true)
+
+        let working = try FTPClients.python(host: LoopbackNet.clientSide, port: tunnel.localPort, body: """
+        ftp.set_pasv(False)
+        with open(sys.argv[1], "wb") as f:
+            ftp.retrbinary("RETR down.bin", f.write)
+        """, args: [world.work.file("after-425.bin")])
+        #expect(working.status == 0, "\(working.output)\n\(tunnel.output)")
+        try world.expectDownloaded("after-425.bin", tunnel.output)
+    }
 }

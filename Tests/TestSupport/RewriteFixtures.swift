@@ -31,14 +31,15 @@ public final class RewriteTunnelProcess: @unchecked Sendable {
 
 /// pyftpdlib on 127.0.0.2, anonymous with write permission (uploads into `root/upload`), advertising its own
 /// address (127.0.0.2) like a stock server. `misadvertiseFirstPASV` makes the first PASV reply name 127.0.0.3,
-/// where nothing listens (a server whose data port cannot be reached), and data connections time out quickly.
+/// where nothing listens (a server whose data port cannot be reached), and data connections time out quickly;
+/// `refuseEPSV` answers EPSV with 500 (so active-mode conversions fall back to PASV).
 public final class PyftpdlibFixture: @unchecked Sendable {
     public let host = LoopbackNet.serverSide
     public let port: Int
     public let passivePorts: ClosedRange<Int>
     private let process: ManagedProcess
 
-    public init(root: String, misadvertiseFirstPASV: Bool = false) throws {
+    public init(root: String, misadvertiseFirstPASV: Bool = false, refuseEPSV: Bool = false) throws {
         port = try LoopbackNet.freePort(on: host)
         passivePorts = try LoopbackNet.freePortRange(count: 40)
         let upload = "\(root)/upload"
@@ -57,6 +58,10 @@ public final class PyftpdlibFixture: @unchecked Sendable {
                 if sys.argv[5] == "1":
                     self.masquerade_address = "127.0.0.3" if Handler.pasv_count == 1 else None
                 return FTPHandler.ftp_PASV(self, line)
+            def ftp_EPSV(self, line):
+                if sys.argv[7] == "1":
+                    return self.respond("500 EPSV not understood.")
+                return FTPHandler.ftp_EPSV(self, line)
         if sys.argv[5] == "1": PassiveDTP.timeout = 3
         a = DummyAuthorizer(); a.add_anonymous(sys.argv[1], perm='elradfmw')
         Handler.authorizer = a
@@ -68,7 +73,7 @@ public final class PyftpdlibFixture: @unchecked Sendable {
         """
         process = try ManagedProcess("/usr/bin/python3", [
             "-c", script, root, host, "\(passivePorts.lowerBound)", "\(passivePorts.upperBound)",
-            misadvertiseFirstPASV ? "1" : "0", "\(port)",
+            misadvertiseFirstPASV ? "1" : "0", "\(port)", refuseEPSV ? "1" : "0",
         ])
         try LoopbackNet.waitForGreeting(host, port, prefix: "220")
     }
