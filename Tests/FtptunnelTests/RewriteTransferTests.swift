@@ -105,7 +105,7 @@ import TestSupport
         #expect(ProcessSockets.listening(tunnel.pid).contains { $0.hasPrefix("[") && $0.hasSuffix("]:\(tunnel.localPort)") },
                 "\(ProcessSockets.listening(tunnel.pid))")
         let url = "ftp://[::1]:\(tunnel.localPort)"
-        for (name, flags) in [("v6-epsv", [String]()), ("v6-active", ["-P", "-"])] {
+        for (name, flags) in [("v6-epsv", ["-v"]), ("v6-active", ["-v", "-P", "-"])] {
             let down = try FTPClients.curl(flags + ["\(url)/down.bin", "-o", world.work.file("\(name)-down.bin")])
             #expect(down.status == 0, "\(name) download: \(down.output)\n\(tunnel.output)")
             try world.expectDownloaded("\(name)-down.bin", tunnel.output)
