@@ -90,7 +90,7 @@ final class ForwardingLoop {
         var progress = false
         while !shouldStop() {
             var fds = pollSet()
-            let timeout: Int32 = progress ? 0 : min(keepaliveTimeout(), dataListenerTimeout())
+            let timeout: Int32 = progress || libssh2HoldsInput ? 0 : min(keepaliveTimeout(), dataListenerTimeout())
             let ready = poll(&fds, nfds_t(fds.count), timeout)
             if ready < 0 && errno != EINTR {
                 throw TunnelError.internalFailure("poll failed: \(String(cString: strerror(errno)))")
@@ -131,6 +131,15 @@ final class ForwardingLoop {
     private var wantsInbound: Bool {
         opening != nil || forwards.contains {
             $0.wantsChannelRead || $0.writeWaitsForWindow || $0.state == .closing
+        }
+    }
+
+    /// A channel that wants reading has data (or its EOF) already queued inside libssh2: a call for another channel
+    /// read it off the socket, so poll() would not report it. Not while a send is pending (no reads happen then).
+    private var libssh2HoldsInput: Bool {
+        pending == nil && forwards.contains { forward in
+            guard forward.wantsChannelRead, let channel = forward.channel else { return false }
+            return channel.hasQueuedData || channel.isEOF
         }
     }
 
