@@ -10,6 +10,7 @@ import TestSupport
     static let concurrentTransfers = 32
     static let concurrentMiB = 4
     static let interruptedMiB = 64
+    static let backToBackTransfers = 120
     /// Matches DataListenerRegistry.unusedListenerTimeout, plus slack for the loop's wake-up.
     static let listenerExpirySeconds = 60.0 + 15
 
@@ -260,5 +261,22 @@ import TestSupport
         """, args: [world.work.file("after-425.bin")])
         #expect(working.status == 0, "\(working.output)\n\(tunnel.output)")
         try world.expectDownloaded("after-425.bin", tunnel.output)
+    }
+
+    /// Many short active-mode sessions in a row (IPv4 and IPv6): each control reply must reach the client at once
+    /// even when libssh2 read it off the socket during a call for the data channel (it then never wakes poll()).
+    @Test func backToBackActiveUploads() throws {
+        let world = try World(mebibytes: 1)
+        let vsftpd = try VsftpdFixture(root: world.root.path, pasvAddress: nil, writable: true)
+        let tunnel = try world.tunnel(ftpPort: vsftpd.port)
+        let ready = Self.baseline(tunnel)
+        for index in 0..<Self.backToBackTransfers {
+            let host = index % 2 == 0 ? "[::1]" : LoopbackNet.clientSide
+            let up = try FTPClients.curl(["-P", "-", "-T", world.work.file("up.bin"),
+                                          "ftp://\(host):\(tunnel.localPort)/upload/b\(index).bin"], seconds: 20)
+            try #require(up.status == 0, "transfer \(index) to \(host): \(up.output)\n\(tunnel.output)")
+            try world.expectUploaded("b\(index).bin", tunnel.output)
+        }
+        try Self.expectSettled(tunnel, baseline: ready)
     }
 }
