@@ -53,7 +53,6 @@ enum TunnelExit {
         case let error as TunnelError:
             switch error {
             case .bindFailed, .badBindAddress: return localBind
-            case .rewriteModeUnavailable, .noPassivePorts: return usage
             case .internalFailure: return failure
             }
         default:
@@ -98,8 +97,11 @@ struct TunnelLauncher {
     }
 
     static func printReady(_ ready: TunnelReady, settings: TunnelSettings) {
-        let ports = ready.passivePorts.map { "data ports \($0.lower)-\($0.upper)" } ?? "data ports on demand"
-        let line = "ftptunnel: ready — point your FTP client at \(ready.url) (passive mode); forwarding via "
+        let range = ready.passivePorts.map { "\($0.lower)-\($0.upper)" }
+        let ports = ready.onDemand
+            ? "mode rewrite, data channels opened on demand" + (range.map { " (local ports \($0))" } ?? "")
+            : "mode fixed, " + (range.map { "data ports \($0)" } ?? "control connection only (no PassivePorts)")
+        let line = "ftptunnel: ready — point your FTP client at \(ready.url)\(ready.onDemand ? "" : " (passive mode)"); forwarding via "
             + "\(settings.user)@\(settings.sshHost):\(settings.sshPort) to \(settings.ftpHost):\(settings.ftpPort), \(ports)\n"
         FileHandle.standardOutput.write(Data(line.utf8))
     }

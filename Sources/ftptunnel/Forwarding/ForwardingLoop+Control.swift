@@ -2,39 +2,58 @@ import Foundation
 
 /// Dynamic forwards requested while the loop runs (rewrite mode's data connections), on the loop thread.
 extension ForwardingLoop: ForwardingControl {
-    func addOneShotListener(target: ForwardTarget, range: ClosedRange<Int>?) throws -> Int {
-        var lastError: Error = TunnelError.internalFailure("empty port range")
-        for port in range.map(Array.init) ?? [0] {
+    func openDataListener(owner: ObjectIdentifier, id: Int, target: ForwardTarget, ipv6: Bool) throws -> Int {
+        let address = ipv6 ? "::1" : (configuration.bindAddress.contains(":") ? "127.0.0.1" : configuration.bindAddress)
+        let candidates: [Int]
+        if let range = configuration.dataPorts {
+            // Start at a random port so consecutive transfers do not meet the previous one's TIME_WAIT.
+            let ports = Array(range)
+            let start = Int.random(in: 0..<ports.count)
+            candidates = Array(ports[start...] + ports[..<start])
+        } else {
+            candidates = [0]
+        }
+        var lastError: Error = TunnelError.internalFailure("empty data port range")
+        for port in candidates {
             do {
-                let listener = try LocalListener(address: configuration.bindAddress, port: port, target: target, oneShot: true)
+                let listener = try LocalListener(address: address, port: port, target: target, oneShot: true)
                 try listener.listen()
                 listeners.append(listener)
+                dataListeners.add(listener, key: .init(owner: owner, id: id))
+                logger.debug("data listener on \(address) port \(listener.port) for \(target)")
                 return listener.port
             } catch {
                 lastError = error
             }
         }
+        if let range = configuration.dataPorts {
+            throw DataConnectionError.portsExhausted(range: "\(range.lowerBound)-\(range.upperBound)", last: "\(lastError)")
+        }
         throw lastError
     }
 
-    func connectLocal(host: String, port: Int, target: ForwardTarget) throws {
-        let (storage, length, family) = try SocketAddress.make(host, port)
-        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw TunnelError.internalFailure("socket: \(String(cString: strerror(errno)))") }
-        var address = storage
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Foundation.connect(fd, $0, length) }
+    func releaseDataListener(owner: ObjectIdentifier, id: Int) {
+        if let listener = dataListeners.remove(.init(owner: owner, id: id)) { dropListener(listener) }
+    }
+
+    func releaseDataListeners(owner: ObjectIdentifier) {
+        for listener in dataListeners.removeAll(owner: owner) { dropListener(listener) }
+    }
+
+    func connectActive(client: ForwardTarget, target: ForwardTarget, completion: @escaping (String?) -> Void) {
+        let fd: Int32
+        do {
+            fd = try LoopbackConnector.connect(host: client.host, port: client.port, timeoutMilliseconds: Self.activeConnectTimeout)
+        } catch {
+            completion("\(error)")
+            return
         }
-        guard rc == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw TunnelError.bindFailed(address: host, port: port, reason: reason)
-        }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        let forward = Forward(id: nextID, fd: fd, peer: host, peerPort: port, localPort: port, target: target,
-                              filter: nil, bufferSize: configuration.bufferSize)
+        let forward = Forward(id: nextID, fd: fd, peer: client.host, peerPort: client.port, localPort: client.port,
+                              target: target, filter: nil, bufferSize: configuration.bufferSize)
+        forward.onChannelOpen = completion
         nextID += 1
         forwards.append(forward)
         openQueue.append(forward)
+        logger.info("active-mode data connection to \(client)", metadata: meta(forward))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Shared
 
 /// The forwarding loop of one SSH session (DESIGN 3.3), in the style of OpenSSH's channels.c.
 ///
@@ -33,9 +34,12 @@ final class ForwardingLoop {
         var bufferSize = ForwardingLoop.bufferSize
         var keepaliveInterval: Int
         var keepaliveCountMax = 3
-        /// Makes the filter of each new control connection (rewrite mode); nil in fixed mode.
-        var controlFilter: (@Sendable (ForwardingControl) -> StreamFilter)?
+        /// Makes the filter of each new control connection (rewrite mode), given the client's address family;
+        /// nil in fixed mode.
+        var controlFilter: (@Sendable (ForwardingControl, ControlStreamFilter.AddressFamily) -> StreamFilter)?
         var bindAddress: String
+        /// Ports for rewrite mode's data listeners (nil: ephemeral).
+        var dataPorts: ClosedRange<Int>? = nil
     }
 
     /// Linux POLLRDHUP (the peer closed its sending half), not exported to Swift without _GNU_SOURCE.
@@ -63,6 +67,10 @@ final class ForwardingLoop {
     private(set) var partialPacketRetries = 0
     private var nextKeepalive = Date.distantFuture
     private var scratch = [UInt8](repeating: 0, count: ForwardingLoop.bufferSize)
+    /// Rewrite mode's one-shot data listeners that have not accepted yet.
+    let dataListeners = DataListenerRegistry()
+    /// Longest wait for a non-blocking connect to a client's active-mode port on loopback.
+    static let activeConnectTimeout: Int32 = 3000
 
     init(session: SSHSession, listeners: [LocalListener], configuration: Configuration, wakeUp: WakeUpPipe,
          logger: Logger, shouldStop: @escaping () -> Bool) {
@@ -85,7 +93,7 @@ final class ForwardingLoop {
         var progress = false
         while !shouldStop() {
             var fds = pollSet()
-            let timeout: Int32 = progress ? 0 : keepaliveTimeout()
+            let timeout: Int32 = progress || libssh2HoldsInput ? 0 : min(keepaliveTimeout(), dataListenerTimeout())
             let ready = poll(&fds, nfds_t(fds.count), timeout)
             if ready < 0 && errno != EINTR {
                 throw TunnelError.internalFailure("poll failed: \(String(cString: strerror(errno)))")
@@ -130,8 +138,24 @@ final class ForwardingLoop {
         }
     }
 
+    /// A channel that wants reading has data (or its EOF) already queued inside libssh2: a call for another channel
+    /// read it off the socket, so poll() would not report it. Not while a send is pending (no reads happen then).
+    private var libssh2HoldsInput: Bool {
+        pending == nil && forwards.contains { forward in
+            guard forward.wantsChannelRead, let channel = forward.channel else { return false }
+            return channel.hasQueuedData || channel.isEOF
+        }
+    }
+
+    /// Milliseconds until the next unused data listener expires (Int32.max: none waiting).
+    private func dataListenerTimeout() -> Int32 {
+        guard let expiry = dataListeners.nextExpiry else { return Int32.max }
+        return Int32(min(max(0, expiry.timeIntervalSinceNow) * 1000 + 1, Double(Int32.max)))
+    }
+
+    /// Milliseconds until the next keepalive is due (Int32.max: no keepalives).
     private func keepaliveTimeout() -> Int32 {
-        guard configuration.keepaliveInterval > 0 else { return -1 }
+        guard configuration.keepaliveInterval > 0 else { return Int32.max }
         let seconds = max(0, nextKeepalive.timeIntervalSinceNow)
         return Int32(min(seconds * 1000 + 1, Double(Int32.max)))
     }
@@ -159,6 +183,7 @@ final class ForwardingLoop {
         // invisible to poll(). Another pass (without waiting) offers them to every channel.
         if session.bytesReceived != received { progress = true }
         reapFinished()
+        expireDataListeners()
         if sshHungUp {
             // Let libssh2 consume what arrived before the close, then report the loss.
             let socketError = Self.pendingSocketError(session.socket)
@@ -177,15 +202,18 @@ final class ForwardingLoop {
         var accepted = false
         while let client = listener.accept() {
             accepted = true
+            let family: ControlStreamFilter.AddressFamily = listener.address.contains(":") ? .ipv6 : .ipv4
             let forward = Forward(id: nextID, fd: client.fd, peer: client.peer, peerPort: client.peerPort,
                                   localPort: listener.port, target: listener.target,
-                                  filter: listener.isControl ? configuration.controlFilter?(self) : nil,
+                                  filter: listener.isControl ? configuration.controlFilter?(self, family) : nil,
                                   bufferSize: configuration.bufferSize)
+            forward.filter?.attach(to: forward)
             nextID += 1
             forwards.append(forward)
             openQueue.append(forward)
             logger.info("connection accepted", metadata: meta(forward))
             if listener.oneShot {
+                dataListeners.forget(listener)
                 listeners.removeAll { $0 === listener }
                 break
             }
@@ -215,9 +243,7 @@ final class ForwardingLoop {
         }
         if n > 0 {
             if let filter = forward.filter {
-                let out = scratch.withUnsafeBytes { filter.clientToServer(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                let taken = forward.toChannel.append(out)
-                forward.toChannelOverflow = Array(out[taken...])
+                scratch.withUnsafeBytes { filter.clientBytes(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             } else {
                 forward.toChannel.produced(n)
             }
@@ -226,6 +252,7 @@ final class ForwardingLoop {
         if n == 0 {
             forward.localEOF = true
             logger.debug("local side closed its sending half", metadata: meta(forward))
+            forward.filter?.clientEnded()
             return true
         }
         if errno == EAGAIN || errno == EINTR { return false }
@@ -289,12 +316,12 @@ final class ForwardingLoop {
                     if !moved { break }
                 }
                 if forward.state == .open, forward.localEOF, !forward.eofSent, forward.toChannel.isEmpty,
-                   forward.toChannelOverflow.isEmpty, !forward.localBroken, sshSocketWritable() {
+                   forward.toChannelOverflow.isEmpty, !forward.localBroken, !forward.filterHoldsOutput, sshSocketWritable() {
                     progress = try sendEOF(forward) || progress
                     if pending != nil { return progress }
                 }
                 if forward.state == .open, forward.channelEOF, !forward.localShutdown, forward.toLocal.isEmpty,
-                   forward.toLocalOverflow.isEmpty {
+                   forward.toLocalOverflow.isEmpty, !forward.filterHoldsOutput {
                     shutdown(forward.fd, Int32(SHUT_WR))
                     forward.localShutdown = true
                     progress = true
@@ -335,6 +362,7 @@ final class ForwardingLoop {
                 forward.channel = channel
                 forward.state = .open
                 logger.info("channel open", metadata: meta(forward))
+                reportChannelOpen(forward, failure: nil)
                 return true
             case .wouldBlock:
                 opening = forward
@@ -346,11 +374,26 @@ final class ForwardingLoop {
             opening = nil
             logger.error("the SSH server refused to open a channel to \(forward.target) for the connection from \(forward.peer):\(forward.peerPort): \(failure.message); the tunnel stays up (check AllowTcpForwarding on the server and that the FTP server listens at \(forward.target))")
             forward.channel = nil
-            forward.state = .done
-            forward.closeLocal()
+            reportChannelOpen(forward, failure: "the SSH server refused the channel to \(forward.target): \(failure.message)")
+            finish(forward)
             return true
         } catch let failure as LibSSH2Failure {
             throw SSHError.sessionLost(reason: failure.description)
+        }
+    }
+
+    private func reportChannelOpen(_ forward: Forward, failure: String?) {
+        guard let report = forward.onChannelOpen else { return }
+        forward.onChannelOpen = nil
+        report(failure)
+    }
+
+    /// The server's side ended: remember it and tell the control filter once.
+    private func markChannelEOF(_ forward: Forward) {
+        forward.channelEOF = true
+        if !forward.filterSawServerEnd {
+            forward.filterSawServerEnd = true
+            forward.filter?.serverEnded()
         }
     }
 
@@ -369,9 +412,7 @@ final class ForwardingLoop {
                 pending = nil
                 if n > 0 {
                     if let filter = forward.filter {
-                        let out = scratch.withUnsafeBytes { filter.serverToClient(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                        let taken = forward.toLocal.append(out)
-                        forward.toLocalOverflow = Array(out[taken...])
+                        scratch.withUnsafeBytes { filter.serverBytes(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                     } else {
                         forward.toLocal.produced(n)
                     }
@@ -379,7 +420,7 @@ final class ForwardingLoop {
                     return true
                 }
                 if channel.isEOF {
-                    forward.channelEOF = true
+                    markChannelEOF(forward)
                     logger.debug("server side sent EOF", metadata: meta(forward))
                     return true
                 }
@@ -387,7 +428,7 @@ final class ForwardingLoop {
             case .wouldBlock:
                 blocked(.read(forward))
                 if pending == nil, channel.isEOF {
-                    forward.channelEOF = true
+                    markChannelEOF(forward)
                     return true
                 }
                 return false
@@ -532,6 +573,8 @@ final class ForwardingLoop {
         forward.state = .done
         forward.channel = nil
         forward.closeLocal()
+        forward.filter?.detach()
+        reportChannelOpen(forward, failure: "the connection closed before its channel opened")
         let seconds = max(Date().timeIntervalSince(forward.started), 0.001)
         let total = Double(forward.bytesUp + forward.bytesDown)
         logger.info("connection closed", metadata: meta(forward).merging([
@@ -545,20 +588,33 @@ final class ForwardingLoop {
         forwards.removeAll { $0.state == .done }
     }
 
+    private func expireDataListeners() {
+        for listener in dataListeners.removeExpired() {
+            logger.info("closing the data listener on port \(listener.port): no connection within \(Int(DataListenerRegistry.unusedListenerTimeout)) s")
+            dropListener(listener)
+        }
+    }
+
+    func dropListener(_ listener: LocalListener) {
+        listeners.removeAll { $0 === listener }
+    }
+
     private func shutDown() {
         logger.debug("session ending: \(partialPacketRetries) sending calls blocked mid-packet and were retried before any other send")
         for forward in forwards where forward.state != .done {
             forward.state = .done
             forward.closeLocal()
+            forward.filter?.detach()
         }
         forwards.removeAll()
+        dataListeners.removeAll()
         openQueue.removeAll()
         opening = nil
         pending = nil
         listeners.removeAll()
     }
 
-    private func meta(_ forward: Forward) -> Logger.Metadata {
+    func meta(_ forward: Forward) -> Logger.Metadata {
         ["conn": "\(forward.id)", "port": "\(forward.localPort)", "peer": "\(forward.peer):\(forward.peerPort)",
          "target": "\(forward.target)"]
     }

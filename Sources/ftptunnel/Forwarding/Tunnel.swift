@@ -9,6 +9,8 @@ struct TunnelReady: Sendable {
     let bindAddress: String
     /// The forwarded passive data ports (fixed mode).
     var passivePorts: PortRange? = nil
+    /// Rewrite mode: data listeners are opened on demand (in `passivePorts` when set).
+    var onDemand = false
     /// `ftp://127.0.0.1:PORT`
     var url: String { "ftp://\(bindAddress.contains(":") ? "[\(bindAddress)]" : bindAddress):\(localPort)" }
 }
@@ -26,9 +28,6 @@ final class Tunnel: @unchecked Sendable {
     private var stopped = false
     private var forwarding = false
 
-    /// Extension point for rewrite mode: makes the filter of each new control connection (set before `run`).
-    /// The filter may use the given `ForwardingControl` to open one-shot listeners or outbound data connections.
-    var controlFilter: (@Sendable (ForwardingControl) -> StreamFilter)?
 
     /// Control port tried first when LocalPort is not set, and the fallback when it cannot be bound.
     static let preferredControlPort = 21
@@ -44,10 +43,11 @@ final class Tunnel: @unchecked Sendable {
     /// then forwards until `stop()` is called or a fatal error occurs (thrown). Blocks the calling thread.
     func run(onReady: @escaping @Sendable (TunnelReady) -> Void) throws {
         guard let wakeUp else { throw TunnelError.internalFailure("cannot create the wake-up pipe") }
-        guard settings.mode == .fixed else { throw TunnelError.rewriteModeUnavailable }
-        guard let passivePorts = settings.passivePorts else { throw TunnelError.noPassivePorts }
-
-        let listeners = try bindListeners(passivePorts: passivePorts)
+        let rewrite = settings.mode == .rewrite
+        let listeners = try bindListeners(forwardedPorts: rewrite ? nil : settings.passivePorts)
+        if !rewrite, settings.passivePorts == nil {
+            logger.info("fixed mode without PassivePorts forwards only the control connection: transfers will fail")
+        }
         if isStopped { return }
         let session = try SSHConnector(settings: settings, logger: logger).connect()
         if settings.serverAliveInterval > 0 {
@@ -56,13 +56,16 @@ final class Tunnel: @unchecked Sendable {
         for listener in listeners { try listener.listen() }
         if isStopped { return }
         markForwarding()
-        onReady(TunnelReady(localPort: listeners[0].port, bindAddress: settings.bindAddress, passivePorts: passivePorts))
+        onReady(TunnelReady(localPort: listeners[0].port, bindAddress: settings.bindAddress,
+                            passivePorts: settings.passivePorts, onDemand: rewrite))
 
         let loop = ForwardingLoop(
             session: session, listeners: listeners,
             configuration: .init(dataWindow: settings.dataWindow, keepaliveInterval: settings.serverAliveInterval,
                                  keepaliveCountMax: max(1, settings.serverAliveCountMax),
-                                 controlFilter: controlFilter, bindAddress: settings.bindAddress),
+                                 controlFilter: rewrite ? RewriteControl.factory(settings: settings, logger: logger) : nil,
+                                 bindAddress: settings.bindAddress,
+                                 dataPorts: rewrite ? settings.passivePorts.map { $0.lower...$0.upper } : nil),
             wakeUp: wakeUp, logger: logger, shouldStop: { [unowned self] in self.isStopped })
         try loop.run()
         session.disconnect(reason: "ftptunnel stopped")
@@ -93,8 +96,9 @@ final class Tunnel: @unchecked Sendable {
         return stopped
     }
 
-    /// Control listener first, then one per passive port (fixed mode): `bindAddress:p → FTPHost:p`.
-    private func bindListeners(passivePorts: PortRange) throws -> [LocalListener] {
+    /// Control listener first (plus [::1] in rewrite mode, see `bindIPv6Control`), then one per forwarded passive
+    /// port (fixed mode): `bindAddress:p → FTPHost:p`.
+    private func bindListeners(forwardedPorts: PortRange?) throws -> [LocalListener] {
         let address = settings.bindAddress
         let control = ForwardTarget(host: settings.ftpHost, port: settings.ftpPort)
         var listeners: [LocalListener] = []
@@ -108,13 +112,28 @@ final class Tunnel: @unchecked Sendable {
                 listeners.append(try LocalListener(address: address, port: Self.fallbackControlPort, target: control, isControl: true))
             }
         }
-        for port in passivePorts.ports {
+        if settings.mode == .rewrite, let ipv6 = bindIPv6Control(port: listeners[0].port, target: control) {
+            listeners.append(ipv6)
+        }
+        for port in forwardedPorts.map({ Array($0.ports) }) ?? [] {
             listeners.append(try LocalListener(address: address, port: port, target: ForwardTarget(host: settings.ftpHost, port: port)))
         }
         if address != "127.0.0.1" && address != "::1" && address != "localhost" {
             logger.warning("listening on \(address), not loopback only: anyone who can reach this address can use the tunnel")
         }
         return listeners
+    }
+
+    /// `localhost` may resolve to ::1: with the default IPv4 loopback bind address, the control port is also
+    /// offered on [::1] (same port) when the host has IPv6 loopback. Failing to bind it is not fatal.
+    private func bindIPv6Control(port: Int, target: ForwardTarget) -> LocalListener? {
+        guard settings.bindAddress == "127.0.0.1" else { return nil }
+        do {
+            return try LocalListener(address: "::1", port: port, target: target, isControl: true)
+        } catch {
+            logger.debug("not listening on [::1]:\(port): \(error)")
+            return nil
+        }
     }
 }
 
