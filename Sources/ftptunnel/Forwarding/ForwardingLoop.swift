@@ -60,6 +60,11 @@ final class ForwardingLoop {
     private(set) var partialPacketRetries = 0
     private var nextKeepalive = Date.distantFuture
     private var scratch = [UInt8](repeating: 0, count: ForwardingLoop.bufferSize)
+    /// Set before `run` when this loop is one session of a pool (`Sessions N`): data connections accepted here
+    /// go through the dispatcher to the least-loaded session; ones dispatched here arrive in `member`'s inbox.
+    var pool: (member: PoolMember, dispatcher: ConnectionDispatcher)?
+    /// Forwards counted in `pool.member`'s load.
+    private var pooledForwards = Set<Int>()
 
     init(session: SSHSession, listeners: [LocalListener], configuration: Configuration, wakeUp: WakeUpPipe,
          logger: Logger, shouldStop: @escaping () -> Bool) {
@@ -141,6 +146,7 @@ final class ForwardingLoop {
             switch slots[index] {
             case .wake:
                 wakeUp.drain()
+                progress = adoptQueued() || progress
             case .ssh:
                 if fd.revents & (Self.pollReadHangUp | Int16(POLLHUP | POLLERR)) != 0 { sshHungUp = true }
             case .listener(let listener):
@@ -163,6 +169,12 @@ final class ForwardingLoop {
         var accepted = false
         while let client = listener.accept() {
             accepted = true
+            if !listener.isControl, let pool {
+                pool.dispatcher.dispatch(AdoptedConnection(fd: client.fd, peer: client.peer, peerPort: client.peerPort,
+                                                           localPort: listener.port, target: listener.target))
+                if listener.oneShot { listeners.removeAll { $0 === listener }; break }
+                continue
+            }
             let forward = Forward(id: nextID, fd: client.fd, peer: client.peer, peerPort: client.peerPort,
                                   localPort: listener.port, target: listener.target,
                                   filter: listener.isControl ? configuration.controlFilter?(self) : nil,
@@ -177,6 +189,23 @@ final class ForwardingLoop {
             }
         }
         return accepted
+    }
+
+    /// Opens channels for the data connections the dispatcher queued for this loop.
+    private func adoptQueued() -> Bool {
+        guard let pool else { return false }
+        let connections = pool.member.takeQueued()
+        for connection in connections {
+            let forward = Forward(id: nextID, fd: connection.fd, peer: connection.peer, peerPort: connection.peerPort,
+                                  localPort: connection.localPort, target: connection.target, filter: nil,
+                                  bufferSize: configuration.bufferSize)
+            nextID += 1
+            forwards.append(forward)
+            openQueue.append(forward)
+            pooledForwards.insert(forward.id)
+            logger.info("connection accepted", metadata: meta(forward))
+        }
+        return !connections.isEmpty
     }
 
     /// Local socket reads and writes (no libssh2 calls).
@@ -520,11 +549,18 @@ final class ForwardingLoop {
     }
 
     private func reapFinished() {
+        if !pooledForwards.isEmpty {
+            for forward in forwards where forward.state == .done && pooledForwards.remove(forward.id) != nil {
+                pool?.member.release()
+            }
+        }
         forwards.removeAll { $0.state == .done }
     }
 
     private func shutDown() {
         logger.debug("session ending: \(partialPacketRetries) sending calls blocked mid-packet and were retried before any other send")
+        pool?.member.close()
+        pooledForwards.removeAll()
         for forward in forwards where forward.state != .done {
             forward.state = .done
             forward.closeLocal()
