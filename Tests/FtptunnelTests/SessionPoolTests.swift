@@ -136,3 +136,31 @@ import TestSupport
         tunnel.stop()
     }
 }
+
+/// A further session that meets another host key than the first one verified is refused: nothing listens.
+@Suite(.serialized) struct SessionPoolHostKeyTests {
+    @Test func differentHostKeyOnSecondSessionIsRefused() throws {
+        let genuine = try SSHDFixture()
+        let impostor = try SSHDFixture()
+        try FileManager.default.removeItem(atPath: impostor.directory.file("authorized_keys"))
+        try FileManager.default.copyItem(atPath: genuine.userKey + ".pub", toPath: impostor.directory.file("authorized_keys"))
+        let proxy = try SwitchingTCPProxy(ports: [genuine.port, impostor.port])
+        let work = try TempDirectory("pool-mitm")
+        let knownHosts = try work.write("known_hosts", "[127.0.0.1]:\(proxy.port) \(genuine.hostPublicKey)\n", mode: 0o600)
+        let home = try TempDirectory("pool-home")
+        var env = ProcessInfo.processInfo.environment
+        env["HOME"] = home.path
+        env.removeValue(forKey: "SSH_AUTH_SOCK")
+        let localPort = try LoopbackNet.freePort(on: LoopbackNet.clientSide)
+        let passive = try LoopbackNet.freePortRange(count: 4)
+        let tunnel = try ManagedProcess(try Products.ftptunnel, [
+            "connect", "\(genuine.user)@127.0.0.1:\(proxy.port)", "--mode", "fixed", "--ftp-host", LoopbackNet.serverSide,
+            "--ftp-port", "21", "--local-port", "\(localPort)", "-o", "Sessions=2", "-i", genuine.userKey,
+            "--passive-ports", "\(passive.lowerBound)-\(passive.upperBound)", "--known-hosts", knownHosts, "-v",
+        ], environment: env)
+        #expect(try tunnel.waitForExit(seconds: 30) == 3, "\(tunnel.output)")
+        #expect(tunnel.output.contains("session 2 of the pool presented host key"), "\(tunnel.output)")
+        #expect(!tunnel.output.contains("ready"), "\(tunnel.output)")
+        #expect(!LoopbackNet.isListening(LoopbackNet.clientSide, localPort))
+    }
+}

@@ -44,3 +44,53 @@ public enum CountingAskpass {
         ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").count
     }
 }
+
+/// A TCP proxy on 127.0.0.1 that sends its first connection to `ports[0]`, the second to `ports[1]`, and so on
+/// (the last port for the rest): one address that turns into another SSH server after the first login,
+/// as a man-in-the-middle would.
+public final class SwitchingTCPProxy: @unchecked Sendable {
+    public let port: Int
+    private let process: ManagedProcess
+
+    static let script = """
+    import socket, sys, threading
+    targets = [int(a) for a in sys.argv[1:]]
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    print("port", listener.getsockname()[1], flush=True)
+    def pump(source, sink):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        try:
+            sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+    count = 0
+    while True:
+        client, _ = listener.accept()
+        target = targets[min(count, len(targets) - 1)]
+        count += 1
+        server = socket.create_connection(("127.0.0.1", target))
+        threading.Thread(target=pump, args=(client, server), daemon=True).start()
+        threading.Thread(target=pump, args=(server, client), daemon=True).start()
+    """
+
+    public init(ports: [Int]) throws {
+        let process = try ManagedProcess(try which("python3"), ["-c", Self.script] + ports.map(String.init))
+        self.process = process
+        try process.waitForOutput(containing: "port ", seconds: 20)
+        port = try Deadline.value(of: "proxy port") {
+            process.stdout.split(whereSeparator: \.isNewline).first { $0.hasPrefix("port ") }.flatMap { Int($0.dropFirst(5)) }
+        }
+    }
+
+    deinit { process.stop() }
+}
