@@ -86,7 +86,7 @@ final class ForwardingLoop {
         defer { shutDown() }
         var progress = false
         while !shouldStop() {
-            var fds = pollSet()
+            buildPollSet()
             let timeout: Int32 = progress ? 0 : keepaliveTimeout()
             let ready = poll(&fds, nfds_t(fds.count), timeout)
             if ready < 0 && errno != EINTR {
@@ -100,9 +100,11 @@ final class ForwardingLoop {
 
     private enum Slot { case wake, ssh, listener(LocalListener), forward(Forward) }
     private var slots: [Slot] = []
+    /// The poll set, rebuilt each pass in place (no allocation per pass).
+    private var fds: [pollfd] = []
 
-    private func pollSet() -> [pollfd] {
-        var fds: [pollfd] = []
+    private func buildPollSet() {
+        fds.removeAll(keepingCapacity: true)
         slots.removeAll(keepingCapacity: true)
         fds.append(pollfd(fd: wakeUp.readFD, events: Int16(POLLIN), revents: 0)); slots.append(.wake)
 
@@ -121,7 +123,6 @@ final class ForwardingLoop {
             if forward.wantsLocalWrite { events |= Int16(POLLOUT) }
             fds.append(pollfd(fd: forward.fd, events: events, revents: 0)); slots.append(.forward(forward))
         }
-        return fds
     }
 
     /// Someone needs libssh2 to read the SSH socket (channel data, window adjusts, open/close replies).
@@ -292,8 +293,12 @@ final class ForwardingLoop {
             switch forward.state {
             case .open:
                 if forward.wantsChannelRead {
-                    progress = try readChannel(forward) || progress
+                    let moved = try readChannel(forward)
+                    progress = moved || progress
                     if pending != nil { return progress }
+                    // Hand the bytes to the local socket now rather than after the next poll (a local send
+                    // is no libssh2 call, so the pending-send rule is unaffected).
+                    if moved, forward.wantsLocalWrite { _ = writeLocal(forward) }
                 }
                 flushOverflow(forward)
                 while !forward.toChannel.isEmpty, forward.state == .open, !forward.localBroken {
