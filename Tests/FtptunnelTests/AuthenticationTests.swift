@@ -105,7 +105,7 @@ import TestSupport
             "--ftp-port", "\(vsftpd.port)", "--local-port", "\(localPort)",
             "--passive-ports", "\(vsftpd.passivePorts.lowerBound)-\(vsftpd.passivePorts.upperBound)", "--known-hosts", knownHosts, "-v",
         ], environment: env)
-        try tunnel.waitForOutput(containing: "ready", seconds: 30)
+        try tunnel.waitForOutput(containing: TunnelProcess.readyMarker, seconds: 30)
         let result = try FTPClients.curl(["ftp://127.0.0.1:\(localPort)/k.bin", "-o", work.file("k.bin")])
         #expect(result.status == 0, "\(result.output)\n\(tunnel.output)\n\(sshd.log)")
         #expect(try TestFiles.sha256(work.file("k.bin")) == TestFiles.sha256(root.file("k.bin")))

@@ -104,16 +104,6 @@ import TestSupport
         #expect(result.status == 6, "\(result.output)")
         #expect(result.stderr.contains("cannot connect to SSH server 127.0.0.1:\(closedPort)"), "\(result.output)")
     }
-
-    @Test func rewriteModeFailsClearlyForNow() throws {
-        let recipe = try TunnelRecipe()
-        let result = try runCommand(try Products.ftptunnel, [
-            "connect", "\(recipe.sshd.user)@\(recipe.sshd.host):\(recipe.sshd.port)", "--mode", "rewrite",
-            "--known-hosts", recipe.knownHosts, "-i", recipe.sshd.userKey,
-        ], seconds: 30)
-        #expect(result.status == 2, "\(result.output)")
-        #expect(result.stderr.contains("--mode fixed"), "\(result.output)")
-    }
 }
 
 /// `ftptunnel run DEST -- CMD`: environment, exit status, teardown.
@@ -137,7 +127,7 @@ import TestSupport
             "sh", "-c", "test \"$FTPTUNNEL_PORT\" = \(port) && test \"$FTPTUNNEL_HOST\" = 127.0.0.1 && curl -sS \"$FTPTUNNEL_URL/r.bin\" -o \(out)",
         ], seconds: 60, environment: env)
         #expect(ok.status == 0, "\(ok.output)")
-        #expect(ok.stdout.contains("ready"))
+        #expect(ok.stdout.contains(TunnelProcess.readyMarker))
         #expect(try TestFiles.sha256(out) == TestFiles.sha256(recipe.root.file("r.bin")))
         #expect(!LoopbackNet.isListening("127.0.0.1", port))
 

@@ -26,7 +26,8 @@ public enum LoopbackNet {
     /// `count` consecutive ports free on every host in `hosts` (for PASV ranges).
     public static func freePortRange(count: Int, on hosts: [String] = [serverSide, clientSide]) throws -> ClosedRange<Int> {
         for _ in 0..<200 {
-            let start = Int.random(in: 20000...(60000 - count))
+            // Below the kernel's ephemeral range (32768-60999), so no outgoing connection can take a chosen port.
+            let start = Int.random(in: 20000...(32700 - count))
             let range = start...(start + count - 1)
             if range.allSatisfy({ port in hosts.allSatisfy { isFree(port: port, on: $0) } }) { return range }
         }
@@ -78,7 +79,11 @@ public enum LoopbackNet {
 
     /// Listening TCP sockets (from /proc/net/tcp) as "ip:port" strings, e.g. "127.0.0.1:2121".
     public static func listeningSockets() -> [String] {
-        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return [] }
+        // Read through FileHandle: /proc files report size 0, and String(contentsOfFile:) stops after 4 KiB.
+        guard let handle = FileHandle(forReadingAtPath: "/proc/net/tcp"),
+              let data = try? handle.readToEnd() else { return [] }
+        try? handle.close()
+        let table = String(decoding: data, as: UTF8.self)
         return table.split(separator: "\n").dropFirst().compactMap { line in
             let fields = line.split(separator: " ")
             guard fields.count > 3, fields[3] == "0A" else { return nil }

@@ -98,20 +98,7 @@ public final class ManagedProcess: @unchecked Sendable {
 
     /// SIGKILLs the child and all its descendants (found through /proc, so those that left the group too).
     public func killTree() {
-        var victims = [pid]
-        var frontier = [pid]
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        let parents: [(pid_t, pid_t)] = entries.compactMap { entry in
-            guard let child = pid_t(entry),
-                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return nil }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 2, let parent = pid_t(fields[1]) else { return nil }
-            return (child, parent)
-        }
-        while let next = frontier.popLast() {
-            for (child, parent) in parents where parent == next { victims.append(child); frontier.append(child) }
-        }
+        let victims = [pid] + ProcessTree.descendants(of: pid)
         for victim in victims { kill(victim, SIGKILL) }
         _ = reap(blocking: true)
     }
@@ -167,6 +154,28 @@ public final class ManagedProcess: @unchecked Sendable {
     }
 
     deinit { stop() }
+}
+
+/// The process tree as /proc shows it.
+public enum ProcessTree {
+    /// Every descendant of `root` (children, grandchildren, …), including those that left its process group.
+    public static func descendants(of root: pid_t) -> [pid_t] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        let pairs: [(child: pid_t, parent: pid_t)] = entries.compactMap { entry in
+            guard let child = pid_t(entry),
+                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 2, let parent = pid_t(fields[1]) else { return nil }
+            return (child, parent)
+        }
+        var result: [pid_t] = []
+        var frontier = [root]
+        while let next = frontier.popLast() {
+            for pair in pairs where pair.parent == next { result.append(pair.child); frontier.append(pair.child) }
+        }
+        return result
+    }
 }
 
 private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {

@@ -31,9 +31,26 @@ public final class TunnelProcess: @unchecked Sendable {
         env.removeValue(forKey: "SSH_ASKPASS")
         env.removeValue(forKey: "SSH_ASKPASS_REQUIRE")
         for (key, value) in environment { env[key] = value }
-        process = try ManagedProcess(try Products.ftptunnel, arguments, environment: env)
-        if waitForReady { try process.waitForOutput(containing: "ready", seconds: 30) }
+        var attempt = 0
+        while true {
+            let child = try ManagedProcess(try Products.ftptunnel, arguments, environment: env)
+            guard waitForReady else { process = child; break }
+            do {
+                try child.waitForOutput(containing: Self.readyMarker, seconds: 30)
+                process = child
+                break
+            } catch let failure as ProcessFailure where failure.status == Self.bindFailureStatus && attempt < Self.bindAttempts {
+                // Test-harness race, not product behaviour: a port chosen free a moment ago was taken meanwhile
+                // (often as the ephemeral source port of another test's connection). Start again.
+                attempt += 1
+            }
+        }
     }
+
+    /// The start of the ready line (not just "ready": "already in use" contains it).
+    public static let readyMarker = "ftptunnel: ready —"
+    static let bindFailureStatus: Int32 = 5
+    static let bindAttempts = 5
 
     public var url: String { "ftp://\(LoopbackNet.clientSide):\(localPort)" }
     public var output: String { process.output }
@@ -132,13 +149,13 @@ public final class ProcessThrottle: @unchecked Sendable {
         self.rootPID = rootPID
         let thread = Thread { [self] in
             while isRunning {
-                let tree = descendants(of: rootPID)
+                let tree = ProcessTree.descendants(of: rootPID)
                 tree.forEach { kill($0, SIGSTOP) }
                 usleep(pausedMicroseconds)
                 tree.forEach { kill($0, SIGCONT) }
                 usleep(runningMicroseconds)
             }
-            descendants(of: rootPID).forEach { kill($0, SIGCONT) }
+            ProcessTree.descendants(of: rootPID).forEach { kill($0, SIGCONT) }
         }
         self.thread = thread
         thread.start()
@@ -156,24 +173,6 @@ public final class ProcessThrottle: @unchecked Sendable {
     public func stop() {
         lock.lock(); running = false; lock.unlock()
         while thread?.isFinished == false { usleep(1000) }
-    }
-
-    private func descendants(of root: pid_t) -> [pid_t] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        let pairs: [(pid_t, pid_t)] = entries.compactMap { entry in
-            guard let child = pid_t(entry),
-                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return nil }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 2, let parent = pid_t(fields[1]) else { return nil }
-            return (child, parent)
-        }
-        var result: [pid_t] = []
-        var frontier = [root]
-        while let next = frontier.popLast() {
-            for (child, parent) in pairs where parent == next { result.append(child); frontier.append(child) }
-        }
-        return result
     }
 
     deinit { stop() }

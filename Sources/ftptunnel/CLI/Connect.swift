@@ -38,7 +38,7 @@ enum TunnelExit {
     static let helpText = """
     Exit status: 0 stopped normally; 1 unexpected failure; 2 bad command line, profile or settings; \
     3 host key unknown, changed or refused; 4 authentication failed; 5 a local port could not be bound; \
-    6 cannot reach the SSH server or the session was lost. `run` exits with the command's status once it has started.
+    6 cannot reach the SSH server or the session was lost; 128+N interrupted by signal N before the tunnel was ready. `run` exits with the command's status once it has started.
     """
 
     static func status(for error: Error) -> Int32 {
@@ -58,7 +58,6 @@ enum TunnelExit {
         case let error as TunnelError:
             switch error {
             case .bindFailed, .badBindAddress: return localBind
-            case .rewriteModeUnavailable, .noPassivePorts: return usage
             case .internalFailure: return failure
             }
         default:
@@ -103,8 +102,11 @@ struct TunnelLauncher {
     }
 
     static func printReady(_ ready: TunnelReady, settings: TunnelSettings) {
-        let ports = ready.passivePorts.map { "data ports \($0.lower)-\($0.upper)" } ?? "data ports on demand"
-        let line = "ftptunnel: ready — point your FTP client at \(ready.url) (passive mode); forwarding via "
+        let range = ready.passivePorts.map { "\($0.lower)-\($0.upper)" }
+        let ports = ready.onDemand
+            ? "mode rewrite, data channels opened on demand" + (range.map { " (local ports \($0))" } ?? "")
+            : "mode fixed, " + (range.map { "data ports \($0)" } ?? "control connection only (no PassivePorts)")
+        let line = "ftptunnel: ready — point your FTP client at \(ready.url)\(ready.onDemand ? "" : " (passive mode)"); forwarding via "
             + "\(settings.user)@\(settings.sshHost):\(settings.sshPort) to \(settings.ftpHost):\(settings.ftpPort), \(ports)\n"
         FileHandle.standardOutput.write(Data(line.utf8))
     }

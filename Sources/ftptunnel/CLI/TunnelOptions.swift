@@ -9,13 +9,13 @@ struct TunnelOptions: ParsableArguments {
     @Option(name: .customLong("profile"), help: "Read the site from this profile file.")
     var profile: String?
 
-    @Option(name: .customShort("l"), help: "SSH user name.")
+    @Option(name: .customShort("l"), help: ArgumentHelp("SSH user name.", valueName: "user"))
     var user: String?
 
-    @Option(name: .customShort("p"), help: "SSH port.")
+    @Option(name: .customShort("p"), help: ArgumentHelp("SSH port.", valueName: "port"))
     var port: Int?
 
-    @Option(name: .customShort("i"), help: "Identity (private key) file; repeatable.")
+    @Option(name: .customShort("i"), help: ArgumentHelp("Identity (private key) file; repeatable.", valueName: "file"))
     var identity: [String] = []
 
     @Option(name: .customLong("ftp-host"), help: "FTP server as seen from the SSH server (default 127.0.0.1).")
@@ -27,7 +27,7 @@ struct TunnelOptions: ParsableArguments {
     @Option(name: .customLong("local-port"), help: "Local control port (default 21 if it can be bound, else 2121).")
     var localPort: Int?
 
-    @Option(name: .customLong("passive-ports"), help: "Passive data port range LO-HI.")
+    @Option(name: .customLong("passive-ports"), help: ArgumentHelp("Passive data port range (fixed mode: forwarded up front; rewrite mode: where on-demand listeners bind).", valueName: "LO-HI"))
     var passivePorts: String?
 
     @Option(name: .customLong("mode"), help: "Data channel mode: rewrite (default) or fixed.")

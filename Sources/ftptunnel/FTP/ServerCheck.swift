@@ -108,20 +108,11 @@ struct ServerCheck {
                                fixedList: fixedList)
     }
 
-    /// A fixed-mode tunnel without passive ports forwards the control connection only. A tunnel that insists on
-    /// PassivePorts in fixed mode gets one unused loopback port, which nothing connects to.
+    /// A fixed-mode tunnel without passive ports forwards the control connection only.
     private func startControlTunnel() throws -> (BackgroundTunnel, TunnelReady) {
         var fixed = probeSettings(mode: .fixed)
         fixed.passivePorts = nil
-        do {
-            return try BackgroundTunnel.start(makeTunnel(fixed, logger), logger: logger)
-        } catch TunnelError.noPassivePorts {
-            var placeholder = fixed
-            let port = try Self.unusedPort(on: fixed.bindAddress)
-            placeholder.passivePorts = PortRange(lower: port, upper: port)
-            logger.debug("check: the tunnel wants PassivePorts in fixed mode; forwarding the unused port \(port)")
-            return try BackgroundTunnel.start(makeTunnel(placeholder, logger), logger: logger)
-        }
+        return try BackgroundTunnel.start(makeTunnel(fixed, logger), logger: logger)
     }
 
     // MARK: Phase 2
@@ -133,9 +124,6 @@ struct ServerCheck {
         let ready: TunnelReady
         do {
             (tunnel, ready) = try BackgroundTunnel.start(makeTunnel(rewrite, logger), logger: logger)
-        } catch TunnelError.rewriteModeUnavailable {
-            diagnosis.rewriteAvailable = false
-            return
         } catch {
             let reason = ServerDiagnosis.ListResult.failed("the rewrite-mode tunnel did not start: \(error)")
             diagnosis.epsv.list = reason
@@ -171,12 +159,6 @@ struct ServerCheck {
             return reply.code >= 400 ? .notTried : .failed("unexpected reply \"\(reply.lines.first ?? "")\"")
         }
         return client.list(over: reply)
-    }
-
-    /// A port nothing listens on right now, chosen by the kernel.
-    static func unusedPort(on address: String) throws -> Int {
-        let listener = try LocalListener(address: address, port: 0, target: ForwardTarget(host: address, port: 0))
-        return listener.port
     }
 }
 

@@ -36,6 +36,10 @@ final class Forward {
     var localBroken = false
     /// A libssh2 write from `toChannel` is waiting for window (EAGAIN with only inbound blocked).
     var writeWaitsForWindow = false
+    /// The filter has been told about the server's EOF.
+    var filterSawServerEnd = false
+    /// Active mode: told once whether the channel opened (nil) or why not.
+    var onChannelOpen: ((String?) -> Void)?
 
     var bytesUp = 0
     var bytesDown = 0
@@ -53,9 +57,10 @@ final class Forward {
         toLocal = ForwardBuffer(capacity: bufferSize)
     }
 
-    /// Read from the local socket: channel open, not at EOF, room for it.
+    /// Read from the local socket: channel open, not at EOF, room for it (and the filter takes input).
     var wantsLocalRead: Bool {
         state == .open && !localEOF && !localBroken && toChannel.hasRoom && toChannelOverflow.isEmpty
+            && toLocalOverflow.isEmpty && (filter?.wantsClientBytes ?? true)
     }
 
     /// Write to the local socket: bytes waiting.
@@ -64,7 +69,34 @@ final class Forward {
     /// Read from the channel: open, not at EOF, room locally.
     var wantsChannelRead: Bool {
         state == .open && !channelEOF && !localBroken && toLocal.hasRoom && toLocalOverflow.isEmpty
+            && toChannelOverflow.isEmpty && (filter?.wantsServerBytes ?? true)
     }
+
+    /// Filter output for the server: into the buffer (appending never moves bytes a pending write refers to),
+    /// the rest into the overflow.
+    func queueToChannel(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        if toChannelOverflow.isEmpty {
+            let taken = toChannel.append(bytes)
+            if taken < bytes.count { toChannelOverflow = Array(bytes[taken...]) }
+        } else {
+            toChannelOverflow += bytes
+        }
+    }
+
+    /// Filter output for the local client.
+    func queueToLocal(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        if toLocalOverflow.isEmpty {
+            let taken = toLocal.append(bytes)
+            if taken < bytes.count { toLocalOverflow = Array(bytes[taken...]) }
+        } else {
+            toLocalOverflow += bytes
+        }
+    }
+
+    /// The filter holds output back: neither EOF nor shutdown may go out yet.
+    var filterHoldsOutput: Bool { filter?.holdsOutput ?? false }
 
     /// Both directions finished (or the local side broke): time to close the channel.
     var isFinished: Bool {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Shared
 
 /// The forwarding loop of one SSH session (DESIGN 3.3), in the style of OpenSSH's channels.c.
 ///
@@ -15,7 +16,8 @@ import Logging
 /// Calls that send tiny packets built on libssh2's stack (send_eof, keepalive) are made only when the socket is
 /// writable and always from the same frame, so a retry presents the same packet.
 ///
-/// Data already inside libssh2 does not wake poll(): after a pass with progress the next poll does not wait.
+/// Data already inside libssh2 does not wake poll(): after a pass with progress, or in which libssh2 read from the
+/// socket (counted by its recv callback), the next poll does not wait, so every channel is read again.
 final class ForwardingLoop {
     enum PendingSend {
         case open(Forward)
@@ -31,9 +33,13 @@ final class ForwardingLoop {
         var packetSize = ForwardingLoop.packetSize
         var bufferSize = ForwardingLoop.bufferSize
         var keepaliveInterval: Int
-        /// Makes the filter of each new control connection (rewrite mode); nil in fixed mode.
-        var controlFilter: (@Sendable (ForwardingControl) -> StreamFilter)?
+        var keepaliveCountMax = 3
+        /// Makes the filter of each new control connection (rewrite mode), given the client's address family;
+        /// nil in fixed mode.
+        var controlFilter: (@Sendable (ForwardingControl, ControlStreamFilter.AddressFamily) -> StreamFilter)?
         var bindAddress: String
+        /// Ports for rewrite mode's data listeners (nil: ephemeral).
+        var dataPorts: ClosedRange<Int>? = nil
     }
 
     /// Linux POLLRDHUP (the peer closed its sending half), not exported to Swift without _GNU_SOURCE.
@@ -48,14 +54,15 @@ final class ForwardingLoop {
     let session: SSHSession
     let logger: Logger
     let configuration: Configuration
-    private(set) var listeners: [LocalListener]
-    private var forwards: [Forward] = []
-    private var openQueue: [Forward] = []
+    /// Listening sockets; one-shot listeners are added by `ForwardingControl` and removed after one accept.
+    var listeners: [LocalListener]
+    var forwards: [Forward] = []
+    var openQueue: [Forward] = []
     private var opening: Forward?
     private var pending: PendingSend?
     private let wakeUp: WakeUpPipe
     private let shouldStop: () -> Bool
-    private var nextID = 1
+    var nextID = 1
     /// How often a sending call left a packet half sent (and was retried before any other send).
     private(set) var partialPacketRetries = 0
     private var nextKeepalive = Date.distantFuture
@@ -65,6 +72,10 @@ final class ForwardingLoop {
     var pool: (member: PoolMember, dispatcher: ConnectionDispatcher)?
     /// Forwards counted in `pool.member`'s load.
     private var pooledForwards = Set<Int>()
+    /// Rewrite mode's one-shot data listeners that have not accepted yet.
+    let dataListeners = DataListenerRegistry()
+    /// Longest wait for a non-blocking connect to a client's active-mode port on loopback.
+    static let activeConnectTimeout: Int32 = 3000
 
     init(session: SSHSession, listeners: [LocalListener], configuration: Configuration, wakeUp: WakeUpPipe,
          logger: Logger, shouldStop: @escaping () -> Bool) {
@@ -87,7 +98,7 @@ final class ForwardingLoop {
         var progress = false
         while !shouldStop() {
             buildPollSet()
-            let timeout: Int32 = progress ? 0 : keepaliveTimeout()
+            let timeout: Int32 = progress || libssh2HoldsInput ? 0 : min(keepaliveTimeout(), dataListenerTimeout())
             let ready = poll(&fds, nfds_t(fds.count), timeout)
             if ready < 0 && errno != EINTR {
                 throw TunnelError.internalFailure("poll failed: \(String(cString: strerror(errno)))")
@@ -121,7 +132,8 @@ final class ForwardingLoop {
             var events: Int16 = 0
             if forward.wantsLocalRead { events |= Int16(POLLIN) }
             if forward.wantsLocalWrite { events |= Int16(POLLOUT) }
-            fds.append(pollfd(fd: forward.fd, events: events, revents: 0)); slots.append(.forward(forward))
+            // A socket nobody wants to touch is left out (fd -1): a pending hang-up must not wake poll() in a loop.
+            fds.append(pollfd(fd: events == 0 ? -1 : forward.fd, events: events, revents: 0)); slots.append(.forward(forward))
         }
     }
 
@@ -132,8 +144,24 @@ final class ForwardingLoop {
         }
     }
 
+    /// A channel that wants reading has data (or its EOF) already queued inside libssh2: a call for another channel
+    /// read it off the socket, so poll() would not report it. Not while a send is pending (no reads happen then).
+    private var libssh2HoldsInput: Bool {
+        pending == nil && forwards.contains { forward in
+            guard forward.wantsChannelRead, let channel = forward.channel else { return false }
+            return channel.hasQueuedData || channel.isEOF
+        }
+    }
+
+    /// Milliseconds until the next unused data listener expires (Int32.max: none waiting).
+    private func dataListenerTimeout() -> Int32 {
+        guard let expiry = dataListeners.nextExpiry else { return Int32.max }
+        return Int32(min(max(0, expiry.timeIntervalSinceNow) * 1000 + 1, Double(Int32.max)))
+    }
+
+    /// Milliseconds until the next keepalive is due (Int32.max: no keepalives).
     private func keepaliveTimeout() -> Int32 {
-        guard configuration.keepaliveInterval > 0 else { return -1 }
+        guard configuration.keepaliveInterval > 0 else { return Int32.max }
         let seconds = max(0, nextKeepalive.timeIntervalSinceNow)
         return Int32(min(seconds * 1000 + 1, Double(Int32.max)))
     }
@@ -156,12 +184,23 @@ final class ForwardingLoop {
                 progress = localIO(forward, revents: fd.revents) || progress
             }
         }
+        let received = session.bytesReceived
         progress = try runSSHCalls() || progress
+        // libssh2 read the socket: packets for channels already visited in this pass may be queued inside it,
+        // invisible to poll(). Another pass (without waiting) offers them to every channel.
+        if session.bytesReceived != received { progress = true }
         reapFinished()
+        expireDataListeners()
         if sshHungUp {
             // Let libssh2 consume what arrived before the close, then report the loss.
+            let socketError = Self.pendingSocketError(session.socket)
             _ = try? runSSHCalls()
-            throw SSHError.sessionLost(reason: "the SSH server closed the connection")
+            if socketError == ETIMEDOUT, configuration.keepaliveInterval > 0 {
+                // TCP_USER_TIMEOUT (ServerAliveInterval × ServerAliveCountMax) expired: keepalives went unanswered.
+                throw SSHError.serverNotAnswering(seconds: configuration.keepaliveInterval * configuration.keepaliveCountMax)
+            }
+            throw SSHError.sessionLost(reason: socketError == 0
+                ? "the SSH server closed the connection" : String(cString: strerror(socketError)))
         }
         return progress
     }
@@ -173,18 +212,26 @@ final class ForwardingLoop {
             if !listener.isControl, let pool {
                 pool.dispatcher.dispatch(AdoptedConnection(fd: client.fd, peer: client.peer, peerPort: client.peerPort,
                                                            localPort: listener.port, target: listener.target))
-                if listener.oneShot { listeners.removeAll { $0 === listener }; break }
+                logger.debug("data connection handed to the session pool", metadata: ["port": "\(listener.port)", "peer": "\(client.peer):\(client.peerPort)"])
+                if listener.oneShot {
+                    dataListeners.forget(listener)
+                    listeners.removeAll { $0 === listener }
+                    break
+                }
                 continue
             }
+            let family: ControlStreamFilter.AddressFamily = listener.address.contains(":") ? .ipv6 : .ipv4
             let forward = Forward(id: nextID, fd: client.fd, peer: client.peer, peerPort: client.peerPort,
                                   localPort: listener.port, target: listener.target,
-                                  filter: listener.isControl ? configuration.controlFilter?(self) : nil,
+                                  filter: listener.isControl ? configuration.controlFilter?(self, family) : nil,
                                   bufferSize: configuration.bufferSize)
+            forward.filter?.attach(to: forward)
             nextID += 1
             forwards.append(forward)
             openQueue.append(forward)
             logger.info("connection accepted", metadata: meta(forward))
             if listener.oneShot {
+                dataListeners.forget(listener)
                 listeners.removeAll { $0 === listener }
                 break
             }
@@ -231,9 +278,7 @@ final class ForwardingLoop {
         }
         if n > 0 {
             if let filter = forward.filter {
-                let out = scratch.withUnsafeBytes { filter.clientToServer(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                let taken = forward.toChannel.append(out)
-                forward.toChannelOverflow = Array(out[taken...])
+                scratch.withUnsafeBytes { filter.clientBytes(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             } else {
                 forward.toChannel.produced(n)
             }
@@ -242,6 +287,7 @@ final class ForwardingLoop {
         if n == 0 {
             forward.localEOF = true
             logger.debug("local side closed its sending half", metadata: meta(forward))
+            forward.filter?.clientEnded()
             return true
         }
         if errno == EAGAIN || errno == EINTR { return false }
@@ -309,12 +355,12 @@ final class ForwardingLoop {
                     if !moved { break }
                 }
                 if forward.state == .open, forward.localEOF, !forward.eofSent, forward.toChannel.isEmpty,
-                   forward.toChannelOverflow.isEmpty, !forward.localBroken, sshSocketWritable() {
+                   forward.toChannelOverflow.isEmpty, !forward.localBroken, !forward.filterHoldsOutput, sshSocketWritable() {
                     progress = try sendEOF(forward) || progress
                     if pending != nil { return progress }
                 }
                 if forward.state == .open, forward.channelEOF, !forward.localShutdown, forward.toLocal.isEmpty,
-                   forward.toLocalOverflow.isEmpty {
+                   forward.toLocalOverflow.isEmpty, !forward.filterHoldsOutput {
                     shutdown(forward.fd, Int32(SHUT_WR))
                     forward.localShutdown = true
                     progress = true
@@ -355,6 +401,7 @@ final class ForwardingLoop {
                 forward.channel = channel
                 forward.state = .open
                 logger.info("channel open", metadata: meta(forward))
+                reportChannelOpen(forward, failure: nil)
                 return true
             case .wouldBlock:
                 opening = forward
@@ -366,11 +413,26 @@ final class ForwardingLoop {
             opening = nil
             logger.error("the SSH server refused to open a channel to \(forward.target) for the connection from \(forward.peer):\(forward.peerPort): \(failure.message); the tunnel stays up (check AllowTcpForwarding on the server and that the FTP server listens at \(forward.target))")
             forward.channel = nil
-            forward.state = .done
-            forward.closeLocal()
+            reportChannelOpen(forward, failure: "the SSH server refused the channel to \(forward.target): \(failure.message)")
+            finish(forward)
             return true
         } catch let failure as LibSSH2Failure {
             throw SSHError.sessionLost(reason: failure.description)
+        }
+    }
+
+    private func reportChannelOpen(_ forward: Forward, failure: String?) {
+        guard let report = forward.onChannelOpen else { return }
+        forward.onChannelOpen = nil
+        report(failure)
+    }
+
+    /// The server's side ended: remember it and tell the control filter once.
+    private func markChannelEOF(_ forward: Forward) {
+        forward.channelEOF = true
+        if !forward.filterSawServerEnd {
+            forward.filterSawServerEnd = true
+            forward.filter?.serverEnded()
         }
     }
 
@@ -389,9 +451,7 @@ final class ForwardingLoop {
                 pending = nil
                 if n > 0 {
                     if let filter = forward.filter {
-                        let out = scratch.withUnsafeBytes { filter.serverToClient(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                        let taken = forward.toLocal.append(out)
-                        forward.toLocalOverflow = Array(out[taken...])
+                        scratch.withUnsafeBytes { filter.serverBytes(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                     } else {
                         forward.toLocal.produced(n)
                     }
@@ -399,7 +459,7 @@ final class ForwardingLoop {
                     return true
                 }
                 if channel.isEOF {
-                    forward.channelEOF = true
+                    markChannelEOF(forward)
                     logger.debug("server side sent EOF", metadata: meta(forward))
                     return true
                 }
@@ -407,7 +467,7 @@ final class ForwardingLoop {
             case .wouldBlock:
                 blocked(.read(forward))
                 if pending == nil, channel.isEOF {
-                    forward.channelEOF = true
+                    markChannelEOF(forward)
                     return true
                 }
                 return false
@@ -537,6 +597,14 @@ final class ForwardingLoop {
         return poll(&fd, 1, 0) == 1 && fd.revents & Int16(POLLOUT) != 0
     }
 
+    /// SO_ERROR of a socket (0 when none), read before libssh2 consumes it.
+    static func pendingSocketError(_ fd: Int32) -> Int32 {
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &value, &length)
+        return value
+    }
+
     // MARK: Ending connections
 
     private func finish(_ forward: Forward) {
@@ -544,6 +612,8 @@ final class ForwardingLoop {
         forward.state = .done
         forward.channel = nil
         forward.closeLocal()
+        forward.filter?.detach()
+        reportChannelOpen(forward, failure: "the connection closed before its channel opened")
         let seconds = max(Date().timeIntervalSince(forward.started), 0.001)
         let total = Double(forward.bytesUp + forward.bytesDown)
         logger.info("connection closed", metadata: meta(forward).merging([
@@ -562,6 +632,17 @@ final class ForwardingLoop {
         forwards.removeAll { $0.state == .done }
     }
 
+    private func expireDataListeners() {
+        for listener in dataListeners.removeExpired() {
+            logger.info("closing the data listener on port \(listener.port): no connection within \(Int(DataListenerRegistry.unusedListenerTimeout)) s")
+            dropListener(listener)
+        }
+    }
+
+    func dropListener(_ listener: LocalListener) {
+        listeners.removeAll { $0 === listener }
+    }
+
     private func shutDown() {
         logger.debug("session ending: \(partialPacketRetries) sending calls blocked mid-packet and were retried before any other send")
         pool?.member.close()
@@ -569,65 +650,18 @@ final class ForwardingLoop {
         for forward in forwards where forward.state != .done {
             forward.state = .done
             forward.closeLocal()
+            forward.filter?.detach()
         }
         forwards.removeAll()
+        dataListeners.removeAll()
         openQueue.removeAll()
         opening = nil
         pending = nil
         listeners.removeAll()
     }
 
-    private func meta(_ forward: Forward) -> Logger.Metadata {
+    func meta(_ forward: Forward) -> Logger.Metadata {
         ["conn": "\(forward.id)", "port": "\(forward.localPort)", "peer": "\(forward.peer):\(forward.peerPort)",
          "target": "\(forward.target)"]
-    }
-}
-
-extension ForwardingLoop: ForwardingControl {
-    func addOneShotListener(target: ForwardTarget, range: ClosedRange<Int>?) throws -> Int {
-        var lastError: Error = TunnelError.internalFailure("empty port range")
-        for port in range.map(Array.init) ?? [0] {
-            do {
-                let listener = try LocalListener(address: configuration.bindAddress, port: port, target: target, oneShot: true)
-                try listener.listen()
-                listeners.append(listener)
-                return listener.port
-            } catch {
-                lastError = error
-            }
-        }
-        throw lastError
-    }
-
-    func connectLocal(host: String, port: Int, target: ForwardTarget) throws {
-        let (storage, length, family) = try SocketAddress.make(host, port)
-        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw TunnelError.internalFailure("socket: \(String(cString: strerror(errno)))") }
-        var address = storage
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Foundation.connect(fd, $0, length) }
-        }
-        guard rc == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw TunnelError.bindFailed(address: host, port: port, reason: reason)
-        }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        let forward = Forward(id: nextID, fd: fd, peer: host, peerPort: port, localPort: port, target: target,
-                              filter: nil, bufferSize: configuration.bufferSize)
-        nextID += 1
-        forwards.append(forward)
-        openQueue.append(forward)
-    }
-}
-
-/// Human-readable transfer rates for log lines.
-enum ByteRate {
-    static func format(_ bytesPerSecond: Double) -> String {
-        let units = ["B/s", "KiB/s", "MiB/s", "GiB/s"]
-        var value = bytesPerSecond
-        var unit = 0
-        while value >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
-        return "\(String(format: "%.1f", value)) \(units[unit])"
     }
 }

@@ -1,24 +1,41 @@
-/// Extension point for rewrite mode (DESIGN 3.4): a transformation of one forward's byte streams,
-/// registered on the control connection. The loop moves bytes; the filter transforms them. Pure filters
-/// (no sockets) are testable on their own.
+/// Extension point for rewrite mode (DESIGN 3.4): the filter of one control connection, driven by the loop on its
+/// thread. Unlike a bytes-in/bytes-out transformation it may send toward the server AND toward the client from
+/// either side's input, or later (when an active-mode connection completes): it writes through
+/// `Forward.queueToChannel` / `Forward.queueToLocal` of the forward it is attached to.
 ///
-/// Output may be shorter or longer than the input (a filter buffers partial lines). The loop reads more from
-/// a side only when the previous output has been queued.
+/// Loop contract: read the client only while `wantsClientBytes`, the server only while `wantsServerBytes`; report
+/// each end of stream once; send EOF to the server / shut the client's write side only when `holdsOutput` is
+/// false; call `detach()` exactly once when the control connection is finished.
 protocol StreamFilter: AnyObject {
+    /// Called once, on the loop thread, when the control forward exists.
+    func attach(to forward: Forward)
+    var wantsClientBytes: Bool { get }
+    var wantsServerBytes: Bool { get }
+    /// Bytes for either side are still held back (waiting for a listener or an active-mode connection).
+    var holdsOutput: Bool { get }
     /// Bytes from the local FTP client on their way to the server.
-    func clientToServer(_ bytes: UnsafeRawBufferPointer) -> [UInt8]
+    func clientBytes(_ bytes: UnsafeRawBufferPointer)
     /// Bytes from the server on their way to the local FTP client.
-    func serverToClient(_ bytes: UnsafeRawBufferPointer) -> [UInt8]
+    func serverBytes(_ bytes: UnsafeRawBufferPointer)
+    func clientEnded()
+    func serverEnded()
+    /// The control connection is finished: release its data listeners.
+    func detach()
 }
 
-/// What a filter (or anything else on the loop thread) may ask the forwarding loop to do:
-/// (b) a one-shot listener that opens a channel to `target` when a client connects, (c) an outbound local
-/// connect paired with a channel (active mode).
+/// What a control filter may ask the forwarding loop to do, on the loop thread. Data endpoints are keyed by
+/// (owner, id): the owner is the control connection's filter.
 protocol ForwardingControl: AnyObject {
-    /// Binds a one-shot listener on the bind address (a port in `range`, or ephemeral when nil); returns the port.
-    func addOneShotListener(target: ForwardTarget, range: ClosedRange<Int>?) throws -> Int
-    /// Connects to a local address and forwards it to `target` through a new channel (active-mode data).
-    func connectLocal(host: String, port: Int, target: ForwardTarget) throws
+    /// Binds a one-shot listener on loopback (`ipv6`: ::1) in the data port range (or ephemeral) whose connection
+    /// is forwarded to `target`; returns the port. Unused listeners expire.
+    func openDataListener(owner: ObjectIdentifier, id: Int, target: ForwardTarget, ipv6: Bool) throws -> Int
+    /// Closes that listener if it has not accepted yet.
+    func releaseDataListener(owner: ObjectIdentifier, id: Int)
+    /// Closes every listener of this owner that has not accepted yet.
+    func releaseDataListeners(owner: ObjectIdentifier)
+    /// Active mode: connects to the client's loopback address `client` and forwards it to `target` through a new
+    /// channel. `completion` runs on the loop thread once: nil when both sides are connected, else the reason.
+    func connectActive(client: ForwardTarget, target: ForwardTarget, completion: @escaping (String?) -> Void)
 }
 
 /// Where a forward's channel goes, as seen from the SSH server.

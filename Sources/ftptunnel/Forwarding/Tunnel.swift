@@ -9,6 +9,8 @@ struct TunnelReady: Sendable {
     let bindAddress: String
     /// The forwarded passive data ports (fixed mode).
     var passivePorts: PortRange? = nil
+    /// Rewrite mode: data listeners are opened on demand (in `passivePorts` when set).
+    var onDemand = false
     /// `ftp://127.0.0.1:PORT`
     var url: String { "ftp://\(bindAddress.contains(":") ? "[\(bindAddress)]" : bindAddress):\(localPort)" }
 }
@@ -27,9 +29,6 @@ final class Tunnel: @unchecked Sendable {
     private var forwarding = false
     private var pool: SessionPool?
 
-    /// Extension point for rewrite mode: makes the filter of each new control connection (set before `run`).
-    /// The filter may use the given `ForwardingControl` to open one-shot listeners or outbound data connections.
-    var controlFilter: (@Sendable (ForwardingControl) -> StreamFilter)?
 
     /// Control port tried first when LocalPort is not set, and the fallback when it cannot be bound.
     static let preferredControlPort = 21
@@ -45,10 +44,11 @@ final class Tunnel: @unchecked Sendable {
     /// then forwards until `stop()` is called or a fatal error occurs (thrown). Blocks the calling thread.
     func run(onReady: @escaping @Sendable (TunnelReady) -> Void) throws {
         guard let wakeUp else { throw TunnelError.internalFailure("cannot create the wake-up pipe") }
-        guard settings.mode == .fixed else { throw TunnelError.rewriteModeUnavailable }
-        guard let passivePorts = settings.passivePorts else { throw TunnelError.noPassivePorts }
-
-        let listeners = try bindListeners(passivePorts: passivePorts)
+        let rewrite = settings.mode == .rewrite
+        let listeners = try bindListeners(forwardedPorts: rewrite ? nil : settings.passivePorts)
+        if !rewrite, settings.passivePorts == nil {
+            logger.info("fixed mode without PassivePorts forwards only the control connection: transfers will fail")
+        }
         if isStopped { return }
         let connector = SSHConnector(settings: settings, logger: logger)
         let (session, hostKey, credential) = try connector.connectFirst()
@@ -56,13 +56,17 @@ final class Tunnel: @unchecked Sendable {
         if let userTimeout { TCPOptions.setUserTimeout(session.socket, seconds: userTimeout) }
         let configuration = ForwardingLoop.Configuration(
             dataWindow: settings.dataWindow, keepaliveInterval: settings.serverAliveInterval,
-            controlFilter: controlFilter, bindAddress: settings.bindAddress)
+            keepaliveCountMax: max(1, settings.serverAliveCountMax),
+            controlFilter: rewrite ? RewriteControl.factory(settings: settings, logger: logger) : nil,
+            bindAddress: settings.bindAddress,
+            dataPorts: rewrite ? settings.passivePorts.map { $0.lower...$0.upper } : nil)
         let pool = try makePool(connector: connector, hostKey: hostKey, credential: credential, wakeUp: wakeUp,
                                 configuration: configuration, userTimeout: userTimeout)
         for listener in listeners { try listener.listen() }
         if isStopped { _ = pool?.finish(nil); return }
         markForwarding()
-        onReady(TunnelReady(localPort: listeners[0].port, bindAddress: settings.bindAddress, passivePorts: passivePorts))
+        onReady(TunnelReady(localPort: listeners[0].port, bindAddress: settings.bindAddress,
+                            passivePorts: settings.passivePorts, onDemand: rewrite))
 
         var loopLogger = logger
         if pool != nil { loopLogger[metadataKey: "session"] = "1" }
@@ -73,17 +77,10 @@ final class Tunnel: @unchecked Sendable {
             loop.pool = (pool.first, pool.dispatcher)
             pool.start()
         }
-        do {
-            var loopError: Error?
-            do { try loop.run() } catch { loopError = error }
-            if let pool, let error = pool.finish(loopError) { throw error }
-            if let loopError { throw loopError }
-        } catch let error as SSHError {
-            if settings.serverAliveInterval > 0, case .sessionLost(let reason) = error, reason.contains("timed out") {
-                throw SSHError.serverNotAnswering(seconds: settings.serverAliveInterval * settings.serverAliveCountMax)
-            }
-            throw error
-        }
+        var loopError: Error?
+        do { try loop.run() } catch { loopError = error }
+        if let pool, let error = pool.finish(loopError) { throw error }
+        if let loopError { throw loopError }
         session.disconnect(reason: "ftptunnel stopped")
         logger.info("tunnel stopped")
     }
@@ -130,8 +127,9 @@ final class Tunnel: @unchecked Sendable {
         return stopped
     }
 
-    /// Control listener first, then one per passive port (fixed mode): `bindAddress:p → FTPHost:p`.
-    private func bindListeners(passivePorts: PortRange) throws -> [LocalListener] {
+    /// Control listener first (plus [::1] in rewrite mode, see `bindIPv6Control`), then one per forwarded passive
+    /// port (fixed mode): `bindAddress:p → FTPHost:p`.
+    private func bindListeners(forwardedPorts: PortRange?) throws -> [LocalListener] {
         let address = settings.bindAddress
         let control = ForwardTarget(host: settings.ftpHost, port: settings.ftpPort)
         var listeners: [LocalListener] = []
@@ -145,13 +143,28 @@ final class Tunnel: @unchecked Sendable {
                 listeners.append(try LocalListener(address: address, port: Self.fallbackControlPort, target: control, isControl: true))
             }
         }
-        for port in passivePorts.ports {
+        if settings.mode == .rewrite, let ipv6 = bindIPv6Control(port: listeners[0].port, target: control) {
+            listeners.append(ipv6)
+        }
+        for port in forwardedPorts.map({ Array($0.ports) }) ?? [] {
             listeners.append(try LocalListener(address: address, port: port, target: ForwardTarget(host: settings.ftpHost, port: port)))
         }
         if address != "127.0.0.1" && address != "::1" && address != "localhost" {
             logger.warning("listening on \(address), not loopback only: anyone who can reach this address can use the tunnel")
         }
         return listeners
+    }
+
+    /// `localhost` may resolve to ::1: with the default IPv4 loopback bind address, the control port is also
+    /// offered on [::1] (same port) when the host has IPv6 loopback. Failing to bind it is not fatal.
+    private func bindIPv6Control(port: Int, target: ForwardTarget) -> LocalListener? {
+        guard settings.bindAddress == "127.0.0.1" else { return nil }
+        do {
+            return try LocalListener(address: "::1", port: port, target: target, isControl: true)
+        } catch {
+            logger.debug("not listening on [::1]:\(port): \(error)")
+            return nil
+        }
     }
 }
 

@@ -2,8 +2,6 @@
 enum TunnelError: Error, CustomStringConvertible {
     case bindFailed(address: String, port: Int, reason: String)
     case badBindAddress(String)
-    case rewriteModeUnavailable
-    case noPassivePorts
     case internalFailure(String)
 
     var description: String {
@@ -15,10 +13,6 @@ enum TunnelError: Error, CustomStringConvertible {
             return "cannot listen on \(address.contains(":") ? "[\(address)]" : address):\(port): \(reason); \(hint)"
         case .badBindAddress(let address):
             return "bind address \(address) is not a numeric IPv4 or IPv6 address; use e.g. 127.0.0.1"
-        case .rewriteModeUnavailable:
-            return "--mode rewrite is not available in this build yet; use --mode fixed (or Mode fixed in the profile) with a server that advertises 127.0.0.1 and a PassivePorts range"
-        case .noPassivePorts:
-            return "fixed mode needs the server's passive port range; pass --passive-ports LO-HI (or PassivePorts in the profile) matching the FTP server's configuration"
         case .internalFailure(let what):
             return "internal failure: \(what)"
         }

@@ -15,13 +15,16 @@ struct HostKeyVerifier {
     let prompt: SecretPrompt
     let logger: Logger
 
+    /// OpenSSH's GlobalKnownHostsFile default (read, never written).
+    static let globalKnownHostsFile = "/etc/ssh/ssh_known_hosts"
+
     init(settings: TunnelSettings, prompt: SecretPrompt, logger: Logger, home: String) {
         host = settings.sshHost
         port = settings.sshPort
         userFiles = settings.knownHostsFiles.isEmpty
             ? ["\(home)/.ssh/known_hosts"]
             : settings.knownHostsFiles.map { PathExpansion.expand($0, home: home) }
-        globalFiles = settings.knownHostsFiles.isEmpty ? ["/etc/ssh/ssh_known_hosts"] : []
+        globalFiles = [Self.globalKnownHostsFile]
         // Without a terminal nobody can answer "ask": behave like `yes` (OpenSSH's BatchMode result).
         policy = settings.strictHostKeyChecking ?? (isatty(STDIN_FILENO) != 0 ? .ask : .yes)
         self.prompt = prompt

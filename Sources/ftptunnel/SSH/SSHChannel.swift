@@ -29,6 +29,10 @@ final class SSHChannel {
 
     var isEOF: Bool { libssh2_channel_eof(handle) != 0 }
 
+    /// Data for this channel already received and queued inside libssh2 (no I/O, sends nothing). Such data does
+    /// not make the SSH socket readable again.
+    var hasQueuedData: Bool { libssh2_poll_channel_read(handle, 0) > 0 }
+
     func sendEOF() throws -> SSHResult<Void> {
         try map(LibSSH2.call(session.handle, "libssh2_channel_send_eof") { libssh2_channel_send_eof(handle) })
     }

@@ -9,9 +9,14 @@ final class SSHSession {
     let socket: Int32
     let host: String
     let port: Int
-    /// Receives keyboard-interactive prompts; its address is the session's libssh2 "abstract" pointer.
+    /// Receives keyboard-interactive prompts and counts received bytes; its address is libssh2's "abstract" pointer.
     let interactive = KeyboardInteractiveResponder()
+
+    /// Bytes libssh2 has taken from the socket so far.
+    var bytesReceived: Int { interactive.bytesReceived }
     private var disconnected = false
+    /// Upper bound for the goodbye message to a server that may no longer read.
+    static let disconnectTimeoutMilliseconds: Int = 2000
 
     init(host: String, port: Int, connectTimeout: Int?) throws {
         try LibSSH2.initialiseOnce()
@@ -24,12 +29,14 @@ final class SSHSession {
             throw SSHError.handshakeFailed(host: host, port: port, reason: "libssh2 could not allocate a session")
         }
         self.handle = handle
+        _ = libssh2_session_callback_set(handle, LIBSSH2_CALLBACK_RECV, unsafeBitCast(countingReceive, to: UnsafeMutableRawPointer.self))
         libssh2_session_set_blocking(handle, 1)
         if let connectTimeout { libssh2_session_set_timeout(handle, connectTimeout * 1000) }
     }
 
     deinit {
         if !disconnected {
+            libssh2_session_set_timeout(handle, Self.disconnectTimeoutMilliseconds)
             _ = libssh2_session_disconnect_ex(handle, SSH_DISCONNECT_BY_APPLICATION, "ftptunnel closing", "")
         }
         libssh2_session_free(handle)
@@ -221,17 +228,33 @@ final class SSHSession {
         guard !disconnected else { return }
         disconnected = true
         setBlocking(true)
-        libssh2_session_set_timeout(handle, 2000)
+        libssh2_session_set_timeout(handle, Self.disconnectTimeoutMilliseconds)
         _ = libssh2_session_disconnect_ex(handle, SSH_DISCONNECT_BY_APPLICATION, reason, "")
     }
 }
 
-/// Answers keyboard-interactive prompts (called back by libssh2 from inside the auth call, same thread).
+/// The session's libssh2 "abstract" context (same thread as the session): answers keyboard-interactive prompts
+/// and counts bytes libssh2 takes from the socket.
 final class KeyboardInteractiveResponder {
+    /// Bytes libssh2 has read from the SSH socket. When it changes during a pass, packets for any channel may
+    /// now sit inside libssh2 where poll() cannot see them: the forwarding loop then makes another pass.
+    var bytesReceived = 0
+
     /// (prompt, echo) → answer; nil cancels.
     var answer: (_ prompt: String, _ echo: Bool) -> String? = { _, _ in nil }
     /// Number of prompts answered so far (the server may loop on wrong answers).
     var rounds = 0
+}
+
+/// libssh2's recv callback: the default behaviour (`recv`, errors as `-errno`) plus a byte count.
+private let countingReceive: @convention(c) (Int32, UnsafeMutableRawPointer?, Int, Int32, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int = {
+    socket, buffer, length, flags, abstract in
+    let n = recv(socket, buffer, length, flags)
+    if n < 0 { return -Int(errno) }
+    if let abstract, let raw = abstract.pointee {
+        Unmanaged<KeyboardInteractiveResponder>.fromOpaque(raw).takeUnretainedValue().bytesReceived += n
+    }
+    return n
 }
 
 private let keyboardInteractiveCallback: @convention(c) (

@@ -12,7 +12,6 @@ struct TCPConnector {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = AI_ADDRCONFIG
         var list: UnsafeMutablePointer<addrinfo>?
         let rc = getaddrinfo(host, "\(port)", &hints, &list)
         guard rc == 0, let first = list else {

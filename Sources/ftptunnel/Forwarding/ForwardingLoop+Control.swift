@@ -1,0 +1,59 @@
+import Foundation
+
+/// Dynamic forwards requested while the loop runs (rewrite mode's data connections), on the loop thread.
+extension ForwardingLoop: ForwardingControl {
+    func openDataListener(owner: ObjectIdentifier, id: Int, target: ForwardTarget, ipv6: Bool) throws -> Int {
+        let address = ipv6 ? "::1" : (configuration.bindAddress.contains(":") ? "127.0.0.1" : configuration.bindAddress)
+        let candidates: [Int]
+        if let range = configuration.dataPorts {
+            // Start at a random port so consecutive transfers do not meet the previous one's TIME_WAIT.
+            let ports = Array(range)
+            let start = Int.random(in: 0..<ports.count)
+            candidates = Array(ports[start...] + ports[..<start])
+        } else {
+            candidates = [0]
+        }
+        var lastError: Error = TunnelError.internalFailure("empty data port range")
+        for port in candidates {
+            do {
+                let listener = try LocalListener(address: address, port: port, target: target, oneShot: true)
+                try listener.listen()
+                listeners.append(listener)
+                dataListeners.add(listener, key: .init(owner: owner, id: id))
+                logger.debug("data listener on \(address) port \(listener.port) for \(target)")
+                return listener.port
+            } catch {
+                lastError = error
+            }
+        }
+        if let range = configuration.dataPorts {
+            throw DataConnectionError.portsExhausted(range: "\(range.lowerBound)-\(range.upperBound)", last: "\(lastError)")
+        }
+        throw lastError
+    }
+
+    func releaseDataListener(owner: ObjectIdentifier, id: Int) {
+        if let listener = dataListeners.remove(.init(owner: owner, id: id)) { dropListener(listener) }
+    }
+
+    func releaseDataListeners(owner: ObjectIdentifier) {
+        for listener in dataListeners.removeAll(owner: owner) { dropListener(listener) }
+    }
+
+    func connectActive(client: ForwardTarget, target: ForwardTarget, completion: @escaping (String?) -> Void) {
+        let fd: Int32
+        do {
+            fd = try LoopbackConnector.connect(host: client.host, port: client.port, timeoutMilliseconds: Self.activeConnectTimeout)
+        } catch {
+            completion("\(error)")
+            return
+        }
+        let forward = Forward(id: nextID, fd: fd, peer: client.host, peerPort: client.port, localPort: client.port,
+                              target: target, filter: nil, bufferSize: configuration.bufferSize)
+        forward.onChannelOpen = completion
+        nextID += 1
+        forwards.append(forward)
+        openQueue.append(forward)
+        logger.info("active-mode data connection to \(client)", metadata: meta(forward))
+    }
+}

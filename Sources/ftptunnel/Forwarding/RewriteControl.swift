@@ -1,0 +1,96 @@
+import Foundation
+import Logging
+import Shared
+
+/// Rewrite mode on one control connection: drives Shared's pure `ControlStreamFilter` for the forwarding loop and
+/// performs its actions there (listeners, active-mode connections, bytes toward either side). Lives on the loop
+/// thread only.
+final class RewriteControl: StreamFilter {
+    private var filter: ControlStreamFilter
+    private unowned let control: ForwardingControl
+    private let logger: Logger
+    private weak var forward: Forward?
+    /// Actions produced while others are being performed (completions arrive re-entrantly) run in order.
+    private var queue: [ControlStreamFilter.Action] = []
+    private var performing = false
+    private var detached = false
+
+    init(control: ForwardingControl, settings: TunnelSettings, clientFamily: ControlStreamFilter.AddressFamily, logger: Logger) {
+        self.control = control
+        self.logger = logger
+        let listenAddress = settings.bindAddress.contains(":") ? "127.0.0.1" : settings.bindAddress
+        filter = ControlStreamFilter(.init(ftpHost: settings.ftpHost, passiveHost: settings.passiveHost,
+                                           clientFamily: clientFamily, listenAddress: listenAddress))
+    }
+
+    /// The factory the tunnel installs in rewrite mode.
+    static func factory(settings: TunnelSettings, logger: Logger)
+        -> @Sendable (ForwardingControl, ControlStreamFilter.AddressFamily) -> StreamFilter {
+        { control, family in RewriteControl(control: control, settings: settings, clientFamily: family, logger: logger) }
+    }
+
+    private var owner: ObjectIdentifier { ObjectIdentifier(self) }
+
+    func attach(to forward: Forward) { self.forward = forward }
+
+    var wantsClientBytes: Bool { filter.wantsClientBytes }
+    var wantsServerBytes: Bool { filter.wantsServerBytes }
+    var holdsOutput: Bool { filter.hasHeldOutput }
+
+    func clientBytes(_ bytes: UnsafeRawBufferPointer) { perform(filter.clientBytes(bytes)) }
+    func serverBytes(_ bytes: UnsafeRawBufferPointer) { perform(filter.serverBytes(bytes)) }
+    func clientEnded() { perform(filter.clientEnded()) }
+    func serverEnded() { perform(filter.serverEnded()) }
+
+    func detach() {
+        guard !detached else { return }
+        detached = true
+        control.releaseDataListeners(owner: owner)
+    }
+
+    private func perform(_ actions: [ControlStreamFilter.Action]) {
+        queue += actions
+        guard !performing else { return }
+        performing = true
+        defer { performing = false }
+        while !queue.isEmpty {
+            run(queue.removeFirst())
+        }
+    }
+
+    private func run(_ action: ControlStreamFilter.Action) {
+        switch action {
+        case .sendToServer(let bytes):
+            forward?.queueToChannel(bytes)
+        case .sendToClient(let bytes):
+            forward?.queueToLocal(bytes)
+        case .openPassiveListener(let id, let target, let family):
+            guard !detached else { return queue += filter.listenerFailed(id, reason: "the control connection ended") }
+            do {
+                let port = try control.openDataListener(owner: owner, id: id.rawValue,
+                                                        target: ForwardTarget(host: target.host ?? filter.configuration.ftpHost, port: target.port),
+                                                        ipv6: family == .ipv6)
+                queue += filter.listenerOpened(id, localPort: port)
+            } catch {
+                queue += filter.listenerFailed(id, reason: "\(error)")
+            }
+        case .connectActive(let id, let server, let client):
+            guard let clientHost = client.host, !detached else {
+                return queue += filter.activeConnectFailed(id, reason: "no client address")
+            }
+            control.connectActive(client: ForwardTarget(host: clientHost, port: client.port),
+                                  target: ForwardTarget(host: server.host ?? filter.configuration.ftpHost, port: server.port)) { [weak self] failure in
+                guard let self else { return }
+                if let failure {
+                    self.perform(self.filter.activeConnectFailed(id, reason: failure))
+                } else {
+                    self.perform(self.filter.activeConnected(id))
+                }
+            }
+        case .releaseData(let id):
+            control.releaseDataListener(owner: owner, id: id.rawValue)
+        case .log(let level, let message):
+            logger.log(level: level, "\(message)", metadata: forward.map { ["conn": "\($0.id)"] })
+        }
+    }
+}
