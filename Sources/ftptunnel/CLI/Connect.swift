@@ -50,6 +50,11 @@ enum TunnelExit {
             case .noSupportedAlgorithm: return usage
             case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering: return connection
             }
+        case let error as SessionPoolError:
+            switch error {
+            case .hostKeyDiffers: return hostKey
+            case .credentialRefused: return authentication
+            }
         case let error as TunnelError:
             switch error {
             case .bindFailed, .badBindAddress: return localBind

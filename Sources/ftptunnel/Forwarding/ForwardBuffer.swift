@@ -8,6 +8,9 @@ final class ForwardBuffer {
     /// True while a partially sent libssh2 write refers to `storage[head...]`.
     var pinned = false
 
+    /// Space at the end below which `writable()` compacts: a quarter of the buffer.
+    var compactionThreshold: Int { capacity / 4 }
+
     init(capacity: Int) {
         self.capacity = capacity
         storage = .allocate(byteCount: capacity, alignment: 16)
@@ -24,9 +27,10 @@ final class ForwardBuffer {
     /// The unread bytes.
     var readable: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: storage[head..<tail]) }
 
-    /// Free space at the end, compacting first unless pinned.
+    /// Free space at the end. Unread bytes are moved to the front (unless pinned) only when the space at the
+    /// end has shrunk below `compactionThreshold`, so a partially drained buffer is not copied on every fill.
     func writable() -> UnsafeMutableRawBufferPointer {
-        if !pinned && head > 0 {
+        if !pinned && head > 0 && capacity - tail < compactionThreshold {
             if head < tail { storage.baseAddress!.copyMemory(from: storage.baseAddress! + head, byteCount: tail - head) }
             tail -= head
             head = 0

@@ -67,6 +67,11 @@ final class ForwardingLoop {
     private(set) var partialPacketRetries = 0
     private var nextKeepalive = Date.distantFuture
     private var scratch = [UInt8](repeating: 0, count: ForwardingLoop.bufferSize)
+    /// Set before `run` when this loop is one session of a pool (`Sessions N`): data connections accepted here
+    /// go through the dispatcher to the least-loaded session; ones dispatched here arrive in `member`'s inbox.
+    var pool: (member: PoolMember, dispatcher: ConnectionDispatcher)?
+    /// Forwards counted in `pool.member`'s load.
+    private var pooledForwards = Set<Int>()
     /// Rewrite mode's one-shot data listeners that have not accepted yet.
     let dataListeners = DataListenerRegistry()
     /// Longest wait for a non-blocking connect to a client's active-mode port on loopback.
@@ -92,7 +97,7 @@ final class ForwardingLoop {
         defer { shutDown() }
         var progress = false
         while !shouldStop() {
-            var fds = pollSet()
+            buildPollSet()
             let timeout: Int32 = progress || libssh2HoldsInput ? 0 : min(keepaliveTimeout(), dataListenerTimeout())
             let ready = poll(&fds, nfds_t(fds.count), timeout)
             if ready < 0 && errno != EINTR {
@@ -106,9 +111,11 @@ final class ForwardingLoop {
 
     private enum Slot { case wake, ssh, listener(LocalListener), forward(Forward) }
     private var slots: [Slot] = []
+    /// The poll set, rebuilt each pass in place (no allocation per pass).
+    private var fds: [pollfd] = []
 
-    private func pollSet() -> [pollfd] {
-        var fds: [pollfd] = []
+    private func buildPollSet() {
+        fds.removeAll(keepingCapacity: true)
         slots.removeAll(keepingCapacity: true)
         fds.append(pollfd(fd: wakeUp.readFD, events: Int16(POLLIN), revents: 0)); slots.append(.wake)
 
@@ -128,7 +135,6 @@ final class ForwardingLoop {
             // A socket nobody wants to touch is left out (fd -1): a pending hang-up must not wake poll() in a loop.
             fds.append(pollfd(fd: events == 0 ? -1 : forward.fd, events: events, revents: 0)); slots.append(.forward(forward))
         }
-        return fds
     }
 
     /// Someone needs libssh2 to read the SSH socket (channel data, window adjusts, open/close replies).
@@ -169,6 +175,7 @@ final class ForwardingLoop {
             switch slots[index] {
             case .wake:
                 wakeUp.drain()
+                progress = adoptQueued() || progress
             case .ssh:
                 if fd.revents & (Self.pollReadHangUp | Int16(POLLHUP | POLLERR)) != 0 { sshHungUp = true }
             case .listener(let listener):
@@ -202,6 +209,17 @@ final class ForwardingLoop {
         var accepted = false
         while let client = listener.accept() {
             accepted = true
+            if !listener.isControl, let pool {
+                pool.dispatcher.dispatch(AdoptedConnection(fd: client.fd, peer: client.peer, peerPort: client.peerPort,
+                                                           localPort: listener.port, target: listener.target))
+                logger.debug("data connection handed to the session pool", metadata: ["port": "\(listener.port)", "peer": "\(client.peer):\(client.peerPort)"])
+                if listener.oneShot {
+                    dataListeners.forget(listener)
+                    listeners.removeAll { $0 === listener }
+                    break
+                }
+                continue
+            }
             let family: ControlStreamFilter.AddressFamily = listener.address.contains(":") ? .ipv6 : .ipv4
             let forward = Forward(id: nextID, fd: client.fd, peer: client.peer, peerPort: client.peerPort,
                                   localPort: listener.port, target: listener.target,
@@ -219,6 +237,23 @@ final class ForwardingLoop {
             }
         }
         return accepted
+    }
+
+    /// Opens channels for the data connections the dispatcher queued for this loop.
+    private func adoptQueued() -> Bool {
+        guard let pool else { return false }
+        let connections = pool.member.takeQueued()
+        for connection in connections {
+            let forward = Forward(id: nextID, fd: connection.fd, peer: connection.peer, peerPort: connection.peerPort,
+                                  localPort: connection.localPort, target: connection.target, filter: nil,
+                                  bufferSize: configuration.bufferSize)
+            nextID += 1
+            forwards.append(forward)
+            openQueue.append(forward)
+            pooledForwards.insert(forward.id)
+            logger.info("connection accepted", metadata: meta(forward))
+        }
+        return !connections.isEmpty
     }
 
     /// Local socket reads and writes (no libssh2 calls).
@@ -304,8 +339,12 @@ final class ForwardingLoop {
             switch forward.state {
             case .open:
                 if forward.wantsChannelRead {
-                    progress = try readChannel(forward) || progress
+                    let moved = try readChannel(forward)
+                    progress = moved || progress
                     if pending != nil { return progress }
+                    // Hand the bytes to the local socket now rather than after the next poll (a local send
+                    // is no libssh2 call, so the pending-send rule is unaffected).
+                    if moved, forward.wantsLocalWrite { _ = writeLocal(forward) }
                 }
                 flushOverflow(forward)
                 while !forward.toChannel.isEmpty, forward.state == .open, !forward.localBroken {
@@ -585,6 +624,11 @@ final class ForwardingLoop {
     }
 
     private func reapFinished() {
+        if !pooledForwards.isEmpty {
+            for forward in forwards where forward.state == .done && pooledForwards.remove(forward.id) != nil {
+                pool?.member.release()
+            }
+        }
         forwards.removeAll { $0.state == .done }
     }
 
@@ -601,6 +645,8 @@ final class ForwardingLoop {
 
     private func shutDown() {
         logger.debug("session ending: \(partialPacketRetries) sending calls blocked mid-packet and were retried before any other send")
+        pool?.member.close()
+        pooledForwards.removeAll()
         for forward in forwards where forward.state != .done {
             forward.state = .done
             forward.closeLocal()

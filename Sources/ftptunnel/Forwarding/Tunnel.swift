@@ -27,6 +27,7 @@ final class Tunnel: @unchecked Sendable {
     private let lock = NSLock()
     private var stopped = false
     private var forwarding = false
+    private var pool: SessionPool?
 
 
     /// Control port tried first when LocalPort is not set, and the fallback when it cannot be bound.
@@ -49,25 +50,37 @@ final class Tunnel: @unchecked Sendable {
             logger.info("fixed mode without PassivePorts forwards only the control connection: transfers will fail")
         }
         if isStopped { return }
-        let session = try SSHConnector(settings: settings, logger: logger).connect()
-        if settings.serverAliveInterval > 0 {
-            TCPOptions.setUserTimeout(session.socket, seconds: settings.serverAliveInterval * max(1, settings.serverAliveCountMax))
-        }
+        let connector = SSHConnector(settings: settings, logger: logger)
+        let (session, hostKey, credential) = try connector.connectFirst()
+        let userTimeout = settings.serverAliveInterval > 0 ? settings.serverAliveInterval * max(1, settings.serverAliveCountMax) : nil
+        if let userTimeout { TCPOptions.setUserTimeout(session.socket, seconds: userTimeout) }
+        let configuration = ForwardingLoop.Configuration(
+            dataWindow: settings.dataWindow, keepaliveInterval: settings.serverAliveInterval,
+            keepaliveCountMax: max(1, settings.serverAliveCountMax),
+            controlFilter: rewrite ? RewriteControl.factory(settings: settings, logger: logger) : nil,
+            bindAddress: settings.bindAddress,
+            dataPorts: rewrite ? settings.passivePorts.map { $0.lower...$0.upper } : nil)
+        let pool = try makePool(connector: connector, hostKey: hostKey, credential: credential, wakeUp: wakeUp,
+                                configuration: configuration, userTimeout: userTimeout)
         for listener in listeners { try listener.listen() }
-        if isStopped { return }
+        if isStopped { _ = pool?.finish(nil); return }
         markForwarding()
         onReady(TunnelReady(localPort: listeners[0].port, bindAddress: settings.bindAddress,
                             passivePorts: settings.passivePorts, onDemand: rewrite))
 
+        var loopLogger = logger
+        if pool != nil { loopLogger[metadataKey: "session"] = "1" }
         let loop = ForwardingLoop(
-            session: session, listeners: listeners,
-            configuration: .init(dataWindow: settings.dataWindow, keepaliveInterval: settings.serverAliveInterval,
-                                 keepaliveCountMax: max(1, settings.serverAliveCountMax),
-                                 controlFilter: rewrite ? RewriteControl.factory(settings: settings, logger: logger) : nil,
-                                 bindAddress: settings.bindAddress,
-                                 dataPorts: rewrite ? settings.passivePorts.map { $0.lower...$0.upper } : nil),
-            wakeUp: wakeUp, logger: logger, shouldStop: { [unowned self] in self.isStopped })
-        try loop.run()
+            session: session, listeners: listeners, configuration: configuration,
+            wakeUp: wakeUp, logger: loopLogger, shouldStop: { [unowned self] in self.isStopped || pool?.isEnding == true })
+        if let pool {
+            loop.pool = (pool.first, pool.dispatcher)
+            pool.start()
+        }
+        var loopError: Error?
+        do { try loop.run() } catch { loopError = error }
+        if let pool, let error = pool.finish(loopError) { throw error }
+        if let loopError { throw loopError }
         session.disconnect(reason: "ftptunnel stopped")
         logger.info("tunnel stopped")
     }
@@ -76,8 +89,26 @@ final class Tunnel: @unchecked Sendable {
     func stop() {
         lock.lock()
         stopped = true
+        let pool = self.pool
         lock.unlock()
         wakeUp?.wake()
+        pool?.wakeAll()
+    }
+
+    /// Sessions 2…N (`Sessions N`), connected before the tunnel reports ready; nil for one session.
+    /// Keyboard-interactive answers cannot be replayed, so such a login keeps the tunnel at one session.
+    private func makePool(connector: SSHConnector, hostKey: PoolHostKey, credential: SSHCredential, wakeUp: WakeUpPipe,
+                          configuration: ForwardingLoop.Configuration, userTimeout: Int?) throws -> SessionPool? {
+        guard settings.sessions > 1 else { return nil }
+        guard credential.isReusable else {
+            logger.notice("Sessions \(settings.sessions) ignored: the login used keyboard-interactive authentication, whose answers cannot be reused for further sessions without asking again; the tunnel uses one SSH session")
+            return nil
+        }
+        let pool = try SessionPool(count: settings.sessions, connector: connector, hostKey: hostKey, credential: credential,
+                                   firstWakeUp: wakeUp, configuration: configuration, userTimeout: userTimeout,
+                                   shouldStop: { [unowned self] in self.isStopped })
+        lock.withLock { self.pool = pool }
+        return pool
     }
 
     /// True once listeners accept connections; before that a signal simply ends the process (nothing to close,

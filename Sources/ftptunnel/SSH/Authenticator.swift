@@ -15,18 +15,20 @@ struct Authenticator {
     static let maximumPrompts = 3
     static let defaultIdentityFiles = ["~/.ssh/id_ed25519", "~/.ssh/id_ecdsa"]
 
-    func authenticate(_ session: SSHSession) throws {
+    /// Authenticates `session`; returns what succeeded so further sessions of a pool can reuse it.
+    @discardableResult
+    func authenticate(_ session: SSHSession) throws -> SSHCredential {
         let user = settings.user
         let methods = try session.authenticationMethods(user: user)
-        if session.isAuthenticated { return }
+        if session.isAuthenticated { return .none }
         logger.debug("server offers authentication methods", metadata: ["methods": "\(methods.joined(separator: ","))"])
         var tried: [String] = []
         var skippedRSA: [String] = []
         let identities = identityFiles()
 
         if methods.contains("publickey") {
-            if try agent(session, identities: identities, tried: &tried, skippedRSA: &skippedRSA) { return }
-            if try files(session, identities: identities, tried: &tried, skippedRSA: &skippedRSA) { return }
+            if let used = try agent(session, identities: identities, tried: &tried, skippedRSA: &skippedRSA) { return used }
+            if let used = try files(session, identities: identities, tried: &tried, skippedRSA: &skippedRSA) { return used }
         }
         if methods.contains("keyboard-interactive"), prompt.canAsk {
             tried.append("keyboard-interactive")
@@ -34,14 +36,14 @@ struct Authenticator {
                 prompt.ask(text.isEmpty ? "(\(user)@\(settings.sshHost)) Password: " : "(\(user)@\(settings.sshHost)) \(text)", echo: echo)
             }
             for _ in 0..<Self.maximumPrompts {
-                if try session.authenticateKeyboardInteractive(user: user) == .success { return }
+                if try session.authenticateKeyboardInteractive(user: user) == .success { return .keyboardInteractive }
             }
         }
         if methods.contains("password"), prompt.canAsk {
             tried.append("password")
             for _ in 0..<Self.maximumPrompts {
                 guard let password = prompt.ask("\(user)@\(settings.sshHost)'s password: ") else { break }
-                if try session.authenticate(user: user, password: password) == .success { return }
+                if try session.authenticate(user: user, password: password) == .success { return .password(password) }
             }
         }
         throw SSHError.authenticationFailed(user: user, host: settings.sshHost, tried: tried, skippedRSA: skippedRSA)
@@ -56,14 +58,16 @@ struct Authenticator {
     }
 
     private func agent(_ session: SSHSession, identities: [(path: String, explicit: Bool)],
-                       tried: inout [String], skippedRSA: inout [String]) throws -> Bool {
-        guard let socket = environment["SSH_AUTH_SOCK"], !socket.isEmpty else { return false }
+                       tried: inout [String], skippedRSA: inout [String]) throws -> SSHCredential? {
+        guard let socket = environment["SSH_AUTH_SOCK"], !socket.isEmpty else { return nil }
         // IdentitiesOnly: only agent keys whose public half matches one of the identity files.
         let allowed: Set<String>? = settings.identitiesOnly ? Set(identities.compactMap { publicKeyBase64(of: $0.path) }) : nil
         var rsa: [String] = []
+        var lastOffered: [UInt8] = []
         let result = try session.authenticateWithAgent(user: settings.user) { type, blob, comment in
             if type == "ssh-rsa" { rsa.append("agent key \(comment.isEmpty ? type : comment)"); return false }
             if let allowed, !allowed.contains(Data(blob).base64EncodedString()) { return false }
+            lastOffered = blob
             return true
         }
         tried += result.tried
@@ -71,11 +75,11 @@ struct Authenticator {
             logger.notice("skipping RSA keys from ssh-agent: \(SSHError.rsaExplanation)")
             skippedRSA += rsa
         }
-        return result.success
+        return result.success ? .agentKey(blob: lastOffered) : nil
     }
 
     private func files(_ session: SSHSession, identities: [(path: String, explicit: Bool)],
-                       tried: inout [String], skippedRSA: inout [String]) throws -> Bool {
+                       tried: inout [String], skippedRSA: inout [String]) throws -> SSHCredential? {
         for (path, explicit) in identities {
             guard let info = IdentityFileInfo.read(path) else {
                 if explicit { logger.warning("identity file \(path) cannot be read; skipping it") }
@@ -89,7 +93,7 @@ struct Authenticator {
             tried.append(path)
             if !info.isEncrypted {
                 switch try session.authenticate(user: settings.user, privateKey: path, passphrase: nil) {
-                case .success: return true
+                case .success: return .keyFile(path: path, passphrase: nil)
                 case .denied: continue
                 case .unreadableKey(let reason): logger.warning("cannot use identity file \(path): \(reason)")
                 }
@@ -102,13 +106,13 @@ struct Authenticator {
             attempts: for _ in 0..<Self.maximumPrompts {
                 guard let passphrase = prompt.ask("Enter passphrase for key '\(path)': ") else { break }
                 switch try session.authenticate(user: settings.user, privateKey: path, passphrase: passphrase) {
-                case .success: return true
+                case .success: return .keyFile(path: path, passphrase: passphrase)
                 case .denied: break attempts
                 case .unreadableKey: logger.notice("wrong passphrase for \(path)")
                 }
             }
         }
-        return false
+        return nil
     }
 
     /// The base64 key of `path.pub`, for IdentitiesOnly matching of agent keys.

@@ -9,22 +9,45 @@ struct SSHConnector {
     let logger: Logger
     var environment: [String: String] = ProcessInfo.processInfo.environment
 
-    func connect() throws -> SSHSession {
+    func connect() throws -> SSHSession { try connectFirst().session }
+
+    /// The first (or only) session: host key checked against known_hosts (prompting or recording as the policy
+    /// says), authentication that may prompt. Returns the host key and the credential for further sessions.
+    func connectFirst() throws -> (session: SSHSession, hostKey: PoolHostKey, credential: SSHCredential) {
         let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? PathExpansion.home
         let prompt = SecretPrompt(environment: environment)
         let verifier = HostKeyVerifier(settings: settings, prompt: prompt, logger: logger, home: home)
+        let (session, key) = try open(preferringKeyTypes: verifier.preferredKeyTypes())
+        try verifier.verify(keyType: key.type, blob: key.blob)
+        let credential = try Authenticator(settings: settings, prompt: prompt, logger: logger, environment: environment, home: home)
+            .authenticate(session)
+        logger.info("authenticated", metadata: ["ssh": "\(settings.user)@\(settings.sshHost):\(settings.sshPort)"])
+        return (session, key, credential)
+    }
+
+    /// A further session of a pool: the server must present exactly `hostKey` (else refused), and `credential`
+    /// authenticates without prompting.
+    func connectAnother(hostKey: PoolHostKey, credential: SSHCredential, number: Int) throws -> SSHSession {
+        let (session, key) = try open(preferringKeyTypes: [hostKey.type])
+        guard key == hostKey else {
+            throw SessionPoolError.hostKeyDiffers(session: number, first: hostKey.fingerprint, presented: key.fingerprint)
+        }
+        try credential.replay(on: session, user: settings.user)
+        logger.info("authenticated", metadata: ["ssh": "\(settings.user)@\(settings.sshHost):\(settings.sshPort)",
+                                                "session": "\(number)", "method": "\(credential.methodName)"])
+        return session
+    }
+
+    /// TCP connect, algorithm preferences, handshake; returns the session and the key the server presented.
+    private func open(preferringKeyTypes knownKeyTypes: [String]) throws -> (SSHSession, PoolHostKey) {
         logger.info("connecting", metadata: ["ssh": "\(settings.user)@\(settings.sshHost):\(settings.sshPort)"])
         let session = try SSHSession(host: settings.sshHost, port: settings.sshPort, connectTimeout: settings.connectTimeout)
-        try applyAlgorithmPreferences(session, knownKeyTypes: verifier.preferredKeyTypes())
+        try applyAlgorithmPreferences(session, knownKeyTypes: knownKeyTypes)
         try session.handshake()
         guard let key = session.hostKey() else {
             throw SSHError.handshakeFailed(host: settings.sshHost, port: settings.sshPort, reason: "the server sent no host key")
         }
-        try verifier.verify(keyType: key.type, blob: key.blob)
-        try Authenticator(settings: settings, prompt: prompt, logger: logger, environment: environment, home: home)
-            .authenticate(session)
-        logger.info("authenticated", metadata: ["ssh": "\(settings.user)@\(settings.sshHost):\(settings.sshPort)"])
-        return session
+        return (session, PoolHostKey(type: key.type, blob: key.blob))
     }
 
     private func applyAlgorithmPreferences(_ session: SSHSession, knownKeyTypes: [String]) throws {

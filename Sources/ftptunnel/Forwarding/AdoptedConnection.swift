@@ -1,0 +1,10 @@
+/// A local data connection (accepted on a listener, or connected for active mode) on its way to the
+/// forwarding loop that will open its channel. The receiving loop owns `fd` from then on.
+struct AdoptedConnection: Sendable {
+    let fd: Int32
+    let peer: String
+    let peerPort: Int
+    /// The local port it arrived on (for log lines).
+    let localPort: Int
+    let target: ForwardTarget
+}

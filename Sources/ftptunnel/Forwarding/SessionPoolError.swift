@@ -1,0 +1,16 @@
+/// Why a further session of the pool (`Sessions N`) could not join it.
+enum SessionPoolError: Error, CustomStringConvertible {
+    /// A later connection to the same server presented another host key: possibly a man-in-the-middle.
+    case hostKeyDiffers(session: Int, first: String, presented: String)
+    /// The remembered credential was refused on a later session.
+    case credentialRefused(method: String)
+
+    var description: String {
+        switch self {
+        case .hostKeyDiffers(let session, let first, let presented):
+            return "SSH session \(session) of the pool presented host key \(presented), but the first session verified \(first); someone could be intercepting connections, so nothing was forwarded (check the server, or use Sessions 1)"
+        case .credentialRefused(let method):
+            return "the server refused the \(method) that authenticated the first session when a further session of the pool reused it; check the server's MaxSessions/MaxStartups and authentication limits, or use Sessions 1"
+        }
+    }
+}
