@@ -41,7 +41,7 @@ import Testing
         overrides.ftpPort = 40021; overrides.localPort = 40121; overrides.passivePorts = "40100-40109"
         let env = ["HOME": "/nonexistent-home", "USER": "root", SettingsResolver.sshConfigEnvironmentKey: "none"]
         let s = try SettingsResolver(environment: env).resolve(destination: "demo", overrides: overrides).settings
-        #expect(s.sshHost == "127.0.0.1" && s.ftpHost == "127.0.0.2" && s.mode == .fixed)
+        #expect(s.sshHost == "127.0.0.1" && s.ftpHost == "127.0.0.2" && s.mode == .rewrite)
         #expect(s.sshPort == 40022 && s.identityFiles == ["/tmp/k"] && s.knownHostsFiles == ["/tmp/kh"])
         #expect(s.ftpPort == 40021 && s.localPort == 40121 && s.passivePorts == PortRange(lower: 40100, upper: 40109))
     }

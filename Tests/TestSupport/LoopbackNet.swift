@@ -79,11 +79,7 @@ public enum LoopbackNet {
 
     /// Listening TCP sockets (from /proc/net/tcp) as "ip:port" strings, e.g. "127.0.0.1:2121".
     public static func listeningSockets() -> [String] {
-        // Read through FileHandle: /proc files report size 0, and String(contentsOfFile:) stops after 4 KiB.
-        guard let handle = FileHandle(forReadingAtPath: "/proc/net/tcp"),
-              let data = try? handle.readToEnd() else { return [] }
-        try? handle.close()
-        let table = String(decoding: data, as: UTF8.self)
+        guard let table = ProcessSockets.readProcFile("/proc/net/tcp") else { return [] }
         return table.split(separator: "\n").dropFirst().compactMap { line in
             let fields = line.split(separator: " ")
             guard fields.count > 3, fields[3] == "0A" else { return nil }

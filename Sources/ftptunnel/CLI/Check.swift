@@ -28,14 +28,7 @@ extension FTPTunnelCommand {
         var ftpUser: String?
 
         func run() throws {
-            let settings: TunnelSettings
-            do {
-                settings = try SettingsResolver().resolve(destination: options.destination, overrides: options.overrides).settings
-                try LogSetup.bootstrap(label: "ftptunnel", verbosity: options.verbose, logFile: options.logFile)
-            } catch {
-                TunnelLauncher.report(error)
-                throw ExitCode(TunnelExit.usage)
-            }
+            guard let settings = options.resolveSettingsAndStartLogging() else { throw ExitCode(TunnelExit.usage) }
             let signals = SignalWatcher { number in
                 TerminalEcho.restore()
                 FileHandle.standardError.write(Data("ftptunnel: check interrupted\n".utf8))

@@ -72,16 +72,8 @@ struct TunnelLauncher {
 
     /// Resolves settings and bootstraps logging; prints the error and returns nil on failure.
     func prepare() -> (tunnel: Tunnel, settings: TunnelSettings)? {
-        let settings: TunnelSettings
-        do {
-            settings = try SettingsResolver().resolve(destination: options.destination, overrides: options.overrides).settings
-            try LogSetup.bootstrap(label: "ftptunnel", verbosity: options.verbose, logFile: options.logFile)
-        } catch {
-            Self.report(error)
-            return nil
-        }
-        let logger = Logger(label: "ftptunnel")
-        return (Tunnel(settings: settings, logger: logger), settings)
+        guard let settings = options.resolveSettingsAndStartLogging() else { return nil }
+        return (Tunnel(settings: settings, logger: Logger(label: "ftptunnel")), settings)
     }
 
     /// `connect`: runs the tunnel on this thread until a signal or a fatal error.

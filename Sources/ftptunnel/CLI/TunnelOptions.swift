@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 import Shared
 
 /// Options shared by `connect`, `run`, `check` and `show`: everything that can override a profile.
@@ -59,5 +60,22 @@ struct TunnelOptions: ParsableArguments {
         o.knownHostsFile = knownHosts
         o.options = options
         return o
+    }
+}
+
+extension TunnelOptions {
+    /// Resolves the site's settings and bootstraps logging (logging the resolver's notes at -v).
+    /// Prints the one-sentence error and returns nil when the command line, a profile or the log file is wrong.
+    func resolveSettingsAndStartLogging() -> TunnelSettings? {
+        do {
+            let resolved = try SettingsResolver().resolve(destination: destination, overrides: overrides)
+            try LogSetup.bootstrap(label: "ftptunnel", verbosity: verbose, logFile: logFile)
+            let logger = Logger(label: "ftptunnel")
+            for note in resolved.notes { logger.info("\(note)") }
+            return resolved.settings
+        } catch {
+            TunnelLauncher.report(error)
+            return nil
+        }
     }
 }

@@ -1,0 +1,47 @@
+import Foundation
+
+/// What one process holds: open fds and the ports of its listening TCP sockets (IPv4 and IPv6).
+public enum ProcessSockets {
+    public static func fdCount(_ pid: pid_t) -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).count
+    }
+
+    /// "ip:port" of every listening TCP socket the process holds.
+    public static func listening(_ pid: pid_t) -> [String] {
+        let fdDirectory = "/proc/\(pid)/fd"
+        let inodes = Set(((try? FileManager.default.contentsOfDirectory(atPath: fdDirectory)) ?? []).compactMap { fd -> String? in
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(fdDirectory)/\(fd)"),
+                  target.hasPrefix("socket:[") else { return nil }
+            return String(target.dropFirst("socket:[".count).dropLast())
+        })
+        var result: [String] = []
+        for (table, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
+            guard let text = readProcFile(table) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ")
+                guard fields.count > 9, fields[3] == "0A", inodes.contains(String(fields[9])) else { continue }
+                let parts = fields[1].split(separator: ":")
+                guard parts.count == 2, let port = Int(parts[1], radix: 16) else { continue }
+                result.append(v6 ? "[\(parts[0])]:\(port)" : "\(ipv4(parts[0])):\(port)")
+            }
+        }
+        return result.sorted()
+    }
+
+    /// /proc files report size 0; String(contentsOfFile:) reads only their first page.
+    static func readProcFile(_ path: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        return String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+    }
+
+    private static func ipv4(_ hex: Substring) -> String {
+        guard let ip = UInt32(hex, radix: 16) else { return String(hex) }
+        return "\(ip & 0xff).\((ip >> 8) & 0xff).\((ip >> 16) & 0xff).\(ip >> 24)"
+    }
+
+    /// Ports only (for comparisons that ignore the address family).
+    public static func listeningPorts(_ pid: pid_t) -> [Int] {
+        listening(pid).compactMap { Int($0.split(separator: ":").last ?? "") }
+    }
+}
