@@ -31,8 +31,8 @@ import TestSupport
         let key = recipe.work.file("id_enc")
         try runChecked("ssh-keygen", ["-q", "-t", "ed25519", "-N", "correct horse", "-f", key])
         try authorize(key + ".pub", on: recipe.sshd)
-        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.vsftpd.port,
-                                       passivePorts: recipe.vsftpd.passivePorts, identity: key,
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.ftpPort,
+                                       passivePorts: recipe.passivePorts, identity: key,
                                        environment: TunnelAskpass.environment(secret: "correct horse", in: recipe.work))
         try downloadWorks(recipe, tunnel)
     }
@@ -42,8 +42,8 @@ import TestSupport
         let key = recipe.work.file("id_enc")
         try runChecked("ssh-keygen", ["-q", "-t", "ed25519", "-N", "correct horse", "-f", key])
         try authorize(key + ".pub", on: recipe.sshd)
-        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.vsftpd.port,
-                                       passivePorts: recipe.vsftpd.passivePorts, identity: key,
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.ftpPort,
+                                       passivePorts: recipe.passivePorts, identity: key,
                                        environment: TunnelAskpass.environment(secret: "wrong", in: recipe.work),
                                        waitForReady: false)
         #expect(try tunnel.process.waitForExit(seconds: 30) == 4, "\(tunnel.output)")
@@ -54,8 +54,8 @@ import TestSupport
         let recipe = try TunnelRecipe()
         let agent = try TunnelAgent()
         try agent.add(recipe.sshd.userKey)
-        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.vsftpd.port,
-                                       passivePorts: recipe.vsftpd.passivePorts, identity: nil,
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.ftpPort,
+                                       passivePorts: recipe.passivePorts, identity: nil,
                                        environment: ["SSH_AUTH_SOCK": agent.socket])
         try downloadWorks(recipe, tunnel)
     }
@@ -66,8 +66,8 @@ import TestSupport
         options.extraConfig = ["PubkeyAuthentication no"]
         let recipe = try TunnelRecipe(sshd: options)
         let password = try TunnelTestUser.withFreshPassword()
-        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.vsftpd.port,
-                                       passivePorts: recipe.vsftpd.passivePorts, identity: nil,
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.ftpPort,
+                                       passivePorts: recipe.passivePorts, identity: nil,
                                        environment: TunnelAskpass.environment(secret: password, in: recipe.work),
                                        user: TunnelTestUser.name)
         try downloadWorks(recipe, tunnel)
@@ -78,8 +78,8 @@ import TestSupport
         options.passwordAuthentication = true
         let recipe = try TunnelRecipe(sshd: options)
         _ = try TunnelTestUser.withFreshPassword()
-        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.vsftpd.port,
-                                       passivePorts: recipe.vsftpd.passivePorts, identity: nil,
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.ftpPort,
+                                       passivePorts: recipe.passivePorts, identity: nil,
                                        environment: TunnelAskpass.environment(secret: "not-the-password", in: recipe.work),
                                        waitForReady: false, user: TunnelTestUser.name)
         #expect(try tunnel.process.waitForExit(seconds: 60) == 4, "\(tunnel.output)")
@@ -87,29 +87,13 @@ import TestSupport
     }
 
     @Test func keyboardInteractiveThroughPAM() throws {
-        let sshd = try TunnelPAMSSHD()
-        let root = try TempDirectory("vsroot")
-        let work = try TempDirectory()
-        try TestFiles.random(at: root.file("k.bin"), size: 1 << 20)
-        let vsftpd = try VsftpdFixture(root: root.path, pasvAddress: "127.0.0.1")
-        let knownHosts = try work.write("known_hosts", sshd.knownHostsLine + "\n")
-        let password = try TunnelTestUser.withFreshPassword()
-        let home = try TempDirectory("kbd-home")
-        var env = ProcessInfo.processInfo.environment
-        env["HOME"] = home.path
-        env.removeValue(forKey: "SSH_AUTH_SOCK")
-        for (key, value) in try TunnelAskpass.environment(secret: password, in: work) { env[key] = value }
-        let localPort = try LoopbackNet.freePort(on: "127.0.0.1")
-        let tunnel = try ManagedProcess(try Products.ftptunnel, [
-            "connect", "\(TunnelTestUser.name)@\(sshd.host):\(sshd.port)", "--mode", "fixed", "--ftp-host", LoopbackNet.serverSide,
-            "--ftp-port", "\(vsftpd.port)", "--local-port", "\(localPort)",
-            "--passive-ports", "\(vsftpd.passivePorts.lowerBound)-\(vsftpd.passivePorts.upperBound)", "--known-hosts", knownHosts, "-v",
-        ], environment: env)
+        let scenario = try KeyboardInteractiveScenario(payloadSize: 1 << 20)
+        let tunnel = try scenario.startTunnel(askpass: try TunnelAskpass.environment(secret: scenario.password, in: scenario.work))
         try tunnel.waitForOutput(containing: TunnelProcess.readyMarker, seconds: 30)
-        let result = try FTPClients.curl(["ftp://127.0.0.1:\(localPort)/k.bin", "-o", work.file("k.bin")])
-        #expect(result.status == 0, "\(result.output)\n\(tunnel.output)\n\(sshd.log)")
-        #expect(try TestFiles.sha256(work.file("k.bin")) == TestFiles.sha256(root.file("k.bin")))
-        #expect(sshd.log.contains("keyboard-interactive"), "\(sshd.log)")
+        let result = try scenario.download()
+        #expect(result.status == 0, "\(result.output)\n\(tunnel.output)\n\(scenario.sshd.log)")
+        #expect(try scenario.downloadMatches())
+        #expect(scenario.sshd.log.contains("keyboard-interactive"), "\(scenario.sshd.log)")
         tunnel.stop()
     }
 
@@ -118,8 +102,8 @@ import TestSupport
         let key = recipe.work.file("id_rsa")
         try runChecked("ssh-keygen", ["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", key])
         try authorize(key + ".pub", on: recipe.sshd)
-        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.vsftpd.port,
-                                       passivePorts: recipe.vsftpd.passivePorts, identity: key, waitForReady: false)
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.ftpPort,
+                                       passivePorts: recipe.passivePorts, identity: key, waitForReady: false)
         #expect(try tunnel.process.waitForExit(seconds: 30) == 4, "\(tunnel.output)")
         #expect(tunnel.output.contains("signature algorithm ssh-rsa not in PubkeyAcceptedAlgorithms"), "\(tunnel.output)")
         #expect(tunnel.output.contains("ssh-keygen -t ed25519"), "\(tunnel.output)")

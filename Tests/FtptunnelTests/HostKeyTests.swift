@@ -6,8 +6,8 @@ import TestSupport
 @Suite(.serialized) struct HostKeyTests {
     /// Starts ftptunnel expecting it to fail; returns (exit status, output).
     private func failingRun(_ recipe: TunnelRecipe, knownHosts: String, options: [String]) throws -> (Int32, String, Int) {
-        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: knownHosts, ftpPort: recipe.vsftpd.port,
-                                       passivePorts: recipe.vsftpd.passivePorts, identity: recipe.sshd.userKey,
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: knownHosts, ftpPort: recipe.ftpPort,
+                                       passivePorts: recipe.passivePorts, identity: recipe.sshd.userKey,
                                        extraArguments: options, waitForReady: false)
         let status = try tunnel.process.waitForExit(seconds: 30)
         return (status, tunnel.output, tunnel.localPort)
@@ -35,16 +35,16 @@ import TestSupport
     @Test func acceptNewAddsTheKeyAndTheSecondRunIsSilent() throws {
         let recipe = try TunnelRecipe()
         let file = recipe.work.file("new_known_hosts")
-        let first = try TunnelProcess(sshd: recipe.sshd, knownHosts: file, ftpPort: recipe.vsftpd.port,
-                                      passivePorts: recipe.vsftpd.passivePorts, identity: recipe.sshd.userKey,
+        let first = try TunnelProcess(sshd: recipe.sshd, knownHosts: file, ftpPort: recipe.ftpPort,
+                                      passivePorts: recipe.passivePorts, identity: recipe.sshd.userKey,
                                       extraArguments: ["-o", "StrictHostKeyChecking=accept-new"])
         #expect(first.output.contains("Permanently added"), "\(first.output)")
         first.stop()
         let recorded = try String(contentsOfFile: file, encoding: .utf8)
         #expect(recorded == recipe.sshd.knownHostsLine + "\n", "\(recorded)")
 
-        let second = try TunnelProcess(sshd: recipe.sshd, knownHosts: file, ftpPort: recipe.vsftpd.port,
-                                       passivePorts: recipe.vsftpd.passivePorts, identity: recipe.sshd.userKey,
+        let second = try TunnelProcess(sshd: recipe.sshd, knownHosts: file, ftpPort: recipe.ftpPort,
+                                       passivePorts: recipe.passivePorts, identity: recipe.sshd.userKey,
                                        extraArguments: ["-o", "StrictHostKeyChecking=accept-new"])
         #expect(!second.output.contains("Permanently added"), "\(second.output)")
         #expect(try String(contentsOfFile: file, encoding: .utf8) == recorded)
@@ -55,8 +55,8 @@ import TestSupport
         let recipe = try TunnelRecipe()
         let file = recipe.work.file("asked_known_hosts")
         let answers = try TempDirectory("answers")
-        let no = try TunnelProcess(sshd: recipe.sshd, knownHosts: file, ftpPort: recipe.vsftpd.port,
-                                   passivePorts: recipe.vsftpd.passivePorts, identity: recipe.sshd.userKey,
+        let no = try TunnelProcess(sshd: recipe.sshd, knownHosts: file, ftpPort: recipe.ftpPort,
+                                   passivePorts: recipe.passivePorts, identity: recipe.sshd.userKey,
                                    extraArguments: ["-o", "StrictHostKeyChecking=ask"],
                                    environment: TunnelAskpass.environment(secret: "no", in: answers), waitForReady: false)
         #expect(try no.process.waitForExit(seconds: 30) == 3, "\(no.output)")
@@ -64,8 +64,8 @@ import TestSupport
         let recorded = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
         #expect(recorded.isEmpty)
 
-        let yes = try TunnelProcess(sshd: recipe.sshd, knownHosts: file, ftpPort: recipe.vsftpd.port,
-                                    passivePorts: recipe.vsftpd.passivePorts, identity: recipe.sshd.userKey,
+        let yes = try TunnelProcess(sshd: recipe.sshd, knownHosts: file, ftpPort: recipe.ftpPort,
+                                    passivePorts: recipe.passivePorts, identity: recipe.sshd.userKey,
                                     extraArguments: ["-o", "StrictHostKeyChecking=ask"],
                                     environment: TunnelAskpass.environment(secret: "yes", in: answers))
         #expect(yes.output.contains("Permanently added"), "\(yes.output)")
@@ -79,8 +79,8 @@ import TestSupport
         let hashed = try String(contentsOfFile: file, encoding: .utf8)
         #expect(hashed.contains("|1|"))
         #expect(!hashed.contains("[127.0.0.1]"))
-        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: file, ftpPort: recipe.vsftpd.port,
-                                       passivePorts: recipe.vsftpd.passivePorts, identity: recipe.sshd.userKey,
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: file, ftpPort: recipe.ftpPort,
+                                       passivePorts: recipe.passivePorts, identity: recipe.sshd.userKey,
                                        extraArguments: ["-o", "StrictHostKeyChecking=yes"])
         try TestFiles.random(at: recipe.root.file("f.bin"), size: 1 << 20)
         let result = try FTPClients.curl(["\(tunnel.url)/f.bin", "-o", recipe.work.file("f.bin")])

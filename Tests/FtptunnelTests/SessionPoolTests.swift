@@ -107,32 +107,19 @@ import TestSupport
     }
 
     @Test func keyboardInteractiveKeepsOneSessionWithANote() throws {
-        let sshd = try TunnelPAMSSHD()
-        let root = try TempDirectory("vsroot")
-        let work = try TempDirectory()
-        try TestFiles.random(at: root.file("k.bin"), size: 4 << 20)
-        let vsftpd = try VsftpdFixture(root: root.path, pasvAddress: "127.0.0.1")
-        let knownHosts = try work.write("known_hosts", sshd.knownHostsLine + "\n")
-        let password = try TunnelTestUser.withFreshPassword()
-        let home = try TempDirectory("kbd-home")
-        var env = ProcessInfo.processInfo.environment
-        env["HOME"] = home.path
-        env.removeValue(forKey: "SSH_AUTH_SOCK")
-        let asked = work.file("asked.log")
-        for (key, value) in try CountingAskpass.environment(secret: password, log: asked, in: work) { env[key] = value }
-        let localPort = try LoopbackNet.freePort(on: "127.0.0.1")
-        let tunnel = try ManagedProcess(try Products.ftptunnel, [
-            "connect", "\(TunnelTestUser.name)@\(sshd.host):\(sshd.port)", "--mode", "fixed", "--ftp-host", LoopbackNet.serverSide,
-            "--ftp-port", "\(vsftpd.port)", "--local-port", "\(localPort)", "-o", "Sessions=3",
-            "--passive-ports", "\(vsftpd.passivePorts.lowerBound)-\(vsftpd.passivePorts.upperBound)", "--known-hosts", knownHosts, "-v",
-        ], environment: env)
+        let scenario = try KeyboardInteractiveScenario(payloadSize: 4 << 20)
+        let asked = scenario.work.file("asked.log")
+        let tunnel = try scenario.startTunnel(
+            askpass: try CountingAskpass.environment(secret: scenario.password, log: asked, in: scenario.work),
+            extraArguments: ["-o", "Sessions=3"])
         try tunnel.waitForOutput(containing: "ready", seconds: 30)
         #expect(tunnel.output.contains("Sessions 3 ignored"), "\(tunnel.output)")
-        let result = try FTPClients.curl(["ftp://127.0.0.1:\(localPort)/k.bin", "-o", work.file("k.bin")])
-        #expect(result.status == 0, "\(result.output)\n\(tunnel.output)\n\(sshd.log)")
-        #expect(try TestFiles.sha256(work.file("k.bin")) == TestFiles.sha256(root.file("k.bin")))
+        let result = try scenario.download()
+        #expect(result.status == 0, "\(result.output)\n\(tunnel.output)\n\(scenario.sshd.log)")
+        #expect(try scenario.downloadMatches())
         #expect(CountingAskpass.invocations(asked) == 1, "\(tunnel.output)")
-        #expect(sshd.log.split(whereSeparator: \.isNewline).filter { $0.contains("Accepted keyboard-interactive") }.count == 1, "\(sshd.log)")
+        let logins = scenario.sshd.log.split(whereSeparator: \.isNewline).filter { $0.contains("Accepted keyboard-interactive") }
+        #expect(logins.count == 1, "\(scenario.sshd.log)")
         tunnel.stop()
     }
 }

@@ -12,8 +12,8 @@ import TestSupport
         s = socket.socket(); s.bind(("127.0.0.1", \(port))); s.listen(1); print("bound", flush=True); time.sleep(120)
         """])
         try blocker.waitForOutput(containing: "bound")
-        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.vsftpd.port,
-                                       passivePorts: recipe.vsftpd.passivePorts, identity: recipe.sshd.userKey,
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.ftpPort,
+                                       passivePorts: recipe.passivePorts, identity: recipe.sshd.userKey,
                                        localPort: port, waitForReady: false)
         #expect(try tunnel.process.waitForExit(seconds: 30) == 5, "\(tunnel.output)")
         #expect(tunnel.output.contains("cannot listen on 127.0.0.1:\(port)"), "\(tunnel.output)")
@@ -42,7 +42,7 @@ import TestSupport
         let recipe = try TunnelRecipe()
         let deadPort = try LoopbackNet.freePort(on: LoopbackNet.serverSide)
         let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: deadPort,
-                                       passivePorts: recipe.vsftpd.passivePorts, identity: recipe.sshd.userKey)
+                                       passivePorts: recipe.passivePorts, identity: recipe.sshd.userKey)
         let result = try FTPClients.curl(["\(tunnel.url)/"], seconds: 20)
         #expect(result.status != 0)
         try Deadline.wait(for: "the refusal in the log") { tunnel.output.contains("refused to open a channel") }
@@ -83,8 +83,8 @@ import TestSupport
         try runChecked("ssh-keygen", ["-q", "-t", "ed25519", "-N", "secret", "-f", key])
         // An askpass that announces itself and then waits forever, like a user who walked away.
         let askpass = try recipe.work.write("hang.sh", "#!/bin/sh\necho asking-now >&2\nexec cat\n", mode: 0o700)
-        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.vsftpd.port,
-                                       passivePorts: recipe.vsftpd.passivePorts, identity: key,
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.ftpPort,
+                                       passivePorts: recipe.passivePorts, identity: key,
                                        environment: ["SSH_ASKPASS": askpass, "SSH_ASKPASS_REQUIRE": "force"],
                                        waitForReady: false)
         try tunnel.process.waitForOutput(containing: "asking-now")
@@ -118,8 +118,8 @@ import TestSupport
         env.removeValue(forKey: "SSH_AUTH_SOCK")
         let base = [
             "run", "\(recipe.sshd.user)@\(recipe.sshd.host):\(recipe.sshd.port)", "--mode", "fixed",
-            "--ftp-host", LoopbackNet.serverSide, "--ftp-port", "\(recipe.vsftpd.port)", "--local-port", "\(port)",
-            "--passive-ports", "\(recipe.vsftpd.passivePorts.lowerBound)-\(recipe.vsftpd.passivePorts.upperBound)",
+            "--ftp-host", LoopbackNet.serverSide, "--ftp-port", "\(recipe.ftpPort)", "--local-port", "\(port)",
+            "--passive-ports", "\(recipe.passivePorts.lowerBound)-\(recipe.passivePorts.upperBound)",
             "--known-hosts", recipe.knownHosts, "-i", recipe.sshd.userKey, "--",
         ]
         let out = recipe.work.file("r.bin")

@@ -2,13 +2,14 @@ import Foundation
 import Testing
 import TestSupport
 
-/// Real FTP clients through `ftptunnel connect --mode fixed` to vsftpd configured as the recipe:
-/// list, 256 MiB download and upload, SHA-256 equal at both ends.
+/// Real FTP clients through `ftptunnel connect --mode fixed` to the recipe's server side (vsftpd configured
+/// exactly as the recipe, and pasvd): list, 256 MiB download and upload, SHA-256 equal at both ends.
 @Suite(.serialized) struct TunnelTransferTests {
     static let bigMiB = 256
 
-    @Test func curlListsDownloadsAndUploads() throws {
-        let recipe = try TunnelRecipe()
+    @Test(arguments: TunnelRecipe.Server.allCases)
+    func curlListsDownloadsAndUploads(server: TunnelRecipe.Server) throws {
+        let recipe = try TunnelRecipe(server: server)
         try TunnelPayload.random(at: recipe.root.file("big.bin"), mebibytes: Self.bigMiB)
         try TunnelPayload.random(at: recipe.work.file("up.bin"), mebibytes: Self.bigMiB)
         let tunnel = try recipe.tunnel()
@@ -27,8 +28,9 @@ import TestSupport
         #expect(tunnel.process.isRunning)
     }
 
-    @Test func lftpListsDownloadsAndUploads() throws {
-        let recipe = try TunnelRecipe()
+    @Test(arguments: TunnelRecipe.Server.allCases)
+    func lftpListsDownloadsAndUploads(server: TunnelRecipe.Server) throws {
+        let recipe = try TunnelRecipe(server: server)
         try TunnelPayload.random(at: recipe.root.file("big.bin"), mebibytes: Self.bigMiB)
         try TunnelPayload.random(at: recipe.work.file("up.bin"), mebibytes: Self.bigMiB)
         let tunnel = try recipe.tunnel()
@@ -42,8 +44,9 @@ import TestSupport
         #expect(try TestFiles.sha256(recipe.root.file("upload/up.bin")) == TestFiles.sha256(recipe.work.file("up.bin")))
     }
 
-    @Test func pythonFtplibListsDownloadsAndUploads() throws {
-        let recipe = try TunnelRecipe()
+    @Test(arguments: TunnelRecipe.Server.allCases)
+    func pythonFtplibListsDownloadsAndUploads(server: TunnelRecipe.Server) throws {
+        let recipe = try TunnelRecipe(server: server)
         try TunnelPayload.random(at: recipe.root.file("big.bin"), mebibytes: Self.bigMiB)
         try TunnelPayload.random(at: recipe.work.file("up.bin"), mebibytes: Self.bigMiB)
         let tunnel = try recipe.tunnel()
@@ -128,8 +131,8 @@ import TestSupport
         try Deadline.wait(for: "sshd to log the cipher") { recipe.sshd.log.contains("aes256-ctr") || recipe.sshd.log.contains("Accepted") }
         tunnel.stop()
 
-        let bad = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.vsftpd.port,
-                                    passivePorts: recipe.vsftpd.passivePorts, identity: recipe.sshd.userKey,
+        let bad = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.ftpPort,
+                                    passivePorts: recipe.passivePorts, identity: recipe.sshd.userKey,
                                     extraArguments: ["-o", "Ciphers=chacha20-poly1305@openssh.com"], waitForReady: false)
         #expect(try bad.process.waitForExit(seconds: 30) == 2, "\(bad.output)")
         #expect(bad.output.contains("none of Ciphers chacha20-poly1305@openssh.com is supported by libssh2; choose from"), "\(bad.output)")

@@ -61,24 +61,43 @@ public final class TunnelProcess: @unchecked Sendable {
 
 /// The recipe's topology for tunnel tests: a real sshd, vsftpd on 127.0.0.2 advertising 127.0.0.1 in its
 /// 227 replies (anonymous, uploads into `upload/`), and a trusting known_hosts file.
+/// The recipe's server side behind a private sshd: an FTP server on 127.0.0.2 that advertises 127.0.0.1 in its
+/// passive replies, inside a small range, with a writable `upload/` directory.
 public final class TunnelRecipe: @unchecked Sendable {
+    /// The FTP server of the recipe: vsftpd configured exactly as the manual recipe, or pasvd (which does it by default).
+    public enum Server: String, Sendable, CaseIterable, CustomStringConvertible {
+        case vsftpd, pasvd
+        public var description: String { rawValue }
+    }
+
     public let sshd: SSHDFixture
     public let root: TempDirectory
     public let work: TempDirectory
-    public let vsftpd: VsftpdFixture
     public let knownHosts: String
+    public let ftpPort: Int
+    public let passivePorts: ClosedRange<Int>
+    /// Keeps the FTP server running as long as the recipe.
+    private let ftpServer: AnyObject
 
-    public init(sshd options: SSHDFixture.Options = .init()) throws {
+    public init(sshd options: SSHDFixture.Options = .init(), server: Server = .vsftpd) throws {
         sshd = try SSHDFixture(options)
         root = try TempDirectory("vsroot")
         work = try TempDirectory("tunnel-work")
-        vsftpd = try VsftpdFixture(root: root.path, pasvAddress: "127.0.0.1", writable: true)
+        switch server {
+        case .vsftpd:
+            let vsftpd = try VsftpdFixture(root: root.path, pasvAddress: "127.0.0.1", writable: true)
+            (ftpServer, ftpPort, passivePorts) = (vsftpd, vsftpd.port, vsftpd.passivePorts)
+        case .pasvd:
+            _ = try root.makeDirectory("upload")
+            let pasvd = try PasvdFixture(root: root.path, extraArguments: ["--anonymous", "--writable", "--pasv-address", "127.0.0.1"])
+            (ftpServer, ftpPort, passivePorts) = (pasvd, pasvd.port, pasvd.passivePorts)
+        }
         knownHosts = try sshd.writeKnownHosts(in: work)
     }
 
     /// `ftptunnel connect` to this recipe with the fixture's user key.
     public func tunnel(extraArguments: [String] = [], environment: [String: String] = [:]) throws -> TunnelProcess {
-        try TunnelProcess(sshd: sshd, knownHosts: knownHosts, ftpPort: vsftpd.port, passivePorts: vsftpd.passivePorts,
+        try TunnelProcess(sshd: sshd, knownHosts: knownHosts, ftpPort: ftpPort, passivePorts: passivePorts,
                           identity: sshd.userKey, extraArguments: extraArguments, environment: environment)
     }
 }
