@@ -5,6 +5,14 @@ import TestSupport
 /// Authentication methods against a real sshd: key file, encrypted key (passphrase via SSH_ASKPASS), ssh-agent,
 /// password, and the RSA-only explanation.
 @Suite(.serialized) struct AuthenticationTests {
+    /// A new ed25519 key protected by the passphrase "correct horse", authorized on the recipe's sshd.
+    private func authorizedEncryptedKey(_ recipe: TunnelRecipe) throws -> String {
+        let key = recipe.work.file("id_enc")
+        try runChecked("ssh-keygen", ["-q", "-t", "ed25519", "-N", "correct horse", "-f", key])
+        try authorize(key + ".pub", on: recipe.sshd)
+        return key
+    }
+
     private func authorize(_ publicKeyFile: String, on sshd: SSHDFixture) throws {
         let line = try String(contentsOfFile: publicKeyFile, encoding: .utf8)
         let handle = try #require(FileHandle(forWritingAtPath: sshd.directory.file("authorized_keys")))
@@ -28,9 +36,7 @@ import TestSupport
 
     @Test func encryptedKeyWithPassphraseFromAskpass() throws {
         let recipe = try TunnelRecipe()
-        let key = recipe.work.file("id_enc")
-        try runChecked("ssh-keygen", ["-q", "-t", "ed25519", "-N", "correct horse", "-f", key])
-        try authorize(key + ".pub", on: recipe.sshd)
+        let key = try authorizedEncryptedKey(recipe)
         let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.ftpPort,
                                        passivePorts: recipe.passivePorts, identity: key,
                                        environment: TunnelAskpass.environment(secret: "correct horse", in: recipe.work))
@@ -39,9 +45,7 @@ import TestSupport
 
     @Test func wrongPassphraseFailsAuthentication() throws {
         let recipe = try TunnelRecipe()
-        let key = recipe.work.file("id_enc")
-        try runChecked("ssh-keygen", ["-q", "-t", "ed25519", "-N", "correct horse", "-f", key])
-        try authorize(key + ".pub", on: recipe.sshd)
+        let key = try authorizedEncryptedKey(recipe)
         let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.ftpPort,
                                        passivePorts: recipe.passivePorts, identity: key,
                                        environment: TunnelAskpass.environment(secret: "wrong", in: recipe.work),
