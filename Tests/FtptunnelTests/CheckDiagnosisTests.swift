@@ -1,7 +1,7 @@
 import Shared
 import Testing
 
-/// The parts of `ServerDiagnosis` that `ftptunnel check` adds: the fixed-mode LIST and a tunnel without rewrite mode.
+/// The parts of `ServerDiagnosis` that `ftptunnel check` adds: the fixed-mode LIST beside the rewrite-mode probes.
 @Suite struct CheckDiagnosisTests {
     static let recipePASV = reply("227 Entering Passive Mode (127,0,0,1,156,65).")
     static let stockPASV = reply("227 Entering Passive Mode (127,0,0,2,156,65).")
@@ -10,26 +10,11 @@ import Testing
     static func reply(_ line: String) -> FTPReply { FTPReply(code: Int(line.prefix(3))!, lines: [line]) }
 
     func diagnosis(pasv: FTPReply, epsvList: ServerDiagnosis.ListResult, pasvList: ServerDiagnosis.ListResult,
-                   fixed: ServerDiagnosis.ListResult, rewriteAvailable: Bool = true) -> ServerDiagnosis {
+                   fixed: ServerDiagnosis.ListResult) -> ServerDiagnosis {
         var d = ServerDiagnosis(ftpHost: "127.0.0.2", localPort: 2121, banner: Self.reply("220 (vsFTPd 3.0.3)"), feat: nil,
                                 epsv: .init(reply: Self.epsv, list: epsvList), pasv: .init(reply: pasv, list: pasvList))
         d.fixedList = fixed
-        d.rewriteAvailable = rewriteAvailable
         return d
-    }
-
-    @Test func fixedListWorkingWithoutRewriteMode() {
-        let d = diagnosis(pasv: Self.recipePASV, epsvList: .notTried, pasvList: .notTried, fixed: .worked, rewriteAvailable: false)
-        #expect(d.anyDataPathWorks)
-        #expect(!d.rewriteFits)
-        #expect(d.recommendedMode == .fixed)
-        let report = d.report()
-        #expect(report.contains("EPSV + LIST: n/a: this build's tunnel has no rewrite mode (server said \"229 "))
-        #expect(report.contains("PASV + LIST in fixed mode: works (server said \"227 Entering Passive Mode (127,0,0,1,156,65).\")"))
-        #expect(report.contains("Mode: rewrite could not be tried"))
-        #expect(report.contains("fixed fits: a LIST worked through the fixed-mode tunnel"))
-        #expect(report.contains("passive mode only: fixed mode cannot carry active mode"))
-        #expect(!report.contains("-P -"))
     }
 
     @Test func fixedListFailingAgainstAStockServer() {
@@ -48,12 +33,19 @@ import Testing
         let d = diagnosis(pasv: Self.recipePASV, epsvList: .failed("timed out reading the listing"),
                           pasvList: .failed("timed out reading the listing"), fixed: .worked)
         #expect(d.anyDataPathWorks)
+        #expect(!d.rewriteFits)
         #expect(d.recommendedMode == .fixed)
-        #expect(d.report().contains("Mode: rewrite did not work through the tunnel (see above)."))
+        let report = d.report()
+        #expect(report.contains("Mode: rewrite did not work through the tunnel (see above)."))
+        #expect(report.contains("PASV + LIST in fixed mode: works (server said \"227 Entering Passive Mode (127,0,0,1,156,65).\")"))
+        #expect(report.contains("fixed fits: a LIST worked through the fixed-mode tunnel"))
+        #expect(report.contains("passive mode only: fixed mode cannot carry active mode"))
+        #expect(!report.contains("-P -"))
     }
 
-    @Test func nothingWorksWithoutRewriteMode() {
-        let d = diagnosis(pasv: Self.stockPASV, epsvList: .notTried, pasvList: .notTried, fixed: .notTried, rewriteAvailable: false)
+    @Test func nothingWorks() {
+        let d = diagnosis(pasv: Self.stockPASV, epsvList: .failed("connection refused"), pasvList: .failed("connection refused"),
+                          fixed: .notTried)
         #expect(!d.anyDataPathWorks)
         #expect(d.recommendedMode == nil)
         let report = d.report()
@@ -62,8 +54,8 @@ import Testing
         #expect(report.contains("fixed does not fit: it needs a server that advertises 127.0.0.1"))
     }
 
-    @Test func refusedEPSVStaysRefusedWithoutRewriteMode() {
-        var d = diagnosis(pasv: Self.recipePASV, epsvList: .notTried, pasvList: .notTried, fixed: .notTried, rewriteAvailable: false)
+    @Test func refusedEPSVIsReportedAsRefused() {
+        var d = diagnosis(pasv: Self.recipePASV, epsvList: .notTried, pasvList: .notTried, fixed: .notTried)
         d.epsv = .init(reply: Self.reply("500 Unknown command."), list: .notTried)
         #expect(d.report().contains("EPSV + LIST: refused by the server (server said \"500 Unknown command.\")"))
     }

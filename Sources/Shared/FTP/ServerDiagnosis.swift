@@ -45,8 +45,6 @@ public struct ServerDiagnosis: Sendable, Equatable {
     /// EPSV and PASV each with a LIST through a rewrite-mode tunnel.
     public var epsv: DataProbe
     public var pasv: DataProbe
-    /// False when the rewrite-mode probes could not run at all (the tunnel has no rewrite mode).
-    public var rewriteAvailable: Bool = true
     /// LIST over PASV through a fixed-mode tunnel (profiles in fixed mode with PassivePorts); `.notTried` otherwise.
     public var fixedList: ListResult = .notTried
 
@@ -144,9 +142,6 @@ public struct ServerDiagnosis: Sendable, Equatable {
 
     private func describe(_ probe: DataProbe, method: String) -> String {
         let replyText = probe.reply.map { " (server said \(quoted($0.lines.first ?? "")))" } ?? ""
-        if !rewriteAvailable && probe.list == .notTried && (probe.reply?.code ?? 0) < 400 {
-            return "n/a: this build's tunnel has no rewrite mode\(replyText)"
-        }
         switch probe.list {
         case .worked:
             return "works\(replyText)"
@@ -186,8 +181,6 @@ public struct ServerDiagnosis: Sendable, Equatable {
         var lines: [String] = []
         if rewriteFits {
             lines.append("Mode: rewrite fits (the default): data connections work through the tunnel, passive and active.")
-        } else if !rewriteAvailable {
-            lines.append("Mode: rewrite could not be tried (this build's tunnel has no rewrite mode).")
         } else if fixedList == .worked {
             lines.append("Mode: rewrite did not work through the tunnel (see above).")
         } else {
