@@ -58,7 +58,7 @@ enum TunnelExit {
         case let error as TunnelError:
             switch error {
             case .bindFailed, .badBindAddress: return localBind
-            case .internalFailure: return failure
+            case .internalFailure, .stoppedBeforeReady: return failure
             }
         default:
             return failure

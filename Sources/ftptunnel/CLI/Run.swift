@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Shared
 
 extension FTPTunnelCommand {
@@ -38,47 +39,36 @@ struct CommandRunner {
     let settings: TunnelSettings
     let command: [String]
 
-    private final class Outcome: @unchecked Sendable {
-        let lock = NSCondition()
-        var ready: TunnelReady?
-        var error: Error?
-        var finished = false
-        var child: pid_t = 0
+    /// The running command's pid, shared with the signal handler.
+    private final class ChildPID: @unchecked Sendable {
+        private let lock = NSLock()
+        private var pid: pid_t = 0
+        var value: pid_t {
+            get { lock.lock(); defer { lock.unlock() }; return pid }
+            set { lock.lock(); pid = newValue; lock.unlock() }
+        }
     }
 
     func run() -> Int32 {
-        let outcome = Outcome()
+        let child = ChildPID()
         let tunnel = self.tunnel
-        let thread = Thread {
-            do {
-                try tunnel.run { ready in
-                    outcome.lock.lock(); outcome.ready = ready; outcome.lock.broadcast(); outcome.lock.unlock()
-                }
-            } catch {
-                outcome.lock.lock(); outcome.error = error; outcome.lock.unlock()
-            }
-            outcome.lock.lock(); outcome.finished = true; outcome.lock.broadcast(); outcome.lock.unlock()
-        }
         let signals = SignalWatcher { number in
             if !tunnel.isForwarding { SignalWatcher.exitBeforeReady(number) }
-            outcome.lock.lock(); let child = outcome.child; outcome.lock.unlock()
-            if child > 0 { kill(child, number == SIGHUP ? SIGHUP : SIGTERM) }
+            let pid = child.value
+            if pid > 0 { kill(pid, number == SIGHUP ? SIGHUP : SIGTERM) }
             tunnel.stop()
         }
         defer { signals.cancel() }
-        thread.start()
 
-        outcome.lock.lock()
-        while outcome.ready == nil && !outcome.finished { outcome.lock.wait() }
-        let ready = outcome.ready
-        let startError = outcome.error
-        outcome.lock.unlock()
-        guard let ready else {
-            if let startError {
-                TunnelLauncher.report(startError)
-                return TunnelExit.status(for: startError)
-            }
+        let background: BackgroundTunnel
+        let ready: TunnelReady
+        do {
+            (background, ready) = try BackgroundTunnel.start(tunnel, name: "the tunnel", logger: Logger(label: "ftptunnel"))
+        } catch TunnelError.stoppedBeforeReady {
             return TunnelExit.ok
+        } catch {
+            TunnelLauncher.report(error)
+            return TunnelExit.status(for: error)
         }
         TunnelLauncher.printReady(ready, settings: settings)
 
@@ -89,18 +79,14 @@ struct CommandRunner {
         let status: Int32
         do {
             let pid = try ChildProcess.spawn(command, environment: environment)
-            outcome.lock.lock(); outcome.child = pid; outcome.lock.unlock()
+            child.value = pid
             status = ChildProcess.wait(pid)
         } catch {
             TunnelLauncher.report(error)
             status = ChildProcess.notFound
         }
-        tunnel.stop()
-        outcome.lock.lock()
-        while !outcome.finished { outcome.lock.wait() }
-        let lateError = outcome.error
-        outcome.lock.unlock()
-        if let lateError { TunnelLauncher.report(lateError) }
+        background.stop(waitingAtMost: nil)
+        if let lateError = background.failureAfterReady { TunnelLauncher.report(lateError) }
         return status
     }
 }

@@ -20,6 +20,9 @@ struct ServerCheck {
 
     static let anonymousUser = "anonymous"
 
+    /// How log lines name the check's tunnels.
+    static func tunnelName(_ mode: TunnelSettings.Mode) -> String { "the check's \(mode.rawValue)-mode tunnel" }
+
     /// What phase 1 learnt.
     private struct ControlFindings {
         var banner: FTPReply
@@ -74,7 +77,7 @@ struct ServerCheck {
         let (tunnel, ready): (BackgroundTunnel, TunnelReady)
         if probesFixedMode, let range = settings.passivePorts {
             do {
-                (tunnel, ready) = try BackgroundTunnel.start(makeTunnel(probeSettings(mode: .fixed), logger), logger: logger)
+                (tunnel, ready) = try BackgroundTunnel.start(makeTunnel(probeSettings(mode: .fixed), logger), name: Self.tunnelName(.fixed), logger: logger)
                 fixedRange = range
             } catch TunnelError.bindFailed(let address, let port, let reason) {
                 fixedList = .failed("PassivePorts \(range) cannot be bound here (\(address):\(port): \(reason)), e.g. while "
@@ -112,7 +115,7 @@ struct ServerCheck {
     private func startControlTunnel() throws -> (BackgroundTunnel, TunnelReady) {
         var fixed = probeSettings(mode: .fixed)
         fixed.passivePorts = nil
-        return try BackgroundTunnel.start(makeTunnel(fixed, logger), logger: logger)
+        return try BackgroundTunnel.start(makeTunnel(fixed, logger), name: Self.tunnelName(.fixed), logger: logger)
     }
 
     // MARK: Phase 2
@@ -123,7 +126,7 @@ struct ServerCheck {
         let tunnel: BackgroundTunnel
         let ready: TunnelReady
         do {
-            (tunnel, ready) = try BackgroundTunnel.start(makeTunnel(rewrite, logger), logger: logger)
+            (tunnel, ready) = try BackgroundTunnel.start(makeTunnel(rewrite, logger), name: Self.tunnelName(.rewrite), logger: logger)
         } catch {
             let reason = ServerDiagnosis.ListResult.failed("the rewrite-mode tunnel did not start: \(error)")
             diagnosis.epsv.list = reason

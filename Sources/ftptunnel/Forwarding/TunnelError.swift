@@ -3,6 +3,8 @@ enum TunnelError: Error, CustomStringConvertible {
     case bindFailed(address: String, port: Int, reason: String)
     case badBindAddress(String)
     case internalFailure(String)
+    /// `run` returned without ever becoming ready (it was stopped during set-up).
+    case stoppedBeforeReady
 
     var description: String {
         switch self {
@@ -15,6 +17,8 @@ enum TunnelError: Error, CustomStringConvertible {
             return "bind address \(address) is not a numeric IPv4 or IPv6 address; use e.g. 127.0.0.1"
         case .internalFailure(let what):
             return "internal failure: \(what)"
+        case .stoppedBeforeReady:
+            return "internal failure: the tunnel stopped before it was ready"
         }
     }
 }
