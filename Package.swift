@@ -18,17 +18,21 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
 
+        // The one choke point for system calls (sockets, poll, errno), shared by both executables.
+        .target(name: "Posix", path: "Sources/Shared/Posix"),
+
         .target(
             name: "Shared",
             dependencies: [
-                "COpenSSL",
+                "Posix", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            exclude: ["Posix"]
         ),
         .executableTarget(
             name: "ftptunnel",
             dependencies: [
-                "Shared", "CLibSSH2",
+                "Shared", "Posix", "CLibSSH2",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -36,7 +40,7 @@ let package = Package(
         .executableTarget(
             name: "pasvd",
             dependencies: [
-                "Shared", "CCrypt",
+                "Shared", "Posix", "CCrypt",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -49,7 +53,7 @@ let package = Package(
 
         // Test helpers: real sshd, real FTP servers, real FTP clients, deadlines.
         .target(name: "TestSupport", dependencies: ["Shared"], path: "Tests/TestSupport"),
-        .testTarget(name: "SharedTests", dependencies: ["Shared", "TestSupport"]),
+        .testTarget(name: "SharedTests", dependencies: ["Shared", "Posix", "TestSupport"]),
         .testTarget(name: "PasvdTests", dependencies: ["pasvd", "Shared", "TestSupport"]),
         .testTarget(name: "FtptunnelTests", dependencies: ["ftptunnel", "pasvd", "Shared", "TestSupport", "CLibSSH2"]),
     ]

@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 
 /// Dynamic forwards requested while the loop runs (rewrite mode's data connections), on the loop thread.
 extension ForwardingLoop: ForwardingControl {
@@ -43,7 +44,10 @@ extension ForwardingLoop: ForwardingControl {
     func connectActive(client: ForwardTarget, target: ForwardTarget, completion: @escaping (String?) -> Void) {
         let fd: Int32
         do {
-            fd = try LoopbackConnector.connect(host: client.host, port: client.port, timeoutMilliseconds: Self.activeConnectTimeout)
+            guard let address = SocketAddress(host: client.host, port: client.port) else {
+                throw DataConnectionError.clientUnreachable(address: "\(client)", reason: "not a numeric address")
+            }
+            fd = try PosixSocket.connect(to: address, milliseconds: Self.activeConnectTimeout, nonBlocking: true)
         } catch {
             completion("\(error)")
             return

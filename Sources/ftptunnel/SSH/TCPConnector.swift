@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 
 /// Opens the TCP connection an SSH session runs on: every address getaddrinfo returns (IPv4 and IPv6),
 /// in order, each bounded by ConnectTimeout; TCP_NODELAY set on the result.
@@ -34,28 +35,16 @@ struct TCPConnector {
     private struct ConnectAttemptError: Error { let reason: String }
 
     private func attempt(_ info: addrinfo) throws -> Int32 {
-        let fd = socket(info.ai_family, info.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), info.ai_protocol)
-        guard fd >= 0 else { throw ConnectAttemptError(reason: String(cString: strerror(errno))) }
-        var ok = false
-        defer { if !ok { close(fd) } }
-        let flags = fcntl(fd, F_GETFL)
-        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
-        if Foundation.connect(fd, info.ai_addr, info.ai_addrlen) != 0 {
-            guard errno == EINPROGRESS else { throw ConnectAttemptError(reason: String(cString: strerror(errno))) }
-            var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            let millis = timeout.map { Int32(clamping: $0 * 1000) } ?? -1
-            var ready: Int32
-            repeat { ready = poll(&pfd, 1, millis) } while ready < 0 && errno == EINTR
-            if ready == 0 { throw ConnectAttemptError(reason: "timed out after \(timeout ?? 0) s (ConnectTimeout)") }
-            var soError: Int32 = 0
-            var length = socklen_t(MemoryLayout<Int32>.size)
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &length)
-            if soError != 0 { throw ConnectAttemptError(reason: String(cString: strerror(soError))) }
+        guard let raw = info.ai_addr, let address = SocketAddress(raw, length: info.ai_addrlen) else {
+            throw ConnectAttemptError(reason: "unsupported address family \(info.ai_family)")
         }
-        _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK)
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        ok = true
-        return fd
+        let millis = timeout.map { Int32(clamping: $0 * 1000) } ?? -1
+        do {
+            return try PosixSocket.connect(to: address, milliseconds: millis, nonBlocking: false)
+        } catch where error.code == ETIMEDOUT && timeout != nil {
+            throw ConnectAttemptError(reason: "timed out after \(timeout ?? 0) s (ConnectTimeout)")
+        } catch {
+            throw ConnectAttemptError(reason: error.reason)
+        }
     }
 }
