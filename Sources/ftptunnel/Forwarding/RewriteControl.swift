@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Posix
 import Shared
 
 /// Rewrite mode on one control connection: drives Shared's pure `ControlStreamFilter` for the forwarding loop and
@@ -15,18 +16,27 @@ final class RewriteControl: StreamFilter {
     private var performing = false
     private var detached = false
 
-    init(control: ForwardingControl, settings: TunnelSettings, clientFamily: ControlStreamFilter.AddressFamily, logger: Logger) {
+    /// Where data listeners bind: the address the client's control connection arrived on (never a wildcard,
+    /// even when the control port listens on all addresses), per family.
+    private let ipv4ListenAddress: String
+    private let ipv6ListenAddress: String
+
+    /// `arrivedOn`: the local address of the accepted control connection (getsockname).
+    init(control: ForwardingControl, settings: TunnelSettings, arrivedOn: SocketAddress, logger: Logger) {
         self.control = control
         self.logger = logger
-        let listenAddress = settings.bindAddress.contains(":") ? "127.0.0.1" : settings.bindAddress
+        let usable = arrivedOn.isWildcard ? nil : arrivedOn.host
+        ipv4ListenAddress = arrivedOn.family == .ipv4 ? (usable ?? "127.0.0.1") : "127.0.0.1"
+        ipv6ListenAddress = arrivedOn.family == .ipv6 ? (usable ?? "::1") : "::1"
         filter = ControlStreamFilter(.init(ftpHost: settings.ftpHost, passiveHost: settings.passiveHost,
-                                           clientFamily: clientFamily, listenAddress: listenAddress))
+                                           clientFamily: arrivedOn.family == .ipv6 ? .ipv6 : .ipv4,
+                                           listenAddress: ipv4ListenAddress))
     }
 
     /// The factory the tunnel installs in rewrite mode.
     static func factory(settings: TunnelSettings, logger: Logger)
-        -> @Sendable (ForwardingControl, ControlStreamFilter.AddressFamily) -> StreamFilter {
-        { control, family in RewriteControl(control: control, settings: settings, clientFamily: family, logger: logger) }
+        -> @Sendable (ForwardingControl, SocketAddress) -> StreamFilter {
+        { control, arrivedOn in RewriteControl(control: control, settings: settings, arrivedOn: arrivedOn, logger: logger) }
     }
 
     private var owner: ObjectIdentifier { ObjectIdentifier(self) }
@@ -69,7 +79,7 @@ final class RewriteControl: StreamFilter {
             do {
                 let port = try control.openDataListener(owner: owner, id: id.rawValue,
                                                         target: ForwardTarget(host: target.host ?? filter.configuration.ftpHost, port: target.port),
-                                                        ipv6: family == .ipv6)
+                                                        address: family == .ipv6 ? ipv6ListenAddress : ipv4ListenAddress)
                 queue += filter.listenerOpened(id, localPort: port)
             } catch {
                 queue += filter.listenerFailed(id, reason: "\(error)")

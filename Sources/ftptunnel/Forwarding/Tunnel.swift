@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Posix
 import Shared
 
 /// What the tunnel reports once every listener is bound and the SSH session is authenticated.
@@ -54,12 +55,21 @@ final class Tunnel: @unchecked Sendable {
         let (session, hostKey, credential) = try connector.connectFirst()
         let userTimeout = settings.serverAliveInterval > 0 ? settings.serverAliveInterval * max(1, settings.serverAliveCountMax) : nil
         if let userTimeout { TCPOptions.setUserTimeout(session.socket, seconds: userTimeout) }
-        let configuration = ForwardingLoop.Configuration(
+        var configuration = ForwardingLoop.Configuration(
             dataWindow: settings.dataWindow, keepaliveInterval: settings.serverAliveInterval,
             keepaliveCountMax: max(1, settings.serverAliveCountMax),
             controlFilter: rewrite ? RewriteControl.factory(settings: settings, logger: logger) : nil,
             bindAddress: settings.bindAddress,
             dataPorts: rewrite ? settings.passivePorts.map { $0.lower...$0.upper } : nil)
+        if credential.isReusable {
+            // Further sessions for channels stuck behind a slow open: same host key, same credential, no prompt.
+            configuration.openLane = { [logger] in
+                let session = try connector.connectAnother(hostKey: hostKey, credential: credential, number: 0)
+                if let userTimeout { TCPOptions.setUserTimeout(session.socket, seconds: userTimeout) }
+                logger.debug("extra SSH session authenticated")
+                return session
+            }
+        }
         let pool = try makePool(connector: connector, hostKey: hostKey, credential: credential, wakeUp: wakeUp,
                                 configuration: configuration, userTimeout: userTimeout)
         for listener in listeners { try listener.listen() }
