@@ -53,19 +53,25 @@ public struct ControlStreamFilter: Sendable {
         public var maximumLineLength: Int
         /// Held-back bytes per direction above which `wantsClientBytes`/`wantsServerBytes` turn false.
         public var maximumHeldBytes: Int
+        /// Commands forwarded and not yet answered above which the client is not read (pipelining stays possible,
+        /// the bookkeeping stays bounded).
+        public var maximumOutstandingCommands: Int
 
         public static let defaultMaximumHeldBytes = 256 * 1024
+        public static let defaultMaximumOutstandingCommands = 1024
 
         public init(ftpHost: String, passiveHost: TunnelSettings.PassiveHostPolicy = .ignore,
                     clientFamily: AddressFamily = .ipv4, listenAddress: String = "127.0.0.1",
                     maximumLineLength: Int = RawLineSplitter.defaultMaximumLineLength,
-                    maximumHeldBytes: Int = Configuration.defaultMaximumHeldBytes) {
+                    maximumHeldBytes: Int = Configuration.defaultMaximumHeldBytes,
+                    maximumOutstandingCommands: Int = Configuration.defaultMaximumOutstandingCommands) {
             self.ftpHost = ftpHost
             self.passiveHost = passiveHost
             self.clientFamily = clientFamily
             self.listenAddress = listenAddress
             self.maximumLineLength = maximumLineLength
             self.maximumHeldBytes = maximumHeldBytes
+            self.maximumOutstandingCommands = maximumOutstandingCommands
         }
     }
 
@@ -87,6 +93,8 @@ public struct ControlStreamFilter: Sendable {
     /// Role of the server line being passed in over-long pieces, applied when it ends.
     private var overlongServerRole: ReplyParser.LineRole?
     private var expected: [Expectation] = [Expectation(kind: .greeting)]
+    /// Bytes of the filter's own replies waiting in `expected[].localRepliesAfter`.
+    private var localReplyByteCount = 0
     private var toClient: [Outgoing] = []
 
     private var nextDataNumber = 1
@@ -100,8 +108,14 @@ public struct ControlStreamFilter: Sendable {
 
     // MARK: Loop-facing state
 
-    /// False while too much client input waits behind an active-mode conversion: stop reading the client.
-    public var wantsClientBytes: Bool { heldClientByteCount < configuration.maximumHeldBytes }
+    /// False while too much client input waits behind an active-mode conversion, too many of the filter's own
+    /// replies wait behind the server's (a flood of locally answered commands), or too many commands await their
+    /// replies: stop reading the client until the backlog shrinks.
+    public var wantsClientBytes: Bool {
+        heldClientByteCount < configuration.maximumHeldBytes
+            && localReplyByteCount + heldBytesForClient < configuration.maximumHeldBytes
+            && expected.count < configuration.maximumOutstandingCommands
+    }
 
     /// False while too much output for the client waits behind a pending listener: stop reading the server.
     public var wantsServerBytes: Bool { heldBytesForClient < configuration.maximumHeldBytes }
@@ -322,6 +336,7 @@ public struct ControlStreamFilter: Sendable {
             appendToClient(bytes)
         } else {
             expected[expected.count - 1].localRepliesAfter.append(bytes)
+            localReplyByteCount += bytes.count
         }
     }
 
@@ -466,7 +481,10 @@ public struct ControlStreamFilter: Sendable {
             actions.append(.sendToServer(Self.plainPASV))
             return
         }
-        for bytes in answered?.localRepliesAfter ?? [] { appendToClient(bytes) }
+        for bytes in answered?.localRepliesAfter ?? [] {
+            localReplyByteCount -= bytes.count
+            appendToClient(bytes)
+        }
         if answered?.kind == .synthesized, reply.disposition == .swallow {
             continueActiveConversion(with: reply, &actions)
         }

@@ -40,12 +40,16 @@ final class ForwardingLoop: LaneHost {
         var openDeadline: TimeInterval = ForwardingLoop.openDeadline
         /// Most extra lanes at once.
         var maximumExtraLanes = 4
+        /// Most connections this loop carries at once; further ones are closed at accept (each holds two buffers).
+        var maximumConnections = 512
     }
 
     /// SSH packet size for data channels (libssh2's maximum; larger packets gain nothing).
     static let packetSize = 32768
     /// Per-direction buffer between a local socket and its channel.
     static let bufferSize = 256 << 10
+    /// Per-direction buffer of a control connection (FTP commands and replies are small).
+    static let controlBufferSize = 64 << 10
     /// Most bytes read at once from either side of a control connection (the filter's output per read is bounded
     /// by it: a flood of locally answered commands cannot produce more than a few times this much).
     static let controlReadChunk = 16 << 10
@@ -80,6 +84,8 @@ final class ForwardingLoop: LaneHost {
     private var pooledForwards = Set<Int>()
     /// Rewrite mode's one-shot data listeners that have not accepted yet.
     let dataListeners = DataListenerRegistry()
+    /// `maximumConnections` reached: logged once until a connection is accepted again.
+    private var refusingConnections = false
 
     init(session: SSHSession, listeners: [LocalListener], configuration: Configuration, wakeUp: WakeUpPipe,
          logger: Logger, shouldStop: @escaping () -> Bool) {
@@ -319,6 +325,15 @@ final class ForwardingLoop: LaneHost {
         var accepted = false
         while let client = listener.accept() {
             accepted = true
+            if forwards.count >= configuration.maximumConnections {
+                close(client.fd)
+                if !refusingConnections {
+                    logger.warning("\(forwards.count) connections are open, the most this tunnel carries at once; closing new ones until some finish")
+                }
+                refusingConnections = true
+                continue
+            }
+            refusingConnections = false
             if !listener.isControl, let pool {
                 pool.dispatcher.dispatch(AdoptedConnection(fd: client.fd, peer: client.peer, peerPort: client.peerPort,
                                                            localPort: listener.port, target: listener.target))
@@ -328,7 +343,7 @@ final class ForwardingLoop: LaneHost {
                     ? configuration.controlFilter?(self, PosixSocket.localAddress(client.fd) ?? listener.local) : nil
                 let forward = Forward(id: nextID, fd: client.fd, peer: client.peer, peerPort: client.peerPort,
                                       localPort: listener.port, target: listener.target, filter: filter,
-                                      bufferSize: configuration.bufferSize)
+                                      bufferSize: listener.isControl ? Self.controlBufferSize : configuration.bufferSize)
                 forward.filter?.attach(to: forward)
                 nextID += 1
                 forwards.append(forward)
