@@ -19,8 +19,9 @@ import Logging
 /// - `AUTH …` is answered 534 locally: the session stays plain FTP inside SSH. FEAT passes unchanged.
 /// - `EPSV ALL` is answered 200 locally and enforced here (later PORT/EPRT/PASV get 503, RFC 2428 §4): the client
 ///   side is loopback, so the server keeps its freedom to fall back to PASV for active-mode conversions.
-/// - An IPv6 client's EPSV that the server rejects (500/501/502/522) is retried as PASV and answered 229, since
-///   the client cannot use a 227; IPv4 clients see the rejection and fall back themselves.
+/// - An EPSV that the server rejects (500/501/502/522) from an IPv6 client, or from a client that promised EPSV
+///   ALL, is retried as PASV and answered 229, since such a client cannot use a 227 (once the server is known to
+///   reject EPSV, such EPSVs go out as PASV at once); other IPv4 clients see the rejection and fall back themselves.
 /// - `EPSV 1`/`EPSV 2` are sent as plain `EPSV` (the family concerns the client's listener, not the server side);
 ///   `LPRT`/`LPSV` get 502; empty command lines are dropped (servers disagree on whether they answer them).
 ///
@@ -304,6 +305,9 @@ public struct ControlStreamFilter: Sendable {
             forward(raw, as: .passive(.pasv, .ipv4), &actions)
         case "EPSV":
             switch command.argument.trimmingCharacters(in: .whitespaces).uppercased() {
+            case "" where serverRejectsEPSV && (epsvAllActive || configuration.clientFamily == .ipv6):
+                // The server is known not to do EPSV and the client cannot take a 227: ask with PASV, answer 229.
+                forward(Self.plainPASV, as: .epsvViaPASV(configuration.clientFamily), &actions)
             case "":
                 forward(raw, as: .passive(.epsv, configuration.clientFamily), &actions)
             case "ALL":
@@ -455,9 +459,11 @@ public struct ControlStreamFilter: Sendable {
             return .swallow
         case .passive(let style, let family)? where ReplyInProgress.passiveCodes.contains(code):
             return .rewrite(style, family)
-        case .passive(.epsv, .ipv6)? where Self.epsvRejectionCodes.contains(code) && expected.count == 1:
-            // An IPv6 client cannot use a 227: get the port with PASV and answer 229. Only when nothing else is
-            // outstanding, so the PASV reply cannot be confused with another.
+        case .passive(.epsv, let family)? where Self.epsvRejectionCodes.contains(code) && expected.count == 1
+                    && (family == .ipv6 || epsvAllActive):
+            // An IPv6 client cannot use a 227, and a client that said EPSV ALL may not fall back to PASV: get the
+            // port with PASV and answer 229. Only when nothing else is outstanding, so the PASV reply cannot be
+            // confused with another.
             return .fallBackToPASV
         case .epsvViaPASV(let family)? where ReplyInProgress.passiveCodes.contains(code):
             return .rewrite(.epsv, family)

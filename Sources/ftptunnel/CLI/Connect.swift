@@ -98,7 +98,8 @@ struct TunnelLauncher {
         let ports = ready.onDemand
             ? "mode rewrite, data channels opened on demand" + (range.map { " (local ports \($0))" } ?? "")
             : "mode fixed, " + (range.map { "data ports \($0)" } ?? "control connection only (no PassivePorts)")
-        let line = "ftptunnel: ready — point your FTP client at \(ready.url)\(ready.onDemand ? "" : " (passive mode)"); forwarding via "
+        let everywhere = ready.listensEverywhere ? " (listening on all addresses: other hosts use this machine's address)" : ""
+        let line = "ftptunnel: ready — point your FTP client at \(ready.url)\(everywhere)\(ready.onDemand ? "" : " (passive mode)"); forwarding via "
             + "\(settings.user)@\(settings.sshHost):\(settings.sshPort) to \(settings.ftpHost):\(settings.ftpPort), \(ports)\n"
         FileHandle.standardOutput.write(Data(line.utf8))
     }

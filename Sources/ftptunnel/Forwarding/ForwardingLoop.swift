@@ -26,8 +26,8 @@ final class ForwardingLoop: LaneHost {
         var bufferSize = ForwardingLoop.bufferSize
         var keepaliveInterval: Int
         var keepaliveCountMax = 3
-        /// Makes the filter of each new control connection (rewrite mode), given the address the client connected
-        /// to; nil in fixed mode.
+        /// Makes the filter of each new control connection (rewrite mode's rewriter, fixed mode's PORT guard),
+        /// given the address the client connected to.
         var controlFilter: (@Sendable (ForwardingControl, SocketAddress) -> StreamFilter)?
         var bindAddress: String
         /// Ports for rewrite mode's data listeners (nil: ephemeral).

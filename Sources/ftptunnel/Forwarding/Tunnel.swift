@@ -12,8 +12,20 @@ struct TunnelReady: Sendable {
     var passivePorts: PortRange? = nil
     /// Rewrite mode: data listeners are opened on demand (in `passivePorts` when set).
     var onDemand = false
-    /// `ftp://127.0.0.1:PORT`
-    var url: String { "ftp://\(bindAddress.contains(":") ? "[\(bindAddress)]" : bindAddress):\(localPort)" }
+    /// `ftp://127.0.0.1:PORT`; a wildcard bind address (`0.0.0.0`, `::`) is never announced: its loopback
+    /// address is, since that works for clients on this host.
+    var url: String {
+        let host = connectHost
+        return "ftp://\(host.contains(":") ? "[\(host)]" : host):\(localPort)"
+    }
+
+    /// True when the control port listens on every address (BindAddress 0.0.0.0 or ::, GatewayPorts yes).
+    var listensEverywhere: Bool { SocketAddress(host: bindAddress, port: 0)?.isWildcard ?? false }
+
+    private var connectHost: String {
+        guard listensEverywhere else { return bindAddress }
+        return bindAddress.contains(":") ? "::1" : "127.0.0.1"
+    }
 }
 
 /// One site's tunnel: the SSH session, the local listeners and the forwarding loop.
@@ -58,7 +70,7 @@ final class Tunnel: @unchecked Sendable {
         var configuration = ForwardingLoop.Configuration(
             dataWindow: settings.dataWindow, keepaliveInterval: settings.serverAliveInterval,
             keepaliveCountMax: max(1, settings.serverAliveCountMax),
-            controlFilter: rewrite ? RewriteControl.factory(settings: settings, logger: logger) : nil,
+            controlFilter: rewrite ? RewriteControl.factory(settings: settings, logger: logger) : FixedModeControl.factory(logger: logger),
             bindAddress: settings.bindAddress,
             dataPorts: rewrite ? settings.passivePorts.map { $0.lower...$0.upper } : nil)
         if credential.isReusable {
