@@ -45,3 +45,26 @@ import Testing
         #expect(filter.wantsClientBytes)
     }
 }
+
+/// `-vv` traces: every command and reply, PASS masked, the tunnel's own answers and rewrites marked.
+@Suite struct ControlStreamFilterTraceTests {
+    @Test func tracesCommandsRepliesAndTheTunnelsOwnWork() {
+        var harness = FilterHarness(.init(ftpHost: "10.1.2.3", traces: true))
+        harness.run([.server("220 hi\r\n"), .client("USER bob\r\nPASS secret\r\nAUTH TLS\r\nPASV\r\n"),
+                     .server("331 pw\r\n230 ok\r\n227 Entering Passive Mode (10,1,2,3,156,64).\r\n")])
+        let logs = harness.transcript.logs.joined(separator: "\n")
+        #expect(logs.contains("client: USER bob"))
+        #expect(logs.contains("client: PASS ****"))
+        #expect(!logs.contains("secret"))
+        #expect(logs.contains("tunnel answered: 534"))
+        #expect(logs.contains("server: 227 Entering Passive Mode (10,1,2,3,156,64). (rewritten for the client)"))
+        #expect(logs.contains("tunnel rewrote the reply to: 227"))
+        #expect(logs.contains("server: 230 ok"))
+    }
+
+    @Test func noTracesUnlessAsked() {
+        var harness = FilterHarness()
+        harness.run([.server("220 hi\r\n"), .client("USER bob\r\n"), .server("331 pw\r\n")])
+        #expect(!harness.transcript.logs.contains { $0.contains("client:") || $0.contains("server:") })
+    }
+}

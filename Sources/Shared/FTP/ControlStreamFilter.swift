@@ -57,6 +57,9 @@ public struct ControlStreamFilter: Sendable {
         /// Commands forwarded and not yet answered above which the client is not read (pipelining stays possible,
         /// the bookkeeping stays bounded).
         public var maximumOutstandingCommands: Int
+        /// Log every command and reply (`.log(.debug, …)`, PASS masked), marking what the filter answered, sent
+        /// or rewrote itself. Off: no trace strings are built.
+        public var traces: Bool
 
         public static let defaultMaximumHeldBytes = 256 * 1024
         public static let defaultMaximumOutstandingCommands = 1024
@@ -65,7 +68,8 @@ public struct ControlStreamFilter: Sendable {
                     clientFamily: AddressFamily = .ipv4, listenAddress: String = "127.0.0.1",
                     maximumLineLength: Int = RawLineSplitter.defaultMaximumLineLength,
                     maximumHeldBytes: Int = Configuration.defaultMaximumHeldBytes,
-                    maximumOutstandingCommands: Int = Configuration.defaultMaximumOutstandingCommands) {
+                    maximumOutstandingCommands: Int = Configuration.defaultMaximumOutstandingCommands,
+                    traces: Bool = false) {
             self.ftpHost = ftpHost
             self.passiveHost = passiveHost
             self.clientFamily = clientFamily
@@ -73,6 +77,7 @@ public struct ControlStreamFilter: Sendable {
             self.maximumLineLength = maximumLineLength
             self.maximumHeldBytes = maximumHeldBytes
             self.maximumOutstandingCommands = maximumOutstandingCommands
+            self.traces = traces
         }
     }
 
@@ -203,6 +208,7 @@ public struct ControlStreamFilter: Sendable {
         }
         toClient[index] = .bytes(Self.line(reply))
         actions.append(.log(.debug, "\(id): client data port \(localPort) announced."))
+        trace("tunnel rewrote the reply to: \(reply)", &actions)
         return finish(&actions)
     }
 
@@ -211,6 +217,7 @@ public struct ControlStreamFilter: Sendable {
         var actions: [Action] = []
         guard let index = toClient.firstIndex(where: { $0.awaitsListener(id) }) else { return [] }
         toClient[index] = .bytes(Self.line(FilterReply.listenerFailed(Self.sanitized(reason))))
+        trace("tunnel answered: \(FilterReply.listenerFailed(Self.sanitized(reason)))", &actions)
         actions.append(.log(.warning, "\(id): no local data listener (\(Self.sanitized(reason))); the client was told 425."))
         return finish(&actions)
     }
@@ -222,6 +229,7 @@ public struct ControlStreamFilter: Sendable {
         guard let conversion = activeConversion, conversion.id == id, conversion.stage == .connecting,
               let index = toClient.firstIndex(where: { $0.awaitsActive(id) }) else { return [] }
         toClient[index] = .bytes(Self.line(FilterReply.activeAccepted(verb: conversion.verb)))
+        trace("tunnel answered: \(FilterReply.activeAccepted(verb: conversion.verb))", &actions)
         endActiveConversion(&actions)
         return finish(&actions)
     }
@@ -232,6 +240,7 @@ public struct ControlStreamFilter: Sendable {
         guard let conversion = activeConversion, conversion.id == id, conversion.stage == .connecting,
               let index = toClient.firstIndex(where: { $0.awaitsActive(id) }) else { return [] }
         toClient[index] = .bytes(Self.line(FilterReply.activeConnectFailed(Self.sanitized(reason))))
+        trace("tunnel answered: \(FilterReply.activeConnectFailed(Self.sanitized(reason)))", &actions)
         actions.append(.log(.warning, "\(id): active-mode connection to \(conversion.client) failed (\(Self.sanitized(reason)))."))
         endActiveConversion(&actions)
         return finish(&actions)
@@ -278,8 +287,13 @@ public struct ControlStreamFilter: Sendable {
             return
         }
         guard let command = FTPCommandLine(line: Array(content)) else {
+            trace("client: \(Self.sanitized(String(decoding: content, as: UTF8.self)))", &actions)
             forward(raw, as: .command, &actions)
             return
+        }
+        if configuration.traces {
+            let shown = command.verb == "PASS" ? "PASS ****" : Self.sanitized(String(decoding: content, as: UTF8.self))
+            trace("client: \(shown)", &actions)
         }
         switch command.verb {
         case "AUTH":
@@ -307,6 +321,7 @@ public struct ControlStreamFilter: Sendable {
             switch command.argument.trimmingCharacters(in: .whitespaces).uppercased() {
             case "" where serverRejectsEPSV && (epsvAllActive || configuration.clientFamily == .ipv6):
                 // The server is known not to do EPSV and the client cannot take a 227: ask with PASV, answer 229.
+                trace("tunnel sent: PASV in place of EPSV (the server has no EPSV)", &actions)
                 forward(Self.plainPASV, as: .epsvViaPASV(configuration.clientFamily), &actions)
             case "":
                 forward(raw, as: .passive(.epsv, configuration.clientFamily), &actions)
@@ -335,6 +350,7 @@ public struct ControlStreamFilter: Sendable {
 
     /// Queues a reply of the filter's own behind the replies to every command sent before it.
     private mutating func answerLocally(_ text: String, _ actions: inout [Action]) {
+        trace("tunnel answered: \(text)", &actions)
         let bytes = Self.line(text)
         if expected.isEmpty {
             appendToClient(bytes)
@@ -362,6 +378,7 @@ public struct ControlStreamFilter: Sendable {
     private mutating func sendPassiveRequestForActiveMode(_ actions: inout [Action]) {
         let useEPSV = !serverRejectsEPSV
         activeConversion?.stage = useEPSV ? .sentEPSV : .sentPASV
+        trace("tunnel sent: \(useEPSV ? "EPSV" : "PASV") (active mode converted to passive)", &actions)
         expected.append(Expectation(kind: .synthesized))
         actions.append(.sendToServer(useEPSV ? Self.plainEPSV : Self.plainPASV))
     }
@@ -406,6 +423,16 @@ public struct ControlStreamFilter: Sendable {
             let content = RawLineSplitter.content(of: raw)
             let role = replyParser.classify(content)
             absorbServerLine(role: role, raw: raw, content: content)
+            if configuration.traces {
+                let note: String
+                switch currentReply?.disposition {
+                case .swallow?: note = " (answer to the tunnel's own command, not shown to the client)"
+                case .fallBackToPASV?: note = " (not shown: the tunnel asks with PASV instead)"
+                case .rewrite?: note = " (rewritten for the client)"
+                case .pass?, nil: note = ""
+                }
+                trace("server: \(Self.sanitized(String(decoding: content, as: UTF8.self)))\(note)", &actions)
+            }
             endServerLine(role: role, &actions)
         case .overlongStart(let bytes):
             let role = replyParser.classify(bytes)
@@ -483,7 +510,8 @@ public struct ControlStreamFilter: Sendable {
         if reply.disposition == .fallBackToPASV, let answered, case .passive(_, let family) = answered.kind {
             serverRejectsEPSV = true
             expected.append(Expectation(kind: .epsvViaPASV(family), localRepliesAfter: answered.localRepliesAfter))
-            actions.append(.log(.debug, "The server rejected EPSV (\(reply.code)); asking with PASV to answer the IPv6 client with 229."))
+            actions.append(.log(.debug, "The server rejected EPSV (\(reply.code)); asking with PASV to answer the client with 229."))
+            trace("tunnel sent: PASV (the client needs a 229)", &actions)
             actions.append(.sendToServer(Self.plainPASV))
             return
         }
@@ -580,6 +608,10 @@ public struct ControlStreamFilter: Sendable {
     }
 
     // MARK: Helpers
+
+    private func trace(_ text: @autoclosure () -> String, _ actions: inout [Action]) {
+        if configuration.traces { actions.append(.log(.debug, text())) }
+    }
 
     static let plainEPSV = Array("EPSV\r\n".utf8)
     static let plainPASV = Array("PASV\r\n".utf8)

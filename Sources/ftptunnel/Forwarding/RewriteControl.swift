@@ -30,7 +30,7 @@ final class RewriteControl: StreamFilter {
         ipv6ListenAddress = arrivedOn.family == .ipv6 ? (usable ?? "::1") : "::1"
         filter = ControlStreamFilter(.init(ftpHost: settings.ftpHost, passiveHost: settings.passiveHost,
                                            clientFamily: arrivedOn.family == .ipv6 ? .ipv6 : .ipv4,
-                                           listenAddress: ipv4ListenAddress))
+                                           listenAddress: ipv4ListenAddress, traces: logger.logLevel <= .debug))
     }
 
     /// The factory the tunnel installs in rewrite mode.
