@@ -146,6 +146,9 @@ public struct ControlSessionKeeper: Sendable {
             }
             lostCommands = inFlight
             inFlight = []
+            // Commands at the head that will not be resent are answered now (a transfer's client learns at once
+            // that it failed); the rest wait for the new connection, to keep the replies in order.
+            answerUnresendableHead(&output.toFilter)
         } else if phase != .suspended {
             // Lost again while rebuilding: start over with the same memory and the same commands to answer.
             inFlight = []
@@ -214,20 +217,26 @@ public struct ControlSessionKeeper: Sendable {
     // MARK: Commands that were in flight
 
     private mutating func resendNext(_ output: inout Output) {
-        while let command = lostCommands.first {
-            if Self.resendableVerbs.contains(command.verb) {
-                inFlight = [command]
-                output.toServer += command.wireBytes
-                return
-            }
-            lostCommands.removeFirst()
-            let reply = Self.transferVerbs.contains(command.verb)
-                ? "\(ReplyCode.transferAborted) Connection lost: the SSH session dropped during \(command.verb); the tunnel has reconnected, please retry (or resume with REST)."
-                : "\(ReplyCode.localError) The SSH session dropped while \(command.verb) was in progress; the tunnel has reconnected, but whether \(command.verb) took effect is unknown: please check and retry."
-            output.toFilter += Array(reply.utf8) + [13, 10]
+        answerUnresendableHead(&output.toFilter)
+        if let command = lostCommands.first {
+            inFlight = [command]
+            output.toServer += command.wireBytes
+            return
         }
         inFlight = []
         goLive(&output)
+    }
+
+    /// Answers the lost commands at the head of the queue that must not be repeated: 426 for transfers, 451 for
+    /// anything that may have changed files.
+    private mutating func answerUnresendableHead(_ toFilter: inout [UInt8]) {
+        while let command = lostCommands.first, !Self.resendableVerbs.contains(command.verb) {
+            lostCommands.removeFirst()
+            let reply = Self.transferVerbs.contains(command.verb)
+                ? "\(ReplyCode.transferAborted) Connection lost: the SSH session dropped during \(command.verb); retry, or resume with REST (the tunnel reconnects by itself)."
+                : "\(ReplyCode.localError) The SSH session dropped while \(command.verb) was in progress: whether it took effect is unknown; check and retry (the tunnel reconnects by itself)."
+            toFilter += Array(reply.utf8) + [13, 10]
+        }
     }
 
     private mutating func resendAnswered(code: Int, _ content: ArraySlice<UInt8>, _ output: inout Output) {

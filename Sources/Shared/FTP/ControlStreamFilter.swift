@@ -632,7 +632,7 @@ public struct ControlStreamFilter: Sendable {
     static func line(_ text: String) -> [UInt8] { Array(text.utf8) + [13, 10] }
 
     /// One printable line, short enough to quote.
-    static func sanitized(_ text: String) -> String {
+    public static func sanitized(_ text: String) -> String {
         let printable = String(text.unicodeScalars.map { $0.value < 32 || $0.value == 127 ? " " : Character($0) })
         return printable.count > maximumQuotedLength ? String(printable.prefix(maximumQuotedLength)) + "…" : printable
     }

@@ -105,7 +105,14 @@ struct TunnelLauncher {
     }
 
     static func report(_ error: Error) {
-        FileHandle.standardError.write(Data("ftptunnel: \(error)\n".utf8))
+        var text = "\(error)"
+        switch error {
+        case SSHError.sessionLost, SSHError.serverNotAnswering:
+            text += "; the tunnel has stopped (Reconnect no, ReconnectAttempts used up, or a login that cannot be repeated without asking)"
+        default:
+            break
+        }
+        FileHandle.standardError.write(Data("ftptunnel: \(text)\n".utf8))
     }
 }
 

@@ -16,6 +16,9 @@ final class Forward {
         case open
         /// close + free under the lane's pending-send rule.
         case closing
+        /// Its SSH session was lost; a control connection that survives the loss waits here (client side open,
+        /// filter state kept) until a session is back, then opens a new channel.
+        case suspended(since: Date)
         case done
     }
 
@@ -55,6 +58,10 @@ final class Forward {
     var writeWaitsForWindow = false
     /// Active mode: told once whether the channel opened (nil) or why not.
     var onChannelOpen: ((String?) -> Void)?
+    /// The next channel that opens replaces one lost with its SSH session: the filter is told.
+    var resuming = false
+    /// Close the connection once everything queued for the client has been sent (a final 421).
+    var closeWhenFlushed = false
 
     /// Local client → channel.
     let toChannel: ForwardBuffer
@@ -135,6 +142,19 @@ final class Forward {
             toLocalOverflow += bytes
         }
     }
+
+    /// The channel died with its session: what was queued for it is void (the filter's keeper accounts for every
+    /// command that had been handed over), and so is the per-channel flow state.
+    func channelLost() {
+        channel = nil
+        toChannel.pinned = false
+        toChannel.consumed(toChannel.count)
+        toChannelOverflow.removeAll()
+        writeWaitsForWindow = false
+    }
+
+    /// Everything for the client has been sent.
+    var flushedToLocal: Bool { toLocal.isEmpty && toLocalOverflow.isEmpty }
 
     /// Moves overflow into `toChannel` when it is not pinned by a pending write.
     func refillToChannel() {

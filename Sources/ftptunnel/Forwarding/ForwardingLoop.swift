@@ -42,6 +42,8 @@ final class ForwardingLoop: LaneHost {
         var maximumExtraLanes = 4
         /// Most connections this loop carries at once; further ones are closed at accept (each holds two buffers).
         var maximumConnections = 512
+        /// After the last lane is lost: reconnect (nil: the loss ends the loop, as with `Reconnect no`).
+        var reconnect: ReconnectPolicy? = nil
     }
 
     /// SSH packet size for data channels (libssh2's maximum; larger packets gain nothing).
@@ -86,6 +88,12 @@ final class ForwardingLoop: LaneHost {
     let dataListeners = DataListenerRegistry()
     /// `maximumConnections` reached: logged once until a connection is accepted again.
     private var refusingConnections = false
+    /// Set while no lane is left and the loop reconnects.
+    private var reconnecting: (since: Date, failures: Int, nextAttempt: Date, lastError: Error)?
+    /// Control connections waiting for their session to come back.
+    private var suspended: [Forward] = []
+    /// Connections queued while no session exists, with the time they arrived.
+    private var arrivedWhileDisconnected: [ObjectIdentifier: Date] = [:]
 
     init(session: SSHSession, listeners: [LocalListener], configuration: Configuration, wakeUp: WakeUpPipe,
          logger: Logger, shouldStop: @escaping () -> Bool) {
@@ -167,6 +175,11 @@ final class ForwardingLoop: LaneHost {
             }
         }
         if lanes.count > 1 { timeout = min(timeout, Int32(Self.idleLaneTimeout * 1000)) }
+        if let state = reconnecting {
+            if state.nextAttempt != .distantFuture { timeout = min(timeout, Self.milliseconds(until: state.nextAttempt, now: now)) }
+            // Waiting clients and suspended sessions are checked against their limits once a second.
+            timeout = min(timeout, 1000)
+        }
         return timeout
     }
 
@@ -185,7 +198,7 @@ final class ForwardingLoop: LaneHost {
                 case .wake:
                     wakeUp.drain()
                     progress = adoptQueued() || progress
-                    progress = adoptOpenedLane() || progress
+                    progress = try adoptOpenedLane() || progress
                 case .lane(let lane):
                     if fd.revents & (PosixPoll.readHangUp | Int16(POLLHUP | POLLERR)) != 0 { hungUp.append(lane) }
                 case .listener(let listener):
@@ -226,22 +239,133 @@ final class ForwardingLoop: LaneHost {
             progress = true
         }
         progress = rebalanceStalledLanes(now: now) || progress
+        driveReconnect(now: now)
+        refuseOverdueWaiters(now: now)
+        closeFlushedForwards()
         closeIdleLanes(now: now)
         reapFinished()
         expireDataListeners()
         return progress
     }
 
-    /// Lane 1's loss ends the loop (thrown); an extra lane's loss ends only the connections on it.
+    /// A lost lane ends the data connections on it; control connections that can survive (rewrite mode with
+    /// Reconnect) are suspended. Without another lane the loop reconnects, or — with `Reconnect no`, or when no
+    /// further session can be opened without asking again — the loss ends the loop (thrown).
     private func laneLost(_ lane: SessionLane, _ error: Error) throws {
-        guard lane.number != 1 else { throw error }
+        let lastLane = lanes.count == 1
+        if lastLane && (configuration.reconnect == nil || laneOpener == nil) { throw error }
         lanes.removeAll { $0 === lane }
-        logger.warning("extra SSH session \(lane.number) lost (\(error)); its connections are closed, the tunnel stays up")
+        lane.logSummary()
+        let now = Date()
+        var kept = 0
         for forward in lane.abandonAll() {
-            forward.broken = true
-            forward.channel = nil
+            if configuration.reconnect != nil, !forward.localClosed, forward.filter?.survivesSessionLoss == true {
+                forward.channelLost()
+                forward.state = .suspended(since: now)
+                forward.resuming = true
+                forward.filter?.sessionLost()
+                suspended.append(forward)
+                kept += 1
+            } else {
+                forward.broken = true
+                forward.channel = nil
+                forward.state = .done
+                finish(forward)
+            }
+        }
+        if lastLane {
+            let delay = ReconnectPolicy.delay(beforeAttempt: 0, random: Double.random(in: 0...1))
+            reconnecting = (now, 0, now.addingTimeInterval(delay), error)
+            pool?.member.isConnected = false
+            logger.notice("\(error); reconnecting in \(String(format: "%.1f", delay)) s — listeners stay open\(kept > 0 ? ", \(kept) FTP session(s) will resume" : "")")
+        } else {
+            logger.warning("SSH session \(lane.number) lost (\(error)); its data connections are closed, the tunnel stays up\(kept > 0 ? ", \(kept) FTP session(s) resume on another session" : "")")
+            resumeSuspended(now: now)
+        }
+    }
+
+    /// Suspended control connections open new channels once a lane exists.
+    private func resumeSuspended(now: Date) {
+        guard !lanes.isEmpty, !suspended.isEmpty else { return }
+        let waiting = suspended
+        suspended.removeAll()
+        for forward in waiting where !forward.localClosed { assign(forward, now: now) }
+    }
+
+    // MARK: Reconnecting
+
+    /// Starts the next attempt when it is due.
+    private func driveReconnect(now: Date) {
+        guard let state = reconnecting, now >= state.nextAttempt, laneOpener?.isBusy == false else { return }
+        if state.failures > 0 { logger.notice("reconnecting (attempt \(state.failures + 1))") }
+        reconnecting?.nextAttempt = .distantFuture
+        laneOpener?.request()
+    }
+
+    private func reconnected(_ lane: SessionLane, now: Date) {
+        guard let state = reconnecting else { return }
+        reconnecting = nil
+        pool?.member.isConnected = true
+        let resuming = suspended.count
+        logger.notice("reconnected after \(String(format: "%.1f", now.timeIntervalSince(state.since))) s\(resuming > 0 ? "; resuming \(resuming) FTP session(s)" : "")")
+        resumeSuspended(now: now)
+    }
+
+    /// A reconnect attempt failed: try again later, or give up (thrown) for good reasons.
+    private func reconnectFailed(_ error: Error, now: Date) throws {
+        guard var state = reconnecting else { return }
+        if ReconnectPolicy.isFatal(error) { throw error }
+        state.failures += 1
+        state.lastError = error
+        if configuration.reconnect?.isExhausted(after: state.failures) == true {
+            logger.error("giving up after \(state.failures) failed reconnect attempt(s) (ReconnectAttempts)")
+            throw error
+        }
+        let delay = ReconnectPolicy.delay(beforeAttempt: state.failures, random: Double.random(in: 0...1))
+        state.nextAttempt = now.addingTimeInterval(delay)
+        reconnecting = state
+        logger.notice("reconnect attempt \(state.failures) failed (\(error)); next in \(String(format: "%.1f", delay)) s")
+    }
+
+    /// Connections that waited too long for a session: a control connection is told 421, a data connection closed.
+    private func refuseOverdueWaiters(now: Date) {
+        guard let policy = configuration.reconnect else { return }
+        for forward in waitingForLane where reconnecting != nil {
+            guard let arrived = arrivedWhileDisconnected[ObjectIdentifier(forward)],
+                  now.timeIntervalSince(arrived) >= policy.waitForSession else { continue }
+            refuse(forward, reason: "421 The tunnel's SSH session is reconnecting; try again shortly.")
+        }
+        for forward in suspended {
+            guard case .suspended(let since) = forward.state, now.timeIntervalSince(since) >= policy.suspendedLimit else { continue }
+            refuse(forward, reason: "421 The tunnel could not get its SSH session back within \(Int(policy.suspendedLimit)) s; closing.")
+        }
+        waitingForLane.removeAll { $0.isDone || $0.closeWhenFlushed }
+        suspended.removeAll { $0.isDone || $0.closeWhenFlushed }
+    }
+
+    private func refuse(_ forward: Forward, reason: String) {
+        arrivedWhileDisconnected[ObjectIdentifier(forward)] = nil
+        if forward.filter != nil {
+            forward.queueToLocal(Array(reason.utf8) + [13, 10])
+            forward.closeWhenFlushed = true
+        } else {
             forward.state = .done
             finish(forward)
+        }
+    }
+
+    /// Connections whose last words (a 421) have reached the client are closed; an open channel is closed by
+    /// its lane.
+    private func closeFlushedForwards() {
+        for forward in forwards where forward.closeWhenFlushed && !forward.localClosed && forward.flushedToLocal {
+            forward.broken = true
+            switch forward.state {
+            case .open: forward.state = .closing
+            case .closing, .opening: break
+            case .connectingLocally, .queued, .suspended, .done:
+                forward.state = .done
+                finish(forward)
+            }
         }
     }
 
@@ -265,6 +389,12 @@ final class ForwardingLoop: LaneHost {
 
     /// Queues `forward` for its channel on a lane that is not stuck (or waits for a new one).
     func assign(_ forward: Forward, now: Date = Date()) {
+        if lanes.isEmpty {
+            forward.state = .queued
+            waitingForLane.append(forward)
+            arrivedWhileDisconnected[ObjectIdentifier(forward)] = now
+            return
+        }
         if let lane = laneForNewChannel(now: now) {
             lane.enqueueOpen(forward)
             return
@@ -289,17 +419,28 @@ final class ForwardingLoop: LaneHost {
     }
 
     /// A session the opener finished: it becomes a lane and takes the waiting connections.
-    private func adoptOpenedLane() -> Bool {
+    private func adoptOpenedLane() throws -> Bool {
         guard let outcome = laneOpener?.take() else { return false }
         let waiting = waitingForLane
         waitingForLane.removeAll()
+        let now = Date()
         switch outcome {
         case .opened(let session):
             let lane = makeLane(number: nextLaneNumber, session: session)
             nextLaneNumber += 1
             lanes.append(lane)
-            logger.info("extra SSH session \(lane.number) ready; \(waiting.count) waiting connection(s) continue on it")
-            for forward in waiting where !forward.isDone { lane.enqueueOpen(forward) }
+            if reconnecting != nil {
+                reconnected(lane, now: now)
+            } else {
+                logger.info("extra SSH session \(lane.number) ready; \(waiting.count) waiting connection(s) continue on it")
+            }
+            for forward in waiting where !forward.isDone {
+                arrivedWhileDisconnected[ObjectIdentifier(forward)] = nil
+                lane.enqueueOpen(forward)
+            }
+        case .failed(let error) where reconnecting != nil:
+            waitingForLane = waiting
+            try reconnectFailed(error, now: now)
         case .failed(let error):
             noLaneBefore = Date().addingTimeInterval(Self.laneRetryDelay)
             logger.warning("could not open another SSH session (\(error)); waiting connections stay behind the stalled channel open")
@@ -310,7 +451,7 @@ final class ForwardingLoop: LaneHost {
 
     private func closeIdleLanes(now: Date) {
         guard lanes.count > 1 else { return }
-        for lane in lanes.dropFirst() {
+        for lane in lanes.dropFirst() where lanes.count > 1 {
             guard let idle = lane.idleSince, now.timeIntervalSince(idle) >= Self.idleLaneTimeout else { continue }
             lanes.removeAll { $0 === lane }
             lane.logSummary()
@@ -556,13 +697,14 @@ final class ForwardingLoop: LaneHost {
             lane.logSummary()
             _ = lane.abandonAll()
         }
-        for forward in forwards + waitingForLane where !forward.localClosed {
+        for forward in forwards + waitingForLane + suspended where !forward.localClosed {
             forward.state = .done
             forward.closeLocal()
             forward.filter?.detach()
         }
         forwards.removeAll()
         waitingForLane.removeAll()
+        suspended.removeAll()
         dataListeners.removeAll()
         listeners.removeAll()
         for lane in lanes.dropFirst() { lane.session.disconnect(reason: "ftptunnel stopped") }

@@ -11,6 +11,7 @@ final class PoolMember: @unchecked Sendable {
     private var inbox: [AdoptedConnection] = []
     private var load = 0
     private var closed = false
+    private var connected = true
 
     init(number: Int, wakeUp: WakeUpPipe) {
         self.number = number
@@ -21,6 +22,12 @@ final class PoolMember: @unchecked Sendable {
     var activeDataConnections: Int { lock.withLock { load } }
 
     var isOpen: Bool { lock.withLock { !closed } }
+
+    /// False while its loop is reconnecting: the dispatcher sends new connections elsewhere when it can.
+    var isConnected: Bool {
+        get { lock.withLock { connected } }
+        set { lock.withLock { connected = newValue } }
+    }
 
     /// Counts one more data connection against this member (the dispatcher's reservation); false once closed.
     func reserve() -> Bool {

@@ -8,6 +8,8 @@ import Shared
 /// thread only.
 final class RewriteControl: StreamFilter {
     private var filter: ControlStreamFilter
+    /// Keeps the FTP session across a lost SSH session (nil with `Reconnect no`).
+    private var keeper: ControlSessionKeeper?
     private unowned let control: ForwardingControl
     private let logger: Logger
     private weak var forward: Forward?
@@ -31,6 +33,7 @@ final class RewriteControl: StreamFilter {
         filter = ControlStreamFilter(.init(ftpHost: settings.ftpHost, passiveHost: settings.passiveHost,
                                            clientFamily: arrivedOn.family == .ipv6 ? .ipv6 : .ipv4,
                                            listenAddress: ipv4ListenAddress, traces: logger.logLevel <= .debug))
+        keeper = settings.reconnect ? ControlSessionKeeper() : nil
     }
 
     /// The factory the tunnel installs in rewrite mode.
@@ -43,14 +46,45 @@ final class RewriteControl: StreamFilter {
 
     func attach(to forward: Forward) { self.forward = forward }
 
-    var wantsClientBytes: Bool { filter.wantsClientBytes }
+    var wantsClientBytes: Bool { filter.wantsClientBytes && (keeper?.isLive ?? true) }
     var wantsServerBytes: Bool { filter.wantsServerBytes }
     var holdsOutput: Bool { filter.hasHeldOutput }
 
     func clientBytes(_ bytes: UnsafeRawBufferPointer) { perform(filter.clientBytes(bytes)) }
-    func serverBytes(_ bytes: UnsafeRawBufferPointer) { perform(filter.serverBytes(bytes)) }
+    func serverBytes(_ bytes: UnsafeRawBufferPointer) {
+        guard keeper != nil else { return perform(filter.serverBytes(bytes)) }
+        deliver(keeper!.fromServer(bytes))
+    }
     func clientEnded() { perform(filter.clientEnded()) }
     func serverEnded() { perform(filter.serverEnded()) }
+
+    var survivesSessionLoss: Bool { keeper != nil && !detached }
+
+    func sessionLost() {
+        guard keeper != nil else { return }
+        // The old server's passive ports are gone: listeners announced for them must not lead anywhere.
+        control.releaseDataListeners(owner: owner)
+        logger.info("FTP session suspended until the SSH session is back", metadata: forward.map { ["conn": "\($0.id)"] })
+        deliver(keeper!.sessionLost())
+    }
+
+    func serverReconnected() {
+        keeper?.serverReconnected()
+    }
+
+    /// What the keeper produced: replies for the filter, replayed commands for the server, the outcome.
+    private func deliver(_ output: ControlSessionKeeper.Output) {
+        forward?.queueToChannel(output.toServer)
+        if !output.toFilter.isEmpty { perform(filter.serverBytes(output.toFilter)) }
+        if output.resumed {
+            logger.notice("FTP session resumed on the new SSH session (login, directory and transfer settings replayed)", metadata: forward.map { ["conn": "\($0.id)"] })
+        }
+        if let failure = output.failure {
+            logger.warning("could not resume the FTP session: \(failure); the client is told 421", metadata: forward.map { ["conn": "\($0.id)"] })
+            forward?.queueToLocal(Array("\(ReplyCode.serviceNotAvailable) The SSH session was lost and the FTP session could not be resumed: \(ControlStreamFilter.sanitized(failure))".utf8) + [13, 10])
+            forward?.closeWhenFlushed = true
+        }
+    }
 
     func detach() {
         guard !detached else { return }
@@ -71,7 +105,7 @@ final class RewriteControl: StreamFilter {
     private func run(_ action: ControlStreamFilter.Action) {
         switch action {
         case .sendToServer(let bytes):
-            forward?.queueToChannel(bytes)
+            forward?.queueToChannel(keeper == nil ? bytes : keeper!.sentToServer(bytes))
         case .sendToClient(let bytes):
             forward?.queueToLocal(bytes)
         case .openPassiveListener(let id, let target, let family):

@@ -155,8 +155,13 @@ final class SessionLane {
             if self.pending != nil { return progress }
         }
 
-        if opening == nil, !openQueue.isEmpty {
+        while opening == nil, !openQueue.isEmpty {
             let next = openQueue.removeFirst()
+            guard !next.isDone, !next.localClosed else {
+                // Refused or closed while it waited: no channel for it.
+                forwards.removeAll { $0 === next }
+                continue
+            }
             next.state = .opening(since: now, abandoned: false)
             opening = next
         }
@@ -174,7 +179,7 @@ final class SessionLane {
             case .closing:
                 progress = try close(forward) || progress
                 if pending != nil { return progress }
-            case .connectingLocally, .queued, .opening, .done:
+            case .connectingLocally, .queued, .opening, .suspended, .done:
                 break
             }
         }
@@ -274,6 +279,10 @@ final class SessionLane {
                 forward.state = .open
                 logger.info("channel open", metadata: ["conn": "\(forward.id)"])
                 report(forward, failure: nil)
+                if forward.resuming {
+                    forward.resuming = false
+                    forward.filter?.serverReconnected()
+                }
             }
             return true
         case .channelFailed(let failure):

@@ -21,6 +21,18 @@ protocol StreamFilter: AnyObject {
     func serverEnded()
     /// The control connection is finished: release its data listeners.
     func detach()
+    /// Whether the control connection can outlive its SSH session (rewrite mode with Reconnect).
+    var survivesSessionLoss: Bool { get }
+    /// The channel died with its SSH session (only called when `survivesSessionLoss`).
+    func sessionLost()
+    /// A new channel to the FTP server is open (after `sessionLost`).
+    func serverReconnected()
+}
+
+extension StreamFilter {
+    var survivesSessionLoss: Bool { false }
+    func sessionLost() {}
+    func serverReconnected() {}
 }
 
 /// What a control filter may ask the forwarding loop to do, on the loop thread. Data endpoints are keyed by

@@ -73,10 +73,18 @@ final class Tunnel: @unchecked Sendable {
             controlFilter: rewrite ? RewriteControl.factory(settings: settings, logger: logger) : FixedModeControl.factory(logger: logger),
             bindAddress: settings.bindAddress,
             dataPorts: rewrite ? settings.passivePorts.map { $0.lower...$0.upper } : nil)
+        if settings.reconnect {
+            configuration.reconnect = ReconnectPolicy(attempts: settings.reconnectAttempts,
+                                                      waitForSession: TimeInterval(settings.connectTimeout ?? 30))
+            if !credential.isReusable {
+                logger.notice("Reconnect is not possible: the login used keyboard-interactive authentication, whose answers cannot be reused without asking again; if the SSH session is lost the tunnel exits (status 6)")
+            }
+        }
         if credential.isReusable {
             // Further sessions for channels stuck behind a slow open: same host key, same credential, no prompt.
             configuration.openLane = { [logger] in
-                let session = try connector.connectAnother(hostKey: hostKey, credential: credential, number: 0)
+                let session = try connector.connectAnother(hostKey: hostKey, credential: credential,
+                                                           number: SessionPoolError.laterSession)
                 if let userTimeout { TCPOptions.setUserTimeout(session.socket, seconds: userTimeout) }
                 logger.debug("extra SSH session authenticated")
                 return session
