@@ -38,3 +38,54 @@ import TestSupport
         #expect(lines.contains { $0.contains("session=1 ") && $0.contains("channel open") }, "\(tunnel.output)")
     }
 }
+
+/// Losing one session of a pool fails only the connections on it; the others keep transferring, and the lost
+/// session is replaced in the background.
+@Suite(.serialized) struct SessionPoolLossTests {
+    static let downloads = 8
+    static let fileMiB = 16
+
+    @Test func losingOneSessionOfTwoFailsOnlyItsOwnTransfers() throws {
+        let sshd = try SSHDFixture()
+        let root = try TempDirectory("pool-loss-root")
+        let work = try TempDirectory("pool-loss-work")
+        let knownHosts = try sshd.writeKnownHosts(in: work)
+        let vsftpd = try VsftpdFixture(root: root.path, passivePortCount: 32, writable: true)
+        try TunnelPayload.random(at: root.file("down.bin"), mebibytes: Self.fileMiB)
+        let tunnel = try RewriteTunnelProcess(sshd: sshd, knownHosts: knownHosts, ftpPort: vsftpd.port,
+                                              extraArguments: ["-o", "Sessions=2"])
+        try Deadline.wait(for: "two SSH sessions", seconds: 20) { sshd.sessionProcesses.count == 2 }
+        let curl = try which("curl")
+        var transfers: [ManagedProcess] = []
+        for index in 0..<Self.downloads {
+            transfers.append(try ManagedProcess(curl, ["-sS", "--max-time", "120", "--limit-rate", "4M",
+                                                       "\(tunnel.url)/down.bin", "-o", work.file("d\(index).bin")]))
+        }
+        try Deadline.wait(for: "every download to be under way", seconds: 60) {
+            (0..<Self.downloads).allSatisfy { TestFiles.size(work.file("d\($0).bin")) > 256 << 10 }
+        }
+        // The newest per-connection sshd carries session 2 (data connections only).
+        let victim = try #require(sshd.sessionProcesses.last)
+        for pid in [victim] + ProcessTree.descendants(of: victim) { kill(pid, SIGKILL) }
+
+        var completed = 0
+        for (index, process) in transfers.enumerated() {
+            let status = try process.waitForExit(seconds: 130)
+            let size = TestFiles.size(work.file("d\(index).bin"))
+            if status == 0 {
+                completed += 1
+                #expect(try TestFiles.sha256(work.file("d\(index).bin")) == TestFiles.sha256(root.file("down.bin")),
+                        "download \(index) reported success but differs\n\(tunnel.output)")
+            } else {
+                #expect(size < Self.fileMiB << 20, "download \(index) failed (\(status)) although complete")
+            }
+        }
+        print("pool loss: \(completed) of \(Self.downloads) downloads completed byte-exact after one of two sessions was killed")
+        #expect(completed > 0 && completed < Self.downloads, "\(completed) completed\n\(tunnel.output)")
+        #expect(tunnel.process.isRunning, "\(tunnel.output)")
+        try Deadline.wait(for: "the lost session to be replaced", seconds: 30) { tunnel.output.contains("reconnected after") }
+        let after = try FTPClients.curl(["\(tunnel.url)/down.bin", "-o", work.file("after.bin")])
+        #expect(after.status == 0, "\(after.output)\n\(tunnel.output)")
+        #expect(try TestFiles.sha256(work.file("after.bin")) == TestFiles.sha256(root.file("down.bin")))
+    }
+}
