@@ -12,6 +12,14 @@ extension FTPTunnelCommand {
             Prints one ready line with the URL to give your FTP client, then forwards the FTP control port and the \
             passive data ports through one SSH session. SIGINT/SIGTERM close every connection and disconnect.
 
+            Staying up (set with -o or in the profile): ServerAliveInterval N sends a keepalive the server must answer \
+            after N seconds without traffic from it, and ServerAliveCountMax M unanswered ones (default 3) mean the \
+            session is dead. Reconnect yes (the default) then keeps every listener and reconnects with backoff \
+            (1 s doubling to 30 s); in rewrite mode FTP sessions resume where they were (login, directory and TYPE \
+            replayed; a transfer cut by the drop gets 426, resume it with REST). The returning server must show the \
+            host key verified at start (else exit 3); ReconnectAttempts N gives up after N failed attempts (exit 6); \
+            Reconnect no exits with status 6 at once. Fixed-mode control connections are closed on a drop.
+
             \(TunnelExit.helpText)
             """
         )

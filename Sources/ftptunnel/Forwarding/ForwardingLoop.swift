@@ -89,7 +89,7 @@ final class ForwardingLoop: LaneHost {
     /// `maximumConnections` reached: logged once until a connection is accepted again.
     private var refusingConnections = false
     /// Set while no lane is left and the loop reconnects.
-    private var reconnecting: (since: Date, failures: Int, nextAttempt: Date, lastError: Error)?
+    private var reconnecting: ReconnectSchedule?
     /// Control connections waiting for their session to come back.
     private var suspended: [Forward] = []
     /// Connections queued while no session exists, with the time they arrived.
@@ -175,8 +175,8 @@ final class ForwardingLoop: LaneHost {
             }
         }
         if lanes.count > 1 { timeout = min(timeout, Int32(Self.idleLaneTimeout * 1000)) }
-        if let state = reconnecting {
-            if state.nextAttempt != .distantFuture { timeout = min(timeout, Self.milliseconds(until: state.nextAttempt, now: now)) }
+        if let schedule = reconnecting {
+            if let due = schedule.nextAttempt { timeout = min(timeout, Self.milliseconds(until: due, now: now)) }
             // Waiting clients and suspended sessions are checked against their limits once a second.
             timeout = min(timeout, 1000)
         }
@@ -273,11 +273,11 @@ final class ForwardingLoop: LaneHost {
                 finish(forward)
             }
         }
-        if lastLane {
-            let delay = ReconnectPolicy.delay(beforeAttempt: 0, random: Double.random(in: 0...1))
-            reconnecting = (now, 0, now.addingTimeInterval(delay), error)
+        if lastLane, let policy = configuration.reconnect {
+            let schedule = ReconnectSchedule(policy: policy, lostAt: now, random: Double.random(in: 0...1))
+            reconnecting = schedule
             pool?.member.isConnected = false
-            logger.notice("\(error); reconnecting in \(String(format: "%.1f", delay)) s — listeners stay open\(kept > 0 ? ", \(kept) FTP session(s) will resume" : "")")
+            logger.notice("\(error); reconnecting in \(String(format: "%.1f", schedule.firstDelay)) s — listeners stay open\(kept > 0 ? ", \(kept) FTP session(s) will resume" : "")")
         } else {
             logger.warning("SSH session \(lane.number) lost (\(error)); its data connections are closed, the tunnel stays up\(kept > 0 ? ", \(kept) FTP session(s) resume on another session" : "")")
             resumeSuspended(now: now)
@@ -296,35 +296,34 @@ final class ForwardingLoop: LaneHost {
 
     /// Starts the next attempt when it is due.
     private func driveReconnect(now: Date) {
-        guard let state = reconnecting, now >= state.nextAttempt, laneOpener?.isBusy == false else { return }
-        if state.failures > 0 { logger.notice("reconnecting (attempt \(state.failures + 1))") }
-        reconnecting?.nextAttempt = .distantFuture
+        guard laneOpener?.isBusy == false, reconnecting?.startAttemptIfDue(now: now) == true else { return }
+        if let failures = reconnecting?.failures, failures > 0 { logger.notice("reconnecting (attempt \(failures + 1))") }
         laneOpener?.request()
     }
 
     private func reconnected(_ lane: SessionLane, now: Date) {
-        guard let state = reconnecting else { return }
+        guard let schedule = reconnecting else { return }
         reconnecting = nil
         pool?.member.isConnected = true
         let resuming = suspended.count
-        logger.notice("reconnected after \(String(format: "%.1f", now.timeIntervalSince(state.since))) s\(resuming > 0 ? "; resuming \(resuming) FTP session(s)" : "")")
+        logger.notice("reconnected after \(String(format: "%.1f", schedule.downtime(now: now))) s\(resuming > 0 ? "; resuming \(resuming) FTP session(s)" : "")")
         resumeSuspended(now: now)
     }
 
     /// A reconnect attempt failed: try again later, or give up (thrown) for good reasons.
     private func reconnectFailed(_ error: Error, now: Date) throws {
-        guard var state = reconnecting else { return }
-        if ReconnectPolicy.isFatal(error) { throw error }
-        state.failures += 1
-        state.lastError = error
-        if configuration.reconnect?.isExhausted(after: state.failures) == true {
-            logger.error("giving up after \(state.failures) failed reconnect attempt(s) (ReconnectAttempts)")
+        guard var schedule = reconnecting else { return }
+        let verdict = schedule.attemptFailed(error, now: now, random: Double.random(in: 0...1))
+        reconnecting = schedule
+        switch verdict {
+        case .fatal:
             throw error
+        case .giveUp:
+            logger.error("giving up after \(schedule.failures) failed reconnect attempt(s) (ReconnectAttempts)")
+            throw error
+        case .retry(let delay):
+            logger.notice("reconnect attempt \(schedule.failures) failed (\(error)); next in \(String(format: "%.1f", delay)) s")
         }
-        let delay = ReconnectPolicy.delay(beforeAttempt: state.failures, random: Double.random(in: 0...1))
-        state.nextAttempt = now.addingTimeInterval(delay)
-        reconnecting = state
-        logger.notice("reconnect attempt \(state.failures) failed (\(error)); next in \(String(format: "%.1f", delay)) s")
     }
 
     /// Connections that waited too long for a session: a control connection is told 421, a data connection closed.
