@@ -39,6 +39,31 @@ import TestSupport
     }
 }
 
+/// Active mode through a pool: the tunnel's connections to the clients' ports are spread over the sessions too, and
+/// each PORT is still answered on its own control connection.
+@Suite(.serialized) struct SessionPoolActiveModeTests {
+    @Test func activeModeDataConnectionsUseEverySession() throws {
+        let sshd = try SSHDFixture()
+        let root = try TempDirectory("pool-active-root")
+        let work = try TempDirectory("pool-active-work")
+        let knownHosts = try sshd.writeKnownHosts(in: work)
+        let vsftpd = try VsftpdFixture(root: root.path, passivePortCount: 16, writable: true)
+        try TunnelPayload.random(at: root.file("down.bin"), mebibytes: 8)
+        let tunnel = try RewriteTunnelProcess(sshd: sshd, knownHosts: knownHosts, ftpPort: vsftpd.port,
+                                              extraArguments: ["-o", "Sessions=2"])
+        let curl = try which("curl")
+        let clients = try (0..<6).map { index in
+            try ManagedProcess(curl, ["-sS", "--max-time", "120", "-P", "-", "\(tunnel.url)/down.bin", "-o", work.file("a\(index).bin")])
+        }
+        for (index, client) in clients.enumerated() {
+            #expect(try client.waitForExit(seconds: 130) == 0, "active \(index): \(client.output)\n\(tunnel.output)")
+            #expect(try TestFiles.sha256(work.file("a\(index).bin")) == TestFiles.sha256(root.file("down.bin")))
+        }
+        let lines = tunnel.output.split(whereSeparator: \.isNewline)
+        #expect(lines.contains { $0.contains("session=2 ") && $0.contains("channel open") }, "\(tunnel.output)")
+    }
+}
+
 /// Losing one session of a pool fails only the connections on it; the others keep transferring, and the lost
 /// session is replaced in the background.
 @Suite(.serialized) struct SessionPoolLossTests {

@@ -76,6 +76,9 @@ final class ForwardingLoop: LaneHost {
     var pool: (member: PoolMember, dispatcher: ConnectionDispatcher)?
     /// Forwards counted in `pool.member`'s load.
     private var pooledForwards = Set<Int>()
+    /// Active-mode completions of connections dispatched to another pool session, by token.
+    private var awaitedReports: [Int: (String?) -> Void] = [:]
+    private var nextReportToken = 1
     /// Rewrite mode's one-shot data listeners that have not accepted yet.
     let dataListeners = DataListenerRegistry()
     /// `maximumConnections` reached: logged once until a connection is accepted again.
@@ -167,6 +170,7 @@ final class ForwardingLoop: LaneHost {
                 case .wake:
                     wakeUp.drain()
                     progress = adoptQueued() || progress
+                    progress = deliverReports() || progress
                     progress = try sessions.adoptOpenedLane() || progress
                 case .lane(let lane):
                     if fd.revents & (PosixPoll.readHangUp | Int16(POLLHUP | POLLERR)) != 0 { hungUp.append(lane) }
@@ -283,6 +287,7 @@ final class ForwardingLoop: LaneHost {
             nextID += 1
             forwards.append(forward)
             pooledForwards.insert(forward.id)
+            forward.onChannelOpen = connection.report.map { report in { report($0) } }
             sessions.assign(forward)
             logger.info("connection accepted", metadata: meta(forward))
         }
@@ -413,11 +418,36 @@ final class ForwardingLoop: LaneHost {
         report?(reason)
     }
 
-    /// Active-mode data connections are spread over the pool like passive ones (the channel-open report goes with
-    /// them only when they stay on this loop: another loop cannot call back into this filter).
+    /// Active-mode data connections are spread over the pool like passive ones. The channel-open report comes back
+    /// through this loop's pool member, so the filter is always called on its own thread.
     private func assignToLaneOrPool(_ forward: Forward) {
-        forward.state = .queued
-        sessions.assign(forward)
+        guard let pool else {
+            forward.state = .queued
+            sessions.assign(forward)
+            return
+        }
+        let token = nextReportToken
+        nextReportToken += 1
+        if let report = forward.onChannelOpen { awaitedReports[token] = report }
+        forward.onChannelOpen = nil
+        let member = pool.member
+        var connection = AdoptedConnection(fd: forward.fd, peer: forward.peer, peerPort: forward.peerPort,
+                                           localPort: forward.localPort, target: forward.target)
+        connection.report = { failure in member.postReport(token: token, failure: failure) }
+        // The socket now belongs to the receiving loop: this forward only leaves the list.
+        forward.state = .done
+        forwards.removeAll { $0 === forward }
+        if pool.dispatcher.dispatch(connection) == nil {
+            awaitedReports.removeValue(forKey: token)?("no SSH session is left to carry the data connection")
+        }
+    }
+
+    /// Runs the active-mode completions other pool sessions posted for this loop's filters.
+    private func deliverReports() -> Bool {
+        guard let pool else { return false }
+        let reports = pool.member.takeReports()
+        for report in reports { awaitedReports.removeValue(forKey: report.token)?(report.failure) }
+        return !reports.isEmpty
     }
 
     // MARK: Ending connections

@@ -9,6 +9,8 @@ final class PoolMember: @unchecked Sendable {
     let wakeUp: WakeUpPipe
     private let lock = NSLock()
     private var inbox: [AdoptedConnection] = []
+    /// Channel-open outcomes of active-mode connections this loop dispatched elsewhere, by token.
+    private var reports: [(token: Int, failure: String?)] = []
     private var load = 0
     private var closed = false
     private var connected = true
@@ -56,6 +58,20 @@ final class PoolMember: @unchecked Sendable {
             guard !inbox.isEmpty else { return [] }
             defer { inbox.removeAll(keepingCapacity: true) }
             return inbox
+        }
+    }
+
+    /// Any thread: the outcome of an active-mode connection's channel for this loop's filter; wakes the loop.
+    func postReport(token: Int, failure: String?) {
+        lock.withLock { reports.append((token, failure)) }
+        wakeUp.wake()
+    }
+
+    /// Loop thread: outcomes posted since the last call.
+    func takeReports() -> [(token: Int, failure: String?)] {
+        lock.withLock {
+            defer { reports.removeAll(keepingCapacity: true) }
+            return reports
         }
     }
 
