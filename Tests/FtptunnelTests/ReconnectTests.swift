@@ -8,6 +8,17 @@ import TestSupport
 @Suite(.serialized) struct ReconnectTests {
     typealias World = RewriteTransferTests.World
 
+    /// A Python ftplib client of `tunnel` logged in anonymously, running `body` (argv[2…] are `arguments`).
+    static func ftplibClient(_ tunnel: RewriteTunnelProcess, _ body: String, _ arguments: [String]) throws -> ManagedProcess {
+        try ManagedProcess("/usr/bin/python3", ["-u", "-c", """
+        import ftplib, sys, time
+        ftp = ftplib.FTP()
+        ftp.connect("127.0.0.1", int(sys.argv[1]), timeout=60)
+        ftp.login("anonymous", "test@")
+        \(body)
+        """, "\(tunnel.localPort)"] + arguments)
+    }
+
     /// A site with a `sub/` directory holding `sub.bin`.
     static func world() throws -> World {
         let world = try World(mebibytes: 8)
@@ -22,11 +33,7 @@ import TestSupport
         let world = try Self.world()
         let vsftpd = try VsftpdFixture(root: world.root.path, pasvAddress: nil, writable: true)
         let tunnel = try world.tunnel(ftpPort: vsftpd.port)
-        let client = try ManagedProcess("/usr/bin/python3", ["-u", "-c", """
-        import ftplib, sys
-        ftp = ftplib.FTP()
-        ftp.connect("127.0.0.1", int(sys.argv[1]), timeout=60)
-        ftp.login("anonymous", "test@")
+        let client = try Self.ftplibClient(tunnel, """
         ftp.cwd("sub")
         ftp.voidcmd("TYPE I")
         print("logged-in", flush=True)
@@ -35,7 +42,7 @@ import TestSupport
             ftp.retrbinary("RETR sub.bin", f.write)
         print("pwd", ftp.pwd(), flush=True)
         ftp.quit()
-        """, "\(tunnel.localPort)", world.work.file("across.bin")])
+        """, [world.work.file("across.bin")])
         try client.waitForOutput(containing: "logged-in")
 
         let lostAt = Date()
@@ -66,11 +73,7 @@ import TestSupport
         let world = try World(mebibytes: 64)
         let vsftpd = try VsftpdFixture(root: world.root.path, pasvAddress: nil, writable: true)
         let tunnel = try world.tunnel(ftpPort: vsftpd.port)
-        let client = try ManagedProcess("/usr/bin/python3", ["-u", "-c", """
-        import ftplib, sys, time
-        ftp = ftplib.FTP()
-        ftp.connect("127.0.0.1", int(sys.argv[1]), timeout=60)
-        ftp.login("anonymous", "test@")
+        let client = try Self.ftplibClient(tunnel, """
         out = open(sys.argv[2], "wb")
         got = [0]
         def sink(chunk):
@@ -90,7 +93,7 @@ import TestSupport
         out.close()
         print("resumed", flush=True)
         ftp.quit()
-        """, "\(tunnel.localPort)", world.work.file("resumed.bin")])
+        """, [world.work.file("resumed.bin")])
         try client.waitForOutput(containing: "halfway", seconds: 60)
         world.sshd.kill()
         try client.waitForOutput(containing: "interrupted", seconds: 60)
