@@ -65,7 +65,8 @@ final class ForwardingLoop {
     var nextID = 1
     /// How often a sending call left a packet half sent (and was retried before any other send).
     private(set) var partialPacketRetries = 0
-    private var nextKeepalive = Date.distantFuture
+    /// ServerAliveInterval/ServerAliveCountMax (nil: off, or retired after its probe budget).
+    private var serverAlive: ServerAliveMonitor?
     private var scratch = [UInt8](repeating: 0, count: ForwardingLoop.bufferSize)
     /// Set before `run` when this loop is one session of a pool (`Sessions N`): data connections accepted here
     /// go through the dispatcher to the least-loaded session; ones dispatched here arrive in `member`'s inbox.
@@ -91,8 +92,9 @@ final class ForwardingLoop {
     func run() throws {
         session.setBlocking(false)
         if configuration.keepaliveInterval > 0 {
-            session.configureKeepalive(interval: configuration.keepaliveInterval)
-            nextKeepalive = Date()
+            session.configureProbes()
+            serverAlive = ServerAliveMonitor(interval: configuration.keepaliveInterval, countMax: configuration.keepaliveCountMax,
+                                             now: ServerAliveMonitor.now, received: session.bytesArrived)
         }
         defer { shutDown() }
         var progress = false
@@ -159,11 +161,9 @@ final class ForwardingLoop {
         return Int32(min(max(0, expiry.timeIntervalSinceNow) * 1000 + 1, Double(Int32.max)))
     }
 
-    /// Milliseconds until the next keepalive is due (Int32.max: no keepalives).
+    /// Milliseconds until ServerAlive must look again (Int32.max: off).
     private func keepaliveTimeout() -> Int32 {
-        guard configuration.keepaliveInterval > 0 else { return Int32.max }
-        let seconds = max(0, nextKeepalive.timeIntervalSinceNow)
-        return Int32(min(seconds * 1000 + 1, Double(Int32.max)))
+        serverAlive?.pollTimeout(now: ServerAliveMonitor.now) ?? Int32.max
     }
 
     // MARK: Post-poll
@@ -186,6 +186,7 @@ final class ForwardingLoop {
         }
         let received = session.bytesReceived
         progress = try runSSHCalls() || progress
+        try checkServerAlive()
         // libssh2 read the socket: packets for channels already visited in this pass may be queued inside it,
         // invisible to poll(). Another pass (without waiting) offers them to every channel.
         if session.bytesReceived != received { progress = true }
@@ -377,7 +378,7 @@ final class ForwardingLoop {
             }
         }
 
-        if configuration.keepaliveInterval > 0, Date() >= nextKeepalive, sshSocketWritable() {
+        if serverAlive?.decision(now: ServerAliveMonitor.now) == .probe, sshSocketWritable() {
             progress = try keepalive() || progress
         }
         return progress
@@ -566,12 +567,18 @@ final class ForwardingLoop {
         }
     }
 
+    /// Sends a ServerAlive probe, or retries the half-sent one (`pending == .keepalive`, not counted again).
     private func keepalive() throws -> Bool {
+        let retry = pending != nil
         do {
             switch try session.sendKeepalive() {
-            case .done(let seconds):
+            case .done(let sent):
                 pending = nil
-                nextKeepalive = Date().addingTimeInterval(Double(max(1, seconds)))
+                if !retry {
+                    serverAlive?.probed(sent: sent)
+                    logger.debug("server-alive probe \(sent ? "sent" : "held back by libssh2")",
+                                 metadata: ["unanswered": "\(serverAlive?.unanswered ?? 0)"])
+                }
                 // keepalive_send swallows EAGAIN: check whether it left a packet half sent.
                 if session.blockDirections.outbound { pending = .keepalive }
                 return false
@@ -581,6 +588,24 @@ final class ForwardingLoop {
             }
         } catch let failure as LibSSH2Failure {
             throw SSHError.sessionLost(reason: failure.description)
+        }
+    }
+
+    /// Each pass, whatever is pending: any byte from the server answers; a probe that is due but could not be sent
+    /// counts as sent (see `ServerAliveMonitor`); silence past ServerAliveInterval × (ServerAliveCountMax + 1)
+    /// ends the session.
+    private func checkServerAlive() throws {
+        guard var monitor = serverAlive else { return }
+        let now = ServerAliveMonitor.now
+        if monitor.observe(received: session.bytesArrived, now: now) { logger.debug("server-alive probe answered") }
+        switch monitor.decision(now: now) {
+        case .dead(let silent): throw SSHError.serverNotAnswering(seconds: silent)
+        case .probe: monitor.probed(sent: false)
+        case .wait: break
+        }
+        serverAlive = monitor.isRetired ? nil : monitor
+        if monitor.isRetired {
+            logger.notice("ServerAlive: no more probes on this session after \(monitor.probesSent) (libssh2 1.10 keeps every reply); TCP_USER_TIMEOUT still ends it if the server stops acknowledging")
         }
     }
 

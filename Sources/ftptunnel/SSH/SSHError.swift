@@ -56,7 +56,7 @@ enum SSHError: Error, CustomStringConvertible {
         case .sessionLost(let reason):
             return "SSH session lost: \(reason); the tunnel has stopped, run the command again to reconnect"
         case .serverNotAnswering(let seconds):
-            return "SSH server did not answer for \(seconds) s (ServerAliveInterval × ServerAliveCountMax); the tunnel has stopped"
+            return "SSH server stopped answering: nothing came from it for \(seconds) s although it was asked (ServerAliveInterval, ServerAliveCountMax); it may be hung or overloaded, or the network is down; the tunnel has stopped, run the command again to reconnect"
         }
     }
 
