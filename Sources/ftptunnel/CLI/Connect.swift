@@ -12,6 +12,8 @@ extension FTPTunnelCommand {
             Prints one ready line with the URL to give your FTP client, then forwards the FTP control port and the \
             passive data ports through one SSH session. SIGINT/SIGTERM close every connection and disconnect.
 
+            \(TunnelHelp.serverAlive)
+
             \(TunnelExit.helpText)
             """
         )
@@ -23,6 +25,17 @@ extension FTPTunnelCommand {
             if exit != TunnelExit.ok { throw ExitCode(exit) }
         }
     }
+}
+
+/// --help paragraphs shared by `connect` and `run`.
+enum TunnelHelp {
+    static let serverAlive = """
+    Hung servers: with -o ServerAliveInterval=N (0, the default, is off), after N seconds in which nothing came \
+    from the SSH server a keepalive is sent that the server must answer; anything it sends counts as an answer. \
+    After -o ServerAliveCountMax=C (default 3) unanswered keepalives and one more silent interval (N × (C + 1) s \
+    of silence) the session is dead: "SSH server stopped answering", exit status 6. N below 2 acts as 2 \
+    (libssh2's shortest keepalive interval); at most 1024 keepalives per session (libssh2 1.10 keeps every reply).
+    """
 }
 
 /// Exit statuses of `connect` and `run` (listed in --help).
