@@ -95,4 +95,18 @@ import Testing
         #expect(monitor.nextCheck(now: 9.95) == 10)
         #expect(monitor.pollTimeout(now: 12) == 1, "overdue: poll without waiting (plus the 1 ms rounding)")
     }
+
+    /// While the loop leaves a full socket unread (every local side is full), the server is not judged.
+    @Test func aSocketLeftUnreadByUsIsNoSilence() {
+        var monitor = ServerAliveMonitor(interval: 2, countMax: 1, now: 0, received: 0)
+        monitor.probed(sent: true)
+        #expect(monitor.observe(received: 0, heldBack: true, now: 3.5) == true)
+        #expect(monitor.unanswered == 0)
+        #expect(monitor.decision(now: 5) == .wait(until: 5.5))
+        #expect(monitor.decision(now: 5.5) == .probe)
+        monitor.probed(sent: true)
+        #expect(monitor.observe(received: 0, now: 7) == false)
+        #expect(monitor.decision(now: 7.5) == .dead(silentSeconds: 4))
+        #expect(ServerAliveMonitor.heldBackBytes > ServerAliveMonitor.defaultProbeLimit * 48, "unread replies alone never count as held back")
+    }
 }

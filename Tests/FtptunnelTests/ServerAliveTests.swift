@@ -69,4 +69,27 @@ import TestSupport
         #expect(try TestFiles.sha256(recipe.work.file("f.bin")) == TestFiles.sha256(recipe.root.file("f.bin")))
         #expect(tunnel.process.isRunning, "\(tunnel.output)")
     }
+
+    /// A local client that stops reading mid-download is no hung server: the tunnel keeps answering probes and the
+    /// download completes byte-exact once the client reads again.
+    @Test func stalledLocalClientDoesNotEndTheSession() throws {
+        let recipe = try TunnelRecipe(server: .pasvd)
+        try TunnelPayload.random(at: recipe.root.file("big.bin"), mebibytes: 64)
+        let tunnel = try recipe.tunnel(extraArguments: Self.aliveOptions)
+        let download = recipe.work.file("down.bin")
+        let curl = try ManagedProcess(try which("curl"), ["-sS", "--max-time", "120", "--limit-rate", "20M",
+                                                          "\(tunnel.url)/big.bin", "-o", download])
+        try Deadline.wait(for: "the download to start", seconds: 30) { TestFiles.size(download) > 1 << 20 }
+        let answered = { tunnel.output.components(separatedBy: "server-alive probe answered").count - 1 }
+        let before = answered()
+        let stalled = ProcessFreeze([curl.pid])
+        try Deadline.wait(for: "three probes answered while the client is stopped", seconds: 40) {
+            answered() >= before + 3 || !tunnel.process.isRunning
+        }
+        stalled.thaw()
+        #expect(tunnel.process.isRunning, "\(tunnel.output)")
+        #expect(try curl.waitForExit(seconds: 60) == 0, "\(curl.output)")
+        #expect(try TestFiles.sha256(download) == TestFiles.sha256(recipe.root.file("big.bin")))
+        #expect(tunnel.process.isRunning, "\(tunnel.output)")
+    }
 }

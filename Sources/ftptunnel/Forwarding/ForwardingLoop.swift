@@ -198,7 +198,7 @@ final class ForwardingLoop {
             _ = try? runSSHCalls()
             if socketError == ETIMEDOUT, configuration.keepaliveInterval > 0 {
                 // TCP_USER_TIMEOUT (ServerAliveInterval × ServerAliveCountMax) expired: keepalives went unanswered.
-                throw SSHError.serverNotAnswering(seconds: configuration.keepaliveInterval * configuration.keepaliveCountMax)
+                throw SSHError.serverNotAnswering(seconds: configuration.keepaliveInterval * max(1, configuration.keepaliveCountMax))
             }
             throw SSHError.sessionLost(reason: socketError == 0
                 ? "the SSH server closed the connection" : String(cString: strerror(socketError)))
@@ -591,13 +591,16 @@ final class ForwardingLoop {
         }
     }
 
-    /// Each pass, whatever is pending: any byte from the server answers; a probe that is due but could not be sent
-    /// counts as sent (see `ServerAliveMonitor`); silence past ServerAliveInterval × (ServerAliveCountMax + 1)
-    /// ends the session.
+    /// Each pass, whatever is pending: any byte from the server answers; so does a socket we leave unread because
+    /// every local side is full; a probe that is due but could not be sent counts as sent (see
+    /// `ServerAliveMonitor`); silence past ServerAliveInterval × (ServerAliveCountMax + 1) ends the session.
     private func checkServerAlive() throws {
         guard var monitor = serverAlive else { return }
         let now = ServerAliveMonitor.now
-        if monitor.observe(received: session.bytesArrived, now: now) { logger.debug("server-alive probe answered") }
+        let heldBack = !wantsInbound && session.unreadBytes >= ServerAliveMonitor.heldBackBytes
+        if monitor.observe(received: session.bytesArrived, heldBack: heldBack, now: now) {
+            logger.debug("server-alive probe answered")
+        }
         switch monitor.decision(now: now) {
         case .dead(let silent): throw SSHError.serverNotAnswering(seconds: silent)
         case .probe: monitor.probed(sent: false)

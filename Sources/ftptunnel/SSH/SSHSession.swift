@@ -204,9 +204,12 @@ final class SSHSession {
 
     /// Bytes the server sent so far: those libssh2 took from the socket plus those still waiting in it (nobody
     /// reads the socket while no channel wants data, yet they prove the server is alive).
-    var bytesArrived: Int {
+    var bytesArrived: Int { bytesReceived + unreadBytes }
+
+    /// Bytes waiting in the socket for libssh2 to read (FIONREAD).
+    var unreadBytes: Int {
         var unread: Int32 = 0
-        return bytesReceived + (ioctl(socket, UInt(FIONREAD), &unread) == 0 ? Int(unread) : 0)
+        return ioctl(socket, UInt(FIONREAD), &unread) == 0 ? Int(unread) : 0
     }
 
     /// Opens a `direct-tcpip` channel to host:port (RFC 4254 §7.2) with the given receive window.

@@ -22,6 +22,9 @@ import Foundation
 ///   TCP_USER_TIMEOUT remains the only guard.
 /// - a probe that is due while it cannot be sent (a send is pending or the socket is full) is counted as sent:
 ///   OpenSSH would queue it behind the same unsent data.
+/// - silence is not the server's fault while the loop itself leaves the socket unread because every local side is
+///   full (backpressure through TCP, DESIGN 3.3) and at least `heldBackBytes` wait in it: the server's replies could
+///   not get through. That time counts as heard (far above the ≤ 48 KiB of unread replies the probe limit allows).
 struct ServerAliveMonitor {
     enum Decision: Equatable {
         /// Nothing to do before this time (or `.infinity`).
@@ -42,6 +45,7 @@ struct ServerAliveMonitor {
     static let answerCheckInterval: TimeInterval = 0.1
     static let shortestInterval = 2
     static let defaultProbeLimit = 1024
+    static let heldBackBytes = 64 << 10
 
     /// When the server was last heard from (the caller's clock).
     private(set) var lastHeard: TimeInterval
@@ -59,10 +63,12 @@ struct ServerAliveMonitor {
         lastCount = received
     }
 
-    /// Notes the server's byte counter; any change is an answer. Returns true when it answered outstanding probes.
+    /// Notes the server's byte counter; any change is an answer. `heldBack`: the loop leaves at least
+    /// `heldBackBytes` unread in the socket (no channel wants data), so the server is not judged. Returns true when
+    /// outstanding probes were answered.
     @discardableResult
-    mutating func observe(received: Int, now: TimeInterval) -> Bool {
-        guard received != lastCount else { return false }
+    mutating func observe(received: Int, heldBack: Bool = false, now: TimeInterval) -> Bool {
+        guard received != lastCount || heldBack else { return false }
         lastCount = received
         lastHeard = now
         defer { unanswered = 0 }
