@@ -18,6 +18,18 @@ import TestSupport
         return (status, Date().timeIntervalSince(start), tunnel.output)
     }
 
+    /// A tunnel with ServerAlive 2/2 and a curl download through it (20 MB/s) that has begun.
+    private func startDownload(mebibytes: Int) throws -> (TunnelRecipe, TunnelProcess, ManagedProcess, String) {
+        let recipe = try TunnelRecipe(server: .pasvd)
+        try TunnelPayload.random(at: recipe.root.file("big.bin"), mebibytes: mebibytes)
+        let tunnel = try recipe.tunnel(extraArguments: Self.aliveOptions)
+        let download = recipe.work.file("down.bin")
+        let curl = try ManagedProcess(try which("curl"), ["-sS", "--max-time", "120", "--limit-rate", "20M",
+                                                          "\(tunnel.url)/big.bin", "-o", download])
+        try Deadline.wait(for: "the download to start", seconds: 30) { TestFiles.size(download) > 1 << 20 }
+        return (recipe, tunnel, curl, download)
+    }
+
     @Test func idleTunnelToAHungServerEndsWithinTheLimit() throws {
         let recipe = try TunnelRecipe(server: .pasvd)
         let tunnel = try recipe.tunnel(extraArguments: Self.aliveOptions)
@@ -37,13 +49,7 @@ import TestSupport
     }
 
     @Test func downloadFromAHungServerEndsWithinTheLimit() throws {
-        let recipe = try TunnelRecipe(server: .pasvd)
-        try TunnelPayload.random(at: recipe.root.file("big.bin"), mebibytes: 256)
-        let tunnel = try recipe.tunnel(extraArguments: Self.aliveOptions)
-        let download = recipe.work.file("down.bin")
-        let curl = try ManagedProcess(try which("curl"), ["-sS", "--max-time", "120", "--limit-rate", "20M",
-                                                          "\(tunnel.url)/big.bin", "-o", download])
-        try Deadline.wait(for: "the download to start", seconds: 30) { TestFiles.size(download) > 1 << 20 }
+        let (recipe, tunnel, curl, download) = try startDownload(mebibytes: 256)
 
         let (status, seconds, output) = try freezeAndWait(recipe, tunnel)
         print("ServerAlive 2/2, mid-download: hung server detected \(String(format: "%.2f", seconds)) s after SIGSTOP")
@@ -73,13 +79,7 @@ import TestSupport
     /// A local client that stops reading mid-download is no hung server: the tunnel keeps answering probes and the
     /// download completes byte-exact once the client reads again.
     @Test func stalledLocalClientDoesNotEndTheSession() throws {
-        let recipe = try TunnelRecipe(server: .pasvd)
-        try TunnelPayload.random(at: recipe.root.file("big.bin"), mebibytes: 64)
-        let tunnel = try recipe.tunnel(extraArguments: Self.aliveOptions)
-        let download = recipe.work.file("down.bin")
-        let curl = try ManagedProcess(try which("curl"), ["-sS", "--max-time", "120", "--limit-rate", "20M",
-                                                          "\(tunnel.url)/big.bin", "-o", download])
-        try Deadline.wait(for: "the download to start", seconds: 30) { TestFiles.size(download) > 1 << 20 }
+        let (recipe, tunnel, curl, download) = try startDownload(mebibytes: 64)
         let answered = { tunnel.output.components(separatedBy: "server-alive probe answered").count - 1 }
         let before = answered()
         let stalled = ProcessFreeze([curl.pid])
