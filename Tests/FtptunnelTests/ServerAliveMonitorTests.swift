@@ -109,4 +109,17 @@ import Testing
         #expect(monitor.decision(now: 7.5) == .dead(silentSeconds: 4))
         #expect(ServerAliveMonitor.heldBackBytes > ServerAliveMonitor.defaultProbeLimit * 48, "unread replies alone never count as held back")
     }
+
+    /// The loop may look long after the bytes came (nothing woke it): the kernel's "heard ago" dates the answer.
+    @Test func aLateLookDatesTheAnswerByTheKernelsClock() {
+        var monitor = ServerAliveMonitor(interval: 2, countMax: 2, now: 0, received: 0)
+        #expect(monitor.observe(received: 48, heardAgo: 1.5, now: 2) == false)
+        #expect(monitor.lastHeard == 0.5)
+        #expect(monitor.decision(now: 2.25) == .wait(until: 2.5))
+        // Never earlier than what was already heard, never in the future.
+        monitor.observe(received: 96, heardAgo: 5, now: 3)
+        #expect(monitor.lastHeard == 0.5)
+        monitor.observe(received: 144, heardAgo: -1, now: 4)
+        #expect(monitor.lastHeard == 4)
+    }
 }

@@ -185,8 +185,8 @@ final class ForwardingLoop {
             }
         }
         let received = session.bytesReceived
-        progress = try runSSHCalls() || progress
         try checkServerAlive()
+        progress = try runSSHCalls() || progress
         // libssh2 read the socket: packets for channels already visited in this pass may be queued inside it,
         // invisible to poll(). Another pass (without waiting) offers them to every channel.
         if session.bytesReceived != received { progress = true }
@@ -591,20 +591,21 @@ final class ForwardingLoop {
         }
     }
 
-    /// Each pass, whatever is pending: any byte from the server answers; so does a socket we leave unread because
-    /// every local side is full; a probe that is due but could not be sent counts as sent (see
-    /// `ServerAliveMonitor`); silence past ServerAliveInterval × (ServerAliveCountMax + 1) ends the session.
+    /// Each pass before the libssh2 calls, whatever is pending: any byte from the server answers; so does a socket
+    /// we leave unread because every local side is full; a due probe that cannot be sent in this pass counts as
+    /// sent (see `ServerAliveMonitor`); silence past ServerAliveInterval × (ServerAliveCountMax + 1) ends the
+    /// session. A due probe that can be sent is left to the end of `runSSHCalls()`.
     private func checkServerAlive() throws {
         guard var monitor = serverAlive else { return }
         let now = ServerAliveMonitor.now
         let heldBack = !wantsInbound && session.unreadBytes >= ServerAliveMonitor.heldBackBytes
-        if monitor.observe(received: session.bytesArrived, heldBack: heldBack, now: now) {
+        if monitor.observe(received: session.bytesArrived, heardAgo: session.secondsSinceServerData, heldBack: heldBack, now: now) {
             logger.debug("server-alive probe answered")
         }
         switch monitor.decision(now: now) {
         case .dead(let silent): throw SSHError.serverNotAnswering(seconds: silent)
-        case .probe: monitor.probed(sent: false)
-        case .wait: break
+        case .probe where pending != nil || !sshSocketWritable(): monitor.probed(sent: false)
+        case .probe, .wait: break
         }
         serverAlive = monitor.isRetired ? nil : monitor
         if monitor.isRetired {

@@ -206,6 +206,14 @@ final class SSHSession {
     /// reads the socket while no channel wants data, yet they prove the server is alive).
     var bytesArrived: Int { bytesReceived + unreadBytes }
 
+    /// Seconds since the last data segment from the server reached the socket (TCP_INFO), whoever read it.
+    var secondsSinceServerData: TimeInterval {
+        var info = tcp_info()
+        var length = socklen_t(MemoryLayout<tcp_info>.size)
+        guard getsockopt(socket, Int32(IPPROTO_TCP), TCP_INFO, &info, &length) == 0 else { return 0 }
+        return TimeInterval(info.tcpi_last_data_recv) / 1000
+    }
+
     /// Bytes waiting in the socket for libssh2 to read (FIONREAD).
     var unreadBytes: Int {
         var unread: Int32 = 0

@@ -63,14 +63,15 @@ struct ServerAliveMonitor {
         lastCount = received
     }
 
-    /// Notes the server's byte counter; any change is an answer. `heldBack`: the loop leaves at least
-    /// `heldBackBytes` unread in the socket (no channel wants data), so the server is not judged. Returns true when
-    /// outstanding probes were answered.
+    /// Notes the server's byte counter; any change is an answer, heard `heardAgo` seconds before `now` (the
+    /// kernel's time since the last data segment: the loop may look long after the bytes came). `heldBack`: the
+    /// loop leaves at least `heldBackBytes` unread in the socket (no channel wants data), so the server is not
+    /// judged. Returns true when outstanding probes were answered.
     @discardableResult
-    mutating func observe(received: Int, heldBack: Bool = false, now: TimeInterval) -> Bool {
+    mutating func observe(received: Int, heardAgo: TimeInterval = 0, heldBack: Bool = false, now: TimeInterval) -> Bool {
         guard received != lastCount || heldBack else { return false }
         lastCount = received
-        lastHeard = now
+        lastHeard = heldBack ? now : max(lastHeard, now - max(0, heardAgo))
         defer { unanswered = 0 }
         return unanswered > 0
     }
