@@ -40,9 +40,6 @@ struct ServerAliveMonitor {
     let interval: TimeInterval
     let countMax: Int
     let probeLimit: Int
-    /// While a probe waits for an answer, the loop looks at the byte counter at least this often (an answer that
-    /// nobody reads does not wake poll()).
-    static let answerCheckInterval: TimeInterval = 0.1
     static let shortestInterval = 2
     static let defaultProbeLimit = 1024
     static let heldBackBytes = 64 << 10
@@ -94,16 +91,11 @@ struct ServerAliveMonitor {
     /// The probe budget is spent: no more probes, no verdicts.
     var isRetired: Bool { probesSent >= probeLimit }
 
-    /// When the loop must look again: the deadline, or sooner while a probe waits for its answer.
-    func nextCheck(now: TimeInterval) -> TimeInterval {
-        if isRetired { return .infinity }
-        return unanswered > 0 ? min(deadline, now + Self.answerCheckInterval) : deadline
-    }
-
-    /// Milliseconds from `now` until `nextCheck` for poll() (Int32.max: none).
+    /// Milliseconds from `now` until the deadline, for poll() (Int32.max: retired). An answer that nobody reads
+    /// does not wake poll(), and need not: it is looked at, and dated by the kernel, before the next verdict.
     func pollTimeout(now: TimeInterval) -> Int32 {
-        let seconds = max(0, nextCheck(now: now) - now)
-        return seconds.isFinite ? Int32(min(seconds * 1000 + 1, Double(Int32.max))) : Int32.max
+        guard !isRetired else { return Int32.max }
+        return Int32(min(max(0, deadline - now) * 1000 + 1, Double(Int32.max)))
     }
 
     /// The monotonic clock the loop passes in.
