@@ -4,7 +4,8 @@ import Foundation
 /// after `interval` seconds in which nothing came from the server, send a keepalive the server must answer; any
 /// byte from the server is an answer and starts the count again; when `countMax` probes in a row went unanswered
 /// and one more interval passes in silence, the session is dead. Silence ends the session after
-/// `interval × (countMax + 1)` seconds. Pure: the caller passes the clock and the server's byte counter.
+/// `interval × (countMax + 1)` seconds. Pure: the caller passes the clock, the server's byte counter and the
+/// kernel's time since the server's last data (so an answer looked at late is dated right).
 ///
 /// **Mechanism and why (libssh2 1.10).** The probe is `libssh2_keepalive_send` with want_reply = 1; OpenSSH
 /// answers it with SSH_MSG_REQUEST_FAILURE. libssh2 1.10 has no handler for that message: `_libssh2_packet_add`
@@ -16,7 +17,8 @@ import Foundation
 /// - we never wait for the reply itself: any byte the server sends counts (libssh2's received bytes plus what
 ///   still waits unread in the socket), so a busy session never probes at all;
 /// - a probe goes out only after a full interval of silence: at most one queued reply per silent interval;
-/// - at most `probeLimit` probes per session. Each reply costs about 128 bytes inside libssh2 once read, and
+/// - at most `probeLimit` probes per session. Each reply costs about 128 bytes inside libssh2 once read (a 48-byte
+///   list node plus the 43-byte payload and MAC buffer, as malloc rounds them), and
 ///   while no channel is open nobody reads the socket, whose receive buffer holds about 1800 of them (measured on
 ///   loopback) before the server could no longer send. After the limit the monitor retires (the loop logs it) and
 ///   TCP_USER_TIMEOUT remains the only guard.
