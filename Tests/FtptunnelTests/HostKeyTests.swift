@@ -105,4 +105,58 @@ import TestSupport
         #expect(!LoopbackNet.listeningSockets().contains("127.0.0.1:\(port)"))
         #expect(try String(contentsOfFile: file, encoding: .utf8).components(separatedBy: "\n").count == 4)
     }
+
+    /// The MITM hole: known_hosts records an ed25519 key, the server holds only an ECDSA key. Whatever the policy
+    /// this is a changed key (OpenSSH's HOST_CHANGED): exit 3 before any prompt, nothing listening, the file
+    /// untouched, both fingerprints and the line to fix printed. `ask` answers "yes" and records being asked, so
+    /// a prompt shown before the refusal would both be seen and let the key in.
+    @Test(arguments: ["accept-new", "no", "yes", "ask"])
+    func keyOfAnotherTypeThanTheRecordedOneIsRefusedUnderEveryPolicy(policy: String) throws {
+        var options = SSHDFixture.Options()
+        options.hostKeyTypes = ["ecdsa"]
+        let recipe = try TunnelRecipe(sshd: options)
+        let recordedKey = recipe.work.file("recorded_ed25519_key")
+        try runChecked("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", recordedKey])
+        let contents = "# first line\n[127.0.0.1]:\(recipe.sshd.port) \(SSHDFixture.publicKey(of: recordedKey))\n"
+        let file = try recipe.work.write("ed25519_known_hosts", contents)
+        let answers = try TempDirectory("answers")
+        let asked = answers.file("asked")
+        let askpass = try answers.write("askpass.sh", "#!/bin/sh\ntouch '\(asked)'\nprintf 'yes\\n'\n", mode: 0o700)
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: file, ftpPort: recipe.ftpPort,
+                                       passivePorts: recipe.passivePorts, identity: recipe.sshd.userKey,
+                                       extraArguments: ["-o", "StrictHostKeyChecking=\(policy)"],
+                                       environment: ["SSH_ASKPASS": askpass, "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0"],
+                                       waitForReady: false)
+        let status = try tunnel.process.waitForExit(seconds: 30)
+        let output = tunnel.output
+        #expect(status == 3, "\(output)")
+        #expect(output.contains("REMOTE HOST IDENTIFICATION HAS CHANGED"), "\(output)")
+        #expect(output.contains("ecdsa-sha2-nistp256 key \(try SSHDFixture.fingerprint(of: recipe.sshd.hostKey))"), "\(output)")
+        #expect(output.contains("ssh-ed25519 \(try SSHDFixture.fingerprint(of: recordedKey)) (\(file):2)"), "\(output)")
+        #expect(!output.contains("Permanently added"), "\(output)")
+        #expect(!FileManager.default.fileExists(atPath: asked), "asked before refusing")
+        #expect(!LoopbackNet.listeningSockets().contains("127.0.0.1:\(tunnel.localPort)"))
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == contents)
+    }
+
+    /// A server holding both key types presents the one on record (host-key algorithms are negotiated from
+    /// known_hosts): no prompt, nothing added, and data flows. `StrictHostKeyChecking yes` fails on any other outcome.
+    @Test(arguments: [0, 1])
+    func serverWithBothKeyTypesPresentsTheRecordedOne(recordedIndex: Int) throws {
+        var options = SSHDFixture.Options()
+        options.hostKeyTypes = ["ed25519", "ecdsa"]
+        let recipe = try TunnelRecipe(sshd: options)
+        let contents = "[127.0.0.1]:\(recipe.sshd.port) \(SSHDFixture.publicKey(of: recipe.sshd.hostKeys[recordedIndex]))\n"
+        let file = try recipe.work.write("one_type_known_hosts", contents)
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: file, ftpPort: recipe.ftpPort,
+                                       passivePorts: recipe.passivePorts, identity: recipe.sshd.userKey,
+                                       extraArguments: ["-o", "StrictHostKeyChecking=yes", "-v"])
+        try TestFiles.random(at: recipe.root.file("f.bin"), size: 256 << 10)
+        let result = try FTPClients.curl(["\(tunnel.url)/f.bin", "-o", recipe.work.file("f.bin")])
+        #expect(result.status == 0, "\(result.output)\n\(tunnel.output)")
+        #expect(try TestFiles.sha256(recipe.work.file("f.bin")) == TestFiles.sha256(recipe.root.file("f.bin")))
+        #expect(tunnel.output.contains("host key matches"), "\(tunnel.output)")
+        #expect(!tunnel.output.contains("Permanently added"), "\(tunnel.output)")
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == contents)
+    }
 }

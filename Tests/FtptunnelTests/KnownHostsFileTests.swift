@@ -66,14 +66,73 @@ import TestSupport
         #expect([file].status(host: "any", port: 22, keyType: "ssh-ed25519", keyBase64: Self.keyB) == .revoked(file: "kh", line: 4))
     }
 
+    /// An ECDSA-looking key (only the type name and the bytes' identity matter to the matcher).
+    static let keyC = "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBKq3fV5UjW9r2dW3x7ZyG6nQxv0p1L4mZc8sTq2r"
+
+    static func recorded(_ file: String, _ line: Int, _ type: String, _ key: String) -> HostKeyStatus.Recorded {
+        HostKeyStatus.Recorded(file: file, line: line, keyType: type, keyBase64: key)
+    }
+
     @Test func statusKnownChangedUnknown() {
         let file = KnownHostsFile(path: "kh", contents: "# x\nh ssh-ed25519 \(Self.keyA)\n")
         let files = [file]
         #expect(files.status(host: "h", port: 22, keyType: "ssh-ed25519", keyBase64: Self.keyA) == .known(file: "kh", line: 2))
         #expect(files.status(host: "h", port: 22, keyType: "ssh-ed25519", keyBase64: Self.keyB)
-                == .changed(file: "kh", line: 2, recordedKeyBase64: Self.keyA))
+                == .changed(recorded: [Self.recorded("kh", 2, "ssh-ed25519", Self.keyA)]))
         #expect(files.status(host: "other", port: 22, keyType: "ssh-ed25519", keyBase64: Self.keyA) == .unknown)
         #expect(files.keyTypes(host: "h", port: 22) == ["ssh-ed25519"])
+    }
+
+    /// The MITM hole: a key of another type than the recorded one is a changed key, not a new one.
+    @Test func keyOfAnotherTypeThanTheRecordedOneIsChanged() {
+        let files = [KnownHostsFile(path: "kh", contents: "[127.0.0.1]:2222 ssh-ed25519 \(Self.keyA)\n")]
+        #expect(files.status(host: "127.0.0.1", port: 2222, keyType: "ecdsa-sha2-nistp256", keyBase64: Self.keyC)
+                == .changed(recorded: [Self.recorded("kh", 1, "ssh-ed25519", Self.keyA)]))
+        // The same key on another port is another host: unknown there.
+        #expect(files.status(host: "127.0.0.1", port: 2223, keyType: "ecdsa-sha2-nistp256", keyBase64: Self.keyC) == .unknown)
+    }
+
+    @Test func anyRecordedKeyOfTheHostMatchesAndAMismatchNamesThemAll() {
+        let contents = "h ssh-ed25519 \(Self.keyA)\nother ssh-ed25519 \(Self.keyB)\nh ecdsa-sha2-nistp256 \(Self.keyC)\n"
+        let files = [KnownHostsFile(path: "kh", contents: contents)]
+        #expect(files.status(host: "h", port: 22, keyType: "ecdsa-sha2-nistp256", keyBase64: Self.keyC) == .known(file: "kh", line: 3))
+        #expect(files.status(host: "h", port: 22, keyType: "ssh-ed25519", keyBase64: Self.keyA) == .known(file: "kh", line: 1))
+        #expect(files.status(host: "h", port: 22, keyType: "ssh-ed25519", keyBase64: Self.keyB)
+                == .changed(recorded: [Self.recorded("kh", 1, "ssh-ed25519", Self.keyA), Self.recorded("kh", 3, "ecdsa-sha2-nistp256", Self.keyC)]))
+        #expect(files.keyTypes(host: "h", port: 22) == ["ssh-ed25519", "ecdsa-sha2-nistp256"])
+    }
+
+    /// User and system files count alike: a record in either makes a foreign key "changed"; a match in either is known.
+    @Test func everyFileCountsUserAndSystem() {
+        let user = KnownHostsFile(path: "user", contents: "h ssh-ed25519 \(Self.keyA)\n")
+        let system = KnownHostsFile(path: "system", contents: "# managed\nh ecdsa-sha2-nistp256 \(Self.keyC)\n")
+        let empty = KnownHostsFile(path: "empty", contents: "")
+        #expect([empty, system].status(host: "h", port: 22, keyType: "ssh-ed25519", keyBase64: Self.keyA)
+                == .changed(recorded: [Self.recorded("system", 2, "ecdsa-sha2-nistp256", Self.keyC)]))
+        #expect([user, system].status(host: "h", port: 22, keyType: "ecdsa-sha2-nistp256", keyBase64: Self.keyC) == .known(file: "system", line: 2))
+        #expect([user, system].status(host: "h", port: 22, keyType: "ssh-ed25519", keyBase64: Self.keyB)
+                == .changed(recorded: [Self.recorded("user", 1, "ssh-ed25519", Self.keyA), Self.recorded("system", 2, "ecdsa-sha2-nistp256", Self.keyC)]))
+        #expect([empty, empty].status(host: "h", port: 22, keyType: "ssh-ed25519", keyBase64: Self.keyA) == .unknown)
+    }
+
+    /// `@revoked` wins over a plain record of the same key; revoked and CA lines are not "keys on record".
+    @Test func revokedBeforeKnownAndMarkersAreNoRecord() {
+        let contents = "h ssh-ed25519 \(Self.keyA)\n@revoked h ssh-ed25519 \(Self.keyA)\n@cert-authority h ssh-ed25519 \(Self.keyB)\n"
+        let files = [KnownHostsFile(path: "kh", contents: contents)]
+        #expect(files.status(host: "h", port: 22, keyType: "ssh-ed25519", keyBase64: Self.keyA) == .revoked(file: "kh", line: 2))
+        let markersOnly = [KnownHostsFile(path: "kh", contents: "@cert-authority h ssh-ed25519 \(Self.keyB)\n")]
+        #expect(markersOnly.status(host: "h", port: 22, keyType: "ecdsa-sha2-nistp256", keyBase64: Self.keyC) == .unknown)
+    }
+
+    @Test func changedKeyMessageNamesBothFingerprintsAndEveryLine() {
+        let recorded = [Self.recorded("/u/kh", 4, "ssh-ed25519", Self.keyA), Self.recorded("/etc/ssh/ssh_known_hosts", 7, "ssh-ed25519", Self.keyB)]
+        let presented = Fingerprint.sha256(ofKeyBase64: Self.keyC)
+        let text = SSHError.hostKeyChanged(host: "[h]:2222", keyType: "ecdsa-sha2-nistp256", presented: presented, recorded: recorded).description
+        #expect(text.contains("CHANGED"))
+        #expect(text.contains("ecdsa-sha2-nistp256 key \(presented)"), "\(text)")
+        #expect(text.contains("ssh-ed25519 \(Fingerprint.sha256(ofKeyBase64: Self.keyA)) (/u/kh:4)"), "\(text)")
+        #expect(text.contains("ssh-ed25519 \(Fingerprint.sha256(ofKeyBase64: Self.keyB)) (/etc/ssh/ssh_known_hosts:7)"), "\(text)")
+        #expect(text.contains("ssh-keygen -R '[h]:2222' -f /u/kh; ssh-keygen -R '[h]:2222' -f /etc/ssh/ssh_known_hosts"), "\(text)")
     }
 
     @Test func lineForNewKeys() {

@@ -138,4 +138,16 @@ import TestSupport
         #expect(result.stdout.contains("No profiles in \(world.xdg.path)/ftptunnel/profiles"))
         #expect(result.stderr.isEmpty)
     }
+
+    @Test func connectAndRunHelpExplainServerAlive() throws {
+        let world = try World()
+        for command in ["connect", "run"] {
+            let result = try world.run([command, "--help"])
+            #expect(result.status == 0, "\(result.output)")
+            let text = result.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            #expect(text.contains("ServerAliveInterval=N"), "\(text)")
+            #expect(text.contains("ServerAliveCountMax=C (default 3)"), "\(text)")
+            #expect(text.contains("N × (C + 1) s of silence"), "\(text)")
+        }
+    }
 }

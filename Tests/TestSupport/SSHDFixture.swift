@@ -1,6 +1,7 @@
 import Foundation
 
-/// A private OpenSSH sshd on loopback with generated ed25519 host and user keys.
+/// A private OpenSSH sshd on loopback with generated host keys (ed25519 unless `Options.hostKeyTypes` says
+/// otherwise) and an ed25519 user key.
 /// The client logs in as the current user with `userKey`; `knownHostsLine` is what a trusting client has.
 public final class SSHDFixture: @unchecked Sendable {
     public struct Options: Sendable {
@@ -10,6 +11,8 @@ public final class SSHDFixture: @unchecked Sendable {
         public var listenAddress = "127.0.0.1"
         /// Extra sshd_config lines.
         public var extraConfig: [String] = []
+        /// `ssh-keygen -t` types of the host keys, one `HostKey` line each; the first is `hostKey`.
+        public var hostKeyTypes = ["ed25519"]
         public init() {}
     }
 
@@ -18,6 +21,8 @@ public final class SSHDFixture: @unchecked Sendable {
     public let host: String
     public let userKey: String
     public let hostKey: String
+    /// Every host key's private key file, in `Options.hostKeyTypes` order (public key: path + ".pub").
+    public let hostKeys: [String]
     public let user: String
     private var process: ManagedProcess?
     private var configPath = ""
@@ -26,9 +31,13 @@ public final class SSHDFixture: @unchecked Sendable {
         directory = try TempDirectory("sshd")
         host = options.listenAddress
         user = ProcessInfo.processInfo.environment["USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "root"
-        hostKey = directory.file("ssh_host_ed25519_key")
+        let keyDirectory = directory
+        hostKeys = options.hostKeyTypes.map { keyDirectory.file("ssh_host_\($0)_key") }
+        hostKey = hostKeys[0]
         userKey = directory.file("id_ed25519")
-        try runChecked("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", hostKey])
+        for (type, path) in zip(options.hostKeyTypes, hostKeys) {
+            try runChecked("ssh-keygen", ["-q", "-t", type, "-N", "", "-f", path])
+        }
         try runChecked("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "ftptunnel-test", "-f", userKey])
         try FileManager.default.copyItem(atPath: userKey + ".pub", toPath: directory.file("authorized_keys"))
         try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
@@ -37,7 +46,7 @@ public final class SSHDFixture: @unchecked Sendable {
         let config = ([
             "ListenAddress \(host)",
             "Port \(port)",
-            "HostKey \(hostKey)",
+        ] + hostKeys.map { "HostKey \($0)" } + [
             "AuthorizedKeysFile \(directory.file("authorized_keys"))",
             "PidFile \(directory.file("sshd.pid"))",
             "StrictModes no",
@@ -78,10 +87,18 @@ public final class SSHDFixture: @unchecked Sendable {
         return all.filter { child in ProcessTree.parent(of: child) == pid }.sorted()
     }
 
-    /// The host's public key line (`ssh-ed25519 AAAA…`).
-    public var hostPublicKey: String {
-        ((try? String(contentsOfFile: hostKey + ".pub", encoding: .utf8)) ?? "")
+    /// The host's (first) public key line (`ssh-ed25519 AAAA…`).
+    public var hostPublicKey: String { Self.publicKey(of: hostKey) }
+
+    /// `TYPE BASE64` of the public half of the private key file `path` (`path.pub`).
+    public static func publicKey(of path: String) -> String {
+        ((try? String(contentsOfFile: path + ".pub", encoding: .utf8)) ?? "")
             .split(separator: " ").prefix(2).joined(separator: " ")
+    }
+
+    /// `SHA256:…` of the public half of the key file `path`, as `ssh-keygen -l` prints it.
+    public static func fingerprint(of path: String) throws -> String {
+        String(try runChecked("ssh-keygen", ["-l", "-f", path + ".pub"]).stdout.split(separator: " ")[1])
     }
 
     /// A known_hosts line trusting this server (`[127.0.0.1]:PORT ssh-ed25519 …`).

@@ -12,9 +12,10 @@ extension FTPTunnelCommand {
             Prints one ready line with the URL to give your FTP client, then forwards the FTP control port and the \
             passive data ports through one SSH session. SIGINT/SIGTERM close every connection and disconnect.
 
-            Staying up (set with -o or in the profile): ServerAliveInterval N sends a keepalive the server must answer \
-            after N seconds without traffic from it, and ServerAliveCountMax M unanswered ones (default 3) mean the \
-            session is dead. Reconnect yes (the default) then keeps every listener and reconnects with backoff \
+            \(TunnelHelp.serverAlive)
+
+            Staying up (set with -o or in the profile): when the session is dead or lost, Reconnect yes (the default) \
+            keeps every listener and reconnects with backoff \
             (1 s doubling to 30 s); in rewrite mode FTP sessions resume where they were (login, directory and TYPE \
             replayed; a transfer cut by the drop gets 426, resume it with REST). The returning server must show the \
             host key verified at start (else exit 3); ReconnectAttempts N gives up after N failed attempts (exit 6); \
@@ -31,6 +32,18 @@ extension FTPTunnelCommand {
             if exit != TunnelExit.ok { throw ExitCode(exit) }
         }
     }
+}
+
+/// --help paragraphs shared by `connect` and `run`.
+enum TunnelHelp {
+    static let serverAlive = """
+    Hung servers: with -o ServerAliveInterval=N (0, the default, is off), after N seconds in which nothing came \
+    from the SSH server a keepalive is sent that the server must answer; anything it sends counts as an answer. \
+    After -o ServerAliveCountMax=C (default 3) unanswered keepalives and one more silent interval (N × (C + 1) s \
+    of silence) the session is dead: "SSH server stopped answering" (then Reconnect applies; with Reconnect no, \
+    exit status 6). N below 2 acts as 2 \
+    (libssh2's shortest keepalive interval); at most 1024 keepalives per session (libssh2 1.10 keeps every reply).
+    """
 }
 
 /// Exit statuses of `connect` and `run` (listed in --help).

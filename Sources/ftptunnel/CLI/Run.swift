@@ -11,6 +11,8 @@ extension FTPTunnelCommand {
             Example: ftptunnel run mysite -- curl -s "$FTPTUNNEL_URL/file" (quote the variable so your shell \
             does not expand it too early: ftptunnel run mysite -- sh -c 'curl -s "$FTPTUNNEL_URL/file" -o file').
 
+            \(TunnelHelp.serverAlive)
+
             \(TunnelExit.helpText)
             """
         )

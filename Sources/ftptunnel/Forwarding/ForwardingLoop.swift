@@ -203,7 +203,7 @@ final class ForwardingLoop: LaneHost {
             let error: Error
             if socketError == ETIMEDOUT, configuration.keepaliveInterval > 0 {
                 // TCP_USER_TIMEOUT (ServerAliveInterval × ServerAliveCountMax) expired: keepalives went unanswered.
-                error = SSHError.serverNotAnswering(seconds: configuration.keepaliveInterval * configuration.keepaliveCountMax)
+                error = SSHError.serverNotAnswering(seconds: configuration.keepaliveInterval * max(1, configuration.keepaliveCountMax))
             } else {
                 error = SSHError.sessionLost(reason: socketError == 0
                     ? "the SSH server closed the connection" : String(cString: strerror(socketError)))

@@ -39,14 +39,14 @@ final class SessionLane {
     private let logger: Logger
     private let window: Int
     private let packetSize: Int
-    private let keepaliveInterval: Int
 
     private var pending: PendingSend?
     private var openQueue: [Forward] = []
     private(set) var opening: Forward?
     /// Forwards whose channels live here (open or closing), in arrival order.
     private(set) var forwards: [Forward] = []
-    private var nextKeepalive = Date.distantFuture
+    /// ServerAliveInterval/ServerAliveCountMax (nil: off, or retired after its probe budget).
+    private var serverAlive: ServerAliveMonitor?
     /// How often a sending call left a packet half sent (and was retried before any other send).
     private(set) var partialPacketRetries = 0
     /// When the lane last had no channel and no open: idle extra lanes are closed after a while.
@@ -61,18 +61,18 @@ final class SessionLane {
     static let maximumWrite = 64 << 10
 
     init(number: Int, session: SSHSession, host: LaneHost, logger: Logger, window: Int, packetSize: Int,
-         keepaliveInterval: Int) {
+         keepaliveInterval: Int, keepaliveCountMax: Int) {
         self.number = number
         self.session = session
         self.host = host
         self.logger = logger
         self.window = window
         self.packetSize = packetSize
-        self.keepaliveInterval = keepaliveInterval
         session.setBlocking(false)
         if keepaliveInterval > 0 {
-            session.configureKeepalive(interval: keepaliveInterval)
-            nextKeepalive = Date()
+            session.configureProbes()
+            serverAlive = ServerAliveMonitor(interval: keepaliveInterval, countMax: keepaliveCountMax,
+                                             now: ServerAliveMonitor.now, received: session.bytesArrived)
         }
     }
 
@@ -132,10 +132,9 @@ final class SessionLane {
         }
     }
 
-    /// Milliseconds until the next keepalive is due (Int32.max: none).
+    /// Milliseconds until ServerAlive must look again (Int32.max: off).
     func keepaliveTimeout(now: Date) -> Int32 {
-        guard keepaliveInterval > 0 else { return Int32.max }
-        return Int32(clamping: Int(max(0, nextKeepalive.timeIntervalSince(now)) * 1000) + 1)
+        serverAlive?.pollTimeout(now: ServerAliveMonitor.now) ?? Int32.max
     }
 
     // MARK: Calls (all sending calls go through here, one frame, pending first)
@@ -143,6 +142,7 @@ final class SessionLane {
     /// Runs every libssh2 call the lane's forwards want. Throws `SSHError.sessionLost` when the session broke.
     func runCalls(now: Date, openDeadline: TimeInterval) throws -> Bool {
         var progress = false
+        try checkServerAlive()
         if let pending {
             switch pending {
             case .open(let forward): progress = try open(forward, now: now)
@@ -186,7 +186,7 @@ final class SessionLane {
         forwards.removeAll { $0.isDone }
         if forwards.isEmpty && opening == nil && idleSince == nil { idleSince = now }
 
-        if keepaliveInterval > 0, now >= nextKeepalive, session.isWritable {
+        if serverAlive?.decision(now: ServerAliveMonitor.now) == .probe, session.isWritable {
             progress = try keepalive() || progress
         }
         return progress
@@ -399,16 +399,44 @@ final class SessionLane {
         return true
     }
 
+    /// Sends a ServerAlive probe, or retries the half-sent one (`pending == .keepalive`, not counted again).
     private func keepalive() throws -> Bool {
+        let retry = pending != nil
         switch try attempt(.keepalive, { try session.sendKeepalive() }) {
-        case .done(let seconds):
-            nextKeepalive = Date().addingTimeInterval(Double(max(1, seconds)))
+        case .done(let sent):
+            if !retry {
+                serverAlive?.probed(sent: sent)
+                logger.debug("server-alive probe \(sent ? "sent" : "held back by libssh2")",
+                             metadata: ["unanswered": "\(serverAlive?.unanswered ?? 0)"])
+            }
             // keepalive_send swallows EAGAIN: check whether it left a packet half sent.
             if session.blockDirections.outbound { pending = .keepalive }
         case .blocked, .channelFailed:
             break
         }
         return false
+    }
+
+    /// Before the calls, whatever is pending: any byte from the server answers; so does a socket we leave unread
+    /// because every local side is full; a due probe that cannot be sent now counts as sent (see
+    /// `ServerAliveMonitor`); silence past ServerAliveInterval × (ServerAliveCountMax + 1) ends the session.
+    /// A due probe that can be sent is left to the end of `runCalls`.
+    private func checkServerAlive() throws {
+        guard var monitor = serverAlive else { return }
+        let now = ServerAliveMonitor.now
+        let heldBack = !wantsInbound && session.unreadBytes >= ServerAliveMonitor.heldBackBytes
+        if monitor.observe(received: session.bytesArrived, heardAgo: session.secondsSinceServerData, heldBack: heldBack, now: now) {
+            logger.debug("server-alive probe answered")
+        }
+        switch monitor.decision(now: now) {
+        case .dead(let silent): throw SSHError.serverNotAnswering(seconds: silent)
+        case .probe where pending != nil || !session.isWritable: monitor.probed(sent: false)
+        case .probe, .wait: break
+        }
+        serverAlive = monitor.isRetired ? nil : monitor
+        if monitor.isRetired {
+            logger.notice("ServerAlive: no more probes on this session after \(monitor.probesSent) (libssh2 1.10 keeps every reply); TCP_USER_TIMEOUT still ends it if the server stops acknowledging")
+        }
     }
 
     // MARK: Ending

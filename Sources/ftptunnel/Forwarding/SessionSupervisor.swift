@@ -44,7 +44,7 @@ final class SessionSupervisor {
         if number > 1 { laneLogger[metadataKey: "lane"] = "\(number)" }
         return SessionLane(number: number, session: session, host: host, logger: laneLogger,
                            window: configuration.dataWindow, packetSize: configuration.packetSize,
-                           keepaliveInterval: configuration.keepaliveInterval)
+                           keepaliveInterval: configuration.keepaliveInterval, keepaliveCountMax: configuration.keepaliveCountMax)
     }
 
     /// Milliseconds until the supervisor needs the loop again (stall checks, reconnect attempts, waiting limits).

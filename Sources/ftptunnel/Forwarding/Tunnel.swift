@@ -69,7 +69,7 @@ final class Tunnel: @unchecked Sendable {
         if let userTimeout { TCPOptions.setUserTimeout(session.socket, seconds: userTimeout) }
         var configuration = ForwardingLoop.Configuration(
             dataWindow: settings.dataWindow, keepaliveInterval: settings.serverAliveInterval,
-            keepaliveCountMax: max(1, settings.serverAliveCountMax),
+            keepaliveCountMax: settings.serverAliveCountMax,
             controlFilter: rewrite ? RewriteControl.factory(settings: settings, logger: logger) : FixedModeControl.factory(logger: logger),
             bindAddress: settings.bindAddress,
             dataPorts: rewrite ? settings.passivePorts.map { $0.lower...$0.upper } : nil)
@@ -201,7 +201,8 @@ final class Tunnel: @unchecked Sendable {
 /// Socket options for the SSH connection.
 enum TCPOptions {
     /// TCP_USER_TIMEOUT: the kernel drops the connection when sent data (e.g. a keepalive) stays unacknowledged
-    /// this long — how ServerAliveInterval × ServerAliveCountMax ends a session whose server is gone.
+    /// this long (ServerAliveInterval × ServerAliveCountMax): the guard for a server that is gone, beside
+    /// `ServerAliveMonitor` for one that is still acknowledging but no longer answering.
     static func setUserTimeout(_ fd: Int32, seconds: Int) {
         var millis = UInt32(clamping: seconds * 1000)
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_USER_TIMEOUT, &millis, socklen_t(MemoryLayout<UInt32>.size))

@@ -3,7 +3,8 @@ import Logging
 import Shared
 
 /// Decides whether to trust the key a server presented, like OpenSSH's StrictHostKeyChecking.
-/// A changed or revoked key is refused whatever the policy.
+/// A changed or revoked key is refused whatever the policy, before any prompt; "changed" means the host has any
+/// key on record (user or system file) and the presented key is none of them, whatever its type.
 struct HostKeyVerifier {
     let host: String
     let port: Int
@@ -45,9 +46,8 @@ struct HostKeyVerifier {
             logger.debug("host key matches", metadata: ["file": "\(file):\(line)", "key": "\(keyType) \(fingerprint)"])
         case .revoked(let file, let line):
             throw SSHError.hostKeyRevoked(host: name, fingerprint: fingerprint, file: file, line: line)
-        case .changed(let file, let line, let recorded):
-            throw SSHError.hostKeyChanged(host: name, keyType: keyType, recorded: Fingerprint.sha256(ofKeyBase64: recorded),
-                                          presented: fingerprint, file: file, line: line)
+        case .changed(let recorded):
+            throw SSHError.hostKeyChanged(host: name, keyType: keyType, presented: fingerprint, recorded: recorded)
         case .unknown:
             try handleUnknown(name: name, keyType: keyType, keyBase64: keyBase64, fingerprint: fingerprint)
         }

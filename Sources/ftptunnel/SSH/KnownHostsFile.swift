@@ -108,41 +108,52 @@ struct KnownHostsFile: Sendable, Equatable {
 
 /// What the known_hosts files say about the key a server presented.
 enum HostKeyStatus: Equatable {
+    /// One key on record for the host (a plain, unmarked entry).
+    struct Recorded: Equatable {
+        let file: String
+        let line: Int
+        let keyType: String
+        let keyBase64: String
+    }
+
     case known(file: String, line: Int)
-    /// Same key type on record with a different key: possible man-in-the-middle.
-    case changed(file: String, line: Int, recordedKeyBase64: String)
+    /// Keys are on record for the host and the presented one is none of them, whatever its type (OpenSSH's
+    /// HOST_CHANGED): possible man-in-the-middle. Every recorded key, in file order.
+    case changed(recorded: [Recorded])
     case revoked(file: String, line: Int)
     case unknown
 }
 
 extension Array where Element == KnownHostsFile {
-    /// Checks host:port presenting `keyType keyBase64` against every file, OpenSSH style.
+    /// Checks host:port presenting `keyType keyBase64` against every file, OpenSSH style: revoked before known,
+    /// known before changed; only a host with no key on record at all is unknown.
     func status(host: String, port: Int, keyType: String, keyBase64: String) -> HostKeyStatus {
         for file in self {
             if let revoked = file.entries.first(where: { $0.marker == .revoked && $0.keyBase64 == keyBase64 }) {
                 return .revoked(file: file.path, line: revoked.line)
             }
         }
-        for file in self {
-            if let match = file.entries(forHost: host, port: port).first(where: { $0.keyType == keyType && $0.keyBase64 == keyBase64 }) {
-                return .known(file: file.path, line: match.line)
+        let recorded = recordedKeys(host: host, port: port)
+        if let match = recorded.first(where: { $0.keyType == keyType && $0.keyBase64 == keyBase64 }) {
+            return .known(file: match.file, line: match.line)
+        }
+        return recorded.isEmpty ? .unknown : .changed(recorded: recorded)
+    }
+
+    /// Every unmarked key on record for host:port, in file order.
+    func recordedKeys(host: String, port: Int) -> [HostKeyStatus.Recorded] {
+        flatMap { file in
+            file.entries(forHost: host, port: port).map {
+                HostKeyStatus.Recorded(file: file.path, line: $0.line, keyType: $0.keyType, keyBase64: $0.keyBase64)
             }
         }
-        for file in self {
-            if let other = file.entries(forHost: host, port: port).first(where: { $0.keyType == keyType }) {
-                return .changed(file: file.path, line: other.line, recordedKeyBase64: other.keyBase64)
-            }
-        }
-        return .unknown
     }
 
     /// Key types on record for host:port, in file order, without duplicates.
     func keyTypes(host: String, port: Int) -> [String] {
         var seen: [String] = []
-        for file in self {
-            for entry in file.entries(forHost: host, port: port) where !seen.contains(entry.keyType) {
-                seen.append(entry.keyType)
-            }
+        for key in recordedKeys(host: host, port: port) where !seen.contains(key.keyType) {
+            seen.append(key.keyType)
         }
         return seen
     }

@@ -32,8 +32,13 @@ final class SSHChannel {
     var isEOF: Bool { libssh2_channel_eof(handle) != 0 }
 
     /// Data for this channel already received and queued inside libssh2 (no I/O, sends nothing). Such data does
-    /// not make the SSH socket readable again.
-    var hasQueuedData: Bool { libssh2_poll_channel_read(handle, 0) > 0 }
+    /// not make the SSH socket readable again. Not `libssh2_poll_channel_read`: in libssh2 1.10 it returns an error
+    /// at the first queued packet shorter than 5 bytes, such as a keepalive reply (see `ServerAliveMonitor`).
+    var hasQueuedData: Bool {
+        var queued: UInt = 0
+        _ = libssh2_channel_window_read_ex(handle, &queued, nil)
+        return queued > 0
+    }
 
     func sendEOF() throws -> SSHResult<Void> {
         try map(LibSSH2.call(session.handle, "libssh2_channel_send_eof") { libssh2_channel_send_eof(handle) })

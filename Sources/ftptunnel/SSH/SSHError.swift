@@ -6,7 +6,8 @@ enum SSHError: Error, CustomStringConvertible {
     case noSupportedAlgorithm(keyword: String, requested: [String], supported: [String])
     case hostKeyUnknown(host: String, fingerprint: String, knownHosts: String, policy: String)
     case hostKeyRejected(host: String, fingerprint: String)
-    case hostKeyChanged(host: String, keyType: String, recorded: String, presented: String, file: String, line: Int)
+    /// `recorded`: every key on record for the host (none of them is the presented one, whatever its type).
+    case hostKeyChanged(host: String, keyType: String, presented: String, recorded: [HostKeyStatus.Recorded])
     case hostKeyRevoked(host: String, fingerprint: String, file: String, line: Int)
     case cannotRecordHostKey(file: String, reason: String)
     case authenticationFailed(user: String, host: String, tried: [String], skippedRSA: [String])
@@ -27,11 +28,18 @@ enum SSHError: Error, CustomStringConvertible {
             return "host key for \(host) is not known (\(fingerprint)) and StrictHostKeyChecking is \(policy); verify the fingerprint with the server's administrator, then add it to \(knownHosts) or run once with -o StrictHostKeyChecking=accept-new"
         case .hostKeyRejected(let host, let fingerprint):
             return "host key for \(host) (\(fingerprint)) was not accepted; nothing was forwarded"
-        case .hostKeyChanged(let host, let keyType, let recorded, let presented, let file, let line):
+        case .hostKeyChanged(let host, let keyType, let presented, let recorded):
+            let onRecord = recorded.map { "\($0.keyType) \(Fingerprint.sha256(ofKeyBase64: $0.keyBase64)) (\($0.file):\($0.line))" }
+            let entries = recorded.map { "\($0.file):\($0.line)" }
+            var files: [String] = []
+            for key in recorded where !files.contains(key.file) { files.append(key.file) }
+            let removal = files.map { "ssh-keygen -R '\(host)' -f \($0)" }.joined(separator: "; ")
             return """
-            REMOTE HOST IDENTIFICATION HAS CHANGED for \(host): the \(keyType) key on record is \(recorded), the server presented \(presented). \
+            REMOTE HOST IDENTIFICATION HAS CHANGED for \(host): the server presented the \(keyType) key \(presented), \
+            but known_hosts records \(onRecord.joined(separator: ", ")). \
             Someone could be intercepting the connection (man-in-the-middle), or the host key was replaced. \
-            Offending entry: \(file):\(line). If the change is expected, remove that line (ssh-keygen -R '\(host)' -f \(file)) and connect again; nothing was forwarded
+            Offending \(entries.count == 1 ? "entry" : "entries"): \(entries.joined(separator: ", ")). \
+            If the change is expected, remove \(entries.count == 1 ? "that line" : "those lines") (\(removal)) and connect again; nothing was forwarded
             """
         case .hostKeyRevoked(let host, let fingerprint, let file, let line):
             return "host key for \(host) (\(fingerprint)) is marked @revoked in \(file):\(line); refusing to connect"
@@ -48,7 +56,7 @@ enum SSHError: Error, CustomStringConvertible {
         case .sessionLost(let reason):
             return "SSH session lost: \(reason)"
         case .serverNotAnswering(let seconds):
-            return "SSH server did not answer for \(seconds) s (ServerAliveInterval × ServerAliveCountMax)"
+            return "SSH server stopped answering: nothing came from it for \(seconds) s although it was asked (ServerAliveInterval, ServerAliveCountMax); it may be hung or overloaded, or the network is down"
         }
     }
 

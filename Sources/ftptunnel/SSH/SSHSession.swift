@@ -193,18 +193,37 @@ final class SSHSession {
         (try? PosixPoll.wait(socket, events: Int16(POLLOUT), milliseconds: 0)) ?? false
     }
 
-    /// keepalive@openssh.com every `interval` seconds with want_reply = 0 (replies would pile up).
-    func configureKeepalive(interval: Int) {
-        libssh2_keepalive_config(handle, 0, UInt32(max(0, interval)))
+    /// Keepalives for `ServerAliveMonitor`: want_reply = 1 (the server must answer), and libssh2's own timer at
+    /// its shortest (2 s) so that it sends whenever the monitor asks (the monitor spaces probes ≥ 2 s apart).
+    func configureProbes() {
+        libssh2_keepalive_config(handle, 1, UInt32(ServerAliveMonitor.shortestInterval))
     }
 
-    /// Sends a keepalive when due; returns seconds until the next one.
-    func sendKeepalive() throws -> SSHResult<Int> {
+    /// Sends one keepalive; `.done(false)` when libssh2's timer held it back (sent less than 2 s ago).
+    func sendKeepalive() throws -> SSHResult<Bool> {
         var next: Int32 = 0
         switch try LibSSH2.call(handle, "libssh2_keepalive_send", { libssh2_keepalive_send(handle, &next) }) {
-        case .done: return .done(Int(next))
+        case .done: return .done(next == Int32(ServerAliveMonitor.shortestInterval))
         case .wouldBlock: return .wouldBlock
         }
+    }
+
+    /// Bytes the server sent so far: those libssh2 took from the socket plus those still waiting in it (nobody
+    /// reads the socket while no channel wants data, yet they prove the server is alive).
+    var bytesArrived: Int { bytesReceived + unreadBytes }
+
+    /// Seconds since the last data segment from the server reached the socket (TCP_INFO), whoever read it.
+    var secondsSinceServerData: TimeInterval {
+        var info = tcp_info()
+        var length = socklen_t(MemoryLayout<tcp_info>.size)
+        guard getsockopt(socket, Int32(IPPROTO_TCP), TCP_INFO, &info, &length) == 0 else { return 0 }
+        return TimeInterval(info.tcpi_last_data_recv) / 1000
+    }
+
+    /// Bytes waiting in the socket for libssh2 to read (FIONREAD).
+    var unreadBytes: Int {
+        var unread: Int32 = 0
+        return ioctl(socket, UInt(FIONREAD), &unread) == 0 ? Int(unread) : 0
     }
 
     /// Opens a `direct-tcpip` channel to host:port (RFC 4254 §7.2) with the given receive window.
