@@ -76,7 +76,7 @@ final class SessionSupervisor {
         let now = Date()
         var kept = 0
         for forward in lane.abandonAll() {
-            if configuration.reconnect != nil, !forward.localClosed, forward.filter?.survivesSessionLoss == true {
+            if configuration.reconnect != nil, Self.canSuspend(forward) {
                 forward.channelLost()
                 forward.state = .suspended(since: now)
                 forward.resuming = true
@@ -98,6 +98,17 @@ final class SessionSupervisor {
         } else {
             logger.warning("SSH session \(lane.number) lost (\(error)); its data connections are closed, the tunnel stays up\(kept > 0 ? ", \(kept) FTP session(s) resume on another session" : "")")
             resumeSuspended(now: now)
+        }
+    }
+
+    /// A control connection whose client is still there and still talking, with a filter that can rebuild its
+    /// FTP session (one being closed, or whose client has finished sending, simply ends).
+    private static func canSuspend(_ forward: Forward) -> Bool {
+        guard !forward.localClosed, !forward.broken, !forward.closeWhenFlushed, forward.upstream == .flowing, forward.downstream == .flowing,
+              forward.filter?.survivesSessionLoss == true else { return false }
+        switch forward.state {
+        case .open, .queued, .opening(_, false): return true
+        case .connectingLocally, .opening(_, true), .closing, .suspended, .done: return false
         }
     }
 
