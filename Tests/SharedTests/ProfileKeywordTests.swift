@@ -88,7 +88,7 @@ import Testing
         #expect(s.localPort == nil)
         #expect(s.passivePorts == nil)
         #expect(s.mode == .rewrite)
-        #expect(s.dataWindow == 16 << 20)
+        #expect(s.dataWindowAuto && s.dataWindow == 2 << 20 && s.dataWindowMax == 128 << 20)
         #expect(s.passiveHost == .ignore)
         #expect(s.sessions == 1)
         #expect(s.bindAddress == "127.0.0.1")
@@ -110,7 +110,16 @@ import Testing
     func dataWindowSizes(_ line: String, _ bytes: Int) throws {
         let world = try ProfileTestWorld()
         try world.profile("p", line)
-        #expect(try world.resolve("p").settings.dataWindow == bytes)
+        let settings = try world.resolve("p").settings
+        #expect(settings.dataWindow == bytes && !settings.dataWindowAuto)
+    }
+
+    @Test func dataWindowAutoWithAMaximum() throws {
+        let world = try ProfileTestWorld()
+        try world.profile("p", "DataWindow auto\nDataWindowMax 32M")
+        let resolved = try world.resolve("p")
+        #expect(resolved.settings.dataWindowAuto && resolved.settings.dataWindowMax == 32 << 20)
+        #expect(resolved.entries.first { $0.keyword == "DataWindow" }?.value == "auto")
     }
 
     @Test(arguments: [

@@ -22,6 +22,8 @@ public enum ProfileKeyword: String, CaseIterable, Sendable {
     case passivePorts = "PassivePorts"
     case mode = "Mode"
     case dataWindow = "DataWindow"
+    /// The most `DataWindow auto` grants one channel.
+    case dataWindowMax = "DataWindowMax"
     case passiveHost = "PassiveHost"
     case sessions = "Sessions"
     /// Reconnect after the SSH session is lost (yes, default) or exit (no).

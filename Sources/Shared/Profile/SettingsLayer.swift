@@ -40,7 +40,9 @@ struct SettingsLayer: Sendable {
     var localPort: Sourced<Int>?
     var passivePorts: Sourced<PortRange>?
     var mode: Sourced<TunnelSettings.Mode>?
-    var dataWindow: Sourced<Int>?
+    /// nil inside: `auto`.
+    var dataWindow: Sourced<Int?>?
+    var dataWindowMax: Sourced<Int>?
     var passiveHost: Sourced<TunnelSettings.PassiveHostPolicy>?
     var sessions: Sourced<Int>?
     var reconnect: Sourced<Bool>?
@@ -93,7 +95,10 @@ struct SettingsLayer: Sendable {
         case .localPort: try set(\.localPort, try parse { try ValueParser.port($0, range: ValueParser.localPortRange) })
         case .passivePorts: try set(\.passivePorts, try parse(ValueParser.portRange))
         case .mode: try set(\.mode, try parse { try ValueParser.choice($0, of: TunnelSettings.Mode.self) })
-        case .dataWindow: try set(\.dataWindow, try parse { try ValueParser.size($0, in: ValueParser.dataWindowRange) })
+        case .dataWindow:
+            try set(\.dataWindow, try parse { $0.lowercased() == "auto" ? nil : try ValueParser.size($0, in: ValueParser.dataWindowRange) })
+        case .dataWindowMax:
+            try set(\.dataWindowMax, try parse { try ValueParser.size($0, in: ValueParser.dataWindowRange) })
         case .passiveHost:
             try set(\.passiveHost, try parse { try ValueParser.choice($0, of: TunnelSettings.PassiveHostPolicy.self) })
         case .sessions:

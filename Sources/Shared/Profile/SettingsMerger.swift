@@ -113,7 +113,14 @@ struct SettingsMerger {
             notes.append("\(mode.source): Mode fixed without PassivePorts forwards only the control connection, so "
                          + "transfers will fail — set PassivePorts to the server's passive port range")
         }
-        settings.dataWindow = take(.dataWindow, \.dataWindow, default: settings.dataWindow) { ValueParser.formatSize($0) }
+        let window = take(.dataWindow, \.dataWindow, default: nil,
+                          note: "auto: from \(ValueParser.formatSize(TunnelSettings.autoWindowStart)) up to DataWindowMax") {
+            $0.map(ValueParser.formatSize) ?? "auto"
+        }
+        settings.dataWindowAuto = window == nil
+        settings.dataWindow = window ?? TunnelSettings.autoWindowStart
+        settings.dataWindowMax = take(.dataWindowMax, \.dataWindowMax, default: settings.dataWindowMax,
+                                      note: "with DataWindow auto") { ValueParser.formatSize($0) }
         settings.passiveHost = take(.passiveHost, \.passiveHost, default: settings.passiveHost,
                                     note: "the address in 227 replies is replaced by FTPHost") { $0.rawValue }
         settings.sessions = take(.sessions, \.sessions, default: settings.sessions) { String($0) }

@@ -49,8 +49,15 @@ public struct TunnelSettings: Sendable, Equatable {
     public var passivePorts: PortRange? = nil
     public var mode: Mode = .rewrite
     public var passiveHost: PassiveHostPolicy = .ignore
-    /// Receive window for data channels, in bytes.
-    public var dataWindow: Int = 16 << 20
+    /// Receive window for data channels, in bytes: fixed, or the starting size when `dataWindowAuto`.
+    public var dataWindow: Int = TunnelSettings.autoWindowStart
+    /// `DataWindow auto` (the default): windows grow while a transfer is window-limited and its client keeps up.
+    public var dataWindowAuto: Bool = true
+    /// The largest window `DataWindow auto` grants one channel.
+    public var dataWindowMax: Int = 128 << 20
+
+    /// Where `DataWindow auto` starts: OpenSSH's own channel window.
+    public static let autoWindowStart = 2 << 20
     /// SSH sessions carrying data channels.
     public var sessions: Int = 1
     /// Reconnect after a lost SSH session (listeners stay, rewrite-mode control connections resume).

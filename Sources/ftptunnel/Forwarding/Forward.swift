@@ -1,5 +1,6 @@
 import Foundation
 import Posix
+import Shared
 
 /// One forwarded connection: a local socket paired with a direct-tcpip channel, a bounded buffer each way, and
 /// explicit states for the channel and for each direction (in the manner of OpenSSH's istate/ostate).
@@ -62,6 +63,8 @@ final class Forward {
     var resuming = false
     /// Close the connection once everything queued for the client has been sent (a final 421).
     var closeWhenFlushed = false
+    /// `DataWindow auto` on a data channel: how much receive window to grant (nil: the window is fixed).
+    var receiveWindow: ReceiveWindowPolicy?
 
     /// Local client → channel.
     let toChannel: ForwardBuffer
@@ -74,6 +77,8 @@ final class Forward {
 
     var bytesUp = 0
     var bytesDown = 0
+    /// Bytes the last channel read brought.
+    var lastReadBytes = 0
 
     init(id: Int, fd: Int32, peer: String, peerPort: Int, localPort: Int, target: ForwardTarget,
          filter: StreamFilter?, bufferSize: Int) {

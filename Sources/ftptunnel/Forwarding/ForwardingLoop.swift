@@ -21,7 +21,10 @@ import Shared
 /// port never delays other clients. Extra lanes close after `idleLaneTimeout` unused.
 final class ForwardingLoop: LaneHost {
     struct Configuration {
+        /// Receive window of a data channel: fixed, or where `DataWindow auto` starts.
         var dataWindow: Int
+        /// `DataWindow auto`: the most one data channel is granted (nil: fixed windows).
+        var dataWindowMaximum: Int? = nil
         var packetSize = ForwardingLoop.packetSize
         var bufferSize = ForwardingLoop.bufferSize
         var keepaliveInterval: Int

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Shared
 
 /// What a lane needs from the loop that drives it (same thread).
 protocol LaneHost: AnyObject {
@@ -30,6 +31,7 @@ final class SessionLane {
         case sendEOF(Forward)
         case close(Forward)
         case keepalive
+        case grantWindow(Forward, bytes: Int)
     }
 
     /// 1 for the lane the loop started with; further lanes are opened on demand.
@@ -38,6 +40,8 @@ final class SessionLane {
     private unowned let host: LaneHost
     private let logger: Logger
     private let window: Int
+    /// `DataWindow auto`: the most one data channel is granted (nil: `window` is fixed).
+    private let windowMaximum: Int?
     private let packetSize: Int
 
     private var pending: PendingSend?
@@ -60,9 +64,13 @@ final class SessionLane {
     /// Longest chunk handed to one libssh2_channel_write (it sends at most one packet per call anyway).
     static let maximumWrite = 64 << 10
 
-    init(number: Int, session: SSHSession, host: LaneHost, logger: Logger, window: Int, packetSize: Int,
-         keepaliveInterval: Int, keepaliveCountMax: Int) {
+    /// Receive window of control channels (commands and replies are small).
+    static let controlWindow = 256 << 10
+
+    init(number: Int, session: SSHSession, host: LaneHost, logger: Logger, window: Int, windowMaximum: Int?,
+         packetSize: Int, keepaliveInterval: Int, keepaliveCountMax: Int) {
         self.number = number
+        self.windowMaximum = windowMaximum
         self.session = session
         self.host = host
         self.logger = logger
@@ -151,6 +159,7 @@ final class SessionLane {
             case .sendEOF(let forward): progress = try sendEOF(forward)
             case .close(let forward): progress = try close(forward)
             case .keepalive: progress = try keepalive()
+            case .grantWindow(let forward, let bytes): progress = try grantWindow(forward, bytes: bytes)
             }
             if self.pending != nil { return progress }
         }
@@ -199,6 +208,10 @@ final class SessionLane {
             progress = moved
             if pending != nil { return progress }
             if moved, forward.wantsLocalWrite { host.flushToLocal(forward) }
+            if moved, forward.receiveWindow != nil {
+                progress = try growWindow(forward) || progress
+                if pending != nil { return progress }
+            }
         }
         forward.refillToChannel()
         while !forward.toChannel.isEmpty, forward.isOpen, !forward.broken {
@@ -263,7 +276,8 @@ final class SessionLane {
         let outcome = try attempt(.open(forward)) {
             try session.openDirectTCPIP(host: forward.target.host, port: forward.target.port,
                                         originatorHost: forward.peer, originatorPort: forward.peerPort,
-                                        window: window, packetSize: packetSize)
+                                        window: forward.filter == nil ? window : Self.controlWindow,
+                                        packetSize: packetSize)
         }
         switch outcome {
         case .blocked:
@@ -277,6 +291,9 @@ final class SessionLane {
                 logger.info("a late channel to \(forward.target) opened after its connection was given up; closing it", metadata: ["conn": "\(forward.id)"])
             } else {
                 forward.state = .open
+                if forward.filter == nil, let windowMaximum {
+                    forward.receiveWindow = ReceiveWindowPolicy(initial: window, maximum: windowMaximum)
+                }
                 logger.info("channel open", metadata: ["conn": "\(forward.id)"])
                 report(forward, failure: nil)
                 if forward.resuming {
@@ -322,6 +339,7 @@ final class SessionLane {
             } else {
                 forward.toLocal.produced(n)
             }
+            forward.lastReadBytes = n
             forward.bytesDown += n
             return true
         case .done:
@@ -374,6 +392,25 @@ final class SessionLane {
             return true
         case .blocked:
             return false
+        }
+    }
+
+    /// `DataWindow auto`: after a read, grant the window the policy asks for. The local client "drains promptly"
+    /// when less than half of the buffer toward it is still waiting after the read's bytes were handed on.
+    private func growWindow(_ forward: Forward) throws -> Bool {
+        guard var policy = forward.receiveWindow, let channel = forward.channel else { return false }
+        let drains = forward.toLocal.count < forward.toLocal.capacity / 2
+        let grant = policy.afterRead(bytes: forward.lastReadBytes, windowLeft: channel.receiveWindowLeft, localDrains: drains)
+        forward.receiveWindow = policy
+        guard grant > 0 else { return false }
+        return try grantWindow(forward, bytes: grant)
+    }
+
+    private func grantWindow(_ forward: Forward, bytes: Int) throws -> Bool {
+        guard let channel = forward.channel else { pending = nil; return false }
+        switch try attempt(.grantWindow(forward, bytes: bytes), { try channel.grantWindow(bytes) }) {
+        case .done, .channelFailed: return true
+        case .blocked: return false
         }
     }
 

@@ -43,7 +43,8 @@ final class SessionSupervisor {
         var laneLogger = logger
         if number > 1 { laneLogger[metadataKey: "lane"] = "\(number)" }
         return SessionLane(number: number, session: session, host: host, logger: laneLogger,
-                           window: configuration.dataWindow, packetSize: configuration.packetSize,
+                           window: configuration.dataWindow, windowMaximum: configuration.dataWindowMaximum,
+                           packetSize: configuration.packetSize,
                            keepaliveInterval: configuration.keepaliveInterval, keepaliveCountMax: configuration.keepaliveCountMax)
     }
 

@@ -73,6 +73,7 @@ final class Tunnel: @unchecked Sendable {
             controlFilter: rewrite ? RewriteControl.factory(settings: settings, logger: logger) : FixedModeControl.factory(logger: logger),
             bindAddress: settings.bindAddress,
             dataPorts: rewrite ? settings.passivePorts.map { $0.lower...$0.upper } : nil)
+        if settings.dataWindowAuto { configuration.dataWindowMaximum = settings.dataWindowMax }
         if settings.reconnect {
             configuration.reconnect = ReconnectPolicy(attempts: settings.reconnectAttempts,
                                                       waitForSession: TimeInterval(settings.connectTimeout ?? 30))

@@ -40,6 +40,19 @@ final class SSHChannel {
         return queued > 0
     }
 
+    /// Receive window still granted to the server (no I/O).
+    var receiveWindowLeft: Int {
+        Int(libssh2_channel_window_read_ex(handle, nil, nil))
+    }
+
+    /// Grants the server `bytes` more receive window now (a window-adjust packet: a sending call).
+    func grantWindow(_ bytes: Int) throws -> SSHResult<Void> {
+        var window: UInt32 = 0
+        return try map(LibSSH2.call(session.handle, "libssh2_channel_receive_window_adjust2") {
+            libssh2_channel_receive_window_adjust2(handle, UInt(bytes), 1, &window)
+        })
+    }
+
     func sendEOF() throws -> SSHResult<Void> {
         try map(LibSSH2.call(session.handle, "libssh2_channel_send_eof") { libssh2_channel_send_eof(handle) })
     }
