@@ -400,7 +400,8 @@ final class SessionLane {
     private func growWindow(_ forward: Forward) throws -> Bool {
         guard var policy = forward.receiveWindow, let channel = forward.channel else { return false }
         let drains = forward.toLocal.count < forward.toLocal.capacity / 2
-        let grant = policy.afterRead(bytes: forward.lastReadBytes, windowLeft: channel.receiveWindowLeft, localDrains: drains)
+        let grant = policy.afterRead(bytes: forward.lastReadBytes, windowLeft: channel.receiveWindowLeft,
+                                     channelDrained: !channel.hasQueuedData, localDrains: drains)
         forward.receiveWindow = policy
         guard grant > 0 else { return false }
         return try grantWindow(forward, bytes: grant)
