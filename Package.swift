@@ -19,7 +19,8 @@ let package = Package(
         .systemLibrary(name: "CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
 
         // The one choke point for system calls (sockets, poll, errno), shared by both executables.
-        .target(name: "Posix", path: "Sources/Shared/Posix"),
+        .target(name: "CPosix", path: "Sources/Shared/CPosix"),
+        .target(name: "Posix", dependencies: ["CPosix"], path: "Sources/Shared/Posix"),
 
         .target(
             name: "Shared",
@@ -27,7 +28,7 @@ let package = Package(
                 "Posix", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["Posix"]
+            exclude: ["Posix", "CPosix"]
         ),
         .executableTarget(
             name: "ftptunnel",

@@ -39,7 +39,7 @@ extension Session {
         }
         guard let found else { return loginFailed(name) }
         do {
-            root = try SessionRoot(path: found.root)
+            root = try ConfinedRoot(path: found.root)
         } catch {
             logger.error("login refused: root of \(name) unavailable: \(error)")
             reply(ReplyCode.notLoggedIn, "Login incorrect.")

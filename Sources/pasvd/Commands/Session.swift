@@ -26,13 +26,13 @@ final class Session: @unchecked Sendable {
     // Login state
     var pendingUser: String?
     var account: Account?
-    var root: SessionRoot?
+    var root: ConfinedRoot?
     var loginFailures = 0
 
     // Command state
     var cwd = VirtualPath.root
     var restartOffset: Int64 = 0
-    var renameSource: HostEntry?
+    var renameSource: ConfinedEntry?
     var passive: PassiveListener?
     var passiveDeadline = Double.infinity
     var extendedPassiveOnly = false
@@ -131,7 +131,7 @@ final class Session: @unchecked Sendable {
         "RMD", "XRMD", "ALLO", "AUTH", "PBSZ", "PROT", "ACCT", "REIN", "SMNT", "SITE", "LPRT", "LPSV",
     ]
 
-    private func dispatch(_ verb: String, _ argument: String, renameSource rename: HostEntry?) {
+    private func dispatch(_ verb: String, _ argument: String, renameSource rename: ConfinedEntry?) {
         switch verb {
         case "USER": user(argument)
         case "PASS": pass(argument)

@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 import Shared
 
 /// PASV, EPSV, RETR, STOR, APPE, STOU: passive listeners and the transfers over them.
@@ -97,21 +98,23 @@ extension Session {
     func retrieve(_ argument: String) {
         let offset = restartOffset
         restartOffset = 0
-        guard let (path, host) = existing(argument) else { return }
-        // O_NONBLOCK: opening a FIFO must not hang the session; it is refused below like any non-regular file.
-        let file = open(host.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        guard file >= 0 else { return refuse(errno: errno, "RETR") }
-        defer { close(file) }
-        var info = Glibc.stat()
-        guard fstat(file, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-            return reply(ReplyCode.fileUnavailable, "Not a regular file.")
+        guard let root, let path = virtualPath(argument) else { return }
+        let file: OwnedDescriptor
+        let info: stat
+        do {
+            // O_NONBLOCK: opening a FIFO must not hang the session; it is refused below like any non-regular file.
+            file = try root.open(path, flags: O_RDONLY | O_NONBLOCK)
+            info = try ConfinedRoot.mapped(path) { () throws(PosixError) in try PosixFile.status(file.fd) }
+        } catch {
+            return refuse(error)
         }
+        guard info.st_mode & S_IFMT == S_IFREG else { return reply(ReplyCode.fileUnavailable, "Not a regular file.") }
         let size = Int64(info.st_size)
         guard offset <= size else { return reply(ReplyCode.fileUnavailable, "Restart offset beyond end of file.") }
         guard let data = acceptDataConnection() else { return }
         reply(ReplyCode.fileStatusOK, "Opening BINARY mode data connection for \(path.name ?? "/") (\(size) bytes).")
         let started = Monotonic.now()
-        let end = data.sendFile(file, offset: offset, count: size - offset)
+        let end = data.sendFile(file.fd, offset: offset, count: size - offset)
         let sent = data.bytes
         withExtendedLifetime(data) {}
         logTransfer("download", path, bytes: sent, started: started, end: end)
@@ -124,22 +127,24 @@ extension Session {
         guard requireWritable() else { return }
         let name = unique ? (argument.isEmpty ? "upload" : argument) : argument
         guard !name.isEmpty else { return reply(ReplyCode.parameterSyntaxError, "A file name is required.") }
-        guard let (path, host) = entry(name) else { return }
+        guard let target = entry(name) else { return }
+        let path = target.path
         let mode: SafeUpload.Mode = unique ? .unique : append ? .append : offset > 0 ? .resume(offset: offset) : .replace
         let upload: SafeUpload
         do {
-            upload = try SafeUpload(target: host, mode: mode)
+            upload = try SafeUpload(target: target, mode: mode, lockDeadline: Monotonic.now() + configuration.dataTimeout)
         } catch {
             logger.info("upload to \(path) refused: \(error)")
             switch error {
-            case .system(let code, let what): return refuse(errno: code, what)
+            case .system(let failure): return refuse(failure)
             case .notRegularFile: return reply(ReplyCode.fileUnavailable, "Not a regular file.")
             case .offsetBeyondEnd: return reply(ReplyCode.fileUnavailable, "Restart offset beyond end of file.")
             case .noUniqueName: return reply(ReplyCode.fileNameNotAllowed, "No unique name available.")
+            case .busy: return reply(ReplyCode.fileUnavailableBusy, "File busy: another transfer is appending to it; try again.")
             }
         }
         guard let data = acceptDataConnection() else { return upload.discard() }
-        reply(ReplyCode.fileStatusOK, unique ? "FILE: \(host.name)" : "Ok to send data.")
+        reply(ReplyCode.fileStatusOK, unique ? "FILE: \(upload.finalName)" : "Ok to send data.")
         let started = Monotonic.now()
         var end = data.receive { buffer in try upload.write(buffer) }
         let received = data.bytes

@@ -21,14 +21,11 @@ struct FileFacts: Sendable, Equatable {
         self.links = links
     }
 
-    /// stat(2) of a canonical host path (symlinks followed; the path was checked by `SessionRoot`).
-    static func of(_ path: HostPath) -> FileFacts? {
-        var info = stat()
-        guard stat(path.path, &info) == 0 else { return nil }
+    /// The facts of a stat(2) result (obtained through `ConfinedRoot`).
+    init(_ info: stat) {
         let type = info.st_mode & S_IFMT
-        let kind: Kind = type == S_IFREG ? .file : type == S_IFDIR ? .directory : .other
-        return FileFacts(kind: kind, size: Int64(info.st_size), modified: Int(info.st_mtim.tv_sec),
-                         mode: UInt32(info.st_mode & 0o7777), links: Int(info.st_nlink))
+        self.init(kind: type == S_IFREG ? .file : type == S_IFDIR ? .directory : .other, size: Int64(info.st_size),
+                  modified: Int(info.st_mtim.tv_sec), mode: UInt32(info.st_mode & 0o7777), links: Int(info.st_nlink))
     }
 
     /// `YYYYMMDDHHMMSS` in UTC (MDTM and the `modify` fact).

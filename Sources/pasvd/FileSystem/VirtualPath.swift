@@ -1,3 +1,5 @@
+import Posix
+
 /// A path as the client sees it: absolute, inside the session root, already normalised
 /// (no empty, `.` or `..` components). Pure value: no file-system access.
 struct VirtualPath: Equatable, Hashable, Sendable, CustomStringConvertible {
@@ -43,19 +45,20 @@ struct VirtualPath: Equatable, Hashable, Sendable, CustomStringConvertible {
 enum PathError: Error, Equatable, CustomStringConvertible {
     case nulByte
     case tooLong
-    case outsideRoot(String)
     case notFound(String)
     case isRoot
     case hiddenName(String)
+    /// The kernel refused for another reason (permissions, I/O): mapped to a reply by errno.
+    case system(PosixError)
 
     var description: String {
         switch self {
         case .nulByte: return "path contains a NUL byte"
         case .tooLong: return "path or name too long"
-        case .outsideRoot(let p): return "\(p) resolves outside the session root"
         case .notFound(let p): return "\(p) does not exist"
         case .isRoot: return "operation not allowed on the root directory"
         case .hiddenName(let p): return "\(p) names a reserved temporary file"
+        case .system(let error): return error.description
         }
     }
 }
