@@ -41,22 +41,26 @@ extension Session {
             return nil
         }
         defer { closePassive() }
+        control.inTransfer = true  // ABOR while waiting for the connection counts; queued commands stay bounded
+        var connected = false
+        defer { if !connected { control.inTransfer = false } }
         let deadline = Monotonic.now() + configuration.dataTimeout
         while true {
-            var fds = [pollfd(listener.fd, POLLIN), pollfd(control.input, POLLIN), pollfd(context.shutdown.abortFD, POLLIN)]
+            var fds = [pollfd(listener.fd, POLLIN), pollfd(fd: control.input, events: control.transferEvents, revents: 0),
+                       pollfd(context.shutdown.abortFD, POLLIN)]
             _ = Socket.poll(&fds, milliseconds: Monotonic.milliseconds(until: deadline))
             if fds[2].isReadableOrClosed || Monotonic.now() >= deadline {
                 reply(ReplyCode.cannotOpenData, "Failed to establish data connection.")
                 return nil
             }
-            if fds[1].isReadableOrClosed {
-                control.readAvailable()
-                if control.takeAbort() {
+            if fds[1].revents != 0 {
+                control.serviceDuringTransfer(revents: fds[1].revents)
+                if control.abortRequested {
                     reply(ReplyCode.transferAborted, "Data connection aborted.")
                     reply(ReplyCode.closingData, "ABOR successful.")
                     return nil
                 }
-                if control.peerClosed { shouldClose = true; return nil }
+                if control.peerClosed || control.writeFailed { shouldClose = true; return nil }
             }
             guard fds[0].isReadableOrClosed, let fd = Socket.accept(listener.fd) else { continue }
             let peer = Socket.peerEndpoint(fd)?.host
@@ -65,6 +69,7 @@ extension Session {
                 close(fd)
                 continue
             }
+            connected = true
             return DataConnection(fd: fd, control: control, abortFD: context.shutdown.abortFD,
                                   timeout: configuration.dataTimeout)
         }
