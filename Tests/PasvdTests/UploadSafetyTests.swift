@@ -83,6 +83,20 @@ import TestSupport
         try expectIntact(s, hash)
     }
 
+    /// O_TMPFILE uploads have no name until they complete: a killed server leaves nothing behind.
+    @Test func killedServerLeavesNoResidue() throws {
+        let (s, hash) = try scenario()
+        let work = try TempDirectory("killed-server")
+        try TestFiles.random(at: work.file("big.bin"), size: 64 << 20)
+        let curl = try ManagedProcess(try which("curl"), ["-sS", "--limit-rate", "2M", "-T", work.file("big.bin"),
+                                                          s.url(.anonymous, "keep.bin")])
+        try Deadline.wait(for: "upload in progress") { partialUploadSeen(s, verb: "STOR", atLeast: 1) }
+        s.server.process.killTree()
+        _ = try curl.waitForExit(seconds: 30)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.root) == ["keep.bin"])
+        #expect(try TestFiles.sha256(s.path("keep.bin")) == hash)
+    }
+
     @Test func completedUploadReplacesAtomicallyWithMode0644() throws {
         let (s, _) = try scenario()
         let work = try TempDirectory("complete")
