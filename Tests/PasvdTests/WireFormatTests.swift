@@ -53,6 +53,15 @@ import TestSupport
         }
     }
 
+    @Test func optionalSystemAccountField() throws {
+        let sha = "$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eoxqOmSuNp2xS0ktL3nh/"
+        let file = try UsersFile.parse("alice:\(sha):/srv/alice:alice-ftp\nbob:\(sha)::\ncarol:\(sha):", path: "u")
+        #expect(file.records.map(\.account) == ["alice-ftp", nil, nil])
+        #expect(file.record(named: "alice")?.line == "alice:\(sha):/srv/alice:alice-ftp")
+        #expect(throws: UsersFileError.badAccount(path: "u", line: 1)) { try UsersFile.parse("a:\(sha):/r:bad name", path: "u") }
+        #expect(throws: UsersFileError.badAccount(path: "u", line: 1)) { try UsersFile.parse("a:\(sha):/r:x:y", path: "u") }
+    }
+
     @Test func cryptVerifiesOpenSSLAndOwnHashes() throws {
         let openssl = try runChecked("openssl", ["passwd", "-6", "-stdin"], input: "s3cret\n").stdout
             .trimmingCharacters(in: .whitespacesAndNewlines)

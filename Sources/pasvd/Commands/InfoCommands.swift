@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 import Shared
 
 /// FEAT, OPTS, HELP, STAT, TYPE, MODE, STRU, REST.

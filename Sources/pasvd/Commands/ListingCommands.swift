@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 import Shared
 
 /// LIST, NLST, MLSD, MLST and STAT with a path.

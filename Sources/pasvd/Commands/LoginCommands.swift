@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 import Shared
 
 /// USER, PASS.
@@ -38,13 +39,28 @@ extension Session {
             found = nil
         }
         guard let found else { return loginFailed(name) }
+        // The root is opened with pasvd's rights (as chroot(2) would be); every lookup inside it happens after
+        // the switch to the session's account, so the kernel checks that account's permissions.
+        let opened: ConfinedRoot
         do {
-            root = try ConfinedRoot(path: found.root)
+            opened = try ConfinedRoot(path: found.root)
         } catch {
             logger.error("login refused: root of \(name) unavailable: \(error)")
             reply(ReplyCode.notLoggedIn, "Login incorrect.")
             return
         }
+        do {
+            if let identity = try RunAs.account(for: found, root: opened, configuration: configuration) {
+                try PosixIdentity.switchPermanently(to: identity)
+                logger.notice("session runs as \(identity)")
+            }
+        } catch {
+            logger.error("login refused for \(name): \(error)")
+            reply(ReplyCode.notLoggedIn, "Login incorrect.")
+            shouldClose = true  // the process may be half-switched: it serves nobody else
+            return
+        }
+        root = opened
         account = found
         cwd = .root
         logger[metadataKey: "user"] = "\(found.name)"

@@ -48,7 +48,7 @@ extension Session {
         while true {
             var fds = [pollfd(listener.fd, POLLIN), pollfd(fd: control.input, events: control.transferEvents, revents: 0),
                        pollfd(context.shutdown.abortFD, POLLIN)]
-            _ = Socket.poll(&fds, milliseconds: Monotonic.milliseconds(until: deadline))
+            _ = try? PosixPoll.poll(&fds, milliseconds: Monotonic.milliseconds(until: deadline))
             if fds[2].isReadableOrClosed || Monotonic.now() >= deadline {
                 reply(ReplyCode.cannotOpenData, "Failed to establish data connection.")
                 return nil
@@ -62,8 +62,9 @@ extension Session {
                 }
                 if control.peerClosed || control.writeFailed { shouldClose = true; return nil }
             }
-            guard fds[0].isReadableOrClosed, let fd = Socket.accept(listener.fd) else { continue }
-            let peer = Socket.peerEndpoint(fd)?.host
+            guard fds[0].isReadableOrClosed,
+                  case .done(let (fd, address))? = try? PosixSocket.accept(listener.fd, nonBlocking: false) else { continue }
+            let peer = address?.host
             if let peerHost, peer != peerHost {
                 logger.warning("data connection from \(peer ?? "?") refused: control peer is \(peerHost)")
                 close(fd)

@@ -29,6 +29,12 @@ final class ConfinedRoot: @unchecked Sendable {
         hostRoot = path
     }
 
+    /// Owner of the root directory (the account unmapped users run as, see `RunAs`).
+    var owner: (uid: uid_t, gid: gid_t) {
+        let info = try? PosixFile.status(root.fd)
+        return (info?.st_uid ?? 0, info?.st_gid ?? 0)
+    }
+
     /// Opens an existing file or directory (symlinks followed, inside the root only).
     func open(_ path: VirtualPath, flags: Int32, mode: mode_t = 0) throws(PathError) -> OwnedDescriptor {
         try rejectHidden(path)

@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 
 /// Seconds on the monotonic clock, for time-outs and transfer rates.
 enum Monotonic {

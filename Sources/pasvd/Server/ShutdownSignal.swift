@@ -1,9 +1,15 @@
 import Foundation
+import Posix
 
-/// Two-stage shutdown shared by every thread, as file descriptors that poll(2) can watch:
-/// `drain` (SIGTERM/SIGINT: stop accepting, end idle sessions) and `abort` (grace period over:
-/// abort transfers, removing partial uploads). Each pipe is written once and never read, so it stays readable.
+/// Two-stage shutdown as file descriptors that poll(2) can watch: `drain` (SIGTERM/SIGINT: stop accepting, end
+/// idle sessions) and `abort` (grace period over, or SIGUSR1 from the listener to a session worker: abort
+/// transfers, dropping partial uploads). Each pipe is written once and never read, so it stays readable.
 final class ShutdownSignal: @unchecked Sendable {
+    /// The listener asks a session worker to abort its transfer with this signal once the grace period is over.
+    static let abortSignal = SIGUSR1
+    /// Stack size of the signal-waiting thread.
+    static let threadStackSize = 256 * 1024
+
     let drainFD: Int32
     let abortFD: Int32
     private let drainWriteFD: Int32
@@ -39,26 +45,29 @@ final class ShutdownSignal: @unchecked Sendable {
         _ = write(abortWriteFD, &byte, 1)
     }
 
-    /// Blocks SIGTERM and SIGINT in the calling thread (and every thread it starts later) and starts one
-    /// thread that waits for them and calls `drain()`. Call before any other thread is created.
+    /// Blocks SIGTERM, SIGINT and SIGUSR1 in the calling thread (and every thread it starts later) and starts one
+    /// thread that waits for them: SIGTERM/SIGINT call `onSignal` and `drain()`, SIGUSR1 calls `abort()`.
+    /// Call before any other thread is created.
     func installSignalHandlers(onSignal: @escaping @Sendable (Int32) -> Void) {
         signal(SIGPIPE, SIG_IGN)
         var set = sigset_t()
         sigemptyset(&set)
-        sigaddset(&set, SIGTERM)
-        sigaddset(&set, SIGINT)
+        for handled in [SIGTERM, SIGINT, ShutdownSignal.abortSignal] { sigaddset(&set, handled) }
         pthread_sigmask(SIG_BLOCK, &set, nil)
-        let waiter = Thread { [self] in
-            var received: Int32 = 0
-            var waitSet = sigset_t()
-            sigemptyset(&waitSet)
-            sigaddset(&waitSet, SIGTERM)
-            sigaddset(&waitSet, SIGINT)
-            while sigwait(&waitSet, &received) != 0 {}
-            onSignal(received)
-            self.drain()
+        let waiter = Thread { [self, set] in
+            var waitSet = set
+            while true {
+                var received: Int32 = 0
+                guard sigwait(&waitSet, &received) == 0 else { continue }
+                if received == ShutdownSignal.abortSignal {
+                    self.abort()
+                } else {
+                    onSignal(received)
+                    self.drain()
+                }
+            }
         }
-        waiter.stackSize = FTPServer.threadStackSize
+        waiter.stackSize = ShutdownSignal.threadStackSize
         waiter.start()
     }
 }
