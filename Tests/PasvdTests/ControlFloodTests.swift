@@ -45,11 +45,15 @@ import TestSupport
         ftp.login('anonymous', 'x@')
         \(Self.client)
         """
-        let baseline = SessionProcesses.largestRSSKiB(s.server.process.pid)
+        let before = Set(SessionProcesses.all(s.server.process.pid))
         let flooder = try ManagedProcess(try which("python3"), ["-c", script, "big.bin", "\(Self.floodBytes)"])
+        try flooder.waitForOutput(containing: "150")
+        // The flooded session's own process (its worker), or the one process serving every session.
+        let session = SessionProcesses.all(s.server.process.pid).first { !before.contains($0) } ?? s.server.process.pid
+        let baseline = ProcessFiles.statusKiB(session, "VmRSS") ?? 0
         var peak = baseline
         try Deadline.wait(for: "the flooding client to leave", seconds: 60) {
-            peak = max(peak, SessionProcesses.largestRSSKiB(s.server.process.pid))
+            peak = max(peak, ProcessFiles.statusKiB(session, "VmRSS") ?? 0)
             return !flooder.isRunning
         }
         let left = Date()
@@ -108,8 +112,6 @@ extension ControlFloodTests {
 /// The processes serving a pasvd (the listener and any per-session workers) as one cost.
 enum SessionProcesses {
     static func all(_ pid: pid_t) -> [pid_t] { [pid] + ProcessTree.descendants(of: pid) }
-    /// The RSS of the largest process: the flooded session's worker (or the single process serving all sessions).
-    static func largestRSSKiB(_ pid: pid_t) -> Int { all(pid).compactMap { ProcessFiles.statusKiB($0, "VmRSS") }.max() ?? 0 }
     /// CPU ticks of each process alive now.
     static func cpuTicks(_ pid: pid_t) -> [pid_t: Int] {
         Dictionary(uniqueKeysWithValues: all(pid).compactMap { process in ProcessFiles.cpuTicks(process).map { (process, $0) } })
