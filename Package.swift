@@ -55,7 +55,7 @@ let package = Package(
         // Test helpers: real sshd, real FTP servers, real FTP clients, deadlines.
         .target(name: "TestSupport", dependencies: ["Shared"], path: "Tests/TestSupport"),
         .testTarget(name: "SharedTests", dependencies: ["Shared", "Posix", "TestSupport"]),
-        .testTarget(name: "PasvdTests", dependencies: ["pasvd", "Shared", "TestSupport"]),
+        .testTarget(name: "PasvdTests", dependencies: ["pasvd", "Posix", "Shared", "TestSupport"]),
         .testTarget(name: "FtptunnelTests", dependencies: ["ftptunnel", "pasvd", "Shared", "TestSupport", "CLibSSH2"]),
     ]
 )

@@ -20,7 +20,7 @@ public enum PosixFile {
     /// openat2(2) of `path` relative to `dirfd` (close-on-exec is added). Linux ≥ 5.6.
     public static func openInRoot(_ dirfd: Int32, _ path: String, flags: Int32, mode: mode_t = 0) throws(PosixError) -> Int32 {
         try Posix.callBlocking("openat2 \(path)") {
-            cposix_openat2(dirfd, path, UInt64(UInt32(bitPattern: flags | O_CLOEXEC)), UInt64(mode), inRoot)
+            PathName.withCString(path) { cposix_openat2(dirfd, $0, UInt64(UInt32(bitPattern: flags | O_CLOEXEC)), UInt64(mode), inRoot) }
         }
     }
 
@@ -39,28 +39,30 @@ public enum PosixFile {
     /// fstatat(2) of `name` in `dirfd`, never following a final symlink.
     public static func linkStatus(_ dirfd: Int32, _ name: String) throws(PosixError) -> stat {
         var info = stat()
-        try Posix.callBlocking("fstatat \(name)") { fstatat(dirfd, name, &info, AT_SYMLINK_NOFOLLOW) }
+        try Posix.callBlocking("fstatat \(name)") { PathName.withCString(name) { fstatat(dirfd, $0, &info, AT_SYMLINK_NOFOLLOW) } }
         return info
     }
 
     public static func makeDirectory(_ dirfd: Int32, _ name: String, mode: mode_t) throws(PosixError) {
-        try Posix.callBlocking("mkdirat \(name)") { mkdirat(dirfd, name, mode) }
+        try Posix.callBlocking("mkdirat \(name)") { PathName.withCString(name) { mkdirat(dirfd, $0, mode) } }
     }
 
     /// unlinkat(2); `directory` removes an empty directory (AT_REMOVEDIR).
     public static func remove(_ dirfd: Int32, _ name: String, directory: Bool) throws(PosixError) {
-        try Posix.callBlocking("unlinkat \(name)") { unlinkat(dirfd, name, directory ? AT_REMOVEDIR : 0) }
+        try Posix.callBlocking("unlinkat \(name)") { PathName.withCString(name) { unlinkat(dirfd, $0, directory ? AT_REMOVEDIR : 0) } }
     }
 
     public static func rename(_ fromDir: Int32, _ from: String, _ toDir: Int32, _ to: String) throws(PosixError) {
-        try Posix.callBlocking("renameat \(from) \(to)") { renameat(fromDir, from, toDir, to) }
+        try Posix.callBlocking("renameat \(from) \(to)") {
+            PathName.withCString(from) { source in PathName.withCString(to) { renameat(fromDir, source, toDir, $0) } }
+        }
     }
 
     /// Gives an O_TMPFILE descriptor the name `name` in `dirfd` (linkat through /proc/self/fd, which needs no
     /// CAP_DAC_READ_SEARCH unlike AT_EMPTY_PATH). Fails with EEXIST when the name is taken.
     public static func linkTemporary(_ fd: Int32, into dirfd: Int32, as name: String) throws(PosixError) {
         try Posix.callBlocking("linkat \(name)") {
-            linkat(AT_FDCWD, "/proc/self/fd/\(fd)", dirfd, name, cposix_at_symlink_follow)
+            PathName.withCString(name) { linkat(AT_FDCWD, "/proc/self/fd/\(fd)", dirfd, $0, cposix_at_symlink_follow) }
         }
     }
 

@@ -10,7 +10,7 @@ extension Session {
         guard let lines = listingLines(argument, style: style) else { return }
         guard let data = acceptDataConnection() else { return }
         reply(ReplyCode.fileStatusOK, "Here comes the directory listing.")
-        let end = data.send(Array(lines.map { $0 + "\r\n" }.joined().utf8))
+        let end = data.send(PathName.bytes(lines.map { $0 + "\r\n" }.joined()))
         withExtendedLifetime(data) {}
         end == .completed ? reply(ReplyCode.closingData, "Directory send OK.") : replyIncomplete(end)
     }

@@ -122,7 +122,13 @@ final class Session: @unchecked Sendable {
             reply(ReplyCode.notLoggedIn, "Please log in with USER and PASS.")
             return
         }
-        dispatch(command.verb, command.argument, renameSource: rename)
+        dispatch(command.verb, Session.rawArgument(bytes) ?? command.argument, renameSource: rename)
+    }
+
+    /// The argument with its bytes kept: names that are not UTF-8 stay addressable (see `PathName`).
+    static func rawArgument(_ line: [UInt8]) -> String? {
+        guard let space = line.firstIndex(of: UInt8(ascii: " ")) else { return nil }
+        return PathName.decode(line[(space + 1)...])
     }
 
     static let knownCommands: Set<String> = [

@@ -4,18 +4,24 @@ import Shared
 
 /// PASV, EPSV, RETR, STOR, APPE, STOU: passive listeners and the transfers over them.
 extension Session {
+    /// RFC 2428 network protocol of the control connection: 1 (IPv4) or 2 (IPv6); data listeners use the same.
+    var networkProtocol: String { localHost.contains(":") ? "2" : "1" }
+
     func enterPassive(extended: Bool, _ argument: String) {
         if extended {
             switch argument.uppercased() {
             case "ALL":
                 extendedPassiveOnly = true
                 return reply(ReplyCode.commandOK, "EPSV ALL ok.")
-            case "", "1": break
+            case "", networkProtocol: break
             default:
-                return reply(ReplyCode.extendedPortProtocolNotSupported, "Network protocol not supported, use (1).")
+                return reply(ReplyCode.extendedPortProtocolNotSupported, "Network protocol not supported, use (\(networkProtocol)).")
             }
         } else if extendedPassiveOnly {
             return reply(ReplyCode.badSequence, "PASV not allowed after EPSV ALL.")
+        } else if networkProtocol == "2" {
+            // A 227 reply carries an IPv4 address only (RFC 2428 §3).
+            return reply(ReplyCode.cannotOpenData, "PASV cannot describe an IPv6 data address; use EPSV.")
         }
         closePassive()
         guard let listener = context.passivePorts.open(on: localHost) else {

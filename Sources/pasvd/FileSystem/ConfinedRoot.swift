@@ -72,7 +72,7 @@ final class ConfinedRoot: @unchecked Sendable {
         }
         var entries: [(name: String, facts: FileFacts)] = []
         for raw in names {
-            let name = String(decoding: raw, as: UTF8.self)
+            let name = PathName.decode(raw)
             guard !SafeUpload.isTemporaryName(name),
                   let info = try? PosixFile.linkStatus(directory.fd, name) else { continue }
             if info.st_mode & S_IFMT == S_IFLNK {

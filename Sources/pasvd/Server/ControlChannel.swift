@@ -107,7 +107,7 @@ final class ControlChannel {
     /// Sends a reply; a vanished client marks the channel closed.
     func send(_ reply: Reply) {
         guard !writeFailed else { return }
-        let bytes = Array(reply.wire.utf8)
+        let bytes = PathName.bytes(reply.wire)  // names in replies go out as the bytes they are on disk
         var offset = 0
         while offset < bytes.count {
             let sent = bytes[offset...].withUnsafeBytes { buffer in
