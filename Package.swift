@@ -28,7 +28,7 @@ let package = Package(
                 "Posix", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["Posix", "CPosix"]
+            exclude: ["Posix", "CPosix", "FTPServerKit"]
         ),
         .executableTarget(
             name: "ftptunnel",
@@ -38,10 +38,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The FTP protocol engine: sessions, the command table, replies, listings, data connections, driving a
+        // `FileStore` (pasvd's kernel-confined local store is one).
+        .target(
+            name: "FTPServerKit",
+            dependencies: ["Shared", "Posix", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/Shared/FTPServerKit"
+        ),
         .executableTarget(
             name: "pasvd",
             dependencies: [
-                "Shared", "Posix", "CCrypt",
+                "FTPServerKit", "Shared", "Posix", "CCrypt",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -55,7 +62,7 @@ let package = Package(
         // Test helpers: real sshd, real FTP servers, real FTP clients, deadlines.
         .target(name: "TestSupport", dependencies: ["Shared"], path: "Tests/TestSupport"),
         .testTarget(name: "SharedTests", dependencies: ["Shared", "Posix", "TestSupport"]),
-        .testTarget(name: "PasvdTests", dependencies: ["pasvd", "Posix", "Shared", "TestSupport"]),
+        .testTarget(name: "PasvdTests", dependencies: ["pasvd", "FTPServerKit", "Posix", "Shared", "TestSupport"]),
         .testTarget(name: "FtptunnelTests", dependencies: ["ftptunnel", "pasvd", "Shared", "TestSupport", "CLibSSH2"]),
     ]
 )

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import pasvd
+@testable import FTPServerKit
 
 /// The path confinement type, exhaustively: lexical resolution, then the on-disk checks with symlinks.
 @Suite struct VirtualPathTests {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import pasvd
+@testable import FTPServerKit
 
 @Suite struct ReplyFormatTests {
     @Test func singleAndMultiLine() {

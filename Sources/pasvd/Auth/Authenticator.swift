@@ -1,3 +1,4 @@
+import FTPServerKit
 import Foundation
 
 /// A logged-in identity: who, where their root is, and whether they may change files.

@@ -1,3 +1,4 @@
+import FTPServerKit
 import Foundation
 
 /// One account of the users file: `name:crypthash:root[:account]` (root may be empty: the server's --root;

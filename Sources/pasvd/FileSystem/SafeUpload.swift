@@ -1,4 +1,5 @@
 import Foundation
+import FTPServerKit
 import Posix
 
 /// An upload in progress, such that an interrupted one never damages the previous file and never leaves
@@ -8,7 +9,7 @@ import Posix
 ///   free, else to a reserved name and renameat(2) over the target. A killed process leaves no file at all.
 /// - APPE appends in place under an exclusive flock(2), having recorded the size; a failed transfer truncates
 ///   the file back to it. Concurrent APPEs to one file therefore take turns and all their bytes stay.
-final class SafeUpload {
+final class SafeUpload: FileUpload {
     /// Reserved names for the instant between linkat and renameat; `ConfinedRoot` hides them.
     static let temporaryPrefix = ".pasvd-upload."
     /// Mode of a newly created file once committed.
@@ -18,23 +19,13 @@ final class SafeUpload {
     /// How often a busy APPE target is tried again while another session appends to it.
     static let lockRetryMicroseconds: useconds_t = 20_000
 
-    enum Mode: Equatable {
-        /// STOR: replace (or create) the target.
-        case replace
-        /// STOR after REST n: keep the target's first n bytes, then the uploaded ones.
-        case resume(offset: Int64)
-        /// APPE: keep the whole target, then the uploaded bytes.
-        case append
-        /// STOU: create a new file; the name is chosen before the transfer (see `finalName`).
-        case unique
-    }
-
     static func isTemporaryName(_ name: String) -> Bool { name.hasPrefix(temporaryPrefix) }
 
     let target: ConfinedEntry
-    let mode: Mode
+    let mode: UploadMode
     /// The name the file will get (for STOU the first free one when the upload started).
     private(set) var finalName: String
+    var announcedName: String { finalName }
     private var file: OwnedDescriptor?
     private var finalMode: mode_t = SafeUpload.newFileMode
     /// APPE: the size before this upload, and whether this upload created the file.
@@ -43,7 +34,7 @@ final class SafeUpload {
 
     /// Prepares the upload: a temporary file (with the kept prefix for a resume), or the locked APPE target.
     /// `lockDeadline` (monotonic seconds) bounds the wait for another session's APPE to the same file.
-    init(target: ConfinedEntry, mode: Mode, lockDeadline: Double) throws(UploadError) {
+    init(target: ConfinedEntry, mode: UploadMode, lockDeadline: Double) throws(FileStoreError) {
         self.target = target
         self.mode = mode
         finalName = target.name
@@ -64,24 +55,24 @@ final class SafeUpload {
     }
 
     /// Writes bytes received from the data connection.
-    func write(_ buffer: UnsafeRawBufferPointer) throws(UploadError) {
+    func write(_ buffer: UnsafeRawBufferPointer) throws(FileStoreError) {
         guard let file else { return }
         do { try PosixFile.writeAll(file.fd, buffer) } catch { throw .system(error) }
     }
 
     /// Flushes the file to disk (before the final checks that precede `commit()`).
-    func sync() throws(UploadError) {
+    func sync() throws(FileStoreError) {
         guard let file else { return }
         do { try PosixFile.sync(file.fd) } catch { throw .system(error) }
     }
 
     /// Makes the upload durable and gives it its name. Returns the final name (differs for STOU when the
     /// announced name was taken meanwhile).
-    func commit() throws(UploadError) -> String {
+    func commit() throws(FileStoreError) -> String {
         guard let file else { return finalName }
         self.file = nil  // closing releases an APPE lock and drops an unlinked temporary file
         if mode == .append { return finalName }  // already in place
-        try UploadError.system { () throws(PosixError) in
+        try FileStoreError.system { () throws(PosixError) in
             try PosixFile.changeMode(file.fd, finalMode)
             try PosixFile.sync(file.fd)
         }
@@ -106,39 +97,39 @@ final class SafeUpload {
 
     /// The size of an existing target (0 when there is none); a target that is not a regular file is refused.
     @discardableResult
-    private func checkTarget() throws(UploadError) -> Int64 {
-        guard let info = try UploadError.system({ () throws(PosixError) in try target.status() }) else { return 0 }
+    private func checkTarget() throws(FileStoreError) -> Int64 {
+        guard let info = try FileStoreError.system({ () throws(PosixError) in try target.status() }) else { return 0 }
         guard info.st_mode & S_IFMT == S_IFREG else { throw .notRegularFile }
         finalMode = info.st_mode & 0o777
         return Int64(info.st_size)
     }
 
-    private func temporaryFile() throws(UploadError) -> OwnedDescriptor {
-        try UploadError.system { () throws(PosixError) in
+    private func temporaryFile() throws(FileStoreError) -> OwnedDescriptor {
+        try FileStoreError.system { () throws(PosixError) in
             OwnedDescriptor(try PosixFile.openInRoot(target.directory.fd, ".",
                                                      flags: PosixFile.temporaryFileFlag | O_WRONLY, mode: 0o600))
         }
     }
 
     /// The first of `name`, `name.1`, … that does not exist (files and directories alike).
-    private func freeName() throws(UploadError) -> String {
+    private func freeName() throws(FileStoreError) -> String {
         for attempt in 0..<SafeUpload.uniqueNameAttempts {
             let candidate = SafeUpload.uniqueCandidate(target.name, attempt)
             let sibling = ConfinedEntry(directory: target.directory, name: candidate, path: target.path)
-            if try UploadError.system({ () throws(PosixError) in try sibling.status() }) == nil { return candidate }
+            if try FileStoreError.system({ () throws(PosixError) in try sibling.status() }) == nil { return candidate }
         }
         throw .noUniqueName
     }
 
     static func uniqueCandidate(_ name: String, _ attempt: Int) -> String { attempt == 0 ? name : "\(name).\(attempt)" }
 
-    private func copyPrefix(count: Int64) throws(UploadError) {
+    private func copyPrefix(count: Int64) throws(FileStoreError) {
         guard count > 0, let file else { return }
-        let source = try UploadError.system { () throws(PosixError) in try target.open(flags: O_RDONLY) }
+        let source = try FileStoreError.system { () throws(PosixError) in try target.open(flags: O_RDONLY) }
         var offset = off_t(0)
         while Int64(offset) < count {
             let step = Int(min(count - Int64(offset), 1 << 30))
-            let result = try UploadError.system { () throws(PosixError) in
+            let result = try FileStoreError.system { () throws(PosixError) in
                 try PosixFile.sendfile(file.fd, source.fd, offset: &offset, count: step)
             }
             if result == .done(0) { throw .offsetBeyondEnd }
@@ -146,29 +137,29 @@ final class SafeUpload {
     }
 
     /// Opens (or creates) the APPE target, takes its lock and records its size.
-    private func openForAppend(lockDeadline: Double) throws(UploadError) {
+    private func openForAppend(lockDeadline: Double) throws(FileStoreError) {
         let flags = O_WRONLY | O_APPEND | O_NONBLOCK  // O_NONBLOCK: a FIFO must not hang the session
         let opened: OwnedDescriptor
         if let created = try? target.open(flags: flags | O_CREAT | O_EXCL, mode: SafeUpload.newFileMode) {
             opened = created
             createdForAppend = true
         } else {
-            opened = try UploadError.system { () throws(PosixError) in try target.open(flags: flags) }
+            opened = try FileStoreError.system { () throws(PosixError) in try target.open(flags: flags) }
         }
-        let info = try UploadError.system { () throws(PosixError) in try PosixFile.status(opened.fd) }
+        let info = try FileStoreError.system { () throws(PosixError) in try PosixFile.status(opened.fd) }
         guard info.st_mode & S_IFMT == S_IFREG else { throw .notRegularFile }
         PosixSocket.setNonBlocking(opened.fd, false)
-        while try !UploadError.system({ () throws(PosixError) in try PosixFile.tryLockExclusive(opened.fd) }) {
+        while try !FileStoreError.system({ () throws(PosixError) in try PosixFile.tryLockExclusive(opened.fd) }) {
             guard Monotonic.now() < lockDeadline else { throw .busy }
             usleep(SafeUpload.lockRetryMicroseconds)
         }
-        appendStart = try UploadError.system { () throws(PosixError) in try PosixFile.seekToEnd(opened.fd) }
+        appendStart = try FileStoreError.system { () throws(PosixError) in try PosixFile.seekToEnd(opened.fd) }
         file = opened
     }
 
     // MARK: - Commit
 
-    private func linkUnique(_ file: OwnedDescriptor) throws(UploadError) {
+    private func linkUnique(_ file: OwnedDescriptor) throws(FileStoreError) {
         let announced = finalName
         for attempt in 0..<SafeUpload.uniqueNameAttempts {
             let candidate = attempt == 0 ? announced : SafeUpload.uniqueCandidate(target.name, attempt)
@@ -184,7 +175,7 @@ final class SafeUpload {
     }
 
     /// linkat to the final name when it is free; otherwise to a reserved name, then renameat over the target.
-    private func linkReplacing(_ file: OwnedDescriptor) throws(UploadError) {
+    private func linkReplacing(_ file: OwnedDescriptor) throws(FileStoreError) {
         let directory = target.directory.fd
         do {
             try PosixFile.linkTemporary(file.fd, into: directory, as: target.name)
@@ -213,30 +204,13 @@ final class SafeUpload {
     }
 }
 
-enum UploadError: Error, CustomStringConvertible {
-    case system(PosixError)
+extension FileStoreError {
     /// Runs one or more system calls, a failure becoming `.system`.
-    static func system<T>(_ body: () throws(PosixError) -> T) throws(UploadError) -> T {
+    static func system<T>(_ body: () throws(PosixError) -> T) throws(FileStoreError) -> T {
         do {
             return try body()
         } catch {
             throw .system(error)
-        }
-    }
-
-    case notRegularFile
-    case offsetBeyondEnd
-    case noUniqueName
-    /// Another session kept appending to the file for the whole data time-out.
-    case busy
-
-    var description: String {
-        switch self {
-        case .system(let error): return error.description
-        case .notRegularFile: return "target is not a regular file"
-        case .offsetBeyondEnd: return "restart offset is beyond the end of the file"
-        case .noUniqueName: return "no unique file name available"
-        case .busy: return "another session is appending to the file"
         }
     }
 }

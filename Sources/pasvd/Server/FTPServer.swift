@@ -1,3 +1,4 @@
+import FTPServerKit
 import Foundation
 import Logging
 import Posix
@@ -73,11 +74,14 @@ final class FTPServer: @unchecked Sendable {
             logger.error("cannot start the session: \(error)")
             return
         }
-        let context = ServerContext(configuration: configuration, authenticator: authenticator, shutdown: shutdown,
-                                    passivePorts: PassivePorts(range: configuration.passivePorts))
+        let settings = SessionSettings(
+            passivePorts: configuration.passivePorts, passiveAddress: configuration.passiveAddress,
+            idleTimeout: configuration.idleTimeout, dataTimeout: configuration.dataTimeout,
+            loginFailureDelay: configuration.loginFailureDelay)
         let session = Session(
-            id: configuration.sessionID ?? 1, context: context,
-            control: ControlChannel(input: STDIN_FILENO, output: STDOUT_FILENO),
+            id: configuration.sessionID ?? 1, settings: settings,
+            authority: PasvdAuthority(authenticator: authenticator, configuration: configuration), shutdown: shutdown,
+            input: STDIN_FILENO, output: STDOUT_FILENO,
             localHost: PosixSocket.localAddress(STDIN_FILENO)?.host ?? ServerConfiguration.defaultListen,
             peerHost: PosixSocket.peerAddress(STDIN_FILENO)?.host, logger: logger)
         session.run()
@@ -116,12 +120,4 @@ final class FTPServer: @unchecked Sendable {
         workers.signalAll(SIGKILL)
         workers.waitForAll(until: Monotonic.now() + FTPServer.abortCleanupSeconds)
     }
-}
-
-/// What a session needs besides its connection: settings, authentication, shutdown signal, passive ports.
-struct ServerContext: Sendable {
-    let configuration: ServerConfiguration
-    let authenticator: Authenticator
-    let shutdown: ShutdownSignal
-    let passivePorts: PassivePorts
 }

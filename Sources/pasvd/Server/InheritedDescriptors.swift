@@ -1,3 +1,4 @@
+import FTPServerKit
 import Foundation
 import Posix
 

@@ -34,7 +34,7 @@ extension Session {
             }
         }
         let target = words.isEmpty ? "." : argument.hasPrefix("-") ? words.joined(separator: " ") : argument
-        guard let root, let (path, facts) = existing(target) else { return nil }
+        guard let store, let (path, facts) = existing(target) else { return nil }
         let writable = account?.writable == true
         let now = Int(Date().timeIntervalSince1970)
         func line(_ name: String, _ facts: FileFacts) -> String {
@@ -51,13 +51,8 @@ extension Session {
             }
             return [line(path.name ?? "/", facts)]
         }
-        let entries: [(name: String, facts: FileFacts)]
-        do {
-            entries = try root.listing(path)
-        } catch {
-            refuse(error)
-            return nil
-        }
+        var entries: [(name: String, facts: FileFacts)] = []
+        guard perform({ () throws(FileStoreError) in entries = try store.listing(path) }) else { return nil }
         return entries.filter { entry in
             (showHidden || !entry.name.hasPrefix(".")) && !entry.name.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\r\n" })
         }.map { line($0.name, $0.facts) }

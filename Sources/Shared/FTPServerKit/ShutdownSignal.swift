@@ -4,21 +4,21 @@ import Posix
 /// Two-stage shutdown as file descriptors that poll(2) can watch: `drain` (SIGTERM/SIGINT: stop accepting, end
 /// idle sessions) and `abort` (grace period over, or SIGUSR1 from the listener to a session worker: abort
 /// transfers, dropping partial uploads). Each pipe is written once and never read, so it stays readable.
-final class ShutdownSignal: @unchecked Sendable {
+public final class ShutdownSignal: @unchecked Sendable {
     /// The listener asks a session worker to abort its transfer with this signal once the grace period is over.
-    static let abortSignal = SIGUSR1
+    public static let abortSignal = SIGUSR1
     /// Stack size of the signal-waiting thread.
     static let threadStackSize = 256 * 1024
 
-    let drainFD: Int32
-    let abortFD: Int32
+    public let drainFD: Int32
+    public let abortFD: Int32
     private let drainWriteFD: Int32
     private let abortWriteFD: Int32
     private let lock = NSLock()
     private var drained = false
     private var aborted = false
 
-    init() {
+    public init() {
         var drainPipe: [Int32] = [0, 0], abortPipe: [Int32] = [0, 0]
         pipe(&drainPipe)
         pipe(&abortPipe)
@@ -29,7 +29,7 @@ final class ShutdownSignal: @unchecked Sendable {
         abortWriteFD = abortPipe[1]
     }
 
-    func drain() {
+    public func drain() {
         lock.lock(); defer { lock.unlock() }
         guard !drained else { return }
         drained = true
@@ -37,7 +37,7 @@ final class ShutdownSignal: @unchecked Sendable {
         _ = write(drainWriteFD, &byte, 1)
     }
 
-    func abort() {
+    public func abort() {
         lock.lock(); defer { lock.unlock() }
         guard !aborted else { return }
         aborted = true
@@ -48,7 +48,7 @@ final class ShutdownSignal: @unchecked Sendable {
     /// Blocks SIGTERM, SIGINT and SIGUSR1 in the calling thread (and every thread it starts later) and starts one
     /// thread that waits for them: SIGTERM/SIGINT call `onSignal` and `drain()`, SIGUSR1 calls `abort()`.
     /// Call before any other thread is created.
-    func installSignalHandlers(onSignal: @escaping @Sendable (Int32) -> Void) {
+    public func installSignalHandlers(onSignal: @escaping @Sendable (Int32) -> Void) {
         signal(SIGPIPE, SIG_IGN)
         var set = sigset_t()
         sigemptyset(&set)

@@ -24,14 +24,14 @@ extension Session {
             return reply(ReplyCode.cannotOpenData, "PASV cannot describe an IPv6 data address; use EPSV.")
         }
         closePassive()
-        guard let listener = context.passivePorts.open(on: localHost) else {
-            logger.warning("passive range \(configuration.passivePorts) exhausted")
-            return reply(ReplyCode.cannotOpenData, "No passive port free in \(configuration.passivePorts); try again later.")
+        guard let listener = passivePorts.open(on: localHost) else {
+            logger.warning("passive range \(settings.passivePorts) exhausted")
+            return reply(ReplyCode.cannotOpenData, "No passive port free in \(settings.passivePorts); try again later.")
         }
         passive = listener
-        passiveDeadline = Monotonic.now() + configuration.dataTimeout
+        passiveDeadline = Monotonic.now() + settings.dataTimeout
         logger.debug("passive listener \(localHost):\(listener.port)")
-        let endpoint = PassiveEndpoint(host: configuration.passiveAddress, port: listener.port)
+        let endpoint = PassiveEndpoint(host: settings.passiveAddress, port: listener.port)
         if extended {
             reply(ReplyCode.enteringExtendedPassive, String(endpoint.extendedPassiveReply().dropFirst(4)))
         } else {
@@ -50,10 +50,10 @@ extension Session {
         control.inTransfer = true  // ABOR while waiting for the connection counts; queued commands stay bounded
         var connected = false
         defer { if !connected { control.inTransfer = false } }
-        let deadline = Monotonic.now() + configuration.dataTimeout
+        let deadline = Monotonic.now() + settings.dataTimeout
         while true {
             var fds = [pollfd(listener.fd, POLLIN), pollfd(fd: control.input, events: control.transferEvents, revents: 0),
-                       pollfd(context.shutdown.abortFD, POLLIN)]
+                       pollfd(shutdown.abortFD, POLLIN)]
             _ = try? PosixPoll.poll(&fds, milliseconds: Monotonic.milliseconds(until: deadline))
             if fds[2].isReadableOrClosed || Monotonic.now() >= deadline {
                 reply(ReplyCode.cannotOpenData, "Failed to establish data connection.")
@@ -77,8 +77,8 @@ extension Session {
                 continue
             }
             connected = true
-            return DataConnection(fd: fd, control: control, abortFD: context.shutdown.abortFD,
-                                  timeout: configuration.dataTimeout)
+            return DataConnection(fd: fd, control: control, abortFD: shutdown.abortFD,
+                                  timeout: settings.dataTimeout)
         }
     }
 
@@ -110,53 +110,37 @@ extension Session {
     func retrieve(_ argument: String) {
         let offset = restartOffset
         restartOffset = 0
-        guard let root, let path = virtualPath(argument) else { return }
-        let file: OwnedDescriptor
-        let info: stat
-        do {
-            // O_NONBLOCK: opening a FIFO must not hang the session; it is refused below like any non-regular file.
-            file = try root.open(path, flags: O_RDONLY | O_NONBLOCK)
-            info = try ConfinedRoot.mapped(path) { () throws(PosixError) in try PosixFile.status(file.fd) }
-        } catch {
-            return refuse(error)
-        }
-        guard info.st_mode & S_IFMT == S_IFREG else { return reply(ReplyCode.fileUnavailable, "Not a regular file.") }
-        let size = Int64(info.st_size)
-        guard offset <= size else { return reply(ReplyCode.fileUnavailable, "Restart offset beyond end of file.") }
+        guard let store, let path = virtualPath(argument) else { return }
+        var file: FileDownload?
+        guard perform({ () throws(FileStoreError) in file = try store.download(path) }), let file else { return }
+        guard offset <= file.size else { return reply(ReplyCode.fileUnavailable, "Restart offset beyond end of file.") }
         guard let data = acceptDataConnection() else { return }
-        reply(ReplyCode.fileStatusOK, "Opening BINARY mode data connection for \(path.name ?? "/") (\(size) bytes).")
+        reply(ReplyCode.fileStatusOK, "Opening BINARY mode data connection for \(path.name ?? "/") (\(file.size) bytes).")
         let started = Monotonic.now()
-        let end = data.sendFile(file.fd, offset: offset, count: size - offset)
+        let end = file.send(from: offset, count: file.size - offset, over: data)
         let sent = data.bytes
         withExtendedLifetime(data) {}
         logTransfer("download", path, bytes: sent, started: started, end: end)
         end == .completed ? reply(ReplyCode.closingData, "Transfer complete.") : replyIncomplete(end)
     }
 
-    func store(_ argument: String, unique: Bool, append: Bool) {
+    /// STOR, APPE (`.append`) and STOU (`.unique`); STOR after REST becomes `.resume`.
+    func store(_ argument: String, mode requested: UploadMode) {
         let offset = restartOffset
         restartOffset = 0
-        guard requireWritable() else { return }
+        guard requireWritable(), let store else { return }
+        let unique = requested == .unique
         let name = unique ? (argument.isEmpty ? "upload" : argument) : argument
         guard !name.isEmpty else { return reply(ReplyCode.parameterSyntaxError, "A file name is required.") }
-        guard let target = entry(name) else { return }
-        let path = target.path
-        let mode: SafeUpload.Mode = unique ? .unique : append ? .append : offset > 0 ? .resume(offset: offset) : .replace
-        let upload: SafeUpload
-        do {
-            upload = try SafeUpload(target: target, mode: mode, lockDeadline: Monotonic.now() + configuration.dataTimeout)
-        } catch {
-            logger.info("upload to \(path) refused: \(error)")
-            switch error {
-            case .system(let failure): return refuse(failure)
-            case .notRegularFile: return reply(ReplyCode.fileUnavailable, "Not a regular file.")
-            case .offsetBeyondEnd: return reply(ReplyCode.fileUnavailable, "Restart offset beyond end of file.")
-            case .noUniqueName: return reply(ReplyCode.fileNameNotAllowed, "No unique name available.")
-            case .busy: return reply(ReplyCode.fileUnavailableBusy, "File busy: another transfer is appending to it; try again.")
-            }
-        }
+        guard let path = virtualPath(name) else { return }
+        guard path.name != nil else { return refuse(PathError.isRoot) }
+        let mode: UploadMode = requested == .replace && offset > 0 ? .resume(offset: offset) : requested
+        var prepared: FileUpload?
+        guard perform({ () throws(FileStoreError) in
+            prepared = try store.upload(path, mode: mode, deadline: Monotonic.now() + settings.dataTimeout)
+        }), let upload = prepared else { return logger.info("upload to \(path) refused") }
         guard let data = acceptDataConnection() else { return upload.discard() }
-        reply(ReplyCode.fileStatusOK, unique ? "FILE: \(upload.finalName)" : "Ok to send data.")
+        reply(ReplyCode.fileStatusOK, unique ? "FILE: \(upload.announcedName)" : "Ok to send data.")
         let started = Monotonic.now()
         var end = data.receive { buffer in try upload.write(buffer) }
         let received = data.bytes

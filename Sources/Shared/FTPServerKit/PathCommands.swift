@@ -2,7 +2,7 @@ import Foundation
 import Posix
 import Shared
 
-/// Path resolution for handlers (always through `ConfinedRoot`), and PWD CWD MKD RMD DELE RNFR RNTO SIZE MDTM.
+/// Path resolution for handlers (the store confines), and PWD CWD MKD RMD DELE RNFR RNTO SIZE MDTM.
 extension Session {
     /// The client's argument as a normalised virtual path, or nil after a 501 reply.
     func virtualPath(_ argument: String) -> VirtualPath? {
@@ -14,25 +14,25 @@ extension Session {
         }
     }
 
-    /// The facts of an existing file or directory inside the root, or nil after a 5xx reply.
+    /// The facts of an existing file or directory, or nil after a 5xx reply.
     func existing(_ argument: String) -> (virtual: VirtualPath, facts: FileFacts)? {
-        guard let root, let path = virtualPath(argument) else { return nil }
+        guard let store, let path = virtualPath(argument) else { return nil }
         do {
-            return (path, try root.facts(path))
+            return (path, try store.facts(path))
         } catch {
             refuse(error)
             return nil
         }
     }
 
-    /// A directory entry (existing or not) inside the root, its parent held open, or nil after a 5xx reply.
-    func entry(_ argument: String) -> ConfinedEntry? {
-        guard let root, let path = virtualPath(argument) else { return nil }
+    /// Runs a store operation; false after a 5xx reply.
+    func perform(_ body: () throws(FileStoreError) -> Void) -> Bool {
         do {
-            return try root.entry(path)
+            try body()
+            return true
         } catch {
             refuse(error)
-            return nil
+            return false
         }
     }
 
@@ -55,6 +55,18 @@ extension Session {
     }
 
     func refuse(_ error: PosixError) { refuse(errno: error.code, error.function) }
+
+    func refuse(_ error: FileStoreError) {
+        switch error {
+        case .path(let failure): refuse(failure)
+        case .system(let failure): refuse(failure)
+        case .isDirectory: reply(ReplyCode.fileUnavailable, "Is a directory; use RMD.")
+        case .notRegularFile: reply(ReplyCode.fileUnavailable, "Not a regular file.")
+        case .offsetBeyondEnd: reply(ReplyCode.fileUnavailable, "Restart offset beyond end of file.")
+        case .noUniqueName: reply(ReplyCode.fileNameNotAllowed, "No unique name available.")
+        case .busy: reply(ReplyCode.fileUnavailableBusy, "File busy: another transfer is appending to it; try again.")
+        }
+    }
 
     func refuse(errno code: Int32, _ what: String) {
         logger.info("\(what) failed: \(String(cString: strerror(code)))")
@@ -79,56 +91,55 @@ extension Session {
     }
 
     func changeDirectory(_ argument: String) {
-        guard let root, let (path, facts) = existing(argument.isEmpty ? "/" : argument) else { return }
+        guard let store, let (path, facts) = existing(argument.isEmpty ? "/" : argument) else { return }
         guard facts.kind == .directory else { return reply(ReplyCode.fileUnavailable, "Not a directory.") }
-        do { try root.enterable(path) } catch { return refuse(error) }
+        guard perform({ () throws(FileStoreError) in try store.enter(path) }) else { return }
         cwd = path
         reply(ReplyCode.fileActionOK, "Directory changed to \(path).")
     }
 
+    /// A path for a command that changes files, or nil after a 5xx reply (read-only session, bad path).
+    private func writablePath(_ argument: String) -> (FileStore, VirtualPath)? {
+        guard requireWritable(), let store, let path = virtualPath(argument) else { return nil }
+        guard path.name != nil else {
+            refuse(PathError.isRoot)
+            return nil
+        }
+        return (store, path)
+    }
+
     func makeDirectory(_ argument: String) {
-        guard requireWritable(), let entry = entry(argument) else { return }
-        do { try entry.makeDirectory() } catch { return refuse(error) }
-        logger.notice("mkdir", metadata: ["path": "\(entry.path)"])
-        reply(ReplyCode.pathCreated, "\(Session.quoted(entry.path)) created.")
+        guard let (store, path) = writablePath(argument),
+              perform({ () throws(FileStoreError) in try store.makeDirectory(path) }) else { return }
+        logger.notice("mkdir", metadata: ["path": "\(path)"])
+        reply(ReplyCode.pathCreated, "\(Session.quoted(path)) created.")
     }
 
     func removeDirectory(_ argument: String) {
-        guard requireWritable(), let entry = entry(argument) else { return }
-        do { try entry.remove(directory: true) } catch { return refuse(error) }
-        logger.notice("rmdir", metadata: ["path": "\(entry.path)"])
+        guard let (store, path) = writablePath(argument),
+              perform({ () throws(FileStoreError) in try store.removeDirectory(path) }) else { return }
+        logger.notice("rmdir", metadata: ["path": "\(path)"])
         reply(ReplyCode.fileActionOK, "Directory removed.")
     }
 
     func delete(_ argument: String) {
-        guard requireWritable(), let entry = entry(argument) else { return }
-        do {
-            guard let info = try entry.status() else { return refuse(errno: ENOENT, "DELE") }
-            guard info.st_mode & S_IFMT != S_IFDIR else { return reply(ReplyCode.fileUnavailable, "Is a directory; use RMD.") }
-            try entry.remove(directory: false)
-        } catch {
-            return refuse(error)
-        }
-        logger.notice("delete", metadata: ["path": "\(entry.path)"])
+        guard let (store, path) = writablePath(argument),
+              perform({ () throws(FileStoreError) in try store.removeFile(path) }) else { return }
+        logger.notice("delete", metadata: ["path": "\(path)"])
         reply(ReplyCode.fileActionOK, "File deleted.")
     }
 
     func renameFrom(_ argument: String) {
-        guard requireWritable(), let entry = entry(argument) else { return }
-        do {
-            guard try entry.status() != nil else { return refuse(errno: ENOENT, "RNFR") }
-        } catch {
-            return refuse(error)
-        }
-        renameSource = entry
+        guard let (store, path) = writablePath(argument),
+              perform({ () throws(FileStoreError) in renameSource = try store.renameSource(path) }) else { return }
         reply(ReplyCode.pendingFurtherInformation, "Ready for RNTO.")
     }
 
-    func renameTo(_ argument: String, source: ConfinedEntry?) {
-        guard let source else { return reply(ReplyCode.badSequence, "Send RNFR first.") }
-        guard requireWritable(), let target = entry(argument) else { return }
-        do { try source.rename(to: target) } catch { return refuse(error) }
-        logger.notice("rename", metadata: ["from": "\(source.path)", "to": "\(target.path)"])
+    func renameTo(_ argument: String) {
+        guard let source = pendingRename else { return reply(ReplyCode.badSequence, "Send RNFR first.") }
+        guard let (store, path) = writablePath(argument),
+              perform({ () throws(FileStoreError) in try store.rename(source, to: path) }) else { return }
+        logger.notice("rename", metadata: ["to": "\(path)"])
         reply(ReplyCode.fileActionOK, "Rename successful.")
     }
 

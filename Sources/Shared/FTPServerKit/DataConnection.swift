@@ -3,7 +3,7 @@ import Posix
 import Shared
 
 /// How a data transfer ended.
-enum TransferEnd: Equatable {
+public enum TransferEnd: Equatable, Sendable {
     case completed
     /// ABOR on the control connection.
     case aborted
@@ -19,7 +19,7 @@ enum TransferEnd: Equatable {
 
 /// Moves bytes over one accepted data connection (non-blocking, polled together with the control
 /// connection so that ABOR and a vanished client are noticed mid-transfer).
-final class DataConnection {
+public final class DataConnection {
     /// Largest sendfile(2) call; keeps each step short so ABOR is seen promptly.
     static let sendfileChunk = 8 << 20
     /// Upload read buffer.
@@ -29,7 +29,7 @@ final class DataConnection {
     private let control: ControlChannel
     private let abortFD: Int32
     private let timeout: Double
-    private(set) var bytes: Int64 = 0 { didSet { lastProgress = Monotonic.now() } }
+    public private(set) var bytes: Int64 = 0 { didSet { lastProgress = Monotonic.now() } }
     /// --data-timeout counts from here: the last time bytes moved (control traffic does not count).
     private var lastProgress = Monotonic.now()
     private var sendsSinceControlCheck = 0
@@ -51,7 +51,7 @@ final class DataConnection {
     }
 
     /// Sends `count` bytes of `file` from `offset` with sendfile(2) (zero-copy).
-    func sendFile(_ file: Int32, offset: Int64, count: Int64) -> TransferEnd {
+    public func sendFile(_ file: Int32, offset: Int64, count: Int64) -> TransferEnd {
         var position = off_t(offset)
         var remaining = count
         var mustWait = false
@@ -78,7 +78,7 @@ final class DataConnection {
     }
 
     /// Sends an in-memory buffer (directory listings).
-    func send(_ data: [UInt8]) -> TransferEnd {
+    public func send(_ data: [UInt8]) -> TransferEnd {
         var offset = 0
         while offset < data.count {
             if let end = waitReady(events: POLLOUT) { return end }

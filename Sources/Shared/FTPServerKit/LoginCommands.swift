@@ -1,0 +1,63 @@
+import Foundation
+import Posix
+import Shared
+
+/// USER, PASS.
+extension Session {
+    func user(_ name: String) {
+        guard account == nil else {
+            reply(ReplyCode.notLoggedIn, "Already logged in; cannot change user.")
+            return
+        }
+        guard !name.isEmpty else {
+            reply(ReplyCode.parameterSyntaxError, "USER needs a name.")
+            return
+        }
+        pendingUser = name
+        if authority.isAnonymous(name) {
+            reply(ReplyCode.needPassword, "Anonymous login ok, send your e-mail address as password.")
+        } else {
+            reply(ReplyCode.needPassword, "Password required for \(name).")
+        }
+    }
+
+    func pass(_ password: String) {
+        guard account == nil else {
+            reply(ReplyCode.loggedIn, "Already logged in.")
+            return
+        }
+        guard let name = pendingUser else {
+            reply(ReplyCode.badSequence, "Send USER first.")
+            return
+        }
+        pendingUser = nil
+        switch authority.login(user: name, password: password, logger: logger) {
+        case .refused:
+            loginFailed(name)
+        case .unavailable(let reason, let closeSession):
+            logger.error("login refused for \(name): \(reason)")
+            reply(ReplyCode.notLoggedIn, "Login incorrect.")
+            shouldClose = closeSession
+        case .success(let login):
+            account = login
+            cwd = .root
+            logger[metadataKey: "user"] = "\(login.name)"
+            logger.notice("login", metadata: ["root": "\(login.rootDescription)", "writable": "\(login.writable)"])
+            reply(ReplyCode.loggedIn, login.isAnonymous && !login.writable
+                  ? "Anonymous login ok, read-only access." : "Login successful.")
+        }
+    }
+
+    /// Same reply and the same delay whether the user is unknown or the password wrong.
+    private func loginFailed(_ name: String) {
+        loginFailures += 1
+        logger.warning("login failed", metadata: ["user": "\(name)", "failures": "\(loginFailures)"])
+        usleep(useconds_t(settings.loginFailureDelay * 1_000_000))
+        if loginFailures >= Session.maximumLoginFailures {
+            reply(ReplyCode.serviceNotAvailable, "Too many failed logins; closing connection.")
+            shouldClose = true
+        } else {
+            reply(ReplyCode.notLoggedIn, "Login incorrect.")
+        }
+    }
+}
