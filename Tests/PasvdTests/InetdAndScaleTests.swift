@@ -94,6 +94,7 @@ import TestSupport
         var sessions: [RawFTPControl] = []
         for _ in 0..<200 { sessions.append(try s.control(login: .anonymous)) }
         #expect(sessions.last?.command("NOOP")?.hasPrefix("200") == true)
+        defer { withExtendedLifetime(sessions) {} }  // keep the sessions open while measuring (optimised builds)
         let processes = SessionProcesses.all(s.server.process.pid)
         let rss = processes.compactMap { ProcessFiles.rollupKiB($0, "Rss") }.reduce(0, +)
         let pss = processes.compactMap { ProcessFiles.rollupKiB($0, "Pss") }.reduce(0, +)

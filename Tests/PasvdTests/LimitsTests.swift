@@ -32,7 +32,9 @@ import TestSupport
         let s = try PasvdScenario()
         let controls = try (0..<3).map { _ in try s.control(login: .anonymous) }
         for control in controls { #expect(control.command("EPSV")?.hasPrefix("229") == true) }
-        let sockets = ProcessSockets.listeningInTree(s.server.process.pid)
+        // The sessions (and so their passive listeners) must outlive the look at the sockets: optimised builds
+        // release `controls` after its last use.
+        let sockets = withExtendedLifetime(controls) { ProcessSockets.listeningInTree(s.server.process.pid) }
         #expect(sockets.count == 4, "\(sockets)")
         for socket in sockets {
             #expect(socket.hasPrefix("127.0.0.2:"), "\(socket)")

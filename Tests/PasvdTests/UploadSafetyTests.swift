@@ -72,14 +72,19 @@ import TestSupport
         try expectIntact(s, hash)
     }
 
-    @Test func killedCurlKeepsTheOriginal() throws {
-        let (s, hash) = try scenario()
-        let work = try TempDirectory("killed")
+    /// A slow curl STOR of 64 MiB over keep.bin, returned once its first bytes reached pasvd.
+    private func slowCurlUpload(_ s: PasvdScenario, _ work: TempDirectory) throws -> ManagedProcess {
         try TestFiles.random(at: work.file("big.bin"), size: 64 << 20)
         let curl = try ManagedProcess(try which("curl"), ["-sS", "--limit-rate", "2M", "-T", work.file("big.bin"),
                                                           s.url(.anonymous, "keep.bin")])
         try Deadline.wait(for: "curl upload in progress") { partialUploadSeen(s, verb: "STOR", atLeast: 1) }
-        curl.killTree()
+        return curl
+    }
+
+    @Test func killedCurlKeepsTheOriginal() throws {
+        let (s, hash) = try scenario()
+        let work = try TempDirectory("killed")
+        try slowCurlUpload(s, work).killTree()
         try expectIntact(s, hash)
     }
 
@@ -87,10 +92,7 @@ import TestSupport
     @Test func killedServerLeavesNoResidue() throws {
         let (s, hash) = try scenario()
         let work = try TempDirectory("killed-server")
-        try TestFiles.random(at: work.file("big.bin"), size: 64 << 20)
-        let curl = try ManagedProcess(try which("curl"), ["-sS", "--limit-rate", "2M", "-T", work.file("big.bin"),
-                                                          s.url(.anonymous, "keep.bin")])
-        try Deadline.wait(for: "upload in progress") { partialUploadSeen(s, verb: "STOR", atLeast: 1) }
+        let curl = try slowCurlUpload(s, work)
         s.server.process.killTree()
         _ = try curl.waitForExit(seconds: 30)
         #expect(try FileManager.default.contentsOfDirectory(atPath: s.root) == ["keep.bin"])
