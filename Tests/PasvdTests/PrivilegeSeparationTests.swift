@@ -61,21 +61,26 @@ import TestSupport
         let s = try PasvdScenario()
         try TestFiles.random(at: s.path("big.bin"), size: 24 << 20)
         let work = try TempDirectory("crash")
-        let downloads = try (0..<2).map { index in
-            try ManagedProcess(try which("curl"), ["-sS", "--limit-rate", "4M", "-o", work.file("down\(index)"),
-                                                   s.url(.anonymous, "big.bin")])
+        // The victim: a raw session mid-download; its worker's pid is in the log line of its login.
+        let victim = try s.control(login: .anonymous)
+        let pid = try Deadline.value(of: "the victim's worker pid in the log") { () -> pid_t? in
+            let line = s.server.process.stderr.split(separator: "\n").last { $0.hasSuffix("] login") }
+            let field = line?.split(separator: " ").first { $0.hasPrefix("pid=") }
+            return field.flatMap { pid_t($0.dropFirst(4)) }
         }
-        let workers = try Deadline.value(of: "two session workers transferring") { () -> [pid_t]? in
-            let started = (0..<2).allSatisfy { TestFiles.size(work.file("down\($0)")) > 0 }
-            let pids = ProcessTree.descendants(of: s.server.process.pid)
-            return started && pids.count == 2 ? pids : nil
-        }
-        #expect(kill(workers[0], SIGSEGV) == 0)
-        let statuses = try downloads.map { try $0.waitForExit(seconds: 60) }
-        #expect(statuses.filter { $0 == 0 }.count == 1, "exactly the other download completes: \(statuses)")
-        for (index, status) in statuses.enumerated() where status == 0 {
-            try expectSameBytes(s.path("big.bin"), work.file("down\(index)"))
-        }
+        let data = try s.openData(victim)
+        defer { close(data) }
+        #expect(victim.command("RETR big.bin")?.hasPrefix("150") == true)
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        #expect(read(data, &buffer, buffer.count) > 0)
+        // The survivor: curl downloading in parallel on its own session.
+        let curl = try ManagedProcess(try which("curl"), ["-sS", "--limit-rate", "4M", "-o", work.file("down"),
+                                                          s.url(.anonymous, "big.bin")])
+        try Deadline.wait(for: "the parallel download to start") { TestFiles.size(work.file("down")) > 0 }
+        #expect(kill(pid, SIGSEGV) == 0)
+        #expect(victim.isClosedByServer())
+        #expect(try curl.waitForExit(seconds: 60) == 0, "\(curl.output)")
+        try expectSameBytes(s.path("big.bin"), work.file("down"))
         #expect(s.server.process.isRunning)
         #expect(try s.control(login: .anonymous).command("NOOP")?.hasPrefix("200") == true)
         try Deadline.wait(for: "the crash logged by the listener") {
