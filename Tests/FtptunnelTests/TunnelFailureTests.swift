@@ -52,10 +52,11 @@ import TestSupport
         #expect(tunnel.process.isRunning)
     }
 
-    @Test func sshdKilledMidTransferEndsTheTunnel() throws {
+    /// `Reconnect no`: the loss of the SSH session ends the tunnel (status 6), as a supervisor expects.
+    @Test func sshdKilledMidTransferEndsTheTunnelWithReconnectNo() throws {
         let recipe = try TunnelRecipe()
         try TunnelPayload.random(at: recipe.root.file("big.bin"), mebibytes: 512)
-        let tunnel = try recipe.tunnel()
+        let tunnel = try recipe.tunnel(extraArguments: ["-o", "Reconnect=no"])
         let curl = try ManagedProcess(try which("curl"), ["-sS", "--max-time", "120", "--limit-rate", "20M",
                                                           "\(tunnel.url)/big.bin", "-o", recipe.work.file("down.bin")])
         try Deadline.wait(for: "the download to start", seconds: 30) { TestFiles.size(recipe.work.file("down.bin")) > 1 << 20 }

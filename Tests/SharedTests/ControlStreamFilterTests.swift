@@ -207,6 +207,20 @@ private func local229(_ id: Int) -> String {
         #expect(transcript.control == [.openPassiveListener(1, target: target(40001), family: .ipv6)])
     }
 
+    /// A client that said EPSV ALL may not fall back to PASV itself: against a server without EPSV (Twisted), the
+    /// tunnel asks with PASV and answers 229; once the rejection is known, later EPSVs go out as PASV at once.
+    @Test(arguments: [500, 502])
+    func epsvAllClientsGet229FromAServerWithoutEPSV(_ code: Int) {
+        let steps: [FilterHarness.Step] = [.server("220 ok\r\n"), .client("EPSV ALL\r\nEPSV\r\n"),
+                                           .server("\(code) EPSV not understood\r\n"),
+                                           .server("227 Entering Passive Mode (192,168,1,2,156,65).\r\n"),
+                                           .client("EPSV\r\n"), .server("227 Entering Passive Mode (192,168,1,2,156,66).\r\n")]
+        let (transcript, failures) = FilterHarness.verifySplitIndependence(steps)
+        #expect(failures.isEmpty, "\(failures.first ?? "")")
+        #expect(transcript.server == "EPSV\r\nPASV\r\nPASV\r\n")
+        #expect(transcript.client == "220 ok\r\n" + FilterReply.epsvAllAccepted + "\r\n" + local229(1) + local229(2))
+    }
+
     @Test func ipv6EPSVFallbackFailingPassesTheErrorOnce() {
         var harness = FilterHarness(.init(ftpHost: ftpHost, clientFamily: .ipv6))
         harness.run([.server("220 ok\r\n"), .client("EPSV\r\n"), .server("500 EPSV?\r\n"), .server("502 PASV?\r\n")])

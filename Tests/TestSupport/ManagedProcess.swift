@@ -158,6 +158,14 @@ public final class ManagedProcess: @unchecked Sendable {
 
 /// The process tree as /proc shows it.
 public enum ProcessTree {
+    /// The parent of `pid` (nil when it is gone).
+    public static func parent(of pid: pid_t) -> pid_t? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 2 ? pid_t(fields[1]) : nil
+    }
+
     /// Every descendant of `root` (children, grandchildren, …), including those that left its process group.
     public static func descendants(of root: pid_t) -> [pid_t] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []

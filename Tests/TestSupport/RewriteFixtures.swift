@@ -32,14 +32,15 @@ public final class RewriteTunnelProcess: @unchecked Sendable {
 /// pyftpdlib on 127.0.0.2, anonymous with write permission (uploads into `root/upload`), advertising its own
 /// address (127.0.0.2) like a stock server. `misadvertiseFirstPASV` makes the first PASV reply name 127.0.0.3,
 /// where nothing listens (a server whose data port cannot be reached), and data connections time out quickly;
-/// `refuseEPSV` answers EPSV with 500 (so active-mode conversions fall back to PASV).
+/// `refuseEPSV` answers EPSV with 500 (so active-mode conversions fall back to PASV); `firstPASVPort` makes the
+/// first PASV reply name that port on 127.0.0.2 without listening there (e.g. a black-holed port).
 public final class PyftpdlibFixture: @unchecked Sendable {
     public let host = LoopbackNet.serverSide
     public let port: Int
     public let passivePorts: ClosedRange<Int>
     private let process: ManagedProcess
 
-    public init(root: String, misadvertiseFirstPASV: Bool = false, refuseEPSV: Bool = false) throws {
+    public init(root: String, misadvertiseFirstPASV: Bool = false, refuseEPSV: Bool = false, firstPASVPort: Int? = nil) throws {
         port = try LoopbackNet.freePort(on: host)
         passivePorts = try LoopbackNet.freePortRange(count: 40)
         let upload = "\(root)/upload"
@@ -55,6 +56,9 @@ public final class PyftpdlibFixture: @unchecked Sendable {
             pasv_count = 0
             def ftp_PASV(self, line):
                 Handler.pasv_count += 1
+                if Handler.pasv_count == 1 and sys.argv[8] != "0":
+                    port = int(sys.argv[8])
+                    return self.respond("227 Entering Passive Mode (127,0,0,2,%d,%d)." % (port >> 8, port & 255))
                 if sys.argv[5] == "1":
                     self.masquerade_address = "127.0.0.3" if Handler.pasv_count == 1 else None
                 return FTPHandler.ftp_PASV(self, line)
@@ -73,7 +77,7 @@ public final class PyftpdlibFixture: @unchecked Sendable {
         """
         process = try ManagedProcess("/usr/bin/python3", [
             "-c", script, root, host, "\(passivePorts.lowerBound)", "\(passivePorts.upperBound)",
-            misadvertiseFirstPASV ? "1" : "0", "\(port)", refuseEPSV ? "1" : "0",
+            misadvertiseFirstPASV ? "1" : "0", "\(port)", refuseEPSV ? "1" : "0", "\(firstPASVPort ?? 0)",
         ])
         try LoopbackNet.waitForGreeting(host, port, prefix: "220")
     }

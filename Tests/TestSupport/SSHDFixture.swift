@@ -20,6 +20,7 @@ public final class SSHDFixture: @unchecked Sendable {
     public let hostKey: String
     public let user: String
     private var process: ManagedProcess?
+    private var configPath = ""
 
     public init(_ options: Options = Options()) throws {
         directory = try TempDirectory("sshd")
@@ -48,9 +49,33 @@ public final class SSHDFixture: @unchecked Sendable {
             "AllowTcpForwarding \(yesNo(options.allowTcpForwarding))",
             "LogLevel VERBOSE",
         ] + options.extraConfig).joined(separator: "\n") + "\n"
-        let configPath = try directory.write("sshd_config", config, mode: 0o600)
+        configPath = try directory.write("sshd_config", config, mode: 0o600)
+        try start()
+    }
+
+    private func start() throws {
         process = try ManagedProcess(try which("sshd"), ["-D", "-e", "-f", configPath])
         try LoopbackNet.waitForGreeting(host, port, prefix: "SSH-2.0-")
+    }
+
+    /// Starts sshd again on the same port after `kill()`: with the same host key (a server that came back), or
+    /// with a newly generated one (another machine answering at that address).
+    public func restart(withNewHostKey: Bool = false) throws {
+        process?.killTree()
+        if withNewHostKey {
+            try? FileManager.default.removeItem(atPath: hostKey)
+            try? FileManager.default.removeItem(atPath: hostKey + ".pub")
+            try runChecked("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", hostKey])
+        }
+        try start()
+    }
+
+    /// The per-connection sshd processes (direct children of the listening sshd), oldest first: one per SSH
+    /// session, each the parent of that session's other processes.
+    public var sessionProcesses: [pid_t] {
+        guard let pid = process?.pid else { return [] }
+        let all = ProcessTree.descendants(of: pid)
+        return all.filter { child in ProcessTree.parent(of: child) == pid }.sorted()
     }
 
     /// The host's public key line (`ssh-ed25519 AAAA…`).

@@ -19,8 +19,9 @@ import Logging
 /// - `AUTH …` is answered 534 locally: the session stays plain FTP inside SSH. FEAT passes unchanged.
 /// - `EPSV ALL` is answered 200 locally and enforced here (later PORT/EPRT/PASV get 503, RFC 2428 §4): the client
 ///   side is loopback, so the server keeps its freedom to fall back to PASV for active-mode conversions.
-/// - An IPv6 client's EPSV that the server rejects (500/501/502/522) is retried as PASV and answered 229, since
-///   the client cannot use a 227; IPv4 clients see the rejection and fall back themselves.
+/// - An EPSV that the server rejects (500/501/502/522) from an IPv6 client, or from a client that promised EPSV
+///   ALL, is retried as PASV and answered 229, since such a client cannot use a 227 (once the server is known to
+///   reject EPSV, such EPSVs go out as PASV at once); other IPv4 clients see the rejection and fall back themselves.
 /// - `EPSV 1`/`EPSV 2` are sent as plain `EPSV` (the family concerns the client's listener, not the server side);
 ///   `LPRT`/`LPSV` get 502; empty command lines are dropped (servers disagree on whether they answer them).
 ///
@@ -53,19 +54,30 @@ public struct ControlStreamFilter: Sendable {
         public var maximumLineLength: Int
         /// Held-back bytes per direction above which `wantsClientBytes`/`wantsServerBytes` turn false.
         public var maximumHeldBytes: Int
+        /// Commands forwarded and not yet answered above which the client is not read (pipelining stays possible,
+        /// the bookkeeping stays bounded).
+        public var maximumOutstandingCommands: Int
+        /// Log every command and reply (`.log(.debug, …)`, PASS masked), marking what the filter answered, sent
+        /// or rewrote itself. Off: no trace strings are built.
+        public var traces: Bool
 
         public static let defaultMaximumHeldBytes = 256 * 1024
+        public static let defaultMaximumOutstandingCommands = 1024
 
         public init(ftpHost: String, passiveHost: TunnelSettings.PassiveHostPolicy = .ignore,
                     clientFamily: AddressFamily = .ipv4, listenAddress: String = "127.0.0.1",
                     maximumLineLength: Int = RawLineSplitter.defaultMaximumLineLength,
-                    maximumHeldBytes: Int = Configuration.defaultMaximumHeldBytes) {
+                    maximumHeldBytes: Int = Configuration.defaultMaximumHeldBytes,
+                    maximumOutstandingCommands: Int = Configuration.defaultMaximumOutstandingCommands,
+                    traces: Bool = false) {
             self.ftpHost = ftpHost
             self.passiveHost = passiveHost
             self.clientFamily = clientFamily
             self.listenAddress = listenAddress
             self.maximumLineLength = maximumLineLength
             self.maximumHeldBytes = maximumHeldBytes
+            self.maximumOutstandingCommands = maximumOutstandingCommands
+            self.traces = traces
         }
     }
 
@@ -87,6 +99,8 @@ public struct ControlStreamFilter: Sendable {
     /// Role of the server line being passed in over-long pieces, applied when it ends.
     private var overlongServerRole: ReplyParser.LineRole?
     private var expected: [Expectation] = [Expectation(kind: .greeting)]
+    /// Bytes of the filter's own replies waiting in `expected[].localRepliesAfter`.
+    private var localReplyByteCount = 0
     private var toClient: [Outgoing] = []
 
     private var nextDataNumber = 1
@@ -100,8 +114,14 @@ public struct ControlStreamFilter: Sendable {
 
     // MARK: Loop-facing state
 
-    /// False while too much client input waits behind an active-mode conversion: stop reading the client.
-    public var wantsClientBytes: Bool { heldClientByteCount < configuration.maximumHeldBytes }
+    /// False while too much client input waits behind an active-mode conversion, too many of the filter's own
+    /// replies wait behind the server's (a flood of locally answered commands), or too many commands await their
+    /// replies: stop reading the client until the backlog shrinks.
+    public var wantsClientBytes: Bool {
+        heldClientByteCount < configuration.maximumHeldBytes
+            && localReplyByteCount + heldBytesForClient < configuration.maximumHeldBytes
+            && expected.count < configuration.maximumOutstandingCommands
+    }
 
     /// False while too much output for the client waits behind a pending listener: stop reading the server.
     public var wantsServerBytes: Bool { heldBytesForClient < configuration.maximumHeldBytes }
@@ -188,6 +208,7 @@ public struct ControlStreamFilter: Sendable {
         }
         toClient[index] = .bytes(Self.line(reply))
         actions.append(.log(.debug, "\(id): client data port \(localPort) announced."))
+        trace("tunnel rewrote the reply to: \(reply)", &actions)
         return finish(&actions)
     }
 
@@ -196,6 +217,7 @@ public struct ControlStreamFilter: Sendable {
         var actions: [Action] = []
         guard let index = toClient.firstIndex(where: { $0.awaitsListener(id) }) else { return [] }
         toClient[index] = .bytes(Self.line(FilterReply.listenerFailed(Self.sanitized(reason))))
+        trace("tunnel answered: \(FilterReply.listenerFailed(Self.sanitized(reason)))", &actions)
         actions.append(.log(.warning, "\(id): no local data listener (\(Self.sanitized(reason))); the client was told 425."))
         return finish(&actions)
     }
@@ -207,6 +229,7 @@ public struct ControlStreamFilter: Sendable {
         guard let conversion = activeConversion, conversion.id == id, conversion.stage == .connecting,
               let index = toClient.firstIndex(where: { $0.awaitsActive(id) }) else { return [] }
         toClient[index] = .bytes(Self.line(FilterReply.activeAccepted(verb: conversion.verb)))
+        trace("tunnel answered: \(FilterReply.activeAccepted(verb: conversion.verb))", &actions)
         endActiveConversion(&actions)
         return finish(&actions)
     }
@@ -217,6 +240,7 @@ public struct ControlStreamFilter: Sendable {
         guard let conversion = activeConversion, conversion.id == id, conversion.stage == .connecting,
               let index = toClient.firstIndex(where: { $0.awaitsActive(id) }) else { return [] }
         toClient[index] = .bytes(Self.line(FilterReply.activeConnectFailed(Self.sanitized(reason))))
+        trace("tunnel answered: \(FilterReply.activeConnectFailed(Self.sanitized(reason)))", &actions)
         actions.append(.log(.warning, "\(id): active-mode connection to \(conversion.client) failed (\(Self.sanitized(reason)))."))
         endActiveConversion(&actions)
         return finish(&actions)
@@ -263,8 +287,13 @@ public struct ControlStreamFilter: Sendable {
             return
         }
         guard let command = FTPCommandLine(line: Array(content)) else {
+            trace("client: \(Self.sanitized(String(decoding: content, as: UTF8.self)))", &actions)
             forward(raw, as: .command, &actions)
             return
+        }
+        if configuration.traces {
+            let shown = command.verb == "PASS" ? "PASS ****" : Self.sanitized(String(decoding: content, as: UTF8.self))
+            trace("client: \(shown)", &actions)
         }
         switch command.verb {
         case "AUTH":
@@ -290,6 +319,10 @@ public struct ControlStreamFilter: Sendable {
             forward(raw, as: .passive(.pasv, .ipv4), &actions)
         case "EPSV":
             switch command.argument.trimmingCharacters(in: .whitespaces).uppercased() {
+            case "" where serverRejectsEPSV && (epsvAllActive || configuration.clientFamily == .ipv6):
+                // The server is known not to do EPSV and the client cannot take a 227: ask with PASV, answer 229.
+                trace("tunnel sent: PASV in place of EPSV (the server has no EPSV)", &actions)
+                forward(Self.plainPASV, as: .epsvViaPASV(configuration.clientFamily), &actions)
             case "":
                 forward(raw, as: .passive(.epsv, configuration.clientFamily), &actions)
             case "ALL":
@@ -317,11 +350,13 @@ public struct ControlStreamFilter: Sendable {
 
     /// Queues a reply of the filter's own behind the replies to every command sent before it.
     private mutating func answerLocally(_ text: String, _ actions: inout [Action]) {
+        trace("tunnel answered: \(text)", &actions)
         let bytes = Self.line(text)
         if expected.isEmpty {
             appendToClient(bytes)
         } else {
             expected[expected.count - 1].localRepliesAfter.append(bytes)
+            localReplyByteCount += bytes.count
         }
     }
 
@@ -343,6 +378,7 @@ public struct ControlStreamFilter: Sendable {
     private mutating func sendPassiveRequestForActiveMode(_ actions: inout [Action]) {
         let useEPSV = !serverRejectsEPSV
         activeConversion?.stage = useEPSV ? .sentEPSV : .sentPASV
+        trace("tunnel sent: \(useEPSV ? "EPSV" : "PASV") (active mode converted to passive)", &actions)
         expected.append(Expectation(kind: .synthesized))
         actions.append(.sendToServer(useEPSV ? Self.plainEPSV : Self.plainPASV))
     }
@@ -387,6 +423,16 @@ public struct ControlStreamFilter: Sendable {
             let content = RawLineSplitter.content(of: raw)
             let role = replyParser.classify(content)
             absorbServerLine(role: role, raw: raw, content: content)
+            if configuration.traces {
+                let note: String
+                switch currentReply?.disposition {
+                case .swallow?: note = " (answer to the tunnel's own command, not shown to the client)"
+                case .fallBackToPASV?: note = " (not shown: the tunnel asks with PASV instead)"
+                case .rewrite?: note = " (rewritten for the client)"
+                case .pass?, nil: note = ""
+                }
+                trace("server: \(Self.sanitized(String(decoding: content, as: UTF8.self)))\(note)", &actions)
+            }
             endServerLine(role: role, &actions)
         case .overlongStart(let bytes):
             let role = replyParser.classify(bytes)
@@ -440,9 +486,11 @@ public struct ControlStreamFilter: Sendable {
             return .swallow
         case .passive(let style, let family)? where ReplyInProgress.passiveCodes.contains(code):
             return .rewrite(style, family)
-        case .passive(.epsv, .ipv6)? where Self.epsvRejectionCodes.contains(code) && expected.count == 1:
-            // An IPv6 client cannot use a 227: get the port with PASV and answer 229. Only when nothing else is
-            // outstanding, so the PASV reply cannot be confused with another.
+        case .passive(.epsv, let family)? where Self.epsvRejectionCodes.contains(code) && expected.count == 1
+                    && (family == .ipv6 || epsvAllActive):
+            // An IPv6 client cannot use a 227, and a client that said EPSV ALL may not fall back to PASV: get the
+            // port with PASV and answer 229. Only when nothing else is outstanding, so the PASV reply cannot be
+            // confused with another.
             return .fallBackToPASV
         case .epsvViaPASV(let family)? where ReplyInProgress.passiveCodes.contains(code):
             return .rewrite(.epsv, family)
@@ -462,11 +510,15 @@ public struct ControlStreamFilter: Sendable {
         if reply.disposition == .fallBackToPASV, let answered, case .passive(_, let family) = answered.kind {
             serverRejectsEPSV = true
             expected.append(Expectation(kind: .epsvViaPASV(family), localRepliesAfter: answered.localRepliesAfter))
-            actions.append(.log(.debug, "The server rejected EPSV (\(reply.code)); asking with PASV to answer the IPv6 client with 229."))
+            actions.append(.log(.debug, "The server rejected EPSV (\(reply.code)); asking with PASV to answer the client with 229."))
+            trace("tunnel sent: PASV (the client needs a 229)", &actions)
             actions.append(.sendToServer(Self.plainPASV))
             return
         }
-        for bytes in answered?.localRepliesAfter ?? [] { appendToClient(bytes) }
+        for bytes in answered?.localRepliesAfter ?? [] {
+            localReplyByteCount -= bytes.count
+            appendToClient(bytes)
+        }
         if answered?.kind == .synthesized, reply.disposition == .swallow {
             continueActiveConversion(with: reply, &actions)
         }
@@ -557,6 +609,10 @@ public struct ControlStreamFilter: Sendable {
 
     // MARK: Helpers
 
+    private func trace(_ text: @autoclosure () -> String, _ actions: inout [Action]) {
+        if configuration.traces { actions.append(.log(.debug, text())) }
+    }
+
     static let plainEPSV = Array("EPSV\r\n".utf8)
     static let plainPASV = Array("PASV\r\n".utf8)
     /// Verbs the filter handles itself: never forwarded in pieces.
@@ -576,7 +632,7 @@ public struct ControlStreamFilter: Sendable {
     static func line(_ text: String) -> [UInt8] { Array(text.utf8) + [13, 10] }
 
     /// One printable line, short enough to quote.
-    static func sanitized(_ text: String) -> String {
+    public static func sanitized(_ text: String) -> String {
         let printable = String(text.unicodeScalars.map { $0.value < 32 || $0.value == 127 ? " " : Character($0) })
         return printable.count > maximumQuotedLength ? String(printable.prefix(maximumQuotedLength)) + "…" : printable
     }

@@ -40,3 +40,9 @@ enum FilterReply {
         "\(ReplyCode.cannotOpenData) Cannot open data connection: ftptunnel could not open a local listener (\(reason))."
     }
 }
+
+extension FilterReply {
+    static func activeRefusedInFixedMode(_ verb: String) -> String {
+        "\(ReplyCode.notImplemented) \(verb) (active mode) cannot work in fixed mode: the server would connect to its own side of the tunnel. Use passive mode, or Mode rewrite (the default), which converts active mode."
+    }
+}

@@ -46,6 +46,9 @@ public struct ReplyParser: Sendable {
     /// True while inside a multi-line reply.
     public var isInsideMultilineReply: Bool { openCode != nil }
 
+    /// The code of the multi-line reply being read, if any.
+    public var openReplyCode: Int? { openCode }
+
     /// Classifies one line (without terminator; the first bytes suffice for an overlong line) and advances.
     public mutating func classify<C: Collection>(_ line: C) -> LineRole where C.Element == UInt8 {
         let bytes = Array(line.prefix(4))[...]

@@ -24,6 +24,10 @@ public enum ProfileKeyword: String, CaseIterable, Sendable {
     case dataWindow = "DataWindow"
     case passiveHost = "PassiveHost"
     case sessions = "Sessions"
+    /// Reconnect after the SSH session is lost (yes, default) or exit (no).
+    case reconnect = "Reconnect"
+    /// Failed reconnect attempts in a row before giving up (0: never give up).
+    case reconnectAttempts = "ReconnectAttempts"
     case bindAddress = "BindAddress"
     /// `GatewayPorts yes` is `BindAddress 0.0.0.0`; `no` is `BindAddress 127.0.0.1`.
     case gatewayPorts = "GatewayPorts"

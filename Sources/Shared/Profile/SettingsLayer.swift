@@ -43,6 +43,8 @@ struct SettingsLayer: Sendable {
     var dataWindow: Sourced<Int>?
     var passiveHost: Sourced<TunnelSettings.PassiveHostPolicy>?
     var sessions: Sourced<Int>?
+    var reconnect: Sourced<Bool>?
+    var reconnectAttempts: Sourced<Int>?
     var bindAddress: Sourced<String>?
 
     init(duplicates: Duplicates) { self.duplicates = duplicates }
@@ -96,6 +98,9 @@ struct SettingsLayer: Sendable {
             try set(\.passiveHost, try parse { try ValueParser.choice($0, of: TunnelSettings.PassiveHostPolicy.self) })
         case .sessions:
             try set(\.sessions, try parse { try ValueParser.integer($0, in: ValueParser.sessionsRange, unit: " sessions") })
+        case .reconnect: try set(\.reconnect, try parse(ValueParser.yesNo))
+        case .reconnectAttempts:
+            try set(\.reconnectAttempts, try parse { try ValueParser.integer($0, in: ValueParser.reconnectAttemptsRange, unit: " attempts") })
         case .bindAddress: try set(\.bindAddress, try parse(ValueParser.bindAddress))
         case .gatewayPorts:
             let open = try parse(ValueParser.yesNo)

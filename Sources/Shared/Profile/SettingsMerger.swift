@@ -117,6 +117,9 @@ struct SettingsMerger {
         settings.passiveHost = take(.passiveHost, \.passiveHost, default: settings.passiveHost,
                                     note: "the address in 227 replies is replaced by FTPHost") { $0.rawValue }
         settings.sessions = take(.sessions, \.sessions, default: settings.sessions) { String($0) }
+        settings.reconnect = take(.reconnect, \.reconnect, default: settings.reconnect, show: yesNo)
+        settings.reconnectAttempts = take(.reconnectAttempts, \.reconnectAttempts, default: settings.reconnectAttempts,
+                                          note: "retry forever") { String($0) }
         let bind = pick(\.bindAddress) ?? Sourced(settings.bindAddress, .builtIn("loopback only"))
         settings.bindAddress = bind.value
         record(.bindAddress, bind.value, bind.source)

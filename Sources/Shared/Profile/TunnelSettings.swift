@@ -53,6 +53,10 @@ public struct TunnelSettings: Sendable, Equatable {
     public var dataWindow: Int = 16 << 20
     /// SSH sessions carrying data channels.
     public var sessions: Int = 1
+    /// Reconnect after a lost SSH session (listeners stay, rewrite-mode control connections resume).
+    public var reconnect: Bool = true
+    /// Failed attempts in a row before the tunnel gives up (exit 6); 0 = never.
+    public var reconnectAttempts: Int = 0
 
     public init(sshHost: String, user: String) {
         self.sshHost = sshHost

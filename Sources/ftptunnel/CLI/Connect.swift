@@ -12,6 +12,14 @@ extension FTPTunnelCommand {
             Prints one ready line with the URL to give your FTP client, then forwards the FTP control port and the \
             passive data ports through one SSH session. SIGINT/SIGTERM close every connection and disconnect.
 
+            Staying up (set with -o or in the profile): ServerAliveInterval N sends a keepalive the server must answer \
+            after N seconds without traffic from it, and ServerAliveCountMax M unanswered ones (default 3) mean the \
+            session is dead. Reconnect yes (the default) then keeps every listener and reconnects with backoff \
+            (1 s doubling to 30 s); in rewrite mode FTP sessions resume where they were (login, directory and TYPE \
+            replayed; a transfer cut by the drop gets 426, resume it with REST). The returning server must show the \
+            host key verified at start (else exit 3); ReconnectAttempts N gives up after N failed attempts (exit 6); \
+            Reconnect no exits with status 6 at once. Fixed-mode control connections are closed on a drop.
+
             \(TunnelExit.helpText)
             """
         )
@@ -98,13 +106,21 @@ struct TunnelLauncher {
         let ports = ready.onDemand
             ? "mode rewrite, data channels opened on demand" + (range.map { " (local ports \($0))" } ?? "")
             : "mode fixed, " + (range.map { "data ports \($0)" } ?? "control connection only (no PassivePorts)")
-        let line = "ftptunnel: ready — point your FTP client at \(ready.url)\(ready.onDemand ? "" : " (passive mode)"); forwarding via "
+        let everywhere = ready.listensEverywhere ? " (listening on all addresses: other hosts use this machine's address)" : ""
+        let line = "ftptunnel: ready — point your FTP client at \(ready.url)\(everywhere)\(ready.onDemand ? "" : " (passive mode)"); forwarding via "
             + "\(settings.user)@\(settings.sshHost):\(settings.sshPort) to \(settings.ftpHost):\(settings.ftpPort), \(ports)\n"
         FileHandle.standardOutput.write(Data(line.utf8))
     }
 
     static func report(_ error: Error) {
-        FileHandle.standardError.write(Data("ftptunnel: \(error)\n".utf8))
+        var text = "\(error)"
+        switch error {
+        case SSHError.sessionLost, SSHError.serverNotAnswering:
+            text += "; the tunnel has stopped (Reconnect no, ReconnectAttempts used up, or a login that cannot be repeated without asking)"
+        default:
+            break
+        }
+        FileHandle.standardError.write(Data("ftptunnel: \(text)\n".utf8))
     }
 }
 

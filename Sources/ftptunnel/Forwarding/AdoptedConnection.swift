@@ -7,4 +7,7 @@ struct AdoptedConnection: Sendable {
     /// The local port it arrived on (for log lines).
     let localPort: Int
     let target: ForwardTarget
+    /// Active mode: told (on the receiving loop's thread) whether the channel opened; it relays the outcome to the
+    /// loop whose control connection asked (`PoolMember.postReport`).
+    var report: (@Sendable (String?) -> Void)? = nil
 }

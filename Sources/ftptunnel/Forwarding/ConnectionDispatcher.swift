@@ -15,6 +15,8 @@ final class ConnectionDispatcher: @unchecked Sendable {
         self.members = members
     }
 
+    static let disconnectedPenalty = 1 << 20
+
     func add(_ member: PoolMember) {
         lock.withLock { members.append(member) }
     }
@@ -34,7 +36,8 @@ final class ConnectionDispatcher: @unchecked Sendable {
                 let index = (nextTieBreak + offset) % count
                 let member = members[index]
                 guard member.isOpen else { continue }
-                let load = member.activeDataConnections
+                // A reconnecting session takes new connections only when every session is reconnecting.
+                let load = member.activeDataConnections + (member.isConnected ? 0 : Self.disconnectedPenalty)
                 if load < bestLoad { best = member; bestLoad = load; bestIndex = index }
             }
             guard let best, best.reserve() else { return nil }

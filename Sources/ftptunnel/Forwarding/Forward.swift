@@ -1,9 +1,42 @@
 import Foundation
+import Posix
 
-/// One forwarded connection: a local socket paired with a direct-tcpip channel, with a buffer each way,
-/// half-close state and counters for the per-connection log line.
+/// One forwarded connection: a local socket paired with a direct-tcpip channel, a bounded buffer each way, and
+/// explicit states for the channel and for each direction (in the manner of OpenSSH's istate/ostate).
 final class Forward {
-    enum State { case queued, opening, open, closing, done }
+    /// The channel's life, from the loop's point of view.
+    enum ChannelState: Equatable {
+        /// Active mode: the non-blocking connect to the client's port is in progress (finished on POLLOUT).
+        case connectingLocally(SocketAddress, deadline: Date)
+        /// Waiting for its lane's one open in flight.
+        case queued
+        /// The lane's open in flight; `abandoned` once its client was answered after `openDeadline`: the channel
+        /// is closed as soon as the open completes.
+        case opening(since: Date, abandoned: Bool)
+        case open
+        /// close + free under the lane's pending-send rule.
+        case closing
+        /// Its SSH session was lost; a control connection that survives the loss waits here (client side open,
+        /// filter state kept) until a session is back, then opens a new channel.
+        case suspended(since: Date)
+        case done
+    }
+
+    /// Local client → channel.
+    enum Upstream: Equatable {
+        case flowing
+        /// The client closed its sending half: flush `toChannel`, then send EOF.
+        case localEnded
+        case eofSent
+    }
+
+    /// Channel → local client.
+    enum Downstream: Equatable {
+        case flowing
+        /// The channel reported EOF (or failed): flush `toLocal`, then shut the local socket's sending half.
+        case channelEnded
+        case localShutDown
+    }
 
     let id: Int
     let fd: Int32
@@ -13,33 +46,31 @@ final class Forward {
     let target: ForwardTarget
     let filter: StreamFilter?
     let started = Date()
-    var state: State = .queued
+    var state: ChannelState = .queued
+    var upstream: Upstream = .flowing
+    var downstream: Downstream = .flowing
+    /// The local socket failed (reset) or the channel failed: stop moving bytes and close.
+    var broken = false
     var channel: SSHChannel?
+    /// The lane this forward's channel lives on (set when it is queued for opening).
+    weak var lane: SessionLane?
+    /// A libssh2 write from `toChannel` is waiting for window (EAGAIN with only inbound blocked).
+    var writeWaitsForWindow = false
+    /// Active mode: told once whether the channel opened (nil) or why not.
+    var onChannelOpen: ((String?) -> Void)?
+    /// The next channel that opens replaces one lost with its SSH session: the filter is told.
+    var resuming = false
+    /// Close the connection once everything queued for the client has been sent (a final 421).
+    var closeWhenFlushed = false
 
     /// Local client → channel.
     let toChannel: ForwardBuffer
     /// Channel → local client.
     let toLocal: ForwardBuffer
-    /// Filter output that did not fit into a buffer yet (rewrite mode only).
-    var toChannelOverflow: [UInt8] = []
-    var toLocalOverflow: [UInt8] = []
-
-    /// Read 0 from the local socket.
-    var localEOF = false
-    /// The channel reported EOF (or close) from the server side.
-    var channelEOF = false
-    /// `send_eof` completed.
-    var eofSent = false
-    /// `shutdown(SHUT_WR)` done on the local socket.
-    var localShutdown = false
-    /// Local socket failed (reset): stop moving bytes and close.
-    var localBroken = false
-    /// A libssh2 write from `toChannel` is waiting for window (EAGAIN with only inbound blocked).
-    var writeWaitsForWindow = false
-    /// The filter has been told about the server's EOF.
-    var filterSawServerEnd = false
-    /// Active mode: told once whether the channel opened (nil) or why not.
-    var onChannelOpen: ((String?) -> Void)?
+    /// Filter output that did not fit into a buffer yet (rewrite mode only; bounded by the filter's own limits
+    /// and by the loop reading at most `ForwardingLoop.controlReadChunk` per pass from a filtered connection).
+    private(set) var toChannelOverflow: [UInt8] = []
+    private(set) var toLocalOverflow: [UInt8] = []
 
     var bytesUp = 0
     var bytesDown = 0
@@ -57,20 +88,37 @@ final class Forward {
         toLocal = ForwardBuffer(capacity: bufferSize)
     }
 
-    /// Read from the local socket: channel open, not at EOF, room for it (and the filter takes input).
+    var isOpen: Bool { state == .open }
+    var isDone: Bool { state == .done }
+
+    /// Read from the local socket: channel open, client still sending, room for it (and the filter takes input).
     var wantsLocalRead: Bool {
-        state == .open && !localEOF && !localBroken && toChannel.hasRoom && toChannelOverflow.isEmpty
+        isOpen && upstream == .flowing && !broken && toChannel.hasRoom && toChannelOverflow.isEmpty
             && toLocalOverflow.isEmpty && (filter?.wantsClientBytes ?? true)
     }
 
     /// Write to the local socket: bytes waiting.
-    var wantsLocalWrite: Bool { !localBroken && !toLocal.isEmpty }
+    var wantsLocalWrite: Bool { !broken && !toLocal.isEmpty }
 
-    /// Read from the channel: open, not at EOF, room locally.
+    /// Read from the channel: open, server still sending, room locally.
     var wantsChannelRead: Bool {
-        state == .open && !channelEOF && !localBroken && toLocal.hasRoom && toLocalOverflow.isEmpty
+        isOpen && downstream == .flowing && !broken && toLocal.hasRoom && toLocalOverflow.isEmpty
             && toChannelOverflow.isEmpty && (filter?.wantsServerBytes ?? true)
     }
+
+    /// Everything for the server has been handed to the channel: time for EOF.
+    var readyForEOF: Bool {
+        isOpen && upstream == .localEnded && !broken && toChannel.isEmpty && toChannelOverflow.isEmpty
+            && !filterHoldsOutput
+    }
+
+    /// Everything from the server has reached the client: time to shut the local sending half.
+    var readyForLocalShutdown: Bool {
+        isOpen && downstream == .channelEnded && toLocal.isEmpty && toLocalOverflow.isEmpty && !filterHoldsOutput
+    }
+
+    /// Both directions finished (or something broke): time to close the channel.
+    var isFinished: Bool { broken || (upstream == .eofSent && downstream == .localShutDown) }
 
     /// Filter output for the server: into the buffer (appending never moves bytes a pending write refers to),
     /// the rest into the overflow.
@@ -95,15 +143,49 @@ final class Forward {
         }
     }
 
+    /// The channel died with its session: what was queued for it is void (the filter's keeper accounts for every
+    /// command that had been handed over), and so is the per-channel flow state.
+    func channelLost() {
+        channel = nil
+        toChannel.pinned = false
+        toChannel.consumed(toChannel.count)
+        toChannelOverflow.removeAll()
+        writeWaitsForWindow = false
+    }
+
+    /// Everything for the client has been sent.
+    var flushedToLocal: Bool { toLocal.isEmpty && toLocalOverflow.isEmpty }
+
+    /// Moves overflow into `toChannel` when it is not pinned by a pending write.
+    func refillToChannel() {
+        guard !toChannelOverflow.isEmpty, !toChannel.pinned else { return }
+        let taken = toChannel.append(toChannelOverflow)
+        toChannelOverflow.removeFirst(taken)
+    }
+
+    func refillToLocal() {
+        guard !toLocalOverflow.isEmpty else { return }
+        let taken = toLocal.append(toLocalOverflow)
+        toLocalOverflow.removeFirst(taken)
+    }
+
     /// The filter holds output back: neither EOF nor shutdown may go out yet.
     var filterHoldsOutput: Bool { filter?.holdsOutput ?? false }
 
-    /// Both directions finished (or the local side broke): time to close the channel.
-    var isFinished: Bool {
-        localBroken || (eofSent && localShutdown)
+    /// The server's side ended (EOF or channel failure): the filter hears of it once.
+    func channelEnded() {
+        guard downstream == .flowing else { return }
+        downstream = .channelEnded
+        filter?.serverEnded()
     }
 
+    /// The local socket is closed (its number may already belong to another socket: never poll it again).
+    private(set) var localClosed = false
+
+    /// Closes the local socket once.
     func closeLocal() {
+        guard !localClosed else { return }
+        localClosed = true
         close(fd)
     }
 }

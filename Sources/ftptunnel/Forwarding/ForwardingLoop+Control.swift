@@ -3,8 +3,7 @@ import Posix
 
 /// Dynamic forwards requested while the loop runs (rewrite mode's data connections), on the loop thread.
 extension ForwardingLoop: ForwardingControl {
-    func openDataListener(owner: ObjectIdentifier, id: Int, target: ForwardTarget, ipv6: Bool) throws -> Int {
-        let address = ipv6 ? "::1" : (configuration.bindAddress.contains(":") ? "127.0.0.1" : configuration.bindAddress)
+    func openDataListener(owner: ObjectIdentifier, id: Int, target: ForwardTarget, address: String) throws -> Int {
         let candidates: [Int]
         if let range = configuration.dataPorts {
             // Start at a random port so consecutive transfers do not meet the previous one's TIME_WAIT.
@@ -42,22 +41,6 @@ extension ForwardingLoop: ForwardingControl {
     }
 
     func connectActive(client: ForwardTarget, target: ForwardTarget, completion: @escaping (String?) -> Void) {
-        let fd: Int32
-        do {
-            guard let address = SocketAddress(host: client.host, port: client.port) else {
-                throw DataConnectionError.clientUnreachable(address: "\(client)", reason: "not a numeric address")
-            }
-            fd = try PosixSocket.connect(to: address, milliseconds: Self.activeConnectTimeout, nonBlocking: true)
-        } catch {
-            completion("\(error)")
-            return
-        }
-        let forward = Forward(id: nextID, fd: fd, peer: client.host, peerPort: client.port, localPort: client.port,
-                              target: target, filter: nil, bufferSize: configuration.bufferSize)
-        forward.onChannelOpen = completion
-        nextID += 1
-        forwards.append(forward)
-        openQueue.append(forward)
-        logger.info("active-mode data connection to \(client)", metadata: meta(forward))
+        startActiveConnection(client: client, target: target, completion: completion)
     }
 }

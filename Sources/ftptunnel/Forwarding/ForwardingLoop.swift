@@ -1,115 +1,122 @@
 import Foundation
 import Logging
+import Posix
 import Shared
 
-/// The forwarding loop of one SSH session (DESIGN 3.3), in the style of OpenSSH's channels.c.
+/// The forwarding loop of one tunnel thread (DESIGN 3.3), in the style of OpenSSH's channels.c.
 ///
-/// One thread owns the session, every channel and every local socket. Each pass:
+/// One thread owns every lane (SSH session), every channel and every local socket. Each pass:
 /// 1. decides what each forward wants (read the local side only when its buffer has room, read the channel only
-///    when the local buffer has room; the SSH socket in the directions libssh2 reports);
-/// 2. polls local sockets, listeners, the SSH socket and the wake-up pipe;
-/// 3. moves bytes on local sockets, then runs every libssh2 call in `runSSHCalls()`.
+///    when the local buffer has room; each SSH socket in the directions libssh2 reports);
+/// 2. polls local sockets, listeners, the SSH sockets and the wake-up pipe;
+/// 3. moves bytes on local sockets, then lets every lane run its libssh2 calls (`SessionLane.runCalls`, where the
+///    pending-send rule lives).
 ///
-/// **Pending-send rule.** When a libssh2 call returns EAGAIN with the outbound direction blocked, a packet is half
-/// sent. That exact call (same channel, same buffer and length) is the only libssh2 call that may send until it
-/// completes: `pending` holds it and `runSSHCalls()` retries it first and returns while it is still blocked.
-/// Calls that send tiny packets built on libssh2's stack (send_eof, keepalive) are made only when the socket is
-/// writable and always from the same frame, so a retry presents the same packet.
-///
-/// Data already inside libssh2 does not wake poll(): after a pass with progress, or in which libssh2 read from the
+/// Data already inside libssh2 does not wake poll(): after a pass with progress, or in which libssh2 read from a
 /// socket (counted by its recv callback), the next poll does not wait, so every channel is read again.
-final class ForwardingLoop {
-    enum PendingSend {
-        case open(Forward)
-        case read(Forward)
-        case write(Forward, length: Int)
-        case sendEOF(Forward)
-        case close(Forward)
-        case keepalive
-    }
-
+///
+/// **No head-of-line blocking.** libssh2 1.10 keeps one channel open in flight per session. When a lane's open has
+/// been in flight for `stallThreshold`, new connections and the ones queued behind it go to another lane — an
+/// existing one or a further SSH session opened on demand (`Configuration.openLane`) — so one unreachable passive
+/// port never delays other clients. Extra lanes close after `idleLaneTimeout` unused.
+final class ForwardingLoop: LaneHost {
     struct Configuration {
         var dataWindow: Int
         var packetSize = ForwardingLoop.packetSize
         var bufferSize = ForwardingLoop.bufferSize
         var keepaliveInterval: Int
         var keepaliveCountMax = 3
-        /// Makes the filter of each new control connection (rewrite mode), given the client's address family;
-        /// nil in fixed mode.
-        var controlFilter: (@Sendable (ForwardingControl, ControlStreamFilter.AddressFamily) -> StreamFilter)?
+        /// Makes the filter of each new control connection (rewrite mode's rewriter, fixed mode's PORT guard),
+        /// given the address the client connected to.
+        var controlFilter: (@Sendable (ForwardingControl, SocketAddress) -> StreamFilter)?
         var bindAddress: String
         /// Ports for rewrite mode's data listeners (nil: ephemeral).
         var dataPorts: ClosedRange<Int>? = nil
+        /// Opens a further SSH session for this loop (nil: not possible, e.g. keyboard-interactive logins).
+        var openLane: (@Sendable () throws -> SSHSession)? = nil
+        /// An open in flight this long sends later connections to another lane.
+        var stallThreshold: TimeInterval = ForwardingLoop.stallThreshold
+        /// An open in flight this long is given up: its client is answered, the open finishes in the background.
+        var openDeadline: TimeInterval = ForwardingLoop.openDeadline
+        /// Most extra lanes at once.
+        var maximumExtraLanes = 4
+        /// Most connections this loop carries at once; further ones are closed at accept (each holds two buffers).
+        var maximumConnections = 512
+        /// After the last lane is lost: reconnect (nil: the loss ends the loop, as with `Reconnect no`).
+        var reconnect: ReconnectPolicy? = nil
     }
 
-    /// Linux POLLRDHUP (the peer closed its sending half), not exported to Swift without _GNU_SOURCE.
-    static let pollReadHangUp: Int16 = 0x2000
     /// SSH packet size for data channels (libssh2's maximum; larger packets gain nothing).
     static let packetSize = 32768
     /// Per-direction buffer between a local socket and its channel.
     static let bufferSize = 256 << 10
-    /// Largest chunk handed to one libssh2_channel_write (it sends at most one packet per call anyway).
-    static let maximumWrite = 64 << 10
+    /// Per-direction buffer of a control connection (FTP commands and replies are small).
+    static let controlBufferSize = 64 << 10
+    /// Most bytes read at once from either side of a control connection (the filter's output per read is bounded
+    /// by it: a flood of locally answered commands cannot produce more than a few times this much).
+    static let controlReadChunk = 16 << 10
+    static let stallThreshold: TimeInterval = 1.5
+    static let openDeadline: TimeInterval = 15
+    /// Longest wait for a non-blocking connect to a client's active-mode port on loopback.
+    static let activeConnectTimeout: TimeInterval = 3
 
-    let session: SSHSession
     let logger: Logger
     let configuration: Configuration
     /// Listening sockets; one-shot listeners are added by `ForwardingControl` and removed after one accept.
     var listeners: [LocalListener]
     var forwards: [Forward] = []
-    var openQueue: [Forward] = []
-    private var opening: Forward?
-    private var pending: PendingSend?
+    /// The SSH sessions and their comings and goings (head-of-line avoidance, reconnects).
+    private var sessions: SessionSupervisor!
     private let wakeUp: WakeUpPipe
     private let shouldStop: () -> Bool
     var nextID = 1
-    /// How often a sending call left a packet half sent (and was retried before any other send).
-    private(set) var partialPacketRetries = 0
-    private var nextKeepalive = Date.distantFuture
-    private var scratch = [UInt8](repeating: 0, count: ForwardingLoop.bufferSize)
+    private var scratch = [UInt8](repeating: 0, count: ForwardingLoop.controlReadChunk)
     /// Set before `run` when this loop is one session of a pool (`Sessions N`): data connections accepted here
     /// go through the dispatcher to the least-loaded session; ones dispatched here arrive in `member`'s inbox.
     var pool: (member: PoolMember, dispatcher: ConnectionDispatcher)?
     /// Forwards counted in `pool.member`'s load.
     private var pooledForwards = Set<Int>()
+    /// Active-mode completions of connections dispatched to another pool session, by token.
+    private var awaitedReports: [Int: (String?) -> Void] = [:]
+    private var nextReportToken = 1
     /// Rewrite mode's one-shot data listeners that have not accepted yet.
     let dataListeners = DataListenerRegistry()
-    /// Longest wait for a non-blocking connect to a client's active-mode port on loopback.
-    static let activeConnectTimeout: Int32 = 3000
+    /// `maximumConnections` reached: logged once until a connection is accepted again.
+    private var refusingConnections = false
 
     init(session: SSHSession, listeners: [LocalListener], configuration: Configuration, wakeUp: WakeUpPipe,
          logger: Logger, shouldStop: @escaping () -> Bool) {
-        self.session = session
         self.listeners = listeners
         self.configuration = configuration
         self.wakeUp = wakeUp
         self.logger = logger
         self.shouldStop = shouldStop
+        sessions = SessionSupervisor(first: session, host: self, configuration: configuration, wakeUp: wakeUp, logger: logger)
     }
 
-    /// Runs until `shouldStop()` turns true (returns) or the session fails (throws).
+    private var lanes: [SessionLane] { sessions.lanes }
+
+    /// Runs until `shouldStop()` turns true (returns) or the first lane's session fails (throws).
     func run() throws {
-        session.setBlocking(false)
-        if configuration.keepaliveInterval > 0 {
-            session.configureKeepalive(interval: configuration.keepaliveInterval)
-            nextKeepalive = Date()
-        }
+        sessions.poolMember = pool?.member
         defer { shutDown() }
         var progress = false
         while !shouldStop() {
+            let now = Date()
             buildPollSet()
-            let timeout: Int32 = progress || libssh2HoldsInput ? 0 : min(keepaliveTimeout(), dataListenerTimeout())
-            let ready = poll(&fds, nfds_t(fds.count), timeout)
-            if ready < 0 && errno != EINTR {
-                throw TunnelError.internalFailure("poll failed: \(String(cString: strerror(errno)))")
+            let holdsInput = lanes.contains { $0.holdsInput }
+            let timeout: Int32 = progress || holdsInput ? 0 : nextTimeout(now: now)
+            let ready: Int
+            do { ready = try PosixPoll.poll(&fds, milliseconds: timeout) } catch {
+                throw TunnelError.internalFailure(error.description)
             }
-            progress = try handle(fds, ready: max(0, ready))
+            progress = try handle(ready: ready)
         }
     }
 
     // MARK: Pre-poll: what does everyone want?
 
-    private enum Slot { case wake, ssh, listener(LocalListener), forward(Forward) }
+    private enum Slot { case wake, lane(SessionLane), listener(LocalListener), forward(Forward) }
     private var slots: [Slot] = []
     /// The poll set, rebuilt each pass in place (no allocation per pass).
     private var fds: [pollfd] = []
@@ -118,18 +125,16 @@ final class ForwardingLoop {
         fds.removeAll(keepingCapacity: true)
         slots.removeAll(keepingCapacity: true)
         fds.append(pollfd(fd: wakeUp.readFD, events: Int16(POLLIN), revents: 0)); slots.append(.wake)
-
-        var sshEvents = Self.pollReadHangUp
-        let directions = session.blockDirections
-        if pending != nil && directions.outbound { sshEvents |= Int16(POLLOUT) }
-        if wantsInbound || (pending != nil && directions.inbound) { sshEvents |= Int16(POLLIN) }
-        fds.append(pollfd(fd: session.socket, events: sshEvents, revents: 0)); slots.append(.ssh)
-
+        for lane in lanes {
+            fds.append(pollfd(fd: lane.socket, events: PosixPoll.readHangUp | lane.pollEvents, revents: 0))
+            slots.append(.lane(lane))
+        }
         for listener in listeners where listener.isListening {
             fds.append(pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)); slots.append(.listener(listener))
         }
-        for forward in forwards where forward.state != .done {
+        for forward in forwards where !forward.isDone && !forward.localClosed {
             var events: Int16 = 0
+            if case .connectingLocally = forward.state { events |= Int16(POLLOUT) }
             if forward.wantsLocalRead { events |= Int16(POLLIN) }
             if forward.wantsLocalWrite { events |= Int16(POLLOUT) }
             // A socket nobody wants to touch is left out (fd -1): a pending hang-up must not wake poll() in a loop.
@@ -137,99 +142,131 @@ final class ForwardingLoop {
         }
     }
 
-    /// Someone needs libssh2 to read the SSH socket (channel data, window adjusts, open/close replies).
-    private var wantsInbound: Bool {
-        opening != nil || forwards.contains {
-            $0.wantsChannelRead || $0.writeWaitsForWindow || $0.state == .closing
+    /// Milliseconds until something is due: a keepalive, a listener's expiry, a stall check, a connect deadline,
+    /// a reconnect attempt.
+    private func nextTimeout(now: Date) -> Int32 {
+        var timeout = sessions.nextTimeout(now: now)
+        if let expiry = dataListeners.nextExpiry { timeout = min(timeout, Self.milliseconds(until: expiry, now: now)) }
+        for forward in forwards {
+            if case .connectingLocally(_, let deadline) = forward.state {
+                timeout = min(timeout, Self.milliseconds(until: deadline, now: now))
+            }
         }
+        return timeout
     }
 
-    /// A channel that wants reading has data (or its EOF) already queued inside libssh2: a call for another channel
-    /// read it off the socket, so poll() would not report it. Not while a send is pending (no reads happen then).
-    private var libssh2HoldsInput: Bool {
-        pending == nil && forwards.contains { forward in
-            guard forward.wantsChannelRead, let channel = forward.channel else { return false }
-            return channel.hasQueuedData || channel.isEOF
-        }
-    }
-
-    /// Milliseconds until the next unused data listener expires (Int32.max: none waiting).
-    private func dataListenerTimeout() -> Int32 {
-        guard let expiry = dataListeners.nextExpiry else { return Int32.max }
-        return Int32(min(max(0, expiry.timeIntervalSinceNow) * 1000 + 1, Double(Int32.max)))
-    }
-
-    /// Milliseconds until the next keepalive is due (Int32.max: no keepalives).
-    private func keepaliveTimeout() -> Int32 {
-        guard configuration.keepaliveInterval > 0 else { return Int32.max }
-        let seconds = max(0, nextKeepalive.timeIntervalSinceNow)
-        return Int32(min(seconds * 1000 + 1, Double(Int32.max)))
+    static func milliseconds(until date: Date, now: Date) -> Int32 {
+        Int32(clamping: Int(max(0, date.timeIntervalSince(now)) * 1000) + 1)
     }
 
     // MARK: Post-poll
 
-    private func handle(_ fds: [pollfd], ready: Int32) throws -> Bool {
+    private func handle(ready: Int) throws -> Bool {
         var progress = false
-        var sshHungUp = false
-        for (index, fd) in fds.enumerated() where fd.revents != 0 {
-            switch slots[index] {
-            case .wake:
-                wakeUp.drain()
-                progress = adoptQueued() || progress
-            case .ssh:
-                if fd.revents & (Self.pollReadHangUp | Int16(POLLHUP | POLLERR)) != 0 { sshHungUp = true }
-            case .listener(let listener):
-                progress = acceptAll(on: listener) || progress
-            case .forward(let forward):
-                progress = localIO(forward, revents: fd.revents) || progress
+        var hungUp: [SessionLane] = []
+        if ready > 0 {
+            for (index, fd) in fds.enumerated() where fd.revents != 0 {
+                switch slots[index] {
+                case .wake:
+                    wakeUp.drain()
+                    progress = adoptQueued() || progress
+                    progress = deliverReports() || progress
+                    progress = try sessions.adoptOpenedLane() || progress
+                case .lane(let lane):
+                    if fd.revents & (PosixPoll.readHangUp | Int16(POLLHUP | POLLERR)) != 0 { hungUp.append(lane) }
+                case .listener(let listener):
+                    progress = acceptAll(on: listener) || progress
+                case .forward(let forward):
+                    progress = localIO(forward, revents: fd.revents) || progress
+                }
             }
         }
-        let received = session.bytesReceived
-        progress = try runSSHCalls() || progress
-        // libssh2 read the socket: packets for channels already visited in this pass may be queued inside it,
-        // invisible to poll(). Another pass (without waiting) offers them to every channel.
-        if session.bytesReceived != received { progress = true }
-        reapFinished()
-        expireDataListeners()
-        if sshHungUp {
+        let now = Date()
+        progress = finishOverdueConnects(now: now) || progress
+        for lane in lanes {
+            let received = lane.session.bytesReceived
+            do {
+                progress = try lane.runCalls(now: now, openDeadline: configuration.openDeadline) || progress
+            } catch {
+                try sessions.laneLost(lane, error)
+                progress = true
+                continue
+            }
+            // libssh2 read the socket: packets for channels already visited in this pass may be queued inside it,
+            // invisible to poll(). Another pass (without waiting) offers them to every channel.
+            if lane.session.bytesReceived != received { progress = true }
+        }
+        for lane in hungUp where lanes.contains(where: { $0 === lane }) {
             // Let libssh2 consume what arrived before the close, then report the loss.
-            let socketError = Self.pendingSocketError(session.socket)
-            _ = try? runSSHCalls()
+            let socketError = PosixSocket.pendingError(lane.socket)
+            _ = try? lane.runCalls(now: now, openDeadline: configuration.openDeadline)
+            let error: Error
             if socketError == ETIMEDOUT, configuration.keepaliveInterval > 0 {
                 // TCP_USER_TIMEOUT (ServerAliveInterval × ServerAliveCountMax) expired: keepalives went unanswered.
-                throw SSHError.serverNotAnswering(seconds: configuration.keepaliveInterval * configuration.keepaliveCountMax)
+                error = SSHError.serverNotAnswering(seconds: configuration.keepaliveInterval * configuration.keepaliveCountMax)
+            } else {
+                error = SSHError.sessionLost(reason: socketError == 0
+                    ? "the SSH server closed the connection" : String(cString: strerror(socketError)))
             }
-            throw SSHError.sessionLost(reason: socketError == 0
-                ? "the SSH server closed the connection" : String(cString: strerror(socketError)))
+            try sessions.laneLost(lane, error)
+            progress = true
         }
+        progress = sessions.rebalanceStalledLanes(now: now) || progress
+        sessions.driveReconnect(now: now)
+        sessions.refuseOverdueWaiters(now: now)
+        closeFlushedForwards()
+        sessions.closeIdleLanes(now: now)
+        reapFinished()
+        expireDataListeners()
         return progress
     }
+
+    /// Connections whose last words (a 421) have reached the client are closed; an open channel is closed by
+    /// its lane.
+    private func closeFlushedForwards() {
+        for forward in forwards where forward.closeWhenFlushed && !forward.localClosed && forward.flushedToLocal {
+            forward.broken = true
+            switch forward.state {
+            case .open: forward.state = .closing
+            case .closing, .opening: break
+            case .connectingLocally, .queued, .suspended, .done:
+                forward.state = .done
+                finish(forward)
+            }
+        }
+    }
+
+    // MARK: Local side
 
     private func acceptAll(on listener: LocalListener) -> Bool {
         var accepted = false
         while let client = listener.accept() {
             accepted = true
+            if forwards.count >= configuration.maximumConnections {
+                close(client.fd)
+                if !refusingConnections {
+                    logger.warning("\(forwards.count) connections are open, the most this tunnel carries at once; closing new ones until some finish")
+                }
+                refusingConnections = true
+                continue
+            }
+            refusingConnections = false
             if !listener.isControl, let pool {
                 pool.dispatcher.dispatch(AdoptedConnection(fd: client.fd, peer: client.peer, peerPort: client.peerPort,
                                                            localPort: listener.port, target: listener.target))
                 logger.debug("data connection handed to the session pool", metadata: ["port": "\(listener.port)", "peer": "\(client.peer):\(client.peerPort)"])
-                if listener.oneShot {
-                    dataListeners.forget(listener)
-                    listeners.removeAll { $0 === listener }
-                    break
-                }
-                continue
+            } else {
+                let filter = listener.isControl
+                    ? configuration.controlFilter?(self, PosixSocket.localAddress(client.fd) ?? listener.local) : nil
+                let forward = Forward(id: nextID, fd: client.fd, peer: client.peer, peerPort: client.peerPort,
+                                      localPort: listener.port, target: listener.target, filter: filter,
+                                      bufferSize: listener.isControl ? Self.controlBufferSize : configuration.bufferSize)
+                forward.filter?.attach(to: forward)
+                nextID += 1
+                forwards.append(forward)
+                sessions.assign(forward)
+                logger.info("connection accepted", metadata: meta(forward))
             }
-            let family: ControlStreamFilter.AddressFamily = listener.address.contains(":") ? .ipv6 : .ipv4
-            let forward = Forward(id: nextID, fd: client.fd, peer: client.peer, peerPort: client.peerPort,
-                                  localPort: listener.port, target: listener.target,
-                                  filter: listener.isControl ? configuration.controlFilter?(self, family) : nil,
-                                  bufferSize: configuration.bufferSize)
-            forward.filter?.attach(to: forward)
-            nextID += 1
-            forwards.append(forward)
-            openQueue.append(forward)
-            logger.info("connection accepted", metadata: meta(forward))
             if listener.oneShot {
                 dataListeners.forget(listener)
                 listeners.removeAll { $0 === listener }
@@ -249,15 +286,20 @@ final class ForwardingLoop {
                                   bufferSize: configuration.bufferSize)
             nextID += 1
             forwards.append(forward)
-            openQueue.append(forward)
             pooledForwards.insert(forward.id)
+            forward.onChannelOpen = connection.report.map { report in { report($0) } }
+            sessions.assign(forward)
             logger.info("connection accepted", metadata: meta(forward))
         }
         return !connections.isEmpty
     }
 
-    /// Local socket reads and writes (no libssh2 calls).
+    /// Local socket reads and writes (no libssh2 calls); finishes active-mode connects.
     private func localIO(_ forward: Forward, revents: Int16) -> Bool {
+        if case .connectingLocally(let address, _) = forward.state {
+            finishLocalConnect(forward, address: address)
+            return true
+        }
         var progress = false
         if revents & Int16(POLLOUT | POLLERR | POLLHUP) != 0, forward.wantsLocalWrite {
             progress = writeLocal(forward) || progress
@@ -269,14 +311,30 @@ final class ForwardingLoop {
     }
 
     private func readLocal(_ forward: Forward) -> Bool {
-        let n: Int
-        if forward.filter != nil {
-            n = scratch.withUnsafeMutableBytes { read(forward.fd, $0.baseAddress, min($0.count, forward.toChannel.room)) }
-        } else {
-            let space = forward.toChannel.writable()
-            n = read(forward.fd, space.baseAddress, space.count)
+        let result: IOResult<Int>
+        do {
+            if forward.filter != nil {
+                let limit = min(scratch.count, forward.toChannel.room)
+                result = try scratch.withUnsafeMutableBytes { (raw) throws(PosixError) in
+                    try PosixSocket.read(forward.fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<limit]))
+                }
+            } else {
+                result = try PosixSocket.read(forward.fd, into: forward.toChannel.writable())
+            }
+        } catch let error as PosixError {
+            return localFailed(forward, error)
+        } catch {
+            return false
         }
-        if n > 0 {
+        switch result {
+        case .wouldBlock:
+            return false
+        case .done(0):
+            forward.upstream = .localEnded
+            logger.debug("local side closed its sending half", metadata: meta(forward))
+            forward.filter?.clientEnded()
+            return true
+        case .done(let n):
             if let filter = forward.filter {
                 scratch.withUnsafeBytes { filter.clientBytes(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             } else {
@@ -284,336 +342,127 @@ final class ForwardingLoop {
             }
             return true
         }
-        if n == 0 {
-            forward.localEOF = true
-            logger.debug("local side closed its sending half", metadata: meta(forward))
-            forward.filter?.clientEnded()
-            return true
-        }
-        if errno == EAGAIN || errno == EINTR { return false }
-        forward.localBroken = true
-        logger.info("local connection failed: \(String(cString: strerror(errno)))", metadata: meta(forward))
-        return true
     }
+
+    /// Sends what `toLocal` holds (also called by a lane right after a channel read).
+    func flushToLocal(_ forward: Forward) { _ = writeLocal(forward) }
 
     private func writeLocal(_ forward: Forward) -> Bool {
-        let bytes = forward.toLocal.readable
-        let n = send(forward.fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
-        if n > 0 {
-            forward.toLocal.consumed(n)
-            if !forward.toLocalOverflow.isEmpty {
-                let taken = forward.toLocal.append(forward.toLocalOverflow)
-                forward.toLocalOverflow.removeFirst(taken)
+        do {
+            switch try PosixSocket.send(forward.fd, forward.toLocal.readable) {
+            case .done(let n):
+                forward.toLocal.consumed(n)
+                forward.refillToLocal()
+                return n > 0
+            case .wouldBlock:
+                return false
             }
-            return true
+        } catch {
+            return localFailed(forward, error)
         }
-        if n < 0 && (errno == EAGAIN || errno == EINTR) { return false }
-        forward.localBroken = true
-        logger.info("local connection failed: \(String(cString: strerror(errno)))", metadata: meta(forward))
+    }
+
+    private func localFailed(_ forward: Forward, _ error: PosixError) -> Bool {
+        forward.broken = true
+        logger.info("local connection failed: \(error.reason)", metadata: meta(forward))
         return true
     }
 
-    // MARK: libssh2 calls (all sending calls go through here, one frame, pending first)
+    // MARK: Active mode (connects to the client's port, finished on POLLOUT like OpenSSH's SSH_CHANNEL_CONNECTING)
 
-    private func runSSHCalls() throws -> Bool {
+    /// Starts the connect to an active-mode client's loopback port; its channel is opened once it is connected.
+    func startActiveConnection(client: ForwardTarget, target: ForwardTarget, completion: @escaping (String?) -> Void) {
+        let started: (fd: Int32, address: SocketAddress, connected: Bool)
+        do {
+            started = try LoopbackConnector.start(host: client.host, port: client.port)
+        } catch {
+            completion("\(error)")
+            return
+        }
+        let forward = Forward(id: nextID, fd: started.fd, peer: client.host, peerPort: client.port, localPort: client.port,
+                              target: target, filter: nil, bufferSize: configuration.bufferSize)
+        forward.onChannelOpen = completion
+        nextID += 1
+        forwards.append(forward)
+        logger.info("active-mode data connection to \(client)", metadata: meta(forward))
+        if started.connected {
+            assignToLaneOrPool(forward)
+        } else {
+            forward.state = .connectingLocally(started.address, deadline: Date().addingTimeInterval(Self.activeConnectTimeout))
+        }
+    }
+
+    private func finishLocalConnect(_ forward: Forward, address: SocketAddress) {
+        if let failure = LoopbackConnector.finish(fd: forward.fd, address: address) {
+            failConnect(forward, reason: "\(failure)")
+        } else {
+            assignToLaneOrPool(forward)
+        }
+    }
+
+    private func finishOverdueConnects(now: Date) -> Bool {
         var progress = false
-        if let pending {
-            switch pending {
-            case .open(let forward): progress = try openChannel(forward)
-            case .read(let forward): progress = try readChannel(forward)
-            case .write(let forward, let length): progress = try writeChannel(forward, length: length)
-            case .sendEOF(let forward): progress = try sendEOF(forward)
-            case .close(let forward): progress = try closeChannel(forward)
-            case .keepalive: progress = try keepalive()
-            }
-            if self.pending != nil { return progress }
-        }
-
-        if opening == nil, !openQueue.isEmpty { opening = openQueue.removeFirst() }
-        if let forward = opening {
-            progress = try openChannel(forward) || progress
-            if pending != nil { return progress }
-        }
-
         for forward in forwards {
-            switch forward.state {
-            case .open:
-                if forward.wantsChannelRead {
-                    let moved = try readChannel(forward)
-                    progress = moved || progress
-                    if pending != nil { return progress }
-                    // Hand the bytes to the local socket now rather than after the next poll (a local send
-                    // is no libssh2 call, so the pending-send rule is unaffected).
-                    if moved, forward.wantsLocalWrite { _ = writeLocal(forward) }
-                }
-                flushOverflow(forward)
-                while !forward.toChannel.isEmpty, forward.state == .open, !forward.localBroken {
-                    let length = min(forward.toChannel.count, Self.maximumWrite)
-                    let moved = try writeChannel(forward, length: length)
-                    progress = moved || progress
-                    if pending != nil { return progress }
-                    if !moved { break }
-                }
-                if forward.state == .open, forward.localEOF, !forward.eofSent, forward.toChannel.isEmpty,
-                   forward.toChannelOverflow.isEmpty, !forward.localBroken, !forward.filterHoldsOutput, sshSocketWritable() {
-                    progress = try sendEOF(forward) || progress
-                    if pending != nil { return progress }
-                }
-                if forward.state == .open, forward.channelEOF, !forward.localShutdown, forward.toLocal.isEmpty,
-                   forward.toLocalOverflow.isEmpty, !forward.filterHoldsOutput {
-                    shutdown(forward.fd, Int32(SHUT_WR))
-                    forward.localShutdown = true
-                    progress = true
-                }
-                if forward.state == .open, forward.isFinished {
-                    forward.state = .closing
-                    progress = true
-                }
-            case .closing:
-                progress = try closeChannel(forward) || progress
-                if pending != nil { return progress }
-            case .queued, .opening, .done:
-                break
-            }
-        }
-
-        if configuration.keepaliveInterval > 0, Date() >= nextKeepalive, sshSocketWritable() {
-            progress = try keepalive() || progress
+            guard case .connectingLocally(let address, let deadline) = forward.state, now >= deadline else { continue }
+            failConnect(forward, reason: "\(DataConnectionError.clientUnreachable(address: "\(address)", reason: "no answer within \(Int(Self.activeConnectTimeout)) s"))")
+            progress = true
         }
         return progress
     }
 
-    /// Classifies the outcome of a sending call: EAGAIN with the outbound side blocked occupies the pending slot.
-    private func blocked(_ what: PendingSend) {
-        pending = session.blockDirections.outbound ? what : nil
-        if pending != nil { partialPacketRetries += 1 }
-    }
-
-    private func openChannel(_ forward: Forward) throws -> Bool {
-        forward.state = .opening
-        do {
-            switch try session.openDirectTCPIP(host: forward.target.host, port: forward.target.port,
-                                               originatorHost: forward.peer, originatorPort: forward.peerPort,
-                                               window: configuration.dataWindow, packetSize: configuration.packetSize) {
-            case .done(let channel):
-                pending = nil
-                opening = nil
-                forward.channel = channel
-                forward.state = .open
-                logger.info("channel open", metadata: meta(forward))
-                reportChannelOpen(forward, failure: nil)
-                return true
-            case .wouldBlock:
-                opening = forward
-                blocked(.open(forward))
-                return false
-            }
-        } catch let failure as LibSSH2Failure where failure.isChannelLevel {
-            pending = nil
-            opening = nil
-            logger.error("the SSH server refused to open a channel to \(forward.target) for the connection from \(forward.peer):\(forward.peerPort): \(failure.message); the tunnel stays up (check AllowTcpForwarding on the server and that the FTP server listens at \(forward.target))")
-            forward.channel = nil
-            reportChannelOpen(forward, failure: "the SSH server refused the channel to \(forward.target): \(failure.message)")
-            finish(forward)
-            return true
-        } catch let failure as LibSSH2Failure {
-            throw SSHError.sessionLost(reason: failure.description)
-        }
-    }
-
-    private func reportChannelOpen(_ forward: Forward, failure: String?) {
-        guard let report = forward.onChannelOpen else { return }
+    private func failConnect(_ forward: Forward, reason: String) {
+        let report = forward.onChannelOpen
         forward.onChannelOpen = nil
-        report(failure)
+        forward.state = .done
+        finish(forward)
+        report?(reason)
     }
 
-    /// The server's side ended: remember it and tell the control filter once.
-    private func markChannelEOF(_ forward: Forward) {
-        forward.channelEOF = true
-        if !forward.filterSawServerEnd {
-            forward.filterSawServerEnd = true
-            forward.filter?.serverEnded()
+    /// Active-mode data connections are spread over the pool like passive ones. The channel-open report comes back
+    /// through this loop's pool member, so the filter is always called on its own thread.
+    private func assignToLaneOrPool(_ forward: Forward) {
+        guard let pool else {
+            forward.state = .queued
+            sessions.assign(forward)
+            return
+        }
+        let token = nextReportToken
+        nextReportToken += 1
+        if let report = forward.onChannelOpen { awaitedReports[token] = report }
+        forward.onChannelOpen = nil
+        let member = pool.member
+        var connection = AdoptedConnection(fd: forward.fd, peer: forward.peer, peerPort: forward.peerPort,
+                                           localPort: forward.localPort, target: forward.target)
+        connection.report = { failure in member.postReport(token: token, failure: failure) }
+        // The socket now belongs to the receiving loop: this forward only leaves the list.
+        forward.state = .done
+        forwards.removeAll { $0 === forward }
+        if pool.dispatcher.dispatch(connection) == nil {
+            awaitedReports.removeValue(forKey: token)?("no SSH session is left to carry the data connection")
         }
     }
 
-    private func readChannel(_ forward: Forward) throws -> Bool {
-        guard let channel = forward.channel else { pending = nil; return false }
-        do {
-            let result: SSHResult<Int>
-            if forward.filter != nil {
-                let limit = forward.toLocal.room
-                result = try scratch.withUnsafeMutableBytes { try channel.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<limit])) }
-            } else {
-                result = try channel.read(into: forward.toLocal.writable())
-            }
-            switch result {
-            case .done(let n):
-                pending = nil
-                if n > 0 {
-                    if let filter = forward.filter {
-                        scratch.withUnsafeBytes { filter.serverBytes(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                    } else {
-                        forward.toLocal.produced(n)
-                    }
-                    forward.bytesDown += n
-                    return true
-                }
-                if channel.isEOF {
-                    markChannelEOF(forward)
-                    logger.debug("server side sent EOF", metadata: meta(forward))
-                    return true
-                }
-                return false
-            case .wouldBlock:
-                blocked(.read(forward))
-                if pending == nil, channel.isEOF {
-                    markChannelEOF(forward)
-                    return true
-                }
-                return false
-            }
-        } catch let failure as LibSSH2Failure where failure.isChannelLevel {
-            pending = nil
-            forward.channelEOF = true
-            forward.localBroken = true
-            logger.info("channel failed: \(failure.message)", metadata: meta(forward))
-            return true
-        } catch let failure as LibSSH2Failure {
-            throw SSHError.sessionLost(reason: failure.description)
-        }
-    }
-
-    private func writeChannel(_ forward: Forward, length: Int) throws -> Bool {
-        guard let channel = forward.channel else { pending = nil; return false }
-        let span = UnsafeRawBufferPointer(start: forward.toChannel.readable.baseAddress, count: length)
-        do {
-            switch try channel.write(span) {
-            case .done(let n):
-                pending = nil
-                forward.toChannel.pinned = false
-                forward.toChannel.consumed(n)
-                forward.bytesUp += n
-                forward.writeWaitsForWindow = n == 0
-                flushOverflow(forward)
-                return n > 0
-            case .wouldBlock:
-                blocked(.write(forward, length: length))
-                forward.toChannel.pinned = pending != nil
-                forward.writeWaitsForWindow = pending == nil
-                return false
-            }
-        } catch let failure as LibSSH2Failure where failure.isChannelLevel {
-            pending = nil
-            forward.toChannel.pinned = false
-            forward.localBroken = true
-            logger.info("channel write failed: \(failure.message)", metadata: meta(forward))
-            return true
-        } catch let failure as LibSSH2Failure {
-            throw SSHError.sessionLost(reason: failure.description)
-        }
-    }
-
-    private func sendEOF(_ forward: Forward) throws -> Bool {
-        guard let channel = forward.channel else { pending = nil; return false }
-        do {
-            switch try channel.sendEOF() {
-            case .done:
-                pending = nil
-                forward.eofSent = true
-                return true
-            case .wouldBlock:
-                blocked(.sendEOF(forward))
-                return false
-            }
-        } catch let failure as LibSSH2Failure where failure.isChannelLevel {
-            pending = nil
-            forward.eofSent = true
-            return true
-        } catch let failure as LibSSH2Failure {
-            throw SSHError.sessionLost(reason: failure.description)
-        }
-    }
-
-    private func closeChannel(_ forward: Forward) throws -> Bool {
-        guard let channel = forward.channel else {
-            pending = nil
-            finish(forward)
-            return true
-        }
-        do {
-            switch try channel.close() {
-            case .done:
-                pending = nil
-                switch try channel.free() {
-                case .done: break
-                case .wouldBlock:
-                    blocked(.close(forward))
-                    if pending != nil { return false }
-                }
-                finish(forward)
-                return true
-            case .wouldBlock:
-                blocked(.close(forward))
-                return false
-            }
-        } catch let failure as LibSSH2Failure where failure.isChannelLevel {
-            pending = nil
-            _ = try? channel.free()
-            finish(forward)
-            return true
-        } catch let failure as LibSSH2Failure {
-            throw SSHError.sessionLost(reason: failure.description)
-        }
-    }
-
-    private func keepalive() throws -> Bool {
-        do {
-            switch try session.sendKeepalive() {
-            case .done(let seconds):
-                pending = nil
-                nextKeepalive = Date().addingTimeInterval(Double(max(1, seconds)))
-                // keepalive_send swallows EAGAIN: check whether it left a packet half sent.
-                if session.blockDirections.outbound { pending = .keepalive }
-                return false
-            case .wouldBlock:
-                blocked(.keepalive)
-                return false
-            }
-        } catch let failure as LibSSH2Failure {
-            throw SSHError.sessionLost(reason: failure.description)
-        }
-    }
-
-    private func flushOverflow(_ forward: Forward) {
-        if !forward.toChannelOverflow.isEmpty, !forward.toChannel.pinned {
-            let taken = forward.toChannel.append(forward.toChannelOverflow)
-            forward.toChannelOverflow.removeFirst(taken)
-        }
-    }
-
-    /// poll(POLLOUT, 0): room in the socket's send buffer for a small packet.
-    private func sshSocketWritable() -> Bool {
-        var fd = pollfd(fd: session.socket, events: Int16(POLLOUT), revents: 0)
-        return poll(&fd, 1, 0) == 1 && fd.revents & Int16(POLLOUT) != 0
-    }
-
-    /// SO_ERROR of a socket (0 when none), read before libssh2 consumes it.
-    static func pendingSocketError(_ fd: Int32) -> Int32 {
-        var value: Int32 = 0
-        var length = socklen_t(MemoryLayout<Int32>.size)
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &value, &length)
-        return value
+    /// Runs the active-mode completions other pool sessions posted for this loop's filters.
+    private func deliverReports() -> Bool {
+        guard let pool else { return false }
+        let reports = pool.member.takeReports()
+        for report in reports { awaitedReports.removeValue(forKey: report.token)?(report.failure) }
+        return !reports.isEmpty
     }
 
     // MARK: Ending connections
 
-    private func finish(_ forward: Forward) {
-        guard forward.state != .done else { return }
-        forward.state = .done
-        forward.channel = nil
+    /// Closes the client side, tells the filter, logs the summary. The forward is done unless its open is still in
+    /// flight (then the lane finishes it when libssh2 does).
+    func finish(_ forward: Forward) {
+        if case .opening = forward.state {} else { forward.state = .done }
+        guard !forward.localClosed else { return }
         forward.closeLocal()
         forward.filter?.detach()
-        reportChannelOpen(forward, failure: "the connection closed before its channel opened")
+        if let report = forward.onChannelOpen {
+            forward.onChannelOpen = nil
+            report("the connection closed before its channel opened")
+        }
         let seconds = max(Date().timeIntervalSince(forward.started), 0.001)
         let total = Double(forward.bytesUp + forward.bytesDown)
         logger.info("connection closed", metadata: meta(forward).merging([
@@ -625,11 +474,11 @@ final class ForwardingLoop {
 
     private func reapFinished() {
         if !pooledForwards.isEmpty {
-            for forward in forwards where forward.state == .done && pooledForwards.remove(forward.id) != nil {
+            for forward in forwards where forward.localClosed && pooledForwards.remove(forward.id) != nil {
                 pool?.member.release()
             }
         }
-        forwards.removeAll { $0.state == .done }
+        forwards.removeAll { $0.isDone }
     }
 
     private func expireDataListeners() {
@@ -644,19 +493,15 @@ final class ForwardingLoop {
     }
 
     private func shutDown() {
-        logger.debug("session ending: \(partialPacketRetries) sending calls blocked mid-packet and were retried before any other send")
         pool?.member.close()
         pooledForwards.removeAll()
-        for forward in forwards where forward.state != .done {
+        for forward in forwards + sessions.shutDown() where !forward.localClosed {
             forward.state = .done
             forward.closeLocal()
             forward.filter?.detach()
         }
         forwards.removeAll()
         dataListeners.removeAll()
-        openQueue.removeAll()
-        opening = nil
-        pending = nil
         listeners.removeAll()
     }
 

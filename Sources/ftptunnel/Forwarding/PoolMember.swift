@@ -9,8 +9,11 @@ final class PoolMember: @unchecked Sendable {
     let wakeUp: WakeUpPipe
     private let lock = NSLock()
     private var inbox: [AdoptedConnection] = []
+    /// Channel-open outcomes of active-mode connections this loop dispatched elsewhere, by token.
+    private var reports: [(token: Int, failure: String?)] = []
     private var load = 0
     private var closed = false
+    private var connected = true
 
     init(number: Int, wakeUp: WakeUpPipe) {
         self.number = number
@@ -21,6 +24,12 @@ final class PoolMember: @unchecked Sendable {
     var activeDataConnections: Int { lock.withLock { load } }
 
     var isOpen: Bool { lock.withLock { !closed } }
+
+    /// False while its loop is reconnecting: the dispatcher sends new connections elsewhere when it can.
+    var isConnected: Bool {
+        get { lock.withLock { connected } }
+        set { lock.withLock { connected = newValue } }
+    }
 
     /// Counts one more data connection against this member (the dispatcher's reservation); false once closed.
     func reserve() -> Bool {
@@ -49,6 +58,20 @@ final class PoolMember: @unchecked Sendable {
             guard !inbox.isEmpty else { return [] }
             defer { inbox.removeAll(keepingCapacity: true) }
             return inbox
+        }
+    }
+
+    /// Any thread: the outcome of an active-mode connection's channel for this loop's filter; wakes the loop.
+    func postReport(token: Int, failure: String?) {
+        lock.withLock { reports.append((token, failure)) }
+        wakeUp.wake()
+    }
+
+    /// Loop thread: outcomes posted since the last call.
+    func takeReports() -> [(token: Int, failure: String?)] {
+        lock.withLock {
+            defer { reports.removeAll(keepingCapacity: true) }
+            return reports
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Posix
 import Shared
 
 /// Rewrite mode on one control connection: drives Shared's pure `ControlStreamFilter` for the forwarding loop and
@@ -7,6 +8,8 @@ import Shared
 /// thread only.
 final class RewriteControl: StreamFilter {
     private var filter: ControlStreamFilter
+    /// Keeps the FTP session across a lost SSH session (nil with `Reconnect no`).
+    private var keeper: ControlSessionKeeper?
     private unowned let control: ForwardingControl
     private let logger: Logger
     private weak var forward: Forward?
@@ -15,32 +18,73 @@ final class RewriteControl: StreamFilter {
     private var performing = false
     private var detached = false
 
-    init(control: ForwardingControl, settings: TunnelSettings, clientFamily: ControlStreamFilter.AddressFamily, logger: Logger) {
+    /// Where data listeners bind: the address the client's control connection arrived on (never a wildcard,
+    /// even when the control port listens on all addresses), per family.
+    private let ipv4ListenAddress: String
+    private let ipv6ListenAddress: String
+
+    /// `arrivedOn`: the local address of the accepted control connection (getsockname).
+    init(control: ForwardingControl, settings: TunnelSettings, arrivedOn: SocketAddress, logger: Logger) {
         self.control = control
         self.logger = logger
-        let listenAddress = settings.bindAddress.contains(":") ? "127.0.0.1" : settings.bindAddress
+        let usable = arrivedOn.isWildcard ? nil : arrivedOn.host
+        ipv4ListenAddress = arrivedOn.family == .ipv4 ? (usable ?? "127.0.0.1") : "127.0.0.1"
+        ipv6ListenAddress = arrivedOn.family == .ipv6 ? (usable ?? "::1") : "::1"
         filter = ControlStreamFilter(.init(ftpHost: settings.ftpHost, passiveHost: settings.passiveHost,
-                                           clientFamily: clientFamily, listenAddress: listenAddress))
+                                           clientFamily: arrivedOn.family == .ipv6 ? .ipv6 : .ipv4,
+                                           listenAddress: ipv4ListenAddress, traces: logger.logLevel <= .debug))
+        keeper = settings.reconnect ? ControlSessionKeeper() : nil
     }
 
     /// The factory the tunnel installs in rewrite mode.
     static func factory(settings: TunnelSettings, logger: Logger)
-        -> @Sendable (ForwardingControl, ControlStreamFilter.AddressFamily) -> StreamFilter {
-        { control, family in RewriteControl(control: control, settings: settings, clientFamily: family, logger: logger) }
+        -> @Sendable (ForwardingControl, SocketAddress) -> StreamFilter {
+        { control, arrivedOn in RewriteControl(control: control, settings: settings, arrivedOn: arrivedOn, logger: logger) }
     }
 
     private var owner: ObjectIdentifier { ObjectIdentifier(self) }
 
     func attach(to forward: Forward) { self.forward = forward }
 
-    var wantsClientBytes: Bool { filter.wantsClientBytes }
+    var wantsClientBytes: Bool { filter.wantsClientBytes && (keeper?.isLive ?? true) }
     var wantsServerBytes: Bool { filter.wantsServerBytes }
     var holdsOutput: Bool { filter.hasHeldOutput }
 
     func clientBytes(_ bytes: UnsafeRawBufferPointer) { perform(filter.clientBytes(bytes)) }
-    func serverBytes(_ bytes: UnsafeRawBufferPointer) { perform(filter.serverBytes(bytes)) }
+    func serverBytes(_ bytes: UnsafeRawBufferPointer) {
+        guard keeper != nil else { return perform(filter.serverBytes(bytes)) }
+        deliver(keeper!.fromServer(bytes))
+    }
     func clientEnded() { perform(filter.clientEnded()) }
     func serverEnded() { perform(filter.serverEnded()) }
+
+    var survivesSessionLoss: Bool { keeper != nil && !detached }
+
+    func sessionLost() {
+        guard keeper != nil else { return }
+        // The old server's passive ports are gone: listeners announced for them must not lead anywhere.
+        control.releaseDataListeners(owner: owner)
+        logger.info("FTP session suspended until the SSH session is back", metadata: forward.map { ["conn": "\($0.id)"] })
+        deliver(keeper!.sessionLost())
+    }
+
+    func serverReconnected() {
+        keeper?.serverReconnected()
+    }
+
+    /// What the keeper produced: replies for the filter, replayed commands for the server, the outcome.
+    private func deliver(_ output: ControlSessionKeeper.Output) {
+        forward?.queueToChannel(output.toServer)
+        if !output.toFilter.isEmpty { perform(filter.serverBytes(output.toFilter)) }
+        if output.resumed {
+            logger.notice("FTP session resumed on the new SSH session (login, directory and transfer settings replayed)", metadata: forward.map { ["conn": "\($0.id)"] })
+        }
+        if let failure = output.failure {
+            logger.warning("could not resume the FTP session: \(failure); the client is told 421", metadata: forward.map { ["conn": "\($0.id)"] })
+            forward?.queueToLocal(Array("\(ReplyCode.serviceNotAvailable) The SSH session was lost and the FTP session could not be resumed: \(ControlStreamFilter.sanitized(failure))".utf8) + [13, 10])
+            forward?.closeWhenFlushed = true
+        }
+    }
 
     func detach() {
         guard !detached else { return }
@@ -61,7 +105,7 @@ final class RewriteControl: StreamFilter {
     private func run(_ action: ControlStreamFilter.Action) {
         switch action {
         case .sendToServer(let bytes):
-            forward?.queueToChannel(bytes)
+            forward?.queueToChannel(keeper == nil ? bytes : keeper!.sentToServer(bytes))
         case .sendToClient(let bytes):
             forward?.queueToLocal(bytes)
         case .openPassiveListener(let id, let target, let family):
@@ -69,7 +113,7 @@ final class RewriteControl: StreamFilter {
             do {
                 let port = try control.openDataListener(owner: owner, id: id.rawValue,
                                                         target: ForwardTarget(host: target.host ?? filter.configuration.ftpHost, port: target.port),
-                                                        ipv6: family == .ipv6)
+                                                        address: family == .ipv6 ? ipv6ListenAddress : ipv4ListenAddress)
                 queue += filter.listenerOpened(id, localPort: port)
             } catch {
                 queue += filter.listenerFailed(id, reason: "\(error)")

@@ -21,20 +21,33 @@ protocol StreamFilter: AnyObject {
     func serverEnded()
     /// The control connection is finished: release its data listeners.
     func detach()
+    /// Whether the control connection can outlive its SSH session (rewrite mode with Reconnect).
+    var survivesSessionLoss: Bool { get }
+    /// The channel died with its SSH session (only called when `survivesSessionLoss`).
+    func sessionLost()
+    /// A new channel to the FTP server is open (after `sessionLost`).
+    func serverReconnected()
+}
+
+extension StreamFilter {
+    var survivesSessionLoss: Bool { false }
+    func sessionLost() {}
+    func serverReconnected() {}
 }
 
 /// What a control filter may ask the forwarding loop to do, on the loop thread. Data endpoints are keyed by
 /// (owner, id): the owner is the control connection's filter.
 protocol ForwardingControl: AnyObject {
-    /// Binds a one-shot listener on loopback (`ipv6`: ::1) in the data port range (or ephemeral) whose connection
-    /// is forwarded to `target`; returns the port. Unused listeners expire.
-    func openDataListener(owner: ObjectIdentifier, id: Int, target: ForwardTarget, ipv6: Bool) throws -> Int
+    /// Binds a one-shot listener on `address` (numeric, never a wildcard) in the data port range (or ephemeral)
+    /// whose connection is forwarded to `target`; returns the port. Unused listeners expire.
+    func openDataListener(owner: ObjectIdentifier, id: Int, target: ForwardTarget, address: String) throws -> Int
     /// Closes that listener if it has not accepted yet.
     func releaseDataListener(owner: ObjectIdentifier, id: Int)
     /// Closes every listener of this owner that has not accepted yet.
     func releaseDataListeners(owner: ObjectIdentifier)
-    /// Active mode: connects to the client's loopback address `client` and forwards it to `target` through a new
-    /// channel. `completion` runs on the loop thread once: nil when both sides are connected, else the reason.
+    /// Active mode: connects (without blocking the loop) to the client's loopback address `client` and forwards it
+    /// to `target` through a new channel. `completion` runs on the loop thread once: nil when both sides are
+    /// connected, else the reason.
     func connectActive(client: ForwardTarget, target: ForwardTarget, completion: @escaping (String?) -> Void)
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Posix
 import Shared
 
 /// What the tunnel reports once every listener is bound and the SSH session is authenticated.
@@ -11,8 +12,20 @@ struct TunnelReady: Sendable {
     var passivePorts: PortRange? = nil
     /// Rewrite mode: data listeners are opened on demand (in `passivePorts` when set).
     var onDemand = false
-    /// `ftp://127.0.0.1:PORT`
-    var url: String { "ftp://\(bindAddress.contains(":") ? "[\(bindAddress)]" : bindAddress):\(localPort)" }
+    /// `ftp://127.0.0.1:PORT`; a wildcard bind address (`0.0.0.0`, `::`) is never announced: its loopback
+    /// address is, since that works for clients on this host.
+    var url: String {
+        let host = connectHost
+        return "ftp://\(host.contains(":") ? "[\(host)]" : host):\(localPort)"
+    }
+
+    /// True when the control port listens on every address (BindAddress 0.0.0.0 or ::, GatewayPorts yes).
+    var listensEverywhere: Bool { SocketAddress(host: bindAddress, port: 0)?.isWildcard ?? false }
+
+    private var connectHost: String {
+        guard listensEverywhere else { return bindAddress }
+        return bindAddress.contains(":") ? "::1" : "127.0.0.1"
+    }
 }
 
 /// One site's tunnel: the SSH session, the local listeners and the forwarding loop.
@@ -54,12 +67,29 @@ final class Tunnel: @unchecked Sendable {
         let (session, hostKey, credential) = try connector.connectFirst()
         let userTimeout = settings.serverAliveInterval > 0 ? settings.serverAliveInterval * max(1, settings.serverAliveCountMax) : nil
         if let userTimeout { TCPOptions.setUserTimeout(session.socket, seconds: userTimeout) }
-        let configuration = ForwardingLoop.Configuration(
+        var configuration = ForwardingLoop.Configuration(
             dataWindow: settings.dataWindow, keepaliveInterval: settings.serverAliveInterval,
             keepaliveCountMax: max(1, settings.serverAliveCountMax),
-            controlFilter: rewrite ? RewriteControl.factory(settings: settings, logger: logger) : nil,
+            controlFilter: rewrite ? RewriteControl.factory(settings: settings, logger: logger) : FixedModeControl.factory(logger: logger),
             bindAddress: settings.bindAddress,
             dataPorts: rewrite ? settings.passivePorts.map { $0.lower...$0.upper } : nil)
+        if settings.reconnect {
+            configuration.reconnect = ReconnectPolicy(attempts: settings.reconnectAttempts,
+                                                      waitForSession: TimeInterval(settings.connectTimeout ?? 30))
+            if !credential.isReusable {
+                logger.notice("Reconnect is not possible: the login used keyboard-interactive authentication, whose answers cannot be reused without asking again; if the SSH session is lost the tunnel exits (status 6)")
+            }
+        }
+        if credential.isReusable {
+            // Further sessions for channels stuck behind a slow open: same host key, same credential, no prompt.
+            configuration.openLane = { [logger] in
+                let session = try connector.connectAnother(hostKey: hostKey, credential: credential,
+                                                           number: SessionPoolError.laterSession)
+                if let userTimeout { TCPOptions.setUserTimeout(session.socket, seconds: userTimeout) }
+                logger.debug("extra SSH session authenticated")
+                return session
+            }
+        }
         let pool = try makePool(connector: connector, hostKey: hostKey, credential: credential, wakeUp: wakeUp,
                                 configuration: configuration, userTimeout: userTimeout)
         for listener in listeners { try listener.listen() }

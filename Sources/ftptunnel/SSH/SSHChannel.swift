@@ -7,6 +7,8 @@ final class SSHChannel {
     let handle: ChannelHandle
     let session: SSHSession
     private var freed = false
+    /// `close` completed (or failed at channel level): only `free` remains.
+    var closeCompleted = false
 
     init(handle: ChannelHandle, session: SSHSession) {
         self.handle = handle
@@ -56,10 +58,7 @@ final class SSHChannel {
         }
     }
 
-    deinit {
-        if !freed {
-            // Last resort (session going away): blocking free so libssh2 does not leak the channel.
-            _ = libssh2_channel_free(handle)
-        }
-    }
+    // No deinit free: the lane closes and frees every channel under the pending-send rule; a channel still
+    // unfreed when its lane is abandoned goes with its session (libssh2_session_free frees every channel, and
+    // this object keeps the session alive until then).
 }

@@ -46,9 +46,9 @@ enum SSHError: Error, CustomStringConvertible {
             }
             return text
         case .sessionLost(let reason):
-            return "SSH session lost: \(reason); the tunnel has stopped, run the command again to reconnect"
+            return "SSH session lost: \(reason)"
         case .serverNotAnswering(let seconds):
-            return "SSH server did not answer for \(seconds) s (ServerAliveInterval × ServerAliveCountMax); the tunnel has stopped"
+            return "SSH server did not answer for \(seconds) s (ServerAliveInterval × ServerAliveCountMax)"
         }
     }
 

@@ -1,5 +1,6 @@
 import CLibSSH2
 import Foundation
+import Posix
 
 /// One libssh2 session over one TCP connection. Not thread-safe: one thread owns it and all its channels
 /// (libssh2 is not thread-safe per session). Set-up and authentication run in blocking mode; the forwarding
@@ -185,6 +186,11 @@ final class SSHSession {
     var blockDirections: (inbound: Bool, outbound: Bool) {
         let flags = libssh2_session_block_directions(handle)
         return (flags & LIBSSH2_SESSION_BLOCK_INBOUND != 0, flags & LIBSSH2_SESSION_BLOCK_OUTBOUND != 0)
+    }
+
+    /// poll(POLLOUT, 0): room in the socket's send buffer for a small packet.
+    var isWritable: Bool {
+        (try? PosixPoll.wait(socket, events: Int16(POLLOUT), milliseconds: 0)) ?? false
     }
 
     /// keepalive@openssh.com every `interval` seconds with want_reply = 0 (replies would pile up).

@@ -1,0 +1,109 @@
+/// What established an FTP control session's state, learnt from commands and their replies, so the session can be
+/// rebuilt on a new server connection: the login (USER/PASS/ACCT, held in memory only), the directory (absolute
+/// from the last PWD or absolute CWD, then the successful CWD/CDUP since), TYPE, MODE, STRU and OPTS UTF8. Only
+/// commands the server accepted count. Bounded: past `maximumDirectorySteps` the directory cannot be rebuilt.
+public struct ControlSessionMemory: Sendable, Equatable {
+    public private(set) var user: String?
+    public private(set) var password: String?
+    public private(set) var account: String?
+    /// The last absolute directory known (a PWD reply or an absolute CWD).
+    public private(set) var directory: String?
+    /// CWD arguments (or "CDUP" as nil) after `directory`, in order.
+    public private(set) var directorySteps: [String?] = []
+    public private(set) var directoryLost = false
+    /// Verb → argument for TYPE, MODE, STRU and OPTS.
+    public private(set) var settings: [(verb: String, argument: String)] = []
+
+    public static let maximumDirectorySteps = 64
+
+    public init() {}
+
+    /// Records `command` once the server answered it with `code`; `text` is the reply's first line.
+    public mutating func observe(_ command: FTPCommandLine, code: Int, text: String) {
+        let accepted = (200..<400).contains(code)
+        switch command.verb {
+        case "USER":
+            guard accepted else { return }
+            self = ControlSessionMemory()
+            user = command.argument
+        case "PASS":
+            if accepted { password = command.argument }
+        case "ACCT":
+            if accepted { account = command.argument }
+        case "REIN":
+            if accepted { self = ControlSessionMemory() }
+        case "CWD", "XCWD":
+            guard accepted else { return }
+            if command.argument.hasPrefix("/") {
+                directory = command.argument
+                directorySteps = []
+                directoryLost = false
+            } else {
+                addStep(command.argument)
+            }
+        case "CDUP", "XCUP":
+            if accepted { addStep(nil) }
+        case "PWD", "XPWD":
+            guard code == ReplyCode.pathCreated, let path = Self.quotedPath(text) else { return }
+            directory = path
+            directorySteps = []
+            directoryLost = false
+        case "TYPE", "MODE", "STRU":
+            guard accepted else { return }
+            settings.removeAll { $0.verb == command.verb }
+            settings.append((command.verb, command.argument))
+        case "OPTS":
+            guard accepted, command.argument.uppercased().hasPrefix("UTF8") else { return }
+            settings.removeAll { $0.verb == "OPTS" }
+            settings.append(("OPTS", command.argument))
+        default:
+            return
+        }
+    }
+
+    private mutating func addStep(_ step: String?) {
+        if directorySteps.count >= Self.maximumDirectorySteps { directoryLost = true }
+        directorySteps.append(step)
+        if directorySteps.count > Self.maximumDirectorySteps { directorySteps.removeFirst() }
+    }
+
+    /// The commands that rebuild the session, in order (login first).
+    public var replay: [FTPCommandLine] {
+        var commands: [FTPCommandLine] = []
+        if let user { commands.append(FTPCommandLine(verb: "USER", argument: user)) }
+        if let password { commands.append(FTPCommandLine(verb: "PASS", argument: password)) }
+        if let account { commands.append(FTPCommandLine(verb: "ACCT", argument: account)) }
+        for setting in settings { commands.append(FTPCommandLine(verb: setting.verb, argument: setting.argument)) }
+        if let directory { commands.append(FTPCommandLine(verb: "CWD", argument: directory)) }
+        for step in directorySteps {
+            commands.append(step.map { FTPCommandLine(verb: "CWD", argument: $0) } ?? FTPCommandLine(verb: "CDUP"))
+        }
+        return commands
+    }
+
+    /// The path inside the first pair of double quotes of a 257 reply (`""` stands for one quote, RFC 959).
+    static func quotedPath(_ text: String) -> String? {
+        guard let start = text.firstIndex(of: "\"") else { return nil }
+        var path = ""
+        var index = text.index(after: start)
+        while index < text.endIndex {
+            let character = text[index]
+            let next = text.index(after: index)
+            if character == "\"" {
+                if next < text.endIndex, text[next] == "\"" {
+                    path.append("\"")
+                    index = text.index(after: next)
+                    continue
+                }
+                return path
+            }
+            path.append(character)
+            index = next
+        }
+        return nil
+    }
+
+    public static func == (lhs: ControlSessionMemory, rhs: ControlSessionMemory) -> Bool {
+        lhs.replay == rhs.replay && lhs.directoryLost == rhs.directoryLost
+    }
+}

@@ -1,0 +1,429 @@
+import Foundation
+import Logging
+
+/// What a lane needs from the loop that drives it (same thread).
+protocol LaneHost: AnyObject {
+    /// Hands bytes just read from a channel to the local socket at once (no libssh2 call).
+    func flushToLocal(_ forward: Forward)
+    /// The forward is over: close its local socket, tell its filter, log the summary line.
+    func finish(_ forward: Forward)
+}
+
+/// One SSH session and the channels on it, driven by the forwarding loop's thread (DESIGN 3.3).
+///
+/// **Pending-send rule.** When a libssh2 call returns EAGAIN with the outbound direction blocked, a packet is half
+/// sent. That exact call (same channel, same buffer and length) is the only libssh2 call on this session that may
+/// send until it completes: `pending` holds it, `runCalls` retries it first and returns while it is still blocked.
+/// Calls that send tiny packets built on libssh2's stack (send_eof, keepalive) are made only when the socket is
+/// writable and always from the same frame, so a retry presents the same packet. Every call goes through
+/// `attempt`, the one classifier: channel-level failures end that forward, anything else ends the session.
+///
+/// **One open in flight.** libssh2 1.10 keeps one channel open in progress per session; a slow open (the SSH
+/// server's connect to a black-holed port can take two minutes) blocks every later one. The lane reports such a
+/// stall (`stalledSince`) so the loop can move the queue behind it to another lane, and answers the stuck open's
+/// client after `openDeadline` while the open itself finishes in the background (then its channel is closed).
+final class SessionLane {
+    enum PendingSend {
+        case open(Forward)
+        case read(Forward)
+        case write(Forward, length: Int)
+        case sendEOF(Forward)
+        case close(Forward)
+        case keepalive
+    }
+
+    /// 1 for the lane the loop started with; further lanes are opened on demand.
+    let number: Int
+    let session: SSHSession
+    private unowned let host: LaneHost
+    private let logger: Logger
+    private let window: Int
+    private let packetSize: Int
+    private let keepaliveInterval: Int
+
+    private var pending: PendingSend?
+    private var openQueue: [Forward] = []
+    private(set) var opening: Forward?
+    /// Forwards whose channels live here (open or closing), in arrival order.
+    private(set) var forwards: [Forward] = []
+    private var nextKeepalive = Date.distantFuture
+    /// How often a sending call left a packet half sent (and was retried before any other send).
+    private(set) var partialPacketRetries = 0
+    /// When the lane last had no channel and no open: idle extra lanes are closed after a while.
+    private(set) var idleSince: Date? = Date()
+
+    /// Where control-channel reads land before the filter takes them (at most `ForwardingLoop.controlReadChunk`).
+    private let controlScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: ForwardingLoop.controlReadChunk, alignment: 16)
+
+    deinit { controlScratch.deallocate() }
+
+    /// Longest chunk handed to one libssh2_channel_write (it sends at most one packet per call anyway).
+    static let maximumWrite = 64 << 10
+
+    init(number: Int, session: SSHSession, host: LaneHost, logger: Logger, window: Int, packetSize: Int,
+         keepaliveInterval: Int) {
+        self.number = number
+        self.session = session
+        self.host = host
+        self.logger = logger
+        self.window = window
+        self.packetSize = packetSize
+        self.keepaliveInterval = keepaliveInterval
+        session.setBlocking(false)
+        if keepaliveInterval > 0 {
+            session.configureKeepalive(interval: keepaliveInterval)
+            nextKeepalive = Date()
+        }
+    }
+
+    var socket: Int32 { session.socket }
+
+    // MARK: Queue
+
+    func enqueueOpen(_ forward: Forward) {
+        forward.state = .queued
+        forward.lane = self
+        openQueue.append(forward)
+        forwards.append(forward)
+        idleSince = nil
+    }
+
+    /// Queued (not yet in flight) opens, removed from this lane so another can take them.
+    func takeQueuedOpens() -> [Forward] {
+        let taken = openQueue
+        openQueue.removeAll()
+        forwards.removeAll { forward in taken.contains { $0 === forward } }
+        return taken
+    }
+
+    var queuedOpens: Int { openQueue.count }
+
+    /// The open in flight has not completed for this long (nil: none in flight).
+    func stalledSince() -> Date? {
+        guard case .opening(let since, _)? = opening?.state else { return nil }
+        return since
+    }
+
+    /// Forwards carried here, not counting an abandoned open.
+    var load: Int { forwards.count }
+
+    // MARK: Pre-poll
+
+    /// poll(2) events for the SSH socket.
+    var pollEvents: Int16 {
+        var events: Int16 = 0
+        let directions = session.blockDirections
+        if pending != nil && directions.outbound { events |= Int16(POLLOUT) }
+        if wantsInbound || (pending != nil && directions.inbound) { events |= Int16(POLLIN) }
+        return events
+    }
+
+    /// Someone needs libssh2 to read the SSH socket (channel data, window adjusts, open/close replies).
+    private var wantsInbound: Bool {
+        opening != nil || forwards.contains { $0.wantsChannelRead || $0.writeWaitsForWindow || $0.state == .closing }
+    }
+
+    /// A channel that wants reading has data (or its EOF) already queued inside libssh2: a call for another channel
+    /// read it off the socket, so poll() would not report it. Not while a send is pending (no reads happen then).
+    var holdsInput: Bool {
+        pending == nil && forwards.contains { forward in
+            guard forward.wantsChannelRead, let channel = forward.channel else { return false }
+            return channel.hasQueuedData || channel.isEOF
+        }
+    }
+
+    /// Milliseconds until the next keepalive is due (Int32.max: none).
+    func keepaliveTimeout(now: Date) -> Int32 {
+        guard keepaliveInterval > 0 else { return Int32.max }
+        return Int32(clamping: Int(max(0, nextKeepalive.timeIntervalSince(now)) * 1000) + 1)
+    }
+
+    // MARK: Calls (all sending calls go through here, one frame, pending first)
+
+    /// Runs every libssh2 call the lane's forwards want. Throws `SSHError.sessionLost` when the session broke.
+    func runCalls(now: Date, openDeadline: TimeInterval) throws -> Bool {
+        var progress = false
+        if let pending {
+            switch pending {
+            case .open(let forward): progress = try open(forward, now: now)
+            case .read(let forward): progress = try read(forward)
+            case .write(let forward, let length): progress = try write(forward, length: length)
+            case .sendEOF(let forward): progress = try sendEOF(forward)
+            case .close(let forward): progress = try close(forward)
+            case .keepalive: progress = try keepalive()
+            }
+            if self.pending != nil { return progress }
+        }
+
+        while opening == nil, !openQueue.isEmpty {
+            let next = openQueue.removeFirst()
+            guard !next.isDone, !next.localClosed else {
+                // Refused or closed while it waited: no channel for it.
+                forwards.removeAll { $0 === next }
+                continue
+            }
+            next.state = .opening(since: now, abandoned: false)
+            opening = next
+        }
+        if let forward = opening {
+            abandonIfOverdue(forward, now: now, deadline: openDeadline)
+            progress = try open(forward, now: now) || progress
+            if pending != nil { return progress }
+        }
+
+        for forward in forwards {
+            switch forward.state {
+            case .open:
+                progress = try moveBytes(forward) || progress
+                if pending != nil { return progress }
+            case .closing:
+                progress = try close(forward) || progress
+                if pending != nil { return progress }
+            case .connectingLocally, .queued, .opening, .suspended, .done:
+                break
+            }
+        }
+        forwards.removeAll { $0.isDone }
+        if forwards.isEmpty && opening == nil && idleSince == nil { idleSince = now }
+
+        if keepaliveInterval > 0, now >= nextKeepalive, session.isWritable {
+            progress = try keepalive() || progress
+        }
+        return progress
+    }
+
+    private func moveBytes(_ forward: Forward) throws -> Bool {
+        var progress = false
+        if forward.wantsChannelRead {
+            let moved = try read(forward)
+            progress = moved
+            if pending != nil { return progress }
+            if moved, forward.wantsLocalWrite { host.flushToLocal(forward) }
+        }
+        forward.refillToChannel()
+        while !forward.toChannel.isEmpty, forward.isOpen, !forward.broken {
+            let moved = try write(forward, length: min(forward.toChannel.count, Self.maximumWrite))
+            progress = moved || progress
+            if pending != nil || !moved { return progress }
+        }
+        if forward.readyForEOF, session.isWritable {
+            progress = try sendEOF(forward) || progress
+            if pending != nil { return progress }
+        }
+        if forward.readyForLocalShutdown {
+            shutdown(forward.fd, Int32(SHUT_WR))
+            forward.downstream = .localShutDown
+            progress = true
+        }
+        if forward.isOpen, forward.isFinished {
+            forward.state = .closing
+            progress = true
+        }
+        return progress
+    }
+
+    /// The one classifier: a call's outcome, with the pending slot kept right.
+    private enum Outcome<Value> {
+        case done(Value)
+        case blocked
+        case channelFailed(LibSSH2Failure)
+    }
+
+    private func attempt<Value>(_ slot: PendingSend, _ body: () throws -> SSHResult<Value>) throws -> Outcome<Value> {
+        do {
+            switch try body() {
+            case .done(let value):
+                pending = nil
+                return .done(value)
+            case .wouldBlock:
+                // EAGAIN with the outbound side blocked: a packet is half sent, and only this call may continue it.
+                pending = session.blockDirections.outbound ? slot : nil
+                if pending != nil { partialPacketRetries += 1 }
+                return .blocked
+            }
+        } catch let failure as LibSSH2Failure where failure.isChannelLevel {
+            pending = nil
+            return .channelFailed(failure)
+        } catch let failure as LibSSH2Failure {
+            throw SSHError.sessionLost(reason: failure.description)
+        }
+    }
+
+    private func abandonIfOverdue(_ forward: Forward, now: Date, deadline: TimeInterval) {
+        guard case .opening(let since, false) = forward.state, now.timeIntervalSince(since) >= deadline else { return }
+        forward.state = .opening(since: since, abandoned: true)
+        logger.warning("the SSH server has not opened the channel to \(forward.target) within \(Int(deadline)) s; giving up on that connection (the server may be unreachable from the SSH host or dropping connections)",
+                       metadata: ["conn": "\(forward.id)"])
+        report(forward, failure: "the SSH server did not open the channel to \(forward.target) within \(Int(deadline)) s")
+        forward.broken = true
+        host.finish(forward)  // closes the client side; the forward stays here, opening, until libssh2 is done
+    }
+
+    private func open(_ forward: Forward, now: Date) throws -> Bool {
+        let outcome = try attempt(.open(forward)) {
+            try session.openDirectTCPIP(host: forward.target.host, port: forward.target.port,
+                                        originatorHost: forward.peer, originatorPort: forward.peerPort,
+                                        window: window, packetSize: packetSize)
+        }
+        switch outcome {
+        case .blocked:
+            return false
+        case .done(let channel):
+            opening = nil
+            forward.channel = channel
+            if case .opening(_, true) = forward.state {
+                // Its client was already answered: close the late channel at once.
+                forward.state = .closing
+                logger.info("a late channel to \(forward.target) opened after its connection was given up; closing it", metadata: ["conn": "\(forward.id)"])
+            } else {
+                forward.state = .open
+                logger.info("channel open", metadata: ["conn": "\(forward.id)"])
+                report(forward, failure: nil)
+                if forward.resuming {
+                    forward.resuming = false
+                    forward.filter?.serverReconnected()
+                }
+            }
+            return true
+        case .channelFailed(let failure):
+            opening = nil
+            forward.channel = nil
+            if case .opening(_, true) = forward.state {
+                forward.state = .done
+                forwards.removeAll { $0 === forward }
+                return true
+            }
+            logger.error("the SSH server refused to open a channel to \(forward.target) for the connection from \(forward.peer):\(forward.peerPort): \(failure.message); the tunnel stays up (check AllowTcpForwarding on the server and that the FTP server listens at \(forward.target))")
+            report(forward, failure: "the SSH server refused the channel to \(forward.target): \(failure.message)")
+            forward.broken = true
+            host.finish(forward)
+            return true
+        }
+    }
+
+    private func report(_ forward: Forward, failure: String?) {
+        guard let report = forward.onChannelOpen else { return }
+        forward.onChannelOpen = nil
+        report(failure)
+    }
+
+    private func read(_ forward: Forward) throws -> Bool {
+        guard let channel = forward.channel else { pending = nil; return false }
+        let buffer: UnsafeMutableRawBufferPointer
+        if forward.filter != nil {
+            buffer = UnsafeMutableRawBufferPointer(rebasing: controlScratch[0..<min(forward.toLocal.room, controlScratch.count)])
+        } else {
+            buffer = forward.toLocal.writable()
+        }
+        switch try attempt(.read(forward), { try channel.read(into: buffer) }) {
+        case .done(let n) where n > 0:
+            if let filter = forward.filter {
+                filter.serverBytes(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            } else {
+                forward.toLocal.produced(n)
+            }
+            forward.bytesDown += n
+            return true
+        case .done:
+            guard channel.isEOF else { return false }
+            logger.debug("server side sent EOF", metadata: ["conn": "\(forward.id)"])
+            forward.channelEnded()
+            return true
+        case .blocked:
+            if pending == nil, channel.isEOF {
+                forward.channelEnded()
+                return true
+            }
+            return false
+        case .channelFailed(let failure):
+            logger.info("channel failed: \(failure.message)", metadata: ["conn": "\(forward.id)"])
+            forward.broken = true
+            forward.channelEnded()
+            return true
+        }
+    }
+
+    private func write(_ forward: Forward, length: Int) throws -> Bool {
+        guard let channel = forward.channel else { pending = nil; return false }
+        let span = UnsafeRawBufferPointer(start: forward.toChannel.readable.baseAddress, count: length)
+        switch try attempt(.write(forward, length: length), { try channel.write(span) }) {
+        case .done(let n):
+            forward.toChannel.pinned = false
+            forward.toChannel.consumed(n)
+            forward.bytesUp += n
+            forward.writeWaitsForWindow = n == 0
+            forward.refillToChannel()
+            return n > 0
+        case .blocked:
+            forward.toChannel.pinned = pending != nil
+            forward.writeWaitsForWindow = pending == nil
+            return false
+        case .channelFailed(let failure):
+            forward.toChannel.pinned = false
+            forward.broken = true
+            logger.info("channel write failed: \(failure.message)", metadata: ["conn": "\(forward.id)"])
+            return true
+        }
+    }
+
+    private func sendEOF(_ forward: Forward) throws -> Bool {
+        guard let channel = forward.channel else { pending = nil; return false }
+        switch try attempt(.sendEOF(forward), { try channel.sendEOF() }) {
+        case .done, .channelFailed:
+            forward.upstream = .eofSent
+            return true
+        case .blocked:
+            return false
+        }
+    }
+
+    /// close, then free, both retried under the pending-send rule; a channel-level failure of close still frees.
+    private func close(_ forward: Forward) throws -> Bool {
+        guard let channel = forward.channel else {
+            pending = nil
+            host.finish(forward)
+            return true
+        }
+        if !channel.closeCompleted {
+            switch try attempt(.close(forward), { try channel.close() }) {
+            case .blocked: return false
+            case .done, .channelFailed: channel.closeCompleted = true
+            }
+        }
+        switch try attempt(.close(forward), { try channel.free() }) {
+        case .blocked: return false
+        case .done, .channelFailed: break
+        }
+        forward.channel = nil
+        host.finish(forward)
+        return true
+    }
+
+    private func keepalive() throws -> Bool {
+        switch try attempt(.keepalive, { try session.sendKeepalive() }) {
+        case .done(let seconds):
+            nextKeepalive = Date().addingTimeInterval(Double(max(1, seconds)))
+            // keepalive_send swallows EAGAIN: check whether it left a packet half sent.
+            if session.blockDirections.outbound { pending = .keepalive }
+        case .blocked, .channelFailed:
+            break
+        }
+        return false
+    }
+
+    // MARK: Ending
+
+    /// The session is gone (or the loop stops): every forward on it ends. Nothing is sent.
+    func abandonAll() -> [Forward] {
+        let all = forwards + openQueue.filter { forward in !forwards.contains { $0 === forward } }
+        forwards.removeAll()
+        openQueue.removeAll()
+        opening = nil
+        pending = nil
+        return all
+    }
+
+    func logSummary() {
+        logger.debug("session ending: \(partialPacketRetries) sending calls blocked mid-packet and were retried before any other send")
+    }
+}

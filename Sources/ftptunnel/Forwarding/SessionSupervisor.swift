@@ -1,0 +1,278 @@
+import Foundation
+import Logging
+
+/// The SSH sessions ("lanes") of one forwarding loop and everything about their coming and going, on the loop's
+/// thread: which lane a new channel goes to (never one whose open is stalled: head-of-line blocking), opening
+/// further sessions on demand, closing idle ones, and — when the last one is lost — reconnecting with backoff
+/// while control connections that survive wait suspended and new connections wait for the session.
+final class SessionSupervisor {
+    typealias Configuration = ForwardingLoop.Configuration
+
+    static let idleLaneTimeout: TimeInterval = 30
+    /// After a failed attempt to open an extra lane, none is tried for this long.
+    static let laneRetryDelay: TimeInterval = 10
+
+    private unowned let host: LaneHost
+    private let configuration: Configuration
+    private let logger: Logger
+    /// The first lane carries the control connections; any lane's loss is survivable while another remains.
+    private(set) var lanes: [SessionLane] = []
+    private let laneOpener: LaneOpener?
+    /// Connections waiting for a lane being opened (or for the session to come back).
+    private var waitingForLane: [Forward] = []
+    private var noLaneBefore = Date.distantPast
+    private var nextLaneNumber = 2
+    /// Set while no lane is left and the loop reconnects.
+    private(set) var reconnecting: ReconnectSchedule?
+    /// Control connections waiting for their session to come back.
+    private var suspended: [Forward] = []
+    /// Connections queued while no session exists, with the time they arrived.
+    private var arrivedWhileDisconnected: [ObjectIdentifier: Date] = [:]
+    /// This loop's face in a pool (`Sessions N`): marked disconnected while reconnecting.
+    var poolMember: PoolMember?
+
+    init(first session: SSHSession, host: LaneHost, configuration: Configuration, wakeUp: WakeUpPipe, logger: Logger) {
+        self.host = host
+        self.configuration = configuration
+        self.logger = logger
+        laneOpener = configuration.openLane.map { LaneOpener(wakeUp: wakeUp, connect: $0) }
+        lanes = [makeLane(number: 1, session: session)]
+    }
+
+    private func makeLane(number: Int, session: SSHSession) -> SessionLane {
+        var laneLogger = logger
+        if number > 1 { laneLogger[metadataKey: "lane"] = "\(number)" }
+        return SessionLane(number: number, session: session, host: host, logger: laneLogger,
+                           window: configuration.dataWindow, packetSize: configuration.packetSize,
+                           keepaliveInterval: configuration.keepaliveInterval)
+    }
+
+    /// Milliseconds until the supervisor needs the loop again (stall checks, reconnect attempts, waiting limits).
+    func nextTimeout(now: Date) -> Int32 {
+        var timeout = lanes.map { $0.keepaliveTimeout(now: now) }.min() ?? Int32.max
+        for lane in lanes {
+            guard let since = lane.stalledSince() else { continue }
+            let stallCheck = since.addingTimeInterval(configuration.stallThreshold)
+            let deadline = since.addingTimeInterval(configuration.openDeadline)
+            timeout = min(timeout, ForwardingLoop.milliseconds(until: stallCheck > now ? stallCheck : deadline, now: now))
+        }
+        if lanes.count > 1 { timeout = min(timeout, Int32(Self.idleLaneTimeout * 1000)) }
+        if let schedule = reconnecting {
+            if let due = schedule.nextAttempt { timeout = min(timeout, ForwardingLoop.milliseconds(until: due, now: now)) }
+            // Waiting clients and suspended sessions are checked against their limits once a second.
+            timeout = min(timeout, 1000)
+        }
+        return timeout
+    }
+
+    /// A lost lane ends the data connections on it; control connections that can survive (rewrite mode with
+    /// Reconnect) are suspended. Without another lane the loop reconnects, or — with `Reconnect no`, or when no
+    /// further session can be opened without asking again — the loss ends the loop (thrown).
+    func laneLost(_ lane: SessionLane, _ error: Error) throws {
+        let lastLane = lanes.count == 1
+        if lastLane && (configuration.reconnect == nil || laneOpener == nil) { throw error }
+        lanes.removeAll { $0 === lane }
+        lane.logSummary()
+        let now = Date()
+        var kept = 0
+        for forward in lane.abandonAll() {
+            if configuration.reconnect != nil, !forward.localClosed, forward.filter?.survivesSessionLoss == true {
+                forward.channelLost()
+                forward.state = .suspended(since: now)
+                forward.resuming = true
+                forward.filter?.sessionLost()
+                suspended.append(forward)
+                kept += 1
+            } else {
+                forward.broken = true
+                forward.channel = nil
+                forward.state = .done
+                host.finish(forward)
+            }
+        }
+        if lastLane, let policy = configuration.reconnect {
+            let schedule = ReconnectSchedule(policy: policy, lostAt: now, random: Double.random(in: 0...1))
+            reconnecting = schedule
+            poolMember?.isConnected = false
+            logger.notice("\(error); reconnecting in \(String(format: "%.1f", schedule.firstDelay)) s — listeners stay open\(kept > 0 ? ", \(kept) FTP session(s) will resume" : "")")
+        } else {
+            logger.warning("SSH session \(lane.number) lost (\(error)); its data connections are closed, the tunnel stays up\(kept > 0 ? ", \(kept) FTP session(s) resume on another session" : "")")
+            resumeSuspended(now: now)
+        }
+    }
+
+    /// Suspended control connections open new channels once a lane exists.
+    private func resumeSuspended(now: Date) {
+        guard !lanes.isEmpty, !suspended.isEmpty else { return }
+        let waiting = suspended
+        suspended.removeAll()
+        for forward in waiting where !forward.localClosed { assign(forward, now: now) }
+    }
+
+    // MARK: Reconnecting
+
+    /// Starts the next attempt when it is due.
+    func driveReconnect(now: Date) {
+        guard laneOpener?.isBusy == false, reconnecting?.startAttemptIfDue(now: now) == true else { return }
+        if let failures = reconnecting?.failures, failures > 0 { logger.notice("reconnecting (attempt \(failures + 1))") }
+        laneOpener?.request()
+    }
+
+    private func reconnected(_ lane: SessionLane, now: Date) {
+        guard let schedule = reconnecting else { return }
+        reconnecting = nil
+        poolMember?.isConnected = true
+        let resuming = suspended.count
+        logger.notice("reconnected after \(String(format: "%.1f", schedule.downtime(now: now))) s\(resuming > 0 ? "; resuming \(resuming) FTP session(s)" : "")")
+        resumeSuspended(now: now)
+    }
+
+    /// A reconnect attempt failed: try again later, or give up (thrown) for good reasons.
+    private func reconnectFailed(_ error: Error, now: Date) throws {
+        guard var schedule = reconnecting else { return }
+        let verdict = schedule.attemptFailed(error, now: now, random: Double.random(in: 0...1))
+        reconnecting = schedule
+        switch verdict {
+        case .fatal:
+            throw error
+        case .giveUp:
+            logger.error("giving up after \(schedule.failures) failed reconnect attempt(s) (ReconnectAttempts)")
+            throw error
+        case .retry(let delay):
+            logger.notice("reconnect attempt \(schedule.failures) failed (\(error)); next in \(String(format: "%.1f", delay)) s")
+        }
+    }
+
+    /// Connections that waited too long for a session: a control connection is told 421, a data connection closed.
+    func refuseOverdueWaiters(now: Date) {
+        guard let policy = configuration.reconnect else { return }
+        for forward in waitingForLane where reconnecting != nil {
+            guard let arrived = arrivedWhileDisconnected[ObjectIdentifier(forward)],
+                  now.timeIntervalSince(arrived) >= policy.waitForSession else { continue }
+            refuse(forward, reason: "421 The tunnel's SSH session is reconnecting; try again shortly.")
+        }
+        for forward in suspended {
+            guard case .suspended(let since) = forward.state, now.timeIntervalSince(since) >= policy.suspendedLimit else { continue }
+            refuse(forward, reason: "421 The tunnel could not get its SSH session back within \(Int(policy.suspendedLimit)) s; closing.")
+        }
+        waitingForLane.removeAll { $0.isDone || $0.closeWhenFlushed }
+        suspended.removeAll { $0.isDone || $0.closeWhenFlushed }
+    }
+
+    private func refuse(_ forward: Forward, reason: String) {
+        arrivedWhileDisconnected[ObjectIdentifier(forward)] = nil
+        if forward.filter != nil {
+            forward.queueToLocal(Array(reason.utf8) + [13, 10])
+            forward.closeWhenFlushed = true
+        } else {
+            forward.state = .done
+            host.finish(forward)
+        }
+    }
+
+    // MARK: Lanes
+
+    /// Picks the lane for a new channel: the first lane whose open is not stalled; when every lane is stalled,
+    /// nil (the caller waits for a new lane) if one can be opened, else lane 1.
+    private func laneForNewChannel(now: Date) -> SessionLane? {
+        if let lane = lanes.first(where: { !isStalled($0, now: now) }) { return lane }
+        return canOpenLane(now: now) ? nil : lanes[0]
+    }
+
+    private func isStalled(_ lane: SessionLane, now: Date) -> Bool {
+        guard let since = lane.stalledSince() else { return false }
+        return now.timeIntervalSince(since) >= configuration.stallThreshold
+    }
+
+    private func canOpenLane(now: Date) -> Bool {
+        laneOpener != nil && lanes.count - 1 < configuration.maximumExtraLanes && now >= noLaneBefore
+    }
+
+    /// Queues `forward` for its channel on a lane that is not stuck (or waits for a new one).
+    func assign(_ forward: Forward, now: Date = Date()) {
+        if lanes.isEmpty {
+            forward.state = .queued
+            waitingForLane.append(forward)
+            arrivedWhileDisconnected[ObjectIdentifier(forward)] = now
+            return
+        }
+        if let lane = laneForNewChannel(now: now) {
+            lane.enqueueOpen(forward)
+            return
+        }
+        forward.state = .queued
+        waitingForLane.append(forward)
+        if laneOpener?.isBusy == false {
+            logger.info("every SSH session has a channel open that the server has not answered for \(String(format: "%.1f", configuration.stallThreshold)) s; opening another session so other connections do not wait")
+            laneOpener?.request()
+        }
+    }
+
+    /// Moves the opens queued behind a stalled open to a lane that is not stuck.
+    func rebalanceStalledLanes(now: Date) -> Bool {
+        var moved = false
+        for lane in lanes where lane.queuedOpens > 0 && isStalled(lane, now: now) {
+            guard laneForNewChannel(now: now) !== lane else { continue }
+            for forward in lane.takeQueuedOpens() { assign(forward, now: now) }
+            moved = true
+        }
+        return moved
+    }
+
+    /// A session the opener finished: it becomes a lane and takes the waiting connections.
+    func adoptOpenedLane() throws -> Bool {
+        guard let outcome = laneOpener?.take() else { return false }
+        let waiting = waitingForLane
+        waitingForLane.removeAll()
+        let now = Date()
+        switch outcome {
+        case .opened(let session):
+            let lane = makeLane(number: nextLaneNumber, session: session)
+            nextLaneNumber += 1
+            lanes.append(lane)
+            if reconnecting != nil {
+                reconnected(lane, now: now)
+            } else {
+                logger.info("extra SSH session \(lane.number) ready; \(waiting.count) waiting connection(s) continue on it")
+            }
+            for forward in waiting where !forward.isDone {
+                arrivedWhileDisconnected[ObjectIdentifier(forward)] = nil
+                lane.enqueueOpen(forward)
+            }
+        case .failed(let error) where reconnecting != nil:
+            waitingForLane = waiting
+            try reconnectFailed(error, now: now)
+        case .failed(let error):
+            noLaneBefore = Date().addingTimeInterval(Self.laneRetryDelay)
+            logger.warning("could not open another SSH session (\(error)); waiting connections stay behind the stalled channel open")
+            for forward in waiting where !forward.isDone { lanes[0].enqueueOpen(forward) }
+        }
+        return true
+    }
+
+    func closeIdleLanes(now: Date) {
+        guard lanes.count > 1 else { return }
+        for lane in lanes.dropFirst() where lanes.count > 1 {
+            guard let idle = lane.idleSince, now.timeIntervalSince(idle) >= Self.idleLaneTimeout else { continue }
+            lanes.removeAll { $0 === lane }
+            lane.logSummary()
+            logger.info("extra SSH session \(lane.number) closed after \(Int(Self.idleLaneTimeout)) s unused")
+            lane.session.disconnect(reason: "ftptunnel: session no longer needed")
+        }
+    }
+
+
+    /// The loop ends: every lane's forwards are dropped (nothing sent); extra lanes say goodbye.
+    func shutDown() -> [Forward] {
+        var left = waitingForLane + suspended
+        for lane in lanes {
+            lane.logSummary()
+            left += lane.abandonAll()
+        }
+        waitingForLane.removeAll()
+        suspended.removeAll()
+        for lane in lanes.dropFirst() { lane.session.disconnect(reason: "ftptunnel stopped") }
+        lanes.removeAll()
+        return left
+    }
+}
