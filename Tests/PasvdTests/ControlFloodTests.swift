@@ -50,10 +50,10 @@ import TestSupport
         try flooder.waitForOutput(containing: "150")
         // The flooded session's own process (its worker), or the one process serving every session.
         let session = SessionProcesses.all(s.server.process.pid).first { !before.contains($0) } ?? s.server.process.pid
-        let baseline = ProcessFiles.statusKiB(session, "VmRSS") ?? 0
+        let baseline = (ProcessMemory.residentBytes(session) ?? 0) / 1024
         var peak = baseline
         try Deadline.wait(for: "the flooding client to leave", seconds: 60) {
-            peak = max(peak, ProcessFiles.statusKiB(session, "VmRSS") ?? 0)
+            peak = max(peak, (ProcessMemory.residentBytes(session) ?? 0) / 1024)
             return !flooder.isRunning
         }
         let left = Date()

@@ -19,13 +19,6 @@ public enum ProcessFiles {
         return sizes
     }
 
-    /// A field of /proc/PID/status in KiB (`VmRSS`), nil when the process is gone.
-    public static func statusKiB(_ pid: pid_t, _ field: String) -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-        let line = text.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""
-        return Int(line.split(separator: " ").dropFirst().first ?? "")
-    }
-
     /// A field of /proc/PID/smaps_rollup in KiB (`Rss`, `Pss`), nil when the process is gone.
     public static func rollupKiB(_ pid: pid_t, _ field: String) -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8) else { return nil }
