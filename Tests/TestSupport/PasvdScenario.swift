@@ -40,21 +40,15 @@ public final class PasvdScenario: @unchecked Sendable {
             .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         try directory.write("users", "# test users\n\(PasvdLogin.opensslUser.user):\(hash):\n", mode: 0o600)
         try PasvdScenario.addUser(file: usersFile, login: PasvdLogin.passwdUser)
-        // Protocol tests create and inspect files as the test runner: sessions keep its identity (named
-        // explicitly, as pasvd requires for root). Account switching has its own tests with real accounts.
-        let runner = PasvdScenario.runnerAccount
+        // Sessions keep the test runner's identity (see PasvdFixture).
         var arguments = ["--users", usersFile, "--anonymous", "--pasv-address", LoopbackNet.serverSide,
-                         "--login-failure-delay", PasvdScenario.testLoginFailureDelay,
-                         "--anonymous-account", runner, "--user-account", runner]
+                         "--login-failure-delay", PasvdScenario.testLoginFailureDelay]
         if anonymousWritable { arguments.append("--writable") }
         server = try PasvdFixture(root: root, passivePortCount: passivePortCount, extraArguments: arguments + extraArguments)
     }
 
     /// The account the tests run as (root in CI).
-    public static var runnerAccount: String {
-        guard let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name else { return "root" }
-        return String(cString: name)
-    }
+    public static var runnerAccount: String { PasvdFixture.runnerAccount }
 
     /// `pasvd passwd --users FILE NAME`, the password on stdin.
     public static func addUser(file: String, login: PasvdLogin, root: String? = nil) throws {
