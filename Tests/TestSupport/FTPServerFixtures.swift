@@ -9,22 +9,35 @@ public final class PasvdFixture: @unchecked Sendable {
     public let process: ManagedProcess
 
     /// Starts `pasvd --root ROOT --listen HOST --port P --pasv-ports LO-HI` plus `extraArguments`.
+    /// Sessions keep the test runner's identity (`--anonymous-account`/`--user-account` RUNNER, which pasvd
+    /// requires to be named when it is root) unless `extraArguments` names accounts: tests create and inspect
+    /// the served files as the runner. Account switching has its own tests with real accounts.
     public init(root: String, host: String = LoopbackNet.serverSide, passivePortCount: Int = 10,
                 extraArguments: [String] = []) throws {
         self.host = host
         self.root = root
         port = try LoopbackNet.freePort(on: host)
         passivePorts = try LoopbackNet.freePortRange(count: passivePortCount)
+        var accounts: [String] = []
+        for option in ["--anonymous-account", "--user-account"] where !extraArguments.contains(option) {
+            accounts += [option, PasvdFixture.runnerAccount]
+        }
         process = try ManagedProcess(try Products.pasvd, [
             "--root", root, "--listen", host, "--port", "\(port)",
             "--pasv-ports", "\(passivePorts.lowerBound)-\(passivePorts.upperBound)",
-        ] + extraArguments)
+        ] + accounts + extraArguments)
         try LoopbackNet.waitForGreeting(host, port, prefix: "220")
     }
 
     public var url: String { "ftp://\(host):\(port)" }
     public func stop() { process.stop() }
     deinit { stop() }
+
+    /// The account the tests run as (root in CI).
+    public static var runnerAccount: String {
+        guard let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name else { return "root" }
+        return String(cString: name)
+    }
 }
 
 /// A stock vsftpd (the third-party server) on 127.0.0.2, anonymous, optionally writable.

@@ -40,11 +40,15 @@ public final class PasvdScenario: @unchecked Sendable {
             .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         try directory.write("users", "# test users\n\(PasvdLogin.opensslUser.user):\(hash):\n", mode: 0o600)
         try PasvdScenario.addUser(file: usersFile, login: PasvdLogin.passwdUser)
+        // Sessions keep the test runner's identity (see PasvdFixture).
         var arguments = ["--users", usersFile, "--anonymous", "--pasv-address", LoopbackNet.serverSide,
                          "--login-failure-delay", PasvdScenario.testLoginFailureDelay]
         if anonymousWritable { arguments.append("--writable") }
         server = try PasvdFixture(root: root, passivePortCount: passivePortCount, extraArguments: arguments + extraArguments)
     }
+
+    /// The account the tests run as (root in CI).
+    public static var runnerAccount: String { PasvdFixture.runnerAccount }
 
     /// `pasvd passwd --users FILE NAME`, the password on stdin.
     public static func addUser(file: String, login: PasvdLogin, root: String? = nil) throws {
