@@ -552,7 +552,7 @@ start_pasvd() {  # sets PASVD_PORT and PASVD_PID, or returns 1 with PASVD_REASON
   PASVD_PORT=$(free_ports 1)
   local lo; lo=$(free_ports "$PASSIVE_PORT_COUNT")
   "$BIN/pasvd" --root "$W/ftp" --listen "$SERVER" --port "$PASVD_PORT" \
-    --pasv-ports "$lo-$((lo + PASSIVE_PORT_COUNT - 1))" --anonymous --writable --max-sessions $((IDLE_SESSIONS + 50)) \
+    --pasv-ports "$lo-$((lo + PASSIVE_PORT_COUNT - 1))" --anonymous --writable --anonymous-account "$(id -un)" --max-sessions $((IDLE_SESSIONS + 50)) \
     </dev/null >"$W/pasvd.out" 2>&1 &
   PASVD_PID=$!; started "$PASVD_PID"
   if ! wait_until "$START_DEADLINE" eval 'listening "$SERVER" "$PASVD_PORT" || ! alive "$PASVD_PID"' ||
