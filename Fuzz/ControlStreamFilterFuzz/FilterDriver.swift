@@ -200,5 +200,5 @@ struct FilterDriver {
             """)
     }
 
-    static let maximumDripFedVolume = 32 * 1024
+    static let maximumDripFedVolume = 4 * 1024
 }
