@@ -3,14 +3,16 @@ import Shared
 
 /// LineFramer and RawLineSplitter: same result for any split of the input, caps kept, nothing lost.
 enum LineCodecChecks {
+    /// Feeds `stream` in reads of `readSize` bytes and collects the events.
+    static func inReads<Event>(_ stream: [UInt8], of readSize: Int, _ feed: (ArraySlice<UInt8>) -> [Event]) -> [Event] {
+        stride(from: 0, to: stream.count, by: readSize).flatMap { feed(stream[$0..<min(stream.count, $0 + readSize)]) }
+    }
+
     static func lineFramer(_ stream: [UInt8], cap: Int, readSize: Int) {
         var whole = LineFramer(maximumLineLength: cap)
         let expected = whole.feed(stream)
         var pieces = LineFramer(maximumLineLength: cap)
-        var events: [LineFramer.Event] = []
-        for start in stride(from: 0, to: stream.count, by: readSize) {
-            events += pieces.feed(stream[start..<min(stream.count, start + readSize)])
-        }
+        let events = inReads(stream, of: readSize) { pieces.feed($0) }
         fuzzCheck(events == expected, "LineFramer depends on the read size \(readSize)")
         fuzzCheck(pieces.pendingBytes == whole.pendingBytes, "LineFramer keeps different pending bytes")
         for event in expected {
@@ -26,10 +28,7 @@ enum LineCodecChecks {
         var whole = RawLineSplitter(maximumLineLength: cap)
         let expected = whole.feed(stream)
         var pieces = RawLineSplitter(maximumLineLength: cap)
-        var events: [RawLineSplitter.Event] = []
-        for start in stride(from: 0, to: stream.count, by: readSize) {
-            events += pieces.feed(stream[start..<min(stream.count, start + readSize)])
-        }
+        let events = inReads(stream, of: readSize) { pieces.feed($0) }
         var wholeBytes: [UInt8] = []
         for event in expected {
             switch event {
