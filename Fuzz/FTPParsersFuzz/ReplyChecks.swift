@@ -33,7 +33,8 @@ enum ReplyChecks {
             fuzzCheck(PassiveEndpoint.parseExtendedPassive(Substring(formatted)) == endpoint,
                       "229 round trip through PassiveEndpoint: \(formatted) vs \(endpoint)")
         }
-        if let endpoint = PassiveEndpoint.parseExtendedPassive(Substring(text)) {
+        // The two 229 parsers agree where both apply (the lenient one takes punctuation delimiters only).
+        if let endpoint = PassiveEndpoint.parseExtendedPassive(Substring(text)), usesPunctuationDelimiter(text) {
             fuzzCheck(PassiveReplyParser.parseExtendedPassive(text) == endpoint,
                       "the two 229 parsers disagree on \(text.debugDescription)")
         }
@@ -47,5 +48,11 @@ enum ReplyChecks {
             fuzzCheck(PassiveEndpoint.parseExtendedPort(Substring(formatted))?.endpoint == endpoint,
                       "EPRT round trip: \(formatted) vs \(endpoint)")
         }
+    }
+
+    /// The character after the first `(`: the delimiter of a parenthesised 229 form.
+    private static func usesPunctuationDelimiter(_ text: String) -> Bool {
+        guard let open = text.firstIndex(of: "("), let delimiter = text[text.index(after: open)...].first else { return false }
+        return delimiter.isASCII && (delimiter.isPunctuation || delimiter.isSymbol) && !"().,".contains(delimiter)
     }
 }

@@ -12,8 +12,8 @@ import TestSupport
 @Suite(.serialized) struct RewriteStressTests {
     static let fileMiB = 16
     static let maximumRounds = 4
-    static let roundsStartWithin = 35.0
-    static let transferSeconds = 25
+    static let roundsStartWithin = 30.0
+    static let transferSeconds = 30
     static let passivePorts = 8
     static let sabotageAfterBytes = 2 << 20
 
@@ -25,9 +25,9 @@ import TestSupport
         (.serverKilled, []), (.clientKilled, ["--limit-rate", "3M"]),
         (.serverKilled, ["--limit-rate", "3M", "-P", "-"]), (.clientKilled, []),
         (.bystander, []), (.bystander, ["--disable-epsv"]), (.bystander, ["-P", "-"]),
-        (.bystander, ["--limit-rate", "1M"]), (.bystander, ["--limit-rate", "2M", "--disable-epsv"]),
-        (.bystander, ["--limit-rate", "1M", "-P", "-"]), (.bystander, []), (.bystander, ["--disable-epsv"]),
-        (.bystander, ["--limit-rate", "2M"]), (.bystander, ["-P", "-"]),
+        (.bystander, ["--limit-rate", "2M"]), (.bystander, ["--limit-rate", "2M", "--disable-epsv"]),
+        (.bystander, ["--limit-rate", "2M", "-P", "-"]), (.bystander, []), (.bystander, ["--disable-epsv"]),
+        (.bystander, ["--limit-rate", "4M"]), (.bystander, ["-P", "-"]),
     ]
 
     struct Outcome: CustomStringConvertible {
