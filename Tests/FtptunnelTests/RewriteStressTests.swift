@@ -4,15 +4,16 @@ import TestSupport
 
 /// Hunts data loss in rewrite mode: parallel 16 MiB downloads through one tunnel from a stock vsftpd whose small
 /// passive range runs out, while two busy loops contest both cores, some clients read slowly, and some transfers
-/// are sabotaged (their curl killed, or the vsftpd process serving them killed). Every transfer that reports
+/// are sabotaged (their curl killed, or the vsftpd process serving them killed); rounds alternate between a tunnel
+/// with one SSH session and one with a pool of three. Every transfer that reports
 /// success must be byte-exact, none may be longer than the file, and a transfer nobody sabotaged either completes
 /// or is refused before any data arrives: a bystander cut short is the bug this test exists for. The tunnel must
 /// still serve a clean download at the end. Bounded: rounds start within `roundsStartWithin` seconds, at most
 /// `maximumRounds`, each ending within `transferSeconds` (+15 s to reap).
 @Suite(.serialized) struct RewriteStressTests {
     static let fileMiB = 16
-    static let maximumRounds = 4
-    static let roundsStartWithin = 30.0
+    static let maximumRounds = 8
+    static let roundsStartWithin = 40.0
     static let transferSeconds = 30
     static let passivePorts = 8
     static let sabotageAfterBytes = 2 << 20
@@ -20,10 +21,11 @@ import TestSupport
     enum Role: String { case bystander, clientKilled = "client-killed", serverKilled = "server-killed" }
 
     /// What each round starts, in this order: the sabotaged transfers first (so they get a passive port before the
-    /// range runs out), then bystanders in every client style, fast and slow.
+    /// range runs out; rate-limited, so they are still running when struck), then bystanders in every client
+    /// style, fast and slow.
     static let plan: [(Role, [String])] = [
-        (.serverKilled, []), (.clientKilled, ["--limit-rate", "3M"]),
-        (.serverKilled, ["--limit-rate", "3M", "-P", "-"]), (.clientKilled, []),
+        (.serverKilled, ["--limit-rate", "4M"]), (.clientKilled, ["--limit-rate", "3M"]),
+        (.serverKilled, ["--limit-rate", "3M", "-P", "-"]), (.clientKilled, ["--limit-rate", "4M", "--disable-epsv"]),
         (.bystander, []), (.bystander, ["--disable-epsv"]), (.bystander, ["-P", "-"]),
         (.bystander, ["--limit-rate", "2M"]), (.bystander, ["--limit-rate", "2M", "--disable-epsv"]),
         (.bystander, ["--limit-rate", "2M", "-P", "-"]), (.bystander, []), (.bystander, ["--disable-epsv"]),
@@ -56,7 +58,11 @@ import TestSupport
         let size = TestFiles.size(payload)
         let hash = try TestFiles.sha256(payload)
         let vsftpd = try VsftpdFixture(root: root.path, passivePortCount: Self.passivePorts)
-        let tunnel = try RewriteTunnelProcess(sshd: sshd, knownHosts: knownHosts, ftpPort: vsftpd.port, extraArguments: ["-vv"])
+        // Rounds alternate between one SSH session and a pool of three.
+        let tunnels = try ["1", "3"].map {
+            try RewriteTunnelProcess(sshd: sshd, knownHosts: knownHosts, ftpPort: vsftpd.port,
+                                     extraArguments: ["-vv", "-o", "Sessions=\($0)"])
+        }
 
         var outcomes: [Outcome] = []
         do {
@@ -64,12 +70,13 @@ import TestSupport
             defer { load.stop() }
             let start = Date()
             for round in 0..<Self.maximumRounds where Date().timeIntervalSince(start) < Self.roundsStartWithin {
-                outcomes += try runRound(round, root: root, work: work, tunnel: tunnel, vsftpd: vsftpd, size: size)
+                outcomes += try runRound(round, root: root, work: work, tunnel: tunnels[round % tunnels.count],
+                                         vsftpd: vsftpd, size: size)
             }
         }
         print("stress: " + Self.summary(outcomes) + "\n" + outcomes.map { "stress:   \($0)" }.joined(separator: "\n"))
 
-        let evidence = { () -> String in Self.saveEvidence(outcomes, tunnelLog: tunnel.output) }
+        let evidence = { () -> String in Self.saveEvidence(outcomes, tunnelLogs: tunnels.map(\.output)) }
         for outcome in outcomes {
             #expect(outcome.bytes <= size, "longer than the file: \(outcome)")
             if outcome.status == 0 {
@@ -82,11 +89,13 @@ import TestSupport
         #expect(outcomes.filter { $0.role == .bystander && $0.status == 0 }.count >= 2 * Self.maximumRounds,
                 "too few bystanders completed for the run to mean anything: \(Self.summary(outcomes))")
 
-        #expect(tunnel.process.isRunning, "the tunnel exited: \(tunnel.output.suffix(4000))")
-        let final = work.file("final.bin")
-        let clean = try FTPClients.curl(["\(tunnel.url)/payload.bin", "-o", final], seconds: 60)
-        #expect(clean.status == 0, "clean transfer after the stress: \(clean.output)\n\(tunnel.output.suffix(4000))")
-        #expect(try TestFiles.sha256(final) == hash)
+        for (index, tunnel) in tunnels.enumerated() {
+            #expect(tunnel.process.isRunning, "tunnel \(index) exited: \(tunnel.output.suffix(4000))")
+            let final = work.file("final-\(index).bin")
+            let clean = try FTPClients.curl(["\(tunnel.url)/payload.bin", "-o", final], seconds: 60)
+            #expect(clean.status == 0, "clean transfer after the stress: \(clean.output)\n\(tunnel.output.suffix(4000))")
+            #expect(try TestFiles.sha256(final) == hash, "tunnel \(index)'s clean transfer")
+        }
     }
 
     /// Starts the plan at once, sabotages its victims once they have data flowing, and waits for every curl.
@@ -142,11 +151,13 @@ import TestSupport
     }
 
     /// Keeps the tunnel's -vv log and the outcomes outside the temporary directories, and says where.
-    static func saveEvidence(_ outcomes: [Outcome], tunnelLog: String) -> String {
+    static func saveEvidence(_ outcomes: [Outcome], tunnelLogs: [String]) -> String {
         let directory = NSTemporaryDirectory() + "ftptunnel-stress-evidence-\(getpid())"
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try? tunnelLog.write(toFile: directory + "/tunnel-vv.log", atomically: true, encoding: .utf8)
+        for (index, log) in tunnelLogs.enumerated() {
+            try? log.write(toFile: directory + "/tunnel-\(index)-vv.log", atomically: true, encoding: .utf8)
+        }
         try? outcomes.map(\.description).joined(separator: "\n").write(toFile: directory + "/transfers.txt", atomically: true, encoding: .utf8)
-        return "evidence (tunnel -vv log, every transfer) in \(directory)"
+        return "evidence (tunnel -vv logs; even rounds went through tunnel 0, odd through 1; every transfer) in \(directory)"
     }
 }
