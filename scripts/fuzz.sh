@@ -25,22 +25,28 @@ for target in $targets; do
   "$SWIFT" build "${flags[@]}" --product "$target"
 done
 
-status=0
-for target in $targets; do
-  seeds=Fuzz/corpus/$target
-  corpus=$scratch/corpus/$target
-  artifacts=$scratch/artifacts/$target
+# One core per target: they run side by side.
+fuzz_one() {
+  local target=$1 seeds=Fuzz/corpus/$1 corpus=$scratch/corpus/$1 artifacts=$scratch/artifacts/$1
   mkdir -p "$corpus" "$artifacts"
-  echo "fuzz: $target for ${seconds}s (seeds: $seeds)"
   # Swift's backtracer and ASan both want the crash signal: let libFuzzer report it and save the input.
   if SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 "$scratch/release/$target" \
        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
        -artifact_prefix="$artifacts/" "$corpus" "$seeds" 2>"$scratch/$target.log"; then
     grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+[[:space:]]+DONE)" "$scratch/$target.log" | sed "s/^/fuzz: $target: /"
   else
-    status=1
     echo "fuzz: $target FAILED; input saved in $artifacts/, log:" >&2
     grep -v -E "^#[0-9]+ +(NEW|REDUCE|pulse)" "$scratch/$target.log" | tail -n 60 >&2
+    return 1
   fi
+}
+
+pids=()
+for target in $targets; do
+  echo "fuzz: $target for ${seconds}s (seeds: Fuzz/corpus/$target)"
+  fuzz_one "$target" &
+  pids+=($!)
 done
+status=0
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 exit $status
