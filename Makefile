@@ -1,7 +1,7 @@
 # The two set-up commands of the README: `make demo` and `make test`. Both install what they need.
 SWIFT ?= swift
 
-.PHONY: deps build release test demo bench clean
+.PHONY: deps build release test fuzz demo bench clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -12,9 +12,13 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
+# Debug and release-optimised test runs, the stress test, bounded fuzz runs: scripts/test.sh.
 test: deps
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	@SWIFT=$(SWIFT) bash scripts/test.sh
+
+# libFuzzer targets in .build-fuzz, FUZZ_SECONDS each (default 30): `FUZZ_SECONDS=600 make fuzz`.
+fuzz: deps
+	@SWIFT=$(SWIFT) bash scripts/fuzz.sh
 
 demo: release
 	@bash scripts/demo.sh
@@ -23,4 +27,4 @@ bench: release
 	@bash Benchmarks/run.sh
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-release .build-fuzz

@@ -59,6 +59,15 @@ let package = Package(
             path: "Benchmarks/libssh2-raw"
         ),
 
+        // libFuzzer targets (Fuzz/README.md): plain corpus-replay programs in a normal build, fuzzers when built by
+        // scripts/fuzz.sh (-DFUZZING, coverage, AddressSanitizer, libFuzzer).
+        .target(name: "CFuzzerDriver", path: "Fuzz/CFuzzerDriver"),
+        .target(name: "FuzzSupport", dependencies: ["CFuzzerDriver"], path: "Fuzz/FuzzSupport"),
+        .executableTarget(name: "fuzz-control-stream-filter", dependencies: ["Shared", "FuzzSupport"],
+                          path: "Fuzz/ControlStreamFilterFuzz"),
+        .executableTarget(name: "fuzz-ftp-parsers", dependencies: ["Shared", "FuzzSupport"],
+                          path: "Fuzz/FTPParsersFuzz"),
+
         // Test helpers: real sshd, real FTP servers, real FTP clients, deadlines.
         .target(name: "TestSupport", dependencies: ["Shared"], path: "Tests/TestSupport"),
         .testTarget(name: "SharedTests", dependencies: ["Shared", "Posix", "TestSupport"]),

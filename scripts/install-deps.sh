@@ -10,6 +10,7 @@ packages=(
   curl lftp python3                                   # real FTP clients
   openssl                                             # `openssl passwd -6` hashes in the pasvd tests
   procps time                                         # pkill, /usr/bin/time
+  libstdc++-12-dev                                    # make fuzz: libFuzzer (from the Swift toolchain) is C++
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -4,6 +4,14 @@ import TestSupport
 
 /// The peers every tunnel test relies on start and answer (checked directly, without a tunnel).
 @Suite(.serialized) struct HarnessTests {
+    /// `make test` runs these suites twice, debug and release: each run must drive its own build's executables.
+    @Test func executablesComeFromTheConfigurationUnderTest() throws {
+        for executable in [try Products.ftptunnel, try Products.pasvd] {
+            let directory = ((executable as NSString).deletingLastPathComponent as NSString).lastPathComponent
+            #expect(directory == Products.configuration, "\(executable) is not a \(Products.configuration) product")
+        }
+    }
+
     @Test func sshdAcceptsTheGeneratedUserKey() throws {
         let sshd = try SSHDFixture()
         let work = try TempDirectory()

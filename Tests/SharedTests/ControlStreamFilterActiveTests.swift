@@ -63,6 +63,32 @@ private func ok(_ verb: String) -> String { FilterReply.activeAccepted(verb: ver
         #expect(harness.transcript.server == "EPSV\r\n")
     }
 
+    /// Found by fuzz-control-stream-filter: a second PORT held behind a connecting conversion was replayed after
+    /// the server had ended, started a conversion nobody could answer, and held output forever (so the loop
+    /// never closed the client).
+    @Test func serverClosingWhileConnectingDropsHeldCommands() {
+        var harness = FilterHarness()
+        harness.autoComplete = false
+        harness.run([.server("220 ready\r\n"), .client("PORT 127,0,0,1,4,1\r\nPORT 127,0,0,1,4,2\r\nNOOP\r\n"),
+                     .server("229 (|||5000|)\r\n")])
+        harness.record(harness.filter.serverEnded())
+        harness.record(harness.filter.activeConnected(1))
+        #expect(!harness.filter.hasHeldOutput)
+        #expect(harness.filter.awaitedCompletions.isEmpty)
+        #expect(harness.transcript.server == "EPSV\r\n")
+        #expect(harness.transcript.client == "220 ready\r\n" + ok("PORT"))
+    }
+
+    @Test func portAfterTheServerEndedIsRefusedLocally() {
+        var harness = FilterHarness()
+        harness.run([.server("220 ready\r\n")])
+        harness.record(harness.filter.serverEnded())
+        harness.run([.client("PORT 127,0,0,1,4,1\r\nNOOP\r\n")])
+        #expect(!harness.filter.hasHeldOutput)
+        #expect(harness.transcript.client.hasPrefix("220 ready\r\n425 "))
+        #expect(harness.transcript.server == "NOOP\r\n")
+    }
+
     @Test(arguments: [500, 501, 502, 522])
     func epsvRejectedFallsBackToPASVAndIsRemembered(_ code: Int) {
         let steps: [FilterHarness.Step] = [

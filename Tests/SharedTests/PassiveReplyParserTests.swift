@@ -69,6 +69,8 @@ import Testing
         ("229 Entering Extended Passive Mode (|1|10.0.0.1|6446|)", 6446),
         ("229 Entering Extended Passive Mode (|2|::1|6446|)", 6446),
         ("229 Entering Extended-Passive-Mode (|||6446|)", 6446),
+        // Found by fuzz-ftp-parsers: a delimiter run in the text came before the parenthesised port.
+        ("229 :::20: Entering Extended Passive Mode (|||42106|)", 42106),
     ])
     func reads229(_ text: String, _ port: Int) throws {
         let reply = try #require(parsedReply([text]))

@@ -85,6 +85,8 @@ public final class VsftpdFixture: @unchecked Sendable {
     }
 
     public var url: String { "ftp://\(host):\(port)" }
+    /// The listening vsftpd; each control connection is served by processes it forks (its descendants).
+    public var pid: pid_t { process.pid }
     public func stop() { process.stop() }
     deinit { stop() }
 }

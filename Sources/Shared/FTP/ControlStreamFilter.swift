@@ -91,6 +91,8 @@ public struct ControlStreamFilter: Sendable {
     private var epsvAllActive = false
     private var serverRejectsEPSV = false
     private var activeConversion: ActiveConversion?
+    /// Set by `serverEnded`: client input held behind a conversion is then dropped, never replayed.
+    private var serverHasEnded = false
 
     // Server → client
     private var serverSplitter: RawLineSplitter
@@ -140,6 +142,14 @@ public struct ControlStreamFilter: Sendable {
     /// True while bytes for either side are held back.
     public var hasHeldOutput: Bool { !toClient.isEmpty || !heldClientEvents.isEmpty }
 
+    /// Bytes held back now: output for the client waiting behind a pending completion, the filter's own answers
+    /// waiting behind the server's reply to an earlier command, and client input waiting behind an active-mode
+    /// conversion. What `maximumHeldBytes` is meant to bound; read by the fuzz targets' invariants.
+    public var heldByteCounts: (forClient: Int, localAnswers: Int, fromClient: Int) {
+        let localAnswers = expected.reduce(0) { $0 + $1.localRepliesAfter.reduce(0) { $0 + $1.count } }
+        return (heldBytesForClient, localAnswers, heldClientByteCount)
+    }
+
     // MARK: Input
 
     /// Bytes read from the local client's control connection.
@@ -176,6 +186,7 @@ public struct ControlStreamFilter: Sendable {
             appendToClient(partial)
         }
         currentReply = nil
+        serverHasEnded = true
         if let conversion = activeConversion, conversion.stage != .connecting {
             activeConversion = nil
             heldClientEvents = []
@@ -371,6 +382,10 @@ public struct ControlStreamFilter: Sendable {
             actions.append(.log(.warning, "Refused \(verb) to \(client): privileged ports are not accepted."))
             return answerLocally(FilterReply.activePrivilegedPort(verb: verb), &actions)
         }
+        guard !serverHasEnded else {
+            // Nobody could answer the EPSV/PASV; a conversion started now would hold later input forever.
+            return answerLocally(FilterReply.activeConnectFailed("the FTP server closed the control connection"), &actions)
+        }
         activeConversion = ActiveConversion(id: nil, client: client, verb: verb, stage: .waitingForQueue)
         if expected.isEmpty { sendPassiveRequestForActiveMode(&actions) }
     }
@@ -412,6 +427,8 @@ public struct ControlStreamFilter: Sendable {
         let events = heldClientEvents
         heldClientEvents = []
         heldClientByteCount = 0
+        // With the server gone, a replayed PORT would start a conversion nobody can answer and hold output forever.
+        guard !serverHasEnded else { return }
         for event in events { handleClientEvent(event, &actions) }
     }
 

@@ -14,9 +14,12 @@ public enum PassiveReplyParser {
 
     /// The port of `(|||port|)` (any delimiter in 33...126 other than digits), with or without the parentheses.
     /// The address fields of the long form `(|1|addr|port|)` are accepted and ignored.
+    /// A parenthesised form (RFC 2428's) wins over a delimiter run elsewhere in the text.
     public static func parseExtendedPassive<S: StringProtocol>(_ text: S) -> PassiveEndpoint? {
         let bytes = Array(text.utf8)
-        for start in bytes.indices where isDelimiter(bytes[start]) {
+        let starts = bytes.indices.filter { isDelimiter(bytes[$0]) }
+        let parenthesised = starts.filter { $0 > bytes.startIndex && bytes[$0 - 1] == UInt8(ascii: "(") }
+        for start in parenthesised + starts {
             if let port = extendedPort(bytes, from: start) { return PassiveEndpoint(host: nil, port: port) }
         }
         return nil

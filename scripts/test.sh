@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# `make test`: every suite against the debug build, then again against release-optimised executables (built with
+# -enable-testing in .build-release: optimisation exposes undefined behaviour that debug builds hide), then a
+# bounded run of every fuzz target, then the stress test alone against the release build (it brings its own CPU
+# contention). The two builds run side by side (a release build compiles each module as one job, about one core);
+# the test phases run one after another, since they contest the CPU. Every phase runs even when an earlier one
+# failed; the exit status is non-zero if any failed, and the summary gives each phase's wall time.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+SWIFT=${SWIFT:-swift}
+release=(-c release -Xswiftc -enable-testing --scratch-path .build-release)
+stress=RewriteStressTests
+mkdir -p .build-release
+summary=()
+failed=0
+
+record() {  # name, seconds, status
+  summary+=("$(printf '%-40s %4ss  %s' "$1" "$2" "$([ "$3" -eq 0 ] && echo ok || echo "FAILED (exit $3)")")")
+  [ "$3" -eq 0 ] || failed=1
+}
+
+run() {  # name, command…
+  local name=$1 start=$SECONDS status
+  shift
+  echo "== make test: $name"
+  "$@"
+  status=$?
+  record "$name" $((SECONDS - start)) $status
+}
+
+run "resolve packages" "$SWIFT" package resolve
+echo "== make test: release build (side by side with the debug build, log in .build-release/build.log)"
+start=$SECONDS
+"$SWIFT" build --build-tests "${release[@]}" >.build-release/build.log 2>&1 &
+release_build=$!
+run "debug build" "$SWIFT" build --build-tests
+wait $release_build
+status=$?
+tail -n $([ $status -eq 0 ] && echo 3 || echo 80) .build-release/build.log
+record "release build (side by side)" $((SECONDS - start)) $status
+
+run "debug tests" "$SWIFT" test --skip-build --skip "$stress"
+run "release tests" "$SWIFT" test --skip-build "${release[@]}" --skip "$stress"
+run "fuzz build + 30 s per target" bash scripts/fuzz.sh
+run "release stress test" "$SWIFT" test --skip-build "${release[@]}" --filter "$stress"
+
+echo "== make test summary (wall time per phase)"
+printf '  %s\n' "${summary[@]}"
+echo "  total ${SECONDS}s"
+exit $failed
