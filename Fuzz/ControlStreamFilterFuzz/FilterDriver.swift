@@ -28,6 +28,8 @@ struct FilterDriver {
     private var highestIssued = 0
     private var clientEnded = false
     private var serverEnded = false
+    /// The memory bounds hold only for a driver that reads a side while the filter wants it (as the loop does).
+    private var boundsApply = true
 
     init(_ configuration: ControlStreamFilter.Configuration, completesListenersAtOnce: Bool) {
         filter = ControlStreamFilter(configuration)
@@ -38,6 +40,7 @@ struct FilterDriver {
 
     /// With `respectingFlowControl`, a side is read only while the filter wants its bytes (as the loop does).
     mutating func run(_ steps: [FilterScript.Step], respectingFlowControl: Bool, readSize: Int = .max) {
+        boundsApply = respectingFlowControl
         for step in steps {
             switch step {
             case .bytes(let side, let bytes):
@@ -156,6 +159,7 @@ struct FilterDriver {
     /// read's worth of input at the filter's largest expansion (a 5-byte `AUTH` line answered with a 132-byte
     /// line), plus one completion's reply.
     private func checkHeldBytes() {
+        guard boundsApply else { return }
         let cap = filter.configuration.maximumHeldBytes
         let held = filter.heldByteCounts
         let slack = Self.largestExpansion * FilterScript.largestRead + Self.largestCompletionReply
@@ -168,10 +172,10 @@ struct FilterDriver {
         }
     }
 
-    /// The filter's own answers (534 to AUTH, 502 to LPSV …) queued behind a server reply are not bounded yet: a
-    /// client flooding AUTH while the server is slow grows them without limit (seed `auth-flood-small-cap`).
-    /// Opt-in until they are: `FUZZ_CHECK_LOCAL_ANSWERS=1`.
-    static let checksLocalAnswers = getenv("FUZZ_CHECK_LOCAL_ANSWERS").map { String(cString: $0) == "1" } ?? false
+    /// The filter's own answers (534 to AUTH, 502 to LPSV …) queued behind a server reply count against the same
+    /// cap (the filter stops reading the client past it; seed `auth-flood-small-cap`). `FUZZ_CHECK_LOCAL_ANSWERS=0`
+    /// turns the check off.
+    static let checksLocalAnswers = getenv("FUZZ_CHECK_LOCAL_ANSWERS").map { String(cString: $0) != "0" } ?? true
 
     static let largestExpansion = 32
     static let largestCompletionReply = 1024

@@ -57,7 +57,7 @@ final class ForwardingLoop: LaneHost {
     static let controlBufferSize = 64 << 10
     /// Most bytes read at once from either side of a control connection (the filter's output per read is bounded
     /// by it: a flood of locally answered commands cannot produce more than a few times this much).
-    static let controlReadChunk = 16 << 10
+    static let controlReadChunk = 4 << 10
     static let stallThreshold: TimeInterval = 1.5
     static let openDeadline: TimeInterval = 15
     /// Longest wait for a non-blocking connect to a client's active-mode port on loopback.
