@@ -19,7 +19,8 @@ let package = Package(
         .systemLibrary(name: "CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
 
         // The one choke point for system calls (sockets, poll, errno), shared by both executables.
-        .target(name: "Posix", path: "Sources/Shared/Posix"),
+        .target(name: "CPosix", path: "Sources/Shared/CPosix"),
+        .target(name: "Posix", dependencies: ["CPosix"], path: "Sources/Shared/Posix"),
 
         .target(
             name: "Shared",
@@ -27,7 +28,7 @@ let package = Package(
                 "Posix", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["Posix"]
+            exclude: ["Posix", "CPosix", "FTPServerKit"]
         ),
         .executableTarget(
             name: "ftptunnel",
@@ -37,10 +38,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The FTP protocol engine: sessions, the command table, replies, listings, data connections, driving a
+        // `FileStore` (pasvd's kernel-confined local store is one).
+        .target(
+            name: "FTPServerKit",
+            dependencies: ["Shared", "Posix", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/Shared/FTPServerKit"
+        ),
         .executableTarget(
             name: "pasvd",
             dependencies: [
-                "Shared", "Posix", "CCrypt",
+                "FTPServerKit", "Shared", "Posix", "CCrypt",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -54,7 +62,7 @@ let package = Package(
         // Test helpers: real sshd, real FTP servers, real FTP clients, deadlines.
         .target(name: "TestSupport", dependencies: ["Shared"], path: "Tests/TestSupport"),
         .testTarget(name: "SharedTests", dependencies: ["Shared", "Posix", "TestSupport"]),
-        .testTarget(name: "PasvdTests", dependencies: ["pasvd", "Shared", "TestSupport"]),
+        .testTarget(name: "PasvdTests", dependencies: ["pasvd", "FTPServerKit", "Posix", "Shared", "TestSupport"]),
         .testTarget(name: "FtptunnelTests", dependencies: ["ftptunnel", "pasvd", "Shared", "TestSupport", "CLibSSH2"]),
     ]
 )

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import pasvd
+@testable import FTPServerKit
 
 /// The path confinement type, exhaustively: lexical resolution, then the on-disk checks with symlinks.
 @Suite struct VirtualPathTests {
@@ -48,9 +49,9 @@ import TestSupport
     }
 }
 
-@Suite struct SessionRootTests {
+@Suite struct ConfinedRootTests {
     /// root/ with a file, a subdirectory, an inside symlink, escaping symlinks, and a sibling outside.
-    private func makeTree() throws -> (TempDirectory, SessionRoot, String) {
+    private func makeTree() throws -> (TempDirectory, ConfinedRoot, String) {
         let temp = try TempDirectory("confine")
         let root = try temp.makeDirectory("root")
         try temp.write("root/file.txt", "inside")
@@ -61,26 +62,36 @@ import TestSupport
         symlink("sub", "\(root)/inner")
         symlink("/etc/passwd", "\(root)/sub/passwd")
         symlink("missing", "\(root)/dangling")
+        symlink("/sub/deep.txt", "\(root)/absolute")
         try temp.write("root/.pasvd-upload.1234", "partial")
-        return (temp, try SessionRoot(path: root), root)
+        return (temp, try ConfinedRoot(path: root), root)
     }
 
     private func path(_ text: String) throws -> VirtualPath { try VirtualPath.resolve(text, from: .root) }
 
+    private func content(_ root: ConfinedRoot, _ text: String) throws -> String {
+        let file = try root.open(try path(text), flags: O_RDONLY)
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let n = read(file.fd, &buffer, buffer.count)
+        return String(decoding: buffer[0..<max(n, 0)], as: UTF8.self)
+    }
+
     @Test func existingInsideResolves() throws {
-        let (tree, root, host) = try makeTree()
+        let (tree, root, _) = try makeTree()
         defer { withExtendedLifetime(tree) {} }
-        let real = SessionRoot.canonical(host)!
-        #expect(try root.existing(path("/file.txt")).path == "\(real)/file.txt")
-        #expect(try root.existing(path("/")).path == real)
-        #expect(try root.existing(path("inner/deep.txt")).path == "\(real)/sub/deep.txt")
+        #expect(try content(root, "/file.txt") == "inside")
+        #expect(try root.facts(path("/")).kind == .directory)
+        #expect(try content(root, "inner/deep.txt") == "deep")
+        // Absolute symlinks resolve relative to the root, as after chroot.
+        #expect(try content(root, "absolute") == "deep")
     }
 
     @Test func symlinksOutsideAreRefused() throws {
         let (tree, root, _) = try makeTree()
         defer { withExtendedLifetime(tree) {} }
         for escape in ["/etc", "/etc/passwd", "sibling/secret.txt", "sub/passwd", "inner/passwd", "sibling"] {
-            #expect(throws: PathError.self, "\(escape)") { try root.existing(path(escape)) }
+            #expect(throws: PathError.self, "\(escape)") { try root.facts(path(escape)) }
+            #expect(throws: PathError.self, "\(escape)") { try root.open(path(escape), flags: O_RDONLY) }
         }
         #expect(throws: PathError.self) { try root.entry(path("/etc/newfile")) }
         #expect(throws: PathError.self) { try root.entry(path("sibling/newfile")) }
@@ -89,19 +100,22 @@ import TestSupport
     @Test func missingAndDanglingAreNotFound() throws {
         let (tree, root, _) = try makeTree()
         defer { withExtendedLifetime(tree) {} }
-        #expect(throws: PathError.notFound("/nope")) { try root.existing(path("nope")) }
-        #expect(throws: PathError.notFound("/dangling")) { try root.existing(path("dangling")) }
+        #expect(throws: PathError.notFound("/nope")) { try root.facts(path("nope")) }
+        #expect(throws: PathError.notFound("/dangling")) { try root.facts(path("dangling")) }
     }
 
     @Test func entriesNeedAnExistingParentInside() throws {
         let (tree, root, host) = try makeTree()
         defer { withExtendedLifetime(tree) {} }
-        let real = SessionRoot.canonical(host)!
         let entry = try root.entry(path("sub/new.txt"))
-        #expect(entry.path == "\(real)/sub/new.txt")
-        #expect(entry.name == "new.txt")
+        #expect(entry.name == "new.txt" && entry.path.description == "/sub/new.txt")
+        try entry.makeDirectory()
+        #expect(fileExists("\(host)/sub/new.txt"))
         // The last component is not followed: deleting the escaping link removes the link only.
-        #expect(try root.entry(path("etc")).path == "\(real)/etc")
+        let link = try root.entry(path("etc"))
+        #expect(try link.status().map { $0.st_mode & S_IFMT } == S_IFLNK)
+        try link.remove(directory: false)
+        #expect(fileExists("/etc/passwd") && (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(host)/etc")) == nil)
         #expect(throws: PathError.isRoot) { try root.entry(path("/")) }
         #expect(throws: PathError.self) { try root.entry(path("missing/child")) }
     }
@@ -109,25 +123,22 @@ import TestSupport
     @Test func temporaryUploadNamesAreInvisible() throws {
         let (tree, root, _) = try makeTree()
         defer { withExtendedLifetime(tree) {} }
-        #expect(throws: PathError.hiddenName("/.pasvd-upload.1234")) { try root.existing(path(".pasvd-upload.1234")) }
+        #expect(throws: PathError.hiddenName("/.pasvd-upload.1234")) { try root.facts(path(".pasvd-upload.1234")) }
         #expect(throws: PathError.self) { try root.entry(path(".pasvd-upload.x")) }
-        let top = try root.existing(.root)
-        #expect(root.listed(".pasvd-upload.1234", in: top) == nil)
-        #expect(root.listed("etc", in: top) == nil)
-        #expect(root.listed("dangling", in: top) == nil)
-        #expect(root.listed("file.txt", in: top) != nil)
-        #expect(root.listed("inner", in: top) != nil)
+        let names = try root.listing(.root).map(\.name)
+        #expect(!names.contains(".pasvd-upload.1234"))
+        #expect(!names.contains("etc") && !names.contains("dangling") && !names.contains("sibling"))
+        #expect(names.contains("file.txt") && names.contains("inner") && names.contains("absolute"))
     }
 
-    @Test func containmentIsByComponentNotPrefix() throws {
+    @Test func containmentIsByDescriptorNotPrefix() throws {
         let temp = try TempDirectory("confine")
         defer { withExtendedLifetime(temp) {} }
-        let root = try SessionRoot(path: try temp.makeDirectory("data"))
-        _ = try temp.makeDirectory("data2")
-        #expect(root.contains(root.hostRoot))
-        #expect(root.contains(root.hostRoot + "/x"))
-        #expect(!root.contains(root.hostRoot + "2"))
-        #expect(!root.contains(root.hostRoot + "2/x"))
-        #expect(!root.contains("/"))
+        let data = try temp.makeDirectory("data")
+        try temp.write("data2/x", "neighbour")
+        symlink("../data2/x", "\(data)/x")
+        let root = try ConfinedRoot(path: data)
+        #expect(throws: PathError.self) { try root.facts(path("x")) }
+        #expect(throws: PathError.self) { try root.facts(path("../data2/x")) }
     }
 }

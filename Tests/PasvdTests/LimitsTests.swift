@@ -32,7 +32,7 @@ import TestSupport
         let s = try PasvdScenario()
         let controls = try (0..<3).map { _ in try s.control(login: .anonymous) }
         for control in controls { #expect(control.command("EPSV")?.hasPrefix("229") == true) }
-        let sockets = ProcessSockets.listening(s.server.process.pid)
+        let sockets = ProcessSockets.listeningInTree(s.server.process.pid)
         #expect(sockets.count == 4, "\(sockets)")
         for socket in sockets {
             #expect(socket.hasPrefix("127.0.0.2:"), "\(socket)")
@@ -75,9 +75,9 @@ import TestSupport
         let control = try s.control(login: .anonymous)
         let reply = control.command("EPSV") ?? ""
         let port = Int(reply.split(separator: "|").first { Int($0) != nil } ?? "") ?? 0
-        #expect(ProcessSockets.listening(s.server.process.pid).contains("\(s.host):\(port)"))
+        #expect(ProcessSockets.listeningInTree(s.server.process.pid).contains("\(s.host):\(port)"))
         try Deadline.wait(for: "passive listener closed") {
-            !ProcessSockets.listening(s.server.process.pid).contains("\(s.host):\(port)")
+            !ProcessSockets.listeningInTree(s.server.process.pid).contains("\(s.host):\(port)")
         }
         #expect(control.command("RETR nothing")?.hasPrefix("550") == true)
         #expect(control.command("NOOP")?.hasPrefix("200") == true)

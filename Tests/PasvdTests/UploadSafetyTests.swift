@@ -20,15 +20,22 @@ import TestSupport
         try #require(reply.hasPrefix("150"), "\(verb): \(reply)")
         let chunk = [UInt8](repeating: 0x5A, count: Self.partialSize)
         _ = chunk.withUnsafeBytes { write(data, $0.baseAddress, $0.count) }
-        try Deadline.wait(for: "partial upload on disk") {
-            temporaryUploads(in: s.root).contains { TestFiles.size(s.path($0)) >= Self.partialSize }
-        }
+        try Deadline.wait(for: "partial upload on disk") { partialUploadSeen(s, verb: verb) }
         return data
     }
 
+    /// STOR writes an unnamed (O_TMPFILE) file that pasvd holds open; APPE grows the target in place.
+    private func partialUploadSeen(_ s: PasvdScenario, verb: String, atLeast: Int = UploadSafetyTests.partialSize) -> Bool {
+        if verb == "APPE" { return TestFiles.size(s.path("keep.bin")) >= Self.originalSize + atLeast }
+        return ProcessFiles.unnamedFileSizes(s.server.process.pid).contains { $0 >= atLeast }
+    }
+
     private func expectIntact(_ s: PasvdScenario, _ hash: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        try Deadline.wait(for: "temporary upload removed") { temporaryUploads(in: s.root).isEmpty }
+        try Deadline.wait(for: "partial upload dropped") {
+            ProcessFiles.unnamedFileSizes(s.server.process.pid).isEmpty && TestFiles.size(s.path("keep.bin")) == Self.originalSize
+        }
         #expect(try TestFiles.sha256(s.path("keep.bin")) == hash, sourceLocation: sourceLocation)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.root) == ["keep.bin"], sourceLocation: sourceLocation)
     }
 
     @Test(arguments: ["STOR", "APPE"])
@@ -71,11 +78,23 @@ import TestSupport
         try TestFiles.random(at: work.file("big.bin"), size: 64 << 20)
         let curl = try ManagedProcess(try which("curl"), ["-sS", "--limit-rate", "2M", "-T", work.file("big.bin"),
                                                           s.url(.anonymous, "keep.bin")])
-        try Deadline.wait(for: "curl upload in progress") {
-            temporaryUploads(in: s.root).contains { TestFiles.size(s.path($0)) > 0 }
-        }
+        try Deadline.wait(for: "curl upload in progress") { partialUploadSeen(s, verb: "STOR", atLeast: 1) }
         curl.killTree()
         try expectIntact(s, hash)
+    }
+
+    /// O_TMPFILE uploads have no name until they complete: a killed server leaves nothing behind.
+    @Test func killedServerLeavesNoResidue() throws {
+        let (s, hash) = try scenario()
+        let work = try TempDirectory("killed-server")
+        try TestFiles.random(at: work.file("big.bin"), size: 64 << 20)
+        let curl = try ManagedProcess(try which("curl"), ["-sS", "--limit-rate", "2M", "-T", work.file("big.bin"),
+                                                          s.url(.anonymous, "keep.bin")])
+        try Deadline.wait(for: "upload in progress") { partialUploadSeen(s, verb: "STOR", atLeast: 1) }
+        s.server.process.killTree()
+        _ = try curl.waitForExit(seconds: 30)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.root) == ["keep.bin"])
+        #expect(try TestFiles.sha256(s.path("keep.bin")) == hash)
     }
 
     @Test func completedUploadReplacesAtomicallyWithMode0644() throws {

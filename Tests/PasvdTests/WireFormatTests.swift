@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import pasvd
+@testable import FTPServerKit
 
 @Suite struct ReplyFormatTests {
     @Test func singleAndMultiLine() {
@@ -51,6 +52,15 @@ import TestSupport
         #expect(throws: UsersFileError.duplicate(path: "u", line: 2, name: "a")) {
             try UsersFile.parse("a:\(sha):\na:\(sha):", path: "u")
         }
+    }
+
+    @Test func optionalSystemAccountField() throws {
+        let sha = "$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eoxqOmSuNp2xS0ktL3nh/"
+        let file = try UsersFile.parse("alice:\(sha):/srv/alice:alice-ftp\nbob:\(sha)::\ncarol:\(sha):", path: "u")
+        #expect(file.records.map(\.account) == ["alice-ftp", nil, nil])
+        #expect(file.record(named: "alice")?.line == "alice:\(sha):/srv/alice:alice-ftp")
+        #expect(throws: UsersFileError.badAccount(path: "u", line: 1)) { try UsersFile.parse("a:\(sha):/r:bad name", path: "u") }
+        #expect(throws: UsersFileError.badAccount(path: "u", line: 1)) { try UsersFile.parse("a:\(sha):/r:x:y", path: "u") }
     }
 
     @Test func cryptVerifiesOpenSSLAndOwnHashes() throws {

@@ -40,10 +40,20 @@ public final class PasvdScenario: @unchecked Sendable {
             .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         try directory.write("users", "# test users\n\(PasvdLogin.opensslUser.user):\(hash):\n", mode: 0o600)
         try PasvdScenario.addUser(file: usersFile, login: PasvdLogin.passwdUser)
+        // Protocol tests create and inspect files as the test runner: sessions keep its identity (named
+        // explicitly, as pasvd requires for root). Account switching has its own tests with real accounts.
+        let runner = PasvdScenario.runnerAccount
         var arguments = ["--users", usersFile, "--anonymous", "--pasv-address", LoopbackNet.serverSide,
-                         "--login-failure-delay", PasvdScenario.testLoginFailureDelay]
+                         "--login-failure-delay", PasvdScenario.testLoginFailureDelay,
+                         "--anonymous-account", runner, "--user-account", runner]
         if anonymousWritable { arguments.append("--writable") }
         server = try PasvdFixture(root: root, passivePortCount: passivePortCount, extraArguments: arguments + extraArguments)
+    }
+
+    /// The account the tests run as (root in CI).
+    public static var runnerAccount: String {
+        guard let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name else { return "root" }
+        return String(cString: name)
     }
 
     /// `pasvd passwd --users FILE NAME`, the password on stdin.

@@ -40,6 +40,12 @@ public enum ProcessSockets {
         return "\(ip & 0xff).\((ip >> 8) & 0xff).\((ip >> 16) & 0xff).\(ip >> 24)"
     }
 
+    /// "ip:port" of every listening TCP socket held by `pid` or any of its descendants (a server with worker
+    /// processes, such as pasvd's per-session workers).
+    public static func listeningInTree(_ pid: pid_t) -> [String] {
+        ([pid] + ProcessTree.descendants(of: pid)).flatMap(listening).sorted()
+    }
+
     /// Ports only (for comparisons that ignore the address family).
     public static func listeningPorts(_ pid: pid_t) -> [Int] {
         listening(pid).compactMap { Int($0.split(separator: ":").last ?? "") }

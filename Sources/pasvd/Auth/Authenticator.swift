@@ -1,3 +1,4 @@
+import FTPServerKit
 import Foundation
 
 /// A logged-in identity: who, where their root is, and whether they may change files.
@@ -6,6 +7,8 @@ struct Account: Sendable, Equatable {
     let root: String
     let writable: Bool
     let isAnonymous: Bool
+    /// The system account named in the users file (fourth field), if any.
+    var systemAccount: String? = nil
 }
 
 /// Checks USER/PASS against the users file (re-read at each attempt, so `pasvd passwd` takes effect at once)
@@ -38,6 +41,6 @@ final class Authenticator: Sendable {
         let matches = CryptHash.verify(password: password, hash: record?.hash ?? decoyHash)
         guard let record, matches else { return nil }
         return Account(name: record.name, root: record.root.isEmpty ? defaultRoot : record.root,
-                       writable: true, isAnonymous: false)
+                       writable: true, isAnonymous: false, systemAccount: record.account)
     }
 }

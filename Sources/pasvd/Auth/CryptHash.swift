@@ -1,4 +1,5 @@
 import CCrypt
+import FTPServerKit
 import Foundation
 
 /// crypt(3) through libcrypt: verifies `$y$` (yescrypt), `$6$` (sha512-crypt) and the other modern

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FTPServerKit
 import Foundation
 
 extension PasvdCommand {

@@ -1,12 +1,15 @@
+import FTPServerKit
 import Foundation
 
-/// One account of the users file: `name:crypthash:root` (root may be empty: the server's --root).
+/// One account of the users file: `name:crypthash:root[:account]` (root may be empty: the server's --root;
+/// account is the system account the user's sessions run as, see `RunAs`).
 struct UserRecord: Equatable, Sendable {
     let name: String
     let hash: String
     let root: String
+    var account: String? = nil
 
-    var line: String { "\(name):\(hash):\(root)" }
+    var line: String { "\(name):\(hash):\(root)" + (account.map { ":" + $0 } ?? "") }
 
     /// Names are restricted to what shells and logs print safely.
     static func isValidName(_ name: String) -> Bool {
@@ -15,7 +18,7 @@ struct UserRecord: Equatable, Sendable {
     }
 }
 
-/// The users file: one `name:crypthash:root` per line, `#` comments and blank lines ignored.
+/// The users file: one `name:crypthash:root[:account]` per line, `#` comments and blank lines ignored.
 struct UsersFile: Sendable {
     let path: String
     private(set) var records: [UserRecord]
@@ -37,15 +40,17 @@ struct UsersFile: Sendable {
             let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
-            guard fields.count == 3 else { throw .malformed(path: path, line: index + 1) }
+            let fields = line.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == 3 || fields.count == 4 else { throw .malformed(path: path, line: index + 1) }
+            let account = fields.count == 4 && !fields[3].isEmpty ? fields[3] : nil
+            if let account, !UserRecord.isValidName(account) { throw .badAccount(path: path, line: index + 1) }
             guard UserRecord.isValidName(fields[0]) else { throw .badName(path: path, line: index + 1) }
             guard CryptHash.isSupported(fields[1]) else { throw .badHash(path: path, line: index + 1) }
             guard fields[2].isEmpty || fields[2].hasPrefix("/") else { throw .relativeRoot(path: path, line: index + 1) }
             guard !records.contains(where: { $0.name == fields[0] }) else {
                 throw .duplicate(path: path, line: index + 1, name: fields[0])
             }
-            records.append(UserRecord(name: fields[0], hash: fields[1], root: fields[2]))
+            records.append(UserRecord(name: fields[0], hash: fields[1], root: fields[2], account: account))
         }
         return UsersFile(path: path, records: records)
     }
@@ -55,7 +60,7 @@ struct UsersFile: Sendable {
     /// Adds the user or replaces its hash (and root when given).
     mutating func upsert(name: String, hash: String, root: String?) {
         if let index = records.firstIndex(where: { $0.name == name }) {
-            records[index] = UserRecord(name: name, hash: hash, root: root ?? records[index].root)
+            records[index] = UserRecord(name: name, hash: hash, root: root ?? records[index].root, account: records[index].account)
         } else {
             records.append(UserRecord(name: name, hash: hash, root: root ?? ""))
         }
@@ -87,6 +92,7 @@ enum UsersFileError: Error, CustomStringConvertible, Equatable {
     case badHash(path: String, line: Int)
     case duplicate(path: String, line: Int, name: String)
     case relativeRoot(path: String, line: Int)
+    case badAccount(path: String, line: Int)
     case unwritable(String, String)
 
     var description: String {
@@ -94,7 +100,7 @@ enum UsersFileError: Error, CustomStringConvertible, Equatable {
         case .unreadable(let path):
             return "cannot read users file \(path): check the path and its permissions"
         case .malformed(let path, let line):
-            return "\(path):\(line): expected name:crypthash:root; add users with `pasvd passwd --users \(path) NAME`"
+            return "\(path):\(line): expected name:crypthash:root or name:crypthash:root:account; add users with `pasvd passwd --users \(path) NAME`"
         case .badName(let path, let line):
             return "\(path):\(line): user names may contain only letters, digits, '.', '_', '-' and '@'"
         case .badHash(let path, let line):
@@ -103,6 +109,8 @@ enum UsersFileError: Error, CustomStringConvertible, Equatable {
             return "\(path):\(line): user \(name) appears twice; keep one line per user"
         case .relativeRoot(let path, let line):
             return "\(path):\(line): the root must be an absolute path, or empty for the server's --root"
+        case .badAccount(let path, let line):
+            return "\(path):\(line): the fourth field must be a system account name (letters, digits, '.', '_', '-')"
         case .unwritable(let path, let reason):
             return "cannot write users file \(path): \(reason); check the directory is writable"
         }

@@ -1,113 +1,123 @@
+import FTPServerKit
 import Foundation
 import Logging
+import Posix
 import Shared
 
-/// Accepts control connections and runs one thread per session (blocking I/O with poll(2); transfers use
-/// sendfile(2)). Idle sessions cost one small thread stack and a 4 KiB read buffer each.
+/// Two roles, as in vsftpd. The listener accepts control connections and hands each to its own worker process
+/// (`SessionWorkers`); it opens no file of any user and enforces the session limit and the shutdown sequence.
+/// A worker (`--inetd`, or spawned by the listener) serves one session on stdin/stdout and, once logged in,
+/// switches to the session's account (`RunAs`) before it touches a file.
 final class FTPServer: @unchecked Sendable {
-    /// Stack size of session threads: enough for the handlers, small so that idle sessions stay cheap.
-    static let threadStackSize = 512 * 1024
-    /// After the grace period, sessions get this long to clean up (remove partial uploads) before exit.
+    /// Pending connections the kernel queues for the control listener.
+    static let controlBacklog: Int32 = 128
+    /// After the grace period, workers get this long to clean up (drop partial uploads) before SIGKILL.
     static let abortCleanupSeconds = 3.0
+    /// How often the listener looks for exited workers while no connection arrives.
+    static let reapIntervalMilliseconds: Int32 = 500
 
-    let context: ServerContext
-    private let logger: Logger
-    private let lock = NSLock()
-    private var activeSessions = 0
-    private var nextSessionID = 0
+    let configuration: ServerConfiguration
+    private let shutdown = ShutdownSignal()
+    private var logger: Logger
 
-    init(configuration: ServerConfiguration, logger: Logger) throws {
-        let authenticator = try Authenticator(
-            usersFile: configuration.usersFile, anonymous: configuration.anonymous,
-            anonymousWritable: configuration.writable, defaultRoot: configuration.root)
-        context = ServerContext(configuration: configuration, authenticator: authenticator,
-                                shutdown: ShutdownSignal(), passivePorts: PassivePorts(range: configuration.passivePorts))
+    init(configuration: ServerConfiguration, logger: Logger) {
+        self.configuration = configuration
         self.logger = logger
     }
 
-    /// Listens and serves until SIGTERM/SIGINT, then lets transfers finish within the grace period.
+    /// The listener: serves until SIGTERM/SIGINT, then lets workers finish their transfers within the grace period.
     func run() throws {
-        let configuration = context.configuration
-        context.shutdown.installSignalHandlers { [logger] signal in
+        shutdown.installSignalHandlers { [logger] signal in
             logger.notice("signal \(signal): no new sessions, finishing transfers")
         }
-        let listener = try Socket.listen(on: configuration.listen, port: configuration.port,
-                                         backlog: Socket.controlBacklog)
+        guard let address = SocketAddress(host: configuration.listen, port: configuration.port) else {
+            throw PosixError("parse --listen \(configuration.listen)", code: EINVAL)
+        }
+        let listener = try PosixSocket.bound(to: address, nonBlocking: true)
+        defer { close(listener) }
+        try PosixSocket.listen(listener, backlog: FTPServer.controlBacklog, on: address)
         logger.notice("listening", metadata: [
-            "address": "\(configuration.listen):\(configuration.port)",
-            "pasv-ports": "\(configuration.passivePorts)", "pasv-address": "\(configuration.passiveAddress)",
+            "address": "\(address)", "pasv-ports": "\(configuration.passivePorts)",
+            "pasv-address": "\(configuration.passiveAddress)",
         ])
+        if !PosixIdentity.isRoot {
+            logger.notice("not started as root: sessions run as \(PosixIdentity.account(uid: getuid(), gid: getgid())) without switching accounts")
+        }
+        let workers = SessionWorkers(arguments: CommandLine.arguments, logger: logger)
+        var nextSessionID = 0
         while true {
-            var fds = [pollfd(listener, POLLIN), pollfd(context.shutdown.drainFD, POLLIN)]
-            guard Socket.poll(&fds, milliseconds: -1) >= 0 else { continue }
+            var fds = [pollfd(listener, POLLIN), pollfd(shutdown.drainFD, POLLIN)]
+            _ = try? PosixPoll.poll(&fds, milliseconds: FTPServer.reapIntervalMilliseconds)
+            workers.reap()
             if fds[1].isReadableOrClosed { break }
-            guard fds[0].isReadableOrClosed, let client = Socket.accept(listener) else { continue }
-            admit(client)
+            guard fds[0].isReadableOrClosed,
+                  case .done(let (client, peer))? = try? PosixSocket.accept(listener, nonBlocking: false) else { continue }
+            nextSessionID += 1
+            admit(client, peer: peer, id: nextSessionID, workers: workers)
+            close(client)
         }
         close(listener)
-        waitForSessions()
+        stopWorkers(workers)
         logger.notice("stopped")
     }
 
-    /// Serves exactly one session on stdin/stdout.
-    func serveInetd() {
-        context.shutdown.installSignalHandlers { _ in }
-        Socket.configureControl(STDOUT_FILENO, sendTimeout: context.configuration.idleTimeout)
-        let local = Socket.localEndpoint(STDIN_FILENO)
+    /// A worker: serves exactly one session on stdin/stdout.
+    func serveOneSession() {
+        shutdown.installSignalHandlers { _ in }
+        PosixSocket.setNoDelay(STDOUT_FILENO)
+        PosixSocket.setSendTimeout(STDOUT_FILENO, seconds: configuration.idleTimeout)
+        let authenticator: Authenticator
+        do {
+            authenticator = try Authenticator(usersFile: configuration.usersFile, anonymous: configuration.anonymous,
+                                              anonymousWritable: configuration.writable, defaultRoot: configuration.root)
+        } catch {
+            logger.error("cannot start the session: \(error)")
+            return
+        }
+        let settings = SessionSettings(
+            passivePorts: configuration.passivePorts, passiveAddress: configuration.passiveAddress,
+            idleTimeout: configuration.idleTimeout, dataTimeout: configuration.dataTimeout,
+            loginFailureDelay: configuration.loginFailureDelay)
         let session = Session(
-            id: 1, context: context, control: ControlChannel(input: STDIN_FILENO, output: STDOUT_FILENO),
-            localHost: local?.host ?? ServerConfiguration.defaultListen,
-            peerHost: Socket.peerEndpoint(STDIN_FILENO)?.host, logger: logger)
+            id: configuration.sessionID ?? 1, settings: settings,
+            authority: PasvdAuthority(authenticator: authenticator, configuration: configuration), shutdown: shutdown,
+            input: STDIN_FILENO, output: STDOUT_FILENO,
+            localHost: PosixSocket.localAddress(STDIN_FILENO)?.host ?? ServerConfiguration.defaultListen,
+            peerHost: PosixSocket.peerAddress(STDIN_FILENO)?.host, logger: logger)
         session.run()
     }
 
-    private func admit(_ client: Int32) {
-        let peer = Socket.peerEndpoint(client)
-        let (accepted, id) = lock.withLock { () -> (Bool, Int) in
-            nextSessionID += 1
-            guard activeSessions < context.configuration.maxSessions else { return (false, nextSessionID) }
-            activeSessions += 1
-            return (true, nextSessionID)
-        }
-        guard accepted else {
+    private func admit(_ client: Int32, peer: SocketAddress?, id: Int, workers: SessionWorkers) {
+        guard workers.count < configuration.maxSessions else {
             logger.warning("session limit reached, refusing", metadata: ["peer": "\(peer?.description ?? "?")"])
-            Socket.writeAll(client, Array(Reply(ReplyCode.serviceNotAvailable,
-                                                "Too many sessions (limit \(context.configuration.maxSessions)); try again later.").wire.utf8))
-            close(client)
+            refuse(client, "Too many sessions (limit \(configuration.maxSessions)); try again later.")
             return
         }
-        Socket.configureControl(client, sendTimeout: context.configuration.idleTimeout)
-        let local = Socket.localEndpoint(client)
-        let session = Session(id: id, context: context, control: ControlChannel(input: client, output: client),
-                              localHost: local?.host ?? context.configuration.listen, peerHost: peer?.host,
-                              logger: logger)
-        let thread = Thread { [self] in
-            session.run()
-            close(client)
-            lock.withLock { activeSessions -= 1 }
+        do {
+            try workers.start(id: id, client: client)
+        } catch {
+            logger.error("cannot start a session worker: \(error)")
+            refuse(client, "Cannot start a session now; try again later.")
         }
-        thread.stackSize = FTPServer.threadStackSize
-        thread.start()
     }
 
-    private var sessionCount: Int { lock.withLock { activeSessions } }
-
-    /// Waits for sessions to end: the grace period for transfers, then an abort and a short clean-up time.
-    private func waitForSessions() {
-        let graceEnd = Monotonic.now() + context.configuration.shutdownGrace
-        while sessionCount > 0, Monotonic.now() < graceEnd { usleep(20_000) }
-        guard sessionCount > 0 else { return }
-        logger.warning("grace period over, aborting \(sessionCount) session(s)")
-        context.shutdown.abort()
-        let cleanupEnd = Monotonic.now() + FTPServer.abortCleanupSeconds
-        while sessionCount > 0, Monotonic.now() < cleanupEnd { usleep(20_000) }
+    /// A 421 on a connection that will not be served (bounded: the socket buffer takes one line).
+    private func refuse(_ client: Int32, _ text: String) {
+        let wire = Array(Reply(ReplyCode.serviceNotAvailable, text).wire.utf8)
+        PosixSocket.setNonBlocking(client)
+        _ = wire.withUnsafeBytes { try? PosixSocket.send(client, $0) }
     }
-}
 
-/// What every session shares: settings, authentication, shutdown signal, passive port allocation.
-struct ServerContext: Sendable {
-    let configuration: ServerConfiguration
-    let authenticator: Authenticator
-    let shutdown: ShutdownSignal
-    let passivePorts: PassivePorts
+    /// SIGTERM to every worker (idle sessions end, transfers go on), the grace period, then the abort signal
+    /// (transfers end, partial uploads dropped), a short clean-up time, and SIGKILL for whatever is left.
+    private func stopWorkers(_ workers: SessionWorkers) {
+        workers.signalAll(SIGTERM)
+        workers.waitForAll(until: Monotonic.now() + configuration.shutdownGrace)
+        guard workers.count > 0 else { return }
+        logger.warning("grace period over, aborting \(workers.count) session(s)")
+        workers.signalAll(ShutdownSignal.abortSignal)
+        workers.waitForAll(until: Monotonic.now() + FTPServer.abortCleanupSeconds)
+        workers.signalAll(SIGKILL)
+        workers.waitForAll(until: Monotonic.now() + FTPServer.abortCleanupSeconds)
+    }
 }

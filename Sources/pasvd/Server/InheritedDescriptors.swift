@@ -1,4 +1,6 @@
+import FTPServerKit
 import Foundation
+import Posix
 
 /// A daemon keeps no descriptors it did not open itself: whatever the parent leaked (sockets bound to
 /// ports, pipes) would otherwise stay held for the server's whole lifetime.

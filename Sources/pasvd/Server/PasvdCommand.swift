@@ -1,5 +1,7 @@
 import ArgumentParser
+import FTPServerKit
 import Foundation
+import Posix
 import Logging
 import Shared
 
@@ -27,7 +29,7 @@ extension PasvdCommand {
         @Option(help: "Directory served to anonymous users and to users without their own root.")
         var root: String
 
-        @Option(help: "IPv4 address of the control listener (loopback unless --allow-remote).")
+        @Option(help: "Address of the control listener, IPv4 or IPv6 (loopback unless --allow-remote).")
         var listen: String = ServerConfiguration.defaultListen
 
         @Option(help: "TCP port of the control listener.")
@@ -39,7 +41,7 @@ extension PasvdCommand {
         @Option(name: .customLong("pasv-address"), help: "IPv4 address announced in 227 (PASV) replies.")
         var pasvAddress: String = ServerConfiguration.defaultPassiveAddress
 
-        @Option(help: "Users file: one name:crypthash:root per line (see `pasvd passwd`).")
+        @Option(help: "Users file: one name:crypthash:root[:account] per line (see `pasvd passwd`).")
         var users: String?
 
         @Flag(help: "Allow anonymous logins (USER anonymous or ftp, any password), read-only unless --writable.")
@@ -70,6 +72,18 @@ extension PasvdCommand {
         @Option(name: .customLong("log-file"), help: "Append the log to this file instead of stderr.")
         var logFile: String?
 
+        @Option(name: .customLong("anonymous-account"),
+                help: "System account anonymous sessions run as when pasvd starts as root (default: ftp, else nobody).")
+        var anonymousAccount: String?
+
+        @Option(name: .customLong("user-account"),
+                help: "System account of users without one in the users file (default: the owner of their root).")
+        var userAccount: String?
+
+        /// Set by the listener on the per-connection worker it spawns.
+        @Option(name: .customLong("session-id"), help: .hidden)
+        var sessionID: Int?
+
         @Option(name: .customLong("login-failure-delay"), help: .hidden)
         var loginFailureDelay: Double = ServerConfiguration.defaultLoginFailureDelay
 
@@ -86,7 +100,8 @@ extension PasvdCommand {
                     root: root, listen: listen, port: port, passivePorts: pasvPorts, passiveAddress: pasvAddress,
                     usersFile: users, anonymous: anonymous, writable: writable, maxSessions: maxSessions,
                     idleTimeout: idleTimeout, dataTimeout: dataTimeout, inetd: inetd, allowRemote: allowRemote,
-                    loginFailureDelay: loginFailureDelay, shutdownGrace: shutdownGrace)
+                    loginFailureDelay: loginFailureDelay, shutdownGrace: shutdownGrace,
+                    anonymousAccount: anonymousAccount, userAccount: userAccount, sessionID: sessionID)
             } catch {
                 throw ValidationError(error.description)
             }
@@ -96,9 +111,11 @@ extension PasvdCommand {
             let configuration = try makeConfiguration()
             InheritedDescriptors.closeAll()
             try LogSetup.bootstrap(label: "pasvd", verbosity: verbose, logFile: logFile)
-            let server = try FTPServer(configuration: configuration, logger: Logger(label: "pasvd"))
+            var logger = Logger(label: "pasvd")
+            if let id = configuration.sessionID { logger[metadataKey: "pid"] = "\(getpid())"; _ = id }
+            let server = FTPServer(configuration: configuration, logger: logger)
             if configuration.inetd {
-                server.serveInetd()
+                server.serveOneSession()
             } else {
                 try server.run()
             }

@@ -1,4 +1,6 @@
+import FTPServerKit
 import Foundation
+import Posix
 import Shared
 
 /// The validated server settings. Every check names the option and says how to fix it.
@@ -12,6 +14,8 @@ struct ServerConfiguration: Sendable {
     static let defaultDataTimeout = 60.0
     static let defaultLoginFailureDelay = 1.0
     static let defaultShutdownGrace = 10.0
+    /// Anonymous sessions run as the first of these accounts that exists (when pasvd starts as root).
+    static let defaultAnonymousAccounts = ["ftp", "nobody"]
 
     let root: String
     let listen: String
@@ -27,22 +31,32 @@ struct ServerConfiguration: Sendable {
     let inetd: Bool
     let loginFailureDelay: Double
     let shutdownGrace: Double
+    /// Account of anonymous sessions (nil: none of the defaults exists).
+    let anonymousAccount: String?
+    /// Account of users without one in the users file (nil: the owner of their root directory).
+    let userAccount: String?
+    /// This process serves one session (a worker the listener spawned); its id for the log.
+    let sessionID: Int?
 
     init(root: String, listen: String, port: Int, passivePorts: String, passiveAddress: String,
          usersFile: String?, anonymous: Bool, writable: Bool, maxSessions: Int, idleTimeout: Double,
          dataTimeout: Double, inetd: Bool, allowRemote: Bool, loginFailureDelay: Double,
-         shutdownGrace: Double) throws(ConfigurationError) {
+         shutdownGrace: Double, anonymousAccount: String? = nil, userAccount: String? = nil,
+         sessionID: Int? = nil) throws(ConfigurationError) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw .rootMissing(root)
         }
         let host = listen == "localhost" ? "127.0.0.1" : listen
-        guard Socket.address(host, port: 0) != nil else { throw .badAddress(option: "--listen", value: listen) }
-        guard Socket.isLoopback(host) || allowRemote else { throw .remoteListen(listen) }
+        guard let address = SocketAddress(host: host, port: 0) else { throw .badAddress(option: "--listen", value: listen) }
+        guard address.isLoopback || allowRemote else { throw .remoteListen(listen) }
         guard (1...65535).contains(port) else { throw .badPort(port) }
         guard let range = PortRange(passivePorts) else { throw .badPassivePorts(passivePorts) }
-        guard Socket.address(passiveAddress, port: 0) != nil else {
+        guard SocketAddress(host: passiveAddress, port: 0)?.family == .ipv4 else {
             throw .badAddress(option: "--pasv-address", value: passiveAddress)
+        }
+        for (option, name) in [("--anonymous-account", anonymousAccount), ("--user-account", userAccount)] {
+            if let name, PosixIdentity.account(named: name) == nil { throw .unknownAccount(option: option, name: name) }
         }
         guard usersFile != nil || anonymous else { throw .noLogin }
         guard !writable || anonymous else { throw .writableWithoutAnonymous }
@@ -67,6 +81,10 @@ struct ServerConfiguration: Sendable {
         self.inetd = inetd
         self.loginFailureDelay = loginFailureDelay
         self.shutdownGrace = shutdownGrace
+        self.anonymousAccount = anonymousAccount
+            ?? ServerConfiguration.defaultAnonymousAccounts.first { PosixIdentity.account(named: $0) != nil }
+        self.userAccount = userAccount
+        self.sessionID = sessionID
     }
 }
 
@@ -80,13 +98,15 @@ enum ConfigurationError: Error, CustomStringConvertible {
     case writableWithoutAnonymous
     case usersFile(UsersFileError)
     case notPositive(option: String)
+    case unknownAccount(option: String, name: String)
 
     var description: String {
         switch self {
         case .rootMissing(let root):
             return "--root \(root) is not an existing directory; create it or pass another one"
         case .badAddress(let option, let value):
-            return "\(option) \(value) is not an IPv4 address; use a dotted address such as 127.0.0.1"
+            return "\(option) \(value) is not a numeric address; use one such as 127.0.0.1 or ::1"
+                + (option == "--pasv-address" ? " (IPv4: 227 replies carry IPv4 only; IPv6 clients get 229)" : "")
         case .remoteListen(let value):
             return "refusing --listen \(value): it is not a loopback address and pasvd is meant to sit behind sshd; "
                 + "pass --allow-remote if you really want it reachable from the network"
@@ -102,6 +122,8 @@ enum ConfigurationError: Error, CustomStringConvertible {
             return error.description
         case .notPositive(let option):
             return "\(option) must be a positive number"
+        case .unknownAccount(let option, let name):
+            return "\(option) \(name): no such system account; create it (useradd --system \(name)) or name another"
         }
     }
 }

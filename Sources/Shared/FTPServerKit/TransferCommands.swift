@@ -1,30 +1,37 @@
 import Foundation
+import Posix
 import Shared
 
 /// PASV, EPSV, RETR, STOR, APPE, STOU: passive listeners and the transfers over them.
 extension Session {
+    /// RFC 2428 network protocol of the control connection: 1 (IPv4) or 2 (IPv6); data listeners use the same.
+    var networkProtocol: String { localHost.contains(":") ? "2" : "1" }
+
     func enterPassive(extended: Bool, _ argument: String) {
         if extended {
             switch argument.uppercased() {
             case "ALL":
                 extendedPassiveOnly = true
                 return reply(ReplyCode.commandOK, "EPSV ALL ok.")
-            case "", "1": break
+            case "", networkProtocol: break
             default:
-                return reply(ReplyCode.extendedPortProtocolNotSupported, "Network protocol not supported, use (1).")
+                return reply(ReplyCode.extendedPortProtocolNotSupported, "Network protocol not supported, use (\(networkProtocol)).")
             }
         } else if extendedPassiveOnly {
             return reply(ReplyCode.badSequence, "PASV not allowed after EPSV ALL.")
+        } else if networkProtocol == "2" {
+            // A 227 reply carries an IPv4 address only (RFC 2428 §3).
+            return reply(ReplyCode.cannotOpenData, "PASV cannot describe an IPv6 data address; use EPSV.")
         }
         closePassive()
-        guard let listener = context.passivePorts.open(on: localHost) else {
-            logger.warning("passive range \(configuration.passivePorts) exhausted")
-            return reply(ReplyCode.cannotOpenData, "No passive port free in \(configuration.passivePorts); try again later.")
+        guard let listener = passivePorts.open(on: localHost) else {
+            logger.warning("passive range \(settings.passivePorts) exhausted")
+            return reply(ReplyCode.cannotOpenData, "No passive port free in \(settings.passivePorts); try again later.")
         }
         passive = listener
-        passiveDeadline = Monotonic.now() + configuration.dataTimeout
+        passiveDeadline = Monotonic.now() + settings.dataTimeout
         logger.debug("passive listener \(localHost):\(listener.port)")
-        let endpoint = PassiveEndpoint(host: configuration.passiveAddress, port: listener.port)
+        let endpoint = PassiveEndpoint(host: settings.passiveAddress, port: listener.port)
         if extended {
             reply(ReplyCode.enteringExtendedPassive, String(endpoint.extendedPassiveReply().dropFirst(4)))
         } else {
@@ -40,32 +47,38 @@ extension Session {
             return nil
         }
         defer { closePassive() }
-        let deadline = Monotonic.now() + configuration.dataTimeout
+        control.inTransfer = true  // ABOR while waiting for the connection counts; queued commands stay bounded
+        var connected = false
+        defer { if !connected { control.inTransfer = false } }
+        let deadline = Monotonic.now() + settings.dataTimeout
         while true {
-            var fds = [pollfd(listener.fd, POLLIN), pollfd(control.input, POLLIN), pollfd(context.shutdown.abortFD, POLLIN)]
-            _ = Socket.poll(&fds, milliseconds: Monotonic.milliseconds(until: deadline))
+            var fds = [pollfd(listener.fd, POLLIN), pollfd(fd: control.input, events: control.transferEvents, revents: 0),
+                       pollfd(shutdown.abortFD, POLLIN)]
+            _ = try? PosixPoll.poll(&fds, milliseconds: Monotonic.milliseconds(until: deadline))
             if fds[2].isReadableOrClosed || Monotonic.now() >= deadline {
                 reply(ReplyCode.cannotOpenData, "Failed to establish data connection.")
                 return nil
             }
-            if fds[1].isReadableOrClosed {
-                control.readAvailable()
-                if control.takeAbort() {
+            if fds[1].revents != 0 {
+                control.serviceDuringTransfer(revents: fds[1].revents)
+                if control.abortRequested {
                     reply(ReplyCode.transferAborted, "Data connection aborted.")
                     reply(ReplyCode.closingData, "ABOR successful.")
                     return nil
                 }
-                if control.peerClosed { shouldClose = true; return nil }
+                if control.peerClosed || control.writeFailed { shouldClose = true; return nil }
             }
-            guard fds[0].isReadableOrClosed, let fd = Socket.accept(listener.fd) else { continue }
-            let peer = Socket.peerEndpoint(fd)?.host
+            guard fds[0].isReadableOrClosed,
+                  case .done(let (fd, address))? = try? PosixSocket.accept(listener.fd, nonBlocking: false) else { continue }
+            let peer = address?.host
             if let peerHost, peer != peerHost {
                 logger.warning("data connection from \(peer ?? "?") refused: control peer is \(peerHost)")
                 close(fd)
                 continue
             }
-            return DataConnection(fd: fd, control: control, abortFD: context.shutdown.abortFD,
-                                  timeout: configuration.dataTimeout)
+            connected = true
+            return DataConnection(fd: fd, control: control, abortFD: shutdown.abortFD,
+                                  timeout: settings.dataTimeout)
         }
     }
 
@@ -97,49 +110,37 @@ extension Session {
     func retrieve(_ argument: String) {
         let offset = restartOffset
         restartOffset = 0
-        guard let (path, host) = existing(argument) else { return }
-        // O_NONBLOCK: opening a FIFO must not hang the session; it is refused below like any non-regular file.
-        let file = open(host.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        guard file >= 0 else { return refuse(errno: errno, "RETR") }
-        defer { close(file) }
-        var info = Glibc.stat()
-        guard fstat(file, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-            return reply(ReplyCode.fileUnavailable, "Not a regular file.")
-        }
-        let size = Int64(info.st_size)
-        guard offset <= size else { return reply(ReplyCode.fileUnavailable, "Restart offset beyond end of file.") }
+        guard let store, let path = virtualPath(argument) else { return }
+        var file: FileDownload?
+        guard perform({ () throws(FileStoreError) in file = try store.download(path) }), let file else { return }
+        guard offset <= file.size else { return reply(ReplyCode.fileUnavailable, "Restart offset beyond end of file.") }
         guard let data = acceptDataConnection() else { return }
-        reply(ReplyCode.fileStatusOK, "Opening BINARY mode data connection for \(path.name ?? "/") (\(size) bytes).")
+        reply(ReplyCode.fileStatusOK, "Opening BINARY mode data connection for \(path.name ?? "/") (\(file.size) bytes).")
         let started = Monotonic.now()
-        let end = data.sendFile(file, offset: offset, count: size - offset)
+        let end = file.send(from: offset, count: file.size - offset, over: data)
         let sent = data.bytes
         withExtendedLifetime(data) {}
         logTransfer("download", path, bytes: sent, started: started, end: end)
         end == .completed ? reply(ReplyCode.closingData, "Transfer complete.") : replyIncomplete(end)
     }
 
-    func store(_ argument: String, unique: Bool, append: Bool) {
+    /// STOR, APPE (`.append`) and STOU (`.unique`); STOR after REST becomes `.resume`.
+    func store(_ argument: String, mode requested: UploadMode) {
         let offset = restartOffset
         restartOffset = 0
-        guard requireWritable() else { return }
+        guard requireWritable(), let store else { return }
+        let unique = requested == .unique
         let name = unique ? (argument.isEmpty ? "upload" : argument) : argument
         guard !name.isEmpty else { return reply(ReplyCode.parameterSyntaxError, "A file name is required.") }
-        guard let (path, host) = entry(name) else { return }
-        let mode: SafeUpload.Mode = unique ? .unique : append ? .append : offset > 0 ? .resume(offset: offset) : .replace
-        let upload: SafeUpload
-        do {
-            upload = try SafeUpload(target: host, mode: mode)
-        } catch {
-            logger.info("upload to \(path) refused: \(error)")
-            switch error {
-            case .system(let code, let what): return refuse(errno: code, what)
-            case .notRegularFile: return reply(ReplyCode.fileUnavailable, "Not a regular file.")
-            case .offsetBeyondEnd: return reply(ReplyCode.fileUnavailable, "Restart offset beyond end of file.")
-            case .noUniqueName: return reply(ReplyCode.fileNameNotAllowed, "No unique name available.")
-            }
-        }
+        guard let path = virtualPath(name) else { return }
+        guard path.name != nil else { return refuse(PathError.isRoot) }
+        let mode: UploadMode = requested == .replace && offset > 0 ? .resume(offset: offset) : requested
+        var prepared: FileUpload?
+        guard perform({ () throws(FileStoreError) in
+            prepared = try store.upload(path, mode: mode, deadline: Monotonic.now() + settings.dataTimeout)
+        }), let upload = prepared else { return logger.info("upload to \(path) refused") }
         guard let data = acceptDataConnection() else { return upload.discard() }
-        reply(ReplyCode.fileStatusOK, unique ? "FILE: \(host.name)" : "Ok to send data.")
+        reply(ReplyCode.fileStatusOK, unique ? "FILE: \(upload.announcedName)" : "Ok to send data.")
         let started = Monotonic.now()
         var end = data.receive { buffer in try upload.write(buffer) }
         let received = data.bytes

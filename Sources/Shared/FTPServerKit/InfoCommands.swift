@@ -1,13 +1,9 @@
 import Foundation
+import Posix
 import Shared
 
 /// FEAT, OPTS, HELP, STAT, TYPE, MODE, STRU, REST.
 extension Session {
-    /// Extensions advertised by FEAT: exactly those implemented.
-    static let features = [
-        "EPSV", "MDTM", "MLST type*;size*;modify*;perm*;", "REST STREAM", "SIZE", "TVFS", "UTF8",
-    ]
-
     func feat() {
         send(Reply(ReplyCode.systemStatus, first: "Features:", body: Session.features, last: "End"))
     }
@@ -32,7 +28,7 @@ extension Session {
     }
 
     func help() {
-        let verbs = Session.knownCommands.subtracting(["ACCT", "REIN", "SMNT", "SITE", "LPRT", "LPSV", "PBSZ", "PROT", "AUTH", "PORT", "EPRT"]).sorted()
+        let verbs = CommandTable.helpVerbs
         var lines: [String] = []
         stride(from: 0, to: verbs.count, by: 8).forEach { lines.append(verbs[$0..<min($0 + 8, verbs.count)].joined(separator: " ")) }
         send(Reply(ReplyCode.help, first: "The following commands are recognized:", body: lines, last: "Help OK."))
@@ -48,8 +44,8 @@ extension Session {
         }
         var body = ["Connected from \(peerHost ?? "stdin")"]
         if let account { body.append("Logged in as \(account.name)\(account.writable ? "" : " (read-only)")") }
-        body += ["TYPE: BINARY, MODE: STREAM, STRU: FILE", "Passive ports \(configuration.passivePorts)",
-                 "Idle timeout \(Int(configuration.idleTimeout)) s, data timeout \(Int(configuration.dataTimeout)) s"]
+        body += ["TYPE: BINARY, MODE: STREAM, STRU: FILE", "Passive ports \(settings.passivePorts)",
+                 "Idle timeout \(Int(settings.idleTimeout)) s, data timeout \(Int(settings.dataTimeout)) s"]
         send(Reply(ReplyCode.systemStatus, first: "pasvd status:", body: body, last: "End of status."))
     }
 

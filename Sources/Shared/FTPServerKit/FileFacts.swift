@@ -1,19 +1,19 @@
 import Foundation
 
 /// What listings and SIZE/MDTM report about one file: taken from stat(2), formatted per RFC 3659 and `ls -l`.
-struct FileFacts: Sendable, Equatable {
-    enum Kind: Sendable { case file, directory, other }
+public struct FileFacts: Sendable, Equatable {
+    public enum Kind: Sendable { case file, directory, other }
 
     /// Files older than this (or in the future) show their year instead of the time in `ls -l` style.
     static let recentSeconds = 182 * 24 * 3600
 
-    let kind: Kind
-    let size: Int64
-    let modified: Int  // seconds since the epoch
-    let mode: UInt32
-    let links: Int
+    public let kind: Kind
+    public let size: Int64
+    public let modified: Int  // seconds since the epoch
+    public let mode: UInt32
+    public let links: Int
 
-    init(kind: Kind, size: Int64, modified: Int, mode: UInt32, links: Int = 1) {
+    public init(kind: Kind, size: Int64, modified: Int, mode: UInt32, links: Int = 1) {
         self.kind = kind
         self.size = size
         self.modified = modified
@@ -21,15 +21,6 @@ struct FileFacts: Sendable, Equatable {
         self.links = links
     }
 
-    /// stat(2) of a canonical host path (symlinks followed; the path was checked by `SessionRoot`).
-    static func of(_ path: HostPath) -> FileFacts? {
-        var info = stat()
-        guard stat(path.path, &info) == 0 else { return nil }
-        let type = info.st_mode & S_IFMT
-        let kind: Kind = type == S_IFREG ? .file : type == S_IFDIR ? .directory : .other
-        return FileFacts(kind: kind, size: Int64(info.st_size), modified: Int(info.st_mtim.tv_sec),
-                         mode: UInt32(info.st_mode & 0o7777), links: Int(info.st_nlink))
-    }
 
     /// `YYYYMMDDHHMMSS` in UTC (MDTM and the `modify` fact).
     var timestamp: String {

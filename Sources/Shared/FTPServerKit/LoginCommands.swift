@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 import Shared
 
 /// USER, PASS.
@@ -13,7 +14,7 @@ extension Session {
             return
         }
         pendingUser = name
-        if context.authenticator.isAnonymous(name) {
+        if authority.isAnonymous(name) {
             reply(ReplyCode.needPassword, "Anonymous login ok, send your e-mail address as password.")
         } else {
             reply(ReplyCode.needPassword, "Password required for \(name).")
@@ -30,34 +31,28 @@ extension Session {
             return
         }
         pendingUser = nil
-        let found: Account?
-        do {
-            found = try context.authenticator.authenticate(user: name, password: password)
-        } catch {
-            logger.error("users file: \(error)")
-            found = nil
-        }
-        guard let found else { return loginFailed(name) }
-        do {
-            root = try SessionRoot(path: found.root)
-        } catch {
-            logger.error("login refused: root of \(name) unavailable: \(error)")
+        switch authority.login(user: name, password: password, logger: logger) {
+        case .refused:
+            loginFailed(name)
+        case .unavailable(let reason, let closeSession):
+            logger.error("login refused for \(name): \(reason)")
             reply(ReplyCode.notLoggedIn, "Login incorrect.")
-            return
+            shouldClose = closeSession
+        case .success(let login):
+            account = login
+            cwd = .root
+            logger[metadataKey: "user"] = "\(login.name)"
+            logger.notice("login", metadata: ["root": "\(login.rootDescription)", "writable": "\(login.writable)"])
+            reply(ReplyCode.loggedIn, login.isAnonymous && !login.writable
+                  ? "Anonymous login ok, read-only access." : "Login successful.")
         }
-        account = found
-        cwd = .root
-        logger[metadataKey: "user"] = "\(found.name)"
-        logger.notice("login", metadata: ["root": "\(root!.hostRoot)", "writable": "\(found.writable)"])
-        reply(ReplyCode.loggedIn, found.isAnonymous && !found.writable
-              ? "Anonymous login ok, read-only access." : "Login successful.")
     }
 
     /// Same reply and the same delay whether the user is unknown or the password wrong.
     private func loginFailed(_ name: String) {
         loginFailures += 1
         logger.warning("login failed", metadata: ["user": "\(name)", "failures": "\(loginFailures)"])
-        usleep(useconds_t(configuration.loginFailureDelay * 1_000_000))
+        usleep(useconds_t(settings.loginFailureDelay * 1_000_000))
         if loginFailures >= Session.maximumLoginFailures {
             reply(ReplyCode.serviceNotAvailable, "Too many failed logins; closing connection.")
             shouldClose = true

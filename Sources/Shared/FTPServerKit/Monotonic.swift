@@ -1,15 +1,16 @@
 import Foundation
+import Posix
 
 /// Seconds on the monotonic clock, for time-outs and transfer rates.
-enum Monotonic {
-    static func now() -> Double {
+public enum Monotonic {
+    public static func now() -> Double {
         var spec = timespec()
         clock_gettime(CLOCK_MONOTONIC, &spec)
         return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
     }
 
     /// Milliseconds until `deadline` for poll(2), at least 0 and at most `Int32.max`.
-    static func milliseconds(until deadline: Double) -> Int32 {
+    public static func milliseconds(until deadline: Double) -> Int32 {
         let remaining = (deadline - now()) * 1000
         return Int32(max(0, min(remaining.rounded(.up), Double(Int32.max))))
     }

@@ -1,7 +1,9 @@
 import Foundation
+import Posix
+import Shared
 
 /// How a data transfer ended.
-enum TransferEnd: Equatable {
+public enum TransferEnd: Equatable, Sendable {
     case completed
     /// ABOR on the control connection.
     case aborted
@@ -17,7 +19,7 @@ enum TransferEnd: Equatable {
 
 /// Moves bytes over one accepted data connection (non-blocking, polled together with the control
 /// connection so that ABOR and a vanished client are noticed mid-transfer).
-final class DataConnection {
+public final class DataConnection {
     /// Largest sendfile(2) call; keeps each step short so ABOR is seen promptly.
     static let sendfileChunk = 8 << 20
     /// Upload read buffer.
@@ -26,8 +28,10 @@ final class DataConnection {
     let fd: Int32
     private let control: ControlChannel
     private let abortFD: Int32
-    private let timeoutMilliseconds: Int32
-    private(set) var bytes: Int64 = 0
+    private let timeout: Double
+    public private(set) var bytes: Int64 = 0 { didSet { lastProgress = Monotonic.now() } }
+    /// --data-timeout counts from here: the last time bytes moved (control traffic does not count).
+    private var lastProgress = Monotonic.now()
     private var sendsSinceControlCheck = 0
     /// sendfile(2) calls between two looks at the control connection while the socket stays writable.
     static let controlCheckInterval = 16
@@ -36,14 +40,18 @@ final class DataConnection {
         self.fd = fd
         self.control = control
         self.abortFD = abortFD
-        timeoutMilliseconds = Int32(min(timeout * 1000, Double(Int32.max)))
-        Socket.setNonBlocking(fd)
+        self.timeout = timeout
+        PosixSocket.setNonBlocking(fd)
+        control.inTransfer = true
     }
 
-    deinit { close(fd) }
+    deinit {
+        control.inTransfer = false
+        close(fd)
+    }
 
     /// Sends `count` bytes of `file` from `offset` with sendfile(2) (zero-copy).
-    func sendFile(_ file: Int32, offset: Int64, count: Int64) -> TransferEnd {
+    public func sendFile(_ file: Int32, offset: Int64, count: Int64) -> TransferEnd {
         var position = off_t(offset)
         var remaining = count
         var mustWait = false
@@ -53,33 +61,34 @@ final class DataConnection {
             if mustWait || checkControlNow() {
                 if let end = waitReady(events: POLLOUT) { return end }
             }
-            let n = sendfile(fd, file, &position, Int(min(remaining, Int64(DataConnection.sendfileChunk))))
             mustWait = false
-            if n > 0 {
-                remaining -= Int64(n)
-                bytes += Int64(n)
-            } else if n == 0 {
-                return .failed("file ended early (truncated while sending)")
-            } else if errno == EAGAIN {
-                mustWait = true
-            } else if errno != EINTR {
-                return .failed(String(cString: strerror(errno)))
+            do {
+                switch try PosixFile.sendfile(fd, file, offset: &position, count: Int(min(remaining, Int64(DataConnection.sendfileChunk)))) {
+                case .done(0): return .failed("file ended early (truncated while sending)")
+                case .done(let n):
+                    remaining -= Int64(n)
+                    bytes += Int64(n)
+                case .wouldBlock: mustWait = true
+                }
+            } catch {
+                return .failed(error.reason)
             }
         }
         return .completed
     }
 
     /// Sends an in-memory buffer (directory listings).
-    func send(_ data: [UInt8]) -> TransferEnd {
+    public func send(_ data: [UInt8]) -> TransferEnd {
         var offset = 0
         while offset < data.count {
             if let end = waitReady(events: POLLOUT) { return end }
-            let n = data[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if n > 0 {
+            let result = data[offset...].withUnsafeBytes { buffer in Result { () throws(PosixError) in try PosixSocket.send(fd, buffer) } }
+            switch result {
+            case .success(.done(let n)):
                 offset += n
                 bytes += Int64(n)
-            } else if n < 0 && errno != EAGAIN && errno != EINTR {
-                return .failed(String(cString: strerror(errno)))
+            case .success(.wouldBlock): continue
+            case .failure(let error): return .failed(error.reason)
             }
         }
         return .completed
@@ -91,12 +100,14 @@ final class DataConnection {
         defer { buffer.deallocate() }
         while true {
             if let end = waitReady(events: POLLIN) { return end }
-            let n = read(fd, buffer.baseAddress, buffer.count)
-            if n == 0 { return .completed }
-            if n < 0 {
-                if errno == EAGAIN || errno == EINTR { continue }
-                return .failed(String(cString: strerror(errno)))
+            let n: Int
+            do {
+                guard case .done(let count) = try PosixSocket.read(fd, into: buffer) else { continue }
+                n = count
+            } catch {
+                return .failed(error.reason)
             }
+            if n == 0 { return .completed }
             do {
                 try sink(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             } catch {
@@ -116,18 +127,29 @@ final class DataConnection {
     }
 
     /// Waits until the data socket is ready for `events`; returns an end when something else happened first.
+    /// The control connection is watched for ABOR, STAT and the client leaving, but only data progress
+    /// postpones the time-out.
     private func waitReady(events: Int32) -> TransferEnd? {
         while true {
-            var fds = [pollfd(fd, events), pollfd(control.input, POLLIN), pollfd(abortFD, POLLIN)]
-            let ready = Socket.poll(&fds, milliseconds: timeoutMilliseconds)
-            if ready == 0 { return .timedOut }
-            if fds[2].isReadableOrClosed { return .shuttingDown }
-            if fds[1].isReadableOrClosed {
-                control.readAvailable()
-                if control.takeAbort() { return .aborted }
-                if control.peerClosed { return .controlClosed }
+            let deadline = lastProgress + timeout
+            guard Monotonic.now() < deadline else { return .timedOut }
+            var fds = [pollfd(fd: fd, events: Int16(events), revents: 0),
+                       pollfd(fd: control.input, events: control.transferEvents, revents: 0),
+                       pollfd(fd: abortFD, events: Int16(POLLIN), revents: 0)]
+            guard (try? PosixPoll.poll(&fds, milliseconds: Monotonic.milliseconds(until: deadline))) != nil else {
+                return .failed("poll failed")
             }
-            if Int32(fds[0].revents) != 0 { return nil }
+            if fds[2].revents != 0 { return .shuttingDown }
+            if fds[1].revents != 0 {
+                control.serviceDuringTransfer(revents: fds[1].revents)
+                if control.abortRequested { return .aborted }
+                if control.statusRequests > 0 {
+                    control.statusRequests = 0
+                    control.send(Reply(ReplyCode.fileStatus, "Transfer in progress: \(bytes) bytes so far."))
+                }
+                if control.peerClosed || control.writeFailed { return .controlClosed }
+            }
+            if fds[0].revents != 0 { return nil }
         }
     }
 }

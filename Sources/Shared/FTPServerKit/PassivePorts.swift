@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 import Shared
 
 /// Binds passive listeners inside the configured range only: a random starting port, then every other
@@ -14,7 +15,12 @@ struct PassivePorts: Sendable {
         let start = Int.random(in: 0..<range.count)
         for step in 0..<range.count {
             let port = range.lower + (start + step) % range.count
-            if let fd = try? Socket.listen(on: host, port: port, backlog: PassivePorts.backlog) {
+            guard let address = SocketAddress(host: host, port: port) else { return nil }
+            if let fd = try? PosixSocket.bound(to: address, nonBlocking: false) {
+                guard (try? PosixSocket.listen(fd, backlog: PassivePorts.backlog, on: address)) != nil else {
+                    Glibc.close(fd)
+                    continue
+                }
                 return PassiveListener(fd: fd, port: port)
             }
         }

@@ -1,21 +1,21 @@
 /// One FTP reply. Multi-line replies follow RFC 959 §4.2: `211-First`, continuation lines indented by a
 /// space (so none can be mistaken for the end), and `211 Last`.
-struct Reply: Equatable, Sendable {
-    let code: Int
-    let lines: [String]
+public struct Reply: Equatable, Sendable {
+    public let code: Int
+    public let lines: [String]
 
-    init(_ code: Int, _ text: String) {
+    public init(_ code: Int, _ text: String) {
         self.code = code
         lines = [text]
     }
 
     /// A multi-line reply: `first`, then `body` (each line indented), then `last`.
-    init(_ code: Int, first: String, body: [String], last: String) {
+    public init(_ code: Int, first: String, body: [String], last: String) {
         self.code = code
         lines = [first] + body.map { " " + $0 } + [last]
     }
 
-    var wire: String {
+    public var wire: String {
         if lines.count == 1 { return "\(code) \(Reply.clean(lines[0]))\r\n" }
         var text = "\(code)-\(Reply.clean(lines[0]))\r\n"
         for line in lines.dropFirst().dropLast() { text += Reply.clean(line) + "\r\n" }

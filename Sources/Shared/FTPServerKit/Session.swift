@@ -1,0 +1,142 @@
+import Foundation
+import Posix
+import Logging
+import Shared
+
+/// One control connection from greeting to close: login state, current directory, pending passive
+/// listener. Owned by one thread; handlers for each command group live in extensions.
+public final class Session: @unchecked Sendable {
+    /// Failed logins before the session is closed with 421.
+    static let maximumLoginFailures = 3
+    /// MLST/MLSD facts offered (all selected by default).
+    static let machineFacts = ["type", "size", "modify", "perm"]
+    /// Extensions advertised by FEAT (from the command table).
+    static var features: [String] { CommandTable.features }
+
+    let id: Int
+    let settings: SessionSettings
+    let authority: SessionAuthority
+    let shutdown: ShutdownSignal
+    let passivePorts: PassivePorts
+    let control: ControlChannel
+    /// Address the control connection arrived on: passive listeners bind here.
+    let localHost: String
+    /// The client's address: data connections from anywhere else are refused.
+    let peerHost: String?
+    var logger: Logger
+
+    // Login state
+    var pendingUser: String?
+    var account: LoggedIn?
+    var store: FileStore? { account?.store }
+    var loginFailures = 0
+
+    // Command state
+    var cwd = VirtualPath.root
+    var restartOffset: Int64 = 0
+    /// RNFR's source, for the RNTO that must come next.
+    var renameSource: AnyObject?
+    /// The source RNFR left for this command (cleared before every command).
+    var pendingRename: AnyObject?
+    var passive: PassiveListener?
+    var passiveDeadline = Double.infinity
+    var extendedPassiveOnly = false
+    var selectedFacts = Set(Session.machineFacts)
+    var shouldClose = false
+
+    /// A session on the connection `input`/`output` (the same socket, or stdin/stdout under inetd).
+    public init(id: Int, settings: SessionSettings, authority: SessionAuthority, shutdown: ShutdownSignal,
+                input: Int32, output: Int32, localHost: String, peerHost: String?, logger: Logger) {
+        self.id = id
+        self.settings = settings
+        self.authority = authority
+        self.shutdown = shutdown
+        passivePorts = PassivePorts(range: settings.passivePorts)
+        control = ControlChannel(input: input, output: output)
+        self.localHost = localHost
+        self.peerHost = peerHost
+        var logger = logger
+        logger[metadataKey: "session"] = "\(id)"
+        logger[metadataKey: "peer"] = "\(peerHost ?? "stdin")"
+        self.logger = logger
+    }
+
+    /// Serves the session from greeting to close.
+    public func run() {
+        logger.notice("connected")
+        reply(ReplyCode.serviceReady, "pasvd ready.")
+        var idleDeadline = Monotonic.now() + settings.idleTimeout
+        while !shouldClose {
+            switch control.next(until: min(idleDeadline, passiveDeadline), shutdownFD: shutdown.drainFD) {
+            case .line(let bytes):
+                handle(bytes)
+                idleDeadline = Monotonic.now() + settings.idleTimeout
+            case .overlong(let length):
+                logger.info("command line of \(length) bytes refused")
+                reply(ReplyCode.syntaxError, "Command line too long (limit \(LineFramer.defaultMaximumLineLength) bytes).")
+            case .timeout:
+                if Monotonic.now() >= idleDeadline {
+                    logger.notice("idle timeout")
+                    reply(ReplyCode.serviceNotAvailable,
+                          "Idle timeout (\(Int(settings.idleTimeout)) s): closing control connection.")
+                    shouldClose = true
+                } else {
+                    closePassive()  // nobody connected to the passive listener in time
+                }
+            case .shutdown:
+                reply(ReplyCode.serviceNotAvailable, "Server shutting down.")
+                shouldClose = true
+            case .closed:
+                shouldClose = true
+            }
+        }
+        closePassive()
+        logger.notice("disconnected")
+    }
+
+    func reply(_ code: Int, _ text: String) { send(Reply(code, text)) }
+
+    func send(_ reply: Reply) {
+        if logger.logLevel <= .info {
+            for line in reply.wire.split(separator: "\r\n") { logger.info("> \(line)") }
+        }
+        control.send(reply)
+    }
+
+    func closePassive() {
+        passive?.close()
+        passive = nil
+        passiveDeadline = .infinity
+    }
+
+    private func handle(_ bytes: [UInt8]) {
+        if FTPCommandLine.isHTTPRequestLine(bytes) {
+            logger.warning("HTTP request on the control connection, closing")
+            shouldClose = true
+            return
+        }
+        guard let line = FTPCommandLine(line: bytes) else {
+            logger.info("< (unparseable line of \(bytes.count) bytes)")
+            reply(ReplyCode.syntaxError, "Syntax error, command unrecognized.")
+            return
+        }
+        logger.info("< \(line.verb == "PASS" ? "PASS ****" : String(decoding: line.wireBytes.dropLast(2), as: UTF8.self))")
+        pendingRename = renameSource
+        renameSource = nil
+        guard let command = CommandTable.byVerb[line.verb] else {
+            reply(ReplyCode.syntaxError, "Unknown command \(line.verb).")
+            return
+        }
+        guard account != nil || !command.needsLogin else {
+            reply(ReplyCode.notLoggedIn, "Please log in with USER and PASS.")
+            return
+        }
+        command.handle(self, Session.rawArgument(bytes) ?? line.argument)
+    }
+
+    /// The argument with its bytes kept: names that are not UTF-8 stay addressable (see `PathName`).
+    static func rawArgument(_ line: [UInt8]) -> String? {
+        guard let space = line.firstIndex(of: UInt8(ascii: " ")) else { return nil }
+        return PathName.decode(line[(space + 1)...])
+    }
+}

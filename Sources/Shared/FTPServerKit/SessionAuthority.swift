@@ -1,0 +1,57 @@
+import Logging
+import Shared
+
+/// Who may log in, and what a login yields: the identity shown in STAT and the store the session serves.
+/// pasvd's implementation checks the users file, opens the confined root and switches the process to the
+/// session's account; the engine only sees the outcome.
+public protocol SessionAuthority: Sendable {
+    /// True for names logged in as anonymous (USER's 331 text differs).
+    func isAnonymous(_ user: String) -> Bool
+    func login(user: String, password: String, logger: Logger) -> LoginOutcome
+}
+
+public enum LoginOutcome {
+    case success(LoggedIn)
+    /// Wrong name or password: same reply and delay whichever it was.
+    case refused
+    /// The credentials were right but the session cannot be served (root missing, account switch failed);
+    /// `closeSession` when the process is in no state to serve anything else.
+    case unavailable(reason: String, closeSession: Bool)
+}
+
+/// A logged-in session's identity and files.
+public struct LoggedIn {
+    public let name: String
+    public let writable: Bool
+    public let isAnonymous: Bool
+    /// Where the files come from, for the log.
+    public let rootDescription: String
+    public let store: FileStore
+
+    public init(name: String, writable: Bool, isAnonymous: Bool, rootDescription: String, store: FileStore) {
+        self.name = name
+        self.writable = writable
+        self.isAnonymous = isAnonymous
+        self.rootDescription = rootDescription
+        self.store = store
+    }
+}
+
+/// The settings the engine needs, validated by the server that embeds it.
+public struct SessionSettings: Sendable {
+    public let passivePorts: PortRange
+    /// IPv4 address announced in 227 replies.
+    public let passiveAddress: String
+    public let idleTimeout: Double
+    public let dataTimeout: Double
+    public let loginFailureDelay: Double
+
+    public init(passivePorts: PortRange, passiveAddress: String, idleTimeout: Double, dataTimeout: Double,
+                loginFailureDelay: Double) {
+        self.passivePorts = passivePorts
+        self.passiveAddress = passiveAddress
+        self.idleTimeout = idleTimeout
+        self.dataTimeout = dataTimeout
+        self.loginFailureDelay = loginFailureDelay
+    }
+}

@@ -1,0 +1,65 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Child processes through posix_spawn(3) (never a bare fork: the parent may run Foundation and threads).
+public enum PosixProcess {
+    /// Starts `arguments[0]` (`executable` is the file) with `stdinFD`/`stdoutFD` as its descriptors 0 and 1 and
+    /// stderr inherited; every other descriptor of ours is close-on-exec. The child starts with no blocked
+    /// signals and default dispositions for `defaultSignals`, and with `environment` (nil: ours).
+    public static func spawn(_ executable: String, arguments: [String], environment: [String]? = nil,
+                             stdinFD: Int32, stdoutFD: Int32, defaultSignals: [Int32]) throws(PosixError) -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, stdinFD, 0)
+        posix_spawn_file_actions_adddup2(&actions, stdoutFD, 1)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in defaultSignals { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+
+        var pid: pid_t = 0
+        let code = withCStringArray(arguments) { argv in
+            guard let environment else { return posix_spawn(&pid, executable, &actions, &attributes, argv, environ) }
+            return withCStringArray(environment) { envp in posix_spawn(&pid, executable, &actions, &attributes, argv, envp) }
+        }
+        guard code == 0 else { throw PosixError("posix_spawn \(executable)", code: code) }
+        return pid
+    }
+
+    /// Our own environment as `NAME=value` strings.
+    public static var currentEnvironment: [String] {
+        var result: [String] = []
+        var entry = environ
+        while let pointer = entry.pointee {
+            result.append(String(cString: pointer))
+            entry += 1
+        }
+        return result
+    }
+
+    /// Reaps one exited child without blocking: its pid and wait status, nil when none has exited.
+    public static func reapAny() -> (pid: pid_t, status: Int32)? {
+        var status: Int32 = 0
+        let pid = waitpid(-1, &status, WNOHANG)
+        return pid > 0 ? (pid, status) : nil
+    }
+
+    /// kill(2); a child that is already gone is not an error.
+    public static func signal(_ pid: pid_t, _ signal: Int32) { _ = kill(pid, signal) }
+
+    private static func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+        let pointers = strings.map { strdup($0) } + [nil]
+        defer { for pointer in pointers { free(pointer) } }
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+}
