@@ -113,6 +113,14 @@ struct SettingsMerger {
             notes.append("\(mode.source): Mode fixed without PassivePorts forwards only the control connection, so "
                          + "transfers will fail — set PassivePorts to the server's passive port range")
         }
+        let bind = pick(\.bindAddress) ?? Sourced(settings.bindAddress, .builtIn("loopback only"))
+        settings.sftpRoot = take(.sftpRoot, \.sftpRoot?.optional, default: nil,
+                                 note: "Mode sftp: the login directory") { $0 }
+        if settings.mode == .sftp, !(bind.value.hasPrefix("127.") || bind.value == "::1" || bind.value == "localhost") {
+            throw ProfileError.invalidValue(at: bind.source, keyword: ProfileKeyword.bindAddress.rawValue, value: bind.value,
+                                            problem: "cannot be used with Mode sftp, which serves the SSH account's files to anyone who connects",
+                                            hint: "remove BindAddress/GatewayPorts (Mode sftp listens on 127.0.0.1 and ::1 only)")
+        }
         settings.dataWindow = take(.dataWindow, \.dataWindow, default: settings.dataWindow) { ValueParser.formatSize($0) }
         settings.passiveHost = take(.passiveHost, \.passiveHost, default: settings.passiveHost,
                                     note: "the address in 227 replies is replaced by FTPHost") { $0.rawValue }
@@ -120,7 +128,6 @@ struct SettingsMerger {
         settings.reconnect = take(.reconnect, \.reconnect, default: settings.reconnect, show: yesNo)
         settings.reconnectAttempts = take(.reconnectAttempts, \.reconnectAttempts, default: settings.reconnectAttempts,
                                           note: "retry forever") { String($0) }
-        let bind = pick(\.bindAddress) ?? Sourced(settings.bindAddress, .builtIn("loopback only"))
         settings.bindAddress = bind.value
         record(.bindAddress, bind.value, bind.source)
         if !bind.value.hasPrefix("127.") && bind.value != "::1" {
