@@ -5,7 +5,7 @@ import Shared
 /// FEAT, OPTS, HELP, STAT, TYPE, MODE, STRU, REST.
 extension Session {
     func feat() {
-        send(Reply(ReplyCode.systemStatus, first: "Features:", body: features, last: "End"))
+        send(Reply(ReplyCode.systemStatus, first: "Features:", body: offeredFeatures, last: "End"))
     }
 
     func opts(_ argument: String) {

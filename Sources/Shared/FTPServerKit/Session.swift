@@ -10,8 +10,10 @@ public final class Session: @unchecked Sendable {
     static let maximumLoginFailures = 3
     /// MLST/MLSD facts offered (all selected by default).
     static let machineFacts = ["type", "size", "modify", "perm"]
-    /// Extensions advertised by FEAT (from the command table, the server's extra commands included).
-    var features: [String] { CommandTable.features(offering: settings.extraCommands) }
+    /// Extensions of the base command set (from the command table).
+    static var features: [String] { CommandTable.features(offering: []) }
+    /// Extensions advertised by FEAT: the base set plus this server's extra commands.
+    var offeredFeatures: [String] { CommandTable.features(offering: settings.extraCommands) }
 
     let id: Int
     let settings: SessionSettings

@@ -1,0 +1,232 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Mode sftp against a real sshd offering only `internal-sftp` (no FTP server anywhere): real curl, lftp and
+/// Python ftplib through the bridge; every transfer hashed at both ends (the remote side is on this machine).
+@Suite(.serialized) struct SFTPBridgeTests {
+    static let mebibyte = 1 << 20
+
+    @Test func curlListsDownloadsUploadsResumesAndUsesActiveMode() throws {
+        let world = try SFTPBridgeWorld()
+        try TestFiles.random(at: world.remote("big.bin"), size: 64 * Self.mebibyte, seed: 1)
+        try TestFiles.random(at: world.local("up.bin"), size: 32 * Self.mebibyte, seed: 2)
+
+        let list = try FTPClients.curl(["\(world.url)/"])
+        #expect(list.status == 0, "\(list.output)\n\(world.bridge.output)")
+        #expect(list.stdout.contains("big.bin"))
+        #expect(list.stdout.split(separator: "\n").contains { $0.hasPrefix("-rw-") && $0.contains("67108864") && $0.hasSuffix("big.bin") })
+
+        let down = try FTPClients.curl(["\(world.url)/big.bin", "-o", world.local("down.bin")])
+        #expect(down.status == 0, "\(down.output)\n\(world.bridge.output)")
+        #expect(try TestFiles.sha256(world.local("down.bin")) == TestFiles.sha256(world.remote("big.bin")))
+
+        let up = try FTPClients.curl(["-T", world.local("up.bin"), "\(world.url)/up.bin"])
+        #expect(up.status == 0, "\(up.output)\n\(world.bridge.output)")
+        #expect(try TestFiles.sha256(world.remote("up.bin")) == TestFiles.sha256(world.local("up.bin")))
+        #expect(try temporaryFiles(in: world.root).isEmpty)
+
+        // -C - down: a local copy cut at 10 MiB is completed from the offset.
+        try truncatedCopy(of: world.remote("big.bin"), to: world.local("resume.bin"), bytes: 10 * Self.mebibyte)
+        let resumeDown = try FTPClients.curl(["-C", "-", "\(world.url)/big.bin", "-o", world.local("resume.bin")])
+        #expect(resumeDown.status == 0, "\(resumeDown.output)")
+        #expect(try TestFiles.sha256(world.local("resume.bin")) == TestFiles.sha256(world.remote("big.bin")))
+        #expect(world.bridge.output.contains("< REST 10485760"))
+
+        // -C - up: a remote copy cut at 5 MiB is completed (REST+STOR writes at the offset, no truncation).
+        try truncatedCopy(of: world.local("up.bin"), to: world.remote("partial.bin"), bytes: 5 * Self.mebibyte)
+        let resumeUp = try FTPClients.curl(["-C", "-", "-T", world.local("up.bin"), "\(world.url)/partial.bin"])
+        #expect(resumeUp.status == 0, "\(resumeUp.output)")
+        #expect(try TestFiles.sha256(world.remote("partial.bin")) == TestFiles.sha256(world.local("up.bin")))
+
+        // -P -: active mode, the bridge connects to curl's loopback port.
+        let active = try FTPClients.curl(["-P", "-", "\(world.url)/big.bin", "-o", world.local("active.bin")])
+        #expect(active.status == 0, "\(active.output)\n\(world.bridge.output)")
+        #expect(try TestFiles.sha256(world.local("active.bin")) == TestFiles.sha256(world.remote("big.bin")))
+        #expect(world.bridge.output.contains("< EPRT |1|127.0.0.1|") || world.bridge.output.contains("< PORT 127,0,0,1,"))
+
+        // The control port is offered on [::1] too (EPSV there).
+        let ipv6 = try FTPClients.curl(["-g", "ftp://[::1]:\(world.bridge.localPort)/big.bin", "-o", world.local("v6.bin")])
+        #expect(ipv6.status == 0, "\(ipv6.output)")
+        #expect(try TestFiles.sha256(world.local("v6.bin")) == TestFiles.sha256(world.remote("big.bin")))
+    }
+
+    @Test func lftpMirrorsBothWaysAndPgetsInParallel() throws {
+        let world = try SFTPBridgeWorld()
+        for directory in ["tree/a", "tree/b/c"] {
+            try FileManager.default.createDirectory(atPath: world.remote(directory), withIntermediateDirectories: true)
+        }
+        let treeFiles = ["tree/one.bin", "tree/a/two.bin", "tree/b/three.bin", "tree/b/c/four.bin"]
+        for (index, name) in treeFiles.enumerated() {
+            try TestFiles.random(at: world.remote(name), size: (index + 1) * 700_000, seed: UInt64(10 + index))
+        }
+        try TestFiles.random(at: world.remote("pget.bin"), size: 16 * Self.mebibyte, seed: 3)
+        let result = try FTPClients.lftp(url: world.url, script: [
+            "mirror tree \(world.local("mirror"))",
+            "mirror -R -P 4 \(world.local("mirror")) back",
+            "pget -n 4 pget.bin -o \(world.local("pget.bin"))",
+        ])
+        #expect(result.status == 0, "\(result.output)\n\(world.bridge.output)")
+        for name in treeFiles {
+            let relative = String(name.dropFirst("tree/".count))
+            #expect(try TestFiles.sha256(world.local("mirror/\(relative)")) == TestFiles.sha256(world.remote(name)))
+            #expect(try TestFiles.sha256(world.remote("back/\(relative)")) == TestFiles.sha256(world.remote(name)))
+        }
+        #expect(try TestFiles.sha256(world.local("pget.bin")) == TestFiles.sha256(world.remote("pget.bin")))
+    }
+
+    @Test func ftplibCommandsMapToSFTP() throws {
+        let world = try SFTPBridgeWorld()
+        try TestFiles.random(at: world.remote("data.bin"), size: 3 * Self.mebibyte, seed: 4)
+        try "old".write(toFile: world.remote("existing.txt"), atomically: true, encoding: .utf8)
+        let body = """
+        import io
+        welcome = ftp.getwelcome()
+        assert 'any user name, no password' in welcome, welcome
+        facts = dict(ftp.mlsd('/'))
+        assert facts['data.bin']['type'] == 'file' and facts['data.bin']['size'] == str(3 << 20), facts
+        assert ftp.size('data.bin') == 3 << 20
+        stamp = ftp.sendcmd('MDTM data.bin')
+        expected = __import__('time').strftime('%Y%m%d%H%M%S', __import__('time').gmtime(os.stat(sys.argv[1] + '/data.bin').st_mtime))
+        assert stamp == '213 ' + expected, (stamp, expected)
+        tail = io.BytesIO()
+        ftp.retrbinary('RETR data.bin', tail.write, rest=(3 << 20) - 1000)
+        assert tail.getvalue() == open(sys.argv[1] + '/data.bin', 'rb').read()[-1000:]
+        ftp.storbinary('STOR notes.txt', io.BytesIO(b'hello world'))
+        ftp.storbinary('APPE notes.txt', io.BytesIO(b', appended'))
+        ftp.storbinary('STOR notes.txt', io.BytesIO(b'WORLD'), rest=6)
+        ftp.storbinary('APPE fresh.txt', io.BytesIO(b'created by APPE'))
+        unique = ftp.storbinary('STOU notes.txt', io.BytesIO(b'unique'))
+        assert 'notes.txt.1' in unique, unique
+        ftp.mkd('dir')
+        ftp.cwd('dir')
+        assert ftp.pwd() == '/dir'
+        ftp.cwd('..'); ftp.cwd('..')
+        assert ftp.pwd() == '/'
+        ftp.mkd('gone')
+        ftp.rmd('gone')
+        ftp.rename('notes.txt', 'dir/renamed.txt')
+        ftp.rename('dir/renamed.txt', 'existing.txt')
+        ftp.sendcmd('SITE CHMOD 640 existing.txt')
+        ftp.sendcmd('MFMT 20200102030405 existing.txt')
+        assert ftp.sendcmd('MDTM existing.txt') == '213 20200102030405'
+        ftp.delete('fresh.txt')
+        try:
+            ftp.delete('fresh.txt'); raise SystemExit('deleted twice')
+        except ftplib.error_perm as e:
+            assert str(e).startswith('550 No such file'), e
+        try:
+            ftp.rmd('dir/../..'); raise SystemExit('rmd root')
+        except ftplib.error_perm as e:
+            assert str(e).startswith('550'), e
+        print('ok')
+        """
+        let result = try FTPClients.python(host: LoopbackNet.clientSide, port: world.bridge.localPort, user: "whoever",
+                                           password: "ignored", body: body, args: [world.root])
+        #expect(result.status == 0 && result.stdout.contains("ok"), "\(result.output)\n\(world.bridge.output)")
+        #expect(try String(contentsOfFile: world.remote("existing.txt"), encoding: .utf8) == "hello WORLD")
+        #expect(try String(contentsOfFile: world.remote("notes.txt.1"), encoding: .utf8) == "unique")
+        #expect(!FileManager.default.fileExists(atPath: world.remote("fresh.txt")))
+        #expect(!FileManager.default.fileExists(atPath: world.remote("notes.txt")))
+        let attributes = try FileManager.default.attributesOfItem(atPath: world.remote("existing.txt"))
+        #expect((attributes[.posixPermissions] as? Int) == 0o640)
+        #expect((attributes[.modificationDate] as? Date)?.timeIntervalSince1970 == 1_577_934_245)
+    }
+
+    @Test func abortedUploadLeavesTheOldFileAndNoTemporary() throws {
+        let world = try SFTPBridgeWorld()
+        try TestFiles.random(at: world.remote("keep.bin"), size: 2 * Self.mebibyte, seed: 5)
+        let before = try TestFiles.sha256(world.remote("keep.bin"))
+        // ABOR in the middle of an upload (the data connection still open): 426 + 226, the upload is dropped.
+        let client = try FTPClients.python(host: LoopbackNet.clientSide, port: world.bridge.localPort, body: """
+        conn = ftp.transfercmd('STOR keep.bin')
+        conn.sendall(b'x' * (4 << 20))
+        ftp.sock.send(b'ABOR\\r\\n')
+        print(ftp.getmultiline()); print(ftp.getmultiline())
+        conn.close()
+        """)
+        #expect(client.status == 0, "\(client.output)\n\(world.bridge.output)")
+        #expect(client.stdout.contains("426"), "\(client.output)")
+        // The 426 comes after the upload was dropped: nothing is left behind by now.
+        #expect(try temporaryFiles(in: world.root).isEmpty)
+        #expect(try TestFiles.sha256(world.remote("keep.bin")) == before)
+
+        // A client killed mid-upload (both connections drop): the old file stays too.
+        let killed = try FTPClients.python(host: LoopbackNet.clientSide, port: world.bridge.localPort, body: """
+        conn = ftp.transfercmd('STOR keep.bin')
+        conn.sendall(b'y' * (3 << 20))
+        os._exit(0)
+        """)
+        #expect(killed.status == 0, "\(killed.output)")
+        try Deadline.wait(for: "the bridge to log the second incomplete upload") {
+            world.bridge.output.components(separatedBy: "upload incomplete").count >= 3
+        }
+        #expect(try temporaryFiles(in: world.root).isEmpty)
+        #expect(try TestFiles.sha256(world.remote("keep.bin")) == before)
+    }
+
+    @Test func permissionDeniedIsA550WithTheReason() throws {
+        _ = try TunnelTestUser.withFreshPassword()
+        let shared = try TempDirectory("sftp-perm")
+        chmod(shared.path, 0o755)
+        let locked = try shared.makeDirectory("locked")
+        try "secret".write(toFile: locked + "/secret.txt", atomically: true, encoding: .utf8)
+        chmod(locked, 0o700)  // owned by root: the test account may not enter or read it
+        try "readable".write(toFile: shared.file("public.txt"), atomically: true, encoding: .utf8)
+        let world = try SFTPBridgeWorld(sshUser: TunnelTestUser.name, root: shared.path)
+        let result = try FTPClients.python(host: LoopbackNet.clientSide, port: world.bridge.localPort, body: """
+        import io
+        for command in ['CWD locked', 'RETR locked/secret.txt', 'MLSD locked']:
+            try:
+                if command.startswith('RETR'):
+                    ftp.retrbinary(command, lambda b: None)
+                elif command.startswith('MLSD'):
+                    list(ftp.mlsd('locked'))
+                else:
+                    ftp.sendcmd(command)
+                raise SystemExit(command + ' succeeded')
+            except ftplib.error_perm as e:
+                assert str(e) == '550 Permission denied.', (command, str(e))
+        try:
+            ftp.storbinary('STOR new.txt', io.BytesIO(b'x')); raise SystemExit('stored into a root-owned directory')
+        except ftplib.error_perm as e:
+            assert str(e) == '550 Permission denied.', str(e)
+        out = io.BytesIO(); ftp.retrbinary('RETR public.txt', out.write)
+        assert out.getvalue() == b'readable'
+        print('ok')
+        """)
+        #expect(result.status == 0 && result.stdout.contains("ok"), "\(result.output)\n\(world.bridge.output)")
+        #expect(world.bridge.output.contains("serving \(TunnelTestUser.name)@"))
+        #expect(!FileManager.default.fileExists(atPath: shared.file("new.txt")))
+    }
+
+    @Test func anotherLocalUserIsRefused() throws {
+        let world = try SFTPBridgeWorld()
+        try "mine".write(toFile: world.remote("file.txt"), atomically: true, encoding: .utf8)
+        chmod(world.work.path, 0o755)
+        let other = try runCommand("runuser", ["-u", "nobody", "--", "curl", "-sS", "-v", "--max-time", "20",
+                                               "\(world.url)/file.txt", "-o", "/dev/null"], seconds: 30)
+        #expect(other.status != 0)
+        #expect(other.stderr.contains("421 This FTP bridge serves its owner's SSH account"), "\(other.output)")
+        #expect(world.bridge.output.contains("refused: its socket belongs to uid 65534"))
+        let owner = try FTPClients.curl(["\(world.url)/file.txt"])
+        #expect(owner.status == 0 && owner.stdout == "mine", "\(owner.output)")
+    }
+
+    @Test func aServerWithoutSFTPIsReportedAtStart() throws {
+        let world = try SFTPBridgeWorld(subsystem: false, waitForReady: false)
+        let status = try world.bridge.process.waitForExit(seconds: 30)
+        #expect(status != 0)
+        #expect(world.bridge.output.contains("offers no SFTP subsystem"), "\(world.bridge.output)")
+        #expect(!world.bridge.output.contains(TunnelProcess.readyMarker))
+    }
+
+    private func temporaryFiles(in directory: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(".ftptunnel-upload-") }
+    }
+
+    private func truncatedCopy(of source: String, to target: String, bytes: Int) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: source))
+        try data.prefix(bytes).write(to: URL(fileURLWithPath: target))
+    }
+}
