@@ -221,6 +221,44 @@ import TestSupport
         #expect(!world.bridge.output.contains(TunnelProcess.readyMarker))
     }
 
+    @Test func checkSaysWhetherModeSftpFits() throws {
+        let world = try SFTPBridgeWorld()
+        try "x".write(toFile: world.remote("listed.txt"), atomically: true, encoding: .utf8)
+        // Default mode: no FTP server answers, but SFTP is there.
+        let plain = try check(world, [])
+        #expect(plain.status == 1, "\(plain.output)")
+        #expect(plain.stderr.contains("no FTP server answered"), "\(plain.output)")
+        #expect(plain.stderr.contains("ftptunnel: SFTP: offered"), "\(plain.output)")
+        #expect(plain.stderr.contains("Mode sftp would fit"), "\(plain.output)")
+        // Mode sftp: the bridge itself lists the root.
+        let bridged = try check(world, ["--mode", "sftp", "--sftp-root", world.root])
+        #expect(bridged.status == 0, "\(bridged.output)")
+        // The server's canonical path of the root (NSTemporaryDirectory's doubled slash resolved).
+        #expect(bridged.stdout.contains("SFTPRoot is /"), "\(bridged.output)")
+        #expect(bridged.stdout.contains((world.root as NSString).lastPathComponent + "."), "\(bridged.output)")
+        #expect(bridged.stdout.contains("EPSV + LIST through the bridge works"), "\(bridged.output)")
+        let missing = try check(world, ["--mode", "sftp", "--sftp-root", world.root + "/nonexistent"])
+        #expect(missing.status == 1, "\(missing.output)")
+        #expect(missing.stdout.contains("cannot be used (no such file or directory)"), "\(missing.output)")
+    }
+
+    @Test func checkReportsAServerWithoutSFTP() throws {
+        let world = try SFTPBridgeWorld(subsystem: false, waitForReady: false)
+        let result = try check(world, ["--mode", "sftp"])
+        #expect(result.status == 1, "\(result.output)")
+        #expect(result.stdout.contains("SFTP: not offered by the SSH server"), "\(result.output)")
+        #expect(result.stdout.contains("Mode sftp: does not fit"), "\(result.output)")
+    }
+
+    private func check(_ world: SFTPBridgeWorld, _ extra: [String]) throws -> CommandResult {
+        var env = ProcessInfo.processInfo.environment
+        env["HOME"] = world.bridge.home.path
+        for key in ["SSH_AUTH_SOCK", "SSH_ASKPASS", "SSH_ASKPASS_REQUIRE"] { env.removeValue(forKey: key) }
+        return try runCommand(try Products.ftptunnel, ["check", "\(world.sshd.user)@\(world.sshd.host):\(world.sshd.port)",
+                                                       "-i", world.sshd.userKey, "--known-hosts", world.knownHosts] + extra,
+                              seconds: 60, environment: env)
+    }
+
     private func temporaryFiles(in directory: String) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(".ftptunnel-upload-") }
     }
