@@ -221,6 +221,50 @@ import TestSupport
         #expect(!world.bridge.output.contains(TunnelProcess.readyMarker))
     }
 
+    @Test func rcloneListsAndCopiesBothWays() throws {
+        let world = try SFTPBridgeWorld()
+        let source = try world.work.makeDirectory("rclone-up/sub")
+        try TestFiles.random(at: world.local("rclone-up/a.bin"), size: 5 * Self.mebibyte, seed: 6)
+        try TestFiles.random(at: source + "/b.bin", size: 300_000, seed: 7)
+        try TestFiles.random(at: world.remote("listed.bin"), size: 1000, seed: 8)
+        var env = ProcessInfo.processInfo.environment
+        env["RCLONE_CONFIG"] = "/dev/null"
+        env["RCLONE_FTP_HOST"] = LoopbackNet.clientSide
+        env["RCLONE_FTP_PORT"] = "\(world.bridge.localPort)"
+        env["RCLONE_FTP_USER"] = "anyone"
+        // rclone insists on a password (obscured); the bridge ignores it. Passed in the environment, not argv.
+        env["RCLONE_FTP_PASS"] = try runChecked("rclone", ["obscure", "unused"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let list = try runCommand("rclone", ["lsf", ":ftp:"], seconds: 60, environment: env)
+        #expect(list.status == 0 && list.stdout.split(separator: "\n").contains("listed.bin"), "\(list.output)\n\(world.bridge.output)")
+        let up = try runCommand("rclone", ["copy", world.local("rclone-up"), ":ftp:copied"], seconds: 120, environment: env)
+        #expect(up.status == 0, "\(up.output)\n\(world.bridge.output)")
+        let down = try runCommand("rclone", ["copy", ":ftp:copied", world.local("rclone-down")], seconds: 120, environment: env)
+        #expect(down.status == 0, "\(down.output)\n\(world.bridge.output)")
+        for name in ["a.bin", "sub/b.bin"] {
+            let original = try TestFiles.sha256(world.local("rclone-up/\(name)"))
+            #expect(try TestFiles.sha256(world.remote("copied/\(name)")) == original, "\(name)")
+            #expect(try TestFiles.sha256(world.local("rclone-down/\(name)")) == original, "\(name)")
+        }
+    }
+
+    /// The SSH session of one FTP session dies: that session gets 421 and ends; the next FTP session gets a new one.
+    @Test func aLostSSHSessionIs421ForThatFTPSessionOnly() throws {
+        let world = try SFTPBridgeWorld()
+        try "still here".write(toFile: world.remote("file.txt"), atomically: true, encoding: .utf8)
+        try Deadline.wait(for: "the check session at start to end") { world.sshd.sessionProcesses.isEmpty }
+        let control = try RawFTPControl(host: LoopbackNet.clientSide, port: world.bridge.localPort)
+        #expect(control.readReply()?.hasPrefix("220 ") == true)
+        #expect(control.command("USER me")?.hasPrefix("230 ") == true)
+        #expect(control.command("SIZE file.txt") == "213 10")
+        let victim = try #require(world.sshd.sessionProcesses.first)
+        for pid in [victim] + ProcessTree.descendants(of: victim) { kill(pid, SIGKILL) }
+        let reply = control.command("SIZE file.txt")
+        #expect(reply == "421 Connection to the file server lost; closing the session.", "\(reply ?? "nil")\n\(world.bridge.output)")
+        #expect(control.isClosedByServer())
+        let again = try FTPClients.curl(["\(world.url)/file.txt"])
+        #expect(again.status == 0 && again.stdout == "still here", "\(again.output)\n\(world.bridge.output)")
+    }
+
     @Test func checkSaysWhetherModeSftpFits() throws {
         let world = try SFTPBridgeWorld()
         try "x".write(toFile: world.remote("listed.txt"), atomically: true, encoding: .utf8)
