@@ -165,6 +165,31 @@ import TestSupport
         #expect(try TestFiles.sha256(world.remote("keep.bin")) == before)
     }
 
+    /// A download whose data connection the client drops, and one it aborts: 426, and the session goes on.
+    @Test func droppedAndAbortedDownloadsLeaveTheSessionUsable() throws {
+        let world = try SFTPBridgeWorld()
+        try TestFiles.random(at: world.remote("big.bin"), size: 48 * Self.mebibyte, seed: 9)
+        let result = try FTPClients.python(host: LoopbackNet.clientSide, port: world.bridge.localPort, body: """
+        import hashlib
+        conn = ftp.transfercmd('RETR big.bin')
+        conn.recv(1 << 20)
+        conn.close()
+        reply = ftp.getmultiline()
+        assert reply.startswith('426'), reply
+        conn = ftp.transfercmd('RETR big.bin')
+        conn.recv(1 << 20)
+        ftp.sock.send(b'ABOR\\r\\n')
+        replies = [ftp.getmultiline(), ftp.getmultiline()]
+        conn.close()
+        assert replies[0].startswith('426') and replies[1].startswith('226'), replies
+        digest = hashlib.sha256()
+        ftp.retrbinary('RETR big.bin', digest.update)
+        print(digest.hexdigest())
+        """)
+        #expect(result.status == 0, "\(result.output)\n\(world.bridge.output)")
+        #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == (try TestFiles.sha256(world.remote("big.bin"))))
+    }
+
     @Test func permissionDeniedIsA550WithTheReason() throws {
         _ = try TunnelTestUser.withFreshPassword()
         let shared = try TempDirectory("sftp-perm")
@@ -263,6 +288,21 @@ import TestSupport
         #expect(control.isClosedByServer())
         let again = try FTPClients.curl(["\(world.url)/file.txt"])
         #expect(again.status == 0 && again.stdout == "still here", "\(again.output)\n\(world.bridge.output)")
+    }
+
+    /// Every FTP session needs its own SSH login, which keyboard-interactive answers cannot give: refused at start.
+    @Test func keyboardInteractiveLoginIsRefusedAtStart() throws {
+        let scenario = try KeyboardInteractiveScenario(payloadSize: 1000)
+        let asked = scenario.work.file("asked.log")
+        let bridge = try scenario.startTunnel(
+            askpass: try CountingAskpass.environment(secret: scenario.password, log: asked, in: scenario.work),
+            extraArguments: ["--mode", "sftp"])
+        let status = try bridge.waitForExit(seconds: 30)
+        #expect(status != 0, "\(bridge.output)")
+        #expect(bridge.output.contains("Mode sftp opens one SSH session per FTP session, but this login used keyboard-interactive authentication"),
+                "\(bridge.output)")
+        #expect(!bridge.output.contains(TunnelProcess.readyMarker))
+        #expect(CountingAskpass.invocations(asked) == 1)
     }
 
     @Test func checkSaysWhetherModeSftpFits() throws {

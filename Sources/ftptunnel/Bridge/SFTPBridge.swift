@@ -18,6 +18,8 @@ final class SFTPBridge: @unchecked Sendable {
     static let dataTimeout = 60.0
     /// Passive ports when PassivePorts is not set: the top of the dynamic range.
     static let defaultPassivePorts = PortRange(lower: 50000, upper: 59999)!
+    /// SSH connect and handshake bound for each FTP session's SSH session when ConnectTimeout is not set.
+    static let defaultConnectTimeout = 30
     /// Time sessions get to finish after stop() before their transfers are aborted.
     static let stopGrace = 3.0
     static let threadStackSize = 4 << 20
@@ -38,7 +40,13 @@ final class SFTPBridge: @unchecked Sendable {
     init(settings: TunnelSettings, connector: SSHConnector, hostKey: PoolHostKey, credential: SSHCredential,
          root: [UInt8], logger: Logger) {
         self.settings = settings
-        self.connector = connector
+        var bounded = connector
+        if settings.connectTimeout == nil {
+            var withTimeout = settings
+            withTimeout.connectTimeout = SFTPBridge.defaultConnectTimeout
+            bounded = SSHConnector(settings: withTimeout, logger: connector.logger, environment: connector.environment)
+        }
+        self.connector = bounded
         self.hostKey = hostKey
         self.credential = credential
         self.root = root
