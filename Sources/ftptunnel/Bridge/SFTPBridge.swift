@@ -60,7 +60,6 @@ final class SFTPBridge: @unchecked Sendable {
         do { sftp = try SFTPSession(session: session) } catch {
             throw BridgeError.noSFTP(host: settings.sshHost, reason: "\(error)")
         }
-        defer { sftp.shutdown() }
         let requested = settings.sftpRoot ?? "."
         do {
             let root = try sftp.realPath(PathName.bytes(requested))
@@ -134,10 +133,7 @@ final class SFTPBridge: @unchecked Sendable {
             logger.error("cannot open the SSH/SFTP session: \(error)")
             return refuse(client, "Cannot reach the SFTP server: \(error).")
         }
-        defer {
-            sftp.shutdown()
-            sftp.session.disconnect(reason: "FTP session ended")
-        }
+        // Released (SFTP shut down, then the SSH session disconnected) when the session below ends.
         let sessionSettings = SessionSettings(
             passivePorts: settings.passivePorts ?? SFTPBridge.defaultPassivePorts, passiveAddress: "127.0.0.1",
             idleTimeout: SFTPBridge.idleTimeout, dataTimeout: SFTPBridge.dataTimeout, loginFailureDelay: 0,

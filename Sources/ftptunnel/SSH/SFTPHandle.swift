@@ -25,7 +25,7 @@ final class SFTPHandle {
     func close() {
         guard !isClosed else { return }
         isClosed = true
-        _ = libssh2_sftp_close_handle(handle)
+        _ = try? sftp.call("libssh2_sftp_close_handle", path: path) { libssh2_sftp_close_handle(handle) }
     }
 
     /// Closes the handle and reports the server's answer (after writes: a failed close can mean lost data).

@@ -7,7 +7,6 @@ import Foundation
 final class SFTPSession {
     let session: SSHSession
     let handle: OpaquePointer
-    private var isShutDown = false
 
     /// Starts the `sftp` subsystem; throws `SFTPFailure` (e.g. the server offers no SFTP).
     init(session: SSHSession) throws {
@@ -19,13 +18,8 @@ final class SFTPSession {
         handle = sftp
     }
 
-    deinit { shutdown() }
-
-    func shutdown() {
-        guard !isShutDown else { return }
-        isShutDown = true
-        _ = libssh2_sftp_shutdown(handle)
-    }
+    /// Shut down only here: every `SFTPHandle` keeps its `SFTPSession` alive, so no handle outlives it.
+    deinit { _ = try? LibSSH2.callBlocking(session.handle, "libssh2_sftp_shutdown") { libssh2_sftp_shutdown(handle) } }
 
     /// Runs one blocking SFTP call returning a status or count through the libssh2 choke point.
     @discardableResult
