@@ -305,6 +305,23 @@ import TestSupport
         #expect(CountingAskpass.invocations(asked) == 1)
     }
 
+    /// PORT/EPRT may name only the client's own address, and no port below 1024 (no FTP bounce through the bridge).
+    @Test func activeModeConnectsOnlyToTheClientsOwnAddress() throws {
+        let world = try SFTPBridgeWorld()
+        let control = try RawFTPControl(host: LoopbackNet.clientSide, port: world.bridge.localPort)
+        #expect(control.readReply()?.hasPrefix("220 ") == true)
+        #expect(control.command("USER me")?.hasPrefix("230 ") == true)
+        for refused in ["PORT 127,0,0,2,100,100", "EPRT |1|127.0.0.2|25700|", "PORT 127,0,0,1,0,25", "EPRT |2|::1|25700|"] {
+            let reply = control.command(refused) ?? "nil"
+            #expect(reply.hasPrefix("501 Active mode connects only to your own address (127.0.0.1)"), "\(refused): \(reply)")
+        }
+        #expect(control.command("PORT 1,2,3")?.hasPrefix("501 ") == true)
+        #expect(control.command("EPRT |3|x|1|")?.hasPrefix("522 ") == true)
+        #expect(control.command("EPSV ALL")?.hasPrefix("200 ") == true)
+        #expect(control.command("PORT 127,0,0,1,100,100")?.hasPrefix("503 ") == true)
+        #expect(control.command("QUIT")?.hasPrefix("221 ") == true)
+    }
+
     @Test func checkSaysWhetherModeSftpFits() throws {
         let world = try SFTPBridgeWorld()
         try "x".write(toFile: world.remote("listed.txt"), atomically: true, encoding: .utf8)
