@@ -305,6 +305,28 @@ import TestSupport
         #expect(CountingAskpass.invocations(asked) == 1)
     }
 
+    /// A full file system on the server (a 1 MiB tmpfs as SFTPRoot): 552, the old file intact, no temporary left.
+    @Test func aFullDiskIs552() throws {
+        let mountPoint = try TempDirectory("sftp-full")
+        try runChecked("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint.path])
+        // Lazy: the SFTP server process of the last session may still be exiting.
+        defer { _ = try? runCommand("umount", ["-l", mountPoint.path]) }
+        try "small and old".write(toFile: mountPoint.file("target.bin"), atomically: false, encoding: .utf8)
+        let world = try SFTPBridgeWorld(root: mountPoint.path)
+        let result = try FTPClients.python(host: LoopbackNet.clientSide, port: world.bridge.localPort, body: """
+        import io
+        try:
+            ftp.storbinary('STOR target.bin', io.BytesIO(b'z' * (4 << 20)))
+            raise SystemExit('4 MiB fitted into 1 MiB')
+        except ftplib.error_perm as e:
+            print(e)
+        """)
+        #expect(result.status == 0, "\(result.output)\n\(world.bridge.output)")
+        #expect(result.stdout.hasPrefix("552 No space left."), "\(result.output)\n\(world.bridge.output)")
+        #expect(try String(contentsOfFile: mountPoint.file("target.bin"), encoding: .utf8) == "small and old")
+        #expect(try temporaryFiles(in: mountPoint.path).isEmpty)
+    }
+
     /// PORT/EPRT may name only the client's own address, and no port below 1024 (no FTP bounce through the bridge).
     @Test func activeModeConnectsOnlyToTheClientsOwnAddress() throws {
         let world = try SFTPBridgeWorld()
