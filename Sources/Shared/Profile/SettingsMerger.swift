@@ -118,7 +118,7 @@ struct SettingsMerger {
                                  note: "Mode sftp: the login directory") { $0 }
         if settings.mode == .sftp, !(bind.value.hasPrefix("127.") || bind.value == "::1" || bind.value == "localhost") {
             throw ProfileError.invalidValue(at: bind.source, keyword: ProfileKeyword.bindAddress.rawValue, value: bind.value,
-                                            problem: "cannot be used with Mode sftp, which serves the SSH account's files to anyone who connects",
+                                            problem: "cannot be used with Mode sftp: the bridge serves the SSH account's files without an FTP password, to local users only",
                                             hint: "remove BindAddress/GatewayPorts (Mode sftp listens on 127.0.0.1 and ::1 only)")
         }
         settings.dataWindow = take(.dataWindow, \.dataWindow, default: settings.dataWindow) { ValueParser.formatSize($0) }
