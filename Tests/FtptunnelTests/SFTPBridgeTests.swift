@@ -327,6 +327,22 @@ import TestSupport
         #expect(try temporaryFiles(in: mountPoint.path).isEmpty)
     }
 
+    /// A burst of FTP sessions, each with its own SSH login: all served (logins are paced under sshd's MaxStartups).
+    @Test func aBurstOfSessionsIsServed() throws {
+        let world = try SFTPBridgeWorld()
+        try TestFiles.random(at: world.remote("shared.bin"), size: 2 * Self.mebibyte, seed: 12)
+        let count = 14
+        let clients = try (0..<count).map { index in
+            try ManagedProcess(try which("curl"), ["-sS", "--max-time", "120", "\(world.url)/shared.bin", "-o", world.local("burst\(index).bin")])
+        }
+        let expected = try TestFiles.sha256(world.remote("shared.bin"))
+        for (index, client) in clients.enumerated() {
+            let status = try client.waitForExit(seconds: 150)
+            #expect(status == 0, "client \(index): \(client.output)\n\(world.bridge.output)")
+            #expect(try TestFiles.sha256(world.local("burst\(index).bin")) == expected)
+        }
+    }
+
     /// PORT/EPRT may name only the client's own address, and no port below 1024 (no FTP bounce through the bridge).
     @Test func activeModeConnectsOnlyToTheClientsOwnAddress() throws {
         let world = try SFTPBridgeWorld()

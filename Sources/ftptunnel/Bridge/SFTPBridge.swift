@@ -23,6 +23,9 @@ final class SFTPBridge: @unchecked Sendable {
     /// Time sessions get to finish after stop() before their transfers are aborted.
     static let stopGrace = 3.0
     static let threadStackSize = 4 << 20
+    /// SSH logins in progress at once: OpenSSH's MaxStartups (default 10:30:100) starts dropping unauthenticated
+    /// connections beyond 10, so a burst of FTP connections logs in a few at a time.
+    static let concurrentLogins = 4
 
     let settings: TunnelSettings
     let connector: SSHConnector
@@ -36,6 +39,7 @@ final class SFTPBridge: @unchecked Sendable {
     private let sessionsChanged = NSCondition()
     private var active = 0
     private var nextID = 0
+    private let logins = DispatchSemaphore(value: SFTPBridge.concurrentLogins)
 
     init(settings: TunnelSettings, connector: SSHConnector, hostKey: PoolHostKey, credential: SSHCredential,
          root: [UInt8], logger: Logger) {
@@ -126,6 +130,8 @@ final class SFTPBridge: @unchecked Sendable {
         PosixSocket.setSendTimeout(client, seconds: SFTPBridge.idleTimeout)
         let sftp: SFTPSession
         do {
+            logins.wait()
+            defer { logins.signal() }
             let session = try connector.connectAnother(hostKey: hostKey, credential: credential, number: id + 1)
             session.setTimeout(seconds: SFTPBridge.sshTimeout)
             sftp = try SFTPSession(session: session)
