@@ -343,6 +343,20 @@ import TestSupport
         }
     }
 
+    /// The SSH server is gone when an FTP client connects: 421 naming the reason; once it is back, sessions work.
+    @Test func anUnreachableServerIs421UntilItReturns() throws {
+        let world = try SFTPBridgeWorld()
+        try "back".write(toFile: world.remote("file.txt"), atomically: true, encoding: .utf8)
+        world.sshd.kill()
+        let control = try RawFTPControl(host: LoopbackNet.clientSide, port: world.bridge.localPort)
+        let reply = control.readReply() ?? "nil"
+        #expect(reply.hasPrefix("421 Cannot reach the SFTP server"), "\(reply)\n\(world.bridge.output)")
+        #expect(control.isClosedByServer())
+        try world.sshd.restart()
+        let again = try FTPClients.curl(["\(world.url)/file.txt"])
+        #expect(again.status == 0 && again.stdout == "back", "\(again.output)\n\(world.bridge.output)")
+    }
+
     /// PORT/EPRT may name only the client's own address, and no port below 1024 (no FTP bounce through the bridge).
     @Test func activeModeConnectsOnlyToTheClientsOwnAddress() throws {
         let world = try SFTPBridgeWorld()

@@ -94,11 +94,12 @@ final class SFTPBridge: @unchecked Sendable {
     }
 
     private func admit(_ client: Int32, peer: SocketAddress?, local: SocketAddress) {
-        guard let peer else { return refuse(client, "Cannot tell who is connecting.") }
+        guard let peer else { return refuse(client, "Cannot tell who is connecting.", closing: true) }
         let owner = SocketTable.owner(of: peer, connectedTo: local)
         guard owner == getuid() else {
             logger.warning("connection from \(peer) refused: its socket belongs to uid \(owner.map(String.init) ?? "unknown"), not \(getuid())")
-            return refuse(client, "This FTP bridge serves its owner's SSH account; connections from other local users are refused.")
+            return refuse(client, "This FTP bridge serves its owner's SSH account; connections from other local users are refused.",
+                          closing: true)
         }
         let id: Int? = sessionsChanged.withLock {
             guard active < SFTPBridge.maximumSessions else { return nil }
@@ -108,11 +109,11 @@ final class SFTPBridge: @unchecked Sendable {
         }
         guard let id else {
             logger.warning("session limit (\(SFTPBridge.maximumSessions)) reached, refusing \(peer)")
-            return refuse(client, "Too many FTP sessions (limit \(SFTPBridge.maximumSessions)); try again later.")
+            return refuse(client, "Too many FTP sessions (limit \(SFTPBridge.maximumSessions)); try again later.", closing: true)
         }
         let thread = Thread { [self] in
             serveSession(client, id: id, peer: peer, local: local)
-            close(client)
+            close(client)  // the one close of a served connection
             sessionsChanged.withLock {
                 active -= 1
                 sessionsChanged.broadcast()
@@ -137,7 +138,7 @@ final class SFTPBridge: @unchecked Sendable {
             sftp = try SFTPSession(session: session)
         } catch {
             logger.error("cannot open the SSH/SFTP session: \(error)")
-            return refuse(client, "Cannot reach the SFTP server: \(error).")
+            return refuse(client, "Cannot reach the SFTP server: \(error).", closing: false)
         }
         // Released (SFTP shut down, then the SSH session disconnected) when the session below ends.
         let sessionSettings = SessionSettings(
@@ -151,12 +152,13 @@ final class SFTPBridge: @unchecked Sendable {
                 localHost: local.host, peerHost: peer.host, logger: logger).run()
     }
 
-    /// A 421 on a connection that will not be served (one line: the socket buffer takes it without waiting).
-    private func refuse(_ client: Int32, _ text: String) {
+    /// A 421 on a connection that will not be served (one line: the socket buffer takes it without waiting);
+    /// `closing` when the caller does not close the socket itself.
+    private func refuse(_ client: Int32, _ text: String, closing: Bool) {
         let wire = Array(Reply(ReplyCode.serviceNotAvailable, text).wire.utf8)
         PosixSocket.setNonBlocking(client)
         _ = wire.withUnsafeBytes { try? PosixSocket.send(client, $0) }
-        close(client)
+        if closing { close(client) }
     }
 
     /// Idle sessions end at once; transfers get `stopGrace`, then are aborted (partial uploads dropped).
