@@ -305,7 +305,8 @@ import TestSupport
         #expect(CountingAskpass.invocations(asked) == 1)
     }
 
-    /// A full file system on the server (a 1 MiB tmpfs as SFTPRoot): 552, the old file intact, no temporary left.
+    /// A full file system on the server (a 1 MiB tmpfs as SFTPRoot): 552, the old file intact, no temporary left,
+    /// and the session still works.
     @Test func aFullDiskIs552() throws {
         let mountPoint = try TempDirectory("sftp-full")
         try runChecked("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint.path])
@@ -320,9 +321,13 @@ import TestSupport
             raise SystemExit('4 MiB fitted into 1 MiB')
         except ftplib.error_perm as e:
             print(e)
+        # The session goes on (on a fresh SFTP channel: libssh2 leaves the old one out of step after a failed write).
+        ftp.storbinary('STOR small.txt', io.BytesIO(b'fits'))
+        print(sorted(ftp.nlst()))
         """)
         #expect(result.status == 0, "\(result.output)\n\(world.bridge.output)")
         #expect(result.stdout.hasPrefix("552 No space left."), "\(result.output)\n\(world.bridge.output)")
+        #expect(result.stdout.contains("['small.txt', 'target.bin']"), "\(result.output)")
         #expect(try String(contentsOfFile: mountPoint.file("target.bin"), encoding: .utf8) == "small and old")
         #expect(try temporaryFiles(in: mountPoint.path).isEmpty)
     }

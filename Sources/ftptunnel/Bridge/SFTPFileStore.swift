@@ -7,7 +7,8 @@ import Posix
 /// below it by name. It is not a jail: symlinks on the server are followed as the SSH account may anyway.
 /// One thread (the FTP session's) owns the store and its SSH session.
 final class SFTPFileStore: FileStore {
-    let sftp: SFTPSession
+    /// Replaced by `reopenChannel()` when a failed write left the channel out of step.
+    private(set) var sftp: SFTPSession
     let root: [UInt8]
     /// Directory entries one listing may hold (a bound on memory and on the listing's size).
     static let maximumListingEntries = 200_000
@@ -108,7 +109,18 @@ final class SFTPFileStore: FileStore {
     }
 
     func upload(_ path: VirtualPath, mode: UploadMode, deadline: Double) throws(FileStoreError) -> FileUpload {
-        try mapped { try SFTPUpload.prepare(sftp: sftp, target: remote(path), name: path.name ?? "", mode: mode) }
+        try mapped {
+            try SFTPUpload.prepare(sftp: sftp, reopen: { [unowned self] in reopenChannel() }, target: remote(path),
+                                   name: path.name ?? "", mode: mode)
+        }
+    }
+
+    /// A fresh SFTP channel on the same SSH session in place of the current one; nil (the old one stays, every call
+    /// failing with 421) when the server refuses it.
+    func reopenChannel() -> SFTPSession? {
+        guard let fresh = try? SFTPSession(session: sftp.session) else { return nil }
+        sftp = fresh
+        return fresh
     }
 
     func setPermissions(_ path: VirtualPath, mode: UInt32) throws(FileStoreError) {

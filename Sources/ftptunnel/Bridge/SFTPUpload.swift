@@ -27,6 +27,8 @@ final class SFTPUpload: FileUpload {
     }
 
     let sftp: SFTPSession
+    /// A fresh SFTP channel on the same SSH session, installed in the store (after a failed write).
+    let reopen: () -> SFTPSession?
     let handle: SFTPHandle
     let target: [UInt8]
     let placement: Placement
@@ -37,8 +39,10 @@ final class SFTPUpload: FileUpload {
     private var written: Int64 = 0
     private var finished = false
 
-    init(sftp: SFTPSession, handle: SFTPHandle, target: [UInt8], placement: Placement, announcedName: String) {
+    init(sftp: SFTPSession, reopen: @escaping () -> SFTPSession?, handle: SFTPHandle, target: [UInt8],
+         placement: Placement, announcedName: String) {
         self.sftp = sftp
+        self.reopen = reopen
         self.handle = handle
         self.target = target
         self.placement = placement
@@ -48,7 +52,8 @@ final class SFTPUpload: FileUpload {
 
     deinit { if !finished { discard() } }
 
-    static func prepare(sftp: SFTPSession, target: [UInt8], name: String, mode: UploadMode) throws -> SFTPUpload {
+    static func prepare(sftp: SFTPSession, reopen: @escaping () -> SFTPSession?, target: [UInt8], name: String,
+                        mode: UploadMode) throws -> SFTPUpload {
         let existing = try? sftp.attributes(target)
         if existing?.kind == .directory { throw FileStoreError.isDirectory }
         switch mode {
@@ -57,7 +62,7 @@ final class SFTPUpload: FileUpload {
             let temporary = parent(of: target) + Array((temporaryPrefix + randomHex() + ".").utf8)
                 + Array(PathName.bytes(name).prefix(VirtualPath.maximumNameLength - 60))
             let handle = try sftp.openFile(temporary, flags: [.write, .create, .exclusive], mode: 0o644)
-            return SFTPUpload(sftp: sftp, handle: handle, target: target,
+            return SFTPUpload(sftp: sftp, reopen: reopen, handle: handle, target: target,
                               placement: .replace(temporary: temporary, permissions: existing?.permissions.map { $0 & 0o7777 }),
                               announcedName: name)
         case .resume(let offset):
@@ -65,13 +70,13 @@ final class SFTPUpload: FileUpload {
             guard offset <= Int64(clamping: existing.size ?? 0) else { throw FileStoreError.offsetBeyondEnd }
             let handle = try sftp.openFile(target, flags: .write)
             handle.seek(to: offset)
-            return SFTPUpload(sftp: sftp, handle: handle, target: target, placement: .inPlace(offset: offset), announcedName: name)
+            return SFTPUpload(sftp: sftp, reopen: reopen, handle: handle, target: target, placement: .inPlace(offset: offset), announcedName: name)
         case .append:
             if let existing, existing.kind != .file { throw FileStoreError.notRegularFile }
             let size = Int64(clamping: existing?.size ?? 0)
             let handle = try sftp.openFile(target, flags: [.write, .create])
             handle.seek(to: size)
-            return SFTPUpload(sftp: sftp, handle: handle, target: target, placement: .append(originalSize: size), announcedName: name)
+            return SFTPUpload(sftp: sftp, reopen: reopen, handle: handle, target: target, placement: .append(originalSize: size), announcedName: name)
         case .unique:
             for attempt in 0..<uniqueAttempts {
                 let candidate = attempt == 0 ? target : target + Array(".\(attempt)".utf8)
@@ -79,7 +84,7 @@ final class SFTPUpload: FileUpload {
                 do {
                     let handle = try sftp.openFile(candidate, flags: [.write, .create, .exclusive])
                     let chosen = attempt == 0 ? name : "\(name).\(attempt)"
-                    return SFTPUpload(sftp: sftp, handle: handle, target: candidate, placement: .fresh, announcedName: chosen)
+                    return SFTPUpload(sftp: sftp, reopen: reopen, handle: handle, target: candidate, placement: .fresh, announcedName: chosen)
                 } catch let failure as SFTPFailure where failure.isGenericFailure || failure.errnoEquivalent == EEXIST {
                     continue  // taken in the meantime
                 }
@@ -133,10 +138,12 @@ final class SFTPUpload: FileUpload {
     func discard() {
         finished = true
         handle.close()
+        sftp.shutDownDesynchronized()
+        guard let channel = sftp.isDesynchronized ? reopen() : sftp else { return }
         switch placement {
-        case .replace(let temporary, _): _ = try? sftp.removeFile(temporary)
-        case .fresh: _ = try? sftp.removeFile(target)
-        case .append(let originalSize): _ = try? sftp.setSize(target, UInt64(originalSize))
+        case .replace(let temporary, _): _ = try? channel.removeFile(temporary)
+        case .fresh: _ = try? channel.removeFile(target)
+        case .append(let originalSize): _ = try? channel.setSize(target, UInt64(originalSize))
         case .inPlace: break  // the bytes that arrived stay: a later REST+STOR resumes after them
         }
     }
@@ -152,8 +159,10 @@ final class SFTPUpload: FileUpload {
             start += acknowledged
             written += Int64(acknowledged)
         } catch let failure as SFTPFailure where failure.isGenericFailure {
+            sftp.markDesynchronized()
             throw .system(PosixError("write (the SFTP server reported a failure: usually a full disk or quota)", code: ENOSPC))
         } catch let failure as SFTPFailure {
+            sftp.markDesynchronized()
             throw SFTPFileStore.storeError(failure)
         } catch {
             throw .system(PosixError("\(error)", code: EIO))

@@ -25,6 +25,9 @@ final class SFTPHandle {
     func close() {
         guard !isClosed else { return }
         isClosed = true
+        // On a desynchronized channel the close would wait for an answer that never comes; libssh2 keeps the
+        // handle's memory until the SFTP session is shut down.
+        guard !sftp.isDesynchronized else { return }
         _ = try? sftp.call("libssh2_sftp_close_handle", path: path) { libssh2_sftp_close_handle(handle) }
     }
 

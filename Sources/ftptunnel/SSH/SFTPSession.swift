@@ -7,6 +7,11 @@ import Foundation
 final class SFTPSession {
     let session: SSHSession
     let handle: OpaquePointer
+    /// Set after a failed pipelined write: libssh2 1.10 drops the requests still queued, possibly one it had sent
+    /// in part, so the server may read later requests as the rest of it. Nothing more is sent on this channel
+    /// (every call fails at once); the store opens a fresh one (`SFTPFileStore.reopenChannel`).
+    private(set) var isDesynchronized = false
+    private var isShutDown = false
 
     /// Starts the `sftp` subsystem; throws `SFTPFailure` (e.g. the server offers no SFTP).
     init(session: SSHSession) throws {
@@ -18,13 +23,30 @@ final class SFTPSession {
         handle = sftp
     }
 
-    /// Shut down only here: every `SFTPHandle` keeps its `SFTPSession` alive, so no handle outlives it.
-    deinit { _ = try? LibSSH2.callBlocking(session.handle, "libssh2_sftp_shutdown") { libssh2_sftp_shutdown(handle) } }
+    /// Shut down here (every `SFTPHandle` keeps its `SFTPSession` alive, so no handle outlives it), or earlier by
+    /// `shutDownDesynchronized()`.
+    deinit { shutDown() }
+
+    /// Closes a desynchronized channel now, so the server ends its side (and closes the files it held open, e.g. a
+    /// half-written upload that still takes disk space). Its handles make no libssh2 call any more.
+    func shutDownDesynchronized() {
+        guard isDesynchronized else { return }
+        shutDown()
+    }
+
+    private func shutDown() {
+        guard !isShutDown else { return }
+        isShutDown = true
+        _ = try? LibSSH2.callBlocking(session.handle, "libssh2_sftp_shutdown") { libssh2_sftp_shutdown(handle) }
+    }
+
+    func markDesynchronized() { isDesynchronized = true }
 
     /// Runs one blocking SFTP call returning a status or count through the libssh2 choke point.
     @discardableResult
     func call<T: BinaryInteger>(_ function: String, path: [UInt8]?, _ body: () -> T) throws -> T {
-        try SFTPFailure.wrap(function, path: path, sftp: handle, session: session.handle) {
+        try refuseIfDesynchronized(function, path: path)
+        return try SFTPFailure.wrap(function, path: path, sftp: handle, session: session.handle) {
             try LibSSH2.callBlocking(session.handle, function, body)
         }
     }
@@ -114,7 +136,14 @@ final class SFTPSession {
         try open(path, flags: 0, mode: 0, type: LIBSSH2_SFTP_OPENDIR, function: "libssh2_sftp_open_ex (directory)")
     }
 
+    private func refuseIfDesynchronized(_ function: String, path: [UInt8]?) throws {
+        guard isDesynchronized else { return }
+        throw SFTPFailure(function: function, path: path, code: LIBSSH2_ERROR_CHANNEL_CLOSED, status: nil,
+                          message: "the SFTP channel is out of step after a failed write")
+    }
+
     private func open(_ path: [UInt8], flags: UInt, mode: Int, type: Int32, function: String) throws -> SFTPHandle {
+        try refuseIfDesynchronized(function, path: path)
         let pointer = try withPath(path) { text, count in
             try SFTPFailure.wrap(function, path: path, sftp: handle, session: session.handle) {
                 try LibSSH2.callPointer(session.handle, function) {
