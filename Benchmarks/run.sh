@@ -522,6 +522,21 @@ sftp_transfer() {
   record "$key" "$(calc "$bytes / ($t1 - $t0) / 1e6")"
 }
 
+# tunnel_rows KEY MODE SSHPORT FILE SHA BYTES [OPTIONS...]: RUNS downloads (KEY.dl) and uploads (KEY.ul) through
+# one ftptunnel in MODE; n/a with the reason when it does not come up.
+tunnel_rows() {
+  local key=$1 mode=$2 port=$3 file=$4 sha=$5 bytes=$6 r; shift 6
+  if start_tunnel "$mode" "$port" "$@"; then
+    CPU_PID=$TUN_PID
+    for ((r = 1; r <= RUNS; r++)); do
+      ftp_download "$key.dl" "$CLIENT" "$LPORT" "$file" "$sha" "$bytes"
+      ftp_upload "$key.ul" "$CLIENT" "$LPORT" "$mode-$r"
+    done
+    stop_tunnel
+  else na "$key.dl" "$TUN_REASON"; na "$key.ul" "$TUN_REASON"; fi
+  CPU_PID=""
+}
+
 # The SFTP bridge (Mode sftp) against OpenSSH's sftp client and the rewrite-mode tunnel to pasvd, on loopback
 # (prefix br) and through the delay proxy (prefix rttbr): download and upload each.
 section_bridge() {
@@ -536,24 +551,10 @@ section_bridge() {
       sftp_transfer "$prefix.sftp.dl" "$port" download
       sftp_transfer "$prefix.sftp.ul" "$port" upload
     done
-    if start_tunnel sftp "$port" --sftp-root "$W/ftp"; then
-      CPU_PID=$TUN_PID
-      for ((r = 1; r <= RUNS; r++)); do
-        ftp_download "$prefix.ft.dl" "$CLIENT" "$LPORT" "$file" "$sha" "$bytes"
-        ftp_upload "$prefix.ft.ul" "$CLIENT" "$LPORT" "bridge-$r"
-      done
-      stop_tunnel
-    else na "$prefix.ft.dl" "$TUN_REASON"; na "$prefix.ft.ul" "$TUN_REASON"; fi
-    CPU_PID=""
+    tunnel_rows "$prefix.ft" sftp "$port" "$file" "$sha" "$bytes" --sftp-root "$W/ftp"
     if [ -n "${PASVD_PORT:-}" ] && alive "${PASVD_PID:-0}"; then
       saved_ftp_port=$FTP_PORT; FTP_PORT=$PASVD_PORT
-      if start_tunnel rewrite "$port"; then
-        for ((r = 1; r <= RUNS; r++)); do
-          ftp_download "$prefix.rw.dl" "$CLIENT" "$LPORT" "$file" "$sha" "$bytes"
-          ftp_upload "$prefix.rw.ul" "$CLIENT" "$LPORT" "rewrite-$r"
-        done
-        stop_tunnel
-      else na "$prefix.rw.dl" "$TUN_REASON"; na "$prefix.rw.ul" "$TUN_REASON"; fi
+      tunnel_rows "$prefix.rw" rewrite "$port" "$file" "$sha" "$bytes"
       FTP_PORT=$saved_ftp_port
     else na "$prefix.rw.dl" "${PASVD_REASON:-pasvd not running}"; na "$prefix.rw.ul" "${PASVD_REASON:-pasvd not running}"; fi
   done
