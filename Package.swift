@@ -33,7 +33,7 @@ let package = Package(
         .executableTarget(
             name: "ftptunnel",
             dependencies: [
-                "Shared", "Posix", "CLibSSH2",
+                "Shared", "Posix", "CLibSSH2", "FTPServerKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -72,6 +72,6 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Shared"], path: "Tests/TestSupport"),
         .testTarget(name: "SharedTests", dependencies: ["Shared", "Posix", "TestSupport"]),
         .testTarget(name: "PasvdTests", dependencies: ["pasvd", "FTPServerKit", "Posix", "Shared", "TestSupport"]),
-        .testTarget(name: "FtptunnelTests", dependencies: ["ftptunnel", "pasvd", "Shared", "TestSupport", "CLibSSH2"]),
+        .testTarget(name: "FtptunnelTests", dependencies: ["ftptunnel", "pasvd", "Shared", "Posix", "TestSupport", "CLibSSH2"]),
     ]
 )

@@ -1,4 +1,5 @@
 #ifndef FTPTUNNEL_CLIBSSH2_SHIM_H
 #define FTPTUNNEL_CLIBSSH2_SHIM_H
 #include <libssh2.h>
+#include <libssh2_sftp.h>
 #endif

@@ -84,7 +84,8 @@ import TestSupport
 
     @Test func pasvdWithEveryClient() throws {
         let world = try World(mebibytes: Self.matrixMiB)
-        let pasvd = try PasvdFixture(root: world.root.path, extraArguments: ["--anonymous", "--writable"])
+        let pasvd = try PasvdFixture(root: world.root.path, extraArguments: ["--anonymous", "--writable",
+                                                                              "--anonymous-account", PasvdScenario.runnerAccount])
         let tunnel = try world.tunnel(ftpPort: pasvd.port)
         try Self.runClientMatrix(world, tunnel)
     }

@@ -19,7 +19,7 @@ import Testing
     }
 
     @Test func theExamplesExist() {
-        #expect(ProfileExamplesTests.files == ["demo.conf", "recipe.conf", "rewrite.conf"])
+        #expect(ProfileExamplesTests.files == ["demo.conf", "recipe.conf", "rewrite.conf", "sftp-bridge.conf"])
     }
 
     @Test(arguments: files)
@@ -44,6 +44,11 @@ import Testing
         #expect(s.sshHost == "127.0.0.1" && s.ftpHost == "127.0.0.2" && s.mode == .rewrite)
         #expect(s.sshPort == 40022 && s.identityFiles == ["/tmp/k"] && s.knownHostsFiles == ["/tmp/kh"])
         #expect(s.ftpPort == 40021 && s.localPort == 40121 && s.passivePorts == PortRange(lower: 40100, upper: 40109))
+    }
+
+    @Test func sftpBridgeExampleServesADirectoryOverSFTP() throws {
+        let s = try resolve("sftp-bridge.conf").settings
+        #expect(s.mode == .sftp && s.sftpRoot == "public_html" && s.localPort == 2121 && s.bindAddress == "127.0.0.1")
     }
 
     @Test func rewriteExampleUsesRewriteModeAndABigWindow() throws {

@@ -200,7 +200,7 @@ import Testing
         ("PassivePorts 5-1", "PassivePorts: '5-1' is not a port range — write LO-HI"),
         ("PassivePorts 1-70000", "PassivePorts: '1-70000' is not a port range"),
         ("PassivePorts 40000:40009", "PassivePorts: '40000:40009' is not a port range"),
-        ("Mode fast", "Mode: 'fast' is not one of fixed, rewrite — write fixed or rewrite"),
+        ("Mode fast", "Mode: 'fast' is not one of fixed, rewrite, sftp — write fixed, rewrite or sftp"),
         ("DataWindow 1K", "DataWindow: '1K' is outside 64K…1G — use a size in that range"),
         ("DataWindow 2G", "DataWindow: '2G' is outside 64K…1G"),
         ("DataWindow 16X", "DataWindow: '16X' is not a size — write bytes or a number with K, M or G"),

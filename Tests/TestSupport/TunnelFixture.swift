@@ -89,7 +89,10 @@ public final class TunnelRecipe: @unchecked Sendable {
             (ftpServer, ftpPort, passivePorts) = (vsftpd, vsftpd.port, vsftpd.passivePorts)
         case .pasvd:
             _ = try root.makeDirectory("upload")
-            let pasvd = try PasvdFixture(root: root.path, extraArguments: ["--anonymous", "--writable", "--pasv-address", "127.0.0.1"])
+            // Sessions keep the test runner's identity (pasvd switches anonymous sessions to ftp/nobody otherwise,
+            // who cannot read this private root).
+            let pasvd = try PasvdFixture(root: root.path, extraArguments: ["--anonymous", "--writable", "--pasv-address", "127.0.0.1",
+                                                                       "--anonymous-account", PasvdScenario.runnerAccount])
             (ftpServer, ftpPort, passivePorts) = (pasvd, pasvd.port, pasvd.passivePorts)
         }
         knownHosts = try sshd.writeKnownHosts(in: work)

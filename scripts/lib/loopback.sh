@@ -72,6 +72,7 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 AllowTcpForwarding yes
 MaxStartups 100:30:200
+Subsystem sftp internal-sftp
 LogLevel ERROR
 EOF
   chmod 600 "$W/ssh/sshd_config"

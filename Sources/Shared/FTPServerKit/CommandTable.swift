@@ -9,16 +9,22 @@ struct Command: Sendable {
     let feature: String?
     /// Listed by HELP (refused commands are recognised but not advertised).
     let inHelp: Bool
+    /// Set for commands a server must switch on; FEAT and HELP list them only then (their handlers refuse
+    /// when off).
+    let extra: ExtraCommand?
     let handle: @Sendable (Session, String) -> Void
 
-    init(_ verbs: [String], login: Bool = true, feature: String? = nil, help: Bool = true,
+    init(_ verbs: [String], login: Bool = true, feature: String? = nil, help: Bool = true, extra: ExtraCommand? = nil,
          _ handle: @escaping @Sendable (Session, String) -> Void) {
         self.verbs = verbs
         needsLogin = login
         self.feature = feature
         inHelp = help
+        self.extra = extra
         self.handle = handle
     }
+
+    func isOffered(_ extras: Set<ExtraCommand>) -> Bool { extra.map(extras.contains) ?? true }
 }
 
 enum CommandTable {
@@ -56,7 +62,9 @@ enum CommandTable {
         Command(["MDTM"], feature: "MDTM") { $0.modificationTime($1) },
         Command(["PASV"]) { $0.enterPassive(extended: false, $1) },
         Command(["EPSV"], feature: "EPSV") { $0.enterPassive(extended: true, $1) },
-        Command(["PORT", "EPRT", "LPRT"], help: false) { session, _ in session.reply(ReplyCode.notImplemented, activeRefusal) },
+        Command(["PORT"], extra: .activeMode) { $0.enterActive(extended: false, $1) },
+        Command(["EPRT"], extra: .activeMode) { $0.enterActive(extended: true, $1) },
+        Command(["LPRT"], help: false) { session, _ in session.reply(ReplyCode.notImplemented, activeRefusal) },
         Command(["REST"], feature: "REST STREAM") { $0.restart($1) },
         Command(["ABOR"]) { session, _ in session.reply(ReplyCode.dataConnectionOpen, "No transfer to abort.") },
         Command(["RETR"]) { $0.retrieve($1) },
@@ -67,7 +75,9 @@ enum CommandTable {
         Command(["NLST"]) { $0.list($1, style: .names) },
         Command(["MLSD"]) { $0.list($1, style: .machine) },
         Command(["MLST"], feature: "MLST type*;size*;modify*;perm*;") { $0.machineListSingle($1) },
-        Command(["ACCT", "REIN", "SMNT", "SITE", "LPSV"], help: false) { session, _ in
+        Command(["SITE"], extra: .siteChmod) { $0.site($1) },
+        Command(["MFMT"], feature: "MFMT", extra: .modifyTime) { $0.setModificationTime($1) },
+        Command(["ACCT", "REIN", "SMNT", "LPSV"], help: false) { session, _ in
             session.reply(ReplyCode.notImplemented, "Command not implemented.")
         },
     ]
@@ -79,9 +89,13 @@ enum CommandTable {
         return table
     }()
 
-    /// FEAT lines, sorted: exactly the extensions the table implements.
-    static let features: [String] = commands.compactMap(\.feature).sorted()
+    /// FEAT lines, sorted: exactly the extensions the table implements and the server offers.
+    static func features(offering extras: Set<ExtraCommand>) -> [String] {
+        commands.filter { $0.isOffered(extras) }.compactMap(\.feature).sorted()
+    }
 
     /// HELP's verbs, sorted.
-    static let helpVerbs: [String] = commands.filter(\.inHelp).flatMap(\.verbs).sorted()
+    static func helpVerbs(offering extras: Set<ExtraCommand>) -> [String] {
+        commands.filter { $0.inHelp && $0.isOffered(extras) }.flatMap(\.verbs).sorted()
+    }
 }

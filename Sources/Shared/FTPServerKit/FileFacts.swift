@@ -28,6 +28,23 @@ public struct FileFacts: Sendable, Equatable {
         return String(format: "%04d%02d%02d%02d%02d%02d", t.year, t.month, t.day, t.hour, t.minute, t.second)
     }
 
+    /// Seconds since the epoch of a UTC `YYYYMMDDHHMMSS` (fractions after a dot ignored), or nil.
+    static func seconds(fromTimestamp text: String) -> Int? {
+        let digits = Array(text.split(separator: ".", maxSplits: 1).first ?? "")
+        guard digits.count == 14, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) else { return nil }
+        func number(_ range: Range<Int>) -> Int32 { Int32(String(digits[range]))! }
+        var parts = tm()
+        parts.tm_year = number(0..<4) - 1900
+        parts.tm_mon = number(4..<6) - 1
+        parts.tm_mday = number(6..<8)
+        parts.tm_hour = number(8..<10)
+        parts.tm_min = number(10..<12)
+        parts.tm_sec = number(12..<14)
+        guard (0...11).contains(parts.tm_mon), (1...31).contains(parts.tm_mday), (0...23).contains(parts.tm_hour),
+              (0...59).contains(parts.tm_min), (0...60).contains(parts.tm_sec) else { return nil }
+        return Int(timegm(&parts))
+    }
+
     /// RFC 3659 facts, `type=file;size=12;modify=…;perm=…;`, restricted to `selected` (lower-case names).
     func machineFacts(selected: Set<String>, writable: Bool) -> String {
         var facts = ""

@@ -1,3 +1,4 @@
+import Glibc
 import Posix
 
 /// What the FTP engine asks of the files it serves. The engine never touches a file itself: pasvd's local,
@@ -21,6 +22,20 @@ public protocol FileStore: AnyObject {
     func download(_ path: VirtualPath) throws(FileStoreError) -> FileDownload
     /// An upload prepared for STOR/APPE/STOU; `deadline` (monotonic seconds) bounds any wait for a lock.
     func upload(_ path: VirtualPath, mode: UploadMode, deadline: Double) throws(FileStoreError) -> FileUpload
+    /// SITE CHMOD (only called when the server offers `ExtraCommand.siteChmod`).
+    func setPermissions(_ path: VirtualPath, mode: UInt32) throws(FileStoreError)
+    /// MFMT (only called when the server offers `ExtraCommand.modifyTime`); seconds since the epoch.
+    func setModificationTime(_ path: VirtualPath, to seconds: Int) throws(FileStoreError)
+}
+
+extension FileStore {
+    public func setPermissions(_ path: VirtualPath, mode: UInt32) throws(FileStoreError) {
+        throw .system(PosixError("SITE CHMOD", code: ENOTSUP))
+    }
+
+    public func setModificationTime(_ path: VirtualPath, to seconds: Int) throws(FileStoreError) {
+        throw .system(PosixError("MFMT", code: ENOTSUP))
+    }
 }
 
 /// How an upload treats an existing file.

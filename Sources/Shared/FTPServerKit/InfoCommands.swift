@@ -5,7 +5,7 @@ import Shared
 /// FEAT, OPTS, HELP, STAT, TYPE, MODE, STRU, REST.
 extension Session {
     func feat() {
-        send(Reply(ReplyCode.systemStatus, first: "Features:", body: Session.features, last: "End"))
+        send(Reply(ReplyCode.systemStatus, first: "Features:", body: offeredFeatures, last: "End"))
     }
 
     func opts(_ argument: String) {
@@ -28,7 +28,7 @@ extension Session {
     }
 
     func help() {
-        let verbs = CommandTable.helpVerbs
+        let verbs = CommandTable.helpVerbs(offering: settings.extraCommands)
         var lines: [String] = []
         stride(from: 0, to: verbs.count, by: 8).forEach { lines.append(verbs[$0..<min($0 + 8, verbs.count)].joined(separator: " ")) }
         send(Reply(ReplyCode.help, first: "The following commands are recognized:", body: lines, last: "Help OK."))
@@ -46,7 +46,7 @@ extension Session {
         if let account { body.append("Logged in as \(account.name)\(account.writable ? "" : " (read-only)")") }
         body += ["TYPE: BINARY, MODE: STREAM, STRU: FILE", "Passive ports \(settings.passivePorts)",
                  "Idle timeout \(Int(settings.idleTimeout)) s, data timeout \(Int(settings.dataTimeout)) s"]
-        send(Reply(ReplyCode.systemStatus, first: "pasvd status:", body: body, last: "End of status."))
+        send(Reply(ReplyCode.systemStatus, first: "\(settings.serverName) status:", body: body, last: "End of status."))
     }
 
     /// TYPE A and TYPE I are both accepted; data is always sent as stored (binary), as vsftpd does by default.

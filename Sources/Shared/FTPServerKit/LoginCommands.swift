@@ -13,6 +13,7 @@ extension Session {
             reply(ReplyCode.parameterSyntaxError, "USER needs a name.")
             return
         }
+        if let outcome = authority.loginWithoutPassword(user: name, logger: logger) { return finishLogin(name, outcome) }
         pendingUser = name
         if authority.isAnonymous(name) {
             reply(ReplyCode.needPassword, "Anonymous login ok, send your e-mail address as password.")
@@ -31,7 +32,11 @@ extension Session {
             return
         }
         pendingUser = nil
-        switch authority.login(user: name, password: password, logger: logger) {
+        finishLogin(name, authority.login(user: name, password: password, logger: logger))
+    }
+
+    private func finishLogin(_ name: String, _ outcome: LoginOutcome) {
+        switch outcome {
         case .refused:
             loginFailed(name)
         case .unavailable(let reason, let closeSession):

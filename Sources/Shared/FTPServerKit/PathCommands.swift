@@ -77,7 +77,12 @@ extension Session {
         case ENOTEMPTY: reply(ReplyCode.fileUnavailable, "Directory not empty.")
         case ENOTDIR: reply(ReplyCode.fileUnavailable, "Not a directory.")
         case EISDIR: reply(ReplyCode.fileUnavailable, "Is a directory.")
-        case ENOSPC, EDQUOT: reply(ReplyCode.exceededStorage, "No space left.")
+        case ENOSPC, EDQUOT: reply(ReplyCode.exceededStorage, code == EDQUOT ? "Quota exceeded." : "No space left.")
+        case ENOTSUP: reply(ReplyCode.notImplemented, "Not supported by this server.")
+        case ECONNRESET:
+            // The store's connection (the SFTP bridge's SSH session) is gone: nothing else can work.
+            reply(ReplyCode.serviceNotAvailable, "Connection to the file server lost; closing the session.")
+            shouldClose = true
         default: reply(ReplyCode.fileUnavailable, "\(what.split(separator: " ").first ?? "operation") failed.")
         }
     }
@@ -147,6 +152,36 @@ extension Session {
         guard let (_, facts) = existing(argument) else { return }
         guard facts.kind == .file else { return reply(ReplyCode.fileUnavailable, "Not a regular file.") }
         reply(ReplyCode.fileStatus, "\(facts.size)")
+    }
+
+    /// SITE CHMOD mode path (when the server offers `ExtraCommand.siteChmod`); other SITE commands: 502.
+    func site(_ argument: String) {
+        let words = argument.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: true).map(String.init)
+        guard settings.extraCommands.contains(.siteChmod), words.first?.uppercased() == "CHMOD" else {
+            return reply(ReplyCode.notImplemented, "SITE command not implemented.")
+        }
+        guard words.count == 3, words[1].count <= 4, words[1].allSatisfy({ ("0"..."7").contains($0) }),
+              let mode = UInt32(words[1], radix: 8) else {
+            return reply(ReplyCode.parameterSyntaxError, "Usage: SITE CHMOD <octal mode> <path>.")
+        }
+        guard let (store, path) = writablePath(words[2]),
+              perform({ () throws(FileStoreError) in try store.setPermissions(path, mode: mode) }) else { return }
+        logger.notice("chmod", metadata: ["path": "\(path)", "mode": "\(words[1])"])
+        reply(ReplyCode.commandOK, "SITE CHMOD command ok.")
+    }
+
+    /// MFMT YYYYMMDDHHMMSS path (RFC draft-somers-ftp-mfxx, UTC), when the server offers `ExtraCommand.modifyTime`.
+    func setModificationTime(_ argument: String) {
+        guard settings.extraCommands.contains(.modifyTime) else {
+            return reply(ReplyCode.notImplemented, "Command not implemented.")
+        }
+        let parts = argument.split(separator: " ", maxSplits: 1).map(String.init)
+        guard parts.count == 2, let seconds = FileFacts.seconds(fromTimestamp: parts[0]) else {
+            return reply(ReplyCode.parameterSyntaxError, "Usage: MFMT YYYYMMDDHHMMSS <path> (UTC).")
+        }
+        guard let (store, path) = writablePath(parts[1]),
+              perform({ () throws(FileStoreError) in try store.setModificationTime(path, to: seconds) }) else { return }
+        reply(ReplyCode.fileStatus, "Modify=\(parts[0]); \(path)")
     }
 
     func modificationTime(_ argument: String) {

@@ -10,8 +10,10 @@ public final class Session: @unchecked Sendable {
     static let maximumLoginFailures = 3
     /// MLST/MLSD facts offered (all selected by default).
     static let machineFacts = ["type", "size", "modify", "perm"]
-    /// Extensions advertised by FEAT (from the command table).
-    static var features: [String] { CommandTable.features }
+    /// Extensions of the base command set (from the command table).
+    static var features: [String] { CommandTable.features(offering: []) }
+    /// Extensions advertised by FEAT: the base set plus this server's extra commands.
+    var offeredFeatures: [String] { CommandTable.features(offering: settings.extraCommands) }
 
     let id: Int
     let settings: SessionSettings
@@ -39,6 +41,8 @@ public final class Session: @unchecked Sendable {
     /// The source RNFR left for this command (cleared before every command).
     var pendingRename: AnyObject?
     var passive: PassiveListener?
+    /// PORT/EPRT's target for the next transfer (when `ExtraCommand.activeMode` is offered).
+    var activeTarget: SocketAddress?
     var passiveDeadline = Double.infinity
     var extendedPassiveOnly = false
     var selectedFacts = Set(Session.machineFacts)
@@ -64,7 +68,7 @@ public final class Session: @unchecked Sendable {
     /// Serves the session from greeting to close.
     public func run() {
         logger.notice("connected")
-        reply(ReplyCode.serviceReady, "pasvd ready.")
+        reply(ReplyCode.serviceReady, "\(settings.serverName) ready.")
         var idleDeadline = Monotonic.now() + settings.idleTimeout
         while !shouldClose {
             switch control.next(until: min(idleDeadline, passiveDeadline), shutdownFD: shutdown.drainFD) {
@@ -104,6 +108,7 @@ public final class Session: @unchecked Sendable {
     }
 
     func closePassive() {
+        activeTarget = nil
         passive?.close()
         passive = nil
         passiveDeadline = .infinity

@@ -8,6 +8,12 @@ public protocol SessionAuthority: Sendable {
     /// True for names logged in as anonymous (USER's 331 text differs).
     func isAnonymous(_ user: String) -> Bool
     func login(user: String, password: String, logger: Logger) -> LoginOutcome
+    /// A login decided by USER alone (230 at once, no password asked), or nil to ask for a password (the default).
+    func loginWithoutPassword(user: String, logger: Logger) -> LoginOutcome?
+}
+
+extension SessionAuthority {
+    public func loginWithoutPassword(user: String, logger: Logger) -> LoginOutcome? { nil }
 }
 
 public enum LoginOutcome {
@@ -45,13 +51,29 @@ public struct SessionSettings: Sendable {
     public let idleTimeout: Double
     public let dataTimeout: Double
     public let loginFailureDelay: Double
+    /// Named in the greeting and in STAT.
+    public let serverName: String
+    /// Commands beyond the base set that this server offers (FEAT and HELP list only offered ones).
+    public let extraCommands: Set<ExtraCommand>
 
     public init(passivePorts: PortRange, passiveAddress: String, idleTimeout: Double, dataTimeout: Double,
-                loginFailureDelay: Double) {
+                loginFailureDelay: Double, serverName: String = "pasvd", extraCommands: Set<ExtraCommand> = []) {
         self.passivePorts = passivePorts
         self.passiveAddress = passiveAddress
         self.idleTimeout = idleTimeout
         self.dataTimeout = dataTimeout
         self.loginFailureDelay = loginFailureDelay
+        self.serverName = serverName
+        self.extraCommands = extraCommands
     }
+}
+
+/// Commands a server embedding the engine may switch on.
+public enum ExtraCommand: Sendable, Hashable {
+    /// PORT and EPRT, to the control connection's own peer address only (ports ≥ 1024): the server connects out.
+    case activeMode
+    /// SITE CHMOD through `FileStore.setPermissions`.
+    case siteChmod
+    /// MFMT (set the modification time) through `FileStore.setModificationTime`.
+    case modifyTime
 }

@@ -39,9 +39,56 @@ extension Session {
         }
     }
 
-    /// Accepts the one connection of the pending passive listener (from the client's address only).
-    /// Replies 425 (or 426 on ABOR) itself and returns nil when there is no connection.
+    /// Lowest port PORT/EPRT may name (no connections to system services).
+    static let lowestActivePort = 1024
+
+    /// PORT h1,…,p2 and EPRT |af|addr|port| (when the server offers `ExtraCommand.activeMode`): the next transfer
+    /// connects to the client, which must be the control connection's own peer address.
+    func enterActive(extended: Bool, _ argument: String) {
+        guard settings.extraCommands.contains(.activeMode) else {
+            return reply(ReplyCode.notImplemented, CommandTable.activeRefusal)
+        }
+        guard !extendedPassiveOnly else { return reply(ReplyCode.badSequence, "PORT and EPRT not allowed after EPSV ALL.") }
+        let endpoint: PassiveEndpoint?
+        if extended {
+            guard let parsed = PassiveEndpoint.parseExtendedPort(Substring(argument)) else {
+                return reply(ReplyCode.extendedPortProtocolNotSupported, "EPRT needs |1|address|port| or |2|address|port|.")
+            }
+            endpoint = parsed.endpoint
+        } else {
+            endpoint = PassiveEndpoint.parseSixNumbers(Substring(argument))
+        }
+        guard let endpoint, let host = endpoint.host, let address = SocketAddress(host: host, port: endpoint.port) else {
+            return reply(ReplyCode.parameterSyntaxError, "Cannot parse the \(extended ? "EPRT" : "PORT") address.")
+        }
+        guard address.host == peerHost, endpoint.port >= Session.lowestActivePort else {
+            logger.warning("active target \(endpoint) refused: control peer is \(peerHost ?? "?")")
+            return reply(ReplyCode.parameterSyntaxError,
+                         "Active mode connects only to your own address (\(peerHost ?? "?")), port \(Session.lowestActivePort) or above.")
+        }
+        closePassive()
+        activeTarget = address
+        reply(ReplyCode.commandOK, "\(extended ? "EPRT" : "PORT") command successful; consider using EPSV.")
+    }
+
+    /// Connects to the PORT/EPRT target (a local client answers at once; bounded by --data-timeout).
+    private func connectActive(_ target: SocketAddress) -> DataConnection? {
+        activeTarget = nil
+        let milliseconds = Int32(clamping: Int(settings.dataTimeout * 1000))
+        do {
+            let fd = try PosixSocket.connect(to: target, milliseconds: milliseconds, nonBlocking: false)
+            return DataConnection(fd: fd, control: control, abortFD: shutdown.abortFD, timeout: settings.dataTimeout)
+        } catch {
+            logger.info("active connection to \(target) failed: \(error)")
+            reply(ReplyCode.cannotOpenData, "Cannot connect to \(target): \(error.reason).")
+            return nil
+        }
+    }
+
+    /// Accepts the one connection of the pending passive listener (from the client's address only), or connects
+    /// to the PORT/EPRT target. Replies 425 (or 426 on ABOR) itself and returns nil when there is no connection.
     func acceptDataConnection() -> DataConnection? {
+        if let target = activeTarget { return connectActive(target) }
         guard let listener = passive else {
             reply(ReplyCode.cannotOpenData, "Use PASV or EPSV first.")
             return nil
@@ -142,7 +189,10 @@ extension Session {
         guard let data = acceptDataConnection() else { return upload.discard() }
         reply(ReplyCode.fileStatusOK, unique ? "FILE: \(upload.announcedName)" : "Ok to send data.")
         let started = Monotonic.now()
-        var end = data.receive { buffer in try upload.write(buffer) }
+        var storeError: FileStoreError?
+        var end = data.receive { buffer in
+            do throws(FileStoreError) { try upload.write(buffer) } catch { storeError = error; throw error }
+        }
         let received = data.bytes
         withExtendedLifetime(data) {}
         if end == .completed {
@@ -153,6 +203,8 @@ extension Session {
         guard end == .completed else {
             upload.discard()
             logTransfer("upload", path, bytes: received, started: started, end: end)
+            // The store refused a write (disk full → 552, permission → 550, lost connection → 421).
+            if let storeError { return refuse(storeError) }
             return replyIncomplete(end)
         }
         do {

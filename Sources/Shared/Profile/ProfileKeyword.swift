@@ -21,6 +21,8 @@ public enum ProfileKeyword: String, CaseIterable, Sendable {
     case localPort = "LocalPort"
     case passivePorts = "PassivePorts"
     case mode = "Mode"
+    /// Mode sftp: the remote directory the FTP client sees as `/` (default: the login directory).
+    case sftpRoot = "SFTPRoot"
     case dataWindow = "DataWindow"
     /// The most `DataWindow auto` grants one channel.
     case dataWindowMax = "DataWindowMax"

@@ -40,6 +40,7 @@ struct SettingsLayer: Sendable {
     var localPort: Sourced<Int>?
     var passivePorts: Sourced<PortRange>?
     var mode: Sourced<TunnelSettings.Mode>?
+    var sftpRoot: Sourced<String>?
     /// nil inside: `auto`.
     var dataWindow: Sourced<Int?>?
     var dataWindowMax: Sourced<Int>?
@@ -95,6 +96,7 @@ struct SettingsLayer: Sendable {
         case .localPort: try set(\.localPort, try parse { try ValueParser.port($0, range: ValueParser.localPortRange) })
         case .passivePorts: try set(\.passivePorts, try parse(ValueParser.portRange))
         case .mode: try set(\.mode, try parse { try ValueParser.choice($0, of: TunnelSettings.Mode.self) })
+        case .sftpRoot: try set(\.sftpRoot, try parse(ValueParser.remotePath))
         case .dataWindow:
             try set(\.dataWindow, try parse { $0.lowercased() == "auto" ? nil : try ValueParser.size($0, in: ValueParser.dataWindowRange) })
         case .dataWindowMax:

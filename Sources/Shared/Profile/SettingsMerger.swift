@@ -113,6 +113,14 @@ struct SettingsMerger {
             notes.append("\(mode.source): Mode fixed without PassivePorts forwards only the control connection, so "
                          + "transfers will fail — set PassivePorts to the server's passive port range")
         }
+        let bind = pick(\.bindAddress) ?? Sourced(settings.bindAddress, .builtIn("loopback only"))
+        settings.sftpRoot = take(.sftpRoot, \.sftpRoot?.optional, default: nil,
+                                 note: "Mode sftp: the login directory") { $0 }
+        if settings.mode == .sftp, !(bind.value.hasPrefix("127.") || bind.value == "::1" || bind.value == "localhost") {
+            throw ProfileError.invalidValue(at: bind.source, keyword: ProfileKeyword.bindAddress.rawValue, value: bind.value,
+                                            problem: "cannot be used with Mode sftp: the bridge serves the SSH account's files without an FTP password, to local users only",
+                                            hint: "remove BindAddress/GatewayPorts (Mode sftp listens on 127.0.0.1 and ::1 only)")
+        }
         let window = take(.dataWindow, \.dataWindow, default: nil,
                           note: "auto: from \(ValueParser.formatSize(TunnelSettings.autoWindowStart)) up to DataWindowMax") {
             $0.map(ValueParser.formatSize) ?? "auto"
@@ -127,7 +135,6 @@ struct SettingsMerger {
         settings.reconnect = take(.reconnect, \.reconnect, default: settings.reconnect, show: yesNo)
         settings.reconnectAttempts = take(.reconnectAttempts, \.reconnectAttempts, default: settings.reconnectAttempts,
                                           note: "retry forever") { String($0) }
-        let bind = pick(\.bindAddress) ?? Sourced(settings.bindAddress, .builtIn("loopback only"))
         settings.bindAddress = bind.value
         record(.bindAddress, bind.value, bind.source)
         if !bind.value.hasPrefix("127.") && bind.value != "::1" {

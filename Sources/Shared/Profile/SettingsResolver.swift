@@ -11,6 +11,7 @@ public struct SettingOverrides: Sendable, Equatable {
     public var localPort: Int?
     public var passivePorts: String?
     public var mode: String?
+    public var sftpRoot: String?
     public var knownHostsFile: String?
     /// `-o Keyword=Value` (or `Keyword Value`), any profile or ssh_config keyword.
     public var options: [String] = []
@@ -130,6 +131,7 @@ public struct SettingsResolver: Sendable {
         try apply(.localPort, o.localPort.map(String.init), option: "--local-port")
         try apply(.passivePorts, o.passivePorts, option: "--passive-ports")
         try apply(.mode, o.mode, option: "--mode")
+        try apply(.sftpRoot, o.sftpRoot, option: "--sftp-root")
         try apply(.userKnownHostsFile, o.knownHostsFile, option: "--known-hosts")
         if let user = dest.user { try layer.apply(.user, [user], at: .destination(destination)) }
         if let port = dest.port { try layer.apply(.port, [String(port)], at: .destination(destination)) }

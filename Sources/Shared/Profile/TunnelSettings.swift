@@ -8,6 +8,9 @@ public struct TunnelSettings: Sendable, Equatable {
         case fixed
         /// Read the control stream and open a data channel per 227/229 reply; PORT/EPRT converted.
         case rewrite
+        /// No FTP server needed: ftptunnel serves FTP on loopback itself and does every file operation over
+        /// SFTP on the SSH host (`sftpRoot` is the FTP client's `/`).
+        case sftp
     }
 
     /// OpenSSH's StrictHostKeyChecking.
@@ -48,6 +51,8 @@ public struct TunnelSettings: Sendable, Equatable {
     public var bindAddress: String = "127.0.0.1"
     public var passivePorts: PortRange? = nil
     public var mode: Mode = .rewrite
+    /// Mode sftp: the remote directory FTP clients see as `/`; nil: the login directory.
+    public var sftpRoot: String? = nil
     public var passiveHost: PassiveHostPolicy = .ignore
     /// Receive window for data channels, in bytes: fixed, or the starting size when `dataWindowAuto`.
     public var dataWindow: Int = TunnelSettings.autoWindowStart

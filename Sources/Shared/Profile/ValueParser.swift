@@ -103,6 +103,15 @@ enum ValueParser {
     }
 
     /// A host name or address; `[v6]` brackets are removed.
+    /// A path on the SSH server (SFTPRoot): any bytes but NUL and control characters, at most 4096.
+    static func remotePath(_ text: String) throws -> String {
+        guard !text.isEmpty, text.utf8.count <= 4096, !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw ValueProblem(problem: "is not a usable remote path",
+                               hint: "write a directory on the SSH server, e.g. /srv/www or public_html (relative to the login directory)")
+        }
+        return text
+    }
+
     static func host(_ text: String) throws -> String {
         var name = Substring(text)
         if name.hasPrefix("["), name.hasSuffix("]") { name = name.dropFirst().dropLast() }

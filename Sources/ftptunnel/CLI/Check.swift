@@ -14,7 +14,8 @@ extension FTPTunnelCommand {
             through SSH_ASKPASS), records the raw EPSV and PASV replies, then lists the root directory over EPSV and \
             over PASV through a rewrite-mode tunnel (and over PASV through a fixed-mode tunnel when the settings say \
             Mode fixed with PassivePorts). Prints what works, what the server advertises, which mode fits and the \
-            settings for curl, lftp, FileZilla and WinSCP.
+            settings for curl, lftp, FileZilla and WinSCP, and whether the SSH server offers SFTP (so that Mode sftp, \
+            which needs no FTP server, would fit). With Mode sftp, checks SFTP and SFTPRoot and lists / through the bridge.
 
             Exit status: 0 at least one data connection worked; 1 none did, or the FTP server could not be checked; \
             2 bad command line, profile or settings; 3 host key unknown, changed or refused; 4 SSH authentication \
@@ -36,6 +37,12 @@ extension FTPTunnelCommand {
             }
             defer { signals.cancel() }
 
+            if settings.mode == .sftp {
+                let (report, worked) = BridgeCheck(settings: settings, logger: Logger(label: "ftptunnel")).run()
+                FileHandle.standardOutput.write(Data(report.utf8))
+                if !worked { throw ExitCode(TunnelExit.failure) }
+                return
+            }
             let check = ServerCheck(settings: settings, ftpUser: ftpUser,
                                     password: FTPPasswordSource(user: ftpUser ?? ServerCheck.anonymousUser),
                                     logger: Logger(label: "ftptunnel"))
@@ -44,9 +51,16 @@ extension FTPTunnelCommand {
                 diagnosis = try check.run()
             } catch {
                 TunnelLauncher.report(error)
+                if case ServerCheckError.noFTPServer = error {
+                    // No FTP server: say whether the SFTP bridge would do instead (on stderr, next to the error).
+                    let lines = SFTPProbe(settings: settings, logger: Logger(label: "ftptunnel")).run().reportLines(sftpRoot: settings.sftpRoot)
+                    FileHandle.standardError.write(Data(lines.map { "ftptunnel: \($0)\n" }.joined().utf8))
+                }
                 throw ExitCode(error is SSHError || error is TunnelError ? TunnelExit.status(for: error) : TunnelExit.failure)
             }
             FileHandle.standardOutput.write(Data(diagnosis.report().utf8))
+            let sftp = SFTPProbe(settings: settings, logger: Logger(label: "ftptunnel")).run()
+            FileHandle.standardOutput.write(Data((sftp.reportLines(sftpRoot: settings.sftpRoot).joined(separator: "\n") + "\n").utf8))
             if !diagnosis.anyDataPathWorks { throw ExitCode(TunnelExit.failure) }
         }
     }

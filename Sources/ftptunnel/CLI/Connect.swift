@@ -115,6 +115,12 @@ struct TunnelLauncher {
     }
 
     static func printReady(_ ready: TunnelReady, settings: TunnelSettings) {
+        if let root = ready.sftpRoot {
+            let line = "ftptunnel: ready — point your FTP client at \(ready.url) (any user name, no password: only your own local user may connect); "
+                + "serving \(settings.user)@\(settings.sshHost):\(settings.sshPort):\(root) over SFTP, mode sftp\n"
+            FileHandle.standardOutput.write(Data(line.utf8))
+            return
+        }
         let range = ready.passivePorts.map { "\($0.lower)-\($0.upper)" }
         let ports = ready.onDemand
             ? "mode rewrite, data channels opened on demand" + (range.map { " (local ports \($0))" } ?? "")

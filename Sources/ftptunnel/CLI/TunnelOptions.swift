@@ -31,8 +31,11 @@ struct TunnelOptions: ParsableArguments {
     @Option(name: .customLong("passive-ports"), help: ArgumentHelp("Passive data port range (fixed mode: forwarded up front; rewrite mode: where on-demand listeners bind).", valueName: "LO-HI"))
     var passivePorts: String?
 
-    @Option(name: .customLong("mode"), help: "Data channel mode: rewrite (default) or fixed.")
+    @Option(name: .customLong("mode"), help: "rewrite (default) or fixed: forward to an FTP server; sftp: no FTP server needed, ftptunnel serves FTP itself over the host's SFTP.")
     var mode: String?
+
+    @Option(name: .customLong("sftp-root"), help: ArgumentHelp("Mode sftp: the remote directory FTP clients see as / (default: the login directory).", valueName: "PATH"))
+    var sftpRoot: String?
 
     @Option(name: .customLong("known-hosts"), help: "known_hosts file to check and update.")
     var knownHosts: String?
@@ -57,6 +60,7 @@ struct TunnelOptions: ParsableArguments {
         o.localPort = localPort
         o.passivePorts = passivePorts
         o.mode = mode
+        o.sftpRoot = sftpRoot
         o.knownHostsFile = knownHosts
         o.options = options
         return o

@@ -12,6 +12,8 @@ struct TunnelReady: Sendable {
     var passivePorts: PortRange? = nil
     /// Rewrite mode: data listeners are opened on demand (in `passivePorts` when set).
     var onDemand = false
+    /// Mode sftp: the server's canonical path of the directory served as `/` (nil in the forwarding modes).
+    var sftpRoot: String? = nil
     /// `ftp://127.0.0.1:PORT`; a wildcard bind address (`0.0.0.0`, `::`) is never announced: its loopback
     /// address is, since that works for clients on this host.
     var url: String {
@@ -57,6 +59,7 @@ final class Tunnel: @unchecked Sendable {
     /// then forwards until `stop()` is called or a fatal error occurs (thrown). Blocks the calling thread.
     func run(onReady: @escaping @Sendable (TunnelReady) -> Void) throws {
         guard let wakeUp else { throw TunnelError.internalFailure("cannot create the wake-up pipe") }
+        if settings.mode == .sftp { return try runBridge(wakeUp: wakeUp, onReady: onReady) }
         let rewrite = settings.mode == .rewrite
         let listeners = try bindListeners(forwardedPorts: rewrite ? nil : settings.passivePorts)
         if !rewrite, settings.passivePorts == nil {
@@ -116,6 +119,26 @@ final class Tunnel: @unchecked Sendable {
         logger.info("tunnel stopped")
     }
 
+    /// Mode sftp: listeners bound, the first session checks the host key, authenticates (the credential must be
+    /// reusable: every FTP session opens its own SSH session) and resolves SFTPRoot; then the bridge serves.
+    private func runBridge(wakeUp: WakeUpPipe, onReady: @escaping @Sendable (TunnelReady) -> Void) throws {
+        let listeners = try bindListeners(forwardedPorts: nil)
+        if isStopped { return }
+        let connector = SSHConnector(settings: settings, logger: logger)
+        let (session, hostKey, credential) = try connector.connectFirst()
+        guard credential.isReusable else { throw BridgeError.loginNotRepeatable }
+        let root = try SFTPBridge.resolveRoot(on: session, settings: settings)
+        session.disconnect(reason: "checked SFTP")
+        let bridge = SFTPBridge(settings: settings, connector: connector, hostKey: hostKey, credential: credential,
+                                root: root, logger: logger)
+        for listener in listeners { try listener.listen() }
+        if isStopped { return }
+        markForwarding()
+        onReady(TunnelReady(localPort: listeners[0].port, bindAddress: settings.bindAddress, sftpRoot: bridge.rootText))
+        bridge.serve(listeners: listeners, wakeUp: wakeUp, shouldStop: { [unowned self] in self.isStopped })
+        logger.info("bridge stopped")
+    }
+
     /// Thread-safe: asks `run` to stop accepting, close channels, disconnect and return.
     func stop() {
         lock.lock()
@@ -158,7 +181,7 @@ final class Tunnel: @unchecked Sendable {
         return stopped
     }
 
-    /// Control listener first (plus [::1] in rewrite mode, see `bindIPv6Control`), then one per forwarded passive
+    /// Control listener first (plus [::1] in rewrite and sftp mode, see `bindIPv6Control`), then one per forwarded passive
     /// port (fixed mode): `bindAddress:p → FTPHost:p`.
     private func bindListeners(forwardedPorts: PortRange?) throws -> [LocalListener] {
         let address = settings.bindAddress
@@ -174,7 +197,7 @@ final class Tunnel: @unchecked Sendable {
                 listeners.append(try LocalListener(address: address, port: Self.fallbackControlPort, target: control, isControl: true))
             }
         }
-        if settings.mode == .rewrite, let ipv6 = bindIPv6Control(port: listeners[0].port, target: control) {
+        if settings.mode != .fixed, let ipv6 = bindIPv6Control(port: listeners[0].port, target: control) {
             listeners.append(ipv6)
         }
         for port in forwardedPorts.map({ Array($0.ports) }) ?? [] {

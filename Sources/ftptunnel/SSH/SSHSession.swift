@@ -182,6 +182,9 @@ final class SSHSession {
 
     func setBlocking(_ blocking: Bool) { libssh2_session_set_blocking(handle, blocking ? 1 : 0) }
 
+    /// Upper bound for every blocking call (LIBSSH2_ERROR_TIMEOUT after it); 0 waits forever.
+    func setTimeout(seconds: Double) { libssh2_session_set_timeout(handle, Int(seconds * 1000)) }
+
     /// Which directions the last EAGAIN was waiting for.
     var blockDirections: (inbound: Bool, outbound: Bool) {
         let flags = libssh2_session_block_directions(handle)

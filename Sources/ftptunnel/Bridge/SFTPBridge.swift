@@ -1,0 +1,178 @@
+import FTPServerKit
+import Foundation
+import Logging
+import Posix
+import Shared
+
+/// Mode sftp: an FTP server on loopback whose files come over SFTP from the SSH host. Each accepted control
+/// connection (from this process's own uid only) gets a thread, its own SSH session (same host key, same
+/// credential, no prompt) and an SFTP channel on it, owned until the FTP session ends: libssh2 sessions are
+/// not thread-safe, and one FTP session's slow transfer never waits for another's. (A pool of pre-opened
+/// sessions would save the SSH handshake per FTP login; not done yet.)
+final class SFTPBridge: @unchecked Sendable {
+    /// Simultaneous FTP sessions (each holds an SSH connection; sshd's MaxStartups limits parallel logins).
+    static let maximumSessions = 16
+    /// Upper bound for every blocking SSH/SFTP call of a session.
+    static let sshTimeout = 60.0
+    static let idleTimeout = 300.0
+    static let dataTimeout = 60.0
+    /// Passive ports when PassivePorts is not set: the top of the dynamic range.
+    static let defaultPassivePorts = PortRange(lower: 50000, upper: 59999)!
+    /// SSH connect and handshake bound for each FTP session's SSH session when ConnectTimeout is not set.
+    static let defaultConnectTimeout = 30
+    /// Time sessions get to finish after stop() before their transfers are aborted.
+    static let stopGrace = 3.0
+    static let threadStackSize = 4 << 20
+    /// SSH logins in progress at once: OpenSSH's MaxStartups (default 10:30:100) starts dropping unauthenticated
+    /// connections beyond 10, so a burst of FTP connections logs in a few at a time.
+    static let concurrentLogins = 4
+
+    let settings: TunnelSettings
+    let connector: SSHConnector
+    let hostKey: PoolHostKey
+    let credential: SSHCredential
+    /// The server's canonical path of SFTPRoot.
+    let root: [UInt8]
+    let logger: Logger
+    private let shutdown = ShutdownSignal()
+    /// Guards `active` and `nextID`; signalled when a session ends.
+    private let sessionsChanged = NSCondition()
+    private var active = 0
+    private var nextID = 0
+    private let logins = DispatchSemaphore(value: SFTPBridge.concurrentLogins)
+
+    init(settings: TunnelSettings, connector: SSHConnector, hostKey: PoolHostKey, credential: SSHCredential,
+         root: [UInt8], logger: Logger) {
+        self.settings = settings
+        var bounded = connector
+        if settings.connectTimeout == nil {
+            var withTimeout = settings
+            withTimeout.connectTimeout = SFTPBridge.defaultConnectTimeout
+            bounded = SSHConnector(settings: withTimeout, logger: connector.logger, environment: connector.environment)
+        }
+        self.connector = bounded
+        self.hostKey = hostKey
+        self.credential = credential
+        self.root = root
+        self.logger = logger
+    }
+
+    /// Checks, on the first (authenticated) session, that the server offers SFTP and that SFTPRoot is a directory;
+    /// returns the root's canonical path.
+    static func resolveRoot(on session: SSHSession, settings: TunnelSettings) throws -> [UInt8] {
+        let sftp: SFTPSession
+        do { sftp = try SFTPSession(session: session) } catch {
+            throw BridgeError.noSFTP(host: settings.sshHost, reason: "\(error)")
+        }
+        let requested = settings.sftpRoot ?? "."
+        do {
+            let root = try sftp.realPath(PathName.bytes(requested))
+            guard try sftp.attributes(root).kind == .directory else {
+                throw BridgeError.rootUnusable(root: requested, reason: "not a directory")
+            }
+            try sftp.openDirectory(root).close()
+            return root
+        } catch let failure as SFTPFailure {
+            throw BridgeError.rootUnusable(root: requested, reason: failure.statusText ?? failure.message)
+        }
+    }
+
+    var rootText: String { String(decoding: root, as: UTF8.self) }
+
+    /// Accepts connections until `shouldStop` (checked whenever `wakeUp` fires), then ends every session.
+    func serve(listeners: [LocalListener], wakeUp: WakeUpPipe, shouldStop: () -> Bool) {
+        while !shouldStop() {
+            var fds = listeners.map { pollfd($0.fd, POLLIN) } + [pollfd(wakeUp.readFD, POLLIN)]
+            _ = try? PosixPoll.poll(&fds, milliseconds: -1)
+            if fds.last!.revents != 0 { wakeUp.drain(); continue }
+            for (index, listener) in listeners.enumerated() where fds[index].revents != 0 {
+                guard case .done(let (client, peer))? = try? PosixSocket.accept(listener.fd, nonBlocking: false) else { continue }
+                admit(client, peer: peer, local: listener.local)
+            }
+        }
+        stopSessions()
+    }
+
+    private func admit(_ client: Int32, peer: SocketAddress?, local: SocketAddress) {
+        guard let peer else { return refuse(client, "Cannot tell who is connecting.", closing: true) }
+        let owner = SocketTable.owner(of: peer, connectedTo: local)
+        guard owner == getuid() else {
+            logger.warning("connection from \(peer) refused: its socket belongs to uid \(owner.map(String.init) ?? "unknown"), not \(getuid())")
+            return refuse(client, "This FTP bridge serves its owner's SSH account; connections from other local users are refused.",
+                          closing: true)
+        }
+        let id: Int? = sessionsChanged.withLock {
+            guard active < SFTPBridge.maximumSessions else { return nil }
+            active += 1
+            nextID += 1
+            return nextID
+        }
+        guard let id else {
+            logger.warning("session limit (\(SFTPBridge.maximumSessions)) reached, refusing \(peer)")
+            return refuse(client, "Too many FTP sessions (limit \(SFTPBridge.maximumSessions)); try again later.", closing: true)
+        }
+        let thread = Thread { [self] in
+            serveSession(client, id: id, peer: peer, local: local)
+            close(client)  // the one close of a served connection
+            sessionsChanged.withLock {
+                active -= 1
+                sessionsChanged.broadcast()
+            }
+        }
+        thread.stackSize = SFTPBridge.threadStackSize
+        thread.start()
+    }
+
+    /// One FTP session: its own SSH session and SFTP channel, then the FTP engine until the client leaves.
+    private func serveSession(_ client: Int32, id: Int, peer: SocketAddress, local: SocketAddress) {
+        var logger = self.logger
+        logger[metadataKey: "ftp-session"] = "\(id)"
+        PosixSocket.setNoDelay(client)
+        PosixSocket.setSendTimeout(client, seconds: SFTPBridge.idleTimeout)
+        let sftp: SFTPSession
+        do {
+            logins.wait()
+            defer { logins.signal() }
+            let session = try connector.connectAnother(hostKey: hostKey, credential: credential, number: id + 1)
+            session.setTimeout(seconds: SFTPBridge.sshTimeout)
+            sftp = try SFTPSession(session: session)
+        } catch {
+            logger.error("cannot open the SSH/SFTP session: \(error)")
+            return refuse(client, "Cannot reach the SFTP server: \(error).", closing: false)
+        }
+        // Released (SFTP shut down, then the SSH session disconnected) when the session below ends.
+        let sessionSettings = SessionSettings(
+            passivePorts: settings.passivePorts ?? SFTPBridge.defaultPassivePorts, passiveAddress: "127.0.0.1",
+            idleTimeout: SFTPBridge.idleTimeout, dataTimeout: SFTPBridge.dataTimeout, loginFailureDelay: 0,
+            serverName: "ftptunnel SFTP bridge to \(settings.user)@\(settings.sshHost) (any user name, no password)",
+            extraCommands: [.activeMode, .siteChmod, .modifyTime])
+        let authority = BridgeAuthority(store: SFTPFileStore(sftp: sftp, root: root),
+                                        rootDescription: "sftp://\(settings.user)@\(settings.sshHost):\(settings.sshPort)\(rootText)")
+        Session(id: id, settings: sessionSettings, authority: authority, shutdown: shutdown, input: client, output: client,
+                localHost: local.host, peerHost: peer.host, logger: logger).run()
+    }
+
+    /// A 421 on a connection that will not be served (one line: the socket buffer takes it without waiting);
+    /// `closing` when the caller does not close the socket itself.
+    private func refuse(_ client: Int32, _ text: String, closing: Bool) {
+        let wire = Array(Reply(ReplyCode.serviceNotAvailable, text).wire.utf8)
+        PosixSocket.setNonBlocking(client)
+        _ = wire.withUnsafeBytes { try? PosixSocket.send(client, $0) }
+        if closing { close(client) }
+    }
+
+    /// Idle sessions end at once; transfers get `stopGrace`, then are aborted (partial uploads dropped).
+    private func stopSessions() {
+        shutdown.drain()
+        waitForSessions(seconds: SFTPBridge.stopGrace)
+        shutdown.abort()
+        waitForSessions(seconds: SFTPBridge.stopGrace)
+    }
+
+    private func waitForSessions(seconds: Double) {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        sessionsChanged.withLock {
+            while active > 0, sessionsChanged.wait(until: deadline) {}
+        }
+    }
+}

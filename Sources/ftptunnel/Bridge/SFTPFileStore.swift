@@ -1,0 +1,161 @@
+import FTPServerKit
+import Foundation
+import Posix
+
+/// The files of one FTP session, served over SFTP from the SSH host. `root` (the server's canonical path of
+/// SFTPRoot) is the FTP client's `/`; every `VirtualPath` is already normalised (no `..`), so requests stay
+/// below it by name. It is not a jail: symlinks on the server are followed as the SSH account may anyway.
+/// One thread (the FTP session's) owns the store and its SSH session.
+final class SFTPFileStore: FileStore {
+    /// Replaced by `reopenChannel()` when a failed write left the channel out of step.
+    private(set) var sftp: SFTPSession
+    let root: [UInt8]
+    /// Directory entries one listing may hold (a bound on memory and on the listing's size).
+    static let maximumListingEntries = 200_000
+
+    init(sftp: SFTPSession, root: [UInt8]) {
+        self.sftp = sftp
+        self.root = root
+    }
+
+    /// The server path of `path`.
+    func remote(_ path: VirtualPath) -> [UInt8] {
+        var result = root
+        for component in path.components {
+            if result.last != UInt8(ascii: "/") { result.append(UInt8(ascii: "/")) }
+            result += PathName.bytes(component)
+        }
+        return result.isEmpty ? [UInt8(ascii: "/")] : result
+    }
+
+    func facts(_ path: VirtualPath) throws(FileStoreError) -> FileFacts {
+        SFTPFileStore.facts(try mapped { try sftp.attributes(remote(path)) })
+    }
+
+    func listing(_ path: VirtualPath) throws(FileStoreError) -> [(name: String, facts: FileFacts)] {
+        let directory = remote(path)
+        return try mapped {
+            let handle = try sftp.openDirectory(directory)
+            defer { handle.close() }
+            var entries: [(name: String, facts: FileFacts)] = []
+            while let (name, attributes) = try handle.nextEntry() {
+                if name == [UInt8(ascii: ".")] || name == [UInt8(ascii: "."), UInt8(ascii: ".")] { continue }
+                guard entries.count < SFTPFileStore.maximumListingEntries else {
+                    throw FileStoreError.system(PosixError("list (more than \(SFTPFileStore.maximumListingEntries) entries)", code: E2BIG))
+                }
+                var shown = attributes
+                if attributes.kind == .symlink {
+                    // Listings show what a link points to (as stat(2) does); a dangling link shows as itself.
+                    shown = (try? sftp.attributes(directory + [UInt8(ascii: "/")] + name)) ?? attributes
+                }
+                entries.append((PathName.decode(name), SFTPFileStore.facts(shown)))
+            }
+            return entries.sorted { $0.name < $1.name }
+        }
+    }
+
+    /// CWD: the directory must be readable (opendir), so a later LIST does not fail where CWD succeeded.
+    func enter(_ path: VirtualPath) throws(FileStoreError) {
+        try mapped { try sftp.openDirectory(remote(path)).close() }
+    }
+
+    func makeDirectory(_ path: VirtualPath) throws(FileStoreError) {
+        try mapped { try sftp.makeDirectory(remote(path)) }
+    }
+
+    func removeDirectory(_ path: VirtualPath) throws(FileStoreError) {
+        try mapped { try sftp.removeDirectory(remote(path)) }
+    }
+
+    func removeFile(_ path: VirtualPath) throws(FileStoreError) {
+        let target = remote(path)
+        let attributes = try mapped { try sftp.attributes(target, followLinks: false) }
+        guard attributes.kind != .directory else { throw .isDirectory }
+        try mapped { try sftp.removeFile(target) }
+    }
+
+    /// The source path, checked to exist (SFTP has no handle on a name: RNTO renames whatever is there then).
+    final class RenameSource { let path: [UInt8]; init(_ path: [UInt8]) { self.path = path } }
+
+    func renameSource(_ path: VirtualPath) throws(FileStoreError) -> AnyObject {
+        let source = remote(path)
+        _ = try mapped { try sftp.attributes(source, followLinks: false) }
+        return RenameSource(source)
+    }
+
+    /// SFTP v3 rename refuses an existing target; an existing regular file is removed first (as rename(2)
+    /// would replace it), a directory is not.
+    func rename(_ source: AnyObject, to target: VirtualPath) throws(FileStoreError) {
+        guard let source = source as? RenameSource else { throw .system(PosixError("RNTO", code: EINVAL)) }
+        let destination = remote(target)
+        try mapped {
+            if let existing = try? sftp.attributes(destination, followLinks: false), destination != source.path {
+                guard existing.kind != .directory else { throw FileStoreError.system(PosixError("RNTO", code: EEXIST)) }
+                try sftp.removeFile(destination)
+            }
+            try sftp.rename(source.path, to: destination)
+        }
+    }
+
+    func download(_ path: VirtualPath) throws(FileStoreError) -> FileDownload {
+        try mapped {
+            let handle = try sftp.openFile(remote(path), flags: .read)
+            let attributes = try handle.attributes()
+            guard attributes.kind == .file else {
+                throw attributes.kind == .directory ? FileStoreError.isDirectory : FileStoreError.notRegularFile
+            }
+            return SFTPDownload(handle: handle, size: Int64(clamping: attributes.size ?? 0))
+        }
+    }
+
+    func upload(_ path: VirtualPath, mode: UploadMode, deadline: Double) throws(FileStoreError) -> FileUpload {
+        try mapped {
+            try SFTPUpload.prepare(sftp: sftp, reopen: { [unowned self] in reopenChannel() }, target: remote(path),
+                                   name: path.name ?? "", mode: mode)
+        }
+    }
+
+    /// A fresh SFTP channel on the same SSH session in place of the current one; nil (the old one stays, every call
+    /// failing with 421) when the server refuses it.
+    func reopenChannel() -> SFTPSession? {
+        guard let fresh = try? SFTPSession(session: sftp.session) else { return nil }
+        sftp = fresh
+        return fresh
+    }
+
+    func setPermissions(_ path: VirtualPath, mode: UInt32) throws(FileStoreError) {
+        try mapped { try sftp.setAttributes(remote(path), permissions: mode & 0o7777) }
+    }
+
+    func setModificationTime(_ path: VirtualPath, to seconds: Int) throws(FileStoreError) {
+        try mapped { try sftp.setAttributes(remote(path), modified: seconds) }
+    }
+
+    static func facts(_ attributes: SFTPAttributes) -> FileFacts {
+        let kind: FileFacts.Kind
+        switch attributes.kind {
+        case .file: kind = .file
+        case .directory: kind = .directory
+        case .symlink, .other: kind = .other
+        }
+        return FileFacts(kind: kind, size: Int64(clamping: attributes.size ?? 0), modified: attributes.modified ?? 0,
+                         mode: (attributes.permissions ?? 0) & 0o7777)
+    }
+
+    /// Runs SFTP calls, turning an `SFTPFailure` into the errno the engine replies with.
+    func mapped<T>(_ body: () throws -> T) throws(FileStoreError) -> T {
+        do {
+            return try body()
+        } catch let error as FileStoreError {
+            throw error
+        } catch let failure as SFTPFailure {
+            throw SFTPFileStore.storeError(failure)
+        } catch {
+            throw .system(PosixError("\(error)", code: EIO))
+        }
+    }
+
+    static func storeError(_ failure: SFTPFailure) -> FileStoreError {
+        .system(PosixError(failure.description, code: failure.errnoEquivalent))
+    }
+}

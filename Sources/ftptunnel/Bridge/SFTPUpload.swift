@@ -1,0 +1,180 @@
+import FTPServerKit
+import Foundation
+import Posix
+
+/// An upload over SFTP. STOR writes a temporary file in the target directory and renames it into place on
+/// commit (remove-then-rename: SFTP v3 rename refuses an existing target); REST+STOR writes in place from the
+/// offset (no truncation until commit, which cuts the file at the end of the upload); APPE writes at the size
+/// the file had (libssh2's APPEND flag writes at offset 0 on OpenSSH); STOU creates a fresh name exclusively.
+/// Writes are pipelined: up to `inFlight` bytes are sent before the first acknowledgement is awaited.
+final class SFTPUpload: FileUpload {
+    /// Bytes kept as requests in flight (libssh2 sends the whole buffer at once, 30000-byte requests).
+    static let inFlight = 2 << 20
+    /// Temporary names start with this (plus random hex and the target name's first bytes).
+    static let temporaryPrefix = ".ftptunnel-upload-"
+    /// STOU tries `name`, `name.1` … `name.N`.
+    static let uniqueAttempts = 100
+
+    enum Placement {
+        /// Written under `temporary`, renamed to `target` on commit; `permissions` of the replaced file kept.
+        case replace(temporary: [UInt8], permissions: UInt32?)
+        /// Written in place from `offset`; the file is cut at the end of the upload on commit.
+        case inPlace(offset: Int64)
+        /// Written in place at the end; on discard the file is cut back to `originalSize`.
+        case append(originalSize: Int64)
+        /// A new file (STOU), removed on discard.
+        case fresh
+    }
+
+    let sftp: SFTPSession
+    /// A fresh SFTP channel on the same SSH session, installed in the store (after a failed write).
+    let reopen: () -> SFTPSession?
+    let handle: SFTPHandle
+    let target: [UInt8]
+    let placement: Placement
+    let announcedName: String
+    /// Bytes not yet acknowledged by the server: `pending[start...]`.
+    private var pending: [UInt8] = []
+    private var start = 0
+    private var written: Int64 = 0
+    private var finished = false
+
+    init(sftp: SFTPSession, reopen: @escaping () -> SFTPSession?, handle: SFTPHandle, target: [UInt8],
+         placement: Placement, announcedName: String) {
+        self.sftp = sftp
+        self.reopen = reopen
+        self.handle = handle
+        self.target = target
+        self.placement = placement
+        self.announcedName = announcedName
+        pending.reserveCapacity(SFTPUpload.inFlight * 2)
+    }
+
+    deinit { if !finished { discard() } }
+
+    static func prepare(sftp: SFTPSession, reopen: @escaping () -> SFTPSession?, target: [UInt8], name: String,
+                        mode: UploadMode) throws -> SFTPUpload {
+        let existing = try? sftp.attributes(target)
+        if existing?.kind == .directory { throw FileStoreError.isDirectory }
+        switch mode {
+        case .replace:
+            if let existing, existing.kind != .file { throw FileStoreError.notRegularFile }
+            let temporary = parent(of: target) + Array((temporaryPrefix + randomHex() + ".").utf8)
+                + Array(PathName.bytes(name).prefix(VirtualPath.maximumNameLength - 60))
+            let handle = try sftp.openFile(temporary, flags: [.write, .create, .exclusive], mode: 0o644)
+            return SFTPUpload(sftp: sftp, reopen: reopen, handle: handle, target: target,
+                              placement: .replace(temporary: temporary, permissions: existing?.permissions.map { $0 & 0o7777 }),
+                              announcedName: name)
+        case .resume(let offset):
+            guard let existing, existing.kind == .file else { throw FileStoreError.system(PosixError("REST+STOR", code: ENOENT)) }
+            guard offset <= Int64(clamping: existing.size ?? 0) else { throw FileStoreError.offsetBeyondEnd }
+            let handle = try sftp.openFile(target, flags: .write)
+            handle.seek(to: offset)
+            return SFTPUpload(sftp: sftp, reopen: reopen, handle: handle, target: target, placement: .inPlace(offset: offset), announcedName: name)
+        case .append:
+            if let existing, existing.kind != .file { throw FileStoreError.notRegularFile }
+            let size = Int64(clamping: existing?.size ?? 0)
+            let handle = try sftp.openFile(target, flags: [.write, .create])
+            handle.seek(to: size)
+            return SFTPUpload(sftp: sftp, reopen: reopen, handle: handle, target: target, placement: .append(originalSize: size), announcedName: name)
+        case .unique:
+            for attempt in 0..<uniqueAttempts {
+                let candidate = attempt == 0 ? target : target + Array(".\(attempt)".utf8)
+                guard (try? sftp.attributes(candidate, followLinks: false)) == nil else { continue }
+                do {
+                    let handle = try sftp.openFile(candidate, flags: [.write, .create, .exclusive])
+                    let chosen = attempt == 0 ? name : "\(name).\(attempt)"
+                    return SFTPUpload(sftp: sftp, reopen: reopen, handle: handle, target: candidate, placement: .fresh, announcedName: chosen)
+                } catch let failure as SFTPFailure where failure.isGenericFailure || failure.errnoEquivalent == EEXIST {
+                    continue  // taken in the meantime
+                }
+            }
+            throw FileStoreError.noUniqueName
+        }
+    }
+
+    func write(_ buffer: UnsafeRawBufferPointer) throws(FileStoreError) {
+        if start > 0, start >= pending.count / 2 {
+            pending.removeFirst(start)
+            start = 0
+        }
+        pending.append(contentsOf: buffer)
+        while pending.count - start >= SFTPUpload.inFlight { try flushSome() }
+    }
+
+    func sync() throws(FileStoreError) {
+        while start < pending.count { try flushSome() }
+        pending = []
+        start = 0
+        do {
+            _ = try handle.sync()
+            if case .inPlace(let offset) = placement { try handle.setSize(UInt64(offset + written)) }
+            try handle.closeChecked()
+        } catch let failure as SFTPFailure {
+            throw SFTPFileStore.storeError(failure)
+        } catch {
+            throw .system(PosixError("\(error)", code: EIO))
+        }
+    }
+
+    func commit() throws(FileStoreError) -> String {
+        finished = true
+        guard case .replace(let temporary, let permissions) = placement else { return announcedName }
+        do {
+            if let permissions { try sftp.setAttributes(temporary, permissions: permissions) }
+            // The window: between these two calls the name is missing; if the rename then fails, the old file
+            // is gone and the new one stays under the temporary name (logged by the engine).
+            if (try? sftp.attributes(target, followLinks: false)) != nil { try sftp.removeFile(target) }
+            try sftp.rename(temporary, to: target)
+        } catch let failure as SFTPFailure {
+            _ = try? sftp.removeFile(temporary)
+            throw SFTPFileStore.storeError(failure)
+        } catch {
+            throw .system(PosixError("\(error)", code: EIO))
+        }
+        return announcedName
+    }
+
+    func discard() {
+        finished = true
+        handle.close()
+        sftp.shutDownDesynchronized()
+        guard let channel = sftp.isDesynchronized ? reopen() : sftp else { return }
+        switch placement {
+        case .replace(let temporary, _): _ = try? channel.removeFile(temporary)
+        case .fresh: _ = try? channel.removeFile(target)
+        case .append(let originalSize): _ = try? channel.setSize(target, UInt64(originalSize))
+        case .inPlace: break  // the bytes that arrived stay: a later REST+STOR resumes after them
+        }
+    }
+
+    /// One libssh2_sftp_write over everything pending: sends what is not yet in flight, returns on the first
+    /// acknowledgement. A write failure that OpenSSH reports only as "failure" is almost always a full disk or
+    /// quota, so it becomes ENOSPC (552).
+    private func flushSome() throws(FileStoreError) {
+        do {
+            let acknowledged = try pending.withUnsafeBytes { bytes in
+                try handle.write(UnsafeRawBufferPointer(rebasing: bytes[start...]))
+            }
+            start += acknowledged
+            written += Int64(acknowledged)
+        } catch let failure as SFTPFailure where failure.isGenericFailure {
+            sftp.markDesynchronized()
+            throw .system(PosixError("write (the SFTP server reported a failure: usually a full disk or quota)", code: ENOSPC))
+        } catch let failure as SFTPFailure {
+            sftp.markDesynchronized()
+            throw SFTPFileStore.storeError(failure)
+        } catch {
+            throw .system(PosixError("\(error)", code: EIO))
+        }
+    }
+
+    static func parent(of path: [UInt8]) -> [UInt8] {
+        guard let slash = path.lastIndex(of: UInt8(ascii: "/")) else { return [] }
+        return Array(path[...slash])
+    }
+
+    static func randomHex() -> String {
+        (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+
+/// Mode sftp's world: a private sshd with `Subsystem sftp internal-sftp` and no FTP server anywhere, a directory
+/// served as the FTP root, a local work directory, and `ftptunnel connect --mode sftp` in front of it.
+public final class SFTPBridgeWorld: @unchecked Sendable {
+    public let sshd: SSHDFixture
+    /// The remote directory the FTP client sees as `/` (same machine: its files are checked directly).
+    public let root: String
+    public let work: TempDirectory
+    public let knownHosts: String
+    public let bridge: SFTPBridgeProcess
+    private let rootDirectory: TempDirectory?
+
+    /// - Parameters:
+    ///   - sshUser: the SSH account (nil: the current user); the test key is authorised for every account.
+    ///   - root: the SFTPRoot to serve (nil: a fresh temporary directory).
+    ///   - subsystem: false for a server without SFTP.
+    public init(sshUser: String? = nil, root: String? = nil, subsystem: Bool = true, waitForReady: Bool = true) throws {
+        var options = SSHDFixture.Options()
+        options.extraConfig = subsystem ? ["Subsystem sftp internal-sftp"] : []
+        sshd = try SSHDFixture(options)
+        // Another account's sshd process must read authorized_keys: the key directory becomes traversable
+        // (the private keys in it stay 0600).
+        chmod(sshd.directory.path, 0o755)
+        chmod(sshd.directory.file("authorized_keys"), 0o644)
+        if let root {
+            self.root = root
+            rootDirectory = nil
+        } else {
+            let directory = try TempDirectory("sftp-root")
+            rootDirectory = directory
+            self.root = directory.path
+        }
+        work = try TempDirectory("sftp-work")
+        knownHosts = try sshd.writeKnownHosts(in: work)
+        bridge = try SFTPBridgeProcess(sshd: sshd, user: sshUser ?? sshd.user, root: self.root, knownHosts: knownHosts,
+                                       waitForReady: waitForReady)
+    }
+
+    public var url: String { bridge.url }
+    public func remote(_ name: String) -> String { "\(root)/\(name)" }
+    public func local(_ name: String) -> String { work.file(name) }
+}
+
+/// `ftptunnel connect USER@HOST:PORT --mode sftp --sftp-root ROOT` with its own HOME and no agent.
+public final class SFTPBridgeProcess: @unchecked Sendable {
+    public let process: ManagedProcess
+    public let localPort: Int
+    public let home: TempDirectory
+
+    public init(sshd: SSHDFixture, user: String, root: String, knownHosts: String, waitForReady: Bool) throws {
+        home = try TempDirectory("bridge-home")
+        localPort = try LoopbackNet.freePort(on: LoopbackNet.clientSide)
+        let arguments = ["connect", "\(user)@\(sshd.host):\(sshd.port)", "--mode", "sftp", "--sftp-root", root,
+                         "--local-port", "\(localPort)", "--known-hosts", knownHosts, "-i", sshd.userKey, "-v"]
+        var env = ProcessInfo.processInfo.environment
+        env["HOME"] = home.path
+        for key in ["SSH_AUTH_SOCK", "SSH_ASKPASS", "SSH_ASKPASS_REQUIRE"] { env.removeValue(forKey: key) }
+        process = try ManagedProcess(try Products.ftptunnel, arguments, environment: env)
+        if waitForReady { try process.waitForOutput(containing: TunnelProcess.readyMarker, seconds: 30) }
+    }
+
+    public var url: String { "ftp://\(LoopbackNet.clientSide):\(localPort)" }
+    public var output: String { process.output }
+    deinit { process.stop() }
+}
