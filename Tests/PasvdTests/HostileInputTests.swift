@@ -96,7 +96,7 @@ import TestSupport
     @Test func activeModeIsRefusedAndNothingConnects() throws {
         let s = try scenario()
         let trapPort = try LoopbackNet.freePort(on: LoopbackNet.clientSide)
-        let trap = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let trap = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         defer { close(trap) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
