@@ -54,8 +54,15 @@ import Testing
         let grants = Self.networkBound(&policy, bytes: 64 << 20, drains: false)
         #expect(policy.target == Self.start && grants.allSatisfy { $0 == 0 })
         _ = Self.networkBound(&policy, bytes: 16 << 20)
-        #expect(policy.target > Self.start)
+        let grown = policy.target
+        #expect(grown > Self.start)
+        // A moment of backpressure: no top-up, but the growth stays.
         #expect(policy.afterRead(bytes: Self.read, windowLeft: 0, channelDrained: true, localDrains: false) == 0)
+        #expect(policy.target == grown)
+        // Behind for good: back to the initial window.
+        for _ in 1..<ReceiveWindowPolicy.slowReadsBeforeShrinking {
+            #expect(policy.afterRead(bytes: Self.read, windowLeft: 0, channelDrained: true, localDrains: false) == 0)
+        }
         #expect(policy.target == Self.start)
     }
 }

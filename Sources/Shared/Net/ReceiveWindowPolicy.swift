@@ -7,8 +7,10 @@
 /// libssh2 holds for the channel (`channelDrained`) while the local client keeps up. Then, once a whole target's
 /// worth of data has arrived since the last growth (about one round trip while window-limited), the target
 /// doubles, up to `maximum`; the policy returns the top-up that brings the window back to the target whenever a
-/// quarter of it (at least one read) has been consumed. A slow local client stops the growth and brings the
-/// target back to `initial`, so a stalled transfer does not hold more than that inside libssh2 for long.
+/// quarter of it (at least one read) has been consumed. A local client that falls behind gets no top-ups, and
+/// one that stays behind (`slowReadsBeforeShrinking` reads in a row) brings the target back to `initial`, so a
+/// slow or stalled transfer does not hold more than that inside libssh2 for long; a fast client's momentary
+/// backpressure does not undo the growth.
 /// Pure: no I/O.
 public struct ReceiveWindowPolicy: Sendable, Equatable {
     public let initial: Int
@@ -17,6 +19,10 @@ public struct ReceiveWindowPolicy: Sendable, Equatable {
     public private(set) var target: Int
     private var receivedSinceGrowth = 0
     private var sawNetworkBound = false
+    private var slowReads = 0
+
+    /// Reads in a row with the local client behind before the target falls back to `initial`.
+    public static let slowReadsBeforeShrinking = 8
 
     /// Smallest top-up worth a packet.
     public static let minimumGrant = 256 << 10
@@ -32,11 +38,15 @@ public struct ReceiveWindowPolicy: Sendable, Equatable {
     /// now (0: none).
     public mutating func afterRead(bytes: Int, windowLeft: Int, channelDrained: Bool, localDrains: Bool) -> Int {
         guard localDrains else {
-            target = initial
-            receivedSinceGrowth = 0
-            sawNetworkBound = false
+            slowReads += 1
+            if slowReads >= Self.slowReadsBeforeShrinking {
+                target = initial
+                receivedSinceGrowth = 0
+                sawNetworkBound = false
+            }
             return 0
         }
+        slowReads = 0
         receivedSinceGrowth += bytes
         if channelDrained { sawNetworkBound = true }
         if sawNetworkBound, receivedSinceGrowth >= target, target < maximum {

@@ -400,8 +400,11 @@ final class SessionLane {
     private func growWindow(_ forward: Forward) throws -> Bool {
         guard var policy = forward.receiveWindow, let channel = forward.channel else { return false }
         let drains = forward.toLocal.count < forward.toLocal.capacity / 2
+        // Less waiting than one read takes: the next read empties the channel, so the loop keeps up with the
+        // network (with a full buffer's worth waiting, the loop, not the window, is the limit).
+        let drained = channel.queuedBytes < forward.toLocal.capacity
         let grant = policy.afterRead(bytes: forward.lastReadBytes, windowLeft: channel.receiveWindowLeft,
-                                     channelDrained: !channel.hasQueuedData, localDrains: drains)
+                                     channelDrained: drained, localDrains: drains)
         forward.receiveWindow = policy
         guard grant > 0 else { return false }
         return try grantWindow(forward, bytes: grant)
