@@ -14,7 +14,7 @@ release: deps
 
 # Debug and release-optimised test runs, the stress test, bounded fuzz runs: scripts/test.sh.
 test: deps
-	@SWIFT=$(SWIFT) bash scripts/test.sh
+	@SWIFT=$(SWIFT) bash scripts/test.sh  # debug and release-optimised builds, fuzz, stress
 
 # libFuzzer targets in .build-fuzz, FUZZ_SECONDS each (default 30): `FUZZ_SECONDS=600 make fuzz`.
 fuzz: deps
