@@ -53,8 +53,6 @@ final class Forward {
     /// The local socket failed (reset) or the channel failed: stop moving bytes and close.
     var broken = false
     var channel: SSHChannel?
-    /// The lane this forward's channel lives on (set when it is queued for opening).
-    weak var lane: SessionLane?
     /// A libssh2 write from `toChannel` is waiting for window (EAGAIN with only inbound blocked).
     var writeWaitsForWindow = false
     /// Active mode: told once whether the channel opened (nil) or why not.

@@ -90,7 +90,6 @@ final class SessionLane {
 
     func enqueueOpen(_ forward: Forward) {
         forward.state = .queued
-        forward.lane = self
         openQueue.append(forward)
         forwards.append(forward)
         idleSince = nil
@@ -112,8 +111,6 @@ final class SessionLane {
         return since
     }
 
-    /// Forwards carried here, not counting an abandoned open.
-    var load: Int { forwards.count }
 
     // MARK: Pre-poll
 
@@ -402,8 +399,9 @@ final class SessionLane {
         let drains = forward.toLocal.count < forward.toLocal.capacity / 2
         // Less waiting than one read takes: the next read empties the channel, so the loop keeps up with the
         // network (with a full buffer's worth waiting, the loop, not the window, is the limit).
-        let drained = channel.queuedBytes < forward.toLocal.capacity
-        let grant = policy.afterRead(bytes: forward.lastReadBytes, windowLeft: channel.receiveWindowLeft,
+        let window = channel.receiveWindow
+        let drained = window.queued < forward.toLocal.capacity
+        let grant = policy.afterRead(bytes: forward.lastReadBytes, windowLeft: window.left,
                                      channelDrained: drained, localDrains: drains)
         forward.receiveWindow = policy
         guard grant > 0 else { return false }

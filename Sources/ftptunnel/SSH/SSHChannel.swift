@@ -34,18 +34,14 @@ final class SSHChannel {
     /// Data for this channel already received and queued inside libssh2 (no I/O, sends nothing). Such data does
     /// not make the SSH socket readable again. Not `libssh2_poll_channel_read`: in libssh2 1.10 it returns an error
     /// at the first queued packet shorter than 5 bytes, such as a keepalive reply (see `ServerAliveMonitor`).
-    var hasQueuedData: Bool { queuedBytes > 0 }
+    var hasQueuedData: Bool { receiveWindow.queued > 0 }
 
-    /// Bytes received for this channel and waiting inside libssh2 (no I/O).
-    var queuedBytes: Int {
+    /// Receive window still granted to the server, and bytes received for this channel waiting inside libssh2:
+    /// one call, no I/O.
+    var receiveWindow: (left: Int, queued: Int) {
         var queued: UInt = 0
-        _ = libssh2_channel_window_read_ex(handle, &queued, nil)
-        return Int(queued)
-    }
-
-    /// Receive window still granted to the server (no I/O).
-    var receiveWindowLeft: Int {
-        Int(libssh2_channel_window_read_ex(handle, nil, nil))
+        let left = libssh2_channel_window_read_ex(handle, &queued, nil)
+        return (Int(left), Int(queued))
     }
 
     /// Grants the server `bytes` more receive window now (a window-adjust packet: a sending call).
