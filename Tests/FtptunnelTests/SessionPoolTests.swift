@@ -31,11 +31,11 @@ import TestSupport
         let curl = try which("curl")
         var transfers: [(ManagedProcess, String)] = []
         for index in 0..<Self.downloads {
-            transfers.append((try ManagedProcess(curl, ["-sS", "--max-time", "300", "\(tunnel.url)/d\(index).bin",
+            transfers.append((try ManagedProcess(curl, ["-sSv", "--max-time", "300", "\(tunnel.url)/d\(index).bin",
                                                         "-o", recipe.work.file("d\(index).bin")]), "download \(index)"))
         }
         for index in 0..<Self.uploads {
-            transfers.append((try ManagedProcess(curl, ["-sS", "--max-time", "300", "-T", recipe.work.file("u\(index).bin"),
+            transfers.append((try ManagedProcess(curl, ["-sSv", "--max-time", "300", "-T", recipe.work.file("u\(index).bin"),
                                                         "\(tunnel.url)/upload/u\(index).bin"]), "upload \(index)"))
         }
         for (process, name) in transfers {
