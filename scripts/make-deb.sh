@@ -33,6 +33,10 @@ pkg pasvd usr/sbin/pasvd usr/share/man/man8/pasvd.8 \
   etc/pasvd/pasvd.conf etc/pasvd/users
 install -d -m 0755 "$WORK/pasvd/srv/ftp"
 
+# Debian ships binaries stripped (the static Swift runtime's symbols are most of an unstripped binary).
+strip --strip-unneeded --remove-section=.comment --remove-section=.note "$WORK/ftptunnel/usr/bin/ftptunnel" \
+  "$WORK/pasvd/usr/sbin/pasvd"
+
 for name in ftptunnel pasvd; do
   root=$WORK/$name
   gzip -9n "$root"/usr/share/man/man*/*

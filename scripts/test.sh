@@ -3,13 +3,17 @@
 # -enable-testing in .build-release: optimisation exposes undefined behaviour that debug builds hide), then a
 # bounded run of every fuzz target, then the stress test alone against the release build (it brings its own CPU
 # contention). The two builds run side by side (a release build compiles each module as one job, about one core);
-# the test phases run one after another, since they contest the CPU. Every phase runs even when an earlier one
+# the test phases run one after another, since they contest the CPU, except the install phase
+# (scripts/test-install.sh: make install, uninstall and make deb from the release build, the packages installed,
+# used and purged), which runs beside the fuzz phase: it mostly waits on processes, and fuzzing is bounded by time. Every phase runs even when an earlier one
 # failed; the exit status is non-zero if any failed, and the summary gives each phase's wall time.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 SWIFT=${SWIFT:-swift}
-release=(-c release -Xswiftc -enable-testing --scratch-path .build-release)
+# --static-swift-stdlib: the executables are the ones make install ships (the Swift runtime linked in).
+release_flags=(-c release -Xswiftc -enable-testing --static-swift-stdlib)
+release=("${release_flags[@]}" --scratch-path .build-release)
 stress=RewriteStressTests
 mkdir -p .build-release
 summary=()
@@ -42,7 +46,15 @@ record "release build (side by side)" $((SECONDS - start)) $status
 
 run "debug tests" "$SWIFT" test --skip-build --skip "$stress"
 run "release tests" "$SWIFT" test --skip-build "${release[@]}" --skip "$stress"
+echo "== make test: install, uninstall, .debs (side by side with fuzz, log in .build-release/install.log)"
+start=$SECONDS
+DIST_BUILD_PATH=.build-release DIST_FLAGS="${release_flags[*]}" bash scripts/test-install.sh >.build-release/install.log 2>&1 &
+install_phase=$!
 run "fuzz build + 30 s per target" bash scripts/fuzz.sh
+wait $install_phase
+status=$?
+tail -n $([ $status -eq 0 ] && echo 40 || echo 120) .build-release/install.log
+record "install + .debs (side by side with fuzz)" $((SECONDS - start)) $status
 run "release stress test" "$SWIFT" test --skip-build "${release[@]}" --filter "$stress"
 
 echo "== make test summary (wall time per phase)"
