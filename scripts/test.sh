@@ -11,9 +11,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 SWIFT=${SWIFT:-swift}
-# --static-swift-stdlib: the executables are the ones make install ships (the Swift runtime linked in).
-release_flags=(-c release -Xswiftc -enable-testing --static-swift-stdlib)
-release=("${release_flags[@]}" --scratch-path .build-release)
+release=(-c release -Xswiftc -enable-testing --scratch-path .build-release)
 stress=RewriteStressTests
 mkdir -p .build-release
 summary=()
@@ -34,10 +32,16 @@ run() {  # name, command…
 }
 
 run "resolve packages" "$SWIFT" package resolve
-echo "== make test: release build (side by side with the debug build, log in .build-release/build.log)"
+echo "== make test: release build and distribution build (side by side with the debug build, logs in .build-release/build.log, .build-dist/build.log)"
 start=$SECONDS
 "$SWIFT" build --build-tests "${release[@]}" >.build-release/build.log 2>&1 &
 release_build=$!
+# The binaries make install ships (release, --static-swift-stdlib, no -enable-testing: what the install phase
+# tests). Another module-at-a-time release build: it takes the core the release build leaves free.
+mkdir -p .build-dist
+( dist_start=$SECONDS; make -s dist SWIFT="$SWIFT" >.build-dist/build.log 2>&1; status=$?
+  echo $((SECONDS - dist_start)) >.build-dist/build.seconds; exit $status ) &
+dist_build=$!
 run "debug build" "$SWIFT" build --build-tests
 wait $release_build
 status=$?
@@ -46,14 +50,18 @@ record "release build (side by side)" $((SECONDS - start)) $status
 
 run "debug tests" "$SWIFT" test --skip-build --skip "$stress"
 run "release tests" "$SWIFT" test --skip-build "${release[@]}" --skip "$stress"
-echo "== make test: install, uninstall, .debs (side by side with fuzz, log in .build-release/install.log)"
+wait $dist_build
+status=$?
+tail -n $([ $status -eq 0 ] && echo 3 || echo 80) .build-dist/build.log
+record "distribution build (side by side)" "$(cat .build-dist/build.seconds 2>/dev/null || echo "?")" $status
+echo "== make test: install, uninstall, .debs (side by side with fuzz, log in .build-dist/install.log)"
 start=$SECONDS
-DIST_BUILD_PATH=.build-release DIST_FLAGS="${release_flags[*]}" bash scripts/test-install.sh >.build-release/install.log 2>&1 &
+if [ $status -eq 0 ]; then bash scripts/test-install.sh >.build-dist/install.log 2>&1 & else false & fi
 install_phase=$!
 run "fuzz build + 30 s per target" bash scripts/fuzz.sh
 wait $install_phase
 status=$?
-tail -n $([ $status -eq 0 ] && echo 40 || echo 120) .build-release/install.log
+tail -n $([ $status -eq 0 ] && echo 40 || echo 120) .build-dist/install.log
 record "install + .debs (side by side with fuzz)" $((SECONDS - start)) $status
 run "release stress test" "$SWIFT" test --skip-build "${release[@]}" --filter "$stress"
 

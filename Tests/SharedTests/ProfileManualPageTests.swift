@@ -8,23 +8,22 @@ import Testing
         .deletingLastPathComponent()
     let page = ProfileManualPage.roff(version: "9.8.7", date: "2026-01-02")
 
-    @Test func everyKeywordHasAnEntryWithValuesAndDefault() {
+    @Test func everyKeywordHasAnEntryWithValuesAndDefault() throws {
         let lines = page.split(separator: "\n").map(String.init)
         for keyword in ProfileKeyword.allCases {
-            let entry = try? #require(lines.firstIndex(of: ".B \(Roff.escaped(keyword.rawValue))"), "\(keyword)")
-            guard let entry else { continue }
+            let entry = try #require(lines.firstIndex(of: ".B \(Roff.escaped(keyword.rawValue))"), "\(keyword)")
             #expect(lines[entry - 1] == ".TP")
             #expect(lines[entry + 1] == Roff.escapedLine(keyword.valueDescription + "."))
             #expect(lines[entry + 3].hasPrefix("Default: "), "\(keyword)")
         }
     }
 
-    @Test func keywordsAreInTheirSection() {
-        let ssh = try! #require(page.range(of: ".SH \"SSH CONNECTION\""))
-        let tunnel = try! #require(page.range(of: ".SH \"FTP AND LOCAL SIDE\""))
-        let precedence = try! #require(page.range(of: ".SH \"PRECEDENCE\""))
+    @Test func keywordsAreInTheirSection() throws {
+        let ssh = try #require(page.range(of: ".SH \"SSH CONNECTION\""))
+        let tunnel = try #require(page.range(of: ".SH \"FTP AND LOCAL SIDE\""))
+        let precedence = try #require(page.range(of: ".SH \"PRECEDENCE\""))
         for keyword in ProfileKeyword.allCases {
-            let entry = try! #require(page.range(of: "\n.B \(Roff.escaped(keyword.rawValue))\n"))
+            let entry = try #require(page.range(of: "\n.B \(Roff.escaped(keyword.rawValue))\n"))
             if keyword.readFromSSHConfig {
                 #expect(entry.lowerBound > ssh.upperBound && entry.lowerBound < tunnel.lowerBound, "\(keyword)")
             } else {
@@ -56,7 +55,8 @@ import Testing
         #expect(Roff.escapedLine(".starts with a dot") == "\\&.starts with a dot")
         #expect(Roff.escapedLine("`Mode sftp` only") == "\\fBMode sftp\\fR only")
         for line in page.split(separator: "\n") {
-            #expect(line.unicodeScalars.allSatisfy(\.isASCII), "\(line)")
+            let ascii = line.unicodeScalars.allSatisfy { $0.isASCII }
+            #expect(ascii, "\(line)")
             #expect(!line.isEmpty)
         }
     }
