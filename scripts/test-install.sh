@@ -29,9 +29,9 @@ trap cleanup EXIT
 # shellcheck source=lib/loopback.sh
 source scripts/lib/loopback.sh
 
-step() { printf '\n-- %s\n' "$*"; }
+step() { printf '\n-- [%ss] %s\n' "$SECONDS" "$*"; }
 fail() { echo "test-install: FAILED: $*" >&2; exit 1; }
-ok() { echo "ok: $*"; }
+ok() { echo "ok [${SECONDS}s]: $*"; }
 
 # ---------------------------------------------------------------------------------------------------------------
 step "make install DESTDIR=$W/root (PREFIX=/usr/local)"
@@ -245,6 +245,22 @@ kill -TERM "$TUNNEL"
 wait_until 20 grep -q STOPPING=1 "$W/notify.log" || fail "no STOPPING=1 on SIGTERM"
 wait "$TUNNEL" || fail "ftptunnel exited with $? after SIGTERM"
 ok "16 MiB down and 5 MB up, sha256 equal at both ends; the upload belongs to ftp (pasvd switched accounts under no-new-privs); READY=1, STOPPING=1"
+
+# pasvd.socket + pasvd@.service: one `pasvd serve --inetd` per connection with the socket as stdin/stdout, under
+# pasvd@.service's capability bounding set; `ftptunnel run` from /usr/bin downloads through it.
+SOCKET_PORT=$(free_ports 1)
+# shellcheck disable=SC2086
+systemd-socket-activate --listen "$SERVER:$SOCKET_PORT" --accept --inetd \
+  setpriv --no-new-privs --bounding-set=-all,+setuid,+setgid,+dac_read_search \
+  /usr/sbin/pasvd serve --inetd $PASVD_OPTIONS --pasv-ports "$PASV" --pasv-address 127.0.0.1 \
+  2>"$W/pasvd-inetd.log" & started $!
+wait_until "$START_DEADLINE" listening "$SERVER" "$SOCKET_PORT" || fail "systemd-socket-activate did not listen"
+env HOME="$THOME" /usr/bin/ftptunnel run e2e --ftp-port "$SOCKET_PORT" -- \
+  sh -c 'curl -sS --max-time 60 --netrc-file "$1" "$FTPTUNNEL_URL/sample.bin" -o "$2"' sh "$W/netrc" "$W/down-inetd.bin" \
+  >"$W/run.log" 2>&1 || fail "ftptunnel run through the socket-activated pasvd: $(cat "$W/run.log" "$W/pasvd-inetd.log")"
+want=$(sha256sum </srv/ftp/ftptunnel-e2e/sample.bin | cut -d' ' -f1); got=$(sha256sum <"$W/down-inetd.bin" | cut -d' ' -f1)
+[ "$want" = "$got" ] || fail "download through the socket-activated pasvd differs: server $want, client $got"
+ok "socket activation (--accept --inetd, as pasvd.socket): 16 MiB down through ftptunnel run, sha256 equal"
 for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 PIDS=()
