@@ -94,6 +94,9 @@ dist: deps
 	$(DIST_BIN)/generate-manual $(DIST_BIN)/ftptunnel --section 1 --date $(MAN_DATE) --output-directory $(GEN)/man
 	$(DIST_BIN)/generate-manual $(DIST_BIN)/pasvd --section 8 --date $(MAN_DATE) --output-directory $(GEN)/man
 	sed -i -e 's/^\.Os$$/.Os ftptunnel $(VERSION)/' -f packaging/tidy-mdoc.sed $(GEN)/man/ftptunnel.1 $(GEN)/man/pasvd.8
+	sed -i -e '$$a\' $(GEN)/man/ftptunnel.1 $(GEN)/man/pasvd.8  # generate-manual ends without a newline
+	cat packaging/ftptunnel.1.see-also >>$(GEN)/man/ftptunnel.1
+	cat packaging/pasvd.8.see-also >>$(GEN)/man/pasvd.8
 	$(DIST_BIN)/profile-manual --date $(MAN_DATE) > $(GEN)/man/ftptunnel.conf.5
 	for shell in bash zsh fish; do \
 	  for tool in ftptunnel pasvd; do \

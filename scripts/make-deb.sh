@@ -89,8 +89,9 @@ for script in postinst prerm postrm; do
   install -m 0755 "packaging/debian/pasvd.$script" "$WORK/pasvd/DEBIAN/$script"
 done
 
+# xz -3: about a tenth larger than the default -6 for a third of the time (the runtime's ICU data dominates).
 for name in ftptunnel pasvd; do
-  dpkg-deb --build --root-owner-group -Zxz "$WORK/$name" "$OUT/${name}_${VERSION}_${ARCH}.deb" >/dev/null
+  dpkg-deb --build --root-owner-group -Zxz -z3 "$WORK/$name" "$OUT/${name}_${VERSION}_${ARCH}.deb" >/dev/null
   echo "make-deb: $OUT/${name}_${VERSION}_${ARCH}.deb ($(du -h "$OUT/${name}_${VERSION}_${ARCH}.deb" | cut -f1))"
 done
 rm -rf "$WORK"

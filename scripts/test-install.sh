@@ -89,6 +89,9 @@ mkdir -p "$CHOME/.config/ftptunnel/profiles"
 printf 'HostName 127.0.0.1\n' >"$CHOME/.config/ftptunnel/profiles/mysite.conf"
 printf 'HostName 127.0.0.1\n' >"$CHOME/.config/ftptunnel/profiles/prod.conf"
 COMPLETIONS=$ROOT/usr/local/share
+# One idle session keeps the tmux server up between the shells (a server exiting as the next session starts
+# fails that start).
+tmux -L "$TMUX_SOCKET" new-session -d -s keeper cat
 pane_has() { tmux -L "$TMUX_SOCKET" capture-pane -p -t "$1" | grep -qF -- "$2"; }
 complete_in() {  # shell-name command setup-line typed expected
   local name=$1 command=$2 setup=$3 typed=$4 expected=$5
