@@ -91,8 +91,11 @@ dist: deps
 	$(DIST_BUILD) --product profile-manual
 	$(DIST_BUILD) --product generate-manual
 	rm -rf $(GEN) && mkdir -p $(GEN)/man $(GEN)/units
-	$(DIST_BIN)/generate-manual $(DIST_BIN)/ftptunnel --section 1 --date $(MAN_DATE) --output-directory $(GEN)/man
-	$(DIST_BIN)/generate-manual $(DIST_BIN)/pasvd --section 8 --date $(MAN_DATE) --output-directory $(GEN)/man
+	for tool in ftptunnel pasvd; do \
+	  printf '#!/bin/sh\nexec $(CURDIR)/packaging/ascii-help.sh %s "$$@"\n' $(DIST_BIN)/$$tool >$(GEN)/$$tool-help && chmod +x $(GEN)/$$tool-help || exit 1; \
+	done
+	$(DIST_BIN)/generate-manual $(GEN)/ftptunnel-help --section 1 --date $(MAN_DATE) --output-directory $(GEN)/man
+	$(DIST_BIN)/generate-manual $(GEN)/pasvd-help --section 8 --date $(MAN_DATE) --output-directory $(GEN)/man
 	sed -i -e 's/^\.Os$$/.Os ftptunnel $(VERSION)/' -f packaging/tidy-mdoc.sed $(GEN)/man/ftptunnel.1 $(GEN)/man/pasvd.8
 	sed -i -e '$$a\' $(GEN)/man/ftptunnel.1 $(GEN)/man/pasvd.8  # generate-manual ends without a newline
 	cat packaging/ftptunnel.1.see-also >>$(GEN)/man/ftptunnel.1
