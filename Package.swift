@@ -53,6 +53,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Prints ftptunnel.conf(5) from the profile keyword table (make install, make deb).
+        .executableTarget(name: "profile-manual", dependencies: ["Shared"]),
         .executableTarget(
             name: "libssh2-raw-bench",
             dependencies: ["CLibSSH2"],

@@ -11,6 +11,10 @@ packages=(
   openssl                                             # `openssl passwd -6` hashes in the pasvd tests
   procps time                                         # pkill, /usr/bin/time
   libstdc++-12-dev                                    # make fuzz: libFuzzer (from the Swift toolchain) is C++
+  dpkg-dev                                            # make deb: dpkg-shlibdeps
+  man-db groff-base mandoc                            # install test: man pages render and lint clean
+  bash-completion zsh fish tmux                       # install test: completions in real shells on a pty
+  systemd                                             # install test: systemd-analyze verify on the units
 )
 missing=()
 for p in "${packages[@]}"; do

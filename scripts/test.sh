@@ -3,7 +3,9 @@
 # -enable-testing in .build-release: optimisation exposes undefined behaviour that debug builds hide), then a
 # bounded run of every fuzz target, then the stress test alone against the release build (it brings its own CPU
 # contention). The two builds run side by side (a release build compiles each module as one job, about one core);
-# the test phases run one after another, since they contest the CPU. Every phase runs even when an earlier one
+# the test phases run one after another, since they contest the CPU, except the install phase
+# (scripts/test-install.sh: make install, uninstall and make deb from the release build, the packages installed,
+# used and purged), which runs beside the fuzz phase: it mostly waits on processes, and fuzzing is bounded by time. Every phase runs even when an earlier one
 # failed; the exit status is non-zero if any failed, and the summary gives each phase's wall time.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,10 +32,16 @@ run() {  # name, command…
 }
 
 run "resolve packages" "$SWIFT" package resolve
-echo "== make test: release build (side by side with the debug build, log in .build-release/build.log)"
+echo "== make test: release build and distribution build (side by side with the debug build, logs in .build-release/build.log, .build-dist/build.log)"
 start=$SECONDS
 "$SWIFT" build --build-tests "${release[@]}" >.build-release/build.log 2>&1 &
 release_build=$!
+# The binaries make install ships (release, --static-swift-stdlib, no -enable-testing: what the install phase
+# tests). Another module-at-a-time release build: it takes the core the release build leaves free.
+mkdir -p .build-dist
+( dist_start=$SECONDS; make -s dist SWIFT="$SWIFT" >.build-dist/build.log 2>&1; status=$?
+  echo $((SECONDS - dist_start)) >.build-dist/build.seconds; exit $status ) &
+dist_build=$!
 run "debug build" "$SWIFT" build --build-tests
 wait $release_build
 status=$?
@@ -42,7 +50,19 @@ record "release build (side by side)" $((SECONDS - start)) $status
 
 run "debug tests" "$SWIFT" test --skip-build --skip "$stress"
 run "release tests" "$SWIFT" test --skip-build "${release[@]}" --skip "$stress"
+wait $dist_build
+status=$?
+tail -n $([ $status -eq 0 ] && echo 3 || echo 80) .build-dist/build.log
+record "distribution build (side by side)" "$(cat .build-dist/build.seconds 2>/dev/null || echo "?")" $status
+echo "== make test: install, uninstall, .debs (side by side with fuzz, log in .build-dist/install.log)"
+start=$SECONDS
+if [ $status -eq 0 ]; then bash scripts/test-install.sh >.build-dist/install.log 2>&1 & else false & fi
+install_phase=$!
 run "fuzz build + 30 s per target" bash scripts/fuzz.sh
+wait $install_phase
+status=$?
+tail -n $([ $status -eq 0 ] && echo 40 || echo 120) .build-dist/install.log
+record "install + .debs (side by side with fuzz)" $((SECONDS - start)) $status
 run "release stress test" "$SWIFT" test --skip-build "${release[@]}" --filter "$stress"
 
 echo "== make test summary (wall time per phase)"

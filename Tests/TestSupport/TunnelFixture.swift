@@ -30,6 +30,7 @@ public final class TunnelProcess: @unchecked Sendable {
         env.removeValue(forKey: "SSH_AUTH_SOCK")
         env.removeValue(forKey: "SSH_ASKPASS")
         env.removeValue(forKey: "SSH_ASKPASS_REQUIRE")
+        env.removeValue(forKey: "NOTIFY_SOCKET")  // a test's tunnel never reports to the service manager running the tests
         for (key, value) in environment { env[key] = value }
         var attempt = 0
         while true {

@@ -100,13 +100,18 @@ struct TunnelLauncher {
     /// `connect`: runs the tunnel on this thread until a signal or a fatal error.
     func runForeground() -> Int32 {
         guard let (tunnel, settings) = prepare() else { return TunnelExit.usage }
+        let notifier = ServiceNotifier(environment: ProcessInfo.processInfo.environment, logger: Logger(label: "ftptunnel"))
         let signals = SignalWatcher { number in
             if !tunnel.isForwarding { SignalWatcher.exitBeforeReady(number) }
+            notifier?.stopping()
             tunnel.stop()
         }
         defer { signals.cancel() }
         do {
-            try tunnel.run { ready in Self.printReady(ready, settings: settings) }
+            try tunnel.run { ready in
+                Self.printReady(ready, settings: settings)
+                notifier?.ready(status: "ready: \(ready.url)")
+            }
             return TunnelExit.ok
         } catch {
             Self.report(error)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Shared
 
 @main
 struct FTPTunnelCommand: ParsableCommand {
@@ -8,7 +9,9 @@ struct FTPTunnelCommand: ParsableCommand {
         discussion: """
         DEST is a profile name, an ~/.ssh/config Host alias, or [user@]host[:port].
         Profiles live in $XDG_CONFIG_HOME/ftptunnel/profiles/NAME.conf (default ~/.config/ftptunnel/profiles/).
+        Version \(ProductVersion.current).
         """,
+        version: ProductVersion.current,
         subcommands: [Connect.self, Run.self, Check.self, Profiles.self, Show.self]
     )
 }

@@ -4,7 +4,8 @@ import Shared
 
 /// Options shared by `connect`, `run`, `check` and `show`: everything that can override a profile.
 struct TunnelOptions: ParsableArguments {
-    @Argument(help: "Profile name, ~/.ssh/config Host alias, or [user@]host[:port].")
+    @Argument(help: "Profile name, ~/.ssh/config Host alias, or [user@]host[:port].",
+              completion: .custom(ProfileCompletion.candidates))
     var destination: String
 
     @Option(name: .customLong("profile"), help: "Read the site from this profile file.")

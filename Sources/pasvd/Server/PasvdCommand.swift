@@ -15,7 +15,9 @@ struct PasvdCommand: ParsableCommand {
         Example: pasvd --root /srv/ftp --pasv-ports 40000-40009 --users /etc/pasvd/users
         Add a user: pasvd passwd --users /etc/pasvd/users alice --root /srv/ftp/alice
         All server options: pasvd serve --help
+        Version \(ProductVersion.current).
         """,
+        version: ProductVersion.current,
         subcommands: [Serve.self, Passwd.self],
         defaultSubcommand: Serve.self
     )

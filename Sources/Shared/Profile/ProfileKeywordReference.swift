@@ -1,0 +1,96 @@
+/// What each profile keyword accepts and what applies without it: the table ftptunnel.conf(5) and the keyword
+/// table of profiles/README.md are generated from (`ProfileManualPage`). The switches are exhaustive, so a new
+/// keyword does not compile until it is documented here. Text uses `backticks` for literal words.
+extension ProfileKeyword {
+    /// Where a keyword belongs in the manual: the SSH connection (also read from ~/.ssh/config), or ftptunnel's own.
+    public enum ManualSection: String, CaseIterable, Sendable {
+        case ssh = "SSH CONNECTION"
+        case tunnel = "FTP AND LOCAL SIDE"
+    }
+
+    public var manualSection: ManualSection { readFromSSHConfig ? .ssh : .tunnel }
+
+    /// The accepted values, with what they do.
+    public var valueDescription: String {
+        switch self {
+        case .hostName: return "SSH server name or address"
+        case .user: return "login on the SSH server"
+        case .port: return "1-65535"
+        case .identityFile:
+            return "private key path; repeatable (every file is tried); `~` and `%h %p %r %u %d %n %i %l %L %%` expanded"
+        case .identitiesOnly: return "`yes` or `no`: use only the identity files, not every key ssh-agent offers"
+        case .userKnownHostsFile: return "one or more paths, space-separated"
+        case .strictHostKeyChecking:
+            return "`yes`, `accept-new`, `ask`, `no` (`off` = `no`); a changed host key is refused whatever the policy"
+        case .serverAliveInterval:
+            return "seconds (`30`, `5m`), `0` = off: after this long without anything from the server, send a keepalive "
+                + "it must answer (below 2 acts as 2)"
+        case .serverAliveCountMax:
+            return "0-1000: unanswered keepalives in a row before the session is dead (after interval × (count + 1) s "
+                + "of silence; then Reconnect applies)"
+        case .connectTimeout: return "seconds, 1-3600"
+        case .ciphers: return "comma-separated cipher names, most preferred first (no `+`/`-`/`^` edits)"
+        case .macs: return "comma-separated MAC names, most preferred first (no `+`/`-`/`^` edits)"
+        case .kexAlgorithms: return "comma-separated key exchange names, most preferred first (no `+`/`-`/`^` edits)"
+        case .hostKeyAlgorithms: return "comma-separated host key types, most preferred first (no `+`/`-`/`^` edits)"
+        case .ftpHost: return "FTP server as seen from the SSH server"
+        case .ftpPort: return "1-65535"
+        case .localPort: return "local control port, 0-65535 (`0` = any free port, the ready line says which)"
+        case .passivePorts: return "`LO-HI` (or one port)"
+        case .mode:
+            return "`rewrite` or `fixed` (forward to an FTP server), or `sftp` (no FTP server: ftptunnel serves FTP on "
+                + "loopback and works over the host's SFTP; FTPHost, FTPPort, DataWindow, Sessions and Reconnect do not apply)"
+        case .sftpRoot:
+            return "`Mode sftp`: the remote directory FTP clients see as `/`; relative paths start at the login directory"
+        case .dataWindow:
+            return "receive window per data channel: `auto`, or a fixed size in bytes or K/M/G, 64K-1G. `auto` starts at "
+                + "2M (OpenSSH's window) and doubles while a transfer is window-limited and its client keeps up, up to "
+                + "`DataWindowMax`; a slow client keeps a small window"
+        case .dataWindowMax: return "the most `DataWindow auto` grants one channel, 64K-1G"
+        case .passiveHost: return "`ignore` (replace the address in 227 replies by FTPHost) or `server` (trust it)"
+        case .sessions: return "SSH sessions carrying data channels, 1-16"
+        case .reconnect:
+            return "`yes` or `no`: after the SSH session is lost, keep every listener and reconnect (backoff 1 s doubling "
+                + "to 30 s, with jitter; never after an authentication failure or another host key); rewrite-mode control "
+                + "connections resume where they were. `no`: exit with status 6"
+        case .reconnectAttempts:
+            return "failed reconnect attempts in a row before giving up with status 6, 0-1000000 (`0` = never give up)"
+        case .bindAddress: return "numeric address the local listeners bind (`localhost`, `*` accepted)"
+        case .gatewayPorts: return "`yes` = `BindAddress 0.0.0.0`, `no` = `BindAddress 127.0.0.1`"
+        }
+    }
+
+    /// What applies when no source sets the keyword.
+    public var defaultDescription: String {
+        let settings = TunnelSettings(sshHost: "", user: "")
+        switch self {
+        case .hostName: return "the name given as DEST"
+        case .user: return "the local user name (`$USER`)"
+        case .port: return "\(settings.sshPort)"
+        case .identityFile: return "ssh-agent, then `~/.ssh/id_ed25519`, `~/.ssh/id_ecdsa`"
+        case .identitiesOnly: return settings.identitiesOnly ? "yes" : "no"
+        case .userKnownHostsFile: return "`\(SettingsResolver.defaultKnownHosts)`"
+        case .strictHostKeyChecking: return "`ask` on a terminal, `yes` without one"
+        case .serverAliveInterval: return "\(settings.serverAliveInterval)"
+        case .serverAliveCountMax: return "\(settings.serverAliveCountMax)"
+        case .connectTimeout: return "the system's TCP timeout"
+        case .ciphers, .macs, .kexAlgorithms: return "libssh2's preference"
+        case .hostKeyAlgorithms: return "the types known_hosts holds for the host, then libssh2's preference"
+        case .ftpHost: return settings.ftpHost
+        case .ftpPort: return "\(settings.ftpPort)"
+        case .localPort: return "21 if it can be bound, else 2121"
+        case .passivePorts:
+            return "fixed mode: none (only the control connection is forwarded, and `show` warns); rewrite mode: any free local port"
+        case .mode: return settings.mode.rawValue
+        case .sftpRoot: return "the login directory"
+        case .dataWindow: return settings.dataWindowAuto ? "auto" : "\(settings.dataWindow)"
+        case .dataWindowMax: return "\(settings.dataWindowMax >> 20)M"
+        case .passiveHost: return settings.passiveHost.rawValue
+        case .sessions: return "\(settings.sessions)"
+        case .reconnect: return settings.reconnect ? "yes" : "no"
+        case .reconnectAttempts: return "\(settings.reconnectAttempts)"
+        case .bindAddress: return settings.bindAddress
+        case .gatewayPorts: return "no"
+        }
+    }
+}
