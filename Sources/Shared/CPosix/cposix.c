@@ -62,3 +62,5 @@ ssize_t cposix_receive_with_fds(int socket, void *bytes, size_t count, int *fds,
 }
 
 int cposix_limit_malloc_arenas(int count) { return mallopt(M_ARENA_MAX, count); }
+
+int cposix_release_free_memory(void) { return malloc_trim(0); }

@@ -63,6 +63,10 @@ public enum PosixProcess {
     /// process of many mostly idle threads a small shared pool costs far less. Call before starting threads.
     public static func limitMallocArenas(_ count: Int32) { _ = cposix_limit_malloc_arenas(count) }
 
+    /// Gives the memory malloc holds free back to the kernel (malloc_trim): a long-lived process whose peak (a
+    /// listing of a huge directory) is over keeps only what it uses.
+    public static func releaseFreeMemory() { _ = cposix_release_free_memory() }
+
     /// kill(2); a child that is already gone is not an error.
     public static func signal(_ pid: pid_t, _ signal: Int32) { _ = kill(pid, signal) }
 

@@ -34,4 +34,7 @@ ssize_t cposix_receive_with_fds(int socket, void *bytes, size_t count, int *fds,
 /// mallopt(M_ARENA_MAX, count): at most `count` glibc malloc arenas in this process. Returns 1 on success.
 int cposix_limit_malloc_arenas(int count);
 
+/// malloc_trim(0): returns the free memory of every arena to the kernel. Returns 1 when some was released.
+int cposix_release_free_memory(void);
+
 #endif
