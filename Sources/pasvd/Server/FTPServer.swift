@@ -144,11 +144,11 @@ final class FTPServer: @unchecked Sendable {
         }
     }
 
-    /// A 421 on a connection that will not be served (bounded: the socket buffer takes one line).
+    /// A 421 on a connection that will not be served (bounded: the socket buffer takes one line; the socket's
+    /// blocking mode, shared with any worker holding it, is left alone).
     static func refuse(_ client: Int32, _ text: String) {
         let wire = Array(Reply(ReplyCode.serviceNotAvailable, text).wire.utf8)
-        PosixSocket.setNonBlocking(client)
-        _ = wire.withUnsafeBytes { try? PosixSocket.send(client, $0) }
+        _ = wire.withUnsafeBytes { try? PosixSocket.sendNow(client, $0) }
     }
 
     /// No more hand-offs; SIGTERM to every worker (idle sessions end, transfers go on), the grace period, then the
