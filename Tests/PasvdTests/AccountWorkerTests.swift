@@ -62,6 +62,24 @@ import TestSupport
         }
     }
 
+    /// What the client sent before logging in carries over (OPTS MLST), and what it pipelined after PASS in the
+    /// same write is served by the account worker: the login worker reads no byte beyond the PASS line.
+    @Test func pipelinedCommandsAndStateSurviveTheHandOff() throws {
+        let s = try PasvdScenario()
+        try TestFiles.random(at: s.path("f.bin"), size: 12_345)
+        let control = try s.control()
+        control.send("OPTS MLST size;\r\nUSER \(PasvdLogin.opensslUser.user)\r\nPASS \(PasvdLogin.opensslUser.password)\r\n"
+                     + "PWD\r\nMLST f.bin\r\nSIZE f.bin\r\n")
+        let replies = (0..<6).compactMap { _ in control.readReply() }
+        #expect(replies.count == 6, "\(replies)")
+        guard replies.count == 6 else { return }
+        #expect(replies[0].hasPrefix("200 MLST OPTS size;"))
+        #expect(replies[1].hasPrefix("331") && replies[2].hasPrefix("230"), "\(replies)")
+        #expect(replies[3].hasPrefix("257 \"/\""))
+        #expect(replies[4].contains(" size=12345; /f.bin") && !replies[4].contains("type="), "\(replies[4])")
+        #expect(replies[5] == "213 12345")
+    }
+
     @Test func anIdleAccountWorkerExits() throws {
         let s = try PasvdScenario(extraArguments: ["--worker-idle-exit", "0.5"])
         let control = try s.control(login: .anonymous)

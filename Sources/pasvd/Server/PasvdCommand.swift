@@ -60,7 +60,7 @@ extension PasvdCommand {
                 help: "Seconds to wait for a passive connection, and for progress on an open one.")
         var dataTimeout: Double = ServerConfiguration.defaultDataTimeout
 
-        @Flag(help: "Serve one session on stdin/stdout (inetd, systemd socket activation with Accept=yes).")
+        @Flag(help: "Serve one session on stdin/stdout (inetd, systemd socket activation with Accept=yes): login and session in one process per connection.")
         var inetd = false
 
         @Flag(name: .customLong("allow-remote"), help: "Allow --listen on a non-loopback address.")
