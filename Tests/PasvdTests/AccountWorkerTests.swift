@@ -80,6 +80,36 @@ import TestSupport
         #expect(replies[5] == "213 12345")
     }
 
+    /// An account worker that stops taking sessions (here: SIGSTOP) costs the client handed to it a 421 once
+    /// `AccountWorkers.acceptSeconds` passed, never a hang; the worker is retired (its own sessions go on) and
+    /// the next login gets a new worker.
+    @Test func aHungAccountWorkerCostsTheNextClientA421() throws {
+        let s = try PasvdScenario()
+        let first = try s.control(login: .anonymous)
+        let worker = try #require(SessionProcesses.accountWorkers(s.server.process.pid).first)
+        #expect(kill(worker, SIGSTOP) == 0)
+        defer { kill(worker, SIGCONT) }
+        let body = """
+        import socket, time
+        start = time.monotonic()
+        c = socket.create_connection(('\(s.host)', \(s.port)), timeout=60); f = c.makefile('rb')
+        f.readline(); c.sendall(b'USER anonymous\\r\\nPASS x\\r\\n')
+        while True:
+            line = f.readline()
+            if not line or line[:3] in (b'421', b'230'): break
+        print('%.1f %s' % (time.monotonic() - start, line.decode().strip()))
+        """
+        let result = try runCommand("python3", ["-c", body], seconds: 90)
+        expectSuccess(result, "login against a hung worker")
+        let seconds = Double(result.stdout.split(separator: " ").first ?? "") ?? 999
+        #expect(result.stdout.contains(" 421 "), "\(result.output)")
+        #expect(seconds < AccountWorkers.acceptSeconds + 10, "\(result.stdout)")
+        kill(worker, SIGCONT)
+        #expect(first.command("NOOP")?.hasPrefix("200") == true, "the retired worker's session goes on")
+        #expect(try s.control(login: .anonymous).command("NOOP")?.hasPrefix("200") == true)
+        #expect(SessionProcesses.accountWorkers(s.server.process.pid).count == 2)
+    }
+
     @Test func anIdleAccountWorkerExits() throws {
         let s = try PasvdScenario(extraArguments: ["--worker-idle-exit", "0.5"])
         let control = try s.control(login: .anonymous)
