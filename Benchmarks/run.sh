@@ -13,8 +13,8 @@
 #   DELAY_MS=25      one-way delay the proxy adds in each direction (round trip = 2 × DELAY_MS)
 #   PAR_COUNT=8      concurrent downloads in the parallel rows
 #   PAR_SIZE=256M    size of each parallel download (SIZE/4 when SIZE < 1G)
-#   IDLE_SESSIONS=200  idle logged-in sessions for the server memory rows
-#   SECTIONS="single rtt parallel servers listing bridge"   which tables to run
+#   IDLE_SESSIONS=200  idle logged-in sessions for the server memory rows (sections servers and memory)
+#   SECTIONS="single rtt parallel servers listing bridge"   which tables to run (also: window, memory)
 #   RAW_WINDOWS="256K … 32M"  windows of the optional `window` section (libssh2 raw download sweep)
 #   TUNNEL_MODE=rewrite  ftptunnel mode of the rtt, parallel and listing rows (single runs both)
 #   BIN=.build/release   where ftptunnel, pasvd and libssh2-raw-bench are
@@ -586,7 +586,17 @@ tree_memory() {
   echo "$rss $pss"
 }
 
-# idle_memory KEY PORT SERVER_PID: holds IDLE_SESSIONS logged-in sessions, records RSS and PSS in MiB.
+# login_workers_gone PID: no process of PID's tree is a pasvd login worker (they exit after the hand-off).
+login_workers_gone() {
+  local p
+  for p in $(descendants "$1"); do
+    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- '--hand-off-fd' && return 1
+  done
+  return 0
+}
+
+# idle_memory KEY PORT SERVER_PID: holds IDLE_SESSIONS logged-in sessions, records RSS and PSS in MiB (and the
+# number of processes in KEY.procs) once the login workers are gone.
 idle_memory() {
   local key=$1 port=$2 pid=$3 holder rss pss
   rm -f "$W/idle.fifo"; mkfifo "$W/idle.fifo"
@@ -594,9 +604,11 @@ idle_memory() {
     <"$W/idle.fifo" >"$W/idle.out" 2>&1 &
   holder=$!; started "$holder"
   exec 8>"$W/idle.fifo"   # the holder keeps its sessions until this closes
-  if wait_until 120 line_in "$W/idle.out" '^\(ready\|failed\)' && line_in "$W/idle.out" '^ready' >/dev/null; then
+  if wait_until 120 line_in "$W/idle.out" '^\(ready\|failed\)' && line_in "$W/idle.out" '^ready' >/dev/null &&
+     wait_until 30 login_workers_gone "$pid"; then
     read -r rss pss <<<"$(tree_memory "$pid")"
     record "$key.rss" "$(calc "$rss / 1024")"; record "$key.pss" "$(calc "$pss / 1024")"
+    record "$key.procs" "$(($(descendants "$pid" | wc -w) + 1))"
   else
     fail "$key.rss" "$(head -c 120 "$W/idle.out")"; STATUS[$key.pss]=${STATUS[$key.rss]}
   fi
@@ -605,13 +617,13 @@ idle_memory() {
   forget "$holder"
 }
 
-start_pasvd() {  # sets PASVD_PORT and PASVD_PID, or returns 1 with PASVD_REASON
+start_pasvd() {  # start_pasvd [EXTRA_OPTION…]: sets PASVD_PORT and PASVD_PID, or returns 1 with PASVD_REASON
   PASVD_REASON=""
   [ -x "$BIN/pasvd" ] || { PASVD_REASON="pasvd not built"; return 1; }
   PASVD_PORT=$(free_ports 1)
   local lo; lo=$(free_ports "$PASSIVE_PORT_COUNT")
   "$BIN/pasvd" --root "$W/ftp" --listen "$SERVER" --port "$PASVD_PORT" \
-    --pasv-ports "$lo-$((lo + PASSIVE_PORT_COUNT - 1))" --anonymous --writable --anonymous-account "$(id -un)" --max-sessions $((IDLE_SESSIONS + 50)) \
+    --pasv-ports "$lo-$((lo + PASSIVE_PORT_COUNT - 1))" --anonymous --writable --anonymous-account "$(id -un)" --max-sessions $((IDLE_SESSIONS + 50)) "$@" \
     </dev/null >"$W/pasvd.out" 2>&1 &
   PASVD_PID=$!; started "$PASVD_PID"
   if ! wait_until "$START_DEADLINE" eval 'listening "$SERVER" "$PASVD_PORT" || ! alive "$PASVD_PID"' ||
@@ -643,6 +655,23 @@ section_servers() {
   else
     local k; for k in pasvd.dl pasvd.ul pasvd.rss pasvd.pss; do na "$k" "$PASVD_REASON"; done
   fi
+}
+
+# The pasvd-memory target: IDLE_SESSIONS idle logged-in sessions (of one account) under 64 MiB PSS in total, with
+# sessions sharing account worker processes (the default --sessions-per-process) and, for comparison, with a
+# process per session (--sessions-per-process 1).
+MEMORY_TARGET_MIB=64
+section_memory() {
+  local r n
+  echo "== pasvd-memory: $IDLE_SESSIONS idle sessions × $RUNS, default --sessions-per-process and 1" >&2
+  for ((r = 1; r <= RUNS; r++)); do
+    for n in shared 1; do
+      if [ "$n" = shared ]; then start_pasvd; else start_pasvd --sessions-per-process 1; fi || {
+        local k; for k in "mem.$n.rss" "mem.$n.pss" "mem.$n.procs"; do na "$k" "$PASVD_REASON"; done; continue; }
+      idle_memory "mem.$n" "$PASVD_PORT" "$PASVD_PID"
+      kill_tree "$PASVD_PID"; forget "$PASVD_PID"
+    done
+  done
 }
 
 # list_ok FILE: the listing shows the test file.
@@ -751,6 +780,20 @@ print_report() {
     echo
     notes direct.dl direct.ul vsftpd.rss pasvd.dl pasvd.ul pasvd.rss pasvd.pss
   fi
+  if [[ " $SECTIONS " == *" memory "* ]]; then
+    echo "#### pasvd-memory: $IDLE_SESSIONS idle logged-in sessions of one account (target < $MEMORY_TARGET_MIB MiB PSS in total)"
+    echo
+    echo "| pasvd | Processes | RSS MiB (sum) | PSS MiB (sum) | PSS KiB per session | vs target |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    local n label
+    for n in shared 1; do
+      label="--sessions-per-process $([ "$n" = shared ] && echo "32 (default)" || echo 1)"
+      local pss; pss=$(median "mem.$n.pss")
+      echo "| $label | $(cell "mem.$n.procs" 0) | $(cell "mem.$n.rss" 1) | $(cell "mem.$n.pss" 1) | $([ -n "$pss" ] && calc "$pss * 1024 / $IDLE_SESSIONS" | xargs printf '%.0f' || echo —) | $([ -n "$pss" ] && printf '%.2f×' "$(calc "$pss / $MEMORY_TARGET_MIB")" || echo —) |"
+    done
+    echo
+    notes mem.shared.pss mem.shared.rss mem.1.pss mem.1.rss
+  fi
   if [[ " $SECTIONS " == *" window "* ]]; then
     echo "#### libssh2 raw download by channel window (loopback $SIZE; ${DELAY_MS} ms each way $(numfmt --to=iec "$RTT_SIZE_BYTES"))"
     echo
@@ -801,8 +844,8 @@ start_vsftpd
 start_raw_endpoints
 for s in $SECTIONS; do
   case $s in
-    single|rtt|parallel|servers|listing|window|bridge) "section_$s" ;;
-    *) echo "unknown section '$s' (single rtt parallel servers listing window bridge)" >&2; exit 2 ;;
+    single|rtt|parallel|servers|listing|window|bridge|memory) "section_$s" ;;
+    *) echo "unknown section '$s' (single rtt parallel servers listing window bridge memory)" >&2; exit 2 ;;
   esac
 done
 mkdir -p "$(dirname "$REPORT")"

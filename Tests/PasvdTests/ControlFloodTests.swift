@@ -45,11 +45,10 @@ import TestSupport
         ftp.login('anonymous', 'x@')
         \(Self.client)
         """
-        let before = Set(SessionProcesses.all(s.server.process.pid))
         let flooder = try ManagedProcess(try which("python3"), ["-c", script, "big.bin", "\(Self.floodBytes)"])
         try flooder.waitForOutput(containing: "150")
-        // The flooded session's own process (its worker), or the one process serving every session.
-        let session = SessionProcesses.all(s.server.process.pid).first { !before.contains($0) } ?? s.server.process.pid
+        // The account worker serving both anonymous sessions: the flood must not hurt its neighbour.
+        let session = try #require(SessionProcesses.accountWorkers(s.server.process.pid).first)
         let baseline = (ProcessMemory.residentBytes(session) ?? 0) / 1024
         var peak = baseline
         try Deadline.wait(for: "the flooding client to leave", seconds: 60) {
@@ -63,8 +62,8 @@ import TestSupport
             s.server.process.stderr.contains("download incomplete") && s.server.process.stderr.contains("disconnected")
         }
         let ended = Date().timeIntervalSince(left)
-        try Deadline.wait(for: "the flooded session's worker to exit", seconds: 10) {
-            ProcessTree.descendants(of: s.server.process.pid).count <= 1  // the idle session's worker stays
+        try Deadline.wait(for: "only the account worker left", seconds: 10) {
+            SessionProcesses.loginWorkers(s.server.process.pid).isEmpty
         }
         let cpuBefore = SessionProcesses.cpuTicks(s.server.process.pid)
         Thread.sleep(forTimeInterval: 1)  // a measurement interval, not synchronisation
@@ -109,9 +108,24 @@ extension ControlFloodTests {
     }
 }
 
-/// The processes serving a pasvd (the listener and any per-session workers) as one cost.
+/// The processes serving a pasvd (the listener, its login workers and account workers) as one cost.
 enum SessionProcesses {
     static func all(_ pid: pid_t) -> [pid_t] { [pid] + ProcessTree.descendants(of: pid) }
+    /// The account workers of the listener `pid` (serving `root` only, when given).
+    static func accountWorkers(_ pid: pid_t, root: String? = nil) -> [pid_t] {
+        ProcessTree.descendants(of: pid).filter { worker in
+            let arguments = commandLine(worker)
+            return arguments.contains("--account-worker") && (root.map { arguments.contains("--worker-root=\($0)") } ?? true)
+        }.sorted()
+    }
+    /// The login workers of the listener `pid` (connections not logged in yet).
+    static func loginWorkers(_ pid: pid_t) -> [pid_t] {
+        ProcessTree.descendants(of: pid).filter { commandLine($0).contains("--hand-off-fd") }.sorted()
+    }
+    static func commandLine(_ pid: pid_t) -> [String] {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return [] }
+        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    }
     /// CPU ticks of each process alive now.
     static func cpuTicks(_ pid: pid_t) -> [pid_t: Int] {
         Dictionary(uniqueKeysWithValues: all(pid).compactMap { process in ProcessFiles.cpuTicks(process).map { (process, $0) } })

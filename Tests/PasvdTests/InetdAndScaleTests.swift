@@ -89,19 +89,23 @@ import TestSupport
         #expect(remote.stdout == local.stdout && local.stdout.hasPrefix("\(size - offset) "))
     }
 
-    @Test func twoHundredIdleSessionsStaySmall() throws {
+    /// 200 idle sessions of one account: ceil(200 / 32) account workers and the listener, nothing else (the login
+    /// workers exit after the hand-off). The memory target itself is in Benchmarks/run.sh (section `memory`).
+    @Test func twoHundredIdleSessionsShareAFewProcesses() throws {
         let s = try PasvdScenario(extraArguments: ["--max-sessions", "250"])
         var sessions: [RawFTPControl] = []
         for _ in 0..<200 { sessions.append(try s.control(login: .anonymous)) }
         #expect(sessions.last?.command("NOOP")?.hasPrefix("200") == true)
         defer { withExtendedLifetime(sessions) {} }  // keep the sessions open while measuring (optimised builds)
+        try Deadline.wait(for: "the login workers to exit and be reaped") {
+            SessionProcesses.all(s.server.process.pid).count == 1 + SessionProcesses.accountWorkers(s.server.process.pid).count
+        }
         let processes = SessionProcesses.all(s.server.process.pid)
         let rss = processes.compactMap { ProcessFiles.rollupKiB($0, "Rss") }.reduce(0, +)
         let pss = processes.compactMap { ProcessFiles.rollupKiB($0, "Pss") }.reduce(0, +)
-        let listener = ProcessFiles.rollupKiB(s.server.process.pid, "Pss") ?? 0
-        print("pasvd with 200 idle logged-in sessions: \(processes.count) processes, RSS sum \(rss) KiB, PSS sum \(pss) KiB (listener PSS \(listener) KiB)")
-        #expect(processes.count == 201, "one worker per session")
-        #expect(listener < 64 * 1024, "listener PSS \(listener) KiB")
-        #expect(pss / 200 < 4 * 1024, "PSS per session \(pss / 200) KiB")
+        print("pasvd with 200 idle logged-in sessions: \(processes.count) processes, RSS sum \(rss) KiB, PSS sum \(pss) KiB")
+        #expect(SessionProcesses.accountWorkers(s.server.process.pid).count == 7, "ceil(200 / 32) account workers")
+        #expect(processes.count == 8)
+        #expect(pss < 200 * 1024, "PSS sum \(pss) KiB")
     }
 }

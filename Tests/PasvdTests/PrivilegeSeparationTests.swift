@@ -53,30 +53,28 @@ import TestSupport
         expectSuccess(try FTPClients.curl(["-o", work.file("readme"), anonymous + "readme.txt"]), "anonymous read")
         #expect(try FTPClients.curl(["-T", work.file("up.bin"), anonymous + "up.bin"]).status != 0)
         #expect(!fileExists("\(shared)/up.bin"))
-        #expect(server.process.stderr.contains("session runs as \(Self.testAccount) (uid \(uid)"), "\(server.process.stderr)")
-        #expect(server.process.stderr.contains("session runs as nobody"))
+        #expect(server.process.stderr.contains("sessions run as \(Self.testAccount) (uid \(uid)"), "\(server.process.stderr)")
+        #expect(server.process.stderr.contains("sessions run as nobody"))
     }
 
+    /// With a process per session (`--sessions-per-process 1`), a crash ends that session alone.
     @Test func aCrashingSessionLeavesTheOthersRunning() throws {
-        let s = try PasvdScenario()
+        let s = try PasvdScenario(extraArguments: ["--sessions-per-process", "1"])
         try TestFiles.random(at: s.path("big.bin"), size: 24 << 20)
         let work = try TempDirectory("crash")
-        // The victim: a raw session mid-download; its worker's pid is in the log line of its login.
+        // The victim: a raw session mid-download, alone in its account worker.
         let victim = try s.control(login: .anonymous)
-        let pid = try Deadline.value(of: "the victim's worker pid in the log") { () -> pid_t? in
-            let line = s.server.process.stderr.split(separator: "\n").last { $0.hasSuffix("] login") }
-            let field = line?.split(separator: " ").first { $0.hasPrefix("pid=") }
-            return field.flatMap { pid_t($0.dropFirst(4)) }
-        }
+        let pid = try #require(SessionProcesses.accountWorkers(s.server.process.pid).first)
         let data = try s.openData(victim)
         defer { close(data) }
         #expect(victim.command("RETR big.bin")?.hasPrefix("150") == true)
         var buffer = [UInt8](repeating: 0, count: 65_536)
         #expect(read(data, &buffer, buffer.count) > 0)
-        // The survivor: curl downloading in parallel on its own session.
+        // The survivor: curl downloading in parallel on its own session, same account, another worker.
         let curl = try ManagedProcess(try which("curl"), ["-sS", "--limit-rate", "4M", "-o", work.file("down"),
                                                           s.url(.anonymous, "big.bin")])
         try Deadline.wait(for: "the parallel download to start") { TestFiles.size(work.file("down")) > 0 }
+        #expect(SessionProcesses.accountWorkers(s.server.process.pid).count == 2)
         #expect(kill(pid, SIGSEGV) == 0)
         #expect(victim.isClosedByServer())
         #expect(try curl.waitForExit(seconds: 60) == 0, "\(curl.output)")
@@ -84,7 +82,45 @@ import TestSupport
         #expect(s.server.process.isRunning)
         #expect(try s.control(login: .anonymous).command("NOOP")?.hasPrefix("200") == true)
         try Deadline.wait(for: "the crash logged by the listener") {
-            s.server.process.stderr.contains("session worker ended by signal \(SIGSEGV)")
+            s.server.process.stderr.contains("account worker ended by signal \(SIGSEGV)")
+        }
+    }
+
+    /// With shared processes (the default), a crash ends the sessions of that one worker: another account's (here:
+    /// another root's) sessions, idle and mid-transfer, go on.
+    @Test func aCrashInOneAccountsWorkerLeavesAnotherAccountsSessionsRunning() throws {
+        let s = try PasvdScenario()
+        let other = try s.directory.makeDirectory("other")
+        let zoe = PasvdLogin(kind: .pasvdPasswd, user: "zoe", password: "zoe's password")
+        try PasvdScenario.addUser(file: s.usersFile, login: zoe, root: other)
+        try TestFiles.random(at: s.path("big.bin"), size: 24 << 20)
+        try TestFiles.random(at: "\(other)/big.bin", size: 24 << 20, seed: 7)
+        let work = try TempDirectory("crash-accounts")
+        // Two anonymous sessions share one worker: one mid-download, one idle.
+        let victim = try s.control(login: .anonymous)
+        let neighbour = try s.control(login: .anonymous)
+        let anonymousWorkers = SessionProcesses.accountWorkers(s.server.process.pid, root: s.root)
+        #expect(anonymousWorkers.count == 1)
+        let data = try s.openData(victim)
+        defer { close(data) }
+        #expect(victim.command("RETR big.bin")?.hasPrefix("150") == true)
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        #expect(read(data, &buffer, buffer.count) > 0)
+        // zoe's sessions run in a worker of their own: one idle, one downloading.
+        let zoeIdle = try s.control(login: zoe)
+        let curl = try ManagedProcess(try which("curl"), ["-sS", "--limit-rate", "4M", "-o", work.file("down"),
+                                                          s.url(zoe, "big.bin")])
+        try Deadline.wait(for: "zoe's download to start") { TestFiles.size(work.file("down")) > 0 }
+        #expect(SessionProcesses.accountWorkers(s.server.process.pid, root: other).count == 1)
+        #expect(kill(try #require(anonymousWorkers.first), SIGSEGV) == 0)
+        #expect(victim.isClosedByServer())
+        #expect(neighbour.isClosedByServer(), "the same worker's other session ends with it")
+        #expect(try curl.waitForExit(seconds: 60) == 0, "\(curl.output)")
+        try expectSameBytes("\(other)/big.bin", work.file("down"))
+        #expect(zoeIdle.command("NOOP")?.hasPrefix("200") == true)
+        #expect(try s.control(login: .anonymous).command("NOOP")?.hasPrefix("200") == true, "a new worker for anonymous")
+        try Deadline.wait(for: "the crash logged by the listener") {
+            s.server.process.stderr.contains("account worker ended by signal \(SIGSEGV)")
         }
     }
 }

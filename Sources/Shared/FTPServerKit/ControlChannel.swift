@@ -9,6 +9,10 @@ import Shared
 /// are framed from it only while fewer than `maximumQueued` wait. During a transfer (`inTransfer`) the socket is
 /// not read at all once the queue is full, so a client that floods commands meets TCP back-pressure; ABOR and
 /// STAT are recognised as each line is framed (O(1) per line) and never queued.
+///
+/// `lineByLine` (a session that may be handed to another process after login) reads no byte beyond the end of
+/// the line being framed (MSG_PEEK, then a read of exactly that line): whatever the client pipelined after PASS
+/// stays in the socket and moves with it.
 final class ControlChannel {
     /// Bytes read from the control connection per read(2).
     static let readSize = 4096
@@ -25,6 +29,7 @@ final class ControlChannel {
 
     let input: Int32
     let output: Int32
+    let lineByLine: Bool
     private var framer = LineFramer()
     private var unframed: [UInt8] = []
     private var unframedOffset = 0
@@ -50,9 +55,10 @@ final class ControlChannel {
     /// STATs (without argument) that arrived during the transfer, to be answered by the transfer.
     var statusRequests = 0
 
-    init(input: Int32, output: Int32) {
+    init(input: Int32, output: Int32, lineByLine: Bool = false) {
         self.input = input
         self.output = output
+        self.lineByLine = lineByLine
     }
 
     /// The next command line, waiting at most until `deadline` (monotonic seconds), or an early shutdown.
@@ -124,6 +130,14 @@ final class ControlChannel {
     private func readAvailable() {
         guard unframedOffset >= unframed.count, !peerClosed else { return }
         var buffer = [UInt8](repeating: 0, count: ControlChannel.readSize)
+        if lineByLine {
+            // Only up to (and including) the first LF waiting; all of it when none is there yet (the line goes on).
+            let peeked = buffer.withUnsafeMutableBytes { raw in try? PosixSocket.peek(input, into: raw) }
+            if case .wouldBlock? = peeked { return }
+            guard case .done(let waiting)? = peeked, waiting > 0 else { peerClosed = true; return }
+            let lineEnd = buffer[0..<waiting].firstIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? waiting
+            buffer.removeLast(buffer.count - lineEnd)
+        }
         let result = buffer.withUnsafeMutableBytes { raw in try? PosixSocket.read(input, into: raw) }
         switch result {
         case .done(let n)? where n > 0:

@@ -44,13 +44,20 @@ extension Session {
             reply(ReplyCode.notLoggedIn, "Login incorrect.")
             shouldClose = closeSession
         case .success(let login):
-            account = login
-            cwd = .root
-            logger[metadataKey: "user"] = "\(login.name)"
-            logger.notice("login", metadata: ["root": "\(login.rootDescription)", "writable": "\(login.writable)"])
-            reply(ReplyCode.loggedIn, login.isAnonymous && !login.writable
-                  ? "Anonymous login ok, read-only access." : "Login successful.")
+            loggedIn(login)
+        case .handOver(let ticket):
+            handOver(ticket)
         }
+    }
+
+    /// The session serves `login` from now on (here, or in the process it was handed to).
+    func loggedIn(_ login: LoggedIn) {
+        account = login
+        cwd = .root
+        logger[metadataKey: "user"] = "\(login.name)"
+        logger.notice("login", metadata: ["root": "\(login.rootDescription)", "writable": "\(login.writable)"])
+        reply(ReplyCode.loggedIn, login.isAnonymous && !login.writable
+              ? "Anonymous login ok, read-only access." : "Login successful.")
     }
 
     /// Same reply and the same delay whether the user is unknown or the password wrong.

@@ -47,16 +47,23 @@ public final class Session: @unchecked Sendable {
     var extendedPassiveOnly = false
     var selectedFacts = Set(Session.machineFacts)
     var shouldClose = false
+    /// Set when the login handed the session to another process; `run` then returned without closing anything.
+    public private(set) var handedOver: HandedOver?
+    /// A session that logged in elsewhere and is resumed here: `run` starts with the login's 230.
+    private var resumed: (login: LoggedIn, state: SessionResumeState)?
 
     /// A session on the connection `input`/`output` (the same socket, or stdin/stdout under inetd).
+    /// `mayHandOver`: the authority may answer `.handOver`, so the control connection is read line by line and
+    /// nothing the client sent after its login is consumed here (see `ControlChannel.lineByLine`).
     public init(id: Int, settings: SessionSettings, authority: SessionAuthority, shutdown: ShutdownSignal,
-                input: Int32, output: Int32, localHost: String, peerHost: String?, logger: Logger) {
+                input: Int32, output: Int32, localHost: String, peerHost: String?, logger: Logger,
+                mayHandOver: Bool = false) {
         self.id = id
         self.settings = settings
         self.authority = authority
         self.shutdown = shutdown
         passivePorts = PassivePorts(range: settings.passivePorts)
-        control = ControlChannel(input: input, output: output)
+        control = ControlChannel(input: input, output: output, lineByLine: mayHandOver)
         self.localHost = localHost
         self.peerHost = peerHost
         var logger = logger
@@ -65,10 +72,25 @@ public final class Session: @unchecked Sendable {
         self.logger = logger
     }
 
-    /// Serves the session from greeting to close.
+    /// A session that logged in in another process (`LoginOutcome.handOver`) on the connection `socket`: `run`
+    /// answers the login with 230 and serves it from there.
+    public convenience init(resuming login: LoggedIn, state: SessionResumeState, id: Int, settings: SessionSettings,
+                            shutdown: ShutdownSignal, socket: Int32, localHost: String, peerHost: String?,
+                            logger: Logger) {
+        self.init(id: id, settings: settings, authority: ResumedSessionAuthority(), shutdown: shutdown,
+                  input: socket, output: socket, localHost: localHost, peerHost: peerHost, logger: logger)
+        resumed = (login, state)
+    }
+
+    /// Serves the session from greeting (or resumed login) to close, or to a hand-over.
     public func run() {
-        logger.notice("connected")
-        reply(ReplyCode.serviceReady, "\(settings.serverName) ready.")
+        if let (login, state) = resumed {
+            selectedFacts = Set(state.selectedFacts).intersection(Session.machineFacts)
+            loggedIn(login)
+        } else {
+            logger.notice("connected")
+            reply(ReplyCode.serviceReady, "\(settings.serverName) ready.")
+        }
         var idleDeadline = Monotonic.now() + settings.idleTimeout
         while !shouldClose {
             switch control.next(until: min(idleDeadline, passiveDeadline), shutdownFD: shutdown.drainFD) {
@@ -95,7 +117,15 @@ public final class Session: @unchecked Sendable {
             }
         }
         closePassive()
-        logger.notice("disconnected")
+        if handedOver == nil { logger.notice("disconnected") }
+    }
+
+    /// The login decided that another process serves the session: stop here, reply nothing.
+    func handOver(_ ticket: any Sendable) {
+        handedOver = HandedOver(ticket: ticket, state: SessionResumeState(
+            selectedFacts: Session.machineFacts.filter(selectedFacts.contains)))
+        logger.info("login accepted, session handed over")
+        shouldClose = true
     }
 
     func reply(_ code: Int, _ text: String) { send(Reply(code, text)) }

@@ -23,6 +23,40 @@ public enum LoginOutcome {
     /// The credentials were right but the session cannot be served (root missing, account switch failed);
     /// `closeSession` when the process is in no state to serve anything else.
     case unavailable(reason: String, closeSession: Bool)
+    /// The credentials were right and another process serves the session from here on: the engine replies
+    /// nothing more, stops, and leaves `ticket` (the server's own description of the login) with the state the
+    /// next process needs in `Session.handedOver`.
+    case handOver(ticket: any Sendable)
+}
+
+/// A session that logged in here and goes on elsewhere (`LoginOutcome.handOver`).
+public struct HandedOver: Sendable {
+    public let ticket: any Sendable
+    public let state: SessionResumeState
+}
+
+/// What a session set before its login that must survive the move to another process. Only OPTS MLST changes
+/// state before login; the working directory is always the root right after it.
+public struct SessionResumeState: Sendable, Equatable {
+    /// The MLST/MLSD facts OPTS MLST selected.
+    public let selectedFacts: [String]
+
+    public init(selectedFacts: [String]) {
+        self.selectedFacts = selectedFacts
+    }
+
+    /// The facts a session selects by default (all of them).
+    public static let initial = SessionResumeState(selectedFacts: Session.machineFacts)
+
+    /// Facts the engine knows, in its order: anything else is dropped.
+    public static let knownFacts = Session.machineFacts
+}
+
+/// The authority of a session resumed after a login elsewhere: USER and PASS answer "already logged in" before
+/// they ever reach it, so it refuses everything.
+struct ResumedSessionAuthority: SessionAuthority {
+    func isAnonymous(_ user: String) -> Bool { false }
+    func login(user: String, password: String, logger: Logger) -> LoginOutcome { .refused }
 }
 
 /// A logged-in session's identity and files.

@@ -1,3 +1,4 @@
+import CPosix
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,13 +8,16 @@ public enum PosixProcess {
     /// Starts `arguments[0]` (`executable` is the file) with `stdinFD`/`stdoutFD` as its descriptors 0 and 1 and
     /// stderr inherited; every other descriptor of ours is close-on-exec. The child starts with no blocked
     /// signals and default dispositions for `defaultSignals`, and with `environment` (nil: ours).
+    /// `extraFDs` become the child's descriptors 3, 4, … in order.
     public static func spawn(_ executable: String, arguments: [String], environment: [String]? = nil,
-                             stdinFD: Int32, stdoutFD: Int32, defaultSignals: [Int32]) throws(PosixError) -> pid_t {
+                             stdinFD: Int32, stdoutFD: Int32, extraFDs: [Int32] = [],
+                             defaultSignals: [Int32]) throws(PosixError) -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, stdinFD, 0)
         posix_spawn_file_actions_adddup2(&actions, stdoutFD, 1)
+        for (index, fd) in extraFDs.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, 3 + Int32(index)) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -53,6 +57,15 @@ public enum PosixProcess {
         let pid = waitpid(-1, &status, WNOHANG)
         return pid > 0 ? (pid, status) : nil
     }
+
+    /// At most `count` glibc malloc arenas in this process (mallopt M_ARENA_MAX). glibc gives each new thread that
+    /// meets contention an arena of its own (up to 8 per core), each keeping freed memory of its own: for a
+    /// process of many mostly idle threads a small shared pool costs far less. Call before starting threads.
+    public static func limitMallocArenas(_ count: Int32) { _ = cposix_limit_malloc_arenas(count) }
+
+    /// Gives the memory malloc holds free back to the kernel (malloc_trim): a long-lived process whose peak (a
+    /// listing of a huge directory) is over keeps only what it uses.
+    public static func releaseFreeMemory() { _ = cposix_release_free_memory() }
 
     /// kill(2); a child that is already gone is not an error.
     public static func signal(_ pid: pid_t, _ signal: Int32) { _ = kill(pid, signal) }

@@ -129,6 +129,17 @@ public enum PosixSocket {
         try Posix.call("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
     }
 
+    /// send(2) with MSG_DONTWAIT | MSG_NOSIGNAL: what fits in the socket buffer now, without changing the
+    /// descriptor's own blocking mode (which other processes holding the same socket share).
+    public static func sendNow(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) throws(PosixError) -> IOResult<Int> {
+        try Posix.call("send") { Glibc.send(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+    }
+
+    /// recv(2) with MSG_PEEK: the bytes waiting, left in the socket. `.done(0)` is end of stream.
+    public static func peek(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(PosixError) -> IOResult<Int> {
+        try Posix.call("recv") { Glibc.recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_PEEK)) }
+    }
+
     /// send(2) with MSG_NOSIGNAL (a closed peer is an EPIPE error, never SIGPIPE).
     public static func send(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) throws(PosixError) -> IOResult<Int> {
         try Posix.call("send") { Glibc.send(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL)) }

@@ -4,11 +4,15 @@ import Logging
 import Posix
 
 /// pasvd's logins for the FTP engine: the users file and anonymous policy (`Authenticator`), then the session's
-/// root opened with pasvd's rights and the process switched to the session's account (`RunAs`) before any
-/// lookup inside it, and the kernel-confined `LocalFileStore` on that root.
+/// root opened with pasvd's rights and the account it runs as (`RunAs`). In a login worker (`handsOver`) the
+/// session then goes to the account worker of that account and root (`LoginOutcome.handOver`); otherwise (`--inetd`)
+/// this process switches to the account before any lookup inside the root and serves the kernel-confined
+/// `LocalFileStore` itself.
 struct PasvdAuthority: SessionAuthority {
     let authenticator: Authenticator
     let configuration: ServerConfiguration
+    /// A login worker: successful logins are handed over, never served here.
+    var handsOver = false
 
     func isAnonymous(_ user: String) -> Bool { authenticator.isAnonymous(user) }
 
@@ -26,6 +30,19 @@ struct PasvdAuthority: SessionAuthority {
             root = try ConfinedRoot(path: found.root)
         } catch {
             return .unavailable(reason: "root \(found.root) unavailable: \(error)", closeSession: false)
+        }
+        if handsOver {
+            do {
+                let identity = try RunAs.account(for: found, root: root, configuration: configuration)
+                    ?? PosixIdentity.account(uid: getuid(), gid: getgid())
+                guard !found.root.contains("\n"), found.root.utf8.count <= HandOffMessage.maximumRootBytes else {
+                    return .unavailable(reason: "root \(found.root) cannot be handed to a worker (newline or too long)", closeSession: false)
+                }
+                return .handOver(ticket: AuthenticatedLogin(account: found, worker: WorkerIdentity(
+                    uid: identity.uid, gid: identity.gid, root: found.root)))
+            } catch {
+                return .unavailable(reason: "\(error)", closeSession: false)
+            }
         }
         do {
             if let identity = try RunAs.account(for: found, root: root, configuration: configuration) {

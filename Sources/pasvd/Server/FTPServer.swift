@@ -4,17 +4,22 @@ import Logging
 import Posix
 import Shared
 
-/// Two roles, as in vsftpd. The listener accepts control connections and hands each to its own worker process
-/// (`SessionWorkers`); it opens no file of any user and enforces the session limit and the shutdown sequence.
-/// A worker (`--inetd`, or spawned by the listener) serves one session on stdin/stdout and, once logged in,
-/// switches to the session's account (`RunAs`) before it touches a file.
+/// Three roles, as in vsftpd, all of them this binary. The listener accepts control connections and starts a
+/// short-lived login worker for each (`LoginWorkers`); it opens no file of any user, parses nothing a client sends,
+/// and enforces the session limit and the shutdown sequence. A login worker serves the connection until the login
+/// succeeds and hands the session back to the listener, which passes it on to an account worker
+/// (`AccountWorkers`, `AccountWorker`): one process per system account and root, switched to that account before
+/// it receives any session, serving up to `--sessions-per-process` sessions on threads. `--inetd` serves one whole
+/// session in one process and, once logged in, switches to the session's account (`RunAs`) before it touches a file.
 final class FTPServer: @unchecked Sendable {
     /// Pending connections the kernel queues for the control listener.
     static let controlBacklog: Int32 = 128
     /// After the grace period, workers get this long to clean up (drop partial uploads) before SIGKILL.
     static let abortCleanupSeconds = 3.0
-    /// How often the listener looks for exited workers while no connection arrives.
+    /// How often the listener looks for exited workers while nothing else happens.
     static let reapIntervalMilliseconds: Int32 = 500
+    /// A login worker's hand-off that the listener does not take in this time fails (the client gets 421).
+    static let handOffSendSeconds = 5.0
 
     let configuration: ServerConfiguration
     private let shutdown = ShutdownSignal()
@@ -39,29 +44,44 @@ final class FTPServer: @unchecked Sendable {
         logger.notice("listening", metadata: [
             "address": "\(address)", "pasv-ports": "\(configuration.passivePorts)",
             "pasv-address": "\(configuration.passiveAddress)",
+            "sessions-per-process": "\(configuration.sessionsPerProcess)",
         ])
         if !PosixIdentity.isRoot {
             logger.notice("not started as root: sessions run as \(PosixIdentity.account(uid: getuid(), gid: getgid())) without switching accounts")
         }
-        let workers = SessionWorkers(arguments: CommandLine.arguments, logger: logger)
+        let launcher = WorkerLauncher(arguments: CommandLine.arguments)
+        let logins = LoginWorkers(launcher: launcher, logger: logger)
+        let accounts = AccountWorkers(launcher: launcher, sessionsPerProcess: configuration.sessionsPerProcess,
+                                      idleExitSeconds: configuration.workerIdleExit, logger: logger)
         var nextSessionID = 0
         while true {
+            let loginChannels = logins.channels, accountChannels = accounts.channels
             var fds = [pollfd(listener, POLLIN), pollfd(shutdown.drainFD, POLLIN)]
-            _ = try? PosixPoll.poll(&fds, milliseconds: FTPServer.reapIntervalMilliseconds)
-            workers.reap()
+                + loginChannels.map { pollfd($0.fd, POLLIN) } + accountChannels.map { pollfd($0.fd, POLLIN) }
+            let wait = min(FTPServer.reapIntervalMilliseconds, Monotonic.milliseconds(until: accounts.nextDeadline))
+            _ = try? PosixPoll.poll(&fds, milliseconds: wait)
             if fds[1].isReadableOrClosed { break }
+            for (index, entry) in loginChannels.enumerated() where fds[2 + index].revents != 0 {
+                if let (handOff, client) = logins.receive(from: entry.pid) { accounts.route(handOff, client: client) }
+            }
+            for (index, entry) in accountChannels.enumerated() where fds[2 + loginChannels.count + index].revents != 0 {
+                accounts.service(entry.pid)
+            }
+            reap(logins, accounts) { accounts.route($0, client: $1) }
+            accounts.expire(now: Monotonic.now())
             guard fds[0].isReadableOrClosed,
                   case .done(let (client, peer))? = try? PosixSocket.accept(listener, nonBlocking: false) else { continue }
             nextSessionID += 1
-            admit(client, peer: peer, id: nextSessionID, workers: workers)
+            let sessions = logins.count + accounts.sessionCount
+            admit(client, peer: peer, id: nextSessionID, sessions: sessions, logins: logins)
             close(client)
         }
         close(listener)
-        stopWorkers(workers)
+        stopWorkers(logins, accounts)
         logger.notice("stopped")
     }
 
-    /// A worker: serves exactly one session on stdin/stdout.
+    /// A worker: serves one session on stdin/stdout (`--inetd`), or its login phase only (`--hand-off-fd`).
     func serveOneSession() {
         shutdown.installSignalHandlers { _ in }
         PosixSocket.setNoDelay(STDOUT_FILENO)
@@ -74,50 +94,87 @@ final class FTPServer: @unchecked Sendable {
             logger.error("cannot start the session: \(error)")
             return
         }
-        let settings = SessionSettings(
-            passivePorts: configuration.passivePorts, passiveAddress: configuration.passiveAddress,
-            idleTimeout: configuration.idleTimeout, dataTimeout: configuration.dataTimeout,
-            loginFailureDelay: configuration.loginFailureDelay)
+        let handOffFD = configuration.handOffFD
         let session = Session(
-            id: configuration.sessionID ?? 1, settings: settings,
-            authority: PasvdAuthority(authenticator: authenticator, configuration: configuration), shutdown: shutdown,
-            input: STDIN_FILENO, output: STDOUT_FILENO,
+            id: configuration.sessionID ?? 1, settings: configuration.sessionSettings,
+            authority: PasvdAuthority(authenticator: authenticator, configuration: configuration, handsOver: handOffFD != nil),
+            shutdown: shutdown, input: STDIN_FILENO, output: STDOUT_FILENO,
             localHost: PosixSocket.localAddress(STDIN_FILENO)?.host ?? ServerConfiguration.defaultListen,
-            peerHost: PosixSocket.peerAddress(STDIN_FILENO)?.host, logger: logger)
+            peerHost: PosixSocket.peerAddress(STDIN_FILENO)?.host, logger: logger, mayHandOver: handOffFD != nil)
         session.run()
+        guard let handOffFD, let handedOver = session.handedOver,
+              let login = handedOver.ticket as? AuthenticatedLogin else { return }
+        let handOff = SessionHandOff(sessionID: configuration.sessionID ?? 1, user: login.account.name,
+                                     isAnonymous: login.account.isAnonymous, writable: login.account.writable,
+                                     worker: login.worker, state: handedOver.state)
+        PosixSocket.setSendTimeout(handOffFD, seconds: FTPServer.handOffSendSeconds)
+        do {
+            _ = try DescriptorChannel.send(handOffFD, HandOffMessage.session(handOff).encoded(), passing: STDIN_FILENO,
+                                           nonBlocking: false)
+        } catch {
+            logger.error("cannot hand the session to the listener: \(error)")
+            FTPServer.refuse(STDOUT_FILENO, "Cannot start the session; try again later.")
+        }
     }
 
-    private func admit(_ client: Int32, peer: SocketAddress?, id: Int, workers: SessionWorkers) {
-        guard workers.count < configuration.maxSessions else {
+    private func admit(_ client: Int32, peer: SocketAddress?, id: Int, sessions: Int, logins: LoginWorkers) {
+        guard sessions < configuration.maxSessions else {
             logger.warning("session limit reached, refusing", metadata: ["peer": "\(peer?.description ?? "?")"])
-            refuse(client, "Too many sessions (limit \(configuration.maxSessions)); try again later.")
+            FTPServer.refuse(client, "Too many sessions (limit \(configuration.maxSessions)); try again later.")
             return
         }
         do {
-            try workers.start(id: id, client: client)
+            try logins.start(id: id, client: client)
         } catch {
-            logger.error("cannot start a session worker: \(error)")
-            refuse(client, "Cannot start a session now; try again later.")
+            logger.error("cannot start a login worker: \(error)")
+            FTPServer.refuse(client, "Cannot start a session now; try again later.")
         }
     }
 
-    /// A 421 on a connection that will not be served (bounded: the socket buffer takes one line).
-    private func refuse(_ client: Int32, _ text: String) {
-        let wire = Array(Reply(ReplyCode.serviceNotAvailable, text).wire.utf8)
-        PosixSocket.setNonBlocking(client)
-        _ = wire.withUnsafeBytes { try? PosixSocket.send(client, $0) }
+    /// Collects every exited worker. A login worker's last message is taken first: a hand-off it sent just
+    /// before exiting goes to `route`.
+    private func reap(_ logins: LoginWorkers, _ accounts: AccountWorkers, route: (SessionHandOff, Int32) -> Void) {
+        while let (pid, status) = PosixProcess.reapAny() {
+            let login = logins.reaped(pid, status: status)
+            if login.ours {
+                if let (handOff, client) = login.lastHandOff { route(handOff, client) }
+            } else {
+                _ = accounts.reaped(pid, status: status)
+            }
+        }
     }
 
-    /// SIGTERM to every worker (idle sessions end, transfers go on), the grace period, then the abort signal
-    /// (transfers end, partial uploads dropped), a short clean-up time, and SIGKILL for whatever is left.
-    private func stopWorkers(_ workers: SessionWorkers) {
-        workers.signalAll(SIGTERM)
-        workers.waitForAll(until: Monotonic.now() + configuration.shutdownGrace)
-        guard workers.count > 0 else { return }
-        logger.warning("grace period over, aborting \(workers.count) session(s)")
-        workers.signalAll(ShutdownSignal.abortSignal)
-        workers.waitForAll(until: Monotonic.now() + FTPServer.abortCleanupSeconds)
-        workers.signalAll(SIGKILL)
-        workers.waitForAll(until: Monotonic.now() + FTPServer.abortCleanupSeconds)
+    /// A 421 on a connection that will not be served (bounded: the socket buffer takes one line; the socket's
+    /// blocking mode, shared with any worker holding it, is left alone).
+    static func refuse(_ client: Int32, _ text: String) {
+        let wire = Array(Reply(ReplyCode.serviceNotAvailable, text).wire.utf8)
+        _ = wire.withUnsafeBytes { try? PosixSocket.sendNow(client, $0) }
+    }
+
+    /// No more hand-offs; SIGTERM to every worker (idle sessions end, transfers go on), the grace period, then the
+    /// abort signal (transfers end, partial uploads dropped), a short clean-up time, and SIGKILL for what is left.
+    private func stopWorkers(_ logins: LoginWorkers, _ accounts: AccountWorkers) {
+        accounts.retireAll(reason: "Server shutting down.")
+        let refuseLate: (SessionHandOff, Int32) -> Void = { _, client in
+            FTPServer.refuse(client, "Server shutting down.")
+            close(client)
+        }
+        let pids = { logins.pids + accounts.pids }
+        let signalAll = { (signal: Int32) in for pid in pids() { PosixProcess.signal(pid, signal) } }
+        let waitForAll = { (deadline: Double) in
+            self.reap(logins, accounts, route: refuseLate)
+            while !pids().isEmpty, Monotonic.now() < deadline {
+                usleep(20_000)
+                self.reap(logins, accounts, route: refuseLate)
+            }
+        }
+        signalAll(SIGTERM)
+        waitForAll(Monotonic.now() + configuration.shutdownGrace)
+        guard !pids().isEmpty else { return }
+        logger.warning("grace period over, aborting the sessions of \(pids().count) worker(s)")
+        signalAll(ShutdownSignal.abortSignal)
+        waitForAll(Monotonic.now() + FTPServer.abortCleanupSeconds)
+        signalAll(SIGKILL)
+        waitForAll(Monotonic.now() + FTPServer.abortCleanupSeconds)
     }
 }

@@ -62,7 +62,7 @@ extension PasvdCommand {
                 help: "Seconds to wait for a passive connection, and for progress on an open one.")
         var dataTimeout: Double = ServerConfiguration.defaultDataTimeout
 
-        @Flag(help: "Serve one session on stdin/stdout (inetd, systemd socket activation with Accept=yes).")
+        @Flag(help: "Serve one session on stdin/stdout (inetd, systemd socket activation with Accept=yes): login and session in one process per connection.")
         var inetd = false
 
         @Flag(name: .customLong("allow-remote"), help: "Allow --listen on a non-loopback address.")
@@ -82,9 +82,33 @@ extension PasvdCommand {
                 help: "System account of users without one in the users file (default: the owner of their root).")
         var userAccount: String?
 
-        /// Set by the listener on the per-connection worker it spawns.
+        @Option(name: .customLong("sessions-per-process"),
+                help: "Most logged-in sessions of one account served by one process (1: a process per session).")
+        var sessionsPerProcess: Int = ServerConfiguration.defaultSessionsPerProcess
+
+        /// Set by the listener on the per-connection login worker it spawns.
         @Option(name: .customLong("session-id"), help: .hidden)
         var sessionID: Int?
+
+        /// A login worker hands its session to the listener through this descriptor.
+        @Option(name: .customLong("hand-off-fd"), help: .hidden)
+        var handOffFD: Int32?
+
+        /// An account worker, for the account and root below.
+        @Flag(name: .customLong("account-worker"), help: .hidden)
+        var accountWorker = false
+
+        @Option(name: .customLong("worker-uid"), help: .hidden)
+        var workerUID: UInt32?
+
+        @Option(name: .customLong("worker-gid"), help: .hidden)
+        var workerGID: UInt32?
+
+        @Option(name: .customLong("worker-root"), help: .hidden)
+        var workerRoot: String?
+
+        @Option(name: .customLong("worker-idle-exit"), help: .hidden)
+        var workerIdleExit: Double = ServerConfiguration.defaultWorkerIdleExit
 
         @Option(name: .customLong("login-failure-delay"), help: .hidden)
         var loginFailureDelay: Double = ServerConfiguration.defaultLoginFailureDelay
@@ -97,13 +121,22 @@ extension PasvdCommand {
         }
 
         func makeConfiguration() throws -> ServerConfiguration {
+            var worker: WorkerIdentity?
+            if accountWorker {
+                guard let workerUID, let workerGID, let workerRoot, workerRoot.hasPrefix("/") else {
+                    throw ValidationError("--account-worker needs --worker-uid, --worker-gid and an absolute --worker-root")
+                }
+                worker = WorkerIdentity(uid: workerUID, gid: workerGID, root: workerRoot)
+            }
             do {
                 return try ServerConfiguration(
                     root: root, listen: listen, port: port, passivePorts: pasvPorts, passiveAddress: pasvAddress,
                     usersFile: users, anonymous: anonymous, writable: writable, maxSessions: maxSessions,
                     idleTimeout: idleTimeout, dataTimeout: dataTimeout, inetd: inetd, allowRemote: allowRemote,
                     loginFailureDelay: loginFailureDelay, shutdownGrace: shutdownGrace,
-                    anonymousAccount: anonymousAccount, userAccount: userAccount, sessionID: sessionID)
+                    anonymousAccount: anonymousAccount, userAccount: userAccount, sessionID: sessionID,
+                    sessionsPerProcess: sessionsPerProcess, workerIdleExit: workerIdleExit, handOffFD: handOffFD,
+                    accountWorker: worker)
             } catch {
                 throw ValidationError(error.description)
             }
@@ -111,10 +144,14 @@ extension PasvdCommand {
 
         func run() throws {
             let configuration = try makeConfiguration()
-            InheritedDescriptors.closeAll()
+            InheritedDescriptors.closeAll(keeping: configuration.handOffFD.map { [$0] } ?? [])
             try LogSetup.bootstrap(label: "pasvd", verbosity: verbose, logFile: logFile)
             var logger = Logger(label: "pasvd")
-            if let id = configuration.sessionID { logger[metadataKey: "pid"] = "\(getpid())"; _ = id }
+            if configuration.sessionID != nil || configuration.accountWorker != nil { logger[metadataKey: "pid"] = "\(getpid())" }
+            if let identity = configuration.accountWorker {
+                let status = try AccountWorker(configuration: configuration, identity: identity, logger: logger).run()
+                throw ExitCode(status)
+            }
             let server = FTPServer(configuration: configuration, logger: logger)
             if configuration.inetd {
                 server.serveOneSession()

@@ -14,6 +14,9 @@ struct ServerConfiguration: Sendable {
     static let defaultDataTimeout = 60.0
     static let defaultLoginFailureDelay = 1.0
     static let defaultShutdownGrace = 10.0
+    static let defaultSessionsPerProcess = 32
+    /// Seconds an account worker without sessions is kept for the next login of its account.
+    static let defaultWorkerIdleExit = 5.0
     /// Anonymous sessions run as the first of these accounts that exists (when pasvd starts as root).
     static let defaultAnonymousAccounts = ["ftp", "nobody"]
 
@@ -37,12 +40,22 @@ struct ServerConfiguration: Sendable {
     let userAccount: String?
     /// This process serves one session (a worker the listener spawned); its id for the log.
     let sessionID: Int?
+    /// Most sessions one account worker serves at once (1: a process per session).
+    let sessionsPerProcess: Int
+    /// Seconds an idle account worker stays.
+    let workerIdleExit: Double
+    /// A login worker: after the login, the session goes to the listener through this descriptor.
+    let handOffFD: Int32?
+    /// An account worker: the account and root it serves.
+    let accountWorker: WorkerIdentity?
 
     init(root: String, listen: String, port: Int, passivePorts: String, passiveAddress: String,
          usersFile: String?, anonymous: Bool, writable: Bool, maxSessions: Int, idleTimeout: Double,
          dataTimeout: Double, inetd: Bool, allowRemote: Bool, loginFailureDelay: Double,
          shutdownGrace: Double, anonymousAccount: String? = nil, userAccount: String? = nil,
-         sessionID: Int? = nil) throws(ConfigurationError) {
+         sessionID: Int? = nil, sessionsPerProcess: Int = ServerConfiguration.defaultSessionsPerProcess,
+         workerIdleExit: Double = ServerConfiguration.defaultWorkerIdleExit, handOffFD: Int32? = nil,
+         accountWorker: WorkerIdentity? = nil) throws(ConfigurationError) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw .rootMissing(root)
@@ -67,7 +80,10 @@ struct ServerConfiguration: Sendable {
         guard idleTimeout > 0 else { throw .notPositive(option: "--idle-timeout") }
         guard dataTimeout > 0 else { throw .notPositive(option: "--data-timeout") }
         guard loginFailureDelay >= 0, shutdownGrace >= 0 else { throw .notPositive(option: "--login-failure-delay") }
-        self.root = root
+        guard sessionsPerProcess >= 1 else { throw .notPositive(option: "--sessions-per-process") }
+        guard workerIdleExit >= 0 else { throw .notPositive(option: "--worker-idle-exit") }
+        // Absolute: workers may be started from elsewhere in time, and hand-offs carry absolute roots only.
+        self.root = root.hasPrefix("/") ? root : FileManager.default.currentDirectoryPath + "/" + root
         self.listen = host
         self.port = port
         self.passivePorts = range
@@ -85,6 +101,16 @@ struct ServerConfiguration: Sendable {
             ?? ServerConfiguration.defaultAnonymousAccounts.first { PosixIdentity.account(named: $0) != nil }
         self.userAccount = userAccount
         self.sessionID = sessionID
+        self.sessionsPerProcess = sessionsPerProcess
+        self.workerIdleExit = workerIdleExit
+        self.handOffFD = handOffFD
+        self.accountWorker = accountWorker
+    }
+
+    /// What the FTP engine needs of these settings.
+    var sessionSettings: SessionSettings {
+        SessionSettings(passivePorts: passivePorts, passiveAddress: passiveAddress, idleTimeout: idleTimeout,
+                        dataTimeout: dataTimeout, loginFailureDelay: loginFailureDelay)
     }
 }
 

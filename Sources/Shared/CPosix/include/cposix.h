@@ -1,7 +1,7 @@
 #ifndef CPOSIX_H
 #define CPOSIX_H
-// Linux calls Swift cannot reach directly: variadic syscall(2), and flags Glibc only exports under _GNU_SOURCE.
-// Only Sources/Shared/Posix imports this module.
+// Linux calls Swift cannot reach directly: variadic syscall(2), the CMSG macros of SCM_RIGHTS, mallopt, and flags
+// Glibc only exports under _GNU_SOURCE. Only Sources/Shared/Posix imports this module.
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -9,12 +9,32 @@
 static const uint64_t cposix_resolve_in_root = 0x10;
 static const uint64_t cposix_resolve_no_magiclinks = 0x02;
 
-/// O_TMPFILE (an unnamed file in the given directory), O_PATH (a descriptor that only names), AT_SYMLINK_FOLLOW.
+/// Descriptors one message may carry into `cposix_receive_with_fds`; more are closed on arrival.
+#define CPOSIX_MAXIMUM_PASSED_FDS 4
+
+/// O_TMPFILE (an unnamed file in the given directory), O_PATH (a descriptor that only names), AT_SYMLINK_FOLLOW,
+/// and recvmsg's MSG_CTRUNC / MSG_TRUNC (control data or bytes did not fit).
 extern const int cposix_o_tmpfile;
 extern const int cposix_o_path;
 extern const int cposix_at_symlink_follow;
+extern const int cposix_msg_ctrunc;
+extern const int cposix_msg_trunc;
 
 /// openat2(2) with `struct open_how` {flags, mode, resolve}: returns the descriptor or -1 with errno set.
 int cposix_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+
+/// sendmsg(2) of `count` bytes with descriptor `fd` attached as SCM_RIGHTS (none when fd < 0), MSG_NOSIGNAL added.
+ssize_t cposix_send_with_fd(int socket, const void *bytes, size_t count, int fd, int flags);
+
+/// recvmsg(2) with MSG_CMSG_CLOEXEC: the bytes into `bytes`, up to `maximum_fds` passed descriptors into `fds`
+/// (`received_fds` of them; extra ones are closed), recvmsg's msg_flags into `message_flags`.
+ssize_t cposix_receive_with_fds(int socket, void *bytes, size_t count, int *fds, int maximum_fds, int *received_fds,
+                                int *message_flags, int flags);
+
+/// mallopt(M_ARENA_MAX, count): at most `count` glibc malloc arenas in this process. Returns 1 on success.
+int cposix_limit_malloc_arenas(int count);
+
+/// malloc_trim(0): returns the free memory of every arena to the kernel. Returns 1 when some was released.
+int cposix_release_free_memory(void);
 
 #endif
