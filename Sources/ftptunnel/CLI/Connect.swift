@@ -102,11 +102,12 @@ struct TunnelLauncher {
         guard let (tunnel, settings) = prepare() else { return TunnelExit.usage }
         let signals = SignalWatcher { number in
             if !tunnel.isForwarding { SignalWatcher.exitBeforeReady(number) }
+            SignalWatcher.announceStop(number)
             tunnel.stop()
         }
         defer { signals.cancel() }
         do {
-            try tunnel.run { ready in Self.printReady(ready, settings: settings) }
+            try tunnel.run { ready in Self.printReady(ready, settings: settings, logger: tunnel.logger) }
             return TunnelExit.ok
         } catch {
             Self.report(error)
@@ -114,21 +115,10 @@ struct TunnelLauncher {
         }
     }
 
-    static func printReady(_ ready: TunnelReady, settings: TunnelSettings) {
-        if let root = ready.sftpRoot {
-            let line = "ftptunnel: ready — point your FTP client at \(ready.url) (any user name, no password: only your own local user may connect); "
-                + "serving \(settings.user)@\(settings.sshHost):\(settings.sshPort):\(root) over SFTP, mode sftp\n"
-            FileHandle.standardOutput.write(Data(line.utf8))
-            return
-        }
-        let range = ready.passivePorts.map { "\($0.lower)-\($0.upper)" }
-        let ports = ready.onDemand
-            ? "mode rewrite, data channels opened on demand" + (range.map { " (local ports \($0))" } ?? "")
-            : "mode fixed, " + (range.map { "data ports \($0)" } ?? "control connection only (no PassivePorts)")
-        let everywhere = ready.listensEverywhere ? " (listening on all addresses: other hosts use this machine's address)" : ""
-        let line = "ftptunnel: ready — point your FTP client at \(ready.url)\(everywhere)\(ready.onDemand ? "" : " (passive mode)"); forwarding via "
-            + "\(settings.user)@\(settings.sshHost):\(settings.sshPort) to \(settings.ftpHost):\(settings.ftpPort), \(ports)\n"
-        FileHandle.standardOutput.write(Data(line.utf8))
+    /// The ready line (stderr, at most 100 columns for the usual loopback URL); the details follow at -v.
+    static func printReady(_ ready: TunnelReady, settings: TunnelSettings, logger: Logger) {
+        Console.notice(ReadyLine.summary(ready, mode: settings.mode))
+        logger.info("\(ReadyLine.details(ready, settings: settings))")
     }
 
     static func report(_ error: Error) {
@@ -139,7 +129,42 @@ struct TunnelLauncher {
         default:
             break
         }
-        FileHandle.standardError.write(Data("ftptunnel: \(text)\n".utf8))
+        Console.error(text)
+    }
+}
+
+/// The texts of the ready state.
+enum ReadyLine {
+    /// FileZilla asks about "insecure FTP" because the tunnel answers AUTH TLS itself (534, or 502 in mode sftp).
+    static let fileZillaHint = "FileZilla: Encryption \"Only use plain FTP\""
+
+    /// `ftptunnel: ready — ftp://127.0.0.1:2121, mode rewrite (FileZilla: Encryption "Only use plain FTP")`.
+    static func summary(_ ready: TunnelReady, mode: TunnelSettings.Mode) -> String {
+        switch mode {
+        case .sftp: return "ready — \(ready.url), mode sftp, any user name, no password (\(fileZillaHint))"
+        case .rewrite: return "ready — \(ready.url), mode rewrite (\(fileZillaHint))"
+        case .fixed:
+            return "ready — \(ready.url), mode fixed, passive only"
+                + (ready.passivePorts.map { ", data ports \($0.lower)-\($0.upper)" } ?? ", control connection only")
+        }
+    }
+
+    /// The second line (-v): where the tunnel leads and how.
+    static func details(_ ready: TunnelReady, settings: TunnelSettings) -> String {
+        let everywhere = ready.listensEverywhere ? "listening on all addresses (other hosts use this machine's address); " : ""
+        if let root = ready.sftpRoot {
+            return everywhere + "serving \(settings.user)@\(settings.sshHost):\(settings.sshPort):\(root) over SFTP; "
+                + "only your own local user may connect"
+        }
+        let range = ready.passivePorts.map { "\($0.lower)-\($0.upper)" }
+        let ports = ready.onDemand
+            ? "data channels opened on demand" + (range.map { " (local ports \($0))" } ?? "")
+            : range.map { "data ports \($0) forwarded" } ?? "control connection only (no PassivePorts)"
+        let tls = ready.onDemand
+            ? "; AUTH TLS is answered 534 by the tunnel: every byte already travels inside SSH, so plain FTP is safe here"
+            : ""
+        return everywhere + "forwarding via \(settings.user)@\(settings.sshHost):\(settings.sshPort) to "
+            + "\(settings.ftpHost):\(settings.ftpPort), \(ports)\(tls)"
     }
 }
 
@@ -163,7 +188,12 @@ final class SignalWatcher: @unchecked Sendable {
     /// A signal during set-up (connecting, a passphrase prompt): restore the terminal and exit 128+N.
     static func exitBeforeReady(_ number: Int32) -> Never {
         TerminalEcho.restore()
-        FileHandle.standardError.write(Data("ftptunnel: interrupted before the tunnel was ready\n".utf8))
+        Console.interrupted("interrupted before the tunnel was ready", signal: number)
         exit(128 + number)
+    }
+
+    /// A signal after ready: one line, then the tunnel closes.
+    static func announceStop(_ number: Int32) {
+        Console.interrupted("\(number == SIGINT ? "interrupted" : "signal \(number) received"): closing the tunnel", signal: number)
     }
 }

@@ -11,4 +11,7 @@ struct FTPTunnelCommand: ParsableCommand {
         """,
         subcommands: [Connect.self, Run.self, Check.self, Profiles.self, Show.self]
     )
+
+    /// Usage errors read like every other error of ftptunnel (`Console.errorPrefix`), not ArgumentParser's `Error:`.
+    static var _errorPrefix: String { Console.errorPrefix }
 }

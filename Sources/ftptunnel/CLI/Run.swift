@@ -56,6 +56,7 @@ struct CommandRunner {
         let tunnel = self.tunnel
         let signals = SignalWatcher { number in
             if !tunnel.isForwarding { SignalWatcher.exitBeforeReady(number) }
+            SignalWatcher.announceStop(number)
             let pid = child.value
             if pid > 0 { kill(pid, number == SIGHUP ? SIGHUP : SIGTERM) }
             tunnel.stop()
@@ -72,7 +73,7 @@ struct CommandRunner {
             TunnelLauncher.report(error)
             return TunnelExit.status(for: error)
         }
-        TunnelLauncher.printReady(ready, settings: settings)
+        TunnelLauncher.printReady(ready, settings: settings, logger: tunnel.logger)
 
         var environment = ProcessInfo.processInfo.environment
         environment["FTPTUNNEL_URL"] = ready.url

@@ -43,7 +43,8 @@ final class Tunnel: @unchecked Sendable {
     private var stopped = false
     private var forwarding = false
     private var pool: SessionPool?
-
+    /// What `ftptunnel status` reports while the tunnel runs.
+    let activity = TunnelActivity()
 
     /// Control port tried first when LocalPort is not set, and the fallback when it cannot be bound.
     static let preferredControlPort = 21
@@ -73,10 +74,13 @@ final class Tunnel: @unchecked Sendable {
         var configuration = ForwardingLoop.Configuration(
             dataWindow: settings.dataWindow, keepaliveInterval: settings.serverAliveInterval,
             keepaliveCountMax: settings.serverAliveCountMax,
-            controlFilter: rewrite ? RewriteControl.factory(settings: settings, logger: logger) : FixedModeControl.factory(logger: logger),
+            controlFilter: rewrite ? RewriteControl.factory(settings: settings, logger: logger, activity: activity)
+                : FixedModeControl.factory(logger: logger),
             bindAddress: settings.bindAddress,
             dataPorts: rewrite ? settings.passivePorts.map { $0.lower...$0.upper } : nil)
         if settings.dataWindowAuto { configuration.dataWindowMaximum = settings.dataWindowMax }
+        if !rewrite { configuration.connectionLogLevel = .notice }
+        configuration.activity = activity
         if settings.reconnect {
             configuration.reconnect = ReconnectPolicy(attempts: settings.reconnectAttempts,
                                                       waitForSession: TimeInterval(settings.connectTimeout ?? 30))
