@@ -100,14 +100,36 @@ struct TunnelLauncher {
     /// `connect`: runs the tunnel on this thread until a signal or a fatal error.
     func runForeground() -> Int32 {
         guard let (tunnel, settings) = prepare() else { return TunnelExit.usage }
+        let control = TunnelControl(name: ControlSocketPath.socketName(for: options.destination), settings: settings,
+                                    activity: tunnel.activity) {
+            Console.notice("stop requested (ftptunnel stop): closing the tunnel")
+            tunnel.stop()
+        }
+        let server: ControlServer
+        do {
+            // Before any SSH work: a second tunnel of the same name is refused, not allowed to take the socket.
+            server = try ControlServer.claim(ControlSocketPath(destination: options.destination), handler: control.answer,
+                                             logger: tunnel.logger)
+        } catch {
+            Self.report(error)
+            return TunnelExit.usage
+        }
+        server.start()
+        defer { server.close() }
         let signals = SignalWatcher { number in
-            if !tunnel.isForwarding { SignalWatcher.exitBeforeReady(number) }
+            if !tunnel.isForwarding {
+                server.close()
+                SignalWatcher.exitBeforeReady(number)
+            }
             SignalWatcher.announceStop(number)
             tunnel.stop()
         }
         defer { signals.cancel() }
         do {
-            try tunnel.run { ready in Self.printReady(ready, settings: settings, logger: tunnel.logger) }
+            try tunnel.run { ready in
+                control.markReady(ready)
+                Self.printReady(ready, settings: settings, logger: tunnel.logger)
+            }
             return TunnelExit.ok
         } catch {
             Self.report(error)

@@ -9,7 +9,7 @@ struct FTPTunnelCommand: ParsableCommand {
         DEST is a profile name, an ~/.ssh/config Host alias, or [user@]host[:port].
         Profiles live in $XDG_CONFIG_HOME/ftptunnel/profiles/NAME.conf (default ~/.config/ftptunnel/profiles/).
         """,
-        subcommands: [Connect.self, Run.self, Check.self, Profiles.self, Show.self]
+        subcommands: [Connect.self, Run.self, Status.self, Stop.self, Check.self, Profiles.self, Show.self]
     )
 
     /// Usage errors read like every other error of ftptunnel (`Console.errorPrefix`), not ArgumentParser's `Error:`.

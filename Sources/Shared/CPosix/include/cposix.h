@@ -17,4 +17,7 @@ extern const int cposix_at_symlink_follow;
 /// openat2(2) with `struct open_how` {flags, mode, resolve}: returns the descriptor or -1 with errno set.
 int cposix_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 
+/// getsockopt(SO_PEERCRED) on a local socket (struct ucred is _GNU_SOURCE only): 0, or -1 with errno set.
+int cposix_peer_credentials(int fd, uid_t *uid, pid_t *pid);
+
 #endif
