@@ -66,8 +66,9 @@ enum TunnelExit {
         switch error {
         case let error as SSHError:
             switch error {
-            case .hostKeyUnknown, .hostKeyRejected, .hostKeyChanged, .hostKeyRevoked, .cannotRecordHostKey: return hostKey
-            case .authenticationFailed: return authentication
+            case .hostKeyUnknown, .hostKeyRejected, .hostKeyFingerprintMismatch, .hostKeyChanged, .hostKeyRevoked,
+                 .cannotRecordHostKey: return hostKey
+            case .authenticationFailed, .wrongPassphrase: return authentication
             case .noSupportedAlgorithm: return usage
             case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering: return connection
             }
