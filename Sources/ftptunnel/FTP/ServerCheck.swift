@@ -29,6 +29,7 @@ struct ServerCheck {
         var feat: FTPReply?
         var epsv: FTPReply?
         var pasv: FTPReply?
+        var rest: FTPReply?
         var fixedList: ServerDiagnosis.ListResult
     }
 
@@ -39,6 +40,9 @@ struct ServerCheck {
             banner: control.banner, feat: control.feat,
             epsv: .init(reply: control.epsv, list: .notTried), pasv: .init(reply: control.pasv, list: .notTried))
         diagnosis.fixedList = control.fixedList
+        diagnosis.rest = control.rest
+        diagnosis.configuredMode = settings.mode
+        diagnosis.localPassivePorts = settings.passivePorts.map { "\($0)" }
         probeRewriteMode(into: &diagnosis)
         return diagnosis
     }
@@ -100,6 +104,8 @@ struct ServerCheck {
         }
         let featReply = try client.command("FEAT")
         try client.logIn(user: ftpUser ?? Self.anonymousUser, password: password.password)
+        // REST 0 only sets the next transfer's start to 0: harmless, and 350 says resuming works.
+        let rest = try client.command("REST 0")
         let epsv = try client.command("EPSV")
         let pasv = try client.command("PASV")
         if let range = fixedRange {
@@ -108,7 +114,7 @@ struct ServerCheck {
                 : .failed("PASV was refused")
         }
         return ControlFindings(banner: banner, feat: featReply.code / 100 == 2 ? featReply : nil, epsv: epsv, pasv: pasv,
-                               fixedList: fixedList)
+                               rest: rest, fixedList: fixedList)
     }
 
     /// A fixed-mode tunnel without passive ports forwards the control connection only.

@@ -15,6 +15,7 @@ extension ForwardingLoop: ForwardingControl {
             candidates = [0]
         }
         var lastError: Error = TunnelError.internalFailure("empty data port range")
+        var lastReason = "empty range"
         for port in candidates {
             do {
                 let listener = try LocalListener(address: address, port: port, target: target, oneShot: true)
@@ -26,10 +27,11 @@ extension ForwardingLoop: ForwardingControl {
                 return listener.port
             } catch {
                 lastError = error
+                if case TunnelError.bindFailed(let address, let port, let reason) = error { lastReason = "\(address):\(port): \(reason)" }
             }
         }
         if let range = configuration.dataPorts {
-            throw DataConnectionError.portsExhausted(range: "\(range.lowerBound)-\(range.upperBound)", last: "\(lastError)")
+            throw DataConnectionError.portsExhausted(range: "\(range.lowerBound)-\(range.upperBound)", last: lastReason)
         }
         throw lastError
     }
