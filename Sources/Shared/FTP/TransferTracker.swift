@@ -113,10 +113,8 @@ public struct TransferTracker: Sendable {
         case "SIZE": enqueue(.size(argument))
         case "REST": enqueue(.rest(Int(argument.trimmingCharacters(in: .whitespaces)) ?? 0))
         case let verb where Self.transferVerbs.contains(verb):
-            var transfer = Transfer(verb: verb, path: argument, offset: restOffset)
-            if verb == "RETR", let size = lastSize, size.path == argument { transfer.expectedBytes = max(0, size.bytes - restOffset) }
-            restOffset = 0
-            enqueue(.transfer(transfer, started: false))
+            // Offset and size are filled in when its replies come: REST's 350 and SIZE's 213 may still be on the way.
+            enqueue(.transfer(Transfer(verb: verb, path: argument), started: false))
         default: enqueue(.other)
         }
     }
@@ -134,7 +132,17 @@ public struct TransferTracker: Sendable {
     }
 
     private mutating func reply(code: Int, firstLine: String, _ events: inout [Event]) {
-        guard let head = pending.first else { return }
+        guard var head = pending.first else { return }
+        if case .transfer(var transfer, false) = head {
+            // The transfer's first reply: every reply before it (REST, SIZE) has come.
+            transfer.offset = restOffset
+            if transfer.verb == "RETR", let size = lastSize, size.path == transfer.path {
+                transfer.expectedBytes = max(0, size.bytes - restOffset)
+            }
+            restOffset = 0
+            head = .transfer(transfer, started: false)
+            pending[0] = head
+        }
         let text = Self.printable(String(firstLine.dropFirst(min(4, firstLine.count))))
         if code < 200 {
             if case .transfer(var transfer, false) = head {

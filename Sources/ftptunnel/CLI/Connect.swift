@@ -164,7 +164,7 @@ enum ReadyLine {
     /// `ftptunnel: ready — ftp://127.0.0.1:2121, mode rewrite (FileZilla: Encryption "Only use plain FTP")`.
     static func summary(_ ready: TunnelReady, mode: TunnelSettings.Mode) -> String {
         switch mode {
-        case .sftp: return "ready — \(ready.url), mode sftp, any user name, no password (\(fileZillaHint))"
+        case .sftp: return "ready — \(ready.url), mode sftp, any user, no password (FileZilla: plain FTP)"
         case .rewrite: return "ready — \(ready.url), mode rewrite (\(fileZillaHint))"
         case .fixed:
             return "ready — \(ready.url), mode fixed, passive only"
