@@ -108,9 +108,17 @@ public struct ServerDiagnosis: Sendable, Equatable {
         return isPrivate ? .privateNetwork(host) : .publicAddress(host)
     }
 
+    /// The rewrite-mode tunnel's own 425 (it could not bind a local data port), when the check met one.
+    public var tunnelListenerFailure: String?
+
+    /// A 425 the tunnel itself sent (no local data listener), not the server's.
+    public static func isTunnelListenerFailure(_ reply: FTPReply) -> Bool {
+        reply.code == ReplyCode.cannotOpenData && reply.text.contains(FilterReply.listenerFailedMarker)
+    }
+
     /// The tunnel itself (not the server) could not open a local data listener: a port clash on this machine.
     public var localListenerFailed: Bool {
-        [epsv.reply, pasv.reply].contains { $0?.code == ReplyCode.cannotOpenData && $0?.text.contains(FilterReply.listenerFailedMarker) == true }
+        tunnelListenerFailure != nil || [epsv.reply, pasv.reply].contains { $0.map(Self.isTunnelListenerFailure) == true }
     }
 
     /// REST 0 answered 350: interrupted transfers can be resumed (curl -C -, lftp reget).
@@ -164,7 +172,7 @@ public struct ServerDiagnosis: Sendable, Equatable {
     }
 
     private func describe(_ probe: DataProbe, method: String) -> String {
-        if let reply = probe.reply, reply.code == ReplyCode.cannotOpenData, reply.text.contains(FilterReply.listenerFailedMarker) {
+        if let reply = probe.reply, Self.isTunnelListenerFailure(reply) {
             return "refused by the tunnel itself: it could not open a local data listener (\(quoted(reply.lines.first ?? "")))"
         }
         let replyText = probe.reply.map { " (server said \(quoted($0.lines.first ?? "")))" } ?? ""

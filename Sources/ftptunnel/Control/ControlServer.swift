@@ -114,10 +114,11 @@ final class ControlServer: @unchecked Sendable {
             let timeout = clients.map { ForwardingLoop.milliseconds(until: $0.deadline, now: now) }.min() ?? -1
             guard (try? PosixPoll.poll(&fds, milliseconds: timeout)) != nil else { return }
             if fds[0].revents != 0 { wakeUp.drain() }
-            if fds[1].revents != 0 { acceptClients(&clients) }
+            // The clients polled, in fds order (accepting below adds new ones behind them).
             for (index, client) in clients.enumerated() where fds[index + 2].revents != 0 {
                 if client.answer == nil { read(client, &buffer) } else { write(client) }
             }
+            if fds[1].revents != 0 { acceptClients(&clients) }
             let later = Date()
             clients.removeAll { client in
                 let over = client.answer.map { client.sent >= $0.count } ?? false

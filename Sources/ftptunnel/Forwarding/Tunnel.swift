@@ -50,9 +50,13 @@ final class Tunnel: @unchecked Sendable {
     static let preferredControlPort = 21
     static let fallbackControlPort = 2121
 
-    init(settings: TunnelSettings, logger: Logger) {
+    /// Level of per-connection lines (nil: by mode, see `ForwardingLoop.Configuration.connectionLogLevel`).
+    private let connectionLogLevel: Logger.Level?
+
+    init(settings: TunnelSettings, logger: Logger, connectionLogLevel: Logger.Level? = nil) {
         self.settings = settings
         self.logger = logger
+        self.connectionLogLevel = connectionLogLevel
         wakeUp = try? WakeUpPipe()
     }
 
@@ -79,7 +83,7 @@ final class Tunnel: @unchecked Sendable {
             bindAddress: settings.bindAddress,
             dataPorts: rewrite ? settings.passivePorts.map { $0.lower...$0.upper } : nil)
         if settings.dataWindowAuto { configuration.dataWindowMaximum = settings.dataWindowMax }
-        if !rewrite { configuration.connectionLogLevel = .notice }
+        configuration.connectionLogLevel = connectionLogLevel ?? (rewrite ? .info : .notice)
         configuration.activity = activity
         if settings.reconnect {
             configuration.reconnect = ReconnectPolicy(attempts: settings.reconnectAttempts,
