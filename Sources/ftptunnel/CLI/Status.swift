@@ -19,7 +19,7 @@ extension FTPTunnelCommand {
         @Flag(name: .shortAndLong, help: "Refresh the report until Ctrl-C, like watch(1).")
         var watch = false
 
-        @Option(name: .shortAndLong, help: ArgumentHelp("Seconds between refreshes with --watch (0.5 to 60).", valueName: "seconds"))
+        @Option(name: [.customShort("n"), .long], help: ArgumentHelp("Seconds between refreshes with --watch (0.5 to 60).", valueName: "seconds"))
         var interval: Double = 2
 
         func validate() throws {
