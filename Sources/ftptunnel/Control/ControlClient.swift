@@ -19,9 +19,14 @@ enum ControlClient {
         }
         defer { close(fd) }
         PosixSocket.setSendTimeout(fd, seconds: deadline)
+        // send(2) with MSG_NOSIGNAL: a tunnel that closes early must not kill `status` with SIGPIPE. The request is
+        // tiny and the socket blocking (SO_SNDTIMEO bounds it): one call sends it or fails.
         let line = Array((request + "\n").utf8)
-        do { try line.withUnsafeBytes { raw in try PosixFile.writeAll(fd, raw) } } catch {
-            throw ControlSocketError.unusable(path, (error as? PosixError)?.reason ?? "\(error)")
+        do {
+            let result = try line.withUnsafeBytes { raw in try PosixSocket.send(fd, raw) }
+            guard case .done(line.count) = result else { throw ControlSocketError.unusable(path, "the request could not be sent") }
+        } catch let error as PosixError {
+            throw ControlSocketError.unusable(path, error.reason)
         }
         var answer: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)

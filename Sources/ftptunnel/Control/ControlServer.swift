@@ -90,6 +90,8 @@ final class ControlServer: @unchecked Sendable {
         var request: [UInt8] = []
         var answer: [UInt8]?
         var sent = 0
+        /// Not the tunnel's uid: every request gets the refusal.
+        var refused = false
         init(fd: Int32, deadline: Date) {
             self.fd = fd
             self.deadline = deadline
@@ -133,14 +135,13 @@ final class ControlServer: @unchecked Sendable {
         while clients.count < Self.maximumClients,
               case .done(let accepted)? = try? PosixSocket.accept(listener, nonBlocking: true) {
             let uid = PosixLocalSocket.peer(accepted.fd)?.uid
-            guard uid == getuid() else {
+            let client = Client(fd: accepted.fd, deadline: Date().addingTimeInterval(Self.clientDeadline))
+            if uid != getuid() {
+                // Its request is read (and ignored) before the refusal, so the close does not reset the connection.
                 logger.warning("control socket: refused a connection from uid \(uid.map { "\($0)" } ?? "unknown"): only uid \(getuid()) may ask this tunnel")
-                let client = Client(fd: accepted.fd, deadline: Date().addingTimeInterval(Self.clientDeadline))
-                client.answer = Array("error: refused: only the user who started this tunnel (uid \(getuid())) may use its control socket\n".utf8)
-                clients.append(client)
-                continue
+                client.refused = true
             }
-            clients.append(Client(fd: accepted.fd, deadline: Date().addingTimeInterval(Self.clientDeadline)))
+            clients.append(client)
         }
     }
 
@@ -160,7 +161,10 @@ final class ControlServer: @unchecked Sendable {
         }
         if let newline = client.request.firstIndex(of: UInt8(ascii: "\n")) {
             let line = String(decoding: client.request[..<newline], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            client.answer = Array(handler(line).utf8.prefix(Self.maximumAnswer))
+            let answer = client.refused
+                ? "error: refused: only the user who started this tunnel (uid \(getuid())) may use its control socket\n"
+                : handler(line)
+            client.answer = Array(answer.utf8.prefix(Self.maximumAnswer))
         } else if client.request.count >= Self.maximumRequest {
             client.answer = Array("error: request too long\n".utf8)
         }

@@ -17,7 +17,7 @@ struct ServerCheck {
     var timeouts = FTPProbeClient.Timeouts()
     /// Builds each of the check's tunnels (the same `Tunnel` that `connect` runs).
     /// Its connections are the check's own: their lines stay at -v in either mode.
-    var makeTunnel: @Sendable (TunnelSettings, Logger) -> Tunnel = { Tunnel(settings: $0, logger: $1, connectionLogLevel: .info) }
+    var makeTunnel: @Sendable (TunnelSettings, Logger) -> Tunnel = { Tunnel(settings: $0, logger: $1, ownConnections: true) }
 
     static let anonymousUser = "anonymous"
 

@@ -27,11 +27,11 @@ final class RewriteControl: StreamFilter {
 
     /// `arrivedOn`: the local address of the accepted control connection (getsockname).
     init(control: ForwardingControl, settings: TunnelSettings, arrivedOn: SocketAddress, logger: Logger,
-         activity: TunnelActivity? = nil) {
+         activity: TunnelActivity? = nil, transferLogLevel: Logger.Level = .notice) {
         self.control = control
         self.logger = logger
         var connection: () -> Int = { 0 }
-        transfers = TransferReporter(logger: logger, activity: activity, connection: { connection() })
+        transfers = TransferReporter(logger: logger, level: transferLogLevel, activity: activity, connection: { connection() })
         let usable = arrivedOn.isWildcard ? nil : arrivedOn.host
         ipv4ListenAddress = arrivedOn.family == .ipv4 ? (usable ?? "127.0.0.1") : "127.0.0.1"
         ipv6ListenAddress = arrivedOn.family == .ipv6 ? (usable ?? "::1") : "::1"
@@ -43,10 +43,11 @@ final class RewriteControl: StreamFilter {
     }
 
     /// The factory the tunnel installs in rewrite mode.
-    static func factory(settings: TunnelSettings, logger: Logger, activity: TunnelActivity? = nil)
-        -> @Sendable (ForwardingControl, SocketAddress) -> StreamFilter {
+    static func factory(settings: TunnelSettings, logger: Logger, activity: TunnelActivity? = nil,
+                        transferLogLevel: Logger.Level = .notice) -> @Sendable (ForwardingControl, SocketAddress) -> StreamFilter {
         { control, arrivedOn in
-            RewriteControl(control: control, settings: settings, arrivedOn: arrivedOn, logger: logger, activity: activity)
+            RewriteControl(control: control, settings: settings, arrivedOn: arrivedOn, logger: logger, activity: activity,
+                           transferLogLevel: transferLogLevel)
         }
     }
 

@@ -10,6 +10,7 @@ import Shared
 final class TransferReporter {
     private var tracker = TransferTracker()
     private let logger: Logger
+    private let level: Logger.Level
     private let activity: TunnelActivity?
     private let connection: () -> Int
     /// The meter of the data endpoint announced last (PASV/EPSV reply or active-mode conversion): the next
@@ -17,8 +18,9 @@ final class TransferReporter {
     private var latestMeter: TransferMeter?
     private var current: LiveTransfer?
 
-    init(logger: Logger, activity: TunnelActivity?, connection: @escaping () -> Int) {
+    init(logger: Logger, level: Logger.Level = .notice, activity: TunnelActivity?, connection: @escaping () -> Int) {
         self.logger = logger
+        self.level = level
         self.activity = activity
         self.connection = connection
     }
@@ -58,17 +60,17 @@ final class TransferReporter {
             let live = current.flatMap { $0.transfer.verb == transfer.verb && $0.transfer.path == transfer.path ? $0 : nil }
             current = nil
             let reply = (code: code, text: text)
-            let logger = self.logger, activity = self.activity, conn = connection()
+            let logger = self.logger, level = self.level, activity = self.activity, conn = connection()
             guard let live else {
                 // Refused before any data (no 1xx reply).
-                logger.notice("\(Self.line(transfer, bytes: nil, seconds: nil, reply: reply))", metadata: ["conn": "\(conn)"])
+                logger.log(level: level, "\(Self.line(transfer, bytes: nil, seconds: nil, reply: reply))", metadata: ["conn": "\(conn)"])
                 return
             }
             let write: @Sendable () -> Void = {
                 activity?.remove(live)
                 let (bytes, endedAt) = live.meter?.snapshot ?? (0, nil)
                 let seconds = max((endedAt ?? Date()).timeIntervalSince(live.started), Date().timeIntervalSince(live.started))
-                logger.notice("\(Self.line(transfer, bytes: bytes, seconds: seconds, reply: reply))", metadata: ["conn": "\(conn)"])
+                logger.log(level: level, "\(Self.line(transfer, bytes: bytes, seconds: seconds, reply: reply))", metadata: ["conn": "\(conn)"])
             }
             if let meter = live.meter { meter.onEnd(write) } else { write() }
         }

@@ -50,13 +50,13 @@ final class Tunnel: @unchecked Sendable {
     static let preferredControlPort = 21
     static let fallbackControlPort = 2121
 
-    /// Level of per-connection lines (nil: by mode, see `ForwardingLoop.Configuration.connectionLogLevel`).
-    private let connectionLogLevel: Logger.Level?
+    /// The connections are the caller's own probes (`check`): their connection and transfer lines stay at -v.
+    private let ownConnections: Bool
 
-    init(settings: TunnelSettings, logger: Logger, connectionLogLevel: Logger.Level? = nil) {
+    init(settings: TunnelSettings, logger: Logger, ownConnections: Bool = false) {
         self.settings = settings
         self.logger = logger
-        self.connectionLogLevel = connectionLogLevel
+        self.ownConnections = ownConnections
         wakeUp = try? WakeUpPipe()
     }
 
@@ -78,12 +78,13 @@ final class Tunnel: @unchecked Sendable {
         var configuration = ForwardingLoop.Configuration(
             dataWindow: settings.dataWindow, keepaliveInterval: settings.serverAliveInterval,
             keepaliveCountMax: settings.serverAliveCountMax,
-            controlFilter: rewrite ? RewriteControl.factory(settings: settings, logger: logger, activity: activity)
+            controlFilter: rewrite ? RewriteControl.factory(settings: settings, logger: logger, activity: activity,
+                                                            transferLogLevel: ownConnections ? .info : .notice)
                 : FixedModeControl.factory(logger: logger),
             bindAddress: settings.bindAddress,
             dataPorts: rewrite ? settings.passivePorts.map { $0.lower...$0.upper } : nil)
         if settings.dataWindowAuto { configuration.dataWindowMaximum = settings.dataWindowMax }
-        configuration.connectionLogLevel = connectionLogLevel ?? (rewrite ? .info : .notice)
+        configuration.connectionLogLevel = ownConnections || rewrite ? .info : .notice
         configuration.activity = activity
         if settings.reconnect {
             configuration.reconnect = ReconnectPolicy(attempts: settings.reconnectAttempts,
