@@ -153,23 +153,36 @@ import TestSupport
         // Without DEST: every running tunnel.
         #expect(try world.ftptunnel(["status"]).stdout.contains("RETR down.bin"))
 
-        // Another user is refused: by the directory's mode, and by SO_PEERCRED when the modes let them reach it.
-        let asNobody = { () throws -> CommandResult in
-            try runCommand("runuser", ["-u", "nobody", "--", try Products.ftptunnel, "status", world.destination],
-                           environment: world.environment)
-        }
-        let denied = try asNobody()
+        // Another user is refused: `status` will not use a directory that is not theirs, the directory's mode keeps
+        // them out, and when the modes are opened up the tunnel refuses them itself (SO_PEERCRED).
+        let denied = try runCommand("runuser", ["-u", "nobody", "--", try Products.ftptunnel, "status", world.destination],
+                                    environment: world.environment)
         #expect(denied.status != 0 && !denied.stdout.contains("RETR"), "\(denied.output)")
-        #expect(denied.stderr.contains("permission denied"), "\(denied.output)")
+        #expect(denied.stderr.contains("cannot be checked (Permission denied)"), "\(denied.output)")
+        let rawClient = """
+        import socket, sys
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(sys.argv[1])
+        except OSError as e:
+            print("connect:", e.strerror); sys.exit(0)
+        s.sendall(b"status\\n")
+        print(s.recv(65536).decode())
+        """
+        let raw = { () throws -> CommandResult in
+            try runCommand("runuser", ["-u", "nobody", "--", "python3", "-c", rawClient, world.socketPath])
+        }
+        let blocked = try raw()
+        #expect(blocked.stdout.contains("connect: Permission denied"), "\(blocked.output)")
         chmod(world.runtime.path, 0o711)
         chmod(world.runtime.file("ftptunnel"), 0o711)
         chmod(world.socketPath, 0o666)
-        let refused = try asNobody()
+        let refused = try raw()
         chmod(world.socketPath, 0o600)
         chmod(world.runtime.file("ftptunnel"), 0o700)
         chmod(world.runtime.path, 0o700)
-        #expect(refused.status != 0 && !refused.stdout.contains("RETR"), "\(refused.output)")
-        #expect(refused.stderr.contains("only the user who started this tunnel"), "\(refused.output)")
+        #expect(refused.stdout.contains("error: refused: only the user who started this tunnel"), "\(refused.output)")
+        #expect(!refused.stdout.contains("RETR"), "\(refused.output)")
         #expect(tunnel.output.contains("control socket: refused a connection from uid"), "\(tunnel.output)")
 
         // A second tunnel of the same name says so and leaves the first alone.
@@ -203,6 +216,47 @@ import TestSupport
         let next = try world.tunnel(verbose: true)
         #expect(next.output.contains("replacing the stale control socket"), "\(next.output)")
         #expect(try world.ftptunnel(["status", world.destination]).stdout.contains("transfers in progress: none"))
+    }
+
+    @Test func anUnsafeSocketDirectoryCostsStatusNotTheTunnel() throws {
+        let world = try World(mebibytes: 1)
+        let loose = world.runtime.file("ftptunnel")
+        mkdir(loose, 0o755)
+        chmod(loose, 0o755)
+        let tunnel = try world.tunnel()
+        #expect(tunnel.output.contains("ftptunnel: warning: the control socket directory \(loose) is open to other users (mode 755); chmod 700 it"),
+                "\(tunnel.output)")
+        let result = try world.ftptunnel(["status", world.destination])
+        #expect(result.status == 1 && result.stderr.contains("is open to other users"), "\(result.output)")
+        let down = try FTPClients.curl(["\(tunnel.url)/down.bin", "-o", world.work.file("down.bin")])
+        #expect(down.status == 0, "\(down.output)")
+    }
+
+    @Test func watchRefreshesUntilCtrlC() throws {
+        let world = try World(mebibytes: 1)
+        let tunnel = try world.tunnel()
+        defer { tunnel.stop() }
+        let watched = try PtySession.run(try Products.ftptunnel, ["status", "--watch", "-n", "0.5", world.destination],
+                                         environment: world.environment, steps: [
+            .init(expect: "transfers in progress: none", send: ""),
+            .init(expect: "transfers in progress: none", send: "\u{3}"),
+        ])
+        #expect(watched.failure == nil, "\(watched.transcript)")
+        #expect(watched.status == 0, "\(watched.transcript)")
+        #expect(watched.transcript.components(separatedBy: "every 0.5 s: ftptunnel status").count >= 3, "\(watched.transcript)")
+    }
+
+    // MARK: One error prefix
+
+    @Test func everySubcommandUsesTheSameErrorPrefix() throws {
+        let world = try World(mebibytes: 1)
+        for arguments in [["show", "-o", "NoSuchKeyword=1", "x"], ["connect", "-o", "NoSuchKeyword=1", "x"],
+                          ["check", "-o", "NoSuchKeyword=1", "x"], ["status", "--interval", "100"], ["connect"]] {
+            let result = try world.ftptunnel(arguments)
+            #expect(result.status != 0, "\(arguments): \(result.output)")
+            #expect(result.stderr.hasPrefix("ftptunnel: error: "), "\(arguments): \(result.stderr)")
+            #expect(!result.stderr.contains("Error:"), "\(arguments): \(result.stderr)")
+        }
     }
 
     // MARK: On a terminal

@@ -106,20 +106,28 @@ struct TunnelLauncher {
             Console.notice("stop requested (ftptunnel stop): closing the tunnel")
             tunnel.stop()
         }
-        let server: ControlServer
+        let server: ControlServer?
         do {
             // Before any SSH work: a second tunnel of the same name is refused, not allowed to take the socket.
             server = try ControlServer.claim(ControlSocketPath(destination: options.destination), handler: control.answer,
                                              logger: tunnel.logger)
+        } catch let error as ControlSocketError {
+            if case .alreadyRunning = error {
+                Self.report(error)
+                return TunnelExit.usage
+            }
+            // An unusable directory costs `status` and `stop`, not the tunnel.
+            tunnel.logger.warning("\(error); `ftptunnel status` and `stop` will not reach this tunnel")
+            server = nil
         } catch {
-            Self.report(error)
-            return TunnelExit.usage
+            tunnel.logger.warning("no control socket (\(error)); `ftptunnel status` and `stop` will not reach this tunnel")
+            server = nil
         }
-        server.start()
-        defer { server.close() }
+        server?.start()
+        defer { server?.close() }
         let signals = SignalWatcher { number in
             if !tunnel.isForwarding {
-                server.close()
+                server?.close()
                 SignalWatcher.exitBeforeReady(number)
             }
             SignalWatcher.announceStop(number)

@@ -9,6 +9,10 @@ enum ControlClient {
     /// Sends `request` to the tunnel at `location`; throws `notRunning` when nobody answers there.
     static func ask(_ location: ControlSocketPath, _ request: String) throws -> String {
         let path = location.path
+        // A directory someone else controls could hold anyone's socket: never talk to it.
+        do { try location.checkDirectory() } catch ControlSocketError.directory(_, let problem) where problem == ControlSocketPath.missing {
+            throw ControlSocketError.notRunning(name: location.name, path: path)
+        }
         let fd: Int32
         do { fd = try PosixLocalSocket.connect(path: path) } catch {
             switch error.code {

@@ -11,6 +11,8 @@ struct ControlSocketPath {
     var path: String { "\(directory)/\(name).sock" }
 
     static let suffix = ".sock"
+    /// The problem text of a directory that is not there (no tunnel ever ran).
+    static let missing = "does not exist"
 
     /// The directory for this user (not created).
     static func directory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
@@ -55,7 +57,7 @@ struct ControlSocketPath {
     private static func check(_ path: String, mustBePrivate: Bool) throws {
         let info: stat
         do { info = try PosixLocalSocket.linkStatus(path) } catch {
-            throw ControlSocketError.directory(path, error.code == ENOENT ? "does not exist" : error.reason)
+            throw ControlSocketError.directory(path, error.code == ENOENT ? missing : "cannot be checked (\(error.reason))")
         }
         guard info.st_mode & S_IFMT == S_IFDIR else {
             throw ControlSocketError.directory(path, "is not a directory (a symlink or a file is never followed)")
