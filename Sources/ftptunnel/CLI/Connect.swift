@@ -10,7 +10,10 @@ extension FTPTunnelCommand {
             abstract: "Open the tunnel and forward FTP until interrupted (Ctrl-C).",
             discussion: """
             Prints one ready line with the URL to give your FTP client, then forwards the FTP control port and the \
-            passive data ports through one SSH session. SIGINT/SIGTERM close every connection and disconnect.
+            passive data ports through one SSH session, printing one line per finished transfer (rewrite mode) or \
+            per connection (fixed mode); -v adds connection details. Everything goes to stderr. \
+            SIGINT/SIGTERM (or `ftptunnel stop DEST`) close every connection and disconnect; `ftptunnel status DEST` \
+            shows the session, connections and transfers in progress.
 
             \(TunnelHelp.serverAlive)
 
