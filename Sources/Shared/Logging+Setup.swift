@@ -13,8 +13,17 @@ public enum LogSetup {
         }
     }
 
+    /// How lines on stderr look.
+    public enum Style: Sendable {
+        /// swift-log's standard stream format (timestamp, level, label, metadata): for daemons.
+        case standard
+        /// An interactive tool's: at the default level one plain sentence per line (`NAME: text`, warnings
+        /// `NAME: warning: text`); with -v also a time, the level and the metadata (`TerminalLogHandler`).
+        case plain
+    }
+
     /// Bootstraps swift-log once per process. `logFile` appends; nil logs to stderr.
-    public static func bootstrap(label: String, verbosity: Int, logFile: String?) throws {
+    public static func bootstrap(label: String, verbosity: Int, logFile: String?, style: Style = .standard) throws {
         let level = level(verbosity: verbosity)
         if let logFile {
             guard FileManager.default.fileExists(atPath: logFile)
@@ -24,6 +33,9 @@ public enum LogSetup {
             handle.seekToEndOfFile()
             let stream = FileLogStream(handle: handle)
             LoggingSystem.bootstrap { label in FileLogHandler(stream: stream, label: label, level: level) }
+        } else if style == .plain {
+            let detailed = verbosity > 0
+            LoggingSystem.bootstrap { label in TerminalLogHandler(label: label, level: level, detailed: detailed) }
         } else {
             LoggingSystem.bootstrap { label in
                 var h = StreamLogHandler.standardError(label: label)

@@ -116,7 +116,7 @@ import TestSupport
         let result = try world.check(ftpPort: server.port, ["--ftp-user", "alice"], environment: askpass)
         #expect(result.status == 1, "\(result.output)")
         #expect(result.stdout.isEmpty, "\(result.output)")
-        #expect(result.stderr.hasPrefix("ftptunnel: the FTP server refused the login as alice"), "\(result.output)")
+        #expect(result.stderr.hasPrefix("ftptunnel: error: the FTP server refused the login as alice"), "\(result.output)")
         #expect(result.stderr.split(separator: "\n").count == 1, "\(result.output)")
         #expect(!result.output.contains("wrong-one"))
     }
@@ -152,7 +152,7 @@ import TestSupport
         let result = try world.check(ftpPort: deadPort)
         #expect(result.status == 1, "\(result.output)")
         #expect(result.stdout.isEmpty, "\(result.output)")
-        #expect(result.stderr.contains("ftptunnel: no FTP server answered at 127.0.0.2:\(deadPort) as seen from the SSH server"),
+        #expect(result.stderr.contains("ftptunnel: error: no FTP server answered at 127.0.0.2:\(deadPort) as seen from the SSH server"),
                 "\(result.output)")
     }
 }

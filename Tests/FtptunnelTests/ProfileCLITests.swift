@@ -127,7 +127,7 @@ import TestSupport
         #expect(rows[1] == ["broken", "error", "(see", "below)"])
         #expect(rows[2] == ["recipe", "fromssh@www.spinach.com:22", "popeye:21", "fixed", "2534-2536"])
         #expect(rows[3] == ["zeta", "z@[::1]:2022", "127.0.0.1:21", "rewrite", "any"])
-        #expect(result.stderr == "ftptunnel: \(world.xdg.path)/ftptunnel/profiles/broken.conf:2: DataWindow: '3T' is not a size — "
+        #expect(result.stderr == "ftptunnel: error: \(world.xdg.path)/ftptunnel/profiles/broken.conf:2: DataWindow: '3T' is not a size — "
                 + "write bytes or a number with K, M or G, e.g. 16M\n")
     }
 

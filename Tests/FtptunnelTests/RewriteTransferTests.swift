@@ -78,7 +78,8 @@ import TestSupport
         let world = try World(mebibytes: Self.matrixMiB)
         let vsftpd = try VsftpdFixture(root: world.root.path, pasvAddress: nil, writable: true)
         let tunnel = try world.tunnel(ftpPort: vsftpd.port)
-        #expect(tunnel.output.contains("mode rewrite, data channels opened on demand"), "\(tunnel.output)")
+        #expect(tunnel.output.contains("ftptunnel: ready — \(tunnel.url), mode rewrite"), "\(tunnel.output)")
+        #expect(tunnel.output.contains("data channels opened on demand"), "\(tunnel.output)")
         try Self.runClientMatrix(world, tunnel)
     }
 

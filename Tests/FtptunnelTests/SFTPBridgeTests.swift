@@ -159,7 +159,7 @@ import TestSupport
         """)
         #expect(killed.status == 0, "\(killed.output)")
         try Deadline.wait(for: "the bridge to log the second incomplete upload") {
-            world.bridge.output.components(separatedBy: "upload incomplete").count >= 3
+            world.bridge.output.components(separatedBy: " failed after ").count >= 3
         }
         #expect(try temporaryFiles(in: world.root).isEmpty)
         #expect(try TestFiles.sha256(world.remote("keep.bin")) == before)

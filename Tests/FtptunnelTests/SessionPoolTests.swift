@@ -9,9 +9,11 @@ import TestSupport
     static let uploads = 4
     static let fileMiB = 64
 
-    /// Lines of the tunnel's -v log for events on pool session `number`.
+    /// Lines of the tunnel's -v log for events on pool session `number` (metadata `(… session=N …)`).
     private func lines(_ output: String, session number: Int, containing text: String) -> Int {
-        output.split(separator: "\n").filter { $0.contains("session=\(number) ") && $0.contains(text) }.count
+        output.split(separator: "\n").filter {
+            ($0.contains("session=\(number) ") || $0.contains("session=\(number))")) && $0.contains(text)
+        }.count
     }
 
     @Test func twoSessionsCarryConcurrentDownloadsAndUploadsByteExact() throws {

@@ -33,7 +33,7 @@ import TestSupport
         }
         let text = try String(contentsOfFile: log.file("pasvd.log"), encoding: .utf8)
         #expect(text.contains("connected") && text.contains("login") && text.contains("user=olivia"))
-        #expect(text.contains("download complete") && text.contains("bytes=100000") && text.contains("path=/f.bin"))
+        #expect(text.contains("RETR /f.bin 97.7 KiB") && text.contains("bytes=100000") && text.contains("path=/f.bin"))
         #expect(text.contains("rate="))
         #expect(text.contains("PASS ****"))
         #expect(!text.contains(PasvdLogin.opensslUser.password))

@@ -59,7 +59,7 @@ import TestSupport
         #expect(flooder.stdout.contains("150"), "\(flooder.output)")
         let flooded = Int(flooder.stdout.split(separator: "\n").first { $0.hasPrefix("flooded") }?.split(separator: " ").last ?? "") ?? 0
         try Deadline.wait(for: "the flooded session to end", seconds: Double(Self.dataTimeout + 10)) {
-            s.server.process.stderr.contains("download incomplete") && s.server.process.stderr.contains("disconnected")
+            s.server.process.stderr.contains("failed after") && s.server.process.stderr.contains("disconnected")
         }
         let ended = Date().timeIntervalSince(left)
         try Deadline.wait(for: "only the account worker left", seconds: 10) {

@@ -99,3 +99,54 @@ import Testing
         #expect(d.report().split(separator: "\n").allSatisfy { !$0.contains("\r") })
     }
 }
+
+/// The check's wording: a local port clash, fixed-mode advice, unnamed servers, resuming.
+@Suite struct ServerDiagnosisWordingTests {
+    static func reply(_ line: String) -> FTPReply { parsedReply([line])! }
+
+    func diagnosis(banner: String, epsv: ServerDiagnosis.DataProbe, pasv: ServerDiagnosis.DataProbe) -> ServerDiagnosis {
+        ServerDiagnosis(ftpHost: "127.0.0.2", localPort: 2121, banner: FTPReply(code: 220, lines: [banner]),
+                        feat: ServerDiagnosisTests.vsftpdFeat, epsv: epsv, pasv: pasv)
+    }
+
+    @Test func aLocalDataPortClashIsNamedAsSuchWithTheOption() {
+        let clash = Self.reply(FilterReply.listenerFailed("no free port in PassivePorts 40000-40009 on this machine (127.0.0.1:40003: Address already in use)"))
+        var d = diagnosis(banner: "220 (vsFTPd 3.0.3)", epsv: .init(reply: clash, list: .notTried), pasv: .init(reply: clash, list: .notTried))
+        d.localPassivePorts = "40000-40009"
+        #expect(d.localListenerFailed)
+        let report = d.report()
+        #expect(report.contains("EPSV + LIST: refused by the tunnel itself: it could not open a local data listener"), "\(report)")
+        #expect(report.contains("--passive-ports/PassivePorts 40000-40009 on this machine"), "\(report)")
+        #expect(!report.contains("Check that FTPHost"), "\(report)")
+        // Every bracket the report opens, it closes: no text is cut in the middle.
+        #expect(report.filter { $0 == "(" }.count == report.filter { $0 == ")" }.count, "\(report)")
+        #expect(!report.contains("…"), "\(report)")
+    }
+
+    @Test func fixedModeAdviceDoesNotOfferActiveMode() {
+        var d = diagnosis(banner: "220 pasvd ready", epsv: .init(reply: Self.reply("229 (|||40001|)"), list: .worked),
+                          pasv: .init(reply: Self.reply("227 Entering Passive Mode (127,0,0,1,156,65)."), list: .worked))
+        #expect(d.report().contains("(active mode with -P - works too)"))
+        d.configuredMode = .fixed
+        #expect(!d.report().contains("-P -"))
+        #expect(d.report().contains("(passive mode only: fixed mode cannot carry active mode)"))
+    }
+
+    @Test func aServerThatDoesNotNameItself() {
+        let d = diagnosis(banner: "220 Welcome", epsv: .init(reply: Self.reply("229 (|||40001|)"), list: .worked), pasv: .notTried)
+        let report = d.report()
+        #expect(!report.contains("Server: at"), "\(report)")
+        #expect(report.contains("Server: 127.0.0.2 (as seen from the SSH server; its banner does not name the software), banner \"220 Welcome\""), "\(report)")
+    }
+
+    @Test func resumingIsReported() {
+        var d = diagnosis(banner: "220 (vsFTPd 3.0.3)", epsv: .init(reply: Self.reply("229 (|||40001|)"), list: .worked), pasv: .notTried)
+        #expect(!d.report().contains("Resume:"))
+        d.rest = Self.reply("350 Restart position accepted (0).")
+        #expect(d.canResume == true)
+        #expect(d.report().contains("Resume: supported (REST)"))
+        d.rest = Self.reply("502 Command not implemented.")
+        #expect(d.canResume == false)
+        #expect(d.report().contains("Resume: not supported: the server answered REST with \"502 Command not implemented.\""), "\(d.report())")
+    }
+}

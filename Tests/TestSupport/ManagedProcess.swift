@@ -51,7 +51,15 @@ public final class ManagedProcess: @unchecked Sendable {
         for sig in [SIGPIPE, SIGINT, SIGTERM, SIGCHLD, SIGHUP] { sigaddset(&defaults, sig) }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
 
-        let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
+        var environment = environment ?? ProcessInfo.processInfo.environment
+        if name == "ftptunnel", environment["XDG_RUNTIME_DIR"] == ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"] {
+            // Each tunnel gets its own control socket directory unless the test chose one: tunnels of parallel
+            // tests to the same destination must not meet as "already running".
+            let runtime = scratch.file("run")
+            mkdir(runtime, 0o700)
+            environment["XDG_RUNTIME_DIR"] = runtime
+        }
+        let env = environment.map { "\($0.key)=\($0.value)" }
         // `env --chdir` starts the child in `currentDirectory` (posix_spawn's chdir action is not exposed to Swift).
         let argv = currentDirectory.map { ["/usr/bin/env", "--chdir=\($0)", executable] + arguments }
             ?? [executable] + arguments

@@ -6,20 +6,22 @@ public final class RewriteTunnelProcess: @unchecked Sendable {
     public let localPort: Int
     public let home: TempDirectory
 
+    /// `verbose`: with -v (connection lines); `environment`: added to the tunnel's (e.g. XDG_RUNTIME_DIR for `status`).
     public init(sshd: SSHDFixture, knownHosts: String, ftpHost: String = LoopbackNet.serverSide, ftpPort: Int,
-                extraArguments: [String] = []) throws {
+                extraArguments: [String] = [], verbose: Bool = true, environment: [String: String] = [:]) throws {
         home = try TempDirectory("rewrite-home")
         localPort = try LoopbackNet.freePort(on: LoopbackNet.clientSide)
         let arguments = [
             "connect", "\(sshd.user)@\(sshd.host):\(sshd.port)", "--ftp-host", ftpHost, "--ftp-port", "\(ftpPort)",
-            "--local-port", "\(localPort)", "--known-hosts", knownHosts, "-i", sshd.userKey, "-v",
-        ] + extraArguments
+            "--local-port", "\(localPort)", "--known-hosts", knownHosts, "-i", sshd.userKey,
+        ] + (verbose ? ["-v"] : []) + extraArguments
         var env = ProcessInfo.processInfo.environment
         env["HOME"] = home.path
         env["FTPTUNNEL_SSH_CONFIG"] = "none"
         for key in ["SSH_AUTH_SOCK", "SSH_ASKPASS", "SSH_ASKPASS_REQUIRE"] { env.removeValue(forKey: key) }
+        for (key, value) in environment { env[key] = value }
         process = try ManagedProcess(try Products.ftptunnel, arguments, environment: env)
-        try process.waitForOutput(containing: "ready", seconds: 30)
+        try process.waitForOutput(containing: "ftptunnel: ready —", seconds: 30)
     }
 
     public var url: String { "ftp://\(LoopbackNet.clientSide):\(localPort)" }

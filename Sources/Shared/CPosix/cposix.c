@@ -64,3 +64,11 @@ ssize_t cposix_receive_with_fds(int socket, void *bytes, size_t count, int *fds,
 int cposix_limit_malloc_arenas(int count) { return mallopt(M_ARENA_MAX, count); }
 
 int cposix_release_free_memory(void) { return malloc_trim(0); }
+int cposix_peer_credentials(int fd, uid_t *uid, pid_t *pid) {
+    struct ucred credentials;
+    socklen_t length = sizeof credentials;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return -1;
+    *uid = credentials.uid;
+    *pid = credentials.pid;
+    return 0;
+}

@@ -36,8 +36,11 @@ enum FilterReply {
         "\(code) \(verb) failed: active mode through the tunnel needs passive mode on the server, which answered: \(server)"
     }
 
+    /// The words of `listenerFailed` that tell a local failure from the server's own 425 (`ftptunnel check`).
+    static let listenerFailedMarker = "ftptunnel could not open a local listener"
+
     static func listenerFailed(_ reason: String) -> String {
-        "\(ReplyCode.cannotOpenData) Cannot open data connection: ftptunnel could not open a local listener (\(reason))."
+        "\(ReplyCode.cannotOpenData) Cannot open data connection: \(listenerFailedMarker) (\(reason))."
     }
 }
 

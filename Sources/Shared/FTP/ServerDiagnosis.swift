@@ -47,6 +47,12 @@ public struct ServerDiagnosis: Sendable, Equatable {
     public var pasv: DataProbe
     /// LIST over PASV through a fixed-mode tunnel (profiles in fixed mode with PassivePorts); `.notTried` otherwise.
     public var fixedList: ListResult = .notTried
+    /// The answer to `REST 0` (nil: not asked): 350 means transfers can be resumed.
+    public var rest: FTPReply?
+    /// The mode the settings choose (the client advice follows it: fixed mode cannot carry active mode).
+    public var configuredMode: TunnelSettings.Mode = .rewrite
+    /// The settings' PassivePorts, named when the tunnel's own data listeners could not be bound.
+    public var localPassivePorts: String?
 
     public init(ftpHost: String, localHost: String = "127.0.0.1", localPort: Int, banner: FTPReply?, feat: FTPReply?,
                 epsv: DataProbe, pasv: DataProbe) {
@@ -102,6 +108,22 @@ public struct ServerDiagnosis: Sendable, Equatable {
         return isPrivate ? .privateNetwork(host) : .publicAddress(host)
     }
 
+    /// The rewrite-mode tunnel's own 425 (it could not bind a local data port), when the check met one.
+    public var tunnelListenerFailure: String?
+
+    /// A 425 the tunnel itself sent (no local data listener), not the server's.
+    public static func isTunnelListenerFailure(_ reply: FTPReply) -> Bool {
+        reply.code == ReplyCode.cannotOpenData && reply.text.contains(FilterReply.listenerFailedMarker)
+    }
+
+    /// The tunnel itself (not the server) could not open a local data listener: a port clash on this machine.
+    public var localListenerFailed: Bool {
+        tunnelListenerFailure != nil || [epsv.reply, pasv.reply].contains { $0.map(Self.isTunnelListenerFailure) == true }
+    }
+
+    /// REST 0 answered 350: interrupted transfers can be resumed (curl -C -, lftp reget).
+    public var canResume: Bool? { rest.map { $0.code == 350 } }
+
     /// Rewrite mode fits when a data connection worked through the tunnel (the check runs in rewrite mode).
     public var rewriteFits: Bool { epsv.worked || pasv.worked }
 
@@ -121,8 +143,12 @@ public struct ServerDiagnosis: Sendable, Equatable {
     /// The text `ftptunnel check` prints.
     public func report() -> String {
         var out: [String] = []
-        let name = serverSoftware.map { "\($0) " } ?? ""
-        out.append("Server: \(name)at \(ftpHost) (as seen from the SSH server), banner \(quoted(banner?.lines.first ?? "(none)"))")
+        let banner = quoted(self.banner?.lines.first ?? "(none)")
+        if let name = serverSoftware {
+            out.append("Server: \(name) at \(ftpHost) (as seen from the SSH server), banner \(banner)")
+        } else {
+            out.append("Server: \(ftpHost) (as seen from the SSH server; its banner does not name the software), banner \(banner)")
+        }
         if feat == nil || features.isEmpty {
             out.append("Features: the server did not answer FEAT with a feature list.")
         } else {
@@ -135,12 +161,20 @@ public struct ServerDiagnosis: Sendable, Equatable {
             out.append("  PASV + LIST in fixed mode: \(describe(DataProbe(reply: pasv.reply, list: fixedList), method: "PASV"))")
         }
         out.append("Server advertises: \(advertisedAddressText)")
+        if let canResume, let rest {
+            out.append(canResume
+                ? "Resume: supported (REST): interrupted transfers can continue where they stopped (curl -C -, lftp reget)."
+                : "Resume: not supported: the server answered REST with \(quoted(rest.lines.first ?? "")), so an interrupted transfer starts again from the beginning.")
+        }
         out.append(contentsOf: modeLines)
         if anyDataPathWorks { out.append(contentsOf: clientSettingLines) }
         return out.joined(separator: "\n") + "\n"
     }
 
     private func describe(_ probe: DataProbe, method: String) -> String {
+        if let reply = probe.reply, Self.isTunnelListenerFailure(reply) {
+            return "refused by the tunnel itself: it could not open a local data listener (\(quoted(reply.lines.first ?? "")))"
+        }
         let replyText = probe.reply.map { " (server said \(quoted($0.lines.first ?? "")))" } ?? ""
         switch probe.list {
         case .worked:
@@ -181,6 +215,11 @@ public struct ServerDiagnosis: Sendable, Equatable {
         var lines: [String] = []
         if rewriteFits {
             lines.append("Mode: rewrite fits (the default): data connections work through the tunnel, passive and active.")
+        } else if localListenerFailed {
+            lines.append("Mode: not known yet: the tunnel could not bind a local data port in "
+                + (localPassivePorts.map { "--passive-ports/PassivePorts \($0)" } ?? "its data port range")
+                + " on this machine. Another program or tunnel (e.g. a running fixed-mode `ftptunnel connect`) holds those "
+                + "ports: stop it, choose a free range, or leave PassivePorts unset (rewrite mode then uses any free port).")
         } else if fixedList == .worked {
             lines.append("Mode: rewrite did not work through the tunnel (see above).")
         } else {
@@ -213,7 +252,8 @@ public struct ServerDiagnosis: Sendable, Equatable {
         if epsvBroken { lftpSettings.append("set ftp:prefer-epsv no") }
         return [
             "Client settings (\(url)):",
-            "  curl:      \(curl)   " + (rewriteFits ? "(active mode with -P - works too)" : "(passive mode only: fixed mode cannot carry active mode)"),
+            "  curl:      \(curl)   " + (rewriteFits && configuredMode != .fixed
+                ? "(active mode with -P - works too)" : "(passive mode only: fixed mode cannot carry active mode)"),
             "  lftp:      lftp -e '\(lftpSettings.joined(separator: "; "))' -p \(localPort) \(localHost)",
             "  FileZilla: Site Manager → Protocol FTP, Host \(localHost), Port \(localPort), Encryption "
                 + "\"Only use plain FTP (insecure)\" (SSH encrypts it); Transfer mode Passive.",

@@ -32,7 +32,7 @@ extension FTPTunnelCommand {
             guard let settings = options.resolveSettingsAndStartLogging() else { throw ExitCode(TunnelExit.usage) }
             let signals = SignalWatcher { number in
                 TerminalEcho.restore()
-                FileHandle.standardError.write(Data("ftptunnel: check interrupted\n".utf8))
+                Console.interrupted("check interrupted", signal: number)
                 Foundation.exit(128 + number)
             }
             defer { signals.cancel() }
@@ -54,7 +54,7 @@ extension FTPTunnelCommand {
                 if case ServerCheckError.noFTPServer = error {
                     // No FTP server: say whether the SFTP bridge would do instead (on stderr, next to the error).
                     let lines = SFTPProbe(settings: settings, logger: Logger(label: "ftptunnel")).run().reportLines(sftpRoot: settings.sftpRoot)
-                    FileHandle.standardError.write(Data(lines.map { "ftptunnel: \($0)\n" }.joined().utf8))
+                    lines.forEach(Console.notice)
                 }
                 throw ExitCode(error is SSHError || error is TunnelError ? TunnelExit.status(for: error) : TunnelExit.failure)
             }

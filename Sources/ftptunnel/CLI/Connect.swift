@@ -10,7 +10,10 @@ extension FTPTunnelCommand {
             abstract: "Open the tunnel and forward FTP until interrupted (Ctrl-C).",
             discussion: """
             Prints one ready line with the URL to give your FTP client, then forwards the FTP control port and the \
-            passive data ports through one SSH session. SIGINT/SIGTERM close every connection and disconnect.
+            passive data ports through one SSH session, printing one line per finished transfer (rewrite mode) or \
+            per connection (fixed mode); -v adds connection details. Everything goes to stderr. \
+            SIGINT/SIGTERM (or `ftptunnel stop DEST`) close every connection and disconnect; `ftptunnel status DEST` \
+            shows the session, connections and transfers in progress.
 
             \(TunnelHelp.serverAlive)
 
@@ -66,8 +69,9 @@ enum TunnelExit {
         switch error {
         case let error as SSHError:
             switch error {
-            case .hostKeyUnknown, .hostKeyRejected, .hostKeyChanged, .hostKeyRevoked, .cannotRecordHostKey: return hostKey
-            case .authenticationFailed: return authentication
+            case .hostKeyUnknown, .hostKeyRejected, .hostKeyFingerprintMismatch, .hostKeyChanged, .hostKeyRevoked,
+                 .cannotRecordHostKey: return hostKey
+            case .authenticationFailed, .wrongPassphrase: return authentication
             case .noSupportedAlgorithm: return usage
             case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering: return connection
             }
@@ -100,16 +104,46 @@ struct TunnelLauncher {
     /// `connect`: runs the tunnel on this thread until a signal or a fatal error.
     func runForeground() -> Int32 {
         guard let (tunnel, settings) = prepare() else { return TunnelExit.usage }
-        let notifier = ServiceNotifier(environment: ProcessInfo.processInfo.environment, logger: Logger(label: "ftptunnel"))
+        let notifier = ServiceNotifier(environment: ProcessInfo.processInfo.environment, logger: tunnel.logger)
+        let control = TunnelControl(name: ControlSocketPath.socketName(for: options.destination), settings: settings,
+                                    activity: tunnel.activity) {
+            Console.notice("stop requested (ftptunnel stop): closing the tunnel")
+            notifier?.stopping()
+            tunnel.stop()
+        }
+        let server: ControlServer?
+        do {
+            // Before any SSH work: a second tunnel of the same name is refused, not allowed to take the socket.
+            server = try ControlServer.claim(ControlSocketPath(destination: options.destination), handler: control.answer,
+                                             logger: tunnel.logger)
+        } catch let error as ControlSocketError {
+            if case .alreadyRunning = error {
+                Self.report(error)
+                return TunnelExit.usage
+            }
+            // An unusable directory costs `status` and `stop`, not the tunnel.
+            tunnel.logger.warning("\(error); `ftptunnel status` and `stop` will not reach this tunnel")
+            server = nil
+        } catch {
+            tunnel.logger.warning("no control socket (\(error)); `ftptunnel status` and `stop` will not reach this tunnel")
+            server = nil
+        }
+        server?.start()
+        defer { server?.close() }
         let signals = SignalWatcher { number in
-            if !tunnel.isForwarding { SignalWatcher.exitBeforeReady(number) }
+            if !tunnel.isForwarding {
+                server?.close()
+                SignalWatcher.exitBeforeReady(number)
+            }
+            SignalWatcher.announceStop(number)
             notifier?.stopping()
             tunnel.stop()
         }
         defer { signals.cancel() }
         do {
             try tunnel.run { ready in
-                Self.printReady(ready, settings: settings)
+                control.markReady(ready)
+                Self.printReady(ready, settings: settings, logger: tunnel.logger)
                 notifier?.ready(status: "ready: \(ready.url)")
             }
             return TunnelExit.ok
@@ -119,21 +153,10 @@ struct TunnelLauncher {
         }
     }
 
-    static func printReady(_ ready: TunnelReady, settings: TunnelSettings) {
-        if let root = ready.sftpRoot {
-            let line = "ftptunnel: ready — point your FTP client at \(ready.url) (any user name, no password: only your own local user may connect); "
-                + "serving \(settings.user)@\(settings.sshHost):\(settings.sshPort):\(root) over SFTP, mode sftp\n"
-            FileHandle.standardOutput.write(Data(line.utf8))
-            return
-        }
-        let range = ready.passivePorts.map { "\($0.lower)-\($0.upper)" }
-        let ports = ready.onDemand
-            ? "mode rewrite, data channels opened on demand" + (range.map { " (local ports \($0))" } ?? "")
-            : "mode fixed, " + (range.map { "data ports \($0)" } ?? "control connection only (no PassivePorts)")
-        let everywhere = ready.listensEverywhere ? " (listening on all addresses: other hosts use this machine's address)" : ""
-        let line = "ftptunnel: ready — point your FTP client at \(ready.url)\(everywhere)\(ready.onDemand ? "" : " (passive mode)"); forwarding via "
-            + "\(settings.user)@\(settings.sshHost):\(settings.sshPort) to \(settings.ftpHost):\(settings.ftpPort), \(ports)\n"
-        FileHandle.standardOutput.write(Data(line.utf8))
+    /// The ready line (stderr, at most 100 columns for the usual loopback URL); the details follow at -v.
+    static func printReady(_ ready: TunnelReady, settings: TunnelSettings, logger: Logger) {
+        Console.notice(ReadyLine.summary(ready, mode: settings.mode))
+        logger.info("\(ReadyLine.details(ready, settings: settings))")
     }
 
     static func report(_ error: Error) {
@@ -144,7 +167,42 @@ struct TunnelLauncher {
         default:
             break
         }
-        FileHandle.standardError.write(Data("ftptunnel: \(text)\n".utf8))
+        Console.error(text)
+    }
+}
+
+/// The texts of the ready state.
+enum ReadyLine {
+    /// FileZilla asks about "insecure FTP" because the tunnel answers AUTH TLS itself (534, or 502 in mode sftp).
+    static let fileZillaHint = "FileZilla: Encryption \"Only use plain FTP\""
+
+    /// `ftptunnel: ready — ftp://127.0.0.1:2121, mode rewrite (FileZilla: Encryption "Only use plain FTP")`.
+    static func summary(_ ready: TunnelReady, mode: TunnelSettings.Mode) -> String {
+        switch mode {
+        case .sftp: return "ready — \(ready.url), mode sftp, any user, no password (FileZilla: plain FTP)"
+        case .rewrite: return "ready — \(ready.url), mode rewrite (\(fileZillaHint))"
+        case .fixed:
+            return "ready — \(ready.url), mode fixed, passive only"
+                + (ready.passivePorts.map { ", data ports \($0.lower)-\($0.upper)" } ?? ", control connection only")
+        }
+    }
+
+    /// The second line (-v): where the tunnel leads and how.
+    static func details(_ ready: TunnelReady, settings: TunnelSettings) -> String {
+        let everywhere = ready.listensEverywhere ? "listening on all addresses (other hosts use this machine's address); " : ""
+        if let root = ready.sftpRoot {
+            return everywhere + "serving \(settings.user)@\(settings.sshHost):\(settings.sshPort):\(root) over SFTP; "
+                + "only your own local user may connect"
+        }
+        let range = ready.passivePorts.map { "\($0.lower)-\($0.upper)" }
+        let ports = ready.onDemand
+            ? "data channels opened on demand" + (range.map { " (local ports \($0))" } ?? "")
+            : range.map { "data ports \($0) forwarded" } ?? "control connection only (no PassivePorts)"
+        let tls = ready.onDemand
+            ? "; AUTH TLS is answered 534 by the tunnel: every byte already travels inside SSH, so plain FTP is safe here"
+            : ""
+        return everywhere + "forwarding via \(settings.user)@\(settings.sshHost):\(settings.sshPort) to "
+            + "\(settings.ftpHost):\(settings.ftpPort), \(ports)\(tls)"
     }
 }
 
@@ -168,7 +226,12 @@ final class SignalWatcher: @unchecked Sendable {
     /// A signal during set-up (connecting, a passphrase prompt): restore the terminal and exit 128+N.
     static func exitBeforeReady(_ number: Int32) -> Never {
         TerminalEcho.restore()
-        FileHandle.standardError.write(Data("ftptunnel: interrupted before the tunnel was ready\n".utf8))
+        Console.interrupted("interrupted before the tunnel was ready", signal: number)
         exit(128 + number)
+    }
+
+    /// A signal after ready: one line, then the tunnel closes.
+    static func announceStop(_ number: Int32) {
+        Console.interrupted("\(number == SIGINT ? "interrupted" : "signal \(number) received"): closing the tunnel", signal: number)
     }
 }

@@ -12,6 +12,9 @@ struct FTPTunnelCommand: ParsableCommand {
         Version \(ProductVersion.current).
         """,
         version: ProductVersion.current,
-        subcommands: [Connect.self, Run.self, Check.self, Profiles.self, Show.self]
+        subcommands: [Connect.self, Run.self, Status.self, Stop.self, Check.self, Profiles.self, Show.self]
     )
+
+    /// Usage errors read like every other error of ftptunnel (`Console.errorPrefix`), not ArgumentParser's `Error:`.
+    static var _errorPrefix: String { Console.errorPrefix }
 }

@@ -45,7 +45,7 @@ extension FTPTunnelCommand {
                 let line = zip(row, widths).map { $0.padded(to: $1) }.joined(separator: "  ")
                 print(String(line.reversed().drop(while: { $0 == " " }).reversed()))
             }
-            for failure in failures { FileHandle.standardError.write(Data("ftptunnel: \(failure)\n".utf8)) }
+            for failure in failures { Console.error("\(failure)") }
             if !failures.isEmpty { throw ExitCode.failure }
         }
 

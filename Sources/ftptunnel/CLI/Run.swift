@@ -29,7 +29,7 @@ extension FTPTunnelCommand {
         func run() throws {
             let launcher = TunnelLauncher(options: options)
             guard let (tunnel, settings) = launcher.prepare() else { throw ExitCode(TunnelExit.usage) }
-            let status = CommandRunner(tunnel: tunnel, settings: settings, command: command).run()
+            let status = CommandRunner(tunnel: tunnel, settings: settings, command: command, destination: options.destination).run()
             if status != 0 { throw ExitCode(status) }
         }
     }
@@ -40,6 +40,8 @@ struct CommandRunner {
     let tunnel: Tunnel
     let settings: TunnelSettings
     let command: [String]
+    /// DEST as given: names the control socket.
+    let destination: String
 
     /// The running command's pid, shared with the signal handler.
     private final class ChildPID: @unchecked Sendable {
@@ -54,8 +56,29 @@ struct CommandRunner {
     func run() -> Int32 {
         let child = ChildPID()
         let tunnel = self.tunnel
+        let control = TunnelControl(name: ControlSocketPath.socketName(for: destination), settings: settings,
+                                    activity: tunnel.activity) {
+            Console.notice("stop requested (ftptunnel stop): ending the command and closing the tunnel")
+            let pid = child.value
+            if pid > 0 { kill(pid, SIGTERM) }
+            tunnel.stop()
+        }
+        // `run` works without its control socket (a `connect` of the same name may hold it): status is a bonus here.
+        let server: ControlServer?
+        do {
+            server = try ControlServer.claim(ControlSocketPath(destination: destination), handler: control.answer, logger: tunnel.logger)
+        } catch {
+            tunnel.logger.info("no control socket for this run (\(error))")
+            server = nil
+        }
+        server?.start()
+        defer { server?.close() }
         let signals = SignalWatcher { number in
-            if !tunnel.isForwarding { SignalWatcher.exitBeforeReady(number) }
+            if !tunnel.isForwarding {
+                server?.close()
+                SignalWatcher.exitBeforeReady(number)
+            }
+            SignalWatcher.announceStop(number)
             let pid = child.value
             if pid > 0 { kill(pid, number == SIGHUP ? SIGHUP : SIGTERM) }
             tunnel.stop()
@@ -72,7 +95,8 @@ struct CommandRunner {
             TunnelLauncher.report(error)
             return TunnelExit.status(for: error)
         }
-        TunnelLauncher.printReady(ready, settings: settings)
+        control.markReady(ready)
+        TunnelLauncher.printReady(ready, settings: settings, logger: tunnel.logger)
 
         var environment = ProcessInfo.processInfo.environment
         environment["FTPTUNNEL_URL"] = ready.url

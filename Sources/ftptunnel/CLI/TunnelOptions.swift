@@ -74,7 +74,7 @@ extension TunnelOptions {
     func resolveSettingsAndStartLogging() -> TunnelSettings? {
         do {
             let resolved = try SettingsResolver().resolve(destination: destination, overrides: overrides)
-            try LogSetup.bootstrap(label: "ftptunnel", verbosity: verbose, logFile: logFile)
+            try LogSetup.bootstrap(label: "ftptunnel", verbosity: verbose, logFile: logFile, style: .plain)
             let logger = Logger(label: "ftptunnel")
             for note in resolved.notes { logger.info("\(note)") }
             return resolved.settings

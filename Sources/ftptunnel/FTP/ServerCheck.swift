@@ -16,7 +16,8 @@ struct ServerCheck {
     let logger: Logger
     var timeouts = FTPProbeClient.Timeouts()
     /// Builds each of the check's tunnels (the same `Tunnel` that `connect` runs).
-    var makeTunnel: @Sendable (TunnelSettings, Logger) -> Tunnel = { Tunnel(settings: $0, logger: $1) }
+    /// Its connections are the check's own: their lines stay at -v in either mode.
+    var makeTunnel: @Sendable (TunnelSettings, Logger) -> Tunnel = { Tunnel(settings: $0, logger: $1, ownConnections: true) }
 
     static let anonymousUser = "anonymous"
 
@@ -29,6 +30,7 @@ struct ServerCheck {
         var feat: FTPReply?
         var epsv: FTPReply?
         var pasv: FTPReply?
+        var rest: FTPReply?
         var fixedList: ServerDiagnosis.ListResult
     }
 
@@ -39,6 +41,9 @@ struct ServerCheck {
             banner: control.banner, feat: control.feat,
             epsv: .init(reply: control.epsv, list: .notTried), pasv: .init(reply: control.pasv, list: .notTried))
         diagnosis.fixedList = control.fixedList
+        diagnosis.rest = control.rest
+        diagnosis.configuredMode = settings.mode
+        diagnosis.localPassivePorts = settings.passivePorts.map { "\($0)" }
         probeRewriteMode(into: &diagnosis)
         return diagnosis
     }
@@ -100,6 +105,8 @@ struct ServerCheck {
         }
         let featReply = try client.command("FEAT")
         try client.logIn(user: ftpUser ?? Self.anonymousUser, password: password.password)
+        // REST 0 only sets the next transfer's start to 0: harmless, and 350 says resuming works.
+        let rest = try client.command("REST 0")
         let epsv = try client.command("EPSV")
         let pasv = try client.command("PASV")
         if let range = fixedRange {
@@ -108,7 +115,7 @@ struct ServerCheck {
                 : .failed("PASV was refused")
         }
         return ControlFindings(banner: banner, feat: featReply.code / 100 == 2 ? featReply : nil, epsv: epsv, pasv: pasv,
-                               fixedList: fixedList)
+                               rest: rest, fixedList: fixedList)
     }
 
     /// A fixed-mode tunnel without passive ports forwards the control connection only.
@@ -138,14 +145,16 @@ struct ServerCheck {
         var epsv = ServerDiagnosis.ListResult.notTried
         var pasv = ServerDiagnosis.ListResult.notTried
         var epsvProbed = false
+        var listenerFailure: String?
+        defer { diagnosis.tunnelListenerFailure = listenerFailure }
         do {
             let client = try FTPProbeClient(host: ready.bindAddress, port: ready.localPort, timeouts: timeouts, logger: logger)
             defer { client.quit() }
             _ = try client.readBanner()
             try client.logIn(user: ftpUser ?? Self.anonymousUser, password: password.password)
-            epsv = try probe(client, "EPSV", expecting: ReplyCode.enteringExtendedPassive)
+            epsv = try probe(client, "EPSV", expecting: ReplyCode.enteringExtendedPassive, listenerFailure: &listenerFailure)
             epsvProbed = true
-            pasv = try probe(client, "PASV", expecting: ReplyCode.enteringPassive)
+            pasv = try probe(client, "PASV", expecting: ReplyCode.enteringPassive, listenerFailure: &listenerFailure)
         } catch {
             let failure = ServerDiagnosis.ListResult.failed("the control connection through the rewrite-mode tunnel failed: \(error)")
             if !epsvProbed { epsv = failure }
@@ -156,8 +165,14 @@ struct ServerCheck {
     }
 
     /// One passive command and a LIST over its reply; `.notTried` when the server refuses the command.
-    private func probe(_ client: FTPProbeClient, _ command: String, expecting code: Int) throws -> ServerDiagnosis.ListResult {
+    /// `listenerFailure`: set when the tunnel itself (not the server) answered 425: no local data port.
+    private func probe(_ client: FTPProbeClient, _ command: String, expecting code: Int,
+                       listenerFailure: inout String?) throws -> ServerDiagnosis.ListResult {
         let reply = try client.command(command)
+        if ServerDiagnosis.isTunnelListenerFailure(reply) {
+            listenerFailure = reply.lines.first
+            return .failed("the tunnel could not open a local data listener")
+        }
         guard reply.code == code else {
             return reply.code >= 400 ? .notTried : .failed("unexpected reply \"\(reply.lines.first ?? "")\"")
         }

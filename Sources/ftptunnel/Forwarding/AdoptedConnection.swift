@@ -10,4 +10,6 @@ struct AdoptedConnection: Sendable {
     /// Active mode: told (on the receiving loop's thread) whether the channel opened; it relays the outcome to the
     /// loop whose control connection asked (`PoolMember.postReport`).
     var report: (@Sendable (String?) -> Void)? = nil
+    /// Counts the connection's bytes for its transfer line and `status`.
+    var meter: TransferMeter? = nil
 }

@@ -9,7 +9,7 @@ enum DataConnectionError: Error, CustomStringConvertible {
         case .clientUnreachable(let address, let reason):
             return "cannot connect to the client's data port \(address): \(reason)"
         case .portsExhausted(let range, let last):
-            return "no free port in PassivePorts \(range) (\(last)); widen the range or leave PassivePorts unset"
+            return "no free port in PassivePorts \(range) on this machine (\(last)); another tunnel or program holds them: choose a free range or leave PassivePorts unset"
         }
     }
 }

@@ -73,8 +73,10 @@ final class Forward {
     private(set) var toChannelOverflow: [UInt8] = []
     private(set) var toLocalOverflow: [UInt8] = []
 
-    var bytesUp = 0
-    var bytesDown = 0
+    var bytesUp = 0 { didSet { meter?.add(bytesUp - oldValue) } }
+    var bytesDown = 0 { didSet { meter?.add(bytesDown - oldValue) } }
+    /// A rewrite-mode data connection's transfer meter (told every byte, and the end).
+    var meter: TransferMeter?
     /// Bytes the last channel read brought.
     var lastReadBytes = 0
 

@@ -3,7 +3,8 @@ import Posix
 
 /// Dynamic forwards requested while the loop runs (rewrite mode's data connections), on the loop thread.
 extension ForwardingLoop: ForwardingControl {
-    func openDataListener(owner: ObjectIdentifier, id: Int, target: ForwardTarget, address: String) throws -> Int {
+    func openDataListener(owner: ObjectIdentifier, id: Int, target: ForwardTarget, address: String,
+                          meter: TransferMeter?) throws -> Int {
         let candidates: [Int]
         if let range = configuration.dataPorts {
             // Start at a random port so consecutive transfers do not meet the previous one's TIME_WAIT.
@@ -14,9 +15,11 @@ extension ForwardingLoop: ForwardingControl {
             candidates = [0]
         }
         var lastError: Error = TunnelError.internalFailure("empty data port range")
+        var lastReason = "empty range"
         for port in candidates {
             do {
                 let listener = try LocalListener(address: address, port: port, target: target, oneShot: true)
+                listener.meter = meter
                 try listener.listen()
                 listeners.append(listener)
                 dataListeners.add(listener, key: .init(owner: owner, id: id))
@@ -24,10 +27,11 @@ extension ForwardingLoop: ForwardingControl {
                 return listener.port
             } catch {
                 lastError = error
+                if case TunnelError.bindFailed(let address, let port, let reason) = error { lastReason = "\(address):\(port): \(reason)" }
             }
         }
         if let range = configuration.dataPorts {
-            throw DataConnectionError.portsExhausted(range: "\(range.lowerBound)-\(range.upperBound)", last: "\(lastError)")
+            throw DataConnectionError.portsExhausted(range: "\(range.lowerBound)-\(range.upperBound)", last: lastReason)
         }
         throw lastError
     }
@@ -40,7 +44,8 @@ extension ForwardingLoop: ForwardingControl {
         for listener in dataListeners.removeAll(owner: owner) { dropListener(listener) }
     }
 
-    func connectActive(client: ForwardTarget, target: ForwardTarget, completion: @escaping (String?) -> Void) {
-        startActiveConnection(client: client, target: target, completion: completion)
+    func connectActive(client: ForwardTarget, target: ForwardTarget, meter: TransferMeter?,
+                       completion: @escaping (String?) -> Void) {
+        startActiveConnection(client: client, target: target, meter: meter, completion: completion)
     }
 }

@@ -47,6 +47,11 @@ final class ForwardingLoop: LaneHost {
         var maximumConnections = 512
         /// After the last lane is lost: reconnect (nil: the loss ends the loop, as with `Reconnect no`).
         var reconnect: ReconnectPolicy? = nil
+        /// What `status` shows (nil: not kept).
+        var activity: TunnelActivity? = nil
+        /// Level of the per-connection lines (accepted, closed): fixed mode, where the control stream may be TLS and
+        /// no transfer line can be known, shows them by default; rewrite mode logs transfers instead (-v for these).
+        var connectionLogLevel: Logger.Level = .info
     }
 
     /// SSH packet size for data channels (libssh2's maximum; larger packets gain nothing).
@@ -102,6 +107,7 @@ final class ForwardingLoop: LaneHost {
     /// Runs until `shouldStop()` turns true (returns) or the first lane's session fails (throws).
     func run() throws {
         sessions.poolMember = pool?.member
+        sessions.reportState()
         defer { shutDown() }
         var progress = false
         while !shouldStop() {
@@ -255,8 +261,10 @@ final class ForwardingLoop: LaneHost {
             }
             refusingConnections = false
             if !listener.isControl, let pool {
-                pool.dispatcher.dispatch(AdoptedConnection(fd: client.fd, peer: client.peer, peerPort: client.peerPort,
-                                                           localPort: listener.port, target: listener.target))
+                var adopted = AdoptedConnection(fd: client.fd, peer: client.peer, peerPort: client.peerPort,
+                                                localPort: listener.port, target: listener.target)
+                adopted.meter = listener.meter
+                pool.dispatcher.dispatch(adopted)
                 logger.debug("data connection handed to the session pool", metadata: ["port": "\(listener.port)", "peer": "\(client.peer):\(client.peerPort)"])
             } else {
                 let filter = listener.isControl
@@ -265,10 +273,13 @@ final class ForwardingLoop: LaneHost {
                                       localPort: listener.port, target: listener.target, filter: filter,
                                       bufferSize: listener.isControl ? Self.controlBufferSize : configuration.bufferSize)
                 forward.filter?.attach(to: forward)
+                forward.meter = listener.meter
+                configuration.activity?.connectionOpened(control: listener.isControl)
                 nextID += 1
                 forwards.append(forward)
                 sessions.assign(forward)
-                logger.info("connection accepted", metadata: meta(forward))
+                logger.log(level: configuration.connectionLogLevel,
+                           "connection accepted on port \(listener.port) from \(client.peer):\(client.peerPort)", metadata: meta(forward))
             }
             if listener.oneShot {
                 dataListeners.forget(listener)
@@ -291,6 +302,8 @@ final class ForwardingLoop: LaneHost {
             forwards.append(forward)
             pooledForwards.insert(forward.id)
             forward.onChannelOpen = connection.report.map { report in { report($0) } }
+            forward.meter = connection.meter
+            configuration.activity?.connectionOpened(control: false)
             sessions.assign(forward)
             logger.info("connection accepted", metadata: meta(forward))
         }
@@ -374,7 +387,8 @@ final class ForwardingLoop: LaneHost {
     // MARK: Active mode (connects to the client's port, finished on POLLOUT like OpenSSH's SSH_CHANNEL_CONNECTING)
 
     /// Starts the connect to an active-mode client's loopback port; its channel is opened once it is connected.
-    func startActiveConnection(client: ForwardTarget, target: ForwardTarget, completion: @escaping (String?) -> Void) {
+    func startActiveConnection(client: ForwardTarget, target: ForwardTarget, meter: TransferMeter?,
+                               completion: @escaping (String?) -> Void) {
         let started: (fd: Int32, address: SocketAddress, connected: Bool)
         do {
             started = try LoopbackConnector.start(host: client.host, port: client.port)
@@ -385,6 +399,8 @@ final class ForwardingLoop: LaneHost {
         let forward = Forward(id: nextID, fd: started.fd, peer: client.host, peerPort: client.port, localPort: client.port,
                               target: target, filter: nil, bufferSize: configuration.bufferSize)
         forward.onChannelOpen = completion
+        forward.meter = meter
+        configuration.activity?.connectionOpened(control: false)
         nextID += 1
         forwards.append(forward)
         logger.info("active-mode data connection to \(client)", metadata: meta(forward))
@@ -436,6 +452,9 @@ final class ForwardingLoop: LaneHost {
         let member = pool.member
         var connection = AdoptedConnection(fd: forward.fd, peer: forward.peer, peerPort: forward.peerPort,
                                            localPort: forward.localPort, target: forward.target)
+        connection.meter = forward.meter
+        forward.meter = nil
+        configuration.activity?.connectionClosed(control: false)
         connection.report = { failure in member.postReport(token: token, failure: failure) }
         // The socket now belongs to the receiving loop: this forward only leaves the list.
         forward.state = .done
@@ -462,13 +481,17 @@ final class ForwardingLoop: LaneHost {
         guard !forward.localClosed else { return }
         forward.closeLocal()
         forward.filter?.detach()
+        forward.meter?.end()
+        configuration.activity?.connectionClosed(control: forward.filter != nil)
         if let report = forward.onChannelOpen {
             forward.onChannelOpen = nil
             report("the connection closed before its channel opened")
         }
         let seconds = max(Date().timeIntervalSince(forward.started), 0.001)
         let total = Double(forward.bytesUp + forward.bytesDown)
-        logger.info("connection closed", metadata: meta(forward).merging([
+        logger.log(level: configuration.connectionLogLevel,
+                   "connection closed (port \(forward.localPort): \(ByteCount.format(forward.bytesUp)) up, \(ByteCount.format(forward.bytesDown)) down, \(String(format: "%.1f", seconds)) s)",
+                   metadata: meta(forward).merging([
             "up": "\(forward.bytesUp)", "down": "\(forward.bytesDown)",
             "seconds": "\(String(format: "%.3f", seconds))",
             "rate": "\(ByteRate.format(total / seconds))",
@@ -502,6 +525,8 @@ final class ForwardingLoop: LaneHost {
             forward.state = .done
             forward.closeLocal()
             forward.filter?.detach()
+            forward.meter?.end()
+            configuration.activity?.connectionClosed(control: forward.filter != nil)
         }
         forwards.removeAll()
         dataListeners.removeAll()

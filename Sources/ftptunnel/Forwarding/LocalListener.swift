@@ -14,6 +14,8 @@ final class LocalListener {
     /// Marks the control listener (where a `StreamFilter` applies).
     let isControl: Bool
     private(set) var isListening = false
+    /// Rewrite mode's data listeners: counts the bytes of the connection accepted here (a transfer's).
+    var meter: TransferMeter?
 
     var address: String { local.host }
     var port: Int { local.port }

@@ -29,8 +29,8 @@ struct ReconnectPolicy: Sendable, Equatable {
         case SessionPoolError.hostKeyDiffers, SessionPoolError.credentialRefused: return true
         case let error as SSHError:
             switch error {
-            case .hostKeyUnknown, .hostKeyRejected, .hostKeyChanged, .hostKeyRevoked, .cannotRecordHostKey,
-                 .authenticationFailed, .noSupportedAlgorithm:
+            case .hostKeyUnknown, .hostKeyRejected, .hostKeyFingerprintMismatch, .hostKeyChanged, .hostKeyRevoked,
+                 .cannotRecordHostKey, .authenticationFailed, .wrongPassphrase, .noSupportedAlgorithm:
                 return true
             case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering:
                 return false

@@ -17,6 +17,8 @@ final class RewriteControl: StreamFilter {
     private var queue: [ControlStreamFilter.Action] = []
     private var performing = false
     private var detached = false
+    /// The transfer lines and `status`'s transfers in progress.
+    private let transfers: TransferReporter
 
     /// Where data listeners bind: the address the client's control connection arrived on (never a wildcard,
     /// even when the control port listens on all addresses), per family.
@@ -24,9 +26,12 @@ final class RewriteControl: StreamFilter {
     private let ipv6ListenAddress: String
 
     /// `arrivedOn`: the local address of the accepted control connection (getsockname).
-    init(control: ForwardingControl, settings: TunnelSettings, arrivedOn: SocketAddress, logger: Logger) {
+    init(control: ForwardingControl, settings: TunnelSettings, arrivedOn: SocketAddress, logger: Logger,
+         activity: TunnelActivity? = nil, transferLogLevel: Logger.Level = .notice) {
         self.control = control
         self.logger = logger
+        var connection: () -> Int = { 0 }
+        transfers = TransferReporter(logger: logger, level: transferLogLevel, activity: activity, connection: { connection() })
         let usable = arrivedOn.isWildcard ? nil : arrivedOn.host
         ipv4ListenAddress = arrivedOn.family == .ipv4 ? (usable ?? "127.0.0.1") : "127.0.0.1"
         ipv6ListenAddress = arrivedOn.family == .ipv6 ? (usable ?? "::1") : "::1"
@@ -34,12 +39,16 @@ final class RewriteControl: StreamFilter {
                                            clientFamily: arrivedOn.family == .ipv6 ? .ipv6 : .ipv4,
                                            listenAddress: ipv4ListenAddress, traces: logger.logLevel <= .debug))
         keeper = settings.reconnect ? ControlSessionKeeper() : nil
+        connection = { [weak self] in self?.forward?.id ?? 0 }
     }
 
     /// The factory the tunnel installs in rewrite mode.
-    static func factory(settings: TunnelSettings, logger: Logger)
-        -> @Sendable (ForwardingControl, SocketAddress) -> StreamFilter {
-        { control, arrivedOn in RewriteControl(control: control, settings: settings, arrivedOn: arrivedOn, logger: logger) }
+    static func factory(settings: TunnelSettings, logger: Logger, activity: TunnelActivity? = nil,
+                        transferLogLevel: Logger.Level = .notice) -> @Sendable (ForwardingControl, SocketAddress) -> StreamFilter {
+        { control, arrivedOn in
+            RewriteControl(control: control, settings: settings, arrivedOn: arrivedOn, logger: logger, activity: activity,
+                           transferLogLevel: transferLogLevel)
+        }
     }
 
     private var owner: ObjectIdentifier { ObjectIdentifier(self) }
@@ -52,7 +61,10 @@ final class RewriteControl: StreamFilter {
 
     func clientBytes(_ bytes: UnsafeRawBufferPointer) { perform(filter.clientBytes(bytes)) }
     func serverBytes(_ bytes: UnsafeRawBufferPointer) {
-        guard keeper != nil else { return perform(filter.serverBytes(bytes)) }
+        guard keeper != nil else {
+            transfers.fromServer(bytes)
+            return perform(filter.serverBytes(bytes))
+        }
         deliver(keeper!.fromServer(bytes))
     }
     func clientEnded() { perform(filter.clientEnded()) }
@@ -75,7 +87,10 @@ final class RewriteControl: StreamFilter {
     /// What the keeper produced: replies for the filter, replayed commands for the server, the outcome.
     private func deliver(_ output: ControlSessionKeeper.Output) {
         forward?.queueToChannel(output.toServer)
-        if !output.toFilter.isEmpty { perform(filter.serverBytes(output.toFilter)) }
+        if !output.toFilter.isEmpty {
+            transfers.fromServer(output.toFilter)
+            perform(filter.serverBytes(output.toFilter))
+        }
         if output.resumed {
             logger.notice("FTP session resumed on the new SSH session (login, directory and transfer settings replayed)", metadata: forward.map { ["conn": "\($0.id)"] })
         }
@@ -90,6 +105,7 @@ final class RewriteControl: StreamFilter {
         guard !detached else { return }
         detached = true
         control.releaseDataListeners(owner: owner)
+        transfers.ended()
     }
 
     private func perform(_ actions: [ControlStreamFilter.Action]) {
@@ -105,6 +121,7 @@ final class RewriteControl: StreamFilter {
     private func run(_ action: ControlStreamFilter.Action) {
         switch action {
         case .sendToServer(let bytes):
+            transfers.sentToServer(bytes)
             forward?.queueToChannel(keeper == nil ? bytes : keeper!.sentToServer(bytes))
         case .sendToClient(let bytes):
             forward?.queueToLocal(bytes)
@@ -113,7 +130,8 @@ final class RewriteControl: StreamFilter {
             do {
                 let port = try control.openDataListener(owner: owner, id: id.rawValue,
                                                         target: ForwardTarget(host: target.host ?? filter.configuration.ftpHost, port: target.port),
-                                                        address: family == .ipv6 ? ipv6ListenAddress : ipv4ListenAddress)
+                                                        address: family == .ipv6 ? ipv6ListenAddress : ipv4ListenAddress,
+                                                        meter: transfers.dataEndpointOpened())
                 queue += filter.listenerOpened(id, localPort: port)
             } catch {
                 queue += filter.listenerFailed(id, reason: "\(error)")
@@ -123,7 +141,8 @@ final class RewriteControl: StreamFilter {
                 return queue += filter.activeConnectFailed(id, reason: "no client address")
             }
             control.connectActive(client: ForwardTarget(host: clientHost, port: client.port),
-                                  target: ForwardTarget(host: server.host ?? filter.configuration.ftpHost, port: server.port)) { [weak self] failure in
+                                  target: ForwardTarget(host: server.host ?? filter.configuration.ftpHost, port: server.port),
+                                  meter: transfers.dataEndpointOpened()) { [weak self] failure in
                 guard let self else { return }
                 if let failure {
                     self.perform(self.filter.activeConnectFailed(id, reason: failure))

@@ -48,6 +48,14 @@ final class SessionSupervisor {
                            keepaliveInterval: configuration.keepaliveInterval, keepaliveCountMax: configuration.keepaliveCountMax)
     }
 
+    /// This loop's SSH session as `status` shows it: ready, or reconnecting; extra lanes counted.
+    func reportState(_ state: String? = nil) {
+        guard let activity = configuration.activity else { return }
+        let number = poolMember?.number ?? 1
+        let extra = lanes.count > 1 ? " (+\(lanes.count - 1) extra session\(lanes.count > 2 ? "s" : "") for slow channel opens)" : ""
+        activity.setSession(number, state: (state ?? (reconnecting == nil ? "ready" : "reconnecting")) + extra)
+    }
+
     /// Milliseconds until the supervisor needs the loop again (stall checks, reconnect attempts, waiting limits).
     func nextTimeout(now: Date) -> Int32 {
         var timeout = lanes.map { $0.keepaliveTimeout(now: now) }.min() ?? Int32.max
@@ -95,8 +103,10 @@ final class SessionSupervisor {
             let schedule = ReconnectSchedule(policy: policy, lostAt: now, random: Double.random(in: 0...1))
             reconnecting = schedule
             poolMember?.isConnected = false
+            reportState("reconnecting (\(error))")
             logger.notice("\(error); reconnecting in \(String(format: "%.1f", schedule.firstDelay)) s — listeners stay open\(kept > 0 ? ", \(kept) FTP session(s) will resume" : "")")
         } else {
+            reportState()
             logger.warning("SSH session \(lane.number) lost (\(error)); its data connections are closed, the tunnel stays up\(kept > 0 ? ", \(kept) FTP session(s) resume on another session" : "")")
             resumeSuspended(now: now)
         }
@@ -135,6 +145,7 @@ final class SessionSupervisor {
         reconnecting = nil
         poolMember?.isConnected = true
         let resuming = suspended.count
+        reportState()
         logger.notice("reconnected after \(String(format: "%.1f", schedule.downtime(now: now))) s\(resuming > 0 ? "; resuming \(resuming) FTP session(s)" : "")")
         resumeSuspended(now: now)
     }
@@ -151,6 +162,7 @@ final class SessionSupervisor {
             logger.error("giving up after \(schedule.failures) failed reconnect attempt(s) (ReconnectAttempts)")
             throw error
         case .retry(let delay):
+            reportState("reconnecting (attempt \(schedule.failures) failed: \(error))")
             logger.notice("reconnect attempt \(schedule.failures) failed (\(error)); next in \(String(format: "%.1f", delay)) s")
         }
     }
@@ -242,6 +254,7 @@ final class SessionSupervisor {
             let lane = makeLane(number: nextLaneNumber, session: session)
             nextLaneNumber += 1
             lanes.append(lane)
+            reportState()
             if reconnecting != nil {
                 reconnected(lane, now: now)
             } else {
@@ -267,6 +280,7 @@ final class SessionSupervisor {
         for lane in lanes.dropFirst() where lanes.count > 1 {
             guard let idle = lane.idleSince, now.timeIntervalSince(idle) >= Self.idleLaneTimeout else { continue }
             lanes.removeAll { $0 === lane }
+            reportState()
             lane.logSummary()
             logger.info("extra SSH session \(lane.number) closed after \(Int(Self.idleLaneTimeout)) s unused")
             lane.session.disconnect(reason: "ftptunnel: session no longer needed")

@@ -40,7 +40,9 @@ extension StreamFilter {
 protocol ForwardingControl: AnyObject {
     /// Binds a one-shot listener on `address` (numeric, never a wildcard) in the data port range (or ephemeral)
     /// whose connection is forwarded to `target`; returns the port. Unused listeners expire.
-    func openDataListener(owner: ObjectIdentifier, id: Int, target: ForwardTarget, address: String) throws -> Int
+    /// `meter` counts the bytes of the connection it accepts (nil: not counted).
+    func openDataListener(owner: ObjectIdentifier, id: Int, target: ForwardTarget, address: String,
+                          meter: TransferMeter?) throws -> Int
     /// Closes that listener if it has not accepted yet.
     func releaseDataListener(owner: ObjectIdentifier, id: Int)
     /// Closes every listener of this owner that has not accepted yet.
@@ -48,7 +50,8 @@ protocol ForwardingControl: AnyObject {
     /// Active mode: connects (without blocking the loop) to the client's loopback address `client` and forwards it
     /// to `target` through a new channel. `completion` runs on the loop thread once: nil when both sides are
     /// connected, else the reason.
-    func connectActive(client: ForwardTarget, target: ForwardTarget, completion: @escaping (String?) -> Void)
+    func connectActive(client: ForwardTarget, target: ForwardTarget, meter: TransferMeter?,
+                       completion: @escaping (String?) -> Void)
 }
 
 /// Where a forward's channel goes, as seen from the SSH server.

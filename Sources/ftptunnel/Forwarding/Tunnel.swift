@@ -43,15 +43,20 @@ final class Tunnel: @unchecked Sendable {
     private var stopped = false
     private var forwarding = false
     private var pool: SessionPool?
-
+    /// What `ftptunnel status` reports while the tunnel runs.
+    let activity = TunnelActivity()
 
     /// Control port tried first when LocalPort is not set, and the fallback when it cannot be bound.
     static let preferredControlPort = 21
     static let fallbackControlPort = 2121
 
-    init(settings: TunnelSettings, logger: Logger) {
+    /// The connections are the caller's own probes (`check`): their connection and transfer lines stay at -v.
+    private let ownConnections: Bool
+
+    init(settings: TunnelSettings, logger: Logger, ownConnections: Bool = false) {
         self.settings = settings
         self.logger = logger
+        self.ownConnections = ownConnections
         wakeUp = try? WakeUpPipe()
     }
 
@@ -73,10 +78,14 @@ final class Tunnel: @unchecked Sendable {
         var configuration = ForwardingLoop.Configuration(
             dataWindow: settings.dataWindow, keepaliveInterval: settings.serverAliveInterval,
             keepaliveCountMax: settings.serverAliveCountMax,
-            controlFilter: rewrite ? RewriteControl.factory(settings: settings, logger: logger) : FixedModeControl.factory(logger: logger),
+            controlFilter: rewrite ? RewriteControl.factory(settings: settings, logger: logger, activity: activity,
+                                                            transferLogLevel: ownConnections ? .info : .notice)
+                : FixedModeControl.factory(logger: logger),
             bindAddress: settings.bindAddress,
             dataPorts: rewrite ? settings.passivePorts.map { $0.lower...$0.upper } : nil)
         if settings.dataWindowAuto { configuration.dataWindowMaximum = settings.dataWindowMax }
+        configuration.connectionLogLevel = ownConnections || rewrite ? .info : .notice
+        configuration.activity = activity
         if settings.reconnect {
             configuration.reconnect = ReconnectPolicy(attempts: settings.reconnectAttempts,
                                                       waitForSession: TimeInterval(settings.connectTimeout ?? 30))

@@ -25,10 +25,12 @@ struct Authenticator {
         var tried: [String] = []
         var skippedRSA: [String] = []
         let identities = identityFiles()
+        var wrongPassphrase: (file: String, attempts: Int)?
 
         if methods.contains("publickey") {
             if let used = try agent(session, identities: identities, tried: &tried, skippedRSA: &skippedRSA) { return used }
-            if let used = try files(session, identities: identities, tried: &tried, skippedRSA: &skippedRSA) { return used }
+            if let used = try files(session, identities: identities, tried: &tried, skippedRSA: &skippedRSA,
+                                    wrongPassphrase: &wrongPassphrase) { return used }
         }
         if methods.contains("keyboard-interactive"), prompt.canAsk {
             tried.append("keyboard-interactive")
@@ -46,6 +48,7 @@ struct Authenticator {
                 if try session.authenticate(user: user, password: password) == .success { return .password(password) }
             }
         }
+        if let wrongPassphrase { throw SSHError.wrongPassphrase(file: wrongPassphrase.file, attempts: wrongPassphrase.attempts) }
         throw SSHError.authenticationFailed(user: user, host: settings.sshHost, tried: tried, skippedRSA: skippedRSA)
     }
 
@@ -78,8 +81,10 @@ struct Authenticator {
         return result.success ? .agentKey(blob: lastOffered) : nil
     }
 
+    /// `wrongPassphrase`: the first file for which every passphrase typed was wrong.
     private func files(_ session: SSHSession, identities: [(path: String, explicit: Bool)],
-                       tried: inout [String], skippedRSA: inout [String]) throws -> SSHCredential? {
+                       tried: inout [String], skippedRSA: inout [String],
+                       wrongPassphrase: inout (file: String, attempts: Int)?) throws -> SSHCredential? {
         for (path, explicit) in identities {
             guard let info = IdentityFileInfo.read(path) else {
                 if explicit { logger.warning("identity file \(path) cannot be read; skipping it") }
@@ -103,14 +108,18 @@ struct Authenticator {
                 logger.notice("identity file \(path) needs a passphrase and there is no terminal or SSH_ASKPASS to ask; skipping it")
                 continue
             }
+            var wrong = 0
             attempts: for _ in 0..<Self.maximumPrompts {
                 guard let passphrase = prompt.ask("Enter passphrase for key '\(path)': ") else { break }
                 switch try session.authenticate(user: settings.user, privateKey: path, passphrase: passphrase) {
                 case .success: return .keyFile(path: path, passphrase: passphrase)
                 case .denied: break attempts
-                case .unreadableKey: logger.notice("wrong passphrase for \(path)")
+                case .unreadableKey:
+                    wrong += 1
+                    if wrong < Self.maximumPrompts { logger.notice("wrong passphrase for \(path), try again") }
                 }
             }
+            if wrong == Self.maximumPrompts, wrongPassphrase == nil { wrongPassphrase = (path, wrong) }
         }
         return nil
     }

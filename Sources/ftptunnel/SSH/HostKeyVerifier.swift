@@ -59,18 +59,32 @@ struct HostKeyVerifier {
         case .yes:
             throw SSHError.hostKeyUnknown(host: name, fingerprint: "\(keyType) \(fingerprint)", knownHosts: file, policy: policy.rawValue)
         case .ask:
-            let question = "The authenticity of host '\(name)' can't be established.\n\(keyType) key fingerprint is \(fingerprint).\nAre you sure you want to continue connecting (yes/no)? "
             guard prompt.canAsk else {
                 throw SSHError.hostKeyUnknown(host: name, fingerprint: "\(keyType) \(fingerprint)", knownHosts: file, policy: "ask (no terminal to ask on)")
             }
-            guard prompt.ask(question, echo: true)?.lowercased() == "yes" else {
-                throw SSHError.hostKeyRejected(host: name, fingerprint: fingerprint)
-            }
+            try confirm(name: name, keyType: keyType, fingerprint: fingerprint)
         case .acceptNew, .no:
             break
         }
         try record(line: KnownHostsFile.line(host: host, port: port, keyType: keyType, keyBase64: keyBase64), in: file)
         logger.notice("Permanently added '\(name)' (\(keyType) \(fingerprint)) to the list of known hosts (\(file)).")
+    }
+
+    /// OpenSSH's question, asked until the answer is yes, no or a fingerprint (`HostKeyAnswer`).
+    private func confirm(name: String, keyType: String, fingerprint: String) throws {
+        var question = "The authenticity of host '\(name)' can't be established.\n\(keyType) key fingerprint is \(fingerprint).\n"
+            + HostKeyAnswer.question
+        for _ in 0..<HostKeyAnswer.maximumQuestions {
+            guard let input = prompt.ask(question, echo: true) else { break }
+            switch HostKeyAnswer(input, fingerprint: fingerprint) {
+            case .accept: return
+            case .refuse: throw SSHError.hostKeyRejected(host: name, fingerprint: fingerprint)
+            case .otherFingerprint(let pasted):
+                throw SSHError.hostKeyFingerprintMismatch(host: name, presented: fingerprint, pasted: pasted)
+            case .askAgain: question = HostKeyAnswer.again
+            }
+        }
+        throw SSHError.hostKeyRejected(host: name, fingerprint: fingerprint)
     }
 
     /// Appends one line, creating the file (0600) and its directory (0700) when missing.

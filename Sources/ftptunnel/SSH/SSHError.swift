@@ -6,11 +6,15 @@ enum SSHError: Error, CustomStringConvertible {
     case noSupportedAlgorithm(keyword: String, requested: [String], supported: [String])
     case hostKeyUnknown(host: String, fingerprint: String, knownHosts: String, policy: String)
     case hostKeyRejected(host: String, fingerprint: String)
+    /// At the host-key question the user pasted a fingerprint that is not the presented key's.
+    case hostKeyFingerprintMismatch(host: String, presented: String, pasted: String)
     /// `recorded`: every key on record for the host (none of them is the presented one, whatever its type).
     case hostKeyChanged(host: String, keyType: String, presented: String, recorded: [HostKeyStatus.Recorded])
     case hostKeyRevoked(host: String, fingerprint: String, file: String, line: Int)
     case cannotRecordHostKey(file: String, reason: String)
     case authenticationFailed(user: String, host: String, tried: [String], skippedRSA: [String])
+    /// Every passphrase typed for the identity file was wrong (and nothing else logged in).
+    case wrongPassphrase(file: String, attempts: Int)
     case sessionLost(reason: String)
     case serverNotAnswering(seconds: Int)
 
@@ -28,6 +32,9 @@ enum SSHError: Error, CustomStringConvertible {
             return "host key for \(host) is not known (\(fingerprint)) and StrictHostKeyChecking is \(policy); verify the fingerprint with the server's administrator, then add it to \(knownHosts) or run once with -o StrictHostKeyChecking=accept-new"
         case .hostKeyRejected(let host, let fingerprint):
             return "host key for \(host) (\(fingerprint)) was not accepted; nothing was forwarded"
+        case .hostKeyFingerprintMismatch(let host, let presented, let pasted):
+            return "the fingerprint you pasted (\(pasted)) is not the one \(host) presented (\(presented)): host key refused, "
+                + "nothing was forwarded; check the fingerprint with the server's administrator (ssh-keygen -lf on the server's host key)"
         case .hostKeyChanged(let host, let keyType, let presented, let recorded):
             let onRecord = recorded.map { "\($0.keyType) \(Fingerprint.sha256(ofKeyBase64: $0.keyBase64)) (\($0.file):\($0.line))" }
             let entries = recorded.map { "\($0.file):\($0.line)" }
@@ -53,6 +60,9 @@ enum SSHError: Error, CustomStringConvertible {
                 text += "; check -l/User, -i/IdentityFile and the server's authorized_keys, or use ssh-agent"
             }
             return text
+        case .wrongPassphrase(let file, let attempts):
+            return "wrong passphrase for \(file) (\(attempts) attempt\(attempts == 1 ? "" : "s")); nothing else logged in. "
+                + "Run again and retype it, or change it with `ssh-keygen -p -f \(file)`"
         case .sessionLost(let reason):
             return "SSH session lost: \(reason)"
         case .serverNotAnswering(let seconds):

@@ -36,5 +36,7 @@ int cposix_limit_malloc_arenas(int count);
 
 /// malloc_trim(0): returns the free memory of every arena to the kernel. Returns 1 when some was released.
 int cposix_release_free_memory(void);
+/// getsockopt(SO_PEERCRED) on a local socket (struct ucred is _GNU_SOURCE only): 0, or -1 with errno set.
+int cposix_peer_credentials(int fd, uid_t *uid, pid_t *pid);
 
 #endif

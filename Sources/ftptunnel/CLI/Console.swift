@@ -1,0 +1,26 @@
+import Foundation
+import Shared
+
+/// What ftptunnel itself prints on the terminal: always stderr, so stdout stays the wrapped command's (`run`) or
+/// the report's (`check`, `show`). One prefix for every subcommand: `ftptunnel: ` for notices,
+/// `ftptunnel: error: ` for errors (the prefix ArgumentParser's own usage errors get too).
+enum Console {
+    static let prefix = "ftptunnel: "
+    static let errorPrefix = "ftptunnel: error: "
+
+    static func notice(_ text: String) { StandardError.write(prefix + text + "\n") }
+    static func error(_ text: String) { StandardError.write(errorPrefix + text + "\n") }
+
+    /// A signal's last words: one newline-terminated line. A terminal that echoed `^C` left the cursor behind it,
+    /// so the line starts on a fresh one.
+    static func interrupted(_ text: String, signal number: Int32) {
+        StandardError.write((number == SIGINT && Self.echoesControlCharacters ? "\n" : "") + prefix + text + "\n")
+    }
+
+    /// True when stdin is a terminal that echoes control characters (ECHOCTL), i.e. Ctrl-C showed as `^C`.
+    private static var echoesControlCharacters: Bool {
+        var attributes = termios()
+        guard isatty(0) == 1, tcgetattr(0, &attributes) == 0 else { return false }
+        return attributes.c_lflag & tcflag_t(ECHOCTL) != 0
+    }
+}
