@@ -37,4 +37,12 @@ int cposix_limit_malloc_arenas(int count);
 /// malloc_trim(0): returns the free memory of every arena to the kernel. Returns 1 when some was released.
 int cposix_release_free_memory(void);
 
+/// prctl(PR_SET_NO_NEW_PRIVS, 1): execve(2) can never grant this process or its children privileges again.
+/// Returns 0 or -1 with errno set.
+int cposix_forbid_new_privileges(void);
+
+/// 1 when the calling thread has no effective or permitted capability (ambient ones are a subset) (capget(2)), 0 when it has one,
+/// -1 with errno set when the kernel cannot tell.
+int cposix_has_no_capabilities(void);
+
 #endif
