@@ -2,7 +2,9 @@
 #include "cposix.h"
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <linux/capability.h>
 #include <malloc.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -64,6 +66,7 @@ ssize_t cposix_receive_with_fds(int socket, void *bytes, size_t count, int *fds,
 int cposix_limit_malloc_arenas(int count) { return mallopt(M_ARENA_MAX, count); }
 
 int cposix_release_free_memory(void) { return malloc_trim(0); }
+
 int cposix_peer_credentials(int fd, uid_t *uid, pid_t *pid) {
     struct ucred credentials;
     socklen_t length = sizeof credentials;
@@ -71,4 +74,17 @@ int cposix_peer_credentials(int fd, uid_t *uid, pid_t *pid) {
     *uid = credentials.uid;
     *pid = credentials.pid;
     return 0;
+}
+
+int cposix_forbid_new_privileges(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
+
+int cposix_has_no_capabilities(void) {
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capget, &header, data) != 0) return -1;
+    for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++) {
+        if (data[i].effective != 0 || data[i].permitted != 0) return 0;
+    }
+    return 1;
 }

@@ -4,10 +4,10 @@ import Logging
 import Posix
 
 /// pasvd's logins for the FTP engine: the users file and anonymous policy (`Authenticator`), then the session's
-/// root opened with pasvd's rights and the account it runs as (`RunAs`). In a login worker (`handsOver`) the
-/// session then goes to the account worker of that account and root (`LoginOutcome.handOver`); otherwise (`--inetd`)
-/// this process switches to the account before any lookup inside the root and serves the kernel-confined
-/// `LocalFileStore` itself.
+/// root opened with pasvd's rights and the account it runs as (`RunAs`). In a login worker (`handsOver`) a good
+/// login is handed over at once (`LoginOutcome.handOver`): the listener maps it to its account and root and passes it
+/// to that account's worker; otherwise (`--inetd`) this process switches to the account before any lookup inside
+/// the root and serves the kernel-confined `LocalFileStore` itself.
 struct PasvdAuthority: SessionAuthority {
     let authenticator: Authenticator
     let configuration: ServerConfiguration
@@ -25,24 +25,19 @@ struct PasvdAuthority: SessionAuthority {
             return .refused
         }
         guard let found else { return .refused }
+        if handsOver {
+            // No file is reachable here when pasvd runs as root (`LoginConfinement`): the listener checks the root
+            // and maps the user to its account (`AccountMapping`).
+            guard !found.root.contains("\n"), found.root.utf8.count <= HandOffMessage.maximumRootBytes else {
+                return .unavailable(reason: "root \(found.root) cannot be handed to a worker (newline or too long)", closeSession: false)
+            }
+            return .handOver(ticket: AuthenticatedLogin(account: found))
+        }
         let root: ConfinedRoot
         do {
             root = try ConfinedRoot(path: found.root)
         } catch {
             return .unavailable(reason: "root \(found.root) unavailable: \(error)", closeSession: false)
-        }
-        if handsOver {
-            do {
-                let identity = try RunAs.account(for: found, root: root, configuration: configuration)
-                    ?? PosixIdentity.account(uid: getuid(), gid: getgid())
-                guard !found.root.contains("\n"), found.root.utf8.count <= HandOffMessage.maximumRootBytes else {
-                    return .unavailable(reason: "root \(found.root) cannot be handed to a worker (newline or too long)", closeSession: false)
-                }
-                return .handOver(ticket: AuthenticatedLogin(account: found, worker: WorkerIdentity(
-                    uid: identity.uid, gid: identity.gid, root: found.root)))
-            } catch {
-                return .unavailable(reason: "\(error)", closeSession: false)
-            }
         }
         do {
             if let identity = try RunAs.account(for: found, root: root, configuration: configuration) {

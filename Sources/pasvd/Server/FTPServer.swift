@@ -50,7 +50,7 @@ final class FTPServer: @unchecked Sendable {
             logger.notice("not started as root: sessions run as \(PosixIdentity.account(uid: getuid(), gid: getgid())) without switching accounts")
         }
         let launcher = WorkerLauncher(arguments: CommandLine.arguments)
-        let logins = LoginWorkers(launcher: launcher, logger: logger)
+        let logins = LoginWorkers(launcher: launcher, mapping: AccountMapping(configuration: configuration), logger: logger)
         let accounts = AccountWorkers(launcher: launcher, sessionsPerProcess: configuration.sessionsPerProcess,
                                       idleExitSeconds: configuration.workerIdleExit, logger: logger)
         var nextSessionID = 0
@@ -86,15 +86,27 @@ final class FTPServer: @unchecked Sendable {
         shutdown.installSignalHandlers { _ in }
         PosixSocket.setNoDelay(STDOUT_FILENO)
         PosixSocket.setSendTimeout(STDOUT_FILENO, seconds: configuration.idleTimeout)
+        let handOffFD = configuration.handOffFD
         let authenticator: Authenticator
         do {
             authenticator = try Authenticator(usersFile: configuration.usersFile, anonymous: configuration.anonymous,
-                                              anonymousWritable: configuration.writable, defaultRoot: configuration.root)
+                                              anonymousWritable: configuration.writable, defaultRoot: configuration.root,
+                                              preloaded: handOffFD != nil)
         } catch {
             logger.error("cannot start the session: \(error)")
             return
         }
-        let handOffFD = configuration.handOffFD
+        if handOffFD != nil {
+            do {
+                if let account = try LoginConfinement.enter(configuration) {
+                    logger.debug("login worker runs as \(account) in an empty root")
+                }
+            } catch {
+                logger.error("\(error)")
+                FTPServer.refuse(STDOUT_FILENO, "Cannot start a session now; try again later.")
+                return
+            }
+        }
         let session = Session(
             id: configuration.sessionID ?? 1, settings: configuration.sessionSettings,
             authority: PasvdAuthority(authenticator: authenticator, configuration: configuration, handsOver: handOffFD != nil),
@@ -104,9 +116,11 @@ final class FTPServer: @unchecked Sendable {
         session.run()
         guard let handOffFD, let handedOver = session.handedOver,
               let login = handedOver.ticket as? AuthenticatedLogin else { return }
+        // uid, gid, root and writable are this worker's view only: the listener replaces them (`AccountMapping`).
         let handOff = SessionHandOff(sessionID: configuration.sessionID ?? 1, user: login.account.name,
                                      isAnonymous: login.account.isAnonymous, writable: login.account.writable,
-                                     worker: login.worker, state: handedOver.state)
+                                     worker: WorkerIdentity(uid: getuid(), gid: getgid(), root: login.account.root),
+                                     state: handedOver.state)
         PosixSocket.setSendTimeout(handOffFD, seconds: FTPServer.handOffSendSeconds)
         do {
             _ = try DescriptorChannel.send(handOffFD, HandOffMessage.session(handOff).encoded(), passing: STDIN_FILENO,

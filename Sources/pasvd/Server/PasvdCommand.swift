@@ -78,6 +78,10 @@ extension PasvdCommand {
                 help: "System account anonymous sessions run as when pasvd starts as root (default: ftp, else nobody).")
         var anonymousAccount: String?
 
+        @Option(name: .customLong("login-account"),
+                help: "System account that parses each connection before its login when pasvd starts as root (default: nobody).")
+        var loginAccount: String?
+
         @Option(name: .customLong("user-account"),
                 help: "System account of users without one in the users file (default: the owner of their root).")
         var userAccount: String?
@@ -134,7 +138,7 @@ extension PasvdCommand {
                     usersFile: users, anonymous: anonymous, writable: writable, maxSessions: maxSessions,
                     idleTimeout: idleTimeout, dataTimeout: dataTimeout, inetd: inetd, allowRemote: allowRemote,
                     loginFailureDelay: loginFailureDelay, shutdownGrace: shutdownGrace,
-                    anonymousAccount: anonymousAccount, userAccount: userAccount, sessionID: sessionID,
+                    anonymousAccount: anonymousAccount, loginAccount: loginAccount, userAccount: userAccount, sessionID: sessionID,
                     sessionsPerProcess: sessionsPerProcess, workerIdleExit: workerIdleExit, handOffFD: handOffFD,
                     accountWorker: worker)
             } catch {

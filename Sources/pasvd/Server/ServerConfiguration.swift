@@ -19,6 +19,8 @@ struct ServerConfiguration: Sendable {
     static let defaultWorkerIdleExit = 5.0
     /// Anonymous sessions run as the first of these accounts that exists (when pasvd starts as root).
     static let defaultAnonymousAccounts = ["ftp", "nobody"]
+    /// Login workers run as this account when it exists (when pasvd starts as root), else as the anonymous one.
+    static let defaultLoginAccount = "nobody"
 
     let root: String
     let listen: String
@@ -38,6 +40,8 @@ struct ServerConfiguration: Sendable {
     let anonymousAccount: String?
     /// Account of users without one in the users file (nil: the owner of their root directory).
     let userAccount: String?
+    /// Account login workers parse the client's first commands as (nil: neither nobody nor an anonymous account exists).
+    let loginAccount: String?
     /// This process serves one session (a worker the listener spawned); its id for the log.
     let sessionID: Int?
     /// Most sessions one account worker serves at once (1: a process per session).
@@ -52,7 +56,7 @@ struct ServerConfiguration: Sendable {
     init(root: String, listen: String, port: Int, passivePorts: String, passiveAddress: String,
          usersFile: String?, anonymous: Bool, writable: Bool, maxSessions: Int, idleTimeout: Double,
          dataTimeout: Double, inetd: Bool, allowRemote: Bool, loginFailureDelay: Double,
-         shutdownGrace: Double, anonymousAccount: String? = nil, userAccount: String? = nil,
+         shutdownGrace: Double, anonymousAccount: String? = nil, loginAccount: String? = nil, userAccount: String? = nil,
          sessionID: Int? = nil, sessionsPerProcess: Int = ServerConfiguration.defaultSessionsPerProcess,
          workerIdleExit: Double = ServerConfiguration.defaultWorkerIdleExit, handOffFD: Int32? = nil,
          accountWorker: WorkerIdentity? = nil) throws(ConfigurationError) {
@@ -68,7 +72,8 @@ struct ServerConfiguration: Sendable {
         guard SocketAddress(host: passiveAddress, port: 0)?.family == .ipv4 else {
             throw .badAddress(option: "--pasv-address", value: passiveAddress)
         }
-        for (option, name) in [("--anonymous-account", anonymousAccount), ("--user-account", userAccount)] {
+        for (option, name) in [("--anonymous-account", anonymousAccount), ("--login-account", loginAccount),
+                               ("--user-account", userAccount)] {
             if let name, PosixIdentity.account(named: name) == nil { throw .unknownAccount(option: option, name: name) }
         }
         guard usersFile != nil || anonymous else { throw .noLogin }
@@ -100,6 +105,9 @@ struct ServerConfiguration: Sendable {
         self.anonymousAccount = anonymousAccount
             ?? ServerConfiguration.defaultAnonymousAccounts.first { PosixIdentity.account(named: $0) != nil }
         self.userAccount = userAccount
+        self.loginAccount = loginAccount
+            ?? (PosixIdentity.account(named: ServerConfiguration.defaultLoginAccount) != nil ? ServerConfiguration.defaultLoginAccount : nil)
+            ?? self.anonymousAccount
         self.sessionID = sessionID
         self.sessionsPerProcess = sessionsPerProcess
         self.workerIdleExit = workerIdleExit

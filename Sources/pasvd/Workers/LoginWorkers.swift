@@ -19,11 +19,13 @@ final class LoginWorkers {
     typealias Accepted = (handOff: SessionHandOff, client: Int32)
 
     private let launcher: WorkerLauncher
+    private let mapping: AccountMapping
     private let logger: Logger
     private(set) var running: [pid_t: Worker] = [:]
 
-    init(launcher: WorkerLauncher, logger: Logger) {
+    init(launcher: WorkerLauncher, mapping: AccountMapping, logger: Logger) {
         self.launcher = launcher
+        self.mapping = mapping
         self.logger = logger
     }
 
@@ -46,8 +48,9 @@ final class LoginWorkers {
         }
     }
 
-    /// Reads the worker's message, if one is waiting: a valid hand-off is returned; anything else is refused (its
-    /// descriptors closed, a 421 on the connection when one came along) and logged.
+    /// Reads the worker's message, if one is waiting: a valid hand-off is returned with the account its user name
+    /// maps to (`AccountMapping`, whatever the worker claimed); anything else is refused (its descriptors closed, a
+    /// 421 on the connection when one came along) and logged.
     func receive(from pid: pid_t) -> Accepted? {
         guard let worker = running[pid], let channel = worker.channel else { return nil }
         let received: DescriptorChannel.Received
@@ -63,7 +66,15 @@ final class LoginWorkers {
         guard case .message(let message) = received else { return nil }
         switch LoginWorkers.check(message, sessionID: worker.sessionID) {
         case .success(let accepted):
-            return accepted
+            do {
+                return (try mapping.resolve(accepted.handOff), accepted.client)
+            } catch {
+                logger.error("login of \(accepted.handOff.user) not served: \(error)",
+                             metadata: ["session": "\(worker.sessionID)", "pid": "\(pid)"])
+                FTPServer.refuse(accepted.client, "Cannot start the session; try again later.")
+                close(accepted.client)
+                return nil
+            }
         case .failure(let problem):
             logger.warning("refused the hand-off of a login worker: \(problem.reason)",
                            metadata: ["session": "\(worker.sessionID)", "pid": "\(pid)"])
@@ -95,7 +106,7 @@ final class LoginWorkers {
     }
 
     /// The checks on a login worker's message: one whole message, exactly one descriptor, a connected TCP socket,
-    /// a well-formed session whose identity this listener could serve; the session number is the listener's own.
+    /// a well-formed session; the session number is the listener's own (the account is mapped after, in `receive`).
     static func check(_ message: DescriptorChannel.Message, sessionID: Int) -> Result<Accepted, Refusal> {
         let client = message.descriptors.count == 1 && DescriptorChannel.isConnectedTCPSocket(message.descriptors[0])
             ? message.descriptors[0] : nil
@@ -114,9 +125,6 @@ final class LoginWorkers {
         }
         guard case .session(var handOff) = decoded else {
             return .failure(Refusal(reason: "not a session hand-off", client: client))
-        }
-        if !PosixIdentity.isRoot, handOff.worker.uid != getuid() || handOff.worker.gid != getgid() {
-            return .failure(Refusal(reason: "account \(handOff.worker) differs from the listener's own (not root)", client: client))
         }
         handOff.sessionID = sessionID
         return .success((handOff, client))

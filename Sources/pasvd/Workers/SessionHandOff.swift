@@ -27,8 +27,7 @@ struct SessionHandOff: Equatable, Sendable {
 }
 
 /// The login as the login worker's authority decided it (`LoginOutcome.handOver`'s ticket): the account that
-/// logged in and the identity of the worker that must serve it.
+/// logged in. Which worker serves it is the listener's decision (`AccountMapping`).
 struct AuthenticatedLogin: Sendable {
     let account: Account
-    let worker: WorkerIdentity
 }

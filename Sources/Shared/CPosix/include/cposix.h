@@ -39,4 +39,12 @@ int cposix_release_free_memory(void);
 /// getsockopt(SO_PEERCRED) on a local socket (struct ucred is _GNU_SOURCE only): 0, or -1 with errno set.
 int cposix_peer_credentials(int fd, uid_t *uid, pid_t *pid);
 
+/// prctl(PR_SET_NO_NEW_PRIVS, 1): execve(2) can never grant this process or its children privileges again.
+/// Returns 0 or -1 with errno set.
+int cposix_forbid_new_privileges(void);
+
+/// 1 when the calling thread has no effective or permitted capability (ambient ones are a subset) (capget(2)), 0 when it has one,
+/// -1 with errno set when the kernel cannot tell.
+int cposix_has_no_capabilities(void);
+
 #endif

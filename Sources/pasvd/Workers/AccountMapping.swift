@@ -1,0 +1,56 @@
+import FTPServerKit
+import Foundation
+import Posix
+
+/// The listener's own answer to "which account worker serves this login". A login worker only vouches that a user
+/// name logged in (it runs unprivileged and may be compromised); the account, root and rights come from here: the
+/// anonymous policy of the configuration, or the user's line of the users file (read at each hand-off, so a
+/// worker cannot hand a session to an account or root its user name does not map to) and `RunAs`. What the login
+/// worker claimed for uid, gid, root and writable is ignored.
+struct AccountMapping {
+    let configuration: ServerConfiguration
+
+    /// `claim` with the account worker identity and rights its user name maps to.
+    func resolve(_ claim: SessionHandOff) throws(AccountMappingError) -> SessionHandOff {
+        let account: Account
+        if claim.isAnonymous {
+            guard configuration.anonymous, claim.user == "anonymous" else { throw .notMapped(claim.user) }
+            account = Authenticator.anonymousAccount(root: configuration.root, writable: configuration.writable)
+        } else {
+            guard let path = configuration.usersFile else { throw .notMapped(claim.user) }
+            let file: UsersFile
+            do { file = try UsersFile.load(path) } catch { throw .usersFile(error) }
+            guard let record = file.record(named: claim.user) else { throw .notMapped(claim.user) }
+            account = Authenticator.account(for: record, defaultRoot: configuration.root)
+        }
+        guard !account.root.contains("\n"), account.root.utf8.count <= HandOffMessage.maximumRootBytes else {
+            throw .unavailable("root \(account.root) cannot be handed to a worker (newline or too long)")
+        }
+        let identity: SystemAccount
+        do {
+            let root = try ConfinedRoot(path: account.root)
+            identity = try RunAs.account(for: account, root: root, configuration: configuration)
+                ?? PosixIdentity.account(uid: getuid(), gid: getgid())
+        } catch {
+            throw .unavailable("\(error)")
+        }
+        return SessionHandOff(sessionID: claim.sessionID, user: account.name, isAnonymous: account.isAnonymous,
+                              writable: account.writable,
+                              worker: WorkerIdentity(uid: identity.uid, gid: identity.gid, root: account.root),
+                              state: claim.state)
+    }
+}
+
+enum AccountMappingError: Error, CustomStringConvertible {
+    case notMapped(String)
+    case usersFile(UsersFileError)
+    case unavailable(String)
+
+    var description: String {
+        switch self {
+        case .notMapped(let user): return "user \(user) has no account here (not in the users file, or anonymous logins are off)"
+        case .usersFile(let error): return "users file: \(error)"
+        case .unavailable(let reason): return reason
+        }
+    }
+}
