@@ -134,30 +134,14 @@ import TestSupport
         let script = """
         import array, ctypes, os, socket, sys, time
         host, port, listener, case = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-        libc = ctypes.CDLL(None, use_errno=True)
-        def grab(pid, fd):
-            pidfd = os.pidfd_open(pid)
-            got = libc.syscall(438, pidfd, fd, 0)  # pidfd_getfd
-            os.close(pidfd)
-            if got < 0: raise OSError(ctypes.get_errno(), 'pidfd_getfd')
-            return got
-        def children():
-            found = []
-            for entry in os.listdir('/proc'):
-                if not entry.isdigit(): continue
-                try:
-                    stat = open('/proc/%s/stat' % entry).read()
-                    cmdline = open('/proc/%s/cmdline' % entry, 'rb').read()
-                except OSError: continue
-                if int(stat.rsplit(')', 1)[1].split()[1]) == listener: found.append((int(entry), cmdline))
-            return found
+        \(LoginWorkerTakeover.python)
         client = socket.create_connection((host, port), timeout=10)
         reader = client.makefile('rb')
         assert reader.readline().startswith(b'220')
         pid = None
         deadline = time.monotonic() + 10
         while pid is None and time.monotonic() < deadline:
-            workers = [p for p, c in children() if b'--hand-off-fd' in c]
+            workers = login_workers(listener)
             pid = max(workers) if workers else None
         channel = socket.socket(fileno=grab(pid, 3))
         connection = grab(pid, 0)

@@ -84,27 +84,11 @@ import TestSupport
         let script = """
         import array, ctypes, os, select, socket, sys, time
         host, port, listener, message = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4].encode()
-        libc = ctypes.CDLL(None, use_errno=True)
-        def grab(pid, fd):
-            pidfd = os.pidfd_open(pid)
-            got = libc.syscall(438, pidfd, fd, 0)  # pidfd_getfd
-            os.close(pidfd)
-            if got < 0: raise OSError(ctypes.get_errno(), 'pidfd_getfd')
-            return got
-        def login_workers():
-            found = []
-            for entry in os.listdir('/proc'):
-                if not entry.isdigit(): continue
-                try:
-                    stat = open('/proc/%s/stat' % entry).read()
-                    cmdline = open('/proc/%s/cmdline' % entry, 'rb').read()
-                except OSError: continue
-                if int(stat.rsplit(')', 1)[1].split()[1]) == listener and b'--hand-off-fd' in cmdline: found.append(int(entry))
-            return found
+        \(LoginWorkerTakeover.python)
         client = socket.create_connection((host, port), timeout=10)
         reader = client.makefile('rb')
         assert reader.readline().startswith(b'220')
-        workers = login_workers()
+        workers = login_workers(listener)
         assert len(workers) == 1, workers
         channel = socket.socket(fileno=grab(workers[0], 3))
         connection = grab(workers[0], 0)
