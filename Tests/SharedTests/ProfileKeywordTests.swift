@@ -114,6 +114,16 @@ import Testing
         #expect(settings.dataWindow == bytes && !settings.dataWindowAuto)
     }
 
+    @Test func earlyDataChannelIsOnUnlessTurnedOff() throws {
+        let world = try ProfileTestWorld()
+        try world.profile("off", "EarlyDataChannel no")
+        try world.profile("plain", "Port 22")
+        #expect(try world.resolve("off").settings.earlyDataChannel == false)
+        let plain = try world.resolve("plain")
+        #expect(plain.settings.earlyDataChannel)
+        #expect(plain.entries.first { $0.keyword == "EarlyDataChannel" }?.value == "yes")
+    }
+
     @Test func dataWindowAutoWithAMaximum() throws {
         let world = try ProfileTestWorld()
         try world.profile("p", "DataWindow auto\nDataWindowMax 32M")

@@ -69,6 +69,9 @@ public struct TunnelSettings: Sendable, Equatable {
     public var reconnect: Bool = true
     /// Failed attempts in a row before the tunnel gives up (exit 6); 0 = never.
     public var reconnectAttempts: Int = 0
+    /// Rewrite mode: a data channel is opened when the server's 227/229 reply arrives, before the client connects
+    /// (its open overlaps the client's own round trip); the client's connection adopts it.
+    public var earlyDataChannel: Bool = true
 
     public init(sshHost: String, user: String) {
         self.sshHost = sshHost

@@ -47,6 +47,8 @@ final class ForwardingLoop: LaneHost {
         var maximumConnections = 512
         /// After the last lane is lost: reconnect (nil: the loss ends the loop, as with `Reconnect no`).
         var reconnect: ReconnectPolicy? = nil
+        /// Rewrite mode: open each passive port's channel when the listener opens (`EarlyDataChannel yes`).
+        var earlyDataChannel = false
     }
 
     /// SSH packet size for data channels (libssh2's maximum; larger packets gain nothing).
@@ -84,6 +86,8 @@ final class ForwardingLoop: LaneHost {
     private var nextReportToken = 1
     /// Rewrite mode's one-shot data listeners that have not accepted yet.
     let dataListeners = DataListenerRegistry()
+    /// Early data channels waiting for their listener's client (at most one per control connection).
+    var earlyChannels = EarlyChannelTable()
     /// `maximumConnections` reached: logged once until a connection is accepted again.
     private var refusingConnections = false
 
@@ -254,6 +258,16 @@ final class ForwardingLoop: LaneHost {
                 continue
             }
             refusingConnections = false
+            if listener.oneShot, let early = earlyChannels.take(for: listener) {
+                if early.awaitingLocal, !early.localClosed, !early.broken, !early.isDone, early.state != .closing {
+                    early.adoptLocal(fd: client.fd, peer: client.peer, peerPort: client.peerPort)
+                    logger.info("connection accepted onto its early channel", metadata: meta(early))
+                    dataListeners.forget(listener)
+                    listeners.removeAll { $0 === listener }
+                    break
+                }
+                abandonEarlyChannel(early)  // it failed or ended: the connection gets a channel of its own
+            }
             if !listener.isControl, let pool {
                 pool.dispatcher.dispatch(AdoptedConnection(fd: client.fd, peer: client.peer, peerPort: client.peerPort,
                                                            localPort: listener.port, target: listener.target))
@@ -466,6 +480,10 @@ final class ForwardingLoop: LaneHost {
             forward.onChannelOpen = nil
             report("the connection closed before its channel opened")
         }
+        if forward.awaitingLocal {
+            logger.info("early data channel to \(forward.target) closed: no client connected to port \(forward.localPort)", metadata: ["conn": "\(forward.id)"])
+            return
+        }
         let seconds = max(Date().timeIntervalSince(forward.started), 0.001)
         let total = Double(forward.bytesUp + forward.bytesDown)
         logger.info("connection closed", metadata: meta(forward).merging([
@@ -493,6 +511,37 @@ final class ForwardingLoop: LaneHost {
 
     func dropListener(_ listener: LocalListener) {
         listeners.removeAll { $0 === listener }
+        if let early = earlyChannels.take(for: listener) { abandonEarlyChannel(early) }
+    }
+
+    /// Rewrite mode, `EarlyDataChannel yes`: opens the channel to the server's passive port now, so its round trip
+    /// overlaps the client's own (the server already listens). Not with a session pool (the pool places a data
+    /// connection when it arrives), not for a second waiting listener of the same control connection, and never
+    /// beyond `maximumConnections`.
+    func openEarlyChannel(for listener: LocalListener, owner: ObjectIdentifier) {
+        guard configuration.earlyDataChannel, pool == nil, !earlyChannels.has(owner: owner),
+              earlyChannels.count < EarlyChannelTable.capacity,
+              forwards.count < configuration.maximumConnections else { return }
+        let forward = Forward(earlyChannelID: nextID, originator: listener.address, localPort: listener.port,
+                              target: listener.target, bufferSize: configuration.bufferSize)
+        nextID += 1
+        forwards.append(forward)
+        earlyChannels.add(forward, for: listener, owner: owner)
+        sessions.assign(forward)
+        logger.info("early data channel to \(listener.target) for port \(listener.port)", metadata: ["conn": "\(forward.id)"])
+    }
+
+    /// Closes an early channel no client took (its listener closed, or it failed before one arrived).
+    private func abandonEarlyChannel(_ forward: Forward) {
+        guard forward.awaitingLocal else { return }
+        forward.broken = true
+        switch forward.state {
+        case .open: forward.state = .closing
+        case .closing, .opening: break   // the lane closes it once libssh2 is done
+        case .connectingLocally, .queued, .suspended, .done:
+            forward.state = .done
+            finish(forward)
+        }
     }
 
     private func shutDown() {
@@ -504,6 +553,7 @@ final class ForwardingLoop: LaneHost {
             forward.filter?.detach()
         }
         forwards.removeAll()
+        earlyChannels.removeAll()
         dataListeners.removeAll()
         listeners.removeAll()
     }

@@ -77,6 +77,7 @@ final class Tunnel: @unchecked Sendable {
             bindAddress: settings.bindAddress,
             dataPorts: rewrite ? settings.passivePorts.map { $0.lower...$0.upper } : nil)
         if settings.dataWindowAuto { configuration.dataWindowMaximum = settings.dataWindowMax }
+        configuration.earlyDataChannel = rewrite && settings.earlyDataChannel
         if settings.reconnect {
             configuration.reconnect = ReconnectPolicy(attempts: settings.reconnectAttempts,
                                                       waitForSession: TimeInterval(settings.connectTimeout ?? 30))
