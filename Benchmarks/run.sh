@@ -23,6 +23,7 @@
 #   BIN=.build/release   where ftptunnel, pasvd and libssh2-raw-bench are
 #   BENCH_DIR=/dev/shm   scratch space (tmpfs keeps the disk out of the figures)
 #   REPORT=.build/bench/last.md   a copy of the tables
+#   TUNNEL_OPTS="-vv"  extra arguments for every ftptunnel started (e.g. its debug log in tunnel.err)
 #   BENCH_KEEP=1     keep the scratch folder (logs of every server, tunnel and client) for a look afterwards
 set -uo pipefail
 
@@ -321,7 +322,7 @@ start_ftptunnel() {
   rm -f "$W/tunnel.fifo"; mkfifo "$W/tunnel.fifo"
   "$BIN/ftptunnel" connect "$CLIENT" -p "$port" -l "$USER_NAME" -i "$KEY" --known-hosts "$KNOWN_HOSTS" \
     --ftp-host "$SERVER" --ftp-port "$FTP_PORT" --local-port "$LPORT" --passive-ports "$PASV_LO-$PASV_HI" \
-    --mode "$mode" -o DataWindow=$TUNNEL_WINDOW -o Ciphers=$CIPHER -o MACs=$MAC "$@" \
+    --mode "$mode" -o DataWindow=$TUNNEL_WINDOW -o Ciphers=$CIPHER -o MACs=$MAC ${TUNNEL_OPTS:-} "$@" \
     </dev/null >"$W/tunnel.fifo" 2>"$W/tunnel.err" &
   TUN_PID=$!; started "$TUN_PID"
   exec 7<"$W/tunnel.fifo"

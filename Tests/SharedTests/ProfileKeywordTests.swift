@@ -114,14 +114,14 @@ import Testing
         #expect(settings.dataWindow == bytes && !settings.dataWindowAuto)
     }
 
-    @Test func earlyDataChannelIsOnUnlessTurnedOff() throws {
+    @Test func earlyDataChannelIsOffUnlessTurnedOn() throws {
         let world = try ProfileTestWorld()
-        try world.profile("off", "EarlyDataChannel no")
+        try world.profile("on", "EarlyDataChannel yes")
         try world.profile("plain", "Port 22")
-        #expect(try world.resolve("off").settings.earlyDataChannel == false)
+        #expect(try world.resolve("on").settings.earlyDataChannel)
         let plain = try world.resolve("plain")
-        #expect(plain.settings.earlyDataChannel)
-        #expect(plain.entries.first { $0.keyword == "EarlyDataChannel" }?.value == "yes")
+        #expect(!plain.settings.earlyDataChannel)
+        #expect(plain.entries.first { $0.keyword == "EarlyDataChannel" }?.value == "no")
     }
 
     @Test func dataWindowAutoWithAMaximum() throws {

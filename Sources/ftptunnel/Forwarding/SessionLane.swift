@@ -413,6 +413,10 @@ final class SessionLane {
         let backlog = drains ? forward.toLocal.count + PosixSocket.unsentBytes(forward.fd) : 0
         let grant = policy.afterRead(bytes: forward.lastReadBytes, windowLeft: window.left, channelDrained: drained,
                                      localDrains: drains, localBacklog: backlog, now: ProcessInfo.processInfo.systemUptime)
+        if policy.target != forward.receiveWindow?.target {
+            logger.debug("receive window target \(policy.target >> 10) KiB (round trip \(String(format: "%.1f", policy.roundTrip * 1000)) ms)",
+                         metadata: ["conn": "\(forward.id)"])
+        }
         forward.receiveWindow = policy
         guard grant > 0 else { return false }
         return try grantWindow(forward, bytes: grant)
