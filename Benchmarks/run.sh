@@ -16,7 +16,7 @@
 #   IDLE_SESSIONS=200  idle logged-in sessions for the server memory rows
 #   SECTIONS="single rtt rttup small memory parallel servers listing bridge"   which tables to run
 #   RTT_UP_SIZE=256M  upload size of the long-round-trip upload rows (rttup)
-#   SMALL_COUNT=200 SMALL_BYTES=4096   files of the small-files rows (lftp mirror at the delay proxy)
+#   SMALL_COUNT=200 SMALL_BYTES=4096 SMALL_RUNS=1   the small-files rows (lftp mirror at the delay proxy)
 #   MEM_COUNT=32 MEM_SIZE=32M MEM_RATE=1M MEM_WINDOWS="auto 16M"   the memory rows: slow concurrent downloads
 #   RAW_WINDOWS="256K … 32M"  windows of the optional `window` section (libssh2 raw download sweep)
 #   TUNNEL_MODE=rewrite  ftptunnel mode of the rtt, parallel and listing rows (single runs both)
@@ -42,6 +42,7 @@ MEM_RATE=${MEM_RATE:-1M}
 MEM_WINDOWS=${MEM_WINDOWS:-auto 16M}
 SMALL_COUNT=${SMALL_COUNT:-200}
 SMALL_BYTES=${SMALL_BYTES:-4096}
+SMALL_RUNS=${SMALL_RUNS:-1}     # each mirror takes about 4 round trips per file (40 s at 50 ms): one run by default
 TUNNEL_MODE=${TUNNEL_MODE:-rewrite}
 RAW_WINDOWS=${RAW_WINDOWS:-256K 1M 2M 4M 8M 16M 32M}
 BIN=${BIN:-$ROOT/.build/release}
@@ -56,7 +57,7 @@ PASSIVE_PORT_COUNT=48        # the memory rows run 32 transfers at once; each ho
 SERVER=127.0.0.2          # the server side of the loopback topology
 CLIENT=127.0.0.1          # the client side (sshd listens here too)
 START_DEADLINE=20         # seconds for any server or tunnel to come up
-TRANSFER_DEADLINE=1800    # seconds for any single transfer
+TRANSFER_DEADLINE=600     # seconds for any single transfer (each section is bounded by its transfers' deadlines)
 STALL_SECONDS=60          # a transfer moving nothing for this long fails
 POLL_INTERVAL=0.01        # seconds between checks of a condition (every wait has a deadline)
 
@@ -596,10 +597,11 @@ section_bridge() {
   if [ -n "${PASVD_PID:-}" ]; then kill_tree "$PASVD_PID"; forget "$PASVD_PID"; PASVD_PID=""; PASVD_PORT=""; fi
 }
 
-# Optional: libssh2 raw downloads at each window of RAW_WINDOWS, on loopback and through the delay proxy.
+# Optional: libssh2 raw downloads at each window of RAW_WINDOWS, on loopback and through the delay proxy, and
+# ftptunnel (rewrite) with `DataWindow auto` on both for comparison.
 section_window() {
-  local r w
-  echo "== window sweep: ${RAW_WINDOWS} × $RUNS" >&2
+  local r w port file sha bytes key
+  echo "== window sweep: ${RAW_WINDOWS} auto × $RUNS" >&2
   [ -n "${DELAY_PORT:-}" ] || start_delay_proxy
   for ((r = 1; r <= RUNS; r++)); do
     for w in $RAW_WINDOWS; do
@@ -607,6 +609,16 @@ section_window() {
       raw_transfer "rttwin.$w" "$DELAY_PORT" "$w" download
     done
   done
+  for key in win.auto rttwin.auto; do
+    if [ "$key" = win.auto ]; then port=$SSH_PORT; file=data.bin; sha=$DATA_SHA; bytes=$SIZE_BYTES
+    else port=$DELAY_PORT; file=$(basename "$RTT_FILE"); sha=$RTT_SHA; bytes=$RTT_SIZE_BYTES; fi
+    if TUNNEL_WINDOW=auto start_tunnel rewrite "$port"; then
+      CPU_PID=$TUN_PID
+      for ((r = 1; r <= RUNS; r++)); do ftp_download "$key" "$CLIENT" "$LPORT" "$file" "$sha" "$bytes"; done
+      stop_tunnel
+    else na "$key" "$TUN_REASON"; fi
+  done
+  CPU_PID=""
 }
 
 # peak_rss_mib PID: the process's peak resident set (VmHWM) in MiB.
@@ -664,19 +676,19 @@ lftp_mirror() {
 # through ssh -L (every passive port forwarded) and through ftptunnel with and without the early data channel.
 section_small() {
   local r i
-  echo "== small files: $SMALL_COUNT × $SMALL_BYTES bytes, lftp mirror, ${DELAY_MS} ms each way × $RUNS" >&2
+  echo "== small files: $SMALL_COUNT × $SMALL_BYTES bytes, lftp mirror, ${DELAY_MS} ms each way × $SMALL_RUNS" >&2
   [ -n "${DELAY_PORT:-}" ] || start_delay_proxy
   mkdir -p "$W/ftp/small"
   head -c $((SMALL_COUNT * SMALL_BYTES)) "$W/ftp/data.bin" | split -b "$SMALL_BYTES" -a 4 -d - "$W/ftp/small/f"
   SMALL_SHA=$(cd "$W/ftp/small" && sha256sum -- * | sha256sum)
   if start_tunnel ssh "$DELAY_PORT"; then
-    for ((r = 1; r <= RUNS; r++)); do lftp_mirror small.ssh "$LPORT"; done
+    for ((r = 1; r <= SMALL_RUNS; r++)); do lftp_mirror small.ssh "$LPORT"; done
     stop_tunnel
   else fail small.ssh "$TUN_REASON"; fi
   local early
   for early in yes no; do
     if start_tunnel "$TUNNEL_MODE" "$DELAY_PORT" -o EarlyDataChannel=$early; then
-      for ((r = 1; r <= RUNS; r++)); do lftp_mirror "small.ft.$early" "$LPORT"; done
+      for ((r = 1; r <= SMALL_RUNS; r++)); do lftp_mirror "small.ft.$early" "$LPORT"; done
       stop_tunnel
     else na "small.ft.$early" "$TUN_REASON"; fi
   done
@@ -847,7 +859,7 @@ print_report() {
     echo
   fi
   if [[ " $SECTIONS " == *" small "* ]]; then
-    echo "#### Many small files: lftp mirror of $SMALL_COUNT × $SMALL_BYTES bytes, $((2 * DELAY_MS)) ms RTT"
+    echo "#### Many small files: lftp mirror of $SMALL_COUNT × $SMALL_BYTES bytes, $((2 * DELAY_MS)) ms RTT (median of $SMALL_RUNS)"
     echo
     echo "| Row | Seconds | vs ssh -L |"
     echo "|---|---:|---:|"
@@ -900,8 +912,9 @@ print_report() {
     for w in $RAW_WINDOWS; do
       echo "| $w | $(cell "win.$w") | $(cell "win.$w.cpu" 2) | $(cell "rttwin.$w" 1) | $(cell "rttwin.$w.cpu" 2) |"
     done
+    echo "| ftptunnel rewrite, DataWindow auto (FTP: curl, commands included) | $(cell win.auto) | $(cell win.auto.cpu 2) | $(cell rttwin.auto 1) | $(cell rttwin.auto.cpu 2) |"
     echo
-    notes $(for w in $RAW_WINDOWS; do echo "win.$w rttwin.$w"; done)
+    notes $(for w in $RAW_WINDOWS auto; do echo "win.$w rttwin.$w"; done)
   fi
   if [[ " $SECTIONS " == *" bridge "* ]]; then
     echo "#### SFTP bridge (Mode sftp) vs OpenSSH sftp -B 32768 -R 64 vs rewrite tunnel to pasvd"

@@ -108,11 +108,13 @@ final class ForwardingLoop: LaneHost {
         sessions.poolMember = pool?.member
         defer { shutDown() }
         var progress = false
+        var busyPasses = 0
         while !shouldStop() {
             let now = Date()
-            buildPollSet()
-            let holdsInput = lanes.contains { $0.holdsInput }
-            let timeout: Int32 = progress || holdsInput ? 0 : nextTimeout(now: now)
+            let busy = progress || lanes.contains { $0.holdsInput }
+            busyPasses = busy ? busyPasses + 1 : 0
+            buildPollSet(listeners: !busy || busyPasses % Self.listenerPollInterval == 0)
+            let timeout: Int32 = busy ? 0 : nextTimeout(now: now)
             let ready: Int
             do { ready = try PosixPoll.poll(&fds, milliseconds: timeout) } catch {
                 throw TunnelError.internalFailure(error.description)
@@ -128,7 +130,13 @@ final class ForwardingLoop: LaneHost {
     /// The poll set, rebuilt each pass in place (no allocation per pass).
     private var fds: [pollfd] = []
 
-    private func buildPollSet() {
+    /// While the loop is busy (passes that do not wait), listening sockets are polled on every this many passes
+    /// only: fixed mode listens on every port of `PassivePorts`, and polling dozens of idle listeners on each of
+    /// the ~30 000 passes a GiB takes costs more than the transfer's own socket calls. A connection waits at most
+    /// this many busy passes (well under a millisecond) to be accepted.
+    static let listenerPollInterval = 16
+
+    private func buildPollSet(listeners includeListeners: Bool) {
         fds.removeAll(keepingCapacity: true)
         slots.removeAll(keepingCapacity: true)
         fds.append(pollfd(fd: wakeUp.readFD, events: Int16(POLLIN), revents: 0)); slots.append(.wake)
@@ -136,7 +144,7 @@ final class ForwardingLoop: LaneHost {
             fds.append(pollfd(fd: lane.socket, events: PosixPoll.readHangUp | lane.pollEvents, revents: 0))
             slots.append(.lane(lane))
         }
-        for listener in listeners where listener.isListening {
+        for listener in listeners where includeListeners && listener.isListening {
             fds.append(pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)); slots.append(.listener(listener))
         }
         for forward in forwards where !forward.isDone && !forward.localClosed {
