@@ -132,7 +132,7 @@ final class ForwardingLoop: LaneHost {
 
     /// While the loop is busy (passes that do not wait), listening sockets are polled on every this many passes
     /// only: fixed mode listens on every port of `PassivePorts`, and polling dozens of idle listeners on each of
-    /// the ~30 000 passes a GiB takes costs more than the transfer's own socket calls. A connection waits at most
+    /// the passes a transfer takes (about 4 500 per GiB on loopback) was 3 % of its CPU. A connection waits at most
     /// this many busy passes (well under a millisecond) to be accepted.
     static let listenerPollInterval = 16
 
