@@ -13,13 +13,18 @@
 #   DELAY_MS=25      one-way delay the proxy adds in each direction (round trip = 2 × DELAY_MS)
 #   PAR_COUNT=8      concurrent downloads in the parallel rows
 #   PAR_SIZE=256M    size of each parallel download (SIZE/4 when SIZE < 1G)
-#   IDLE_SESSIONS=200  idle logged-in sessions for the server memory rows (sections servers and memory)
-#   SECTIONS="single rtt parallel servers listing bridge"   which tables to run (also: window, memory)
+#   IDLE_SESSIONS=200  idle logged-in sessions for the server memory rows (sections servers and idle)
+#   SECTIONS="single rtt rttup small memory parallel servers listing bridge"   which tables to run (also: window, idle)
+#   RTT_UP_SIZE=256M  upload size of the long-round-trip upload rows (rttup)
+#   SMALL_COUNT=200 SMALL_BYTES=4096 SMALL_RUNS=1   the small-files rows (lftp mirror at the delay proxy)
+#   MEM_COUNT=32 MEM_SIZE=32M MEM_RATE=1M MEM_WINDOWS="auto 16M"   the memory rows: slow concurrent downloads
 #   RAW_WINDOWS="256K … 32M"  windows of the optional `window` section (libssh2 raw download sweep)
 #   TUNNEL_MODE=rewrite  ftptunnel mode of the rtt, parallel and listing rows (single runs both)
 #   BIN=.build/release   where ftptunnel, pasvd and libssh2-raw-bench are
 #   BENCH_DIR=/dev/shm   scratch space (tmpfs keeps the disk out of the figures)
 #   REPORT=.build/bench/last.md   a copy of the tables
+#   TUNNEL_OPTS="-vv"  extra arguments for every ftptunnel started (e.g. its debug log in tunnel.err)
+#   BENCH_KEEP=1     keep the scratch folder (logs of every server, tunnel and client) for a look afterwards
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,7 +36,13 @@ RUNS=${RUNS:-3}
 DELAY_MS=${DELAY_MS:-25}
 PAR_COUNT=${PAR_COUNT:-8}
 IDLE_SESSIONS=${IDLE_SESSIONS:-200}
-SECTIONS=${SECTIONS:-single rtt parallel servers listing bridge}
+SECTIONS=${SECTIONS:-single rtt rttup small memory parallel servers listing bridge}
+MEM_COUNT=${MEM_COUNT:-32}
+MEM_RATE=${MEM_RATE:-1M}
+MEM_WINDOWS=${MEM_WINDOWS:-auto 16M}
+SMALL_COUNT=${SMALL_COUNT:-200}
+SMALL_BYTES=${SMALL_BYTES:-4096}
+SMALL_RUNS=${SMALL_RUNS:-1}     # each mirror takes about 4 round trips per file (40 s at 50 ms): one run by default
 TUNNEL_MODE=${TUNNEL_MODE:-rewrite}
 RAW_WINDOWS=${RAW_WINDOWS:-256K 1M 2M 4M 8M 16M 32M}
 BIN=${BIN:-$ROOT/.build/release}
@@ -42,11 +53,11 @@ MAC=hmac-sha2-256
 DATA_WINDOW=${DATA_WINDOW:-16M}
 # The window ftptunnel is given (`auto` by default, as users get it); the raw libssh2 rows use DATA_WINDOW.
 TUNNEL_WINDOW=${TUNNEL_WINDOW:-auto}
-PASSIVE_PORT_COUNT=20
+PASSIVE_PORT_COUNT=160       # the memory rows run 32 transfers at once; vsftpd gives up a PASV (500 OOPS) after 9 random picks of busy ports, so keep the range far above the concurrency
 SERVER=127.0.0.2          # the server side of the loopback topology
 CLIENT=127.0.0.1          # the client side (sshd listens here too)
 START_DEADLINE=20         # seconds for any server or tunnel to come up
-TRANSFER_DEADLINE=1800    # seconds for any single transfer
+TRANSFER_DEADLINE=600     # seconds for any single transfer (each section is bounded by its transfers' deadlines)
 STALL_SECONDS=60          # a transfer moving nothing for this long fails
 POLL_INTERVAL=0.01        # seconds between checks of a condition (every wait has a deadline)
 
@@ -54,6 +65,8 @@ PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3)
 SIZE_BYTES=$(numfmt --from=iec "$SIZE") || { echo "SIZE=$SIZE is not a size (e.g. 256M, 1G)" >&2; exit 2; }
 RTT_SIZE_BYTES=$(numfmt --from=iec "${RTT_SIZE:-$SIZE}") || { echo "RTT_SIZE is not a size" >&2; exit 2; }
 GIB=$((1 << 30))
+MEM_SIZE_BYTES=$(numfmt --from=iec "${MEM_SIZE:-32M}") || { echo "MEM_SIZE is not a size" >&2; exit 2; }
+RTT_UP_BYTES=$(numfmt --from=iec "${RTT_UP_SIZE:-256M}") || { echo "RTT_UP_SIZE is not a size" >&2; exit 2; }
 if [ -n "${PAR_SIZE:-}" ]; then PAR_SIZE_BYTES=$(numfmt --from=iec "$PAR_SIZE") || exit 2
 elif ((SIZE_BYTES >= GIB)); then PAR_SIZE_BYTES=$((256 << 20))
 else PAR_SIZE_BYTES=$((SIZE_BYTES / 4)); fi
@@ -92,7 +105,7 @@ cleanup() {
   local i
   for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do kill_tree "${STARTED[i]}"; done
   for i in "$W"/ssh-ctl-*; do [ -S "$i" ] && ssh -S "$i" -O exit "$CLIENT" >/dev/null 2>&1; done
-  rm -rf "$W"
+  if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $W" >&2; else rm -rf "$W"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -293,7 +306,7 @@ start_tunnel() {
     fi
     return 0
   fi
-  local key="$kind $*"
+  local key="$kind $TUNNEL_WINDOW $*"
   if [ -n "${TUNNEL_BROKEN[$key]:-}" ]; then TUN_REASON=${TUNNEL_BROKEN[$key]}; return 1; fi
   if [ ! -x "$BIN/ftptunnel" ]; then TUN_REASON="ftptunnel not built"; TUNNEL_BROKEN[$key]=$TUN_REASON; return 1; fi
   start_ftptunnel "$kind" "$port" "$@" || { TUNNEL_BROKEN[$key]=$TUN_REASON; return 1; }
@@ -310,7 +323,7 @@ start_ftptunnel() {
   rm -f "$W/tunnel.fifo"; mkfifo "$W/tunnel.fifo"
   "$BIN/ftptunnel" connect "$CLIENT" -p "$port" -l "$USER_NAME" -i "$KEY" --known-hosts "$KNOWN_HOSTS" \
     --ftp-host "$SERVER" --ftp-port "$FTP_PORT" --local-port "$LPORT" --passive-ports "$PASV_LO-$PASV_HI" \
-    --mode "$mode" -o DataWindow=$TUNNEL_WINDOW -o Ciphers=$CIPHER -o MACs=$MAC "$@" \
+    --mode "$mode" -o DataWindow=$TUNNEL_WINDOW -o Ciphers=$CIPHER -o MACs=$MAC ${TUNNEL_OPTS:-} "$@" \
     </dev/null >"$W/tunnel.fifo" 2>"$W/tunnel.err" &
   TUN_PID=$!; started "$TUN_PID"
   exec 7<"$W/tunnel.fifo"
@@ -361,17 +374,17 @@ ftp_download() {
   return 0
 }
 
-# ftp_upload KEY HOST PORT RUN
+# ftp_upload KEY HOST PORT RUN [FILE SHA BYTES]: uploads data.bin unless another file is named.
 ftp_upload() {
-  local key=$1 host=$2 port=$3 name=up-$4.bin t0 t1 c0 c1 status
+  local key=$1 host=$2 port=$3 name=up-$4.bin src=${5:-$W/ftp/data.bin} want=${6:-$DATA_SHA} bytes=${7:-$SIZE_BYTES} t0 t1 c0 c1 status
   c0=$(cpu_ticks "${CPU_PID:-}"); t0=$(now)
-  "${CURL[@]}" -T "$W/ftp/data.bin" "ftp://$host:$port/upload/$name" 2>"$W/curl.err"; status=$?
+  "${CURL[@]}" -T "$src" "ftp://$host:$port/upload/$name" 2>"$W/curl.err"; status=$?
   t1=$(now); c1=$(cpu_ticks "${CPU_PID:-}")
   if ((status != 0)); then fail "$key" "curl exit $status: $(head -c 120 "$W/curl.err")"; rm -f "$W/ftp/upload/$name"; return 1; fi
-  if [ "$(sha "$W/ftp/upload/$name")" != "$DATA_SHA" ]; then fail "$key" "sha256 mismatch"; rm -f "$W/ftp/upload/$name"; return 1; fi
+  if [ "$(sha "$W/ftp/upload/$name")" != "$want" ]; then fail "$key" "sha256 mismatch"; rm -f "$W/ftp/upload/$name"; return 1; fi
   rm -f "$W/ftp/upload/$name"
-  record "$key" "$(calc "$SIZE_BYTES / ($t1 - $t0) / 1e6")"
-  [ -n "${CPU_PID:-}" ] && record "$key.cpu" "$(calc "($c1 - $c0) / $CLK_TCK / ($SIZE_BYTES / $GIB)")"
+  record "$key" "$(calc "$bytes / ($t1 - $t0) / 1e6")"
+  [ -n "${CPU_PID:-}" ] && record "$key.cpu" "$(calc "($c1 - $c0) / $CLK_TCK / ($bytes / $GIB)")"
   return 0
 }
 
@@ -484,6 +497,27 @@ section_rtt() {
   CPU_PID=""
 }
 
+# Uploads at the delay proxy's round trip: RTT_UP_SIZE through ssh -L and ftptunnel. sshd grants the
+# window in this direction (OpenSSH: 2 MiB), for both clients.
+section_rttup() {
+  local r
+  echo "== long round trip upload: ${DELAY_MS} ms each way, $(numfmt --to=iec "$RTT_UP_BYTES") × $RUNS" >&2
+  [ -n "${DELAY_PORT:-}" ] || start_delay_proxy
+  head -c "$RTT_UP_BYTES" "$W/ftp/data.bin" >"$W/rttup.bin"; RTT_UP_SHA=$(sha "$W/rttup.bin")
+  if start_tunnel ssh "$DELAY_PORT"; then
+    CPU_PID=$TUN_PID
+    for ((r = 1; r <= RUNS; r++)); do ftp_upload rttup.ssh "$CLIENT" "$LPORT" "rttssh-$r" "$W/rttup.bin" "$RTT_UP_SHA" "$RTT_UP_BYTES"; done
+    stop_tunnel
+  else fail rttup.ssh "$TUN_REASON"; fi
+  if start_tunnel "$TUNNEL_MODE" "$DELAY_PORT"; then
+    CPU_PID=$TUN_PID
+    for ((r = 1; r <= RUNS; r++)); do ftp_upload rttup.ft "$CLIENT" "$LPORT" "rttft-$r" "$W/rttup.bin" "$RTT_UP_SHA" "$RTT_UP_BYTES"; done
+    stop_tunnel
+  else na rttup.ft "$TUN_REASON"; fi
+  CPU_PID=""
+  rm -f "$W/rttup.bin"
+}
+
 section_parallel() {
   local r n
   echo "== parallel: $PAR_COUNT × $(numfmt --to=iec "$PAR_SIZE_BYTES") × $RUNS" >&2
@@ -563,10 +597,11 @@ section_bridge() {
   if [ -n "${PASVD_PID:-}" ]; then kill_tree "$PASVD_PID"; forget "$PASVD_PID"; PASVD_PID=""; PASVD_PORT=""; fi
 }
 
-# Optional: libssh2 raw downloads at each window of RAW_WINDOWS, on loopback and through the delay proxy.
+# Optional: libssh2 raw downloads at each window of RAW_WINDOWS, on loopback and through the delay proxy, and
+# ftptunnel (rewrite) with `DataWindow auto` on both for comparison.
 section_window() {
-  local r w
-  echo "== window sweep: ${RAW_WINDOWS} × $RUNS" >&2
+  local r w port file sha bytes key
+  echo "== window sweep: ${RAW_WINDOWS} auto × $RUNS" >&2
   [ -n "${DELAY_PORT:-}" ] || start_delay_proxy
   for ((r = 1; r <= RUNS; r++)); do
     for w in $RAW_WINDOWS; do
@@ -574,6 +609,90 @@ section_window() {
       raw_transfer "rttwin.$w" "$DELAY_PORT" "$w" download
     done
   done
+  for key in win.auto rttwin.auto; do
+    if [ "$key" = win.auto ]; then port=$SSH_PORT; file=data.bin; sha=$DATA_SHA; bytes=$SIZE_BYTES
+    else port=$DELAY_PORT; file=$(basename "$RTT_FILE"); sha=$RTT_SHA; bytes=$RTT_SIZE_BYTES; fi
+    if TUNNEL_WINDOW=auto start_tunnel rewrite "$port"; then
+      CPU_PID=$TUN_PID
+      for ((r = 1; r <= RUNS; r++)); do ftp_download "$key" "$CLIENT" "$LPORT" "$file" "$sha" "$bytes"; done
+      stop_tunnel
+    else na "$key" "$TUN_REASON"; fi
+  done
+  CPU_PID=""
+}
+
+# peak_rss_mib PID: the process's peak resident set (VmHWM) in MiB.
+peak_rss_mib() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null; }
+
+# Memory: MEM_COUNT concurrent downloads of a MEM_SIZE file by clients reading at MEM_RATE (curl
+# --limit-rate), through one ftptunnel per window setting; records the tunnel's peak RSS (VmHWM) and the
+# aggregate rate. The file is larger than any window so that a window the slow clients do not drain shows.
+section_memory() {
+  local w key i t0 t1 pids failed
+  echo "== memory: $MEM_COUNT × $(numfmt --to=iec "$MEM_SIZE_BYTES") at $MEM_RATE/s each, DataWindow $MEM_WINDOWS" >&2
+  head -c "$MEM_SIZE_BYTES" "$W/ftp/data.bin" >"$W/ftp/mem.bin"; MEM_SHA=$(sha "$W/ftp/mem.bin")
+  for w in $MEM_WINDOWS; do
+    key=mem.$w
+    if ! TUNNEL_WINDOW=$w start_tunnel "$TUNNEL_MODE" "$SSH_PORT" ${MEM_TUNNEL_OPTS:-}; then na "$key" "$TUN_REASON"; na "$key.rate" "$TUN_REASON"; continue; fi
+    pids=(); failed=""
+    t0=$(now)
+    for ((i = 0; i < MEM_COUNT; i++)); do
+      "${CURL[@]}" ${MEM_CURL_OPTS:-} --limit-rate "$MEM_RATE" -o "$W/out/mem-$i.bin" "ftp://$CLIENT:$LPORT/mem.bin" 2>"$W/curl-$i.err" &
+      pids+=($!)
+    done
+    for i in "${!pids[@]}"; do wait "${pids[i]}" || failed+="#$i curl exit $? $(head -c 80 "$W/curl-$i.err"); "; done
+    t1=$(now)
+    for ((i = 0; i < MEM_COUNT; i++)); do
+      [ -z "$failed" ] && [ "$(sha "$W/out/mem-$i.bin")" != "$MEM_SHA" ] && failed+="#$i sha256 mismatch; "
+      rm -f "$W/out/mem-$i.bin"
+    done
+    if [ -n "$failed" ]; then
+      fail "$key" "$failed tunnel: $(grep -m3 -i 'error\|warning' "$W/tunnel.err" | tr -s '\n' ' ' | head -c 300)"; STATUS[$key.rate]=${STATUS[$key]}
+    else
+      record "$key" "$(peak_rss_mib "$TUN_PID")"
+      record "$key.rate" "$(calc "$MEM_COUNT * $MEM_SIZE_BYTES / ($t1 - $t0) / 1e6")"
+    fi
+    stop_tunnel
+  done
+  rm -f "$W/ftp/mem.bin"
+}
+
+# lftp_mirror KEY PORT: `lftp mirror` (one connection, one file at a time) of small/ into a fresh folder;
+# records seconds. Every file is compared by SHA-256 with the server's.
+lftp_mirror() {
+  local key=$1 port=$2 out=$W/out/small t0 t1 status
+  rm -rf "$out"
+  t0=$(now)
+  timeout "$TRANSFER_DEADLINE" lftp -c "set cmd:fail-exit yes; set net:max-retries 1; set net:timeout 30; set ftp:ssl-allow no; set ftp:passive-mode on; open -u anonymous, ftp://$CLIENT:$port; mirror --parallel=1 small $out" \
+    </dev/null >"$W/lftp.out" 2>&1; status=$?
+  t1=$(now)
+  if ((status != 0)); then fail "$key" "lftp exit $status: $(tr -s '\n' ' ' <"$W/lftp.out" | head -c 120)"; return 1; fi
+  if [ "$(cd "$out" && sha256sum -- * | sha256sum)" != "$SMALL_SHA" ]; then fail "$key" "files differ"; return 1; fi
+  rm -rf "$out"
+  record "$key" "$(calc "$t1 - $t0")"
+}
+
+# Many small files at the delay proxy's round trip: SMALL_COUNT files of SMALL_BYTES each, mirrored by lftp
+# through ssh -L (every passive port forwarded) and through ftptunnel with and without the early data channel.
+section_small() {
+  local r i
+  echo "== small files: $SMALL_COUNT × $SMALL_BYTES bytes, lftp mirror, ${DELAY_MS} ms each way × $SMALL_RUNS" >&2
+  [ -n "${DELAY_PORT:-}" ] || start_delay_proxy
+  mkdir -p "$W/ftp/small"
+  head -c $((SMALL_COUNT * SMALL_BYTES)) "$W/ftp/data.bin" | split -b "$SMALL_BYTES" -a 4 -d - "$W/ftp/small/f"
+  SMALL_SHA=$(cd "$W/ftp/small" && sha256sum -- * | sha256sum)
+  if start_tunnel ssh "$DELAY_PORT"; then
+    for ((r = 1; r <= SMALL_RUNS; r++)); do lftp_mirror small.ssh "$LPORT"; done
+    stop_tunnel
+  else fail small.ssh "$TUN_REASON"; fi
+  local early
+  for early in yes no; do
+    if start_tunnel "$TUNNEL_MODE" "$DELAY_PORT" -o EarlyDataChannel=$early; then
+      for ((r = 1; r <= SMALL_RUNS; r++)); do lftp_mirror "small.ft.$early" "$LPORT"; done
+      stop_tunnel
+    else na "small.ft.$early" "$TUN_REASON"; fi
+  done
+  rm -rf "$W/ftp/small"
 }
 
 # tree_memory PID: "RSS_KiB PSS_KiB" summed over the process and its descendants.
@@ -661,14 +780,14 @@ section_servers() {
 # sessions sharing account worker processes (the default --sessions-per-process) and, for comparison, with a
 # process per session (--sessions-per-process 1).
 MEMORY_TARGET_MIB=64
-section_memory() {
+section_idle() {
   local r n
   echo "== pasvd-memory: $IDLE_SESSIONS idle sessions × $RUNS, default --sessions-per-process and 1" >&2
   for ((r = 1; r <= RUNS; r++)); do
     for n in shared 1; do
       if [ "$n" = shared ]; then start_pasvd; else start_pasvd --sessions-per-process 1; fi || {
-        local k; for k in "mem.$n.rss" "mem.$n.pss" "mem.$n.procs"; do na "$k" "$PASVD_REASON"; done; continue; }
-      idle_memory "mem.$n" "$PASVD_PORT" "$PASVD_PID"
+        local k; for k in "idle.$n.rss" "idle.$n.pss" "idle.$n.procs"; do na "$k" "$PASVD_REASON"; done; continue; }
+      idle_memory "idle.$n" "$PASVD_PORT" "$PASVD_PID"
       kill_tree "$PASVD_PID"; forget "$PASVD_PID"
     done
   done
@@ -756,6 +875,39 @@ print_report() {
     echo
     notes rtt.ssh rtt.raw16 rtt.raw2 rtt.ft
   fi
+  if [[ " $SECTIONS " == *" rttup "* ]]; then
+    echo "#### Long round trip upload: $((2 * DELAY_MS)) ms RTT, $(numfmt --to=iec "$RTT_UP_BYTES") upload"
+    echo
+    echo "| Row | Upload MB/s | Client CPU-s/GiB | vs ssh -L |"
+    echo "|---|---:|---:|---:|"
+    echo "| ssh -L | $(cell rttup.ssh 1) | $(cell rttup.ssh.cpu 2) | 1.00× |"
+    echo "| ftptunnel $TUNNEL_MODE | $(cell rttup.ft 1) | $(cell rttup.ft.cpu 2) | $(ratio rttup.ft rttup.ssh) |"
+    echo
+    notes rttup.ssh rttup.ft
+    echo "Both are bounded by the window sshd grants its channels (OpenSSH: 2 MiB per round trip = $(calc "2 * 1048576 / ($((2 * DELAY_MS)) / 1000) / 1e6" | cut -d. -f1) MB/s at this round trip)."
+    echo
+  fi
+  if [[ " $SECTIONS " == *" small "* ]]; then
+    echo "#### Many small files: lftp mirror of $SMALL_COUNT × $SMALL_BYTES bytes, $((2 * DELAY_MS)) ms RTT (median of $SMALL_RUNS)"
+    echo
+    echo "| Row | Seconds | vs ssh -L |"
+    echo "|---|---:|---:|"
+    echo "| ssh -L (control + every passive port) | $(cell small.ssh 2) | 1.00× |"
+    echo "| ftptunnel $TUNNEL_MODE, EarlyDataChannel yes | $(cell small.ft.yes 2) | $(ratio small.ft.yes small.ssh) |"
+    echo "| ftptunnel $TUNNEL_MODE, EarlyDataChannel no | $(cell small.ft.no 2) | $(ratio small.ft.no small.ssh) |"
+    echo
+    notes small.ssh small.ft.yes small.ft.no
+  fi
+  if [[ " $SECTIONS " == *" memory "* ]]; then
+    echo "#### Memory: $MEM_COUNT concurrent $(numfmt --to=iec "$MEM_SIZE_BYTES") downloads at $MEM_RATE/s each (curl --limit-rate), one tunnel"
+    echo
+    echo "| DataWindow | Tunnel peak RSS MiB (VmHWM) | Aggregate MB/s |"
+    echo "|---|---:|---:|"
+    local mw
+    for mw in $MEM_WINDOWS; do echo "| $mw | $(cell "mem.$mw" 1) | $(cell "mem.$mw.rate" 1) |"; done
+    echo
+    notes $(for mw in $MEM_WINDOWS; do echo "mem.$mw mem.$mw.rate"; done)
+  fi
   if [[ " $SECTIONS " == *" parallel "* ]]; then
     echo "#### Parallel: $PAR_COUNT concurrent $(numfmt --to=iec "$PAR_SIZE_BYTES") downloads, aggregate"
     echo
@@ -780,7 +932,7 @@ print_report() {
     echo
     notes direct.dl direct.ul vsftpd.rss pasvd.dl pasvd.ul pasvd.rss pasvd.pss
   fi
-  if [[ " $SECTIONS " == *" memory "* ]]; then
+  if [[ " $SECTIONS " == *" idle "* ]]; then
     echo "#### pasvd-memory: $IDLE_SESSIONS idle logged-in sessions of one account (target < $MEMORY_TARGET_MIB MiB PSS in total)"
     echo
     echo "| pasvd | Processes | RSS MiB (sum) | PSS MiB (sum) | PSS KiB per session | vs target |"
@@ -788,11 +940,11 @@ print_report() {
     local n label
     for n in shared 1; do
       label="--sessions-per-process $([ "$n" = shared ] && echo "32 (default)" || echo 1)"
-      local pss; pss=$(median "mem.$n.pss")
-      echo "| $label | $(cell "mem.$n.procs" 0) | $(cell "mem.$n.rss" 1) | $(cell "mem.$n.pss" 1) | $([ -n "$pss" ] && calc "$pss * 1024 / $IDLE_SESSIONS" | xargs printf '%.0f' || echo —) | $([ -n "$pss" ] && printf '%.2f×' "$(calc "$pss / $MEMORY_TARGET_MIB")" || echo —) |"
+      local pss; pss=$(median "idle.$n.pss")
+      echo "| $label | $(cell "idle.$n.procs" 0) | $(cell "idle.$n.rss" 1) | $(cell "idle.$n.pss" 1) | $([ -n "$pss" ] && calc "$pss * 1024 / $IDLE_SESSIONS" | xargs printf '%.0f' || echo —) | $([ -n "$pss" ] && printf '%.2f×' "$(calc "$pss / $MEMORY_TARGET_MIB")" || echo —) |"
     done
     echo
-    notes mem.shared.pss mem.shared.rss mem.1.pss mem.1.rss
+    notes idle.shared.pss idle.shared.rss idle.1.pss idle.1.rss
   fi
   if [[ " $SECTIONS " == *" window "* ]]; then
     echo "#### libssh2 raw download by channel window (loopback $SIZE; ${DELAY_MS} ms each way $(numfmt --to=iec "$RTT_SIZE_BYTES"))"
@@ -803,8 +955,9 @@ print_report() {
     for w in $RAW_WINDOWS; do
       echo "| $w | $(cell "win.$w") | $(cell "win.$w.cpu" 2) | $(cell "rttwin.$w" 1) | $(cell "rttwin.$w.cpu" 2) |"
     done
+    echo "| ftptunnel rewrite, DataWindow auto (FTP: curl, commands included) | $(cell win.auto) | $(cell win.auto.cpu 2) | $(cell rttwin.auto 1) | $(cell rttwin.auto.cpu 2) |"
     echo
-    notes $(for w in $RAW_WINDOWS; do echo "win.$w rttwin.$w"; done)
+    notes $(for w in $RAW_WINDOWS auto; do echo "win.$w rttwin.$w"; done)
   fi
   if [[ " $SECTIONS " == *" bridge "* ]]; then
     echo "#### SFTP bridge (Mode sftp) vs OpenSSH sftp -B 32768 -R 64 vs rewrite tunnel to pasvd"
@@ -844,8 +997,8 @@ start_vsftpd
 start_raw_endpoints
 for s in $SECTIONS; do
   case $s in
-    single|rtt|parallel|servers|listing|window|bridge|memory) "section_$s" ;;
-    *) echo "unknown section '$s' (single rtt parallel servers listing window bridge memory)" >&2; exit 2 ;;
+    single|rtt|rttup|small|memory|idle|parallel|servers|listing|window|bridge) "section_$s" ;;
+    *) echo "unknown section '$s' (single rtt rttup small memory idle parallel servers listing window bridge)" >&2; exit 2 ;;
   esac
 done
 mkdir -p "$(dirname "$REPORT")"

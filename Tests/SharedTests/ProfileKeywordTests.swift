@@ -114,6 +114,16 @@ import Testing
         #expect(settings.dataWindow == bytes && !settings.dataWindowAuto)
     }
 
+    @Test func earlyDataChannelIsOffUnlessTurnedOn() throws {
+        let world = try ProfileTestWorld()
+        try world.profile("on", "EarlyDataChannel yes")
+        try world.profile("plain", "Port 22")
+        #expect(try world.resolve("on").settings.earlyDataChannel)
+        let plain = try world.resolve("plain")
+        #expect(!plain.settings.earlyDataChannel)
+        #expect(plain.entries.first { $0.keyword == "EarlyDataChannel" }?.value == "no")
+    }
+
     @Test func dataWindowAutoWithAMaximum() throws {
         let world = try ProfileTestWorld()
         try world.profile("p", "DataWindow auto\nDataWindowMax 32M")

@@ -7,6 +7,8 @@
 #include <sys/prctl.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -87,4 +89,9 @@ int cposix_has_no_capabilities(void) {
         if (data[i].effective != 0 || data[i].permitted != 0) return 0;
     }
     return 1;
+}
+
+int cposix_unsent_bytes(int fd) {
+    int value = 0;
+    return ioctl(fd, SIOCOUTQ, &value) == 0 ? value : -1;
 }

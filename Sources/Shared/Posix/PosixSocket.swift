@@ -1,3 +1,4 @@
+import CPosix
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -109,6 +110,13 @@ public enum PosixSocket {
     public static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) {
         var value = value
         setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    /// Bytes sent on a TCP socket that its peer has not acknowledged yet (SIOCOUTQ): what the kernel still holds
+    /// for a reader that fell behind. 0 when the socket cannot say.
+    public static func unsentBytes(_ fd: Int32) -> Int {
+        guard fd >= 0, case .done(let n)? = try? Posix.call("ioctl(SIOCOUTQ)", { cposix_unsent_bytes(fd) }) else { return 0 }
+        return Int(n)
     }
 
     public static func setNoDelay(_ fd: Int32) { setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1) }

@@ -32,6 +32,9 @@ public enum ProfileKeyword: String, CaseIterable, Sendable {
     case reconnect = "Reconnect"
     /// Failed reconnect attempts in a row before giving up (0: never give up).
     case reconnectAttempts = "ReconnectAttempts"
+    /// Rewrite mode: open a data channel as soon as the server announces its passive port (yes) or when the client
+    /// connects (no, default).
+    case earlyDataChannel = "EarlyDataChannel"
     case bindAddress = "BindAddress"
     /// `GatewayPorts yes` is `BindAddress 0.0.0.0`; `no` is `BindAddress 127.0.0.1`.
     case gatewayPorts = "GatewayPorts"

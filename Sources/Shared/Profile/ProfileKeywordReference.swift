@@ -44,8 +44,9 @@ extension ProfileKeyword {
             return "`Mode sftp`: the remote directory FTP clients see as `/`; relative paths start at the login directory"
         case .dataWindow:
             return "receive window per data channel: `auto`, or a fixed size in bytes or K/M/G, 64K-1G. `auto` starts at "
-                + "2M (OpenSSH's window) and doubles while a transfer is window-limited and its client keeps up, up to "
-                + "`DataWindowMax`; a slow client keeps a small window"
+                + "2M (OpenSSH's window) and doubles while a transfer is window-limited (a window's worth arrives within "
+                + "two round trips) and its client takes what it is handed, up to `DataWindowMax`; a slow client and a "
+                + "short round trip keep the window at 2M"
         case .dataWindowMax: return "the most `DataWindow auto` grants one channel, 64K-1G"
         case .passiveHost: return "`ignore` (replace the address in 227 replies by FTPHost) or `server` (trust it)"
         case .sessions: return "SSH sessions carrying data channels, 1-16"
@@ -53,6 +54,12 @@ extension ProfileKeyword {
             return "`yes` or `no`: after the SSH session is lost, keep every listener and reconnect (backoff 1 s doubling "
                 + "to 30 s, with jitter; never after an authentication failure or another host key); rewrite-mode control "
                 + "connections resume where they were. `no`: exit with status 6"
+        case .earlyDataChannel:
+            return "`yes` or `no`, rewrite mode with `Sessions 1`: open a data connection's channel as soon as the "
+                + "server's 227/229 reply arrives (the server already listens), so its round trip overlaps the client's "
+                + "own; the client's connection takes it over. At most one waits per control connection; it is closed "
+                + "with its listener (a newer PASV/EPSV, the end of the control connection, 60 s unused). Meant for an "
+                + "FTP server some way behind sshd; with the server on the SSH host it gains nothing measurable"
         case .reconnectAttempts:
             return "failed reconnect attempts in a row before giving up with status 6, 0-1000000 (`0` = never give up)"
         case .bindAddress: return "numeric address the local listeners bind (`localhost`, `*` accepted)"
@@ -88,6 +95,7 @@ extension ProfileKeyword {
         case .passiveHost: return settings.passiveHost.rawValue
         case .sessions: return "\(settings.sessions)"
         case .reconnect: return settings.reconnect ? "yes" : "no"
+        case .earlyDataChannel: return settings.earlyDataChannel ? "yes" : "no"
         case .reconnectAttempts: return "\(settings.reconnectAttempts)"
         case .bindAddress: return settings.bindAddress
         case .gatewayPorts: return "no"

@@ -48,6 +48,7 @@ struct SettingsLayer: Sendable {
     var sessions: Sourced<Int>?
     var reconnect: Sourced<Bool>?
     var reconnectAttempts: Sourced<Int>?
+    var earlyDataChannel: Sourced<Bool>?
     var bindAddress: Sourced<String>?
 
     init(duplicates: Duplicates) { self.duplicates = duplicates }
@@ -106,6 +107,7 @@ struct SettingsLayer: Sendable {
         case .sessions:
             try set(\.sessions, try parse { try ValueParser.integer($0, in: ValueParser.sessionsRange, unit: " sessions") })
         case .reconnect: try set(\.reconnect, try parse(ValueParser.yesNo))
+        case .earlyDataChannel: try set(\.earlyDataChannel, try parse(ValueParser.yesNo))
         case .reconnectAttempts:
             try set(\.reconnectAttempts, try parse { try ValueParser.integer($0, in: ValueParser.reconnectAttemptsRange, unit: " attempts") })
         case .bindAddress: try set(\.bindAddress, try parse(ValueParser.bindAddress))

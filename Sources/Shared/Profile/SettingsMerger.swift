@@ -133,6 +133,7 @@ struct SettingsMerger {
                                     note: "the address in 227 replies is replaced by FTPHost") { $0.rawValue }
         settings.sessions = take(.sessions, \.sessions, default: settings.sessions) { String($0) }
         settings.reconnect = take(.reconnect, \.reconnect, default: settings.reconnect, show: yesNo)
+        settings.earlyDataChannel = take(.earlyDataChannel, \.earlyDataChannel, default: settings.earlyDataChannel, show: yesNo)
         settings.reconnectAttempts = take(.reconnectAttempts, \.reconnectAttempts, default: settings.reconnectAttempts,
                                           note: "retry forever") { String($0) }
         settings.bindAddress = bind.value

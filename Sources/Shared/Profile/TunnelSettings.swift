@@ -69,6 +69,10 @@ public struct TunnelSettings: Sendable, Equatable {
     public var reconnect: Bool = true
     /// Failed attempts in a row before the tunnel gives up (exit 6); 0 = never.
     public var reconnectAttempts: Int = 0
+    /// Rewrite mode: a data channel is opened when the server's 227/229 reply arrives, before the client connects
+    /// (its open overlaps the client's own round trip); the client's connection adopts it. Off by default: with
+    /// the FTP server on the SSH host it gains nothing measurable (the client's command travels alongside the open).
+    public var earlyDataChannel: Bool = false
 
     public init(sshHost: String, user: String) {
         self.sshHost = sshHost

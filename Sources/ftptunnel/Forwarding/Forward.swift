@@ -40,9 +40,10 @@ final class Forward {
     }
 
     let id: Int
-    let fd: Int32
-    let peer: String
-    let peerPort: Int
+    /// The local socket; -1 while `awaitingLocal`.
+    private(set) var fd: Int32
+    private(set) var peer: String
+    private(set) var peerPort: Int
     let localPort: Int
     let target: ForwardTarget
     let filter: StreamFilter?
@@ -63,6 +64,10 @@ final class Forward {
     var closeWhenFlushed = false
     /// `DataWindow auto` on a data channel: how much receive window to grant (nil: the window is fixed).
     var receiveWindow: ReceiveWindowPolicy?
+    /// An early data channel (`EarlyDataChannel yes`): opened when the server announced its passive port, before
+    /// the client connected. Until `adoptLocal` there is no local socket: nothing is read, written or shut down
+    /// locally, and what the server sends waits in `toLocal` (bounded) and in the channel's window.
+    private(set) var awaitingLocal = false
 
     /// Local client → channel.
     let toChannel: ForwardBuffer
@@ -93,17 +98,33 @@ final class Forward {
         toLocal = ForwardBuffer(capacity: bufferSize)
     }
 
+    /// An early data channel for the passive port `localPort`: no local socket until a client connects there.
+    convenience init(earlyChannelID id: Int, originator: String, localPort: Int, target: ForwardTarget, bufferSize: Int) {
+        self.init(id: id, fd: -1, peer: originator, peerPort: localPort, localPort: localPort, target: target,
+                  filter: nil, bufferSize: bufferSize)
+        awaitingLocal = true
+    }
+
+    /// The client's connection arrived: it takes over the early channel (and whatever it already holds).
+    func adoptLocal(fd: Int32, peer: String, peerPort: Int) {
+        precondition(awaitingLocal && !localClosed, "only a waiting early channel adopts a connection")
+        self.fd = fd
+        self.peer = peer
+        self.peerPort = peerPort
+        awaitingLocal = false
+    }
+
     var isOpen: Bool { state == .open }
     var isDone: Bool { state == .done }
 
     /// Read from the local socket: channel open, client still sending, room for it (and the filter takes input).
     var wantsLocalRead: Bool {
-        isOpen && upstream == .flowing && !broken && toChannel.hasRoom && toChannelOverflow.isEmpty
+        isOpen && !awaitingLocal && upstream == .flowing && !broken && toChannel.hasRoom && toChannelOverflow.isEmpty
             && toLocalOverflow.isEmpty && (filter?.wantsClientBytes ?? true)
     }
 
     /// Write to the local socket: bytes waiting.
-    var wantsLocalWrite: Bool { !broken && !toLocal.isEmpty }
+    var wantsLocalWrite: Bool { !awaitingLocal && !broken && !toLocal.isEmpty }
 
     /// Read from the channel: open, server still sending, room locally.
     var wantsChannelRead: Bool {
@@ -119,7 +140,7 @@ final class Forward {
 
     /// Everything from the server has reached the client: time to shut the local sending half.
     var readyForLocalShutdown: Bool {
-        isOpen && downstream == .channelEnded && toLocal.isEmpty && toLocalOverflow.isEmpty && !filterHoldsOutput
+        isOpen && !awaitingLocal && downstream == .channelEnded && toLocal.isEmpty && toLocalOverflow.isEmpty && !filterHoldsOutput
     }
 
     /// Both directions finished (or something broke): time to close the channel.
@@ -191,6 +212,6 @@ final class Forward {
     func closeLocal() {
         guard !localClosed else { return }
         localClosed = true
-        close(fd)
+        if fd >= 0 { close(fd) }
     }
 }

@@ -24,6 +24,7 @@ extension ForwardingLoop: ForwardingControl {
                 listeners.append(listener)
                 dataListeners.add(listener, key: .init(owner: owner, id: id))
                 logger.debug("data listener on \(address) port \(listener.port) for \(target)")
+                openEarlyChannel(for: listener, owner: owner)
                 return listener.port
             } catch {
                 lastError = error

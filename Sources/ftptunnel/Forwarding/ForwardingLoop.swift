@@ -52,6 +52,8 @@ final class ForwardingLoop: LaneHost {
         /// Level of the per-connection lines (accepted, closed): fixed mode, where the control stream may be TLS and
         /// no transfer line can be known, shows them by default; rewrite mode logs transfers instead (-v for these).
         var connectionLogLevel: Logger.Level = .info
+        /// Rewrite mode: open each passive port's channel when the listener opens (`EarlyDataChannel yes`).
+        var earlyDataChannel = false
     }
 
     /// SSH packet size for data channels (libssh2's maximum; larger packets gain nothing).
@@ -89,6 +91,8 @@ final class ForwardingLoop: LaneHost {
     private var nextReportToken = 1
     /// Rewrite mode's one-shot data listeners that have not accepted yet.
     let dataListeners = DataListenerRegistry()
+    /// Early data channels waiting for their listener's client (at most one per control connection).
+    var earlyChannels = EarlyChannelTable()
     /// `maximumConnections` reached: logged once until a connection is accepted again.
     private var refusingConnections = false
 
@@ -110,11 +114,13 @@ final class ForwardingLoop: LaneHost {
         sessions.reportState()
         defer { shutDown() }
         var progress = false
+        var busyPasses = 0
         while !shouldStop() {
             let now = Date()
-            buildPollSet()
-            let holdsInput = lanes.contains { $0.holdsInput }
-            let timeout: Int32 = progress || holdsInput ? 0 : nextTimeout(now: now)
+            let busy = progress || lanes.contains { $0.holdsInput }
+            busyPasses = busy ? busyPasses + 1 : 0
+            buildPollSet(listeners: !busy || busyPasses % Self.listenerPollInterval == 0)
+            let timeout: Int32 = busy ? 0 : nextTimeout(now: now)
             let ready: Int
             do { ready = try PosixPoll.poll(&fds, milliseconds: timeout) } catch {
                 throw TunnelError.internalFailure(error.description)
@@ -130,7 +136,13 @@ final class ForwardingLoop: LaneHost {
     /// The poll set, rebuilt each pass in place (no allocation per pass).
     private var fds: [pollfd] = []
 
-    private func buildPollSet() {
+    /// While the loop is busy (passes that do not wait), listening sockets are polled on every this many passes
+    /// only: fixed mode listens on every port of `PassivePorts`, and polling dozens of idle listeners on each of
+    /// the passes a transfer takes (about 4 500 per GiB on loopback) was 3 % of its CPU. A connection waits at most
+    /// this many busy passes (well under a millisecond) to be accepted.
+    static let listenerPollInterval = 16
+
+    private func buildPollSet(listeners includeListeners: Bool) {
         fds.removeAll(keepingCapacity: true)
         slots.removeAll(keepingCapacity: true)
         fds.append(pollfd(fd: wakeUp.readFD, events: Int16(POLLIN), revents: 0)); slots.append(.wake)
@@ -138,7 +150,7 @@ final class ForwardingLoop: LaneHost {
             fds.append(pollfd(fd: lane.socket, events: PosixPoll.readHangUp | lane.pollEvents, revents: 0))
             slots.append(.lane(lane))
         }
-        for listener in listeners where listener.isListening {
+        for listener in listeners where includeListeners && listener.isListening {
             fds.append(pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)); slots.append(.listener(listener))
         }
         for forward in forwards where !forward.isDone && !forward.localClosed {
@@ -260,6 +272,16 @@ final class ForwardingLoop: LaneHost {
                 continue
             }
             refusingConnections = false
+            if listener.oneShot, let early = earlyChannels.take(for: listener) {
+                if early.awaitingLocal, !early.localClosed, !early.broken, !early.isDone, early.state != .closing {
+                    early.adoptLocal(fd: client.fd, peer: client.peer, peerPort: client.peerPort)
+                    logger.info("connection accepted onto its early channel", metadata: meta(early))
+                    dataListeners.forget(listener)
+                    listeners.removeAll { $0 === listener }
+                    break
+                }
+                abandonEarlyChannel(early)  // it failed or ended: the connection gets a channel of its own
+            }
             if !listener.isControl, let pool {
                 var adopted = AdoptedConnection(fd: client.fd, peer: client.peer, peerPort: client.peerPort,
                                                 localPort: listener.port, target: listener.target)
@@ -487,6 +509,10 @@ final class ForwardingLoop: LaneHost {
             forward.onChannelOpen = nil
             report("the connection closed before its channel opened")
         }
+        if forward.awaitingLocal {
+            logger.info("early data channel to \(forward.target) closed: no client connected to port \(forward.localPort)", metadata: ["conn": "\(forward.id)"])
+            return
+        }
         let seconds = max(Date().timeIntervalSince(forward.started), 0.001)
         let total = Double(forward.bytesUp + forward.bytesDown)
         logger.log(level: configuration.connectionLogLevel,
@@ -516,6 +542,37 @@ final class ForwardingLoop: LaneHost {
 
     func dropListener(_ listener: LocalListener) {
         listeners.removeAll { $0 === listener }
+        if let early = earlyChannels.take(for: listener) { abandonEarlyChannel(early) }
+    }
+
+    /// Rewrite mode, `EarlyDataChannel yes`: opens the channel to the server's passive port now, so its round trip
+    /// overlaps the client's own (the server already listens). Not with a session pool (the pool places a data
+    /// connection when it arrives), not for a second waiting listener of the same control connection, and never
+    /// beyond `maximumConnections`.
+    func openEarlyChannel(for listener: LocalListener, owner: ObjectIdentifier) {
+        guard configuration.earlyDataChannel, pool == nil, !earlyChannels.has(owner: owner),
+              earlyChannels.count < EarlyChannelTable.capacity,
+              forwards.count < configuration.maximumConnections else { return }
+        let forward = Forward(earlyChannelID: nextID, originator: listener.address, localPort: listener.port,
+                              target: listener.target, bufferSize: configuration.bufferSize)
+        nextID += 1
+        forwards.append(forward)
+        earlyChannels.add(forward, for: listener, owner: owner)
+        sessions.assign(forward)
+        logger.info("early data channel to \(listener.target) for port \(listener.port)", metadata: ["conn": "\(forward.id)"])
+    }
+
+    /// Closes an early channel no client took (its listener closed, or it failed before one arrived).
+    private func abandonEarlyChannel(_ forward: Forward) {
+        guard forward.awaitingLocal else { return }
+        forward.broken = true
+        switch forward.state {
+        case .open: forward.state = .closing
+        case .closing, .opening: break   // the lane closes it once libssh2 is done
+        case .connectingLocally, .queued, .suspended, .done:
+            forward.state = .done
+            finish(forward)
+        }
     }
 
     private func shutDown() {
@@ -529,6 +586,7 @@ final class ForwardingLoop: LaneHost {
             configuration.activity?.connectionClosed(control: forward.filter != nil)
         }
         forwards.removeAll()
+        earlyChannels.removeAll()
         dataListeners.removeAll()
         listeners.removeAll()
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Posix
 import Shared
 
 /// What a lane needs from the loop that drives it (same thread).
@@ -63,6 +64,9 @@ final class SessionLane {
 
     /// Longest chunk handed to one libssh2_channel_write (it sends at most one packet per call anyway).
     static let maximumWrite = 64 << 10
+
+    /// Seconds the quickest data channel open of this session took (about one round trip).
+    private var quickestOpen: TimeInterval?
 
     /// Receive window of control channels (commands and replies are small).
     static let controlWindow = 256 << 10
@@ -287,10 +291,14 @@ final class SessionLane {
                 forward.state = .closing
                 logger.info("a late channel to \(forward.target) opened after its connection was given up; closing it", metadata: ["conn": "\(forward.id)"])
             } else {
-                forward.state = .open
-                if forward.filter == nil, let windowMaximum {
-                    forward.receiveWindow = ReceiveWindowPolicy(initial: window, maximum: windowMaximum)
+                if forward.filter == nil, let windowMaximum, case .opening(let since, _) = forward.state {
+                    // An open takes about one round trip (plus the server's connect, plus any load here): the
+                    // quickest one so far is what `DataWindow auto` measures windows against.
+                    let roundTrip = min(quickestOpen ?? .infinity, max(0, now.timeIntervalSince(since)))
+                    quickestOpen = roundTrip
+                    forward.receiveWindow = ReceiveWindowPolicy(initial: window, maximum: windowMaximum, roundTrip: roundTrip)
                 }
+                forward.state = .open
                 logger.info("channel open", metadata: ["conn": "\(forward.id)"])
                 report(forward, failure: nil)
                 if forward.resuming {
@@ -401,8 +409,14 @@ final class SessionLane {
         // network (with a full buffer's worth waiting, the loop, not the window, is the limit).
         let window = channel.receiveWindow
         let drained = window.queued < forward.toLocal.capacity
-        let grant = policy.afterRead(bytes: forward.lastReadBytes, windowLeft: window.left,
-                                     channelDrained: drained, localDrains: drains)
+        // What the client was handed and has not taken (the policy ignores it while the client is behind anyway).
+        let backlog = drains ? forward.toLocal.count + PosixSocket.unsentBytes(forward.fd) : 0
+        let grant = policy.afterRead(bytes: forward.lastReadBytes, windowLeft: window.left, channelDrained: drained,
+                                     localDrains: drains, localBacklog: backlog, now: ProcessInfo.processInfo.systemUptime)
+        if policy.target != forward.receiveWindow?.target {
+            logger.debug("receive window target \(policy.target >> 10) KiB (round trip \(String(format: "%.1f", policy.roundTrip * 1000)) ms)",
+                         metadata: ["conn": "\(forward.id)"])
+        }
         forward.receiveWindow = policy
         guard grant > 0 else { return false }
         return try grantWindow(forward, bytes: grant)

@@ -86,6 +86,7 @@ final class Tunnel: @unchecked Sendable {
         if settings.dataWindowAuto { configuration.dataWindowMaximum = settings.dataWindowMax }
         configuration.connectionLogLevel = ownConnections || rewrite ? .info : .notice
         configuration.activity = activity
+        configuration.earlyDataChannel = rewrite && settings.earlyDataChannel
         if settings.reconnect {
             configuration.reconnect = ReconnectPolicy(attempts: settings.reconnectAttempts,
                                                       waitForSession: TimeInterval(settings.connectTimeout ?? 30))

@@ -20,6 +20,10 @@ extern const int cposix_at_symlink_follow;
 extern const int cposix_msg_ctrunc;
 extern const int cposix_msg_trunc;
 
+/// ioctl(SIOCOUTQ): bytes in a TCP socket's send queue the peer has not acknowledged (on loopback: not yet taken
+/// into the reader's receive buffer); -1 with errno set. (ioctl is variadic.)
+int cposix_unsent_bytes(int fd);
+
 /// openat2(2) with `struct open_how` {flags, mode, resolve}: returns the descriptor or -1 with errno set.
 int cposix_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 
