@@ -12,13 +12,16 @@ import TestSupport
     /// The early channel's connection id from its log line for `port`, once it is logged.
     static func earlyChannelID(_ tunnel: RewriteTunnelProcess, port: Int) throws -> String {
         try Deadline.value(of: "the early data channel for port \(port) in the log") {
-            tunnel.output.split(separator: "\n").first { $0.hasSuffix("for port \(port)") && $0.contains("early data channel") }
-                .flatMap { line in line.split(separator: " ").first { $0.hasPrefix("conn=") }.map(String.init) }
+            TunnelLogLine.all(tunnel.output)
+                .first { $0.text.hasSuffix("for port \(port)") && $0.text.contains("early data channel") }
+                .flatMap { line in line.metadata["conn"].map { "conn=\($0)" } }
         }
     }
 
     static func logLine(_ tunnel: RewriteTunnelProcess, _ conn: String, endingWith text: String) -> Bool {
-        tunnel.output.split(separator: "\n").contains { $0.contains("\(conn) ") && $0.hasSuffix(text) }
+        TunnelLogLine.all(tunnel.output).contains { line in
+            line.metadata["conn"].map { "conn=\($0)" } == conn && line.text.hasSuffix(text)
+        }
     }
 
     /// Waits for the log line of `conn` ending with `text`; a timeout shows the tunnel's log.
