@@ -317,33 +317,34 @@ tunnel_listening() {
   listening "$CLIENT" "$LPORT" $(seq "$PASV_LO" "$PASV_HI")
 }
 
-# start_ftptunnel MODE SSHPORT [-o K=V...]: waits (event-driven, on a FIFO) for `ready` on stdout.
+# start_ftptunnel MODE SSHPORT [-o K=V...]: waits (event-driven, on a FIFO) for `ready` on stderr, where ftptunnel
+# prints every message; the lines are kept in tunnel.err.
 start_ftptunnel() {
   local mode=$1 port=$2 line deadline remaining ready=0 eof=0 status; shift 2
   rm -f "$W/tunnel.fifo"; mkfifo "$W/tunnel.fifo"
   "$BIN/ftptunnel" connect "$CLIENT" -p "$port" -l "$USER_NAME" -i "$KEY" --known-hosts "$KNOWN_HOSTS" \
     --ftp-host "$SERVER" --ftp-port "$FTP_PORT" --local-port "$LPORT" --passive-ports "$PASV_LO-$PASV_HI" \
     --mode "$mode" -o DataWindow=$TUNNEL_WINDOW -o Ciphers=$CIPHER -o MACs=$MAC ${TUNNEL_OPTS:-} "$@" \
-    </dev/null >"$W/tunnel.fifo" 2>"$W/tunnel.err" &
+    </dev/null >"$W/tunnel.out" 2>"$W/tunnel.fifo" &
   TUN_PID=$!; started "$TUN_PID"
   exec 7<"$W/tunnel.fifo"
   deadline=$(calc "$(now) + $START_DEADLINE")
   while remaining=$(calc "$deadline - $(now)"); awk -v r="$remaining" 'BEGIN { exit !(r > 0) }'; do
     IFS= read -r -t "$remaining" -u 7 line; status=$?
     if ((status > 128)); then break; fi            # timed out
-    if ((status != 0)); then eof=1; break; fi     # stdout closed: the process is ending
-    echo "$line" >>"$W/tunnel.out"
-    if [[ $line == *ready* ]]; then ready=1; break; fi
+    if ((status != 0)); then eof=1; break; fi     # stderr closed: the process is ending
+    echo "$line" >>"$W/tunnel.err"
+    if [[ $line == *"ftptunnel: ready"* ]]; then ready=1; break; fi
   done
   if ((ready)); then
-    cat <&7 >>"$W/tunnel.out" &   # keep draining stdout
+    cat <&7 >>"$W/tunnel.err" &   # keep draining stderr
     TUN_DRAIN=$!; started "$TUN_DRAIN"
     exec 7<&-
     return 0
   fi
   exec 7<&-
   ((eof)) && wait_until 5 eval '! alive "$TUN_PID"'
-  if alive "$TUN_PID" && ((eof)); then TUN_REASON="ftptunnel $mode closed stdout without printing ready"
+  if alive "$TUN_PID" && ((eof)); then TUN_REASON="ftptunnel $mode closed stderr without printing ready"
   elif alive "$TUN_PID"; then TUN_REASON="ftptunnel $mode not ready within ${START_DEADLINE} s"
   else TUN_REASON="ftptunnel $mode exited: $(tr -s '\n ' ' ' <"$W/tunnel.err" | head -c 160 | sed 's/ *$//')"; fi
   stop_tunnel

@@ -196,11 +196,16 @@ head -c 5000000 /dev/urandom >"$W/up.bin"
 password=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(18))')
 printf '%s\n' "$password" | /usr/sbin/pasvd passwd --users /etc/pasvd/users e2e --root /srv/ftp/ftptunnel-e2e >/dev/null
 # The units' options, with this test's address and ports after them (the last of a repeated option wins), under
-# the units' privilege limits: no new privileges, and the capability bounding set of pasvd.service.
+# the units' privilege limits: no new privileges, and the capability bounding set of pasvd.service (login workers
+# chroot to an empty directory, so CAP_SYS_CHROOT is in it).
 # shellcheck disable=SC1091
 PASVD_OPTIONS=$(. /etc/pasvd/pasvd.conf && echo "$PASVD_OPTIONS")
+# The bounding set is read from the installed unit, so the two cannot drift apart.
+bounding_set() { sed -n 's/^CapabilityBoundingSet=//p' "$1" | tr 'A-Z' 'a-z' | sed 's/cap_/+/g; s/ /,/g'; }
+BOUNDING=$(bounding_set /usr/lib/systemd/system/pasvd.service)
+[ -n "$BOUNDING" ] || fail "pasvd.service has no CapabilityBoundingSet"
 # shellcheck disable=SC2086
-setpriv --no-new-privs --bounding-set=-all,+setuid,+setgid,+kill,+net_bind_service,+dac_read_search \
+setpriv --no-new-privs --bounding-set="-all,$BOUNDING" \
   /usr/sbin/pasvd serve $PASVD_OPTIONS --listen "$SERVER" --port "$FTP_PORT" --pasv-ports "$PASV" \
   --pasv-address 127.0.0.1 --log-file "$W/pasvd.log" & started $!
 wait_until "$START_DEADLINE" listening "$SERVER" "$FTP_PORT" || fail "pasvd did not start: $(cat "$W/pasvd.log")"
@@ -237,7 +242,7 @@ env HOME="$THOME" NOTIFY_SOCKET="$NOTIFY_NAME" /usr/bin/ftptunnel connect e2e >"
 wait_until 30 grep -q READY=1 "$W/notify.log" || fail "no READY=1 from the installed ftptunnel: $(cat "$W/tunnel.out" "$W/tunnel.err")"
 grep -q "ftptunnel: ready" "$W/tunnel.out" "$W/tunnel.err" || fail "READY=1 before the ready line"
 URL="ftp://$CLIENT:$LOCAL_PORT"
-curl -sS --max-time 60 --netrc-file "$W/netrc" "$URL/sample.bin" -o "$W/down.bin" || fail "download through the installed tunnel"
+curl -sS --max-time 60 --netrc-file "$W/netrc" "$URL/sample.bin" -o "$W/down.bin" || fail "download through the installed tunnel: $(tail -n 20 "$W/pasvd.log" "$W/tunnel.err")"
 curl -sS --max-time 60 --netrc-file "$W/netrc" -T "$W/up.bin" "$URL/incoming/up.bin" || fail "upload through the installed tunnel"
 want=$(sha256sum </srv/ftp/ftptunnel-e2e/sample.bin | cut -d' ' -f1); got=$(sha256sum <"$W/down.bin" | cut -d' ' -f1)
 [ "$want" = "$got" ] || fail "download differs: server $want, client $got"
@@ -254,7 +259,7 @@ ok "16 MiB down and 5 MB up, sha256 equal at both ends; the upload belongs to ft
 SOCKET_PORT=$(free_ports 1)
 # shellcheck disable=SC2086
 systemd-socket-activate --listen "$SERVER:$SOCKET_PORT" --accept --inetd \
-  setpriv --no-new-privs --bounding-set=-all,+setuid,+setgid,+dac_read_search \
+  setpriv --no-new-privs --bounding-set="-all,$(bounding_set /usr/lib/systemd/system/pasvd@.service)" \
   /usr/sbin/pasvd serve --inetd $PASVD_OPTIONS --pasv-ports "$PASV" --pasv-address 127.0.0.1 \
   2>"$W/pasvd-inetd.log" & started $!
 wait_until "$START_DEADLINE" listening "$SERVER" "$SOCKET_PORT" || fail "systemd-socket-activate did not listen"
