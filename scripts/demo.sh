@@ -67,5 +67,5 @@ echo "server sha256: $want"
 echo "client sha256: $got"
 [ "$want" = "$got" ] || { echo "MISMATCH: the download differs from the server's file"; exit 1; }
 echo "Byte-for-byte identical. pasvd's transfer log:"
-grep -E "download|upload|login|connected" "$W/pasvd.log" | tail -n 6 || true
+grep -E "RETR|STOR|APPE| login$" "$W/pasvd.log" | tail -n 6 || true
 say "Demo complete: control and data connections crossed only the SSH session."
