@@ -11,13 +11,15 @@
 #   RUNS=3           runs per row (the table shows medians)
 #   RTT_SIZE=SIZE    download size for the long-round-trip rows
 #   DELAY_MS=25      one-way delay the proxy adds in each direction (round trip = 2 × DELAY_MS)
+#   FAR_DELAY_MS=100 FAR_SIZE=512M   the far round-trip rows (section far): one-way delay and download size
 #   PAR_COUNT=8      concurrent downloads in the parallel rows
 #   PAR_SIZE=256M    size of each parallel download (SIZE/4 when SIZE < 1G)
 #   IDLE_SESSIONS=200  idle logged-in sessions for the server memory rows (sections servers and idle)
-#   SECTIONS="single rtt rttup small memory parallel servers listing bridge"   which tables to run (also: window, idle)
+#   SECTIONS="single rtt far rttup small memory parallel servers listing bridge"   which tables to run (also: window, idle)
 #   RTT_UP_SIZE=256M  upload size of the long-round-trip upload rows (rttup)
 #   SMALL_COUNT=200 SMALL_BYTES=4096 SMALL_RUNS=1   the small-files rows (lftp mirror at the delay proxy)
 #   MEM_COUNT=32 MEM_SIZE=32M MEM_RATE=1M MEM_WINDOWS="auto 16M"   the memory rows: slow concurrent downloads
+#   MEM_DELAY=1      run the memory rows through the delay proxy (DELAY_MS each way) instead of on loopback
 #   RAW_WINDOWS="256K … 32M"  windows of the optional `window` section (libssh2 raw download sweep)
 #   TUNNEL_MODE=rewrite  ftptunnel mode of the rtt, parallel and listing rows (single runs both)
 #   BIN=.build/release   where ftptunnel, pasvd and libssh2-raw-bench are
@@ -36,7 +38,8 @@ RUNS=${RUNS:-3}
 DELAY_MS=${DELAY_MS:-25}
 PAR_COUNT=${PAR_COUNT:-8}
 IDLE_SESSIONS=${IDLE_SESSIONS:-200}
-SECTIONS=${SECTIONS:-single rtt rttup small memory parallel servers listing bridge}
+SECTIONS=${SECTIONS:-single rtt far rttup small memory parallel servers listing bridge}
+FAR_DELAY_MS=${FAR_DELAY_MS:-100}
 MEM_COUNT=${MEM_COUNT:-32}
 MEM_RATE=${MEM_RATE:-1M}
 MEM_WINDOWS=${MEM_WINDOWS:-auto 16M}
@@ -64,6 +67,7 @@ POLL_INTERVAL=0.01        # seconds between checks of a condition (every wait ha
 PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3)
 SIZE_BYTES=$(numfmt --from=iec "$SIZE") || { echo "SIZE=$SIZE is not a size (e.g. 256M, 1G)" >&2; exit 2; }
 RTT_SIZE_BYTES=$(numfmt --from=iec "${RTT_SIZE:-$SIZE}") || { echo "RTT_SIZE is not a size" >&2; exit 2; }
+FAR_BYTES=$(numfmt --from=iec "${FAR_SIZE:-512M}") || { echo "FAR_SIZE is not a size" >&2; exit 2; }
 GIB=$((1 << 30))
 MEM_SIZE_BYTES=$(numfmt --from=iec "${MEM_SIZE:-32M}") || { echo "MEM_SIZE is not a size" >&2; exit 2; }
 RTT_UP_BYTES=$(numfmt --from=iec "${RTT_UP_SIZE:-256M}") || { echo "RTT_UP_SIZE is not a size" >&2; exit 2; }
@@ -334,7 +338,8 @@ start_ftptunnel() {
     if ((status > 128)); then break; fi            # timed out
     if ((status != 0)); then eof=1; break; fi     # stderr closed: the process is ending
     echo "$line" >>"$W/tunnel.err"
-    if [[ $line == *"ftptunnel: ready"* ]]; then ready=1; break; fi
+    # "ftptunnel: ready …", or with -v "ftptunnel: 12:00:00.000 notice: ready …"
+    if [[ $line =~ ^ftptunnel:\ ([0-9:.]+\ [a-z]+:\ )?ready ]]; then ready=1; break; fi
   done
   if ((ready)); then
     cat <&7 >>"$W/tunnel.err" &   # keep draining stderr
@@ -365,12 +370,15 @@ CURL=(curl -sS --fail --max-time "$TRANSFER_DEADLINE" --speed-limit 1 --speed-ti
 ftp_download() {
   local key=$1 host=$2 port=$3 file=$4 want=$5 bytes=$6 out=$W/out/dl.bin t0 t1 c0 c1 status
   c0=$(cpu_ticks "${CPU_PID:-}"); t0=$(now)
-  "${CURL[@]}" -o "$out" "ftp://$host:$port/$file" 2>"$W/curl.err"; status=$?
+  "${CURL[@]}" -w '%{time_starttransfer} %{time_total}\n' -o "$out" "ftp://$host:$port/$file" >"$W/curl.times" 2>"$W/curl.err"; status=$?
   t1=$(now); c1=$(cpu_ticks "${CPU_PID:-}")
   if ((status != 0)); then fail "$key" "curl exit $status: $(head -c 120 "$W/curl.err")"; rm -f "$out"; return 1; fi
   if [ "$(sha "$out")" != "$want" ]; then fail "$key" "sha256 mismatch"; rm -f "$out"; return 1; fi
   rm -f "$out"
   record "$key" "$(calc "$bytes / ($t1 - $t0) / 1e6")"
+  # The time split: until the first data byte (login, commands, the data connection), then the data.
+  local first total; read -r first total <"$W/curl.times"
+  record "$key.commands" "$first"; record "$key.data" "$(calc "$total - $first")"
   [ -n "${CPU_PID:-}" ] && record "$key.cpu" "$(calc "($c1 - $c0) / $CLK_TCK / ($bytes / $GIB)")"
   return 0
 }
@@ -493,10 +501,44 @@ section_rtt() {
     for ((r = 1; r <= RUNS; r++)); do
       ftp_download rtt.ft "$CLIENT" "$LPORT" "$(basename "$RTT_FILE")" "$RTT_SHA" "$RTT_SIZE_BYTES"
     done
+    record rtt.ft.rss "$(peak_rss_mib "$TUN_PID")"
     stop_tunnel
   else na rtt.ft "$TUN_REASON"; fi
   CPU_PID=""
 }
+
+# Far round trip: FAR_DELAY_MS each way (200 ms RTT by default: an intercontinental or satellite link), a
+# FAR_SIZE download through ssh -L and through ftptunnel with default settings. ftptunnel runs with -v so that
+# each data connection's closing line tells the largest window `DataWindow auto` granted it.
+section_far() {
+  local r far_port
+  echo "== far round trip: ${FAR_DELAY_MS} ms each way, $(numfmt --to=iec "$FAR_BYTES") × $RUNS" >&2
+  ((FAR_BYTES <= SIZE_BYTES)) || { echo "FAR_SIZE is larger than SIZE" >&2; exit 2; }
+  head -c "$FAR_BYTES" "$W/ftp/data.bin" >"$W/ftp/far.bin"; local far_sha; far_sha=$(sha "$W/ftp/far.bin")
+  start_listener fardelay "$PY" "$TOOLS/delay_proxy.py" --listen "$CLIENT" --target "$CLIENT:$SSH_PORT" --delay-ms "$FAR_DELAY_MS"
+  far_port=$LISTEN_PORT
+  add_known_host "$far_port"
+  if start_tunnel ssh "$far_port"; then
+    for ((r = 1; r <= RUNS; r++)); do ftp_download far.ssh "$CLIENT" "$LPORT" far.bin "$far_sha" "$FAR_BYTES"; done
+    stop_tunnel
+  else fail far.ssh "$TUN_REASON"; fi
+  if start_tunnel "$TUNNEL_MODE" "$far_port" -v; then
+    CPU_PID=$TUN_PID
+    for ((r = 1; r <= RUNS; r++)); do
+      ftp_download far.ft "$CLIENT" "$LPORT" far.bin "$far_sha" "$FAR_BYTES" || continue
+      wait_until "$START_DEADLINE" window_lines_at_least "$r" || { fail far.window "no closing line with window= in the tunnel's log"; continue; }
+      record far.window "$(grep 'connection closed' "$W/tunnel.err" | grep -o 'window=[0-9]*' | sed -n "${r}p" | awk -F= '{ printf "%.0f", $2 / 1048576 }')"
+    done
+    record far.ft.rss "$(peak_rss_mib "$TUN_PID")"
+    stop_tunnel
+  else na far.ft "$TUN_REASON"; fi
+  CPU_PID=""
+  kill_tree "$LISTEN_PID"; forget "$LISTEN_PID"
+  rm -f "$W/ftp/far.bin"
+}
+
+# window_lines_at_least N: the tunnel's log holds N data-connection closing lines (they carry window=).
+window_lines_at_least() { (($(grep 'connection closed' "$W/tunnel.err" | grep -c 'window=') >= $1)); }
 
 # Uploads at the delay proxy's round trip: RTT_UP_SIZE through ssh -L and ftptunnel. sshd grants the
 # window in this direction (OpenSSH: 2 MiB), for both clients.
@@ -631,10 +673,12 @@ peak_rss_mib() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 
 section_memory() {
   local w key i t0 t1 pids failed
   echo "== memory: $MEM_COUNT × $(numfmt --to=iec "$MEM_SIZE_BYTES") at $MEM_RATE/s each, DataWindow $MEM_WINDOWS" >&2
+  local mem_port=$SSH_PORT
+  if [ -n "${MEM_DELAY:-}" ]; then [ -n "${DELAY_PORT:-}" ] || start_delay_proxy; mem_port=$DELAY_PORT; fi
   head -c "$MEM_SIZE_BYTES" "$W/ftp/data.bin" >"$W/ftp/mem.bin"; MEM_SHA=$(sha "$W/ftp/mem.bin")
   for w in $MEM_WINDOWS; do
     key=mem.$w
-    if ! TUNNEL_WINDOW=$w start_tunnel "$TUNNEL_MODE" "$SSH_PORT" ${MEM_TUNNEL_OPTS:-}; then na "$key" "$TUN_REASON"; na "$key.rate" "$TUN_REASON"; continue; fi
+    if ! TUNNEL_WINDOW=$w start_tunnel "$TUNNEL_MODE" "$mem_port" ${MEM_TUNNEL_OPTS:-}; then na "$key" "$TUN_REASON"; na "$key.rate" "$TUN_REASON"; continue; fi
     pids=(); failed=""
     t0=$(now)
     for ((i = 0; i < MEM_COUNT; i++)); do
@@ -875,6 +919,20 @@ print_report() {
     echo "| ftptunnel $TUNNEL_MODE, DataWindow $TUNNEL_WINDOW | $(cell rtt.ft 1) | $(cell rtt.ft.cpu 2) | $(ratio rtt.ft rtt.ssh) |"
     echo
     notes rtt.ssh rtt.raw16 rtt.raw2 rtt.ft
+    echo "ftptunnel's peak RSS over its $RUNS downloads: $(cell rtt.ft.rss 1) MiB; the time until the first byte (login, commands, data connection): ssh -L $(cell rtt.ssh.commands 2) s, ftptunnel $(cell rtt.ft.commands 2) s."
+    echo
+  fi
+  if [[ " $SECTIONS " == *" far "* ]]; then
+    echo "#### Far round trip: delay proxy, $FAR_DELAY_MS ms each way ($((2 * FAR_DELAY_MS)) ms RTT), $(numfmt --to=iec "$FAR_BYTES") download, default settings"
+    echo
+    echo "| Row | Download MB/s | Until first byte s | Data s | Client CPU-s/GiB | Window reached MiB | Peak RSS MiB | vs ssh -L |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| ssh -L | $(cell far.ssh 1) | $(cell far.ssh.commands 2) | $(cell far.ssh.data 2) | — | 2 (sshd's) | — | 1.00× |"
+    echo "| ftptunnel $TUNNEL_MODE, DataWindow $TUNNEL_WINDOW | $(cell far.ft 1) | $(cell far.ft.commands 2) | $(cell far.ft.data 2) | $(cell far.ft.cpu 2) | $(cell far.window) | $(cell far.ft.rss 1) | $(ratio far.ft far.ssh) |"
+    echo
+    notes far.ssh far.ft far.window
+    echo "Until first byte: curl's time_starttransfer (connect, login, the FTP commands, the data connection). Data: the rest."
+    echo
   fi
   if [[ " $SECTIONS " == *" rttup "* ]]; then
     echo "#### Long round trip upload: $((2 * DELAY_MS)) ms RTT, $(numfmt --to=iec "$RTT_UP_BYTES") upload"
@@ -900,7 +958,7 @@ print_report() {
     notes small.ssh small.ft.yes small.ft.no
   fi
   if [[ " $SECTIONS " == *" memory "* ]]; then
-    echo "#### Memory: $MEM_COUNT concurrent $(numfmt --to=iec "$MEM_SIZE_BYTES") downloads at $MEM_RATE/s each (curl --limit-rate), one tunnel"
+    echo "#### Memory: $MEM_COUNT concurrent $(numfmt --to=iec "$MEM_SIZE_BYTES") downloads at $MEM_RATE/s each (curl --limit-rate), one tunnel$([ -n "${MEM_DELAY:-}" ] && echo ", through the delay proxy ($((2 * DELAY_MS)) ms RTT)")"
     echo
     echo "| DataWindow | Tunnel peak RSS MiB (VmHWM) | Aggregate MB/s |"
     echo "|---|---:|---:|"
@@ -998,8 +1056,8 @@ start_vsftpd
 start_raw_endpoints
 for s in $SECTIONS; do
   case $s in
-    single|rtt|rttup|small|memory|idle|parallel|servers|listing|window|bridge) "section_$s" ;;
-    *) echo "unknown section '$s' (single rtt rttup small memory idle parallel servers listing window bridge)" >&2; exit 2 ;;
+    single|rtt|far|rttup|small|memory|idle|parallel|servers|listing|window|bridge) "section_$s" ;;
+    *) echo "unknown section '$s' (single rtt far rttup small memory idle parallel servers listing window bridge)" >&2; exit 2 ;;
   esac
 done
 mkdir -p "$(dirname "$REPORT")"

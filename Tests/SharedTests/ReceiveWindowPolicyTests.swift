@@ -1,140 +1,211 @@
 import Testing
 @testable import Shared
 
-/// `DataWindow auto`'s decisions (pure): grow while the network is the bottleneck and the client keeps up, never
-/// for a slow reader, never on a short round trip.
+/// `DataWindow auto`'s decisions (pure), first call by call, then over a model of a link: grow while the window
+/// limits the transfer, settle where something else does, never for a slow client, never on a short round trip.
 @Suite struct ReceiveWindowPolicyTests {
     static let start = 2 << 20
     static let read = 256 << 10
-    /// A 200 ms round trip.
-    static let roundTrip = 0.2
 
-    /// A fake monotonic clock and the policy under test.
-    struct Channel {
-        var policy = ReceiveWindowPolicy(initial: ReceiveWindowPolicyTests.start, maximum: 128 << 20,
-                                         roundTrip: ReceiveWindowPolicyTests.roundTrip)
-        var now = 1000.0
-
-        init(roundTrip: Double = ReceiveWindowPolicyTests.roundTrip) {
-            policy = ReceiveWindowPolicy(initial: ReceiveWindowPolicyTests.start, maximum: 128 << 20, roundTrip: roundTrip)
-        }
-
-        /// Reads of `read` bytes that each empty the channel (the network is the bottleneck), `bytes` in all,
-        /// arriving at the rate a window-limited link gives (one target per round trip) unless `secondsPerRead`
-        /// is given; libssh2 keeps the window at `windowLeft`.
-        mutating func networkBound(bytes: Int, windowLeft: Int = 2 << 20, drains: Bool = true, backlog: Int = 0,
-                                   secondsPerRead: Double? = nil) -> [Int] {
-            var grants: [Int] = []
-            var received = 0
-            while received < bytes {
-                now += secondsPerRead ?? policy.roundTrip * Double(ReceiveWindowPolicyTests.read) / Double(policy.target)
-                grants.append(read(windowLeft: windowLeft, drained: true, drains: drains, backlog: backlog))
-                received += ReceiveWindowPolicyTests.read
-            }
-            return grants
-        }
-
-        mutating func read(windowLeft: Int, drained: Bool, drains: Bool, backlog: Int = 0) -> Int {
-            policy.afterRead(bytes: ReceiveWindowPolicyTests.read, windowLeft: windowLeft, channelDrained: drained,
-                             localDrains: drains, localBacklog: backlog, now: now)
-        }
-    }
-
-    @Test func doublesOncePerWindowWhileNetworkBound() {
-        var channel = Channel()
-        _ = channel.networkBound(bytes: Self.start)
-        #expect(channel.policy.target == 4 << 20)
-        _ = channel.networkBound(bytes: 4 << 20)
-        #expect(channel.policy.target == 8 << 20)
-        _ = channel.networkBound(bytes: 1 << 30)
-        #expect(channel.policy.target == 128 << 20, "capped at the maximum")
-    }
-
-    @Test func topsUpToTheTargetAboveTheInitialWindow() {
-        var channel = Channel()
-        #expect(channel.read(windowLeft: 1 << 20, drained: true, drains: true) == 0,
+    @Test func topsUpToTheTargetOnlyAboveTheInitialWindow() {
+        var policy = ReceiveWindowPolicy(initial: Self.start, maximum: 128 << 20, roundTrip: 0.1)
+        #expect(policy.afterRead(windowLeft: 1 << 20, channelDrained: true, localDrains: true, taken: 0, now: 0) == 0,
                 "libssh2 tops up to the initial window itself")
-        let grants = channel.networkBound(bytes: Self.start - Self.read)
-        #expect(grants.last == 2 << 20, "the window is brought to the new target of 4 MiB")
-        #expect(channel.read(windowLeft: 3 << 20 + 1, drained: false, drains: true) == 0, "less than a quarter used")
-        #expect(channel.read(windowLeft: 3 << 20, drained: false, drains: true) == 1 << 20)
+        // One round trip in which the client took the whole window: the target doubles.
+        _ = policy.afterRead(windowLeft: 2 << 20, channelDrained: true, localDrains: true, taken: 2 << 20, now: 0.1)
+        #expect(policy.target == 4 << 20)
+        #expect(policy.afterRead(windowLeft: 3 << 20 + 1, channelDrained: false, localDrains: true, taken: 2 << 20,
+                                 now: 0.15) == 0, "less than a quarter used")
+        #expect(policy.afterRead(windowLeft: 3 << 20, channelDrained: false, localDrains: true, taken: 2 << 20,
+                                 now: 0.16) == 1 << 20)
+        #expect(policy.afterRead(windowLeft: 0, channelDrained: true, localDrains: false, taken: 2 << 20,
+                                 now: 0.17) == 0, "no top-up while the client is behind")
     }
 
-    /// On a fast link the reader is the bottleneck (libssh2 always holds more): no growth is needed.
-    @Test func aCPUBoundTransferDoesNotGrow() {
-        var channel = Channel()
-        for _ in 0..<10_000 {
-            channel.now += 0.001
-            _ = channel.read(windowLeft: 2 << 20, drained: false, drains: true)
-        }
-        #expect(channel.policy.target == Self.start)
+    @Test func halfTheWindowPerRoundTripIsTheBound() {
+        var grows = ReceiveWindowPolicy(initial: Self.start, maximum: 128 << 20, roundTrip: 0.1)
+        _ = grows.afterRead(windowLeft: 0, channelDrained: true, localDrains: true, taken: 0, now: 0)
+        _ = grows.afterRead(windowLeft: 0, channelDrained: true, localDrains: true, taken: 1 << 20, now: 0.1)
+        #expect(grows.target == 4 << 20)
+        var stays = ReceiveWindowPolicy(initial: Self.start, maximum: 128 << 20, roundTrip: 0.1)
+        _ = stays.afterRead(windowLeft: 0, channelDrained: true, localDrains: true, taken: 0, now: 0)
+        _ = stays.afterRead(windowLeft: 0, channelDrained: true, localDrains: true, taken: 1 << 20, now: 0.11)
+        #expect(stays.target == Self.start, "1 MiB in 1.1 round trips is under half of 2 MiB per round trip")
     }
 
-    /// A slow local reader: no growth, and a grown window falls back to the initial one.
-    @Test func aSlowReaderKeepsASmallWindow() {
-        var channel = Channel()
-        let grants = channel.networkBound(bytes: 64 << 20, drains: false)
-        #expect(channel.policy.target == Self.start && grants.allSatisfy { $0 == 0 })
-        _ = channel.networkBound(bytes: 16 << 20)
-        let grown = channel.policy.target
-        #expect(grown > Self.start)
-        // A moment of backpressure: no top-up, but the growth stays.
-        #expect(channel.read(windowLeft: 0, drained: true, drains: false) == 0)
-        #expect(channel.policy.target == grown)
-        // Behind for good: back to the initial window.
+    @Test func aChannelThatNeverEmptiedDoesNotGrow() {
+        var policy = ReceiveWindowPolicy(initial: Self.start, maximum: 128 << 20, roundTrip: 0.1)
+        _ = policy.afterRead(windowLeft: 0, channelDrained: false, localDrains: true, taken: 0, now: 0)
+        _ = policy.afterRead(windowLeft: 0, channelDrained: false, localDrains: true, taken: 8 << 20, now: 0.1)
+        #expect(policy.target == Self.start, "what libssh2 already holds is this process's limit, not the window's")
+    }
+
+    /// A slow local reader: no top-ups, and a grown window falls back to the initial one once it stays behind;
+    /// a moment of backpressure does not undo the growth.
+    @Test func aClientThatStaysBehindBringsTheWindowBack() {
+        var policy = ReceiveWindowPolicy(initial: Self.start, maximum: 128 << 20, roundTrip: 0.1)
+        _ = policy.afterRead(windowLeft: 0, channelDrained: true, localDrains: true, taken: 0, now: 0)
+        _ = policy.afterRead(windowLeft: 0, channelDrained: true, localDrains: true, taken: 2 << 20, now: 0.1)
+        _ = policy.afterRead(windowLeft: 0, channelDrained: true, localDrains: true, taken: 6 << 20, now: 0.2)
+        #expect(policy.target == 8 << 20)
+        #expect(policy.afterRead(windowLeft: 0, channelDrained: true, localDrains: false, taken: 6 << 20, now: 0.21) == 0)
+        #expect(policy.target == 8 << 20)
         for _ in 1..<ReceiveWindowPolicy.slowReadsBeforeShrinking {
-            #expect(channel.read(windowLeft: 0, drained: true, drains: false) == 0)
+            #expect(policy.afterRead(windowLeft: 0, channelDrained: true, localDrains: false, taken: 6 << 20, now: 0.22) == 0)
         }
-        #expect(channel.policy.target == Self.start)
+        #expect(policy.target == Self.start)
     }
 
-    /// A slow client behind the kernel's socket buffers: ftptunnel's buffer drains (the kernel takes it), the
-    /// channel empties, but what was handed on waits in the socket's send queue. The window must not grow.
-    @Test func aSlowReaderHiddenByKernelBuffersDoesNotGrow() {
-        var channel = Channel()
-        let grants = channel.networkBound(bytes: 64 << 20, backlog: 3 << 19)
-        #expect(channel.policy.target == Self.start && grants.allSatisfy { $0 == 0 })
-        _ = channel.networkBound(bytes: 8 << 20, backlog: Self.start / 2)
-        #expect(channel.policy.target == Self.start, "half a window waiting locally is already too much")
+    // MARK: Over a model of a link
+
+    @Test func aWindowLimitedTransferDoublesAboutOncePerRoundTrip() {
+        var link = LinkModel(roundTrip: 0.2, linkRate: 1e9, loopRate: 200e6)
+        link.run(seconds: 1.4)
+        #expect(link.policy.target >= 32 << 20, "2 MiB → 32 MiB within 7 round trips (reached \(link.policy.target >> 20) MiB)")
+        let before = link.delivered
+        link.run(seconds: 1)
+        #expect(Double(link.delivered - before) >= 0.9 * 200e6, "then at the loop's rate: \(link.delivered - before) bytes/s")
     }
 
-    /// A client that takes what it is handed (a read's worth in flight at most) lets the window grow as before.
-    @Test func aPromptReaderGrowsDespiteAReadInFlight() {
-        var channel = Channel()
-        _ = channel.networkBound(bytes: Self.start, backlog: Self.read)
-        #expect(channel.policy.target == 4 << 20)
-        _ = channel.networkBound(bytes: 4 << 20, backlog: 1 << 20)
-        #expect(channel.policy.target == 8 << 20, "a backlog small against the grown target does not stop it")
-        _ = channel.networkBound(bytes: 64 << 20, backlog: 4 << 20)
-        #expect(channel.policy.target == 8 << 20, "half a window behind: growth stops where it is")
+    /// 100 MB/s at 50 ms: 5 MB per round trip. The window settles between four and eight times that.
+    @Test func aLinkLimitedTransferSettlesNearItsBandwidthDelayProduct() {
+        var link = LinkModel(roundTrip: 0.05, linkRate: 100e6, loopRate: 400e6)
+        link.run(seconds: 4)
+        let perRoundTrip = 100e6 * 0.05
+        #expect(Double(link.policy.target) >= 4 * perRoundTrip && Double(link.policy.target) <= 8 * perRoundTrip,
+                "settled at \(link.policy.target >> 20) MiB")
+        #expect(Double(link.delivered) >= 0.9 * 100e6 * 3, "the link is filled once grown")
     }
 
-    /// Loopback: the channel empties and the client keeps up, but a window's worth takes far longer than a round
-    /// trip (the CPU is the limit, or a slow client's kernel buffers are filling): the window stays as it is.
+    /// The loop is the bottleneck (50 MB/s at 200 ms): growth stops once libssh2 holds more than it reads, well
+    /// short of the maximum.
+    @Test func growthStopsWhereThisProcessIsTheLimit() {
+        var link = LinkModel(roundTrip: 0.2, linkRate: 1e9, loopRate: 50e6)
+        link.run(seconds: 6)
+        #expect(link.policy.target <= 32 << 20, "settled at \(link.policy.target >> 20) MiB")
+        #expect(Double(link.delivered) >= 0.8 * 50e6 * 6)
+    }
+
+    /// A client reading 1 MB/s at 50 ms behind large kernel buffers (which acknowledge its first MiBs at once): the
+    /// window never grows, and libssh2 never holds more than the initial window plus a read.
+    @Test func aSlowClientNeverEarnsMoreWindow() {
+        var link = LinkModel(roundTrip: 0.05, linkRate: 1e9, loopRate: 200e6, clientRate: 1e6)
+        link.run(seconds: 5)
+        #expect(link.policy.target == Self.start)
+        #expect(link.peakQueued <= Self.start + Self.read, "peak held: \(link.peakQueued)")
+    }
+
+    /// A fast client that becomes slow: the grown window falls back, and what libssh2 holds stops growing.
+    @Test func aClientThatSlowsDownGivesTheWindowBack() {
+        var link = LinkModel(roundTrip: 0.2, linkRate: 1e9, loopRate: 200e6)
+        link.run(seconds: 2)
+        #expect(link.policy.target > 16 << 20)
+        link.clientRate = 1e6
+        link.run(seconds: 10)
+        #expect(link.policy.target == Self.start)
+    }
+
+    /// Loopback: 200 MB/s at half a millisecond is 100 KB per round trip, far under half a window.
     @Test func aShortRoundTripNeverGrows() {
-        var channel = Channel(roundTrip: 0.0005)
-        let grants = channel.networkBound(bytes: 256 << 20, secondsPerRead: 0.001)
-        #expect(channel.policy.target == Self.start && grants.allSatisfy { $0 == 0 })
+        var link = LinkModel(roundTrip: 0.0005, linkRate: 2e9, loopRate: 200e6)
+        link.run(seconds: 2)
+        #expect(link.policy.target == Self.start)
+        #expect(link.grants == 0, "libssh2's own top-ups suffice")
+    }
+}
+
+/// A discrete model of one data channel: the sender sends within the window it knows, data and window adjusts
+/// each take half the round trip, the loop reads what arrived (256 KiB at a time, as fast as `loopRate`) into a
+/// 256 KiB buffer toward the client, libssh2 tops up to the initial window itself, the client's socket accepts up
+/// to `kernelBuffer` ahead of a client consuming at `clientRate`. The policy sees what the real loop sees.
+struct LinkModel {
+    var policy: ReceiveWindowPolicy
+    let roundTrip: Double
+    let linkRate: Double
+    let loopRate: Double
+    var clientRate: Double
+    let kernelBuffer: Int
+    let step = 0.000_5
+    var now = 0.0
+    var senderWindow: Int
+    var inFlightData: [(arrives: Double, bytes: Int)] = []
+    var inFlightGrants: [(arrives: Double, bytes: Int)] = []
+    /// The receiver's view, as libssh2 1.10 keeps it: granted minus read (what arrived and waits still counts).
+    var windowLeft: Int
+    var queued = 0
+    var toLocal = 0
+    var inKernel = 0
+    var bytesDown = 0
+    /// Bytes the client consumed.
+    var delivered = 0
+    var peakQueued = 0
+    /// Adjustments the policy asked for.
+    var grants = 0
+    static let buffer = 256 << 10
+
+    init(roundTrip: Double, linkRate: Double, loopRate: Double, clientRate: Double = 1e12, kernelBuffer: Int = 6 << 20) {
+        policy = ReceiveWindowPolicy(initial: ReceiveWindowPolicyTests.start, maximum: 128 << 20, roundTrip: roundTrip)
+        self.roundTrip = roundTrip
+        self.linkRate = linkRate
+        self.loopRate = loopRate
+        self.clientRate = clientRate
+        self.kernelBuffer = kernelBuffer
+        senderWindow = ReceiveWindowPolicyTests.start
+        windowLeft = ReceiveWindowPolicyTests.start
     }
 
-    /// A long round trip where the transfer becomes CPU-bound: growth stops once a window lasts over two round
-    /// trips (here 8 MiB at 40 MB/s and 200 ms), so the window is not larger than the link needs.
-    @Test func growthStopsWhereTheWindowNoLongerLimits() {
-        var channel = Channel()
-        _ = channel.networkBound(bytes: 6 << 20)
-        #expect(channel.policy.target == 8 << 20)
-        let secondsPerRead = Double(Self.read) / 40e6
-        _ = channel.networkBound(bytes: 256 << 20, secondsPerRead: secondsPerRead)
-        #expect(channel.policy.target == 16 << 20, "8 MiB in 0.21 s ≤ 0.4 s grows once; 16 MiB takes 0.42 s")
+    mutating func run(seconds: Double) {
+        let end = now + seconds
+        while now < end { tick() }
     }
 
-    /// Two round trips is the bound: a window's worth that takes just longer does not double the target.
-    @Test func theTwoRoundTripBound() {
-        var grows = Channel()
-        _ = grows.networkBound(bytes: Self.start, secondsPerRead: 2 * Self.roundTrip / 8.5)
-        #expect(grows.policy.target == 4 << 20)
-        var stays = Channel()
-        _ = stays.networkBound(bytes: Self.start, secondsPerRead: 2 * Self.roundTrip / 6)
-        #expect(stays.policy.target == Self.start)
+    private mutating func tick() {
+        now += step
+        while let first = inFlightGrants.first, first.arrives <= now {
+            senderWindow += first.bytes
+            inFlightGrants.removeFirst()
+        }
+        while let first = inFlightData.first, first.arrives <= now {
+            queued += first.bytes
+            inFlightData.removeFirst()
+        }
+        peakQueued = max(peakQueued, queued)
+        let sent = min(senderWindow, Int(linkRate * step))
+        if sent > 0 {
+            senderWindow -= sent
+            inFlightData.append((now + roundTrip / 2, sent))
+        }
+        var budget = Int(loopRate * step)
+        while budget > 0, queued > 0, toLocal < Self.buffer {
+            let n = min(budget, queued, Self.buffer - toLocal, Self.buffer)
+            budget -= n
+            queued -= n
+            toLocal += n
+            bytesDown += n
+            windowLeft -= n
+            if windowLeft < policy.initial / 4 * 3 + n { grant(policy.initial + n - windowLeft) }
+            let handed = min(toLocal, kernelBuffer - inKernel)
+            toLocal -= handed
+            inKernel += handed
+            let (bytesDown, toLocal) = (bytesDown, toLocal)
+            let adjustment = policy.afterRead(windowLeft: windowLeft, channelDrained: queued < Self.buffer,
+                                              localDrains: toLocal < Self.buffer / 2,
+                                              taken: bytesDown - toLocal - inKernel, now: now)
+            if adjustment > 0 {
+                grants += 1
+                grant(adjustment)
+            }
+        }
+        let handed = min(toLocal, kernelBuffer - inKernel)
+        toLocal -= handed
+        inKernel += handed
+        let consumed = min(inKernel, Int(clientRate * step))
+        inKernel -= consumed
+        delivered += consumed
+    }
+
+    private mutating func grant(_ bytes: Int) {
+        windowLeft += bytes
+        inFlightGrants.append((now + roundTrip / 2, bytes))
     }
 }

@@ -1,28 +1,36 @@
 /// `DataWindow auto`: how much receive window a data channel grants the SSH server, sized by what the transfer
-/// shows, in the manner of TCP receive autotuning and HPN-SSH; the caller's monotonic clock comes with each read.
+/// shows, in the manner of Linux's receive-buffer autotuning (dynamic right-sizing: measure what the reader took in
+/// one round trip) and HPN-SSH; the caller's monotonic clock comes with each read.
 ///
 /// A channel starts at `initial`. libssh2 1.10 keeps the server's window topped up to about `initial` by itself
 /// (in `_libssh2_channel_read`, whenever it fell below three quarters of it plus the read size), so the receiver
-/// never sees it run dry; what it does see is the network being the bottleneck: a read that empties everything
-/// libssh2 holds for the channel (`channelDrained`) while the local client keeps up. Then, once a whole target's
-/// worth of data has arrived since the last growth (about one round trip while window-limited), the target
-/// doubles, up to `maximum`; the policy returns the top-up that brings the window back to the target whenever a
-/// quarter of it (at least one read) has been consumed. A local client that falls behind gets no top-ups, and
-/// one that stays behind (`slowReadsBeforeShrinking` reads in a row) brings the target back to `initial`, so a
-/// slow or stalled transfer does not hold more than that inside libssh2 for long; a fast client's momentary
-/// backpressure does not undo the growth.
+/// never sees it run dry, and the window left includes whatever is still in flight: the receiver cannot see the
+/// sender stall on it. What it can see is how much the transfer moves per round trip. A sender held back by the
+/// window delivers one window per round trip; one held back by anything else (the link, the server, the CPU)
+/// delivers less. So, once per round trip (`roundTrip`: the quickest channel open of the SSH session, which
+/// includes the server's connect, so it errs long), the policy compares what the local client took in that time
+/// with the window that data was sent under (the target one round trip earlier: a grant takes effect a round
+/// trip after it is sent):
+/// - at least half of it, while the channel emptied at least once (libssh2 had nothing more queued: the network,
+///   not this process, was the bottleneck): the window may be the limit, so the target doubles, up to `maximum`.
+///   A window-limited transfer doubles about once per round trip, like TCP's slow start; one limited elsewhere
+///   settles between four and eight times what it moves per round trip (the round trip of lag costs one
+///   doubling more), which costs memory only where it is used: a bottleneck behind the link (this process, the
+///   client) stops the growth or takes it back.
+/// - less: it stays.
 ///
-/// A window limits a transfer only when a whole window's worth arrives within about one round trip (`roundTrip`:
-/// the quickest channel open of the SSH session, which includes the server's connect, so it errs long): the target doubles only when the last target's worth took at most two round
-/// trips. On a short round trip (loopback, a LAN) the window is never the limit and stays at `initial`, however
-/// promptly the channel drains; on a long one a CPU-bound transfer stops growing once a window lasts longer.
+/// "Took" is what the client consumed, not what was read for it: ftptunnel's buffer toward the client and the
+/// socket's unacknowledged send queue are subtracted (`taken`), because a window, once granted, cannot be taken
+/// back: the server fills it whether or not the client reads, and libssh2 keeps every packet until it is read.
+/// So a slow client, even one whose kernel buffers first make it look prompt, never earns more window than it
+/// drains, and on a short round trip (loopback, a LAN) half a 2 MiB window is never moved within one: the window
+/// stays at `initial`.
 ///
-/// Growth also needs the client to have taken what it was handed: a window, once granted, cannot be taken back, and
-/// the server fills it whether or not the client reads, with libssh2 keeping every packet until it is read. The
-/// kernel's socket buffers make a slow client look prompt for its first few MiB (`localDrains` holds while they
-/// fill), so the target doubles only while the bytes handed to the client and not yet taken (`localBacklog`:
-/// ftptunnel's buffer plus the socket's unacknowledged send queue) stay under half of it.
-/// Pure: no I/O.
+/// The policy returns the top-up that brings the window back to the target whenever a quarter of it (at least
+/// one read) has been used. A local client that falls behind gets no top-ups, and one that stays behind
+/// (`slowReadsBeforeShrinking` reads in a row) brings the target back to `initial`, so a slow or stalled transfer
+/// does not hold more than that inside libssh2 for long; a fast client's momentary backpressure does not undo the
+/// growth. Pure: no I/O.
 public struct ReceiveWindowPolicy: Sendable, Equatable {
     public let initial: Int
     public let maximum: Int
@@ -30,11 +38,22 @@ public struct ReceiveWindowPolicy: Sendable, Equatable {
     public let roundTrip: Double
     /// The window the channel should have now.
     public private(set) var target: Int
-    private var receivedSinceGrowth = 0
-    private var sawNetworkBound = false
+    /// The largest target so far (what the transfer needed at its fastest).
+    public private(set) var largestTarget: Int
+    /// One round trip's measurement: when it began (the caller's clock), the client's `taken` count then, and the
+    /// window the data it measures was sent under: a larger window granted at its start reaches the client only
+    /// one round trip later, in the next interval.
+    private struct Interval: Sendable, Equatable {
+        var start: Double
+        var taken: Int
+        var window: Int
+    }
+
+    /// The measurement in progress.
+    private var interval: Interval?
+    /// The channel emptied at least once in the current interval.
+    private var drainedInInterval = false
     private var slowReads = 0
-    /// When the bytes counted in `receivedSinceGrowth` began to arrive (seconds on the caller's monotonic clock).
-    private var periodStart: Double?
 
     /// Reads in a row with the local client behind before the target falls back to `initial`.
     public static let slowReadsBeforeShrinking = 8
@@ -47,37 +66,42 @@ public struct ReceiveWindowPolicy: Sendable, Equatable {
         self.maximum = max(initial, maximum)
         self.roundTrip = max(0, roundTrip)
         target = initial
+        largestTarget = initial
     }
 
-    /// After a channel read of `bytes`, with `windowLeft` still granted: `channelDrained` when libssh2 holds
-    /// nothing more for the channel, `localDrains` when the local client keeps up, `localBacklog` the bytes handed
-    /// to the client that it has not taken yet, `now` the time of the read (seconds, monotonic). Returns the
-    /// adjustment to send now (0: none).
-    public mutating func afterRead(bytes: Int, windowLeft: Int, channelDrained: Bool, localDrains: Bool,
-                                   localBacklog: Int = 0, now: Double) -> Int {
+    /// After a channel read, with `windowLeft` still granted: `channelDrained` when libssh2 holds (almost) nothing
+    /// more for the channel, `localDrains` when the local client keeps up with what it is handed, `taken` the bytes
+    /// the client has consumed since the channel opened (read from the channel, minus what still waits in
+    /// ftptunnel's buffer and the socket's send queue; asked once per round trip at most), `now` the time of the
+    /// read (seconds, monotonic). Returns the adjustment to send now (0: none).
+    public mutating func afterRead(windowLeft: Int, channelDrained: Bool, localDrains: Bool,
+                                   taken: @autoclosure () -> Int, now: Double) -> Int {
         guard localDrains else {
             slowReads += 1
             if slowReads >= Self.slowReadsBeforeShrinking {
                 target = initial
-                receivedSinceGrowth = 0
-                sawNetworkBound = false
-                periodStart = nil
+                interval = nil
+                drainedInInterval = false
             }
             return 0
         }
         slowReads = 0
-        let start = periodStart ?? now
-        periodStart = start
-        receivedSinceGrowth += bytes
-        if channelDrained { sawNetworkBound = true }
-        if sawNetworkBound, receivedSinceGrowth >= target, target < maximum {
-            if localBacklog < target / 2, now - start <= 2 * roundTrip {
-                target = min(maximum, target * 2)
+        if channelDrained { drainedInInterval = true }
+        if let interval {
+            let elapsed = now - interval.start
+            if elapsed >= roundTrip, elapsed > 0 {
+                let taken = taken()
+                let perRoundTrip = Double(taken - interval.taken) * roundTrip / elapsed
+                let window = target
+                if drainedInInterval, target < maximum, 2 * perRoundTrip >= Double(interval.window) {
+                    target = min(maximum, target * 2)
+                    largestTarget = max(largestTarget, target)
+                }
+                self.interval = Interval(start: now, taken: taken, window: window)
+                drainedInInterval = false
             }
-            // A window's worth arrived: the next period starts, grown or not.
-            receivedSinceGrowth = 0
-            sawNetworkBound = false
-            periodStart = now
+        } else {
+            interval = Interval(start: now, taken: taken(), window: target)
         }
         guard target > initial, windowLeft <= target - max(target / 4, Self.minimumGrant) else { return 0 }
         return target - windowLeft

@@ -44,9 +44,9 @@ extension ProfileKeyword {
             return "`Mode sftp`: the remote directory FTP clients see as `/`; relative paths start at the login directory"
         case .dataWindow:
             return "receive window per data channel: `auto`, or a fixed size in bytes or K/M/G, 64K-1G. `auto` starts at "
-                + "2M (OpenSSH's window) and doubles while a transfer is window-limited (a window's worth arrives within "
-                + "two round trips) and its client takes what it is handed, up to `DataWindowMax`; a slow client and a "
-                + "short round trip keep the window at 2M"
+                + "2M (OpenSSH's window) and doubles once per round trip while a transfer may be window-limited (its "
+                + "client consumed at least half a window in that round trip and the channel kept up), up to "
+                + "`DataWindowMax`; a slow client and a short round trip keep the window at 2M"
         case .dataWindowMax: return "the most `DataWindow auto` grants one channel, 64K-1G"
         case .passiveHost: return "`ignore` (replace the address in 227 replies by FTPHost) or `server` (trust it)"
         case .sessions: return "SSH sessions carrying data channels, 1-16"

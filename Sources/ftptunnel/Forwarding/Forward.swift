@@ -82,8 +82,13 @@ final class Forward {
     var bytesDown = 0 { didSet { meter?.add(bytesDown - oldValue) } }
     /// A rewrite-mode data connection's transfer meter (told every byte, and the end).
     var meter: TransferMeter?
-    /// Bytes the last channel read brought.
-    var lastReadBytes = 0
+    /// The last channel read took everything libssh2 held for the channel (it returned less than it was offered).
+    var lastReadEmptiedChannel = false
+    /// What the local client has consumed of `bytesDown`: minus what waits in `toLocal` and in the socket's
+    /// send queue (one ioctl).
+    var bytesTakenLocally: Int {
+        max(0, bytesDown - toLocal.count - PosixSocket.unsentBytes(fd))
+    }
 
     init(id: Int, fd: Int32, peer: String, peerPort: Int, localPort: Int, target: ForwardTarget,
          filter: StreamFilter?, bufferSize: Int) {

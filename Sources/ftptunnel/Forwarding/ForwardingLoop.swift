@@ -515,13 +515,16 @@ final class ForwardingLoop: LaneHost {
         }
         let seconds = max(Date().timeIntervalSince(forward.started), 0.001)
         let total = Double(forward.bytesUp + forward.bytesDown)
-        logger.log(level: configuration.connectionLogLevel,
-                   "connection closed (port \(forward.localPort): \(ByteCount.format(forward.bytesUp)) up, \(ByteCount.format(forward.bytesDown)) down, \(String(format: "%.1f", seconds)) s)",
-                   metadata: meta(forward).merging([
+        var metadata = meta(forward).merging([
             "up": "\(forward.bytesUp)", "down": "\(forward.bytesDown)",
             "seconds": "\(String(format: "%.3f", seconds))",
             "rate": "\(ByteRate.format(total / seconds))",
-        ]) { $1 })
+        ]) { $1 }
+        // `DataWindow auto`: the largest window the transfer was granted.
+        if let window = forward.receiveWindow { metadata["window"] = "\(window.largestTarget)" }
+        logger.log(level: configuration.connectionLogLevel,
+                   "connection closed (port \(forward.localPort): \(ByteCount.format(forward.bytesUp)) up, \(ByteCount.format(forward.bytesDown)) down, \(String(format: "%.1f", seconds)) s)",
+                   metadata: metadata)
     }
 
     private func reapFinished() {

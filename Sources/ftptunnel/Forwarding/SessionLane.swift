@@ -339,12 +339,13 @@ final class SessionLane {
         }
         switch try attempt(.read(forward), { try channel.read(into: buffer) }) {
         case .done(let n) where n > 0:
+            // libssh2 copies out what it holds up to the buffer's size: less means it held nothing more.
+            forward.lastReadEmptiedChannel = n < buffer.count
             if let filter = forward.filter {
                 filter.serverBytes(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             } else {
                 forward.toLocal.produced(n)
             }
-            forward.lastReadBytes = n
             forward.bytesDown += n
             return true
         case .done:
@@ -405,14 +406,11 @@ final class SessionLane {
     private func growWindow(_ forward: Forward) throws -> Bool {
         guard var policy = forward.receiveWindow, let channel = forward.channel else { return false }
         let drains = forward.toLocal.count < forward.toLocal.capacity / 2
-        // Less waiting than one read takes: the next read empties the channel, so the loop keeps up with the
-        // network (with a full buffer's worth waiting, the loop, not the window, is the limit).
-        let window = channel.receiveWindow
-        let drained = window.queued < forward.toLocal.capacity
-        // What the client was handed and has not taken (the policy ignores it while the client is behind anyway).
-        let backlog = drains ? forward.toLocal.count + PosixSocket.unsentBytes(forward.fd) : 0
-        let grant = policy.afterRead(bytes: forward.lastReadBytes, windowLeft: window.left, channelDrained: drained,
-                                     localDrains: drains, localBacklog: backlog, now: ProcessInfo.processInfo.systemUptime)
+        // A read that emptied the channel: the loop keeps up with the network (while libssh2 holds more than a
+        // read takes, the loop, not the window, is the limit).
+        let grant = policy.afterRead(windowLeft: channel.receiveWindowLeft, channelDrained: forward.lastReadEmptiedChannel,
+                                     localDrains: drains, taken: forward.bytesTakenLocally,
+                                     now: ProcessInfo.processInfo.systemUptime)
         if policy.target != forward.receiveWindow?.target {
             logger.debug("receive window target \(policy.target >> 10) KiB (round trip \(String(format: "%.1f", policy.roundTrip * 1000)) ms)",
                          metadata: ["conn": "\(forward.id)"])

@@ -37,12 +37,17 @@ final class SSHChannel {
     var hasQueuedData: Bool { receiveWindow.queued > 0 }
 
     /// Receive window still granted to the server, and bytes received for this channel waiting inside libssh2:
-    /// one call, no I/O.
+    /// one call, no I/O. Counting the queued bytes walks every packet libssh2 holds for the session (thousands
+    /// with a large window behind a slower reader), so a per-read caller uses `receiveWindowLeft`.
     var receiveWindow: (left: Int, queued: Int) {
         var queued: UInt = 0
         let left = libssh2_channel_window_read_ex(handle, &queued, nil)
         return (Int(left), Int(queued))
     }
+
+    /// Receive window still granted to the server and not yet read (libssh2 1.10 counts it down as the channel is
+    /// read, not as data arrives): constant time.
+    var receiveWindowLeft: Int { Int(libssh2_channel_window_read_ex(handle, nil, nil)) }
 
     /// Grants the server `bytes` more receive window now (a window-adjust packet: a sending call).
     func grantWindow(_ bytes: Int) throws -> SSHResult<Void> {
