@@ -28,7 +28,7 @@ let package = Package(
                 "Posix", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["Posix", "CPosix", "FTPServerKit"]
+            exclude: ["Posix", "CPosix", "FTPServerKit", "PasvdHandOff"]
         ),
         .executableTarget(
             name: "ftptunnel",
@@ -45,10 +45,13 @@ let package = Package(
             dependencies: ["Shared", "Posix", .product(name: "Logging", package: "swift-log")],
             path: "Sources/Shared/FTPServerKit"
         ),
+        // What pasvd's processes tell each other (login worker → listener → account worker): strict, bounded
+        // messages, in a library so that a fuzz target can reach the parser a compromised login worker talks to.
+        .target(name: "PasvdHandOff", dependencies: ["FTPServerKit"], path: "Sources/Shared/PasvdHandOff"),
         .executableTarget(
             name: "pasvd",
             dependencies: [
-                "FTPServerKit", "Shared", "Posix", "CCrypt",
+                "FTPServerKit", "PasvdHandOff", "Shared", "Posix", "CCrypt",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -69,11 +72,13 @@ let package = Package(
                           path: "Fuzz/ControlStreamFilterFuzz"),
         .executableTarget(name: "fuzz-ftp-parsers", dependencies: ["Shared", "FuzzSupport"],
                           path: "Fuzz/FTPParsersFuzz"),
+        .executableTarget(name: "fuzz-pasvd-handoff", dependencies: ["PasvdHandOff", "FTPServerKit", "FuzzSupport"],
+                          path: "Fuzz/PasvdHandOffFuzz"),
 
         // Test helpers: real sshd, real FTP servers, real FTP clients, deadlines.
         .target(name: "TestSupport", dependencies: ["Shared"], path: "Tests/TestSupport"),
         .testTarget(name: "SharedTests", dependencies: ["Shared", "Posix", "TestSupport"]),
-        .testTarget(name: "PasvdTests", dependencies: ["pasvd", "FTPServerKit", "Posix", "Shared", "TestSupport"]),
+        .testTarget(name: "PasvdTests", dependencies: ["pasvd", "FTPServerKit", "PasvdHandOff", "Posix", "Shared", "TestSupport"]),
         .testTarget(name: "FtptunnelTests", dependencies: ["ftptunnel", "pasvd", "Shared", "Posix", "TestSupport", "CLibSSH2"]),
     ]
 )

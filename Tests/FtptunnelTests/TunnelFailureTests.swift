@@ -97,8 +97,12 @@ import TestSupport
     @Test func unreachableSSHServerIsAConnectionError() throws {
         let recipe = try TunnelRecipe()
         let closedPort = try LoopbackNet.freePort(on: "127.0.0.1")
+        // Fixed mode binds its passive ports before connecting: free ones (a fixed number may be any client's
+        // ephemeral port at that moment).
+        let passive = try LoopbackNet.freePortRange(count: 2, on: ["127.0.0.1"])
         let result = try runCommand(try Products.ftptunnel, [
-            "connect", "\(recipe.sshd.user)@127.0.0.1:\(closedPort)", "--mode", "fixed", "--passive-ports", "40000-40001",
+            "connect", "\(recipe.sshd.user)@127.0.0.1:\(closedPort)", "--mode", "fixed",
+            "--passive-ports", "\(passive.lowerBound)-\(passive.upperBound)",
             "--local-port", "\(try LoopbackNet.freePort(on: "127.0.0.1"))", "--known-hosts", recipe.knownHosts,
             "-i", recipe.sshd.userKey, "-o", "ConnectTimeout=3",
         ], seconds: 30)

@@ -1,4 +1,5 @@
 import Foundation
+import PasvdHandOff
 import Testing
 import FTPServerKit
 import TestSupport

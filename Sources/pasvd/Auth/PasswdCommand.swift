@@ -1,6 +1,7 @@
 import ArgumentParser
 import FTPServerKit
 import Foundation
+import PasvdHandOff
 
 extension PasvdCommand {
     /// `pasvd passwd --users FILE NAME [--root DIR]`: add a user or change its password.
@@ -22,7 +23,7 @@ extension PasvdCommand {
         var root: String?
 
         func validate() throws {
-            guard UserRecord.isValidName(name) else {
+            guard FTPUserName.isValid(name) else {
                 throw ValidationError("user name \(name) is not allowed; use letters, digits, '.', '_', '-' and '@'")
             }
             if let root, !root.hasPrefix("/") {

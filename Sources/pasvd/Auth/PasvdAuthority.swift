@@ -1,6 +1,7 @@
 import FTPServerKit
 import Foundation
 import Logging
+import PasvdHandOff
 import Posix
 
 /// pasvd's logins for the FTP engine: the users file and anonymous policy (`Authenticator`), then the session's

@@ -1,5 +1,6 @@
 import FTPServerKit
 import Foundation
+import PasvdHandOff
 
 /// One account of the users file: `name:crypthash:root[:account]` (root may be empty: the server's --root;
 /// account is the system account the user's sessions run as, see `RunAs`).
@@ -10,12 +11,6 @@ struct UserRecord: Equatable, Sendable {
     var account: String? = nil
 
     var line: String { "\(name):\(hash):\(root)" + (account.map { ":" + $0 } ?? "") }
-
-    /// Names are restricted to what shells and logs print safely.
-    static func isValidName(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.count <= 64
-            && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-@".contains($0)) }
-    }
 }
 
 /// The users file: one `name:crypthash:root[:account]` per line, `#` comments and blank lines ignored.
@@ -43,8 +38,8 @@ struct UsersFile: Sendable {
             let fields = line.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false).map(String.init)
             guard fields.count == 3 || fields.count == 4 else { throw .malformed(path: path, line: index + 1) }
             let account = fields.count == 4 && !fields[3].isEmpty ? fields[3] : nil
-            if let account, !UserRecord.isValidName(account) { throw .badAccount(path: path, line: index + 1) }
-            guard UserRecord.isValidName(fields[0]) else { throw .badName(path: path, line: index + 1) }
+            if let account, !FTPUserName.isValid(account) { throw .badAccount(path: path, line: index + 1) }
+            guard FTPUserName.isValid(fields[0]) else { throw .badName(path: path, line: index + 1) }
             guard CryptHash.isSupported(fields[1]) else { throw .badHash(path: path, line: index + 1) }
             guard fields[2].isEmpty || fields[2].hasPrefix("/") else { throw .relativeRoot(path: path, line: index + 1) }
             guard !records.contains(where: { $0.name == fields[0] }) else {

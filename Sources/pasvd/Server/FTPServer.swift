@@ -1,6 +1,7 @@
 import FTPServerKit
 import Foundation
 import Logging
+import PasvdHandOff
 import Posix
 import Shared
 

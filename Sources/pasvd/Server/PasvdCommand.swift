@@ -1,6 +1,7 @@
 import ArgumentParser
 import FTPServerKit
 import Foundation
+import PasvdHandOff
 import Posix
 import Logging
 import Shared

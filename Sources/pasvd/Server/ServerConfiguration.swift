@@ -1,5 +1,6 @@
 import FTPServerKit
 import Foundation
+import PasvdHandOff
 import Posix
 import Shared
 

@@ -1,5 +1,6 @@
 import FTPServerKit
 import Foundation
+import PasvdHandOff
 import Posix
 
 /// The listener's own answer to "which account worker serves this login". A login worker only vouches that a user

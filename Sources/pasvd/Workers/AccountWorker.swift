@@ -1,6 +1,7 @@
 import FTPServerKit
 import Foundation
 import Logging
+import PasvdHandOff
 import Posix
 
 /// The process that serves logged-in sessions of one system account and root (`WorkerIdentity`), started by the

@@ -1,6 +1,7 @@
 import FTPServerKit
 import Foundation
 import Logging
+import PasvdHandOff
 import Posix
 
 /// The listener's table of account workers (`AccountWorker`): long-lived processes, each serving up to

@@ -1,6 +1,7 @@
 import FTPServerKit
 import Foundation
 import Logging
+import PasvdHandOff
 import Posix
 
 /// The listener's short-lived login workers. Each accepted control connection becomes

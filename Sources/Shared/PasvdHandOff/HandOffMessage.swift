@@ -5,7 +5,7 @@ import Foundation
 /// `key=value` lines. Decoding is strict (every key known and present once, every value checked), so whatever a
 /// compromised peer sends is either one well-formed message or refused with a reason; the listener forwards a
 /// session only re-encoded from what it decoded.
-enum HandOffMessage: Equatable {
+public enum HandOffMessage: Equatable, Sendable {
     /// A logged-in session (login worker → listener → account worker), the connection attached.
     case session(SessionHandOff)
     /// The account worker took the session: the listener drops its copy of the connection.
@@ -14,15 +14,15 @@ enum HandOffMessage: Equatable {
     case ended(session: Int)
 
     /// Longest message (bytes) any process reads or sends.
-    static let maximumBytes = 8192
+    public static let maximumBytes = 8192
     /// Longest session root accepted (PATH_MAX less its NUL).
-    static let maximumRootBytes = 4095
+    public static let maximumRootBytes = 4095
     /// Largest session number (the listener counts from 1).
-    static let maximumSessionID = Int(Int32.max)
+    public static let maximumSessionID = Int(Int32.max)
 
     private static let kinds = (session: "pasvd-session", accepted: "pasvd-accepted", ended: "pasvd-ended")
 
-    func encoded() -> [UInt8] {
+    public func encoded() -> [UInt8] {
         var lines: [String]
         switch self {
         case .session(let handOff):
@@ -38,7 +38,7 @@ enum HandOffMessage: Equatable {
         return Array(lines.joined(separator: "\n").utf8)
     }
 
-    static func decode(_ bytes: [UInt8]) throws(HandOffMessageError) -> HandOffMessage {
+    public static func decode(_ bytes: [UInt8]) throws(HandOffMessageError) -> HandOffMessage {
         guard bytes.count <= maximumBytes else { throw .tooLong(bytes.count) }
         guard !bytes.contains(0), let text = String(validating: bytes, as: UTF8.self) else { throw .notText }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
@@ -56,7 +56,7 @@ enum HandOffMessage: Equatable {
             let root = fields["root"]!
             guard root.hasPrefix("/"), root.utf8.count <= maximumRootBytes, !root.contains("\r") else { throw .badValue("root") }
             let user = fields["user"]!
-            guard user == "anonymous" || UserRecord.isValidName(user) else { throw .badValue("user") }
+            guard user == "anonymous" || FTPUserName.isValid(user) else { throw .badValue("user") }
             let facts = fields["facts"]!.split(separator: ";").map(String.init)
             guard facts.allSatisfy(SessionResumeState.knownFacts.contains), Set(facts).count == facts.count else {
                 throw .badValue("facts")
@@ -104,7 +104,7 @@ enum HandOffMessage: Equatable {
     }
 }
 
-enum HandOffMessageError: Error, Equatable, CustomStringConvertible {
+public enum HandOffMessageError: Error, Equatable, CustomStringConvertible {
     case tooLong(Int)
     case notText
     case malformedLine
@@ -113,7 +113,7 @@ enum HandOffMessageError: Error, Equatable, CustomStringConvertible {
     case badValue(String)
     case unknownKind
 
-    var description: String {
+    public var description: String {
         switch self {
         case .tooLong(let count): return "message of \(count) bytes (limit \(HandOffMessage.maximumBytes))"
         case .notText: return "message is not UTF-8 text"
