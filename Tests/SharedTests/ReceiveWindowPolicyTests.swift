@@ -177,18 +177,18 @@ struct LinkModel {
         }
         var budget = Int(loopRate * step)
         while budget > 0, queued > 0, toLocal < Self.buffer {
-            let n = min(budget, queued, Self.buffer - toLocal, Self.buffer)
+            let offered = Self.buffer - toLocal
+            let n = min(budget, queued, offered)
             budget -= n
             queued -= n
             toLocal += n
             bytesDown += n
             windowLeft -= n
             if windowLeft < policy.initial / 4 * 3 + n { grant(policy.initial + n - windowLeft) }
-            let handed = min(toLocal, kernelBuffer - inKernel)
-            toLocal -= handed
-            inKernel += handed
+            handToKernel()
             let (bytesDown, toLocal) = (bytesDown, toLocal)
-            let adjustment = policy.afterRead(windowLeft: windowLeft, channelDrained: queued < Self.buffer,
+            // As the loop sees it: the read returned less than it offered, because libssh2 held no more.
+            let adjustment = policy.afterRead(windowLeft: windowLeft, channelDrained: queued == 0 && n < offered,
                                               localDrains: toLocal < Self.buffer / 2,
                                               taken: bytesDown - toLocal - inKernel, now: now)
             if adjustment > 0 {
@@ -196,12 +196,17 @@ struct LinkModel {
                 grant(adjustment)
             }
         }
-        let handed = min(toLocal, kernelBuffer - inKernel)
-        toLocal -= handed
-        inKernel += handed
+        handToKernel()
         let consumed = min(inKernel, Int(clientRate * step))
         inKernel -= consumed
         delivered += consumed
+    }
+
+    /// The socket takes what fits in front of the client.
+    private mutating func handToKernel() {
+        let handed = min(toLocal, kernelBuffer - inKernel)
+        toLocal -= handed
+        inKernel += handed
     }
 
     private mutating func grant(_ bytes: Int) {

@@ -34,15 +34,12 @@ final class SSHChannel {
     /// Data for this channel already received and queued inside libssh2 (no I/O, sends nothing). Such data does
     /// not make the SSH socket readable again. Not `libssh2_poll_channel_read`: in libssh2 1.10 it returns an error
     /// at the first queued packet shorter than 5 bytes, such as a keepalive reply (see `ServerAliveMonitor`).
-    var hasQueuedData: Bool { receiveWindow.queued > 0 }
-
-    /// Receive window still granted to the server, and bytes received for this channel waiting inside libssh2:
-    /// one call, no I/O. Counting the queued bytes walks every packet libssh2 holds for the session (thousands
-    /// with a large window behind a slower reader), so a per-read caller uses `receiveWindowLeft`.
-    var receiveWindow: (left: Int, queued: Int) {
+    /// Walks every packet libssh2 holds for the session (thousands behind a large window): not for a per-read
+    /// caller, which learns the same from a read that returned less than it offered.
+    var hasQueuedData: Bool {
         var queued: UInt = 0
-        let left = libssh2_channel_window_read_ex(handle, &queued, nil)
-        return (Int(left), Int(queued))
+        _ = libssh2_channel_window_read_ex(handle, &queued, nil)
+        return queued > 0
     }
 
     /// Receive window still granted to the server and not yet read (libssh2 1.10 counts it down as the channel is
