@@ -1,7 +1,8 @@
 import Testing
 @testable import Shared
 
-/// Fixed mode's guard: byte for byte except PORT/EPRT (502, in reply order), and transparent after AUTH.
+/// Fixed mode's guard: allowed commands byte for byte; active mode, passive variants the tunnel does not carry and
+/// unknown verbs answered locally (in reply order); transparent after AUTH.
 @Suite struct FixedModeGuardTests {
     enum Step { case client(String), server(String) }
 
@@ -70,5 +71,41 @@ import Testing
         #expect(String(decoding: output.toClient, as: UTF8.self) == "220 hi\r\n" + Self.refusedPORT)
         #expect(output.toServer.count >= 100)
         #expect(guardState.wantsClientBytes)
+    }
+
+    @Test(arguments: [0, 1, 3])
+    func longAddressPassiveVariantsAndUnknownVerbsAreAnsweredLocally(chunk: Int) {
+        let result = Self.run([.server("220 hi\r\n"), .client("LPRT 4,4,127,0,0,1,2,4,1\r\nLPSV\r\nSPSV\r\nP@SW\r\nXYZZ\r\n%%\r\n \r\nNOOP\r\n"),
+                               .server("200 ok\r\n")], chunk: chunk)
+        #expect(result.server == "NOOP\r\n")
+        #expect(result.client == "220 hi\r\n" + FilterReply.activeRefusedInFixedMode("LPRT") + "\r\n"
+            + ["LPSV", "SPSV", "P@SW"].map { FilterReply.longAddressUnsupported($0) + "\r\n" }.joined()
+            + "502 XYZZ not implemented by the tunnel.\r\n500 Syntax error, command unrecognized.\r\n200 ok\r\n")
+    }
+
+    @Test func anOverlongLineWithARefusedVerbNeverReachesTheServer() {
+        var guardState = FixedModeGuard()
+        _ = guardState.serverBytes(Array("220 hi\r\n".utf8))
+        let long = "LPRT " + String(repeating: "1,", count: 40_000) + "1\r\nNOOP\r\n"
+        var toServer: [UInt8] = []
+        var toClient: [UInt8] = []
+        for byte in long.utf8 {
+            let output = guardState.clientBytes([byte])
+            toServer += output.toServer
+            toClient += output.toClient
+        }
+        #expect(String(decoding: toServer, as: UTF8.self) == "NOOP\r\n")
+        #expect(String(decoding: toClient, as: UTF8.self) == FilterReply.lineTooLong + "\r\n")
+    }
+
+    @Test func anUnfinishedRefusedLineAtTheEndIsDropped() {
+        var guardState = FixedModeGuard()
+        _ = guardState.serverBytes(Array("220 hi\r\n".utf8))
+        _ = guardState.clientBytes(Array("LPSV".utf8))
+        #expect(guardState.clientEnded().toServer.isEmpty)
+        var other = FixedModeGuard()
+        _ = other.serverBytes(Array("220 hi\r\n".utf8))
+        _ = other.clientBytes(Array("QUIT".utf8))
+        #expect(other.clientEnded().toServer == Array("QUIT".utf8))
     }
 }

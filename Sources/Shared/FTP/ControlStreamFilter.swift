@@ -23,7 +23,9 @@ import Logging
 ///   ALL, is retried as PASV and answered 229, since such a client cannot use a 227 (once the server is known to
 ///   reject EPSV, such EPSVs go out as PASV at once); other IPv4 clients see the rejection and fall back themselves.
 /// - `EPSV 1`/`EPSV 2` are sent as plain `EPSV` (the family concerns the client's listener, not the server side);
-///   `LPRT`/`LPSV` get 502; empty command lines are dropped (servers disagree on whether they answer them).
+///   empty command lines are dropped (servers disagree on whether they answer them).
+/// - Only the commands `TunnelVerbPolicy` allows reach the server: LPRT, LPSV, SPSV, P@SW, unknown verbs and lines
+///   without a verb are answered locally (502/500), since they could open a data path outside the tunnel.
 ///
 /// Replies are matched to commands in order (pipelining works); local answers are queued behind the replies to
 /// earlier commands so the client sees them in its own order. Lines longer than `maximumLineLength` are not
@@ -269,10 +271,10 @@ public struct ControlStreamFilter: Sendable {
         case .split(.line(let raw)):
             handleCommandLine(raw, &actions)
         case .split(.overlongStart(let bytes)):
-            if let verb = Self.verb(of: bytes), Self.interceptedVerbs.contains(verb) {
+            if !Self.mayPassUnread(bytes) {
                 clientOverlongLine = .refused
                 answerLocally(FilterReply.lineTooLong, &actions)
-                actions.append(.log(.warning, "Refused an over-long \(verb) command line from the client."))
+                actions.append(.log(.warning, "Refused an over-long \(Self.verb(of: bytes) ?? "unreadable") command line from the client."))
             } else {
                 clientOverlongLine = .forwarded
                 expected.append(Expectation(kind: .command))
@@ -283,8 +285,8 @@ public struct ControlStreamFilter: Sendable {
             if ended { clientOverlongLine = nil }
         case .end(let partial):
             guard !partial.isEmpty else { return }
-            if let verb = Self.verb(of: partial), Self.interceptedVerbs.contains(verb) {
-                actions.append(.log(.debug, "Dropped an unfinished \(verb) line at the end of the client's stream."))
+            if !Self.mayPassUnread(partial) {
+                actions.append(.log(.debug, "Dropped an unfinished \(Self.verb(of: partial) ?? "unreadable") line at the end of the client's stream."))
             } else {
                 actions.append(.sendToServer(partial))
             }
@@ -296,6 +298,14 @@ public struct ControlStreamFilter: Sendable {
         if content.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) {
             actions.append(.log(.debug, "Dropped an empty command line from the client."))
             return
+        }
+        switch TunnelVerbPolicy.decide(content) {
+        case .forward, .active("PORT"), .active("EPRT"):
+            break
+        case let refused:
+            let verb = TunnelVerbPolicy.verb(of: content).map { Self.sanitized($0) } ?? "a line without a verb"
+            actions.append(.log(.info, "Answered \(verb) from the client locally: the tunnel does not pass it to the server."))
+            return answerLocally(TunnelVerbPolicy.refusal(for: refused) ?? FilterReply.lineTooLong, &actions)
         }
         guard let command = FTPCommandLine(line: Array(content)) else {
             trace("client: \(Self.sanitized(String(decoding: content, as: UTF8.self)))", &actions)
@@ -323,8 +333,6 @@ public struct ControlStreamFilter: Sendable {
                 return answerLocally(unknownFamily ? FilterReply.unsupportedFamily : FilterReply.eprtSyntax, &actions)
             }
             beginActiveConversion(to: endpoint, verb: "EPRT", &actions)
-        case "LPRT", "LPSV":
-            answerLocally(FilterReply.longAddressUnsupported(command.verb), &actions)
         case "PASV":
             guard !epsvAllActive else { return answerLocally(FilterReply.refusedAfterEPSVAll("PASV"), &actions) }
             forward(raw, as: .passive(.pasv, .ipv4), &actions)
@@ -655,6 +663,13 @@ public struct ControlStreamFilter: Sendable {
     }
 
     /// The verb at the start of a (possibly partial) command line.
+    /// A line the filter cannot read whole (over-long, or cut by the end of the stream) passes raw only when its
+    /// verb is one the tunnel forwards untouched.
+    static func mayPassUnread(_ bytes: [UInt8]) -> Bool {
+        guard TunnelVerbPolicy.decide(bytes[...]) == .forward else { return false }
+        return !(verb(of: bytes).map(interceptedVerbs.contains) ?? false)
+    }
+
     static func verb(of bytes: [UInt8]) -> String? {
         let head = bytes.prefix(while: { $0 != UInt8(ascii: " ") && $0 != 13 && $0 != 10 }).prefix(16)
         return FTPCommandLine(line: Array(head))?.verb

@@ -1,10 +1,13 @@
-/// Fixed mode's one intervention on the control stream: PORT/EPRT are answered 502 locally (the server would
-/// connect to its own side of the tunnel, or worse, to a real host outside SSH). Everything else passes byte for
-/// byte; after the client's `AUTH` command the guard steps aside completely, since TLS may follow (FTPS end to end
-/// is why fixed mode exists).
+/// Fixed mode's one intervention on the control stream: only the commands `TunnelVerbPolicy` allows reach the
+/// server. Active mode (PORT, EPRT, LPRT) is answered 502 locally (the server would connect to its own side of the
+/// tunnel, or worse, to a real host outside SSH), and so are passive variants whose listener is not forwarded
+/// (LPSV, SPSV, P@SW), verbs the tunnel does not know, and lines with no verb; blank lines are dropped, as in rewrite
+/// mode. Allowed lines pass byte for byte; an over-long line passes only when its verb is allowed. After the
+/// client's `AUTH` command the guard steps aside completely, since TLS may follow (FTPS end to end is why fixed mode
+/// exists).
 ///
-/// The local 502 keeps its place in the reply order: it goes out once the server has answered every command sent
-/// before the PORT/EPRT; client lines after it wait meanwhile (bounded: past `maximumHeldBytes` the loop stops
+/// A local reply keeps its place in the reply order: it goes out once the server has answered every command sent
+/// before the refused one; client lines after it wait meanwhile (bounded: past `maximumHeldBytes` the loop stops
 /// reading the client). Pure: no I/O.
 public struct FixedModeGuard: Sendable {
     /// Bytes for each side produced by one input.
@@ -23,6 +26,8 @@ public struct FixedModeGuard: Sendable {
     private var pendingReply: [UInt8]?
     private var heldLines: [RawLineSplitter.Event] = []
     private var heldByteCount = 0
+    /// Whether the rest of the over-long line being read goes to the server (its verb was allowed) or is dropped.
+    private var forwardsOverlongRest = false
     /// Set after AUTH: bytes pass untouched from then on.
     public private(set) var isTransparent = false
 
@@ -71,10 +76,11 @@ public struct FixedModeGuard: Sendable {
         return output
     }
 
-    /// End of the client's stream: its unfinished last line goes to the server as it is.
+    /// End of the client's stream: its unfinished last line goes to the server as it is, if its verb is allowed.
     public mutating func clientEnded() -> Output {
         var output = Output()
-        if pendingReply == nil { output.toServer = clientSplitter.takePending() }
+        let partial = clientSplitter.takePending()
+        if pendingReply == nil, TunnelVerbPolicy.decide(partial[...]) == .forward { output.toServer = partial }
         return output
     }
 
@@ -86,24 +92,34 @@ public struct FixedModeGuard: Sendable {
         }
         switch event {
         case .line(let raw):
-            let verb = FTPCommandLine(line: Array(RawLineSplitter.content(of: raw)))?.verb
-            switch verb {
-            case "PORT"?, "EPRT"?:
-                let reply = Array(FilterReply.activeRefusedInFixedMode(verb ?? "PORT").utf8) + [13, 10]
-                if outstanding == 0 { output.toClient += reply } else { pendingReply = reply }
-            case "AUTH"?:
+            let content = RawLineSplitter.content(of: raw)
+            if content.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { return }
+            switch TunnelVerbPolicy.decide(content) {
+            case .forward:
                 output.toServer += raw
-                isTransparent = true
-            default:
-                output.toServer += raw
-                outstanding += 1
+                if TunnelVerbPolicy.verb(of: content) == "AUTH" { isTransparent = true } else { outstanding += 1 }
+            case .active(let verb):
+                answerLocally(FilterReply.activeRefusedInFixedMode(verb), &output)
+            case let refused:
+                answerLocally(TunnelVerbPolicy.refusal(for: refused) ?? FilterReply.lineTooLong, &output)
             }
         case .overlongStart(let raw):
-            output.toServer += raw
-            outstanding += 1
+            forwardsOverlongRest = TunnelVerbPolicy.decide(raw[...]) == .forward
+            if forwardsOverlongRest {
+                output.toServer += raw
+                outstanding += 1
+            } else {
+                answerLocally(FilterReply.lineTooLong, &output)
+            }
         case .overlongRest(let raw, _):
-            output.toServer += raw
+            if forwardsOverlongRest { output.toServer += raw }
         }
+    }
+
+    /// Queues `text` for the client behind the replies the server still owes.
+    private mutating func answerLocally(_ text: String, _ output: inout Output) {
+        let reply = Array(text.utf8) + [13, 10]
+        if outstanding == 0 { output.toClient += reply } else { pendingReply = reply }
     }
 
     private mutating func countReply(_ content: ArraySlice<UInt8>, _ output: inout Output) {
