@@ -20,6 +20,15 @@ public enum FTPClients {
         return try runCommand("lftp", ["-c", (preamble + script).joined(separator: "; ")], seconds: seconds)
     }
 
+    /// inetutils `ftp` (the BSD client many scripts use) in passive mode, without auto-login, reading `commands`
+    /// (after `user USER PASSWORD`, `binary` and `prompt` off) from its standard input, in `directory`.
+    public static func inetutils(host: String, port: Int, user: String = "anonymous", password: String = "test@",
+                                 commands: [String], directory: String, seconds: Double = 120) throws -> CommandResult {
+        let script = (["user \(user) \(password)", "binary", "prompt"] + commands + ["bye"]).joined(separator: "\n") + "\n"
+        return try runCommand("/usr/bin/inetutils-ftp", ["-n", "-v", "-p", host, "\(port)"], seconds: seconds,
+                              input: script, currentDirectory: directory)
+    }
+
     /// Runs a Python ftplib snippet. `ftp` is a logged-in `ftplib.FTP` object; `args` arrive as `sys.argv[1:]`.
     public static func python(host: String, port: Int, user: String = "anonymous", password: String = "test@",
                               body: String, args: [String] = [], seconds: Double = 300) throws -> CommandResult {
