@@ -87,6 +87,15 @@ public enum PosixFile {
         try Posix.callBlocking("fchmod") { fchmod(fd, mode) }
     }
 
+    /// UTIME_OMIT of <sys/stat.h> (a macro Swift cannot import): "leave this time as it is".
+    private static let utimeOmit = (1 << 30) - 2
+
+    /// futimens(2): sets the modification time (seconds since the epoch), leaves the access time.
+    public static func setModificationTime(_ fd: Int32, seconds: Int) throws(PosixError) {
+        var times = [timespec(tv_sec: 0, tv_nsec: utimeOmit), timespec(tv_sec: seconds, tv_nsec: 0)]
+        try Posix.callBlocking("futimens") { futimens(fd, &times) }
+    }
+
     /// flock(2) LOCK_EX without blocking: false while another descriptor holds the lock.
     public static func tryLockExclusive(_ fd: Int32) throws(PosixError) -> Bool {
         switch try Posix.call("flock", { flock(fd, LOCK_EX | LOCK_NB) }) {

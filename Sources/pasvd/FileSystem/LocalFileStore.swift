@@ -66,6 +66,30 @@ final class LocalFileStore: FileStore {
         try SafeUpload(target: try entry(path), mode: mode, lockDeadline: deadline)
     }
 
+    /// SITE CHMOD: permission bits only; setuid, setgid and sticky bits are never set over FTP.
+    func setPermissions(_ path: VirtualPath, mode: UInt32) throws(FileStoreError) {
+        guard mode & ~0o777 == 0 else { throw .system(PosixError("SITE CHMOD", code: EPERM)) }
+        let file = try openFileOrDirectory(path)
+        try FileStoreError.system { () throws(PosixError) in try PosixFile.changeMode(file.fd, mode_t(mode)) }
+    }
+
+    /// MFMT: the modification time of a file or directory the session's account owns (the kernel's rule).
+    func setModificationTime(_ path: VirtualPath, to seconds: Int) throws(FileStoreError) {
+        let file = try openFileOrDirectory(path)
+        try FileStoreError.system { () throws(PosixError) in try PosixFile.setModificationTime(file.fd, seconds: seconds) }
+    }
+
+    /// A regular file or directory opened (inside the root) so that a change acts on exactly what was checked;
+    /// O_NONBLOCK so that a FIFO cannot hang the session; anything else is refused.
+    private func openFileOrDirectory(_ path: VirtualPath) throws(FileStoreError) -> OwnedDescriptor {
+        let file = try LocalFileStore.mapped { () throws(PathError) in
+            try root.open(path, flags: O_RDONLY | O_NONBLOCK | O_NOCTTY)
+        }
+        let info = try FileStoreError.system { () throws(PosixError) in try PosixFile.status(file.fd) }
+        guard [S_IFREG, S_IFDIR].contains(info.st_mode & S_IFMT) else { throw .notRegularFile }
+        return file
+    }
+
     private func entry(_ path: VirtualPath) throws(FileStoreError) -> ConfinedEntry {
         try LocalFileStore.mapped { () throws(PathError) in try root.entry(path) }
     }

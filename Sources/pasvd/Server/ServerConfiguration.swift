@@ -119,7 +119,8 @@ struct ServerConfiguration: Sendable {
     /// What the FTP engine needs of these settings.
     var sessionSettings: SessionSettings {
         SessionSettings(passivePorts: passivePorts, passiveAddress: passiveAddress, idleTimeout: idleTimeout,
-                        dataTimeout: dataTimeout, loginFailureDelay: loginFailureDelay)
+                        dataTimeout: dataTimeout, loginFailureDelay: loginFailureDelay,
+                        extraCommands: [.siteChmod, .modifyTime])
     }
 }
 
