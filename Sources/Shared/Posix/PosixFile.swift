@@ -24,9 +24,19 @@ public enum PosixFile {
         }
     }
 
-    /// open(2) of a host path the operator gave (a session root), close-on-exec.
-    public static func open(_ path: String, flags: Int32) throws(PosixError) -> Int32 {
-        try Posix.callBlocking("open \(path)") { Glibc.open(path, flags | O_CLOEXEC) }
+    /// open(2) of a host path the operator gave (a session root, a users file), close-on-exec; `mode` for O_CREAT.
+    public static func open(_ path: String, flags: Int32, mode: mode_t = 0) throws(PosixError) -> Int32 {
+        try Posix.callBlocking("open \(path)") { Glibc.open(path, flags | O_CLOEXEC, mode) }
+    }
+
+    /// rename(2) of host paths the operator gave.
+    public static func rename(_ from: String, to: String) throws(PosixError) {
+        try Posix.callBlocking("rename \(from) \(to)") { Glibc.rename(from, to) }
+    }
+
+    /// unlink(2) of a host path the operator gave.
+    public static func remove(_ path: String) throws(PosixError) {
+        try Posix.callBlocking("unlink \(path)") { Glibc.unlink(path) }
     }
 
     /// fstat(2).

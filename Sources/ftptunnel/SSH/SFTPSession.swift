@@ -160,6 +160,7 @@ final class SFTPSession {
     /// Longest path the bridge reads back from the server (realpath).
     static let maximumPathBytes = 4096
 
+    @discardableResult
     private func withPath<T>(_ path: [UInt8], _ body: (UnsafePointer<CChar>, UInt32) throws -> T) throws -> T {
         var terminated = path
         terminated.append(0)

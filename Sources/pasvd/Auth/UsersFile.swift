@@ -1,6 +1,7 @@
 import FTPServerKit
 import Foundation
 import PasvdHandOff
+import Posix
 
 /// One account of the users file: `name:crypthash:root[:account]` (root may be empty: the server's --root;
 /// account is the system account the user's sessions run as, see `RunAs`).
@@ -66,16 +67,22 @@ struct UsersFile: Sendable {
         let text = records.map(\.line).joined(separator: "\n") + "\n"
         let directory = (path as NSString).deletingLastPathComponent
         let temporary = (directory.isEmpty ? "." : directory) + "/.\((path as NSString).lastPathComponent).tmp.\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw .unwritable(path, String(cString: strerror(errno))) }
-        let bytes = Array(text.utf8)
-        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        let synced = fsync(fd) == 0
-        close(fd)
-        guard written == bytes.count, synced, rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw .unwritable(path, reason)
+        do throws(PosixError) {
+            let file = OwnedDescriptor(try PosixFile.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600))
+            do throws(PosixError) {
+                var failure: PosixError?
+                Array(text.utf8).withUnsafeBytes { bytes in
+                    do throws(PosixError) { try PosixFile.writeAll(file.fd, bytes) } catch { failure = error }
+                }
+                if let failure { throw failure }
+                try PosixFile.sync(file.fd)
+                try PosixFile.rename(temporary, to: path)
+            } catch {
+                try? PosixFile.remove(temporary)
+                throw error
+            }
+        } catch {
+            throw .unwritable(path, error.description)
         }
     }
 }
