@@ -57,8 +57,9 @@ import TestSupport
                     "\(listener)")
         }
         let free = try LoopbackNet.freePort()
-        #expect(targetGuard.check(target: try #require(SocketAddress(host: "127.0.0.1", port: free)))?.description
-                == "nothing listens at 127.0.0.1:\(free)")
+        let nothing = targetGuard.check(target: try #require(SocketAddress(host: "127.0.0.1", port: free)))
+        #expect(nothing?.description == "nothing listens at 127.0.0.1:\(free)" && nothing?.nothingListens == true)
+        #expect(targetGuard.check(target: elsewhere.address)?.nothingListens == false)
     }
 
     /// The connection made is judged by the socket it reached (its own 4-tuple), not by a look-up done earlier.

@@ -43,7 +43,7 @@ public struct ActiveTargetGuard: Sendable {
         do { listener = try SocketTable.listener(at: target) } catch {
             return ActiveTargetRefusal("who listens at \(target) cannot be looked up: \(error)")
         }
-        guard let listener else { return ActiveTargetRefusal("nothing listens at \(target)") }
+        guard let listener else { return ActiveTargetRefusal("nothing listens at \(target)", nothingListens: true) }
         return Self.ownerRefusal(listener.uid, clientUID: clientUID, what: "the socket listening at \(target)")
     }
 
@@ -89,8 +89,14 @@ public struct ActiveTargetGuard: Sendable {
 /// Why an active-mode target was refused, for the log (it names uids; the FTP client gets a fixed sentence).
 public struct ActiveTargetRefusal: Error, CustomStringConvertible, Sendable {
     public let description: String
+    /// Nothing listens at the target: a connection would fail anyway (answered like a refused connect, 425),
+    /// not someone else's socket (501).
+    public let nothingListens: Bool
 
-    public init(_ description: String) { self.description = description }
+    public init(_ description: String, nothingListens: Bool = false) {
+        self.description = description
+        self.nothingListens = nothingListens
+    }
 
     /// What the FTP client is told (after the reply code).
     public static func replyText(verb: String) -> String {

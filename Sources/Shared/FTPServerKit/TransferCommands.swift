@@ -67,7 +67,8 @@ extension Session {
                          "Active mode connects only to your own address (\(peerHost ?? "?")), port \(Session.lowestActivePort) or above.")
         }
         let verb = extended ? "EPRT" : "PORT"
-        if let refusal = activeTargetRefusal(address) {
+        // Nothing listening there yet is the transfer's 425, as a refused connect always was.
+        if let refusal = activeTargetRefusal(address), !refusal.nothingListens {
             logger.warning("\(verb) to \(address) refused: \(refusal)")
             return reply(ReplyCode.parameterSyntaxError, ActiveTargetRefusal.replyText(verb: verb))
         }
@@ -94,7 +95,8 @@ extension Session {
         activeTarget = nil
         if let refusal = activeTargetRefusal(target) {
             logger.warning("active connection to \(target) refused: \(refusal)")
-            reply(ReplyCode.cannotOpenData, "Cannot open data connection: \(ActiveTargetRefusal.replyText(verb: "PORT/EPRT"))")
+            reply(ReplyCode.cannotOpenData, refusal.nothingListens ? "Cannot connect to \(target): nothing listens there."
+                  : "Cannot open data connection: \(ActiveTargetRefusal.replyText(verb: "PORT/EPRT"))")
             return nil
         }
         let milliseconds = Int32(clamping: Int(settings.dataTimeout * 1000))

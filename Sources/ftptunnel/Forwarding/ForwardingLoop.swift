@@ -414,7 +414,10 @@ final class ForwardingLoop: LaneHost {
     func startActiveConnection(client: SocketAddress, target: ForwardTarget, targetGuard: ActiveTargetGuard,
                                meter: TransferMeter?, completion: @escaping (ActiveConnectOutcome) -> Void) {
         if let refusal = targetGuard.check(target: client) {
-            completion(.refused("\(refusal)"))
+            // Nothing listening is a failed connect (425), as it always was; someone else's socket is refused (501).
+            completion(refusal.nothingListens
+                ? .failed("\(DataConnectionError.clientUnreachable(address: "\(client)", reason: "nothing listens there"))")
+                : .refused("\(refusal)"))
             return
         }
         let started: (fd: Int32, address: SocketAddress, connected: Bool)
