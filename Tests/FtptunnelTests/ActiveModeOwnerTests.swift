@@ -158,6 +158,84 @@ import TestSupport
         #expect(site.tunnel.output.contains("is not on the client's address 127.0.0.1"), "\(site.tunnel.output)")
     }
 
+    // MARK: Legitimate active-mode clients
+
+    /// Apache Commons Net in active mode: Java's sockets are dual-stack (AF_INET6, the control connection from
+    /// ::ffff:127.0.0.1) and it listens on ::ffff:127.0.0.1 and announces PORT 127.0.0.1.
+    static let commonsNetClient = """
+    import org.apache.commons.net.ftp.FTP;
+    import org.apache.commons.net.ftp.FTPClient;
+    import java.io.FileOutputStream;
+    import java.io.IOException;
+    import java.io.OutputStream;
+
+    public class ActiveGet {
+        public static void main(String[] args) throws Exception {
+            FTPClient ftp = new FTPClient();
+            ftp.setConnectTimeout(30000);
+            ftp.setDefaultTimeout(30000);
+            ftp.setDataTimeout(30000);
+            ftp.connect(args[0], Integer.parseInt(args[1]));
+            if (!ftp.login("anonymous", "test@")) throw new IOException("login: " + ftp.getReplyString());
+            ftp.setFileType(FTP.BINARY_FILE_TYPE);
+            ftp.enterLocalActiveMode();
+            try (OutputStream out = new FileOutputStream(args[3])) {
+                if (!ftp.retrieveFile(args[2], out)) throw new IOException("RETR: " + ftp.getReplyString());
+            }
+            System.out.println("done from " + ftp.getLocalAddress());
+            ftp.logout();
+            ftp.disconnect();
+        }
+    }
+    """
+
+    /// Downloads `path` from HOST PORT in active mode with Net::FTP, inetutils ftp, Commons Net and curl -P, as
+    /// `user` (nil: the test runner), into `work`; every copy must hash like `expected`.
+    static func legacyClientsDownload(as user: String?, host: String, port: Int, path: String, work: TempDirectory,
+                                      expected: String, log: () -> String) throws {
+        let source = try work.write("ActiveGet.java", commonsNetClient)
+        let out = { (name: String) in work.file("\(name)-\(user ?? "runner").bin") }
+        let perl = """
+        use Net::FTP; my ($h, $p, $path, $out) = @ARGV;
+        my $f = Net::FTP->new($h, Port => $p, Passive => 0, Timeout => 30) or die "connect: $@";
+        $f->login('anonymous', 'test@') or die 'login: ' . $f->message; $f->binary;
+        $f->get($path, $out) or die 'get: ' . $f->message; $f->quit;
+        """
+        let clients: [(name: String, command: [String], input: String?)] = [
+            ("net-ftp", ["/usr/bin/perl", "-e", perl, host, "\(port)", path, out("net-ftp")], nil),
+            ("inetutils-ftp", ["/usr/bin/inetutils-ftp", "-A", "-n", "-v", host, "\(port)"],
+             "user anonymous test@\nbinary\nget \(path) \(out("inetutils-ftp"))\nquit\n"),
+            ("commons-net", ["/usr/bin/java", "-cp", "/usr/share/java/commons-net.jar", source, host, "\(port)", path,
+                             out("commons-net")], nil),
+            ("curl", ["/usr/bin/curl", "-sS", "--max-time", "60", "-P", "-", "ftp://\(host):\(port)/\(path)", "-o", out("curl")], nil),
+        ]
+        for client in clients {
+            let result = user.map { user in
+                Result { try runCommand("runuser", ["-u", user, "--"] + client.command, seconds: 120, input: client.input) }
+            } ?? Result { try runCommand(client.command[0], Array(client.command.dropFirst()), seconds: 120, input: client.input) }
+            let finished = try result.get()
+            #expect(finished.status == 0, "\(client.name): \(finished.output)\n\(log())")
+            #expect((try? TestFiles.sha256(out(client.name))) == expected, "\(client.name): \(finished.output)\n\(log())")
+        }
+    }
+
+    /// Net::FTP, inetutils ftp, Commons Net and curl -P keep working in active mode, as another user (nobody)
+    /// through root's rewrite tunnel and as the owner through the bridge.
+    @Test func legitimateActiveModeClientsKeepWorking() throws {
+        let site = try RewriteWorld()
+        try Self.legacyClientsDownload(as: "nobody", host: "127.0.0.1", port: site.tunnel.localPort, path: "down.bin",
+                                       work: site.world.work, expected: site.expected, log: { site.tunnel.output })
+        #expect(!site.tunnel.output.contains("refused"), "\(site.tunnel.output)")
+
+        let bridge = try SFTPBridgeWorld()
+        chmod(bridge.work.path, 0o777)
+        try TestFiles.random(at: bridge.remote("down.bin"), size: 3 * Self.mebibyte, seed: 18)
+        try Self.legacyClientsDownload(as: nil, host: "127.0.0.1", port: bridge.bridge.localPort, path: "down.bin",
+                                       work: bridge.work, expected: try TestFiles.sha256(bridge.remote("down.bin")),
+                                       log: { bridge.bridge.output })
+        #expect(!bridge.bridge.output.contains("refused"), "\(bridge.bridge.output)")
+    }
+
     // MARK: Mode sftp (the bridge)
 
     /// The bridge admits only its owner (root here); that owner's PORT/EPRT at nobody's listeners is refused at
