@@ -144,12 +144,11 @@ final class RewriteControl: StreamFilter {
                   let clientAddress = SocketAddress(host: clientHost, port: client.port) else {
                 return queue += filter.activeConnectFailed(id, reason: "no client address")
             }
-            if activeTargetGuard == nil {
-                do { activeTargetGuard = try ActiveTargetGuard(controlConnection: forward.fd) } catch {
-                    return queue += filter.activeRefused(id, reason: "\(error)")
-                }
+            let targetGuard: ActiveTargetGuard
+            do { targetGuard = try activeTargetGuard ?? ActiveTargetGuard(controlConnection: forward.fd) } catch {
+                return queue += filter.activeRefused(id, reason: "\(error)")
             }
-            guard let targetGuard = activeTargetGuard else { return }
+            activeTargetGuard = targetGuard
             control.connectActive(client: clientAddress,
                                   target: ForwardTarget(host: server.host ?? filter.configuration.ftpHost, port: server.port),
                                   targetGuard: targetGuard, meter: transfers.dataEndpointOpened()) { [weak self] outcome in
