@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Posix
 import Testing
 import TestSupport
@@ -53,7 +54,7 @@ import TestSupport
 
     /// A listener of the test runner (root) that nobody else's data must reach.
     final class RunnerListener {
-        let fd: Int32
+        private(set) var fd: Int32
         let address: SocketAddress
 
         init(host: String) throws {
@@ -74,7 +75,13 @@ import TestSupport
             return peer == markerAddress
         }
 
-        deinit { close(fd) }
+        /// Stops listening (the port is free for anyone).
+        func stop() {
+            if fd >= 0 { Glibc.close(fd) }
+            fd = -1
+        }
+
+        deinit { stop() }
     }
 
     final class RewriteWorld {
@@ -261,5 +268,27 @@ import TestSupport
             #expect(world.bridge.output.contains("belongs to uid 65534, not to the client's uid 0"), "\(world.bridge.output)")
         }
         #expect(!world.bridge.output.contains("its socket belongs to uid"), "\(world.bridge.output)")
+    }
+
+    /// The bridge connects at RETR, maybe long after the PORT: the client's listener closed and another user's
+    /// took its port meanwhile. The target is looked up again before the connect: 425, nothing reaches it.
+    @Test func theBridgeChecksThePortAgainAtTransferTime() throws {
+        let world = try SFTPBridgeWorld()
+        try TestFiles.random(at: world.remote("down.bin"), size: Self.mebibyte, seed: 19)
+        let control = try RawFTPControl(host: LoopbackNet.clientSide, port: world.bridge.localPort)
+        #expect(control.readReply()?.hasPrefix("220 ") == true)
+        #expect(control.command("USER me")?.hasPrefix("230 ") == true)
+        let own = try RunnerListener(host: "127.0.0.1")
+        let port = own.address.port
+        #expect(control.command(Self.portCommand("127.0.0.1", port))?.hasPrefix("200 ") == true)
+        own.stop()
+        let nobody = try OtherUserSockets(listeners: [.ipv4], ports: [.ipv4: port])
+        #expect(nobody.port(of: .ipv4) == port, "\(nobody.process.output)")
+        let reply = control.command("RETR down.bin") ?? "nil"
+        #expect(reply.hasPrefix("425 Cannot open data connection: PORT/EPRT refused"), "\(reply)\n\(world.bridge.output)")
+        #expect(try nobody.acceptedUpToAMarker(on: .ipv4, host: "127.0.0.1").count == 1, "\(world.bridge.output)")
+        #expect(world.bridge.output.contains("active connection to 127.0.0.1:\(port) refused: the socket listening at 127.0.0.1:\(port) belongs to uid 65534"),
+                "\(world.bridge.output)")
+        #expect(control.command("NOOP")?.hasPrefix("200") == true)
     }
 }

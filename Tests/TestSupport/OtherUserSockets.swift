@@ -47,11 +47,14 @@ public final class OtherUserSockets: @unchecked Sendable {
     for spec in sys.argv[1:]:
         verb, _, argument = spec.partition('=')
         if verb == 'listen':
+            argument, _, port = argument.partition('/')
             family = socket.AF_INET if argument == 'ipv4' else socket.AF_INET6
             listener = socket.socket(family)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
                 listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if argument == 'dual' else 1)
-            listener.bind({'ipv4': ('127.0.0.1', 0), 'ipv6': ('::1', 0), 'dual': ('::', 0), 'v6only': ('::', 0)}[argument])
+            host = {'ipv4': '127.0.0.1', 'ipv6': '::1', 'dual': '::', 'v6only': '::'}[argument]
+            listener.bind((host, int(port or 0)))
             listener.listen(16)
             say('listening', argument, listener.getsockname()[1])
             threading.Thread(target=serve, args=(argument, listener), daemon=True).start()
@@ -66,12 +69,13 @@ public final class OtherUserSockets: @unchecked Sendable {
     sys.stdin.read()
     """
 
-    /// Starts the sockets: `listeners`, then one connection to each `host:port` of `connections` (IPv6 hosts bare,
-    /// e.g. `::ffff:127.0.0.1:2121`).
-    public init(user: String = "nobody", listeners: [Listener] = [], connections: [String] = []) throws {
+    /// Starts the sockets: `listeners` (on `ports[listener]` when given, else any free port), then one connection to
+    /// each `host:port` of `connections` (IPv6 hosts bare, e.g. `::ffff:127.0.0.1:2121`).
+    public init(user: String = "nobody", listeners: [Listener] = [], ports: [Listener: Int] = [:],
+                connections: [String] = []) throws {
         self.user = user
         process = try ManagedProcess(try which("runuser"), ["-u", user, "--", Self.systemPython, "-c", Self.script]
-            + listeners.map { "listen=\($0.rawValue)" } + connections.map { "connect=\($0)" })
+            + listeners.map { "listen=\($0.rawValue)/\(ports[$0] ?? 0)" } + connections.map { "connect=\($0)" })
         try process.waitForOutput(containing: "ready", seconds: 20)
     }
 
