@@ -76,7 +76,7 @@ let package = Package(
                           path: "Fuzz/PasvdHandOffFuzz"),
 
         // Test helpers: real sshd, real FTP servers, real FTP clients, deadlines.
-        .target(name: "TestSupport", dependencies: ["Shared"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Shared", "Posix"], path: "Tests/TestSupport"),
         .testTarget(name: "SharedTests", dependencies: ["Shared", "Posix", "TestSupport"]),
         .testTarget(name: "PasvdTests", dependencies: ["pasvd", "FTPServerKit", "PasvdHandOff", "Posix", "Shared", "TestSupport"]),
         .testTarget(name: "FtptunnelTests", dependencies: ["ftptunnel", "pasvd", "Shared", "Posix", "TestSupport", "CLibSSH2"]),

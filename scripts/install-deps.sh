@@ -7,7 +7,8 @@ packages=(
   libssh2-1-dev libssl-dev libcrypt-dev pkg-config   # build
   openssh-server openssh-client                       # real sshd and ssh -L
   vsftpd python3-pyftpdlib                            # real third-party FTP servers
-  curl lftp python3 rclone inetutils-ftp              # real FTP clients
+  curl lftp python3 rclone inetutils-ftp perl         # real FTP clients (perl: Net::FTP)
+  default-jdk-headless libcommons-net-java            # real FTP client: Apache Commons Net (a dual-stack Java client)
   openssl                                             # `openssl passwd -6` hashes in the pasvd tests
   procps time                                         # pkill, /usr/bin/time
   libstdc++-12-dev                                    # make fuzz: libFuzzer (from the Swift toolchain) is C++

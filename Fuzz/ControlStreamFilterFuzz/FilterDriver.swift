@@ -107,7 +107,9 @@ struct FilterDriver {
         case (.listener(let id), true): perform(filter.listenerOpened(id, localPort: 40000 + id.rawValue % 20000))
         case (.listener(let id), false): perform(filter.listenerFailed(id, reason: reason))
         case (.active(let id), true): perform(filter.activeConnected(id))
-        case (.active(let id), false): perform(filter.activeConnectFailed(id, reason: reason))
+        case (.active(let id), false):
+            // Either way an active conversion can fail: the connection (425) or the owner check (501).
+            perform(reason.utf8.count % 2 == 0 ? filter.activeConnectFailed(id, reason: reason) : filter.activeRefused(id, reason: reason))
         }
     }
 

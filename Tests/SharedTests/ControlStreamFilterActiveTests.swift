@@ -155,6 +155,21 @@ private func ok(_ verb: String) -> String { FilterReply.activeAccepted(verb: ver
         #expect(harness.transcript.logs.contains { $0.contains("failed (connection refused)") })
     }
 
+    /// The loop found the target is not the client's own socket: 501 for the PORT, the held RETR goes on (the
+    /// server answers it: no data connection), and the log says why. A late or second answer changes nothing.
+    @Test func aRefusedTargetAnswers501AndReleasesTheClient() {
+        var harness = FilterHarness()
+        harness.autoComplete = false
+        harness.run([.server("220 ready\r\n"), .client("PORT 127,0,0,1,195,80\r\nRETR f\r\n"),
+                     .server("229 Entering Extended Passive Mode (|||40001|)\r\n")])
+        harness.record(harness.filter.activeRefused(1, reason: "the socket listening at 127.0.0.1:50000 belongs to uid 0"))
+        #expect(harness.transcript.client == "220 ready\r\n501 PORT refused: active mode connects only to a port your own user listens on, on your own address.\r\n")
+        #expect(harness.transcript.server == "EPSV\r\nRETR f\r\n")
+        #expect(harness.transcript.logs.contains { $0.contains("refused PORT to 127.0.0.1:50000: the socket listening at 127.0.0.1:50000 belongs to uid 0.") })
+        #expect(harness.filter.activeRefused(1, reason: "again").isEmpty)
+        #expect(harness.filter.activeConnected(1).isEmpty)
+    }
+
     @Test func eprtOverIPv6Loopback() {
         var harness = FilterHarness(.init(ftpHost: ftpHost, clientFamily: .ipv6))
         harness.run([.server("220 ready\r\n"), .client("EPRT |2|::1|50000|\r\n"), .server("229 (|||40001|)\r\n")])

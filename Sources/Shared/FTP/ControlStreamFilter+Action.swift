@@ -27,7 +27,7 @@ extension ControlStreamFilter {
         /// `target` (host as seen from the SSH server). Answer with `listenerOpened` or `listenerFailed`.
         case openPassiveListener(DataID, target: PassiveEndpoint, family: AddressFamily)
         /// Active mode: open a channel to `server` (the server's passive port) and connect to `client` (a loopback
-        /// address the client listens on), then splice them. Answer with `activeConnected` or `activeConnectFailed`.
+        /// address the client listens on), then splice them. Answer with `activeConnected`, `activeConnectFailed` or `activeRefused`.
         case connectActive(DataID, server: PassiveEndpoint, client: PassiveEndpoint)
         /// The control stream has moved on (a newer data endpoint replaced this one): close its listener if it has
         /// not accepted yet. Connections already made (passive or active) run until either side closes them.

@@ -99,7 +99,7 @@ extension ControlStreamFilter {
             case waitingForQueue
             case sentEPSV
             case sentPASV
-            /// `connectActive` issued; waiting for `activeConnected`/`activeConnectFailed`.
+            /// `connectActive` issued; waiting for `activeConnected`/`activeConnectFailed`/`activeRefused`.
             case connecting
         }
 

@@ -15,7 +15,8 @@ import Logging
 ///   the filter sends EPSV (PASV when the server rejects EPSV with 500/501/502/522) in its place, swallows that
 ///   reply, asks the loop to `connectActive`, and answers the client 200 once `activeConnected` arrives. Client
 ///   commands after the PORT wait meanwhile, so a REST/RETR that follows keeps its place right after the PORT.
-///   Any other address is refused with 501 and nothing is connected.
+///   Any other address is refused with 501 and nothing is connected; so is a target the loop finds is not the
+///   client's own socket (`activeRefused`).
 /// - `AUTH …` is answered 534 locally: the session stays plain FTP inside SSH. FEAT passes unchanged.
 /// - `EPSV ALL` is answered 200 locally and enforced here (later PORT/EPRT/PASV get 503, RFC 2428 §4): the client
 ///   side is loopback, so the server keeps its freedom to fall back to PASV for active-mode conversions.
@@ -36,7 +37,7 @@ import Logging
 /// 2. Read the client only while `wantsClientBytes` and the server only while `wantsServerBytes`; hand every read
 ///    to `clientBytes`/`serverBytes` and perform the returned actions in order.
 /// 3. Answer each `openPassiveListener` with exactly one `listenerOpened`/`listenerFailed`, and each
-///    `connectActive` with `activeConnected`/`activeConnectFailed`, now or in a later pass; output for the client
+///    `connectActive` with `activeConnected`/`activeConnectFailed`/`activeRefused`, now or in a later pass; output for the client
 ///    waits for them. Data IDs are per filter: key listeners by (control connection, id).
 /// 4. `releaseData`: close that listener if it has not accepted yet; connections already made (passive or
 ///    active) run until either side closes them.
@@ -255,6 +256,19 @@ public struct ControlStreamFilter: Sendable {
         toClient[index] = .bytes(Self.line(FilterReply.activeConnectFailed(Self.sanitized(reason))))
         trace("tunnel answered: \(FilterReply.activeConnectFailed(Self.sanitized(reason)))", &actions)
         actions.append(.log(.warning, "\(id): active-mode connection to \(conversion.client) failed (\(Self.sanitized(reason)))."))
+        endActiveConversion(&actions)
+        return finish(&actions)
+    }
+
+    /// The active-mode target for `id` is not the client's own socket (another user's listener, or a connection
+    /// that reached one): the PORT/EPRT is answered 501 and nothing is sent over the connection.
+    public mutating func activeRefused(_ id: DataID, reason: String) -> [Action] {
+        var actions: [Action] = []
+        guard let conversion = activeConversion, conversion.id == id, conversion.stage == .connecting,
+              let index = toClient.firstIndex(where: { $0.awaitsActive(id) }) else { return [] }
+        toClient[index] = .bytes(Self.line(FilterReply.activeNotOwnSocket(verb: conversion.verb)))
+        trace("tunnel answered: \(FilterReply.activeNotOwnSocket(verb: conversion.verb))", &actions)
+        actions.append(.log(.warning, "\(id): refused \(conversion.verb) to \(conversion.client): \(Self.sanitized(reason))."))
         endActiveConversion(&actions)
         return finish(&actions)
     }

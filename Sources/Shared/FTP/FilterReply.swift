@@ -28,6 +28,10 @@ enum FilterReply {
         "\(ReplyCode.parameterSyntaxError) \(verb) refused: the data port must be 1024 or higher."
     }
 
+    static func activeNotOwnSocket(verb: String) -> String {
+        "\(ReplyCode.parameterSyntaxError) \(verb) refused: active mode connects only to a port your own user listens on, on your own address."
+    }
+
     static func activeConnectFailed(_ reason: String) -> String {
         "\(ReplyCode.cannotOpenData) Cannot open data connection to the address the client announced (\(reason))."
     }

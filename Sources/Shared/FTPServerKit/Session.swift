@@ -43,6 +43,8 @@ public final class Session: @unchecked Sendable {
     var passive: PassiveListener?
     /// PORT/EPRT's target for the next transfer (when `ExtraCommand.activeMode` is offered).
     var activeTarget: SocketAddress?
+    /// Who PORT/EPRT may connect to: set at the first one, from the control connection's client.
+    var activeTargetGuard: ActiveTargetGuard?
     var passiveDeadline = Double.infinity
     var extendedPassiveOnly = false
     var selectedFacts = Set(Session.machineFacts)

@@ -66,17 +66,48 @@ extension Session {
             return reply(ReplyCode.parameterSyntaxError,
                          "Active mode connects only to your own address (\(peerHost ?? "?")), port \(Session.lowestActivePort) or above.")
         }
+        let verb = extended ? "EPRT" : "PORT"
+        // Nothing listening there yet is the transfer's 425, as a refused connect always was.
+        if let refusal = activeTargetRefusal(address), !refusal.nothingListens {
+            logger.warning("\(verb) to \(address) refused: \(refusal)")
+            return reply(ReplyCode.parameterSyntaxError, ActiveTargetRefusal.replyText(verb: verb))
+        }
         closePassive()
         activeTarget = address
         reply(ReplyCode.commandOK, "\(extended ? "EPRT" : "PORT") command successful; consider using EPSV.")
     }
 
-    /// Connects to the PORT/EPRT target (a local client answers at once; bounded by --data-timeout).
+    /// Nil when `target` is a listening socket of the control connection's own client (`ActiveTargetGuard`).
+    func activeTargetRefusal(_ target: SocketAddress) -> ActiveTargetRefusal? {
+        if activeTargetGuard == nil {
+            do throws(ActiveTargetRefusal) {
+                activeTargetGuard = try ActiveTargetGuard(controlConnection: control.input)
+            } catch {
+                return error
+            }
+        }
+        return activeTargetGuard?.check(target: target)
+    }
+
+    /// Connects to the PORT/EPRT target (a local client answers at once; bounded by --data-timeout). The target is
+    /// checked again (the PORT may be old) and so is the connection made, before a byte is sent.
     private func connectActive(_ target: SocketAddress) -> DataConnection? {
         activeTarget = nil
+        if let refusal = activeTargetRefusal(target) {
+            logger.warning("active connection to \(target) refused: \(refusal)")
+            reply(ReplyCode.cannotOpenData, refusal.nothingListens ? "Cannot connect to \(target): nothing listens there."
+                  : "Cannot open data connection: \(ActiveTargetRefusal.replyText(verb: "PORT/EPRT"))")
+            return nil
+        }
         let milliseconds = Int32(clamping: Int(settings.dataTimeout * 1000))
         do {
             let fd = try PosixSocket.connect(to: target, milliseconds: milliseconds, nonBlocking: false)
+            if let refusal = activeTargetGuard.map({ $0.check(connected: fd) }) ?? ActiveTargetRefusal("no client to check against") {
+                close(fd)
+                logger.warning("active connection to \(target) closed unused: \(refusal)")
+                reply(ReplyCode.cannotOpenData, "Cannot open data connection: \(ActiveTargetRefusal.replyText(verb: "PORT/EPRT"))")
+                return nil
+            }
             return DataConnection(fd: fd, control: control, abortFD: shutdown.abortFD, timeout: settings.dataTimeout)
         } catch {
             logger.info("active connection to \(target) failed: \(error)")

@@ -133,3 +133,34 @@ extension SocketAddress {
         self.init(storage: storage)
     }
 }
+
+extension SocketAddress {
+    /// The address in network order: 4 bytes for IPv4, 16 for IPv6.
+    public var addressBytes: [UInt8] {
+        var copy = storage
+        return withUnsafeBytes(of: &copy) { raw in
+            switch family {
+            case .ipv4: return withUnsafeBytes(of: raw.load(as: sockaddr_in.self).sin_addr) { Array($0) }
+            case .ipv6: return withUnsafeBytes(of: raw.load(as: sockaddr_in6.self).sin6_addr) { Array($0) }
+            }
+        }
+    }
+
+    /// An address from its network-order bytes (4: IPv4, 16: IPv6); nil for any other count or port.
+    public init?(addressBytes bytes: [UInt8], port: Int) {
+        guard bytes.count == 4 || bytes.count == 16 else { return nil }
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        let family = bytes.count == 4 ? AF_INET : AF_INET6
+        guard bytes.withUnsafeBytes({ inet_ntop(family, $0.baseAddress, &text, socklen_t(text.count)) }) != nil else { return nil }
+        self.init(host: String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self), port: port)
+    }
+
+    /// An IPv4-mapped IPv6 address (`::ffff:127.0.0.1`) as the IPv4 address it stands for; any other unchanged.
+    /// A dual-stack socket sees IPv4 peers this way; the kernel's tables hold them as IPv4.
+    public var unmapped: SocketAddress {
+        let bytes = addressBytes
+        guard family == .ipv6, bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF,
+              let v4 = SocketAddress(addressBytes: Array(bytes[12..<16]), port: port) else { return self }
+        return v4
+    }
+}

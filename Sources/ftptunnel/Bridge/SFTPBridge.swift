@@ -95,7 +95,11 @@ final class SFTPBridge: @unchecked Sendable {
 
     private func admit(_ client: Int32, peer: SocketAddress?, local: SocketAddress) {
         guard let peer else { return refuse(client, "Cannot tell who is connecting.", closing: true) }
-        let owner = SocketTable.owner(of: peer, connectedTo: local)
+        let owner: UInt32?
+        do { owner = try SocketTable.owner(of: peer, connectedTo: local) } catch {
+            logger.warning("connection from \(peer) refused: the kernel's socket table cannot tell who owns it (\(error))")
+            return refuse(client, "This FTP bridge cannot tell which local user is connecting; try again.", closing: true)
+        }
         guard owner == getuid() else {
             logger.warning("connection from \(peer) refused: its socket belongs to uid \(owner.map(String.init) ?? "unknown"), not \(getuid())")
             return refuse(client, "This FTP bridge serves its owner's SSH account; connections from other local users are refused.",

@@ -1,4 +1,5 @@
 import Foundation
+import FTPServerKit
 import Posix
 import Shared
 
@@ -58,6 +59,8 @@ final class Forward {
     var writeWaitsForWindow = false
     /// Active mode: told once whether the channel opened (nil) or why not.
     var onChannelOpen: ((String?) -> Void)?
+    /// Active mode while connecting: the check the connection made must pass, and whom to tell when it does not.
+    var activeCheck: (targetGuard: ActiveTargetGuard, refused: (String) -> Void)?
     /// The next channel that opens replaces one lost with its SSH session: the filter is told.
     var resuming = false
     /// Close the connection once everything queued for the client has been sent (a final 421).

@@ -1,4 +1,5 @@
 import Foundation
+import FTPServerKit
 import Posix
 
 /// Dynamic forwards requested while the loop runs (rewrite mode's data connections), on the loop thread.
@@ -45,8 +46,8 @@ extension ForwardingLoop: ForwardingControl {
         for listener in dataListeners.removeAll(owner: owner) { dropListener(listener) }
     }
 
-    func connectActive(client: ForwardTarget, target: ForwardTarget, meter: TransferMeter?,
-                       completion: @escaping (String?) -> Void) {
-        startActiveConnection(client: client, target: target, meter: meter, completion: completion)
+    func connectActive(client: SocketAddress, target: ForwardTarget, targetGuard: ActiveTargetGuard,
+                       meter: TransferMeter?, completion: @escaping (ActiveConnectOutcome) -> Void) {
+        startActiveConnection(client: client, target: target, targetGuard: targetGuard, meter: meter, completion: completion)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import FTPServerKit
 import Logging
 import Posix
 import Shared
@@ -408,26 +409,35 @@ final class ForwardingLoop: LaneHost {
 
     // MARK: Active mode (connects to the client's port, finished on POLLOUT like OpenSSH's SSH_CHANNEL_CONNECTING)
 
-    /// Starts the connect to an active-mode client's loopback port; its channel is opened once it is connected.
-    func startActiveConnection(client: ForwardTarget, target: ForwardTarget, meter: TransferMeter?,
-                               completion: @escaping (String?) -> Void) {
+    /// Starts the connect to an active-mode client's loopback port once `targetGuard` agrees it is the client's own;
+    /// its channel is opened once it is connected and the connection's peer passed the guard too.
+    func startActiveConnection(client: SocketAddress, target: ForwardTarget, targetGuard: ActiveTargetGuard,
+                               meter: TransferMeter?, completion: @escaping (ActiveConnectOutcome) -> Void) {
+        if let refusal = targetGuard.check(target: client) {
+            // Nothing listening is a failed connect (425), as it always was; someone else's socket is refused (501).
+            completion(refusal.nothingListens
+                ? .failed("\(DataConnectionError.clientUnreachable(address: "\(client)", reason: "nothing listens there"))")
+                : .refused("\(refusal)"))
+            return
+        }
         let started: (fd: Int32, address: SocketAddress, connected: Bool)
         do {
             started = try LoopbackConnector.start(host: client.host, port: client.port)
         } catch {
-            completion("\(error)")
+            completion(.failed("\(error)"))
             return
         }
         let forward = Forward(id: nextID, fd: started.fd, peer: client.host, peerPort: client.port, localPort: client.port,
                               target: target, filter: nil, bufferSize: configuration.bufferSize)
-        forward.onChannelOpen = completion
+        forward.onChannelOpen = { completion($0.map { .failed($0) } ?? .connected) }
+        forward.activeCheck = (targetGuard, { completion(.refused($0)) })
         forward.meter = meter
         configuration.activity?.connectionOpened(control: false)
         nextID += 1
         forwards.append(forward)
         logger.info("active-mode data connection to \(client)", metadata: meta(forward))
         if started.connected {
-            assignToLaneOrPool(forward)
+            connectedLocally(forward)
         } else {
             forward.state = .connectingLocally(started.address, deadline: Date().addingTimeInterval(Self.activeConnectTimeout))
         }
@@ -437,8 +447,23 @@ final class ForwardingLoop: LaneHost {
         if let failure = LoopbackConnector.finish(fd: forward.fd, address: address) {
             failConnect(forward, reason: "\(failure)")
         } else {
-            assignToLaneOrPool(forward)
+            connectedLocally(forward)
         }
+    }
+
+    /// The connect finished: before its channel opens (before a byte moves), the socket it reached must pass the
+    /// guard, checked from the connection's own 4-tuple. A refused one is closed unused.
+    private func connectedLocally(_ forward: Forward) {
+        let check = forward.activeCheck
+        forward.activeCheck = nil
+        if let check, let refusal = check.targetGuard.check(connected: forward.fd) {
+            forward.onChannelOpen = nil
+            forward.state = .done
+            finish(forward)
+            check.refused("\(refusal)")
+            return
+        }
+        assignToLaneOrPool(forward)
     }
 
     private func finishOverdueConnects(now: Date) -> Bool {

@@ -1,4 +1,5 @@
 import Foundation
+import FTPServerKit
 import Logging
 import Posix
 import Shared
@@ -19,6 +20,8 @@ final class RewriteControl: StreamFilter {
     private var detached = false
     /// The transfer lines and `status`'s transfers in progress.
     private let transfers: TransferReporter
+    /// Active mode's rule for this control connection's client (made at its first PORT/EPRT).
+    private var activeTargetGuard: ActiveTargetGuard?
 
     /// Where data listeners bind: the address the client's control connection arrived on (never a wildcard,
     /// even when the control port listens on all addresses), per family.
@@ -137,17 +140,23 @@ final class RewriteControl: StreamFilter {
                 queue += filter.listenerFailed(id, reason: "\(error)")
             }
         case .connectActive(let id, let server, let client):
-            guard let clientHost = client.host, !detached else {
+            guard let clientHost = client.host, !detached, let forward,
+                  let clientAddress = SocketAddress(host: clientHost, port: client.port) else {
                 return queue += filter.activeConnectFailed(id, reason: "no client address")
             }
-            control.connectActive(client: ForwardTarget(host: clientHost, port: client.port),
+            let targetGuard: ActiveTargetGuard
+            do { targetGuard = try activeTargetGuard ?? ActiveTargetGuard(controlConnection: forward.fd) } catch {
+                return queue += filter.activeRefused(id, reason: "\(error)")
+            }
+            activeTargetGuard = targetGuard
+            control.connectActive(client: clientAddress,
                                   target: ForwardTarget(host: server.host ?? filter.configuration.ftpHost, port: server.port),
-                                  meter: transfers.dataEndpointOpened()) { [weak self] failure in
+                                  targetGuard: targetGuard, meter: transfers.dataEndpointOpened()) { [weak self] outcome in
                 guard let self else { return }
-                if let failure {
-                    self.perform(self.filter.activeConnectFailed(id, reason: failure))
-                } else {
-                    self.perform(self.filter.activeConnected(id))
+                switch outcome {
+                case .connected: self.perform(self.filter.activeConnected(id))
+                case .failed(let reason): self.perform(self.filter.activeConnectFailed(id, reason: reason))
+                case .refused(let reason): self.perform(self.filter.activeRefused(id, reason: reason))
                 }
             }
         case .releaseData(let id):

@@ -1,3 +1,6 @@
+import FTPServerKit
+import Posix
+
 /// Extension point for rewrite mode (DESIGN 3.4): the filter of one control connection, driven by the loop on its
 /// thread. Unlike a bytes-in/bytes-out transformation it may send toward the server AND toward the client from
 /// either side's input, or later (when an active-mode connection completes): it writes through
@@ -48,10 +51,21 @@ protocol ForwardingControl: AnyObject {
     /// Closes every listener of this owner that has not accepted yet.
     func releaseDataListeners(owner: ObjectIdentifier)
     /// Active mode: connects (without blocking the loop) to the client's loopback address `client` and forwards it
-    /// to `target` through a new channel. `completion` runs on the loop thread once: nil when both sides are
-    /// connected, else the reason.
-    func connectActive(client: ForwardTarget, target: ForwardTarget, meter: TransferMeter?,
-                       completion: @escaping (String?) -> Void)
+    /// to `target` through a new channel. `targetGuard` checks `client` before the connect and the connection made
+    /// before its channel opens (it must reach the control connection's own client). `completion` runs on the loop
+    /// thread once.
+    func connectActive(client: SocketAddress, target: ForwardTarget, targetGuard: ActiveTargetGuard,
+                       meter: TransferMeter?, completion: @escaping (ActiveConnectOutcome) -> Void)
+}
+
+/// How an active-mode data connection ended up.
+enum ActiveConnectOutcome: Equatable {
+    /// Connected to the client and its channel is open.
+    case connected
+    /// The connect or the channel failed (the reason).
+    case failed(String)
+    /// The target, or the socket the connection reached, is not the client's own (the reason, for the log).
+    case refused(String)
 }
 
 /// Where a forward's channel goes, as seen from the SSH server.

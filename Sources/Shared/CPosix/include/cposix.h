@@ -4,6 +4,9 @@
 // Glibc only exports under _GNU_SOURCE. Only Sources/Shared/Posix imports this module.
 #include <stdint.h>
 #include <sys/types.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/inet_diag.h>
 
 /// RESOLVE_* flags of openat2(2) (linux/openat2.h).
 static const uint64_t cposix_resolve_in_root = 0x10;
@@ -50,5 +53,14 @@ int cposix_forbid_new_privileges(void);
 /// 1 when the calling thread has no effective or permitted capability (ambient ones are a subset) (capget(2)), 0 when it has one,
 /// -1 with errno set when the kernel cannot tell.
 int cposix_has_no_capabilities(void);
+
+/// inet_diag (NETLINK_SOCK_DIAG) for the kernel's TCP socket table: the structs come from linux/inet_diag.h; these
+/// are the values Swift cannot import from macros. `cposix_inet_diag_no_cookie` asks for a socket by its addresses
+/// alone; `cposix_tcp_new_syn_recv` is a request socket (handshake not finished: no owner of its own).
+static const uint32_t cposix_inet_diag_no_cookie = INET_DIAG_NOCOOKIE;
+static const uint8_t cposix_tcp_established = 1;
+static const uint8_t cposix_tcp_time_wait = 6;
+static const uint8_t cposix_tcp_listen = 10;
+static const uint8_t cposix_tcp_new_syn_recv = 12;
 
 #endif
