@@ -19,7 +19,7 @@ extension FTPTunnelCommand {
 
             Staying up (set with -o or in the profile): when the session is dead or lost, Reconnect yes (the default) \
             keeps every listener and reconnects with backoff \
-            (1 s doubling to 30 s); in rewrite mode FTP sessions resume where they were (login, directory and TYPE \
+            (1 s doubling to 30 s); in rewrite mode FTP sessions resume where they were (login, directory, TYPE and a pending REST or RNFR \
             replayed; a transfer cut by the drop gets 426, resume it with REST). The returning server must show the \
             host key verified at start (else exit 3); ReconnectAttempts N gives up after N failed attempts (exit 6); \
             Reconnect no exits with status 6 at once. Fixed-mode control connections are closed on a drop.

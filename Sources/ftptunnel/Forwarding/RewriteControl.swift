@@ -92,7 +92,7 @@ final class RewriteControl: StreamFilter {
             perform(filter.serverBytes(output.toFilter))
         }
         if output.resumed {
-            logger.notice("FTP session resumed on the new SSH session (login, directory and transfer settings replayed)", metadata: forward.map { ["conn": "\($0.id)"] })
+            logger.notice("FTP session resumed on the new SSH session (login, directory, transfer settings and a pending REST/RNFR replayed)", metadata: forward.map { ["conn": "\($0.id)"] })
         }
         if let failure = output.failure {
             logger.warning("could not resume the FTP session: \(failure); the client is told 421", metadata: forward.map { ["conn": "\($0.id)"] })
