@@ -90,6 +90,13 @@ public struct ControlSessionKeeper: Sendable {
     /// True while the filter's client input should wait (anything but `live`).
     public var isLive: Bool { phase == .live }
 
+    /// Live with no command awaiting its reply and no partial line either way: a planned move to a new server
+    /// connection now would go unnoticed.
+    public var isQuiet: Bool {
+        phase == .live && inFlight.isEmpty && heldForServer.isEmpty && commandSplitter.pendingBytes.isEmpty
+            && replySplitter.pendingBytes.isEmpty && replyParser.openReplyCode == nil
+    }
+
     // MARK: Live traffic
 
     /// Bytes the filter sends to the server: what may go out now (nothing while the session is being rebuilt).

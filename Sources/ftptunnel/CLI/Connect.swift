@@ -40,12 +40,15 @@ extension FTPTunnelCommand {
 /// --help paragraphs shared by `connect` and `run`.
 enum TunnelHelp {
     static let serverAlive = """
-    Hung servers: with -o ServerAliveInterval=N (0, the default, is off), after N seconds in which nothing came \
-    from the SSH server a keepalive is sent that the server must answer; anything it sends counts as an answer. \
-    After -o ServerAliveCountMax=C (default 3) unanswered keepalives and one more silent interval (N × (C + 1) s \
-    of silence) the session is dead: "SSH server stopped answering" (then Reconnect applies; with Reconnect no, \
-    exit status 6). N below 2 acts as 2 \
-    (libssh2's shortest keepalive interval); at most 1024 keepalives per session (libssh2 1.10 keeps every reply).
+    Hung servers: with -o ServerAliveInterval=N (default 30; 0 turns it off; OpenSSH's default is 0, but a tunnel \
+    left running must notice a server that still acknowledges TCP and no longer answers), after N seconds in which \
+    nothing came from the SSH server a keepalive is sent that the server must answer; anything it sends counts as \
+    an answer. After -o ServerAliveCountMax=C (default 3) unanswered keepalives and one more silent interval \
+    (N × (C + 1) s of silence) the session is dead: "SSH server stopped answering" (then Reconnect applies; with \
+    Reconnect no, exit status 6). N below 2 acts as 2 (libssh2's shortest keepalive interval). libssh2 1.10 keeps \
+    every keepalive reply until the session ends, so after 768 keepalives the session is replaced as soon as nothing \
+    runs on it (idle rewrite-mode FTP sessions resume on the new one); one that stays busy keeps probing up to \
+    1024 and then relies on TCP_USER_TIMEOUT until it is idle.
     """
 }
 
@@ -73,7 +76,7 @@ enum TunnelExit {
                  .cannotRecordHostKey: return hostKey
             case .authenticationFailed, .wrongPassphrase: return authentication
             case .noSupportedAlgorithm: return usage
-            case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering: return connection
+            case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering, .keepaliveBudgetSpent: return connection
             }
         case let error as SessionPoolError:
             switch error {

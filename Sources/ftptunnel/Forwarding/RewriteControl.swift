@@ -71,6 +71,7 @@ final class RewriteControl: StreamFilter {
     func serverEnded() { perform(filter.serverEnded()) }
 
     var survivesSessionLoss: Bool { keeper != nil && !detached }
+    var isQuiet: Bool { survivesSessionLoss && keeper?.isQuiet == true && !filter.hasHeldOutput && queue.isEmpty }
 
     func sessionLost() {
         guard keeper != nil else { return }

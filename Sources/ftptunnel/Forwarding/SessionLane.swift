@@ -52,6 +52,10 @@ final class SessionLane {
     private(set) var forwards: [Forward] = []
     /// ServerAliveInterval/ServerAliveCountMax (nil: off, or retired after its probe budget).
     private var serverAlive: ServerAliveMonitor?
+    /// ServerAlive's budget is nearly spent: the supervisor replaces this session once nothing runs on it.
+    private(set) var wantsReplacement = false
+    /// ServerAlive probes sent on this session (each leaves a reply inside libssh2).
+    private(set) var probesSent = 0
     /// How often a sending call left a packet half sent (and was retried before any other send).
     private(set) var partialPacketRetries = 0
     /// When the lane last had no channel and no open: idle extra lanes are closed after a while.
@@ -72,7 +76,8 @@ final class SessionLane {
     static let controlWindow = 256 << 10
 
     init(number: Int, session: SSHSession, host: LaneHost, logger: Logger, window: Int, windowMaximum: Int?,
-         packetSize: Int, keepaliveInterval: Int, keepaliveCountMax: Int) {
+         packetSize: Int, keepaliveInterval: Int, keepaliveCountMax: Int,
+         probeBudget: Int = ServerAliveMonitor.defaultProbeLimit) {
         self.number = number
         self.windowMaximum = windowMaximum
         self.session = session
@@ -83,7 +88,7 @@ final class SessionLane {
         session.setBlocking(false)
         if keepaliveInterval > 0 {
             session.configureProbes()
-            serverAlive = ServerAliveMonitor(interval: keepaliveInterval, countMax: keepaliveCountMax,
+            serverAlive = ServerAliveMonitor(interval: keepaliveInterval, countMax: keepaliveCountMax, probeLimit: probeBudget,
                                              now: ServerAliveMonitor.now, received: session.bytesArrived)
         }
     }
@@ -108,6 +113,12 @@ final class SessionLane {
     }
 
     var queuedOpens: Int { openQueue.count }
+
+    /// Nothing in flight on this session (no open, no half-sent packet) and every forward on it passes `movable`:
+    /// ending it now goes unnoticed.
+    func isQuiet(_ movable: (Forward) -> Bool) -> Bool {
+        pending == nil && opening == nil && openQueue.isEmpty && forwards.allSatisfy(movable)
+    }
 
     /// The open in flight has not completed for this long (nil: none in flight).
     func stalledSince() -> Date? {
@@ -457,6 +468,7 @@ final class SessionLane {
         case .done(let sent):
             if !retry {
                 serverAlive?.probed(sent: sent)
+                if sent { probesSent += 1 }
                 logger.debug("server-alive probe \(sent ? "sent" : "held back by libssh2")",
                              metadata: ["unanswered": "\(serverAlive?.unanswered ?? 0)"])
             }
@@ -485,8 +497,12 @@ final class SessionLane {
         case .probe, .wait: break
         }
         serverAlive = monitor.isRetired ? nil : monitor
+        if monitor.wantsReplacement, !wantsReplacement {
+            wantsReplacement = true
+            logger.info("ServerAlive: \(monitor.probesSent) keepalives sent on this session (libssh2 1.10 keeps every reply); it is replaced as soon as no transfer runs on it")
+        }
         if monitor.isRetired {
-            logger.notice("ServerAlive: no more probes on this session after \(monitor.probesSent) (libssh2 1.10 keeps every reply); TCP_USER_TIMEOUT still ends it if the server stops acknowledging")
+            logger.notice("ServerAlive: no more probes on this session after \(monitor.probesSent) (libssh2 1.10 keeps every reply) because it never became idle; TCP_USER_TIMEOUT still ends it if the server stops acknowledging, and it is replaced once idle")
         }
     }
 
