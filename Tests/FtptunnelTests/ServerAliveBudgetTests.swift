@@ -70,7 +70,8 @@ import TestSupport
     }
 
     /// A data listener waits for its connection (PASV answered): the session is not replaced however many probes
-    /// it sends; it retires at the end of its budget and says so. Once the transfer is done it is replaced.
+    /// it sends; it retires at the end of its budget and says so. Once the transfer is done it is replaced, and the
+    /// new session notices a hung server (session processes stopped).
     @Test func aSessionWithATransferBeingSetUpIsNotReplacedUntilIdle() throws {
         let site = try Site()
         let client = try ReconnectTests.ftplibClient(site.tunnel, """
@@ -101,5 +102,15 @@ import TestSupport
         #expect(client.output.contains("done 226"), "\(client.output)")
         try site.world.expectDownloaded("held.bin", site.tunnel.output)
         try Deadline.wait(for: "the replacement once idle", seconds: 30) { site.replacements >= 1 }
+
+        // The budget was spent to the end on the old session; the new one still notices a hung server.
+        try Deadline.wait(for: "the new session", seconds: 30) { site.tunnel.output.contains("reconnected after") }
+        let freeze = try ProcessFreeze.sessions(of: site.world.sshd)
+        defer { freeze.thaw() }
+        let frozenAt = Date()
+        try Deadline.wait(for: "the hung server to be noticed", seconds: ServerAliveTests.detectionLimit) {
+            site.tunnel.output.contains("SSH server stopped answering")
+        }
+        print("ServerAlive after a spent budget and a replacement: hung server noticed \(String(format: "%.2f", Date().timeIntervalSince(frozenAt))) s after SIGSTOP")
     }
 }

@@ -193,6 +193,32 @@ import Testing
         }
     }
 
+    /// `isQuiet` (a planned session replacement would go unnoticed) only while live with nothing half-said either
+    /// way and no command awaiting its reply, fed byte by byte.
+    @Test func quietOnlyWhenNoCommandAwaitsItsReplyAndNoLineIsCut() {
+        var keeper = ControlSessionKeeper()
+        func feedServer(_ text: String) { for byte in Array(text.utf8) { _ = keeper.fromServer([byte]) } }
+        func feedCommand(_ text: String) { for byte in Array(text.utf8) { _ = keeper.sentToServer([byte]) } }
+        #expect(keeper.isQuiet, "nothing said yet")
+        feedServer("220 hi\r")
+        #expect(!keeper.isQuiet, "a reply line is cut")
+        feedServer("\n")
+        #expect(keeper.isQuiet)
+        feedCommand("NOOP")
+        #expect(!keeper.isQuiet, "a command line is cut")
+        feedCommand("\r\n")
+        #expect(!keeper.isQuiet, "NOOP awaits its reply")
+        feedServer("211-status\r\n")
+        #expect(!keeper.isQuiet, "a multi-line reply is open")
+        feedServer("211 end\r\n")
+        #expect(keeper.isQuiet)
+        _ = keeper.sessionLost()
+        #expect(!keeper.isQuiet, "suspended")
+        keeper.serverReconnected()
+        feedServer("220 new\r\n")
+        #expect(keeper.isQuiet, "resumed: nothing was replayed, nothing in flight")
+    }
+
     @Test func aRefusedRestKeepsTheEarlierOffset() {
         let t = KeeperHarness.verify(Self.login + [
             .command("REST 50"), .replies("350 Restarting"), .command("REST x"), .replies("501 bad offset"),
