@@ -18,12 +18,12 @@ import TestSupport
         let pasvd: PasvdFixture
         let tunnel: RewriteTunnelProcess
 
-        init() throws {
+        init(_ extra: [String] = []) throws {
             world = try ReconnectTests.world()
             pasvd = try PasvdFixture(root: world.root.path, extraArguments: ["--anonymous", "--writable",
                                                                              "--anonymous-account", PasvdScenario.runnerAccount])
             tunnel = try RewriteTunnelProcess(sshd: world.sshd, knownHosts: world.knownHosts, ftpPort: pasvd.port,
-                                              extraArguments: ServerAliveBudgetTests.aliveOptions,
+                                              extraArguments: ServerAliveBudgetTests.aliveOptions + extra,
                                               environment: ServerAliveBudgetTests.budget)
         }
 
@@ -112,5 +112,19 @@ import TestSupport
             site.tunnel.output.contains("SSH server stopped answering")
         }
         print("ServerAlive after a spent budget and a replacement: hung server noticed \(String(format: "%.2f", Date().timeIntervalSince(frozenAt))) s after SIGSTOP")
+    }
+
+    /// `Reconnect no`: nothing can replace the session, and the log says so once; it probes to the end of its
+    /// budget and goes on carrying transfers byte-exact.
+    @Test func withoutReconnectTheSessionIsKeptAndTheLogSaysSo() throws {
+        let site = try Site(["-o", "Reconnect=no"])
+        try Deadline.wait(for: "the budget to run out", seconds: 60) {
+            site.tunnel.output.contains("no more probes") || !site.tunnel.process.isRunning
+        }
+        #expect(Self.count("cannot be replaced", in: site.tunnel.output) == 1, "\(site.tunnel.output)")
+        #expect(site.replacements == 0 && site.tunnel.process.isRunning, "\(site.tunnel.output)")
+        let result = try FTPClients.curl(["\(site.tunnel.url)/down.bin", "-o", site.world.work.file("kept.bin")])
+        #expect(result.status == 0, "\(result.output)\n\(site.tunnel.output)")
+        try site.world.expectDownloaded("kept.bin", site.tunnel.output)
     }
 }

@@ -469,6 +469,7 @@ final class SessionLane {
             if !retry {
                 serverAlive?.probed(sent: sent)
                 if sent { probesSent += 1 }
+                if let monitor = serverAlive { noteProbeBudget(monitor) }
                 logger.debug("server-alive probe \(sent ? "sent" : "held back by libssh2")",
                              metadata: ["unanswered": "\(serverAlive?.unanswered ?? 0)"])
             }
@@ -496,13 +497,20 @@ final class SessionLane {
         case .probe where pending != nil || !session.isWritable: monitor.probed(sent: false)
         case .probe, .wait: break
         }
-        serverAlive = monitor.isRetired ? nil : monitor
+        serverAlive = monitor
+        noteProbeBudget(monitor)
+    }
+
+    /// Asks for replacement once the budget is nearly spent, and retires the monitor (said at once: nothing wakes
+    /// an idle loop afterwards) when it is spent.
+    private func noteProbeBudget(_ monitor: ServerAliveMonitor) {
         if monitor.wantsReplacement, !wantsReplacement {
             wantsReplacement = true
-            logger.info("ServerAlive: \(monitor.probesSent) keepalives sent on this session (libssh2 1.10 keeps every reply); it is replaced as soon as no transfer runs on it")
+            logger.info("ServerAlive: \(monitor.probesSent) keepalives sent on this session (libssh2 1.10 keeps every reply); replacing it once nothing runs on it")
         }
         if monitor.isRetired {
-            logger.notice("ServerAlive: no more probes on this session after \(monitor.probesSent) (libssh2 1.10 keeps every reply) because it never became idle; TCP_USER_TIMEOUT still ends it if the server stops acknowledging, and it is replaced once idle")
+            serverAlive = nil
+            logger.notice("ServerAlive: no more probes on this session after \(monitor.probesSent) (libssh2 1.10 keeps every reply) while it could not be replaced; until it is, only TCP_USER_TIMEOUT ends it if the server stops acknowledging")
         }
     }
 

@@ -30,6 +30,8 @@ final class SessionSupervisor {
     private var arrivedWhileDisconnected: [ObjectIdentifier: Date] = [:]
     /// This loop's face in a pool (`Sessions N`): marked disconnected while reconnecting.
     var poolMember: PoolMember?
+    /// The log said once that spent sessions cannot be replaced here.
+    private var cannotReplaceTold = false
 
     init(first session: SSHSession, host: LaneHost, configuration: Configuration, wakeUp: WakeUpPipe, logger: Logger) {
         self.host = host
@@ -294,7 +296,14 @@ final class SessionSupervisor {
     /// replaced: it probes to the end of its budget and then relies on TCP_USER_TIMEOUT, as the log says.
     /// Returns true when a lane was replaced.
     func replaceSpentLanes(dataListenersOpen: Bool) throws -> Bool {
-        guard !dataListenersOpen, configuration.reconnect != nil, laneOpener != nil, reconnecting == nil else { return false }
+        guard configuration.reconnect != nil, laneOpener != nil else {
+            if !cannotReplaceTold, lanes.contains(where: \.wantsReplacement) {
+                cannotReplaceTold = true
+                logger.notice("ServerAlive: this SSH session cannot be replaced (Reconnect no, or a login that cannot be reused without asking); after \(configuration.keepaliveProbeBudget) keepalives only TCP_USER_TIMEOUT notices a server that stops acknowledging")
+            }
+            return false
+        }
+        guard !dataListenersOpen, reconnecting == nil else { return false }
         guard let lane = lanes.first(where: { $0.wantsReplacement && $0.isQuiet(Self.movesUnnoticed) }) else { return false }
         let error = SSHError.keepaliveBudgetSpent(probes: lane.probesSent)
         lane.session.disconnect(reason: "ftptunnel: replacing this session (keepalive replies pile up in libssh2)")
