@@ -127,4 +127,20 @@ import TestSupport
         #expect(result.status == 0, "\(result.output)\n\(site.tunnel.output)")
         try site.world.expectDownloaded("kept.bin", site.tunnel.output)
     }
+
+    /// Fixed mode: a tunnel nobody uses is replaced like any other (its listeners stay), and then serves a
+    /// download byte-exact.
+    @Test func anUnusedFixedModeTunnelIsReplacedAndStillServes() throws {
+        let recipe = try TunnelRecipe(server: .pasvd)
+        try TestFiles.random(at: recipe.root.file("f.bin"), size: 2 << 20)
+        let tunnel = try recipe.tunnel(extraArguments: Self.aliveOptions, environment: Self.budget)
+        try Deadline.wait(for: "a planned replacement and the new session", seconds: 60) {
+            (Self.count(Self.replaced, in: tunnel.output) >= 1 && tunnel.output.contains("reconnected after"))
+                || !tunnel.process.isRunning
+        }
+        #expect(tunnel.process.isRunning, "\(tunnel.output)")
+        let result = try FTPClients.curl(["\(tunnel.url)/f.bin", "-o", recipe.work.file("f.bin")])
+        #expect(result.status == 0, "\(result.output)\n\(tunnel.output)")
+        #expect(try TestFiles.sha256(recipe.work.file("f.bin")) == TestFiles.sha256(recipe.root.file("f.bin")))
+    }
 }
