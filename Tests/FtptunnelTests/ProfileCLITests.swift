@@ -73,6 +73,24 @@ import TestSupport
         }
     }
 
+    /// ServerAlive is on out of the box (OpenSSH's 0 would never notice a hung server), and `show` says why; `0`
+    /// from the profile turns it off.
+    @Test func showStatesTheDefaultKeepaliveAndWhy() throws {
+        let world = try World()
+        let result = try world.run(["show", "alice@files.example"])
+        #expect(result.status == 0, "\(result.output)")
+        let interval = try #require(line("ServerAliveInterval", in: result.stdout), "\(result.stdout)")
+        #expect(interval.value == "30")
+        #expect(interval.source.hasPrefix("default (") && interval.source.contains("unlike OpenSSH")
+                && interval.source.contains("hung server"), "\(interval.source)")
+        #expect(line("ServerAliveCountMax", in: result.stdout)! == ("3", "default"))
+        let help = try world.run(["connect", "--help"])
+        #expect(help.stdout.contains("ServerAliveInterval=N (default 30"), "\(help.stdout)")
+        let profile = try world.profile("quiet", "HostName h.example\nServerAliveInterval 0\n")
+        let off = try world.run(["show", "quiet"])
+        #expect(line("ServerAliveInterval", in: off.stdout)! == ("0", "\(profile):2"), "\(off.stdout)")
+    }
+
     @Test func showStatesTheDefaultModeAndAcceptsPassiveHost() throws {
         let world = try World()
         let result = try world.run(["show", "alice@files.example:2222", "-o", "PassiveHost=server"])

@@ -28,6 +28,20 @@ import Testing
         #expect(next)
     }
 
+    /// A session replaced on purpose (ServerAlive's budget) is reconnected at once; a failure then backs off as
+    /// usual, and the replacement itself is never fatal.
+    @Test func aPlannedReplacementStartsAtOnceAndThenBacksOff() {
+        let start = Date(timeIntervalSince1970: 1000)
+        var schedule = ReconnectSchedule(policy: ReconnectPolicy(), lostAt: start, random: 0.5, immediately: true)
+        #expect(schedule.firstDelay == 0)
+        let due = schedule.startAttemptIfDue(now: start)
+        #expect(due)
+        let error = SSHError.connectFailed(host: "h", port: 22, reason: "refused")
+        let verdict = schedule.attemptFailed(error, now: start, random: 0.5)
+        #expect(verdict == .retry(after: 2))
+        #expect(!ReconnectPolicy.isFatal(SSHError.keepaliveBudgetSpent(probes: 768)))
+    }
+
     @Test func attemptsAreBoundedWhenAsked() {
         var schedule = ReconnectSchedule(policy: ReconnectPolicy(attempts: 2), lostAt: Date(), random: 0)
         let error = SSHError.connectFailed(host: "h", port: 22, reason: "refused")

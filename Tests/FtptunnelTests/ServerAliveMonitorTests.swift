@@ -84,6 +84,23 @@ import Testing
         #expect(ServerAliveMonitor.defaultProbeLimit == 1024)
     }
 
+    /// Replacement is wanted from three quarters of the budget on, while probing (and judging) goes on to its end.
+    @Test func wantsReplacementBeforeTheBudgetRunsOut() {
+        var monitor = ServerAliveMonitor(interval: 2, countMax: 1, probeLimit: 8, now: 0, received: 0)
+        #expect(monitor.replaceAfter == 6)
+        var received = 0
+        for probe in 1...8 {
+            #expect(monitor.decision(now: Double(probe * 3)) == .probe, "probe \(probe)")
+            monitor.probed(sent: true)
+            #expect(monitor.wantsReplacement == (probe >= 6), "after \(probe) probes")
+            #expect(monitor.isRetired == (probe == 8))
+            received += 1
+            monitor.observe(received: received, now: Double(probe * 3) + 0.1)
+        }
+        #expect(monitor.decision(now: 1e6) == .wait(until: .infinity))
+        #expect(ServerAliveMonitor(interval: 2, countMax: 1, probeLimit: 1, now: 0, received: 0).replaceAfter == 1)
+    }
+
     @Test func pollWaitsUntilTheDeadline() {
         var monitor = ServerAliveMonitor(interval: 5, countMax: 2, now: 0, received: 0)
         #expect(monitor.pollTimeout(now: 1) == 4001)

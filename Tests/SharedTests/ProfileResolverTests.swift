@@ -39,7 +39,7 @@ import Testing
 
         try world.sshConfig("Host other", "  Port 1001")
         r = try world.resolve("site")
-        #expect(r.settings.sshPort == 22 && r.settings.user == "tester" && r.settings.serverAliveInterval == 0)
+        #expect(r.settings.sshPort == 22 && r.settings.user == "tester" && r.settings.serverAliveInterval == TunnelSettings.defaultServerAliveInterval)
         #expect(r.sources["Port"] == "default")
     }
 

@@ -8,6 +8,25 @@
 /// connection is gone: clients retry or resume with REST), `451` for anything else (never repeat a command that
 /// changes files). A failed replay ends the session with `failure` (the client is told 421).
 ///
+/// State one command leaves for a later one survives the reconnect or is refused, never silently reset (a STOR
+/// after a forgotten REST 50 would rewrite the file from offset 0). Per command:
+/// - USER/PASS/ACCT, CWD/CDUP, TYPE, MODE, STRU, OPTS UTF8: replayed (`ControlSessionMemory`).
+/// - REST: an offset the server accepted (350) and no transfer has used yet is replayed after the directory.
+///   Replayed REST refused → the session fails (421): the transfer it was meant for must not start at 0.
+/// - RNFR: a source accepted (350) with no command after it yet is replayed last, so the RNTO that follows
+///   renames the same file. Replayed RNFR refused (the source is gone) → it is dropped and the server refuses
+///   the RNTO itself (503 "RNFR first"): refused, never a wrong rename.
+/// - A command lost with the session is presumed to have used the state up on the old server (a STOR in flight
+///   ends the REST before it, whatever the keeper answers for it), so it is not replayed for a later command.
+/// - A REST or RNFR that was itself in flight is resent only when nothing was sent after it (else it gets 451
+///   "send it again"): resent with its consumer answered 426/451, it would stay set on the new server for the
+///   client's next, unrelated command.
+/// - PASV/EPSV and active-mode conversions: not replayed. The passive port belonged to the lost server
+///   connection and the rewrite listeners announced for it are released, so the next transfer gets the server's
+///   own 425 ("PASV first") and the client asks for a new port; a PASV/EPSV in flight is resent and its reply
+///   rewritten as usual.
+/// - Anything else (SITE, …): not known to set state, not replayed.
+///
 /// Pure: no I/O. The filter never notices the reconnect except through the replies it is fed.
 public struct ControlSessionKeeper: Sendable {
     public enum Phase: Equatable, Sendable {
@@ -59,8 +78,10 @@ public struct ControlSessionKeeper: Sendable {
     /// Repeating these changes nothing and needs no data connection (PASV/EPSV merely open a new passive port).
     public static let resendableVerbs: Set<String> = [
         "NOOP", "PWD", "XPWD", "SIZE", "MDTM", "STAT", "SYST", "FEAT", "HELP", "PASV", "EPSV", "TYPE", "MODE", "STRU",
-        "OPTS", "REST", "CWD", "XCWD", "CDUP", "XCUP", "USER", "PASS", "ACCT", "ABOR", "QUIT", "MLST", "ALLO",
+        "OPTS", "REST", "RNFR", "CWD", "XCWD", "CDUP", "XCUP", "USER", "PASS", "ACCT", "ABOR", "QUIT", "MLST", "ALLO",
     ]
+    /// They only set state for a later command: resent only when nothing was sent after them.
+    public static let stateSettingVerbs: Set<String> = ["REST", "RNFR"]
     /// Their data connection is gone with the SSH session.
     public static let transferVerbs: Set<String> = ["RETR", "STOR", "STOU", "APPE", "LIST", "NLST", "MLSD"]
 
@@ -68,6 +89,13 @@ public struct ControlSessionKeeper: Sendable {
 
     /// True while the filter's client input should wait (anything but `live`).
     public var isLive: Bool { phase == .live }
+
+    /// Live with no command awaiting its reply and no partial line either way: a planned move to a new server
+    /// connection now would go unnoticed.
+    public var isQuiet: Bool {
+        phase == .live && inFlight.isEmpty && heldForServer.isEmpty && commandSplitter.pendingBytes.isEmpty
+            && replySplitter.pendingBytes.isEmpty && replyParser.openReplyCode == nil
+    }
 
     // MARK: Live traffic
 
@@ -146,6 +174,7 @@ public struct ControlSessionKeeper: Sendable {
             }
             lostCommands = inFlight
             inFlight = []
+            for command in lostCommands { memory.presumeConsumed(by: command) }
             // Commands at the head that will not be resent are answered now (a transfer's client learns at once
             // that it failed); the rest wait for the new connection, to keep the replies in order.
             answerUnresendableHead(&output.toFilter)
@@ -187,7 +216,13 @@ public struct ControlSessionKeeper: Sendable {
             guard let command = replaying else { return }
             let needsMore = command.verb == "USER" && code == ReplyCode.needPassword
                 || (command.verb == "USER" || command.verb == "PASS") && code == 332
-            guard (200..<300).contains(code) || needsMore || (command.verb == "USER" && code == 331) else {
+            let pending = Self.stateSettingVerbs.contains(command.verb) && code == ReplyCode.pendingFurtherInformation
+            if command.verb == "RNFR", !pending {
+                // The source is gone: without it the server refuses the RNTO (503); never a wrong rename.
+                memory.forgetRenameSource()
+                return sendNextReplay(&output)
+            }
+            guard (200..<300).contains(code) || needsMore || pending || (command.verb == "USER" && code == 331) else {
                 let shown = command.verb == "PASS" ? "PASS" : "\(command.verb) \(command.argument)"
                 return fail("replaying \(shown) on the new server connection failed: \(replyText)", &output)
             }
@@ -230,13 +265,24 @@ public struct ControlSessionKeeper: Sendable {
     /// Answers the lost commands at the head of the queue that must not be repeated: 426 for transfers, 451 for
     /// anything that may have changed files.
     private mutating func answerUnresendableHead(_ toFilter: inout [UInt8]) {
-        while let command = lostCommands.first, !Self.resendableVerbs.contains(command.verb) {
+        while let command = lostCommands.first, !isResendable(command, followed: lostCommands.count > 1) {
             lostCommands.removeFirst()
-            let reply = Self.transferVerbs.contains(command.verb)
-                ? "\(ReplyCode.transferAborted) Connection lost: the SSH session dropped during \(command.verb); retry, or resume with REST (the tunnel reconnects by itself)."
-                : "\(ReplyCode.localError) The SSH session dropped while \(command.verb) was in progress: whether it took effect is unknown; check and retry (the tunnel reconnects by itself)."
+            memory.presumeConsumed(by: command)
+            let reply: String
+            if Self.transferVerbs.contains(command.verb) {
+                reply = "\(ReplyCode.transferAborted) Connection lost: the SSH session dropped during \(command.verb); retry, or resume with REST (the tunnel reconnects by itself)."
+            } else if Self.stateSettingVerbs.contains(command.verb) {
+                reply = "\(ReplyCode.localError) The SSH session dropped before \(command.verb) took effect, with the next command already sent: send \(command.verb) again (the tunnel reconnects by itself)."
+            } else {
+                reply = "\(ReplyCode.localError) The SSH session dropped while \(command.verb) was in progress: whether it took effect is unknown; check and retry (the tunnel reconnects by itself)."
+            }
             toFilter += Array(reply.utf8) + [13, 10]
         }
+    }
+
+    /// Repeating `command` on the new connection is harmless; a REST/RNFR only when no command was sent after it.
+    private func isResendable(_ command: FTPCommandLine, followed: Bool) -> Bool {
+        Self.resendableVerbs.contains(command.verb) && !(followed && Self.stateSettingVerbs.contains(command.verb))
     }
 
     private mutating func resendAnswered(code: Int, _ content: ArraySlice<UInt8>, _ output: inout Output) {

@@ -24,7 +24,9 @@ extension ProfileKeyword {
             return "`yes`, `accept-new`, `ask`, `no` (`off` = `no`); a changed host key is refused whatever the policy"
         case .serverAliveInterval:
             return "seconds (`30`, `5m`), `0` = off: after this long without anything from the server, send a keepalive "
-                + "it must answer (below 2 acts as 2)"
+                + "it must answer (below 2 acts as 2). Never expires: libssh2 1.10 keeps every reply, so after 768 "
+                + "keepalives the session is replaced once nothing runs on it (idle rewrite-mode control connections "
+                + "resume on the new one; a fixed-mode control connection or a transfer counts as running)"
         case .serverAliveCountMax:
             return "0-1000: unanswered keepalives in a row before the session is dead (after interval × (count + 1) s "
                 + "of silence; then Reconnect applies)"
@@ -78,7 +80,11 @@ extension ProfileKeyword {
         case .identitiesOnly: return settings.identitiesOnly ? "yes" : "no"
         case .userKnownHostsFile: return "`\(SettingsResolver.defaultKnownHosts)`"
         case .strictHostKeyChecking: return "`ask` on a terminal, `yes` without one"
-        case .serverAliveInterval: return "\(settings.serverAliveInterval)"
+        case .serverAliveInterval:
+            let interval = settings.serverAliveInterval, count = settings.serverAliveCountMax
+            return "\(interval) (OpenSSH's is 0; on here so that a tunnel left running notices a server that still "
+                + "acknowledges TCP but no longer answers: after \(interval) × (\(count) + 1) = \(interval * (count + 1)) s "
+                + "of silence it reconnects)"
         case .serverAliveCountMax: return "\(settings.serverAliveCountMax)"
         case .connectTimeout: return "the system's TCP timeout"
         case .ciphers, .macs, .kexAlgorithms: return "libssh2's preference"

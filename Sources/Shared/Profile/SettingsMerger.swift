@@ -89,8 +89,9 @@ struct SettingsMerger {
                knownHosts.source, isWordList: true)
         settings.strictHostKeyChecking = take(.strictHostKeyChecking, \.strictHostKeyChecking?.optional, default: nil,
                                               note: "ask on a terminal, yes without one") { $0?.rawValue }
-        settings.serverAliveInterval = take(.serverAliveInterval, \.serverAliveInterval, default: 0,
-                                            note: "no keepalive") { String($0) }
+        settings.serverAliveInterval = take(.serverAliveInterval, \.serverAliveInterval,
+                                            default: TunnelSettings.defaultServerAliveInterval,
+                                            note: TunnelSettings.serverAliveDefaultNote) { String($0) }
         settings.serverAliveCountMax = take(.serverAliveCountMax, \.serverAliveCountMax, default: 3) { String($0) }
         settings.connectTimeout = take(.connectTimeout, \.connectTimeout?.optional, default: nil,
                                        note: "the system's TCP timeout") { $0.map(String.init) }

@@ -2,6 +2,13 @@
 /// (command line > profile > ~/.ssh/config > defaults). Produced by the profile resolver,
 /// consumed by the tunnel. Pure data.
 public struct TunnelSettings: Sendable, Equatable {
+    /// On by default, unlike OpenSSH (which keeps 0 for compatibility): a tunnel left running, such as the
+    /// `ftptunnel@SITE` unit, must notice a server that stopped answering while TCP still looks fine, and
+    /// autossh users set 15-30 s by hand for the same reason. 30 s × (3 + 1): a hung server is noticed in 2 min.
+    public static let defaultServerAliveInterval = 30
+    /// What `show` says of the default.
+    public static let serverAliveDefaultNote = "on by default, unlike OpenSSH, so a long-running tunnel notices a hung server; 0 turns it off"
+
     /// How data connections are carried. See DESIGN 3.4.
     public enum Mode: String, Sendable, CaseIterable {
         /// Forward every port of `passivePorts` up front; the control stream is untouched (FTPS works).
@@ -32,7 +39,8 @@ public struct TunnelSettings: Sendable, Equatable {
     public var knownHostsFiles: [String] = []
     /// nil: `ask` on a terminal, `yes` without one.
     public var strictHostKeyChecking: HostKeyPolicy? = nil
-    public var serverAliveInterval: Int = 0
+    /// Seconds of silence before a keepalive the server must answer (0: off).
+    public var serverAliveInterval: Int = TunnelSettings.defaultServerAliveInterval
     public var serverAliveCountMax: Int = 3
     public var connectTimeout: Int? = nil
     public var ciphers: [String]? = nil

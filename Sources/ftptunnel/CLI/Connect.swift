@@ -19,7 +19,7 @@ extension FTPTunnelCommand {
 
             Staying up (set with -o or in the profile): when the session is dead or lost, Reconnect yes (the default) \
             keeps every listener and reconnects with backoff \
-            (1 s doubling to 30 s); in rewrite mode FTP sessions resume where they were (login, directory and TYPE \
+            (1 s doubling to 30 s); in rewrite mode FTP sessions resume where they were (login, directory, TYPE and a pending REST or RNFR \
             replayed; a transfer cut by the drop gets 426, resume it with REST). The returning server must show the \
             host key verified at start (else exit 3); ReconnectAttempts N gives up after N failed attempts (exit 6); \
             Reconnect no exits with status 6 at once. Fixed-mode control connections are closed on a drop.
@@ -40,12 +40,15 @@ extension FTPTunnelCommand {
 /// --help paragraphs shared by `connect` and `run`.
 enum TunnelHelp {
     static let serverAlive = """
-    Hung servers: with -o ServerAliveInterval=N (0, the default, is off), after N seconds in which nothing came \
-    from the SSH server a keepalive is sent that the server must answer; anything it sends counts as an answer. \
-    After -o ServerAliveCountMax=C (default 3) unanswered keepalives and one more silent interval (N × (C + 1) s \
-    of silence) the session is dead: "SSH server stopped answering" (then Reconnect applies; with Reconnect no, \
-    exit status 6). N below 2 acts as 2 \
-    (libssh2's shortest keepalive interval); at most 1024 keepalives per session (libssh2 1.10 keeps every reply).
+    Hung servers: with -o ServerAliveInterval=N (default 30; 0 turns it off; OpenSSH's default is 0, but a tunnel \
+    left running must notice a server that still acknowledges TCP and no longer answers), after N seconds in which \
+    nothing came from the SSH server a keepalive is sent that the server must answer; anything it sends counts as \
+    an answer. After -o ServerAliveCountMax=C (default 3) unanswered keepalives and one more silent interval \
+    (N × (C + 1) s of silence) the session is dead: "SSH server stopped answering" (then Reconnect applies; with \
+    Reconnect no, exit status 6). N below 2 acts as 2 (libssh2's shortest keepalive interval). libssh2 1.10 keeps \
+    every keepalive reply until the session ends, so after 768 keepalives the session is replaced as soon as nothing \
+    runs on it (idle rewrite-mode FTP sessions resume on the new one); one that stays busy keeps probing up to \
+    1024 and then relies on TCP_USER_TIMEOUT until it is idle.
     """
 }
 
@@ -73,7 +76,7 @@ enum TunnelExit {
                  .cannotRecordHostKey: return hostKey
             case .authenticationFailed, .wrongPassphrase: return authentication
             case .noSupportedAlgorithm: return usage
-            case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering: return connection
+            case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering, .keepaliveBudgetSpent: return connection
             }
         case let error as SessionPoolError:
             switch error {

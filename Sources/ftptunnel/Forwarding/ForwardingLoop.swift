@@ -30,6 +30,8 @@ final class ForwardingLoop: LaneHost {
         var bufferSize = ForwardingLoop.bufferSize
         var keepaliveInterval: Int
         var keepaliveCountMax = 3
+        /// ServerAlive probes a session may send (libssh2 keeps each reply); it is replaced before they run out.
+        var keepaliveProbeBudget = ServerAliveMonitor.defaultProbeLimit
         /// Makes the filter of each new control connection (rewrite mode's rewriter, fixed mode's PORT guard),
         /// given the address the client connected to.
         var controlFilter: (@Sendable (ForwardingControl, SocketAddress) -> StreamFilter)?
@@ -234,6 +236,7 @@ final class ForwardingLoop: LaneHost {
             progress = true
         }
         progress = sessions.rebalanceStalledLanes(now: now) || progress
+        progress = try sessions.replaceSpentLanes(dataListenersOpen: dataListeners.count > 0) || progress
         sessions.driveReconnect(now: now)
         sessions.refuseOverdueWaiters(now: now)
         closeFlushedForwards()

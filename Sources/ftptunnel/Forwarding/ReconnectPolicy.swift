@@ -32,7 +32,7 @@ struct ReconnectPolicy: Sendable, Equatable {
             case .hostKeyUnknown, .hostKeyRejected, .hostKeyFingerprintMismatch, .hostKeyChanged, .hostKeyRevoked,
                  .cannotRecordHostKey, .authenticationFailed, .wrongPassphrase, .noSupportedAlgorithm:
                 return true
-            case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering:
+            case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering, .keepaliveBudgetSpent:
                 return false
             }
         default:

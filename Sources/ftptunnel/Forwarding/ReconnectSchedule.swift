@@ -17,11 +17,12 @@ struct ReconnectSchedule {
     /// nil while an attempt is under way.
     private(set) var nextAttempt: Date?
 
-    /// The session was lost at `now`: the first attempt waits `firstDelay` (returned).
-    init(policy: ReconnectPolicy, lostAt now: Date, random: Double) {
+    /// The session was lost at `now`: the first attempt waits `firstDelay` (returned); a session ended on
+    /// purpose (`immediately`) is replaced at once.
+    init(policy: ReconnectPolicy, lostAt now: Date, random: Double, immediately: Bool = false) {
         self.policy = policy
         since = now
-        nextAttempt = now.addingTimeInterval(ReconnectPolicy.delay(beforeAttempt: 0, random: random))
+        nextAttempt = immediately ? now : now.addingTimeInterval(ReconnectPolicy.delay(beforeAttempt: 0, random: random))
     }
 
     var firstDelay: TimeInterval { nextAttempt.map { $0.timeIntervalSince(since) } ?? 0 }

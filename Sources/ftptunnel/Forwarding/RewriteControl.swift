@@ -74,6 +74,7 @@ final class RewriteControl: StreamFilter {
     func serverEnded() { perform(filter.serverEnded()) }
 
     var survivesSessionLoss: Bool { keeper != nil && !detached }
+    var isQuiet: Bool { survivesSessionLoss && keeper?.isQuiet == true && !filter.hasHeldOutput && queue.isEmpty }
 
     func sessionLost() {
         guard keeper != nil else { return }
@@ -95,7 +96,7 @@ final class RewriteControl: StreamFilter {
             perform(filter.serverBytes(output.toFilter))
         }
         if output.resumed {
-            logger.notice("FTP session resumed on the new SSH session (login, directory and transfer settings replayed)", metadata: forward.map { ["conn": "\($0.id)"] })
+            logger.notice("FTP session resumed on the new SSH session (login, directory, transfer settings and a pending REST/RNFR replayed)", metadata: forward.map { ["conn": "\($0.id)"] })
         }
         if let failure = output.failure {
             logger.warning("could not resume the FTP session: \(failure); the client is told 421", metadata: forward.map { ["conn": "\($0.id)"] })

@@ -52,6 +52,10 @@ final class SessionLane {
     private(set) var forwards: [Forward] = []
     /// ServerAliveInterval/ServerAliveCountMax (nil: off, or retired after its probe budget).
     private var serverAlive: ServerAliveMonitor?
+    /// ServerAlive's budget is nearly spent: the supervisor replaces this session once nothing runs on it.
+    private(set) var wantsReplacement = false
+    /// ServerAlive probes sent on this session (each leaves a reply inside libssh2).
+    private(set) var probesSent = 0
     /// How often a sending call left a packet half sent (and was retried before any other send).
     private(set) var partialPacketRetries = 0
     /// When the lane last had no channel and no open: idle extra lanes are closed after a while.
@@ -72,7 +76,8 @@ final class SessionLane {
     static let controlWindow = 256 << 10
 
     init(number: Int, session: SSHSession, host: LaneHost, logger: Logger, window: Int, windowMaximum: Int?,
-         packetSize: Int, keepaliveInterval: Int, keepaliveCountMax: Int) {
+         packetSize: Int, keepaliveInterval: Int, keepaliveCountMax: Int,
+         probeBudget: Int = ServerAliveMonitor.defaultProbeLimit) {
         self.number = number
         self.windowMaximum = windowMaximum
         self.session = session
@@ -83,7 +88,7 @@ final class SessionLane {
         session.setBlocking(false)
         if keepaliveInterval > 0 {
             session.configureProbes()
-            serverAlive = ServerAliveMonitor(interval: keepaliveInterval, countMax: keepaliveCountMax,
+            serverAlive = ServerAliveMonitor(interval: keepaliveInterval, countMax: keepaliveCountMax, probeLimit: probeBudget,
                                              now: ServerAliveMonitor.now, received: session.bytesArrived)
         }
     }
@@ -108,6 +113,12 @@ final class SessionLane {
     }
 
     var queuedOpens: Int { openQueue.count }
+
+    /// Nothing in flight on this session (no open, no half-sent packet) and every forward on it passes `movable`:
+    /// ending it now goes unnoticed.
+    func isQuiet(_ movable: (Forward) -> Bool) -> Bool {
+        pending == nil && opening == nil && openQueue.isEmpty && forwards.allSatisfy(movable)
+    }
 
     /// The open in flight has not completed for this long (nil: none in flight).
     func stalledSince() -> Date? {
@@ -457,6 +468,8 @@ final class SessionLane {
         case .done(let sent):
             if !retry {
                 serverAlive?.probed(sent: sent)
+                if sent { probesSent += 1 }
+                if let monitor = serverAlive { noteProbeBudget(monitor) }
                 logger.debug("server-alive probe \(sent ? "sent" : "held back by libssh2")",
                              metadata: ["unanswered": "\(serverAlive?.unanswered ?? 0)"])
             }
@@ -484,9 +497,20 @@ final class SessionLane {
         case .probe where pending != nil || !session.isWritable: monitor.probed(sent: false)
         case .probe, .wait: break
         }
-        serverAlive = monitor.isRetired ? nil : monitor
+        serverAlive = monitor
+        noteProbeBudget(monitor)
+    }
+
+    /// Asks for replacement once the budget is nearly spent, and retires the monitor (said at once: nothing wakes
+    /// an idle loop afterwards) when it is spent.
+    private func noteProbeBudget(_ monitor: ServerAliveMonitor) {
+        if monitor.wantsReplacement, !wantsReplacement {
+            wantsReplacement = true
+            logger.info("ServerAlive: \(monitor.probesSent) keepalives sent on this session (libssh2 1.10 keeps every reply); replacing it once nothing runs on it")
+        }
         if monitor.isRetired {
-            logger.notice("ServerAlive: no more probes on this session after \(monitor.probesSent) (libssh2 1.10 keeps every reply); TCP_USER_TIMEOUT still ends it if the server stops acknowledging")
+            serverAlive = nil
+            logger.notice("ServerAlive: no more probes on this session after \(monitor.probesSent) (libssh2 1.10 keeps every reply) while it could not be replaced; until it is, only TCP_USER_TIMEOUT ends it if the server stops acknowledging")
         }
     }
 

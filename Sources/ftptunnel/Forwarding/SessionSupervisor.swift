@@ -30,6 +30,8 @@ final class SessionSupervisor {
     private var arrivedWhileDisconnected: [ObjectIdentifier: Date] = [:]
     /// This loop's face in a pool (`Sessions N`): marked disconnected while reconnecting.
     var poolMember: PoolMember?
+    /// The log said once that spent sessions cannot be replaced here.
+    private var cannotReplaceTold = false
 
     init(first session: SSHSession, host: LaneHost, configuration: Configuration, wakeUp: WakeUpPipe, logger: Logger) {
         self.host = host
@@ -45,7 +47,8 @@ final class SessionSupervisor {
         return SessionLane(number: number, session: session, host: host, logger: laneLogger,
                            window: configuration.dataWindow, windowMaximum: configuration.dataWindowMaximum,
                            packetSize: configuration.packetSize,
-                           keepaliveInterval: configuration.keepaliveInterval, keepaliveCountMax: configuration.keepaliveCountMax)
+                           keepaliveInterval: configuration.keepaliveInterval, keepaliveCountMax: configuration.keepaliveCountMax,
+                           probeBudget: configuration.keepaliveProbeBudget)
     }
 
     /// This loop's SSH session as `status` shows it: ready, or reconnecting; extra lanes counted.
@@ -79,6 +82,8 @@ final class SessionSupervisor {
     /// further session can be opened without asking again — the loss ends the loop (thrown).
     func laneLost(_ lane: SessionLane, _ error: Error) throws {
         let lastLane = lanes.count == 1
+        let planned: Bool
+        if case SSHError.keepaliveBudgetSpent? = error as? SSHError { planned = true } else { planned = false }
         if lastLane && (configuration.reconnect == nil || laneOpener == nil) { throw error }
         lanes.removeAll { $0 === lane }
         lane.logSummary()
@@ -100,11 +105,19 @@ final class SessionSupervisor {
             }
         }
         if lastLane, let policy = configuration.reconnect {
-            let schedule = ReconnectSchedule(policy: policy, lostAt: now, random: Double.random(in: 0...1))
+            let schedule = ReconnectSchedule(policy: policy, lostAt: now, random: Double.random(in: 0...1), immediately: planned)
             reconnecting = schedule
             poolMember?.isConnected = false
             reportState("reconnecting (\(error))")
-            logger.notice("\(error); reconnecting in \(String(format: "%.1f", schedule.firstDelay)) s — listeners stay open\(kept > 0 ? ", \(kept) FTP session(s) will resume" : "")")
+            if planned {
+                logger.notice("\(error): connecting a new one now\(kept > 0 ? "; \(kept) idle FTP session(s) resume on it" : "")")
+            } else {
+                logger.notice("\(error); reconnecting in \(String(format: "%.1f", schedule.firstDelay)) s — listeners stay open\(kept > 0 ? ", \(kept) FTP session(s) will resume" : "")")
+            }
+        } else if planned {
+            reportState()
+            logger.info("SSH session \(lane.number) closed: \(error)")
+            resumeSuspended(now: now)
         } else {
             reportState()
             logger.warning("SSH session \(lane.number) lost (\(error)); its data connections are closed, the tunnel stays up\(kept > 0 ? ", \(kept) FTP session(s) resume on another session" : "")")
@@ -273,6 +286,35 @@ final class SessionSupervisor {
             for forward in waiting where !forward.isDone { lanes[0].enqueueOpen(forward) }
         }
         return true
+    }
+
+    /// ServerAlive never expires: a lane whose probe budget is nearly spent (`SessionLane.wantsReplacement`) is
+    /// replaced as soon as ending it goes unnoticed: no open or half-sent packet on it, no data listener waiting
+    /// anywhere in this loop, and nothing on it but control connections that resume elsewhere and have no command
+    /// waiting for its reply. The new session comes from the reconnect path at once (an extra lane simply closes;
+    /// new ones open on demand). Without a reusable login (`Reconnect no`, keyboard-interactive) it is not
+    /// replaced: it probes to the end of its budget and then relies on TCP_USER_TIMEOUT, as the log says.
+    /// Returns true when a lane was replaced.
+    func replaceSpentLanes(dataListenersOpen: Bool) throws -> Bool {
+        guard configuration.reconnect != nil, laneOpener != nil else {
+            if !cannotReplaceTold, lanes.contains(where: \.wantsReplacement) {
+                cannotReplaceTold = true
+                logger.notice("ServerAlive: this SSH session cannot be replaced (Reconnect no, or a login that cannot be reused without asking); after \(configuration.keepaliveProbeBudget) keepalives only TCP_USER_TIMEOUT notices a server that stops acknowledging")
+            }
+            return false
+        }
+        guard !dataListenersOpen, reconnecting == nil else { return false }
+        guard let lane = lanes.first(where: { $0.wantsReplacement && $0.isQuiet(Self.movesUnnoticed) }) else { return false }
+        let error = SSHError.keepaliveBudgetSpent(probes: lane.probesSent)
+        lane.session.disconnect(reason: "ftptunnel: replacing this session (keepalive replies pile up in libssh2)")
+        try laneLost(lane, error)
+        return true
+    }
+
+    /// A control connection that resumes on another session without its client noticing: nothing waits for the
+    /// server and nothing waits for the client.
+    private static func movesUnnoticed(_ forward: Forward) -> Bool {
+        canSuspend(forward) && forward.state == .open && forward.flushedToLocal && forward.filter?.isQuiet == true
     }
 
     func closeIdleLanes(now: Date) {

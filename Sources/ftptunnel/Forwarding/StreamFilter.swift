@@ -30,10 +30,14 @@ protocol StreamFilter: AnyObject {
     func sessionLost()
     /// A new channel to the FTP server is open (after `sessionLost`).
     func serverReconnected()
+    /// Moving the connection to another SSH session now would go unnoticed: no command awaits its reply, nothing
+    /// is held back, no data connection is being set up.
+    var isQuiet: Bool { get }
 }
 
 extension StreamFilter {
     var survivesSessionLoss: Bool { false }
+    var isQuiet: Bool { false }
     func sessionLost() {}
     func serverReconnected() {}
 }

@@ -60,6 +60,14 @@ final class Tunnel: @unchecked Sendable {
         wakeUp = try? WakeUpPipe()
     }
 
+    /// Hidden, for tests: `FTPTUNNEL_SERVER_ALIVE_BUDGET=N` (1-1024) makes a session's ServerAlive budget N probes
+    /// instead of 1024, so its replacement can be watched within seconds.
+    static var probeBudgetOverride: Int? {
+        guard let text = ProcessInfo.processInfo.environment["FTPTUNNEL_SERVER_ALIVE_BUDGET"], let budget = Int(text),
+              (1...ServerAliveMonitor.defaultProbeLimit).contains(budget) else { return nil }
+        return budget
+    }
+
     /// Connects, verifies the host key, authenticates, binds every listener, calls `onReady` once,
     /// then forwards until `stop()` is called or a fatal error occurs (thrown). Blocks the calling thread.
     func run(onReady: @escaping @Sendable (TunnelReady) -> Void) throws {
@@ -83,6 +91,7 @@ final class Tunnel: @unchecked Sendable {
                 : FixedModeControl.factory(logger: logger),
             bindAddress: settings.bindAddress,
             dataPorts: rewrite ? settings.passivePorts.map { $0.lower...$0.upper } : nil)
+        if let budget = Self.probeBudgetOverride { configuration.keepaliveProbeBudget = budget }
         if settings.dataWindowAuto { configuration.dataWindowMaximum = settings.dataWindowMax }
         configuration.connectionLogLevel = ownConnections || rewrite ? .info : .notice
         configuration.activity = activity

@@ -17,6 +17,8 @@ enum SSHError: Error, CustomStringConvertible {
     case wrongPassphrase(file: String, attempts: Int)
     case sessionLost(reason: String)
     case serverNotAnswering(seconds: Int)
+    /// Not a failure: the session's ServerAlive budget is nearly spent and nothing runs on it, so it is replaced.
+    case keepaliveBudgetSpent(probes: Int)
 
     var description: String {
         switch self {
@@ -67,6 +69,8 @@ enum SSHError: Error, CustomStringConvertible {
             return "SSH session lost: \(reason)"
         case .serverNotAnswering(let seconds):
             return "SSH server stopped answering: nothing came from it for \(seconds) s although it was asked (ServerAliveInterval, ServerAliveCountMax); it may be hung or overloaded, or the network is down"
+        case .keepaliveBudgetSpent(let probes):
+            return "planned replacement of the SSH session after \(probes) keepalives (libssh2 1.10 keeps every reply until the session ends) while no transfer runs on it"
         }
     }
 

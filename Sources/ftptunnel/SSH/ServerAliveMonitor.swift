@@ -20,8 +20,15 @@ import Foundation
 /// - at most `probeLimit` probes per session. Each reply costs about 128 bytes inside libssh2 once read (a 48-byte
 ///   list node plus the 43-byte payload and MAC buffer, as malloc rounds them), and
 ///   while no channel is open nobody reads the socket, whose receive buffer holds about 1800 of them (measured on
-///   loopback) before the server could no longer send. After the limit the monitor retires (the loop logs it) and
-///   TCP_USER_TIMEOUT remains the only guard.
+///   loopback) before the server could no longer send. No libssh2 1.10 call frees them: `_libssh2_packet_ask` is
+///   the only way out of `session->packets`, and the only public caller asking for REQUEST_SUCCESS/FAILURE is
+///   `channel_forward_listen`, which sends a request of its own (whose reply then stays instead, and which may
+///   open a listening port on the server). So detection is kept alive by replacing the session: from
+///   `replaceAfter` probes on (`wantsReplacement`) the session is replaced as soon as nothing runs on it (the
+///   supervisor decides; rewrite-mode control connections resume on the new session). A session that stays busy
+///   keeps probing up to `probeLimit`; only then does the monitor retire (the loop logs it), leaving
+///   TCP_USER_TIMEOUT as the only guard until the session is idle and replaced. A busy session seldom probes at
+///   all (any byte from the server counts as an answer).
 /// - a probe that is due while it cannot be sent (a send is pending or the socket is full) is counted as sent:
 ///   OpenSSH would queue it behind the same unsent data.
 /// - silence is not the server's fault while the loop itself leaves the socket unread because every local side is
@@ -42,6 +49,9 @@ struct ServerAliveMonitor {
     let interval: TimeInterval
     let countMax: Int
     let probeLimit: Int
+    /// From this many probes on the session should be replaced (three quarters of `probeLimit`: the last quarter
+    /// is the time a busy session has to become idle, 2 h at 30 s).
+    let replaceAfter: Int
     static let shortestInterval = 2
     static let defaultProbeLimit = 1024
     static let heldBackBytes = 64 << 10
@@ -57,7 +67,8 @@ struct ServerAliveMonitor {
     init(interval: Int, countMax: Int, probeLimit: Int = Self.defaultProbeLimit, now: TimeInterval, received: Int) {
         self.interval = TimeInterval(max(Self.shortestInterval, interval))
         self.countMax = max(0, countMax)
-        self.probeLimit = probeLimit
+        self.probeLimit = max(1, probeLimit)
+        replaceAfter = max(1, self.probeLimit * 3 / 4)
         lastHeard = now
         lastCount = received
     }
@@ -92,6 +103,9 @@ struct ServerAliveMonitor {
 
     /// The probe budget is spent: no more probes, no verdicts.
     var isRetired: Bool { probesSent >= probeLimit }
+
+    /// Enough replies are kept inside libssh2 that the session should be replaced while it is idle.
+    var wantsReplacement: Bool { probesSent >= replaceAfter }
 
     /// Milliseconds from `now` until the deadline, for poll() (Int32.max: retired). An answer that nobody reads
     /// does not wake poll(), and need not: it is looked at, and dated by the kernel, before the next verdict.
