@@ -44,8 +44,8 @@ public final class RawFTPControl: @unchecked Sendable {
     public let fd: Int32
     private var pending = ""
 
-    public init(host: String, port: Int) throws {
-        guard let fd = LoopbackNet.connect(host, port) else { throw POSIXError(.ECONNREFUSED) }
+    public init(host: String, port: Int, from source: String? = nil) throws {
+        guard let fd = LoopbackNet.connect(host, port, from: source) else { throw POSIXError(.ECONNREFUSED) }
         self.fd = fd
     }
 

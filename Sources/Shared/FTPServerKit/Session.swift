@@ -92,8 +92,15 @@ public final class Session: @unchecked Sendable {
             reply(ReplyCode.serviceReady, "\(settings.serverName) ready.")
         }
         var idleDeadline = Monotonic.now() + settings.idleTimeout
+        // Counted from the greeting; commands do not extend it (a NOOP loop cannot hold a pre-login slot).
+        let loginDeadline = resumed == nil ? Monotonic.now() + settings.loginTimeout : .infinity
         while !shouldClose {
-            switch control.next(until: min(idleDeadline, passiveDeadline), shutdownFD: shutdown.drainFD) {
+            if account == nil, Monotonic.now() >= loginDeadline {
+                loginTimedOut()
+                break
+            }
+            let wait = min(idleDeadline, passiveDeadline, account == nil ? loginDeadline : .infinity)
+            switch control.next(until: wait, shutdownFD: shutdown.drainFD) {
             case .line(let bytes):
                 handle(bytes)
                 idleDeadline = Monotonic.now() + settings.idleTimeout
@@ -101,7 +108,9 @@ public final class Session: @unchecked Sendable {
                 logger.info("command line of \(length) bytes refused")
                 reply(ReplyCode.syntaxError, "Command line too long (limit \(LineFramer.defaultMaximumLineLength) bytes).")
             case .timeout:
-                if Monotonic.now() >= idleDeadline {
+                if account == nil, Monotonic.now() >= loginDeadline {
+                    loginTimedOut()
+                } else if Monotonic.now() >= idleDeadline {
                     logger.notice("idle timeout")
                     reply(ReplyCode.serviceNotAvailable,
                           "Idle timeout (\(Int(settings.idleTimeout)) s): closing control connection.")
@@ -118,6 +127,13 @@ public final class Session: @unchecked Sendable {
         }
         closePassive()
         if handedOver == nil { logger.notice("disconnected") }
+    }
+
+    /// The login deadline passed before a successful login.
+    private func loginTimedOut() {
+        logger.notice("login timeout")
+        reply(ReplyCode.serviceNotAvailable, "Login timeout (\(Int(settings.loginTimeout)) s): closing control connection.")
+        shouldClose = true
     }
 
     /// The login decided that another process serves the session: stop here, reply nothing.

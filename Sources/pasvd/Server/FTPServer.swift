@@ -51,7 +51,9 @@ final class FTPServer: @unchecked Sendable {
             logger.notice("not started as root: sessions run as \(PosixIdentity.account(uid: getuid(), gid: getgid())) without switching accounts")
         }
         let launcher = WorkerLauncher(arguments: CommandLine.arguments)
-        let logins = LoginWorkers(launcher: launcher, mapping: AccountMapping(configuration: configuration), logger: logger)
+        let logins = LoginWorkers(launcher: launcher, mapping: AccountMapping(configuration: configuration),
+                                  lifetime: configuration.loginTimeout + ServerConfiguration.loginWorkerGraceSeconds,
+                                  logger: logger)
         let accounts = AccountWorkers(launcher: launcher, sessionsPerProcess: configuration.sessionsPerProcess,
                                       idleExitSeconds: configuration.workerIdleExit, logger: logger)
         var nextSessionID = 0
@@ -59,22 +61,23 @@ final class FTPServer: @unchecked Sendable {
             let loginChannels = logins.channels, accountChannels = accounts.channels
             var fds = [pollfd(listener, POLLIN), pollfd(shutdown.drainFD, POLLIN)]
                 + loginChannels.map { pollfd($0.fd, POLLIN) } + accountChannels.map { pollfd($0.fd, POLLIN) }
-            let wait = min(FTPServer.reapIntervalMilliseconds, Monotonic.milliseconds(until: accounts.nextDeadline))
+            let wait = min(FTPServer.reapIntervalMilliseconds,
+                           Monotonic.milliseconds(until: min(accounts.nextDeadline, logins.nextDeadline)))
             _ = try? PosixPoll.poll(&fds, milliseconds: wait)
             if fds[1].isReadableOrClosed { break }
             for (index, entry) in loginChannels.enumerated() where fds[2 + index].revents != 0 {
-                if let (handOff, client) = logins.receive(from: entry.pid) { accounts.route(handOff, client: client) }
+                if let (handOff, client) = logins.receive(from: entry.pid) { route(handOff, client: client, accounts) }
             }
             for (index, entry) in accountChannels.enumerated() where fds[2 + loginChannels.count + index].revents != 0 {
                 accounts.service(entry.pid)
             }
-            reap(logins, accounts) { accounts.route($0, client: $1) }
+            reap(logins, accounts) { self.route($0, client: $1, accounts) }
             accounts.expire(now: Monotonic.now())
+            logins.expire(now: Monotonic.now())
             guard fds[0].isReadableOrClosed,
                   case .done(let (client, peer))? = try? PosixSocket.accept(listener, nonBlocking: false) else { continue }
             nextSessionID += 1
-            let sessions = logins.count + accounts.sessionCount
-            admit(client, peer: peer, id: nextSessionID, sessions: sessions, logins: logins)
+            admit(client, peer: peer, id: nextSessionID, sessions: accounts.sessionCount, logins: logins)
             close(client)
         }
         close(listener)
@@ -132,18 +135,45 @@ final class FTPServer: @unchecked Sendable {
         }
     }
 
+    /// Starts a login worker for a new connection, or answers 421 at once (no process) when the logged-in
+    /// sessions are at `--max-sessions` or the connections waiting to log in at their bounds.
     private func admit(_ client: Int32, peer: SocketAddress?, id: Int, sessions: Int, logins: LoginWorkers) {
+        let peerHost = peer?.host ?? ""
         guard sessions < configuration.maxSessions else {
             logger.warning("session limit reached, refusing", metadata: ["peer": "\(peer?.description ?? "?")"])
             FTPServer.refuse(client, "Too many sessions (limit \(configuration.maxSessions)); try again later.")
             return
         }
+        guard logins.count < configuration.maxPrelogin else {
+            logger.warning("limit of connections waiting to log in reached, refusing", metadata: ["peer": "\(peer?.description ?? "?")"])
+            FTPServer.refuse(client, "Too many connections waiting to log in (limit \(configuration.maxPrelogin)); try again later.")
+            return
+        }
+        guard logins.count(from: peerHost) < configuration.maxPreloginPerAddress else {
+            logger.warning("limit of connections waiting to log in from one address reached, refusing",
+                           metadata: ["peer": "\(peer?.description ?? "?")"])
+            FTPServer.refuse(client, "Too many connections from your address waiting to log in "
+                             + "(limit \(configuration.maxPreloginPerAddress)); try again later.")
+            return
+        }
         do {
-            try logins.start(id: id, client: client)
+            try logins.start(id: id, client: client, peer: peerHost)
         } catch {
             logger.error("cannot start a login worker: \(error)")
             FTPServer.refuse(client, "Cannot start a session now; try again later.")
         }
+    }
+
+    /// A logged-in session goes to its account worker, unless the logged-in sessions are at `--max-sessions`
+    /// (pre-login connections are not counted there, so the check is repeated at the hand-off).
+    private func route(_ handOff: SessionHandOff, client: Int32, _ accounts: AccountWorkers) {
+        guard accounts.sessionCount < configuration.maxSessions else {
+            logger.warning("session limit reached at login, refusing", metadata: ["session": "\(handOff.sessionID)"])
+            FTPServer.refuse(client, "Too many sessions (limit \(configuration.maxSessions)); try again later.")
+            close(client)
+            return
+        }
+        accounts.route(handOff, client: client)
     }
 
     /// Collects every exited worker. A login worker's last message is taken first: a hand-off it sent just

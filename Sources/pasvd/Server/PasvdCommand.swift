@@ -56,6 +56,18 @@ extension PasvdCommand {
         @Option(name: .customLong("max-sessions"), help: "Most concurrent sessions; extra ones get 421.")
         var maxSessions: Int = ServerConfiguration.defaultMaxSessions
 
+        @Option(name: .customLong("max-prelogin"),
+                help: "Most connections waiting to log in (each has a login worker process), apart from --max-sessions; extra ones get 421 at once.")
+        var maxPrelogin: Int = ServerConfiguration.defaultMaxPrelogin
+
+        @Option(name: .customLong("max-prelogin-per-address"),
+                help: "Most connections from one client address waiting to log in (default: --max-prelogin; behind sshd every connection comes from sshd's loopback address).")
+        var maxPreloginPerAddress: Int?
+
+        @Option(name: .customLong("login-timeout"),
+                help: "Seconds from connecting to a successful login, whatever the client sends meanwhile; then 421 and close.")
+        var loginTimeout: Double = ServerConfiguration.defaultLoginTimeout
+
         @Option(name: .customLong("idle-timeout"), help: "Seconds without a command before a session is closed.")
         var idleTimeout: Double = ServerConfiguration.defaultIdleTimeout
 
@@ -141,7 +153,8 @@ extension PasvdCommand {
                     loginFailureDelay: loginFailureDelay, shutdownGrace: shutdownGrace,
                     anonymousAccount: anonymousAccount, loginAccount: loginAccount, userAccount: userAccount, sessionID: sessionID,
                     sessionsPerProcess: sessionsPerProcess, workerIdleExit: workerIdleExit, handOffFD: handOffFD,
-                    accountWorker: worker)
+                    accountWorker: worker, maxPrelogin: maxPrelogin, maxPreloginPerAddress: maxPreloginPerAddress,
+                    loginTimeout: loginTimeout)
             } catch {
                 throw ValidationError(error.description)
             }
