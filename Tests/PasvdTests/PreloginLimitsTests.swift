@@ -28,6 +28,11 @@ import TestSupport
         print("80 hostile connections greeted \(ProcessInfo.processInfo.systemUptime - hostile[0].opened) s after the first connected")
         let silent = hostile[..<40], noopers = hostile[40...]
         let looper = NoopLooper(noopers.map(\.control))
+        // The listener greets and holds a connection until its first command: only the NOOP-looping ones have a
+        // login worker process.
+        try Deadline.wait(for: "a login worker for each NOOP-looping connection", seconds: Self.loginTimeout) {
+            SessionProcesses.loginWorkers(s.server.process.pid).count == noopers.count && looper.rounds > 0
+        }
 
         // The per-address bound: one more from a full address gets 421 and is closed at once, without a process.
         let workersBefore = SessionProcesses.loginWorkers(s.server.process.pid).count
@@ -38,7 +43,8 @@ import TestSupport
         #expect(SessionProcesses.loginWorkers(s.server.process.pid).count <= workersBefore)
 
         let pss = SessionProcesses.all(s.server.process.pid).compactMap { ProcessFiles.rollupKiB($0, "Pss") }.reduce(0, +)
-        print("pasvd with 80 connections waiting to log in: PSS sum \(pss) KiB")
+        print("pasvd with 80 connections waiting to log in (40 silent, 40 sending NOOP): PSS sum \(pss) KiB")
+        #expect(SessionProcesses.loginWorkers(s.server.process.pid).count == noopers.count)
 
         // A real user (another address) logs in and downloads byte-exact while all 80 are held.
         let work = try TempDirectory("prelogin")
@@ -50,9 +56,11 @@ import TestSupport
         #expect(looper.closedCount == 0, "NOOP-looping connections still held while the real user logged in")
 
         // At the login deadline every hostile connection gets 421 and is closed, NOOPs notwithstanding.
-        for (control, _) in silent {
-            let reply = control.readReply() ?? ""
+        for (control, opened) in silent {
+            // (reads time out after 5 s: read again until the deadline's reply arrives)
+            let reply = try Deadline.value(of: "the login deadline's reply", seconds: 2 * Self.loginTimeout) { control.readReply() }
             #expect(reply.hasPrefix("421") && reply.contains("Login timeout"), "\(reply)")
+            #expect(ProcessInfo.processInfo.systemUptime - opened >= Self.loginTimeout - 0.5, "not before the deadline")
             #expect(control.isClosedByServer())
         }
         try Deadline.wait(for: "the NOOP-looping connections to be closed", seconds: 2 * Self.loginTimeout) {
@@ -105,7 +113,7 @@ import TestSupport
 }
 
 /// A hostile client's NOOP loop over many pre-login connections, on a thread of its own: each round sends NOOP on
-/// every open connection and reads each reply, then pauses a quarter of a second (the attacker's pace, not a
+/// every open connection, then reads each reply, then pauses a quarter of a second (the attacker's pace, not a
 /// synchronisation). A connection is done at its first reply other than 200 (the server closes it after that).
 final class NoopLooper: @unchecked Sendable {
     private let lock = NSLock()
@@ -118,12 +126,13 @@ final class NoopLooper: @unchecked Sendable {
         Thread { [self] in
             var open = controls
             while !open.isEmpty, !isStopped {
-                open = open.filter { control in
-                    let reply = NoopLooper.noop(control)
+                let sent = open.map { NoopLooper.sendNoop($0) }
+                open = zip(open, sent).filter { control, sent in
+                    let reply = sent ? control.readReply() ?? "" : ""
                     guard !reply.hasPrefix("200") else { return true }
                     closed(loginTimeout: reply.hasPrefix("421") && reply.contains("Login timeout"))
                     return false
-                }
+                }.map(\.0)
                 lock.withLock { _rounds += 1 }
                 var none = pollfd()
                 _ = poll(&none, 0, 250)
@@ -139,14 +148,13 @@ final class NoopLooper: @unchecked Sendable {
 
     private var isStopped: Bool { lock.withLock { stopped } }
 
-    /// A reply the server sent by itself (the deadline's 421) is read instead of sending; a closed connection is
-    /// an EPIPE here, never SIGPIPE.
-    private static func noop(_ control: RawFTPControl) -> String {
+    /// Sends NOOP unless the server already sent something by itself (the deadline's 421, read next instead);
+    /// false when the connection is closed (EPIPE here, never SIGPIPE).
+    private static func sendNoop(_ control: RawFTPControl) -> Bool {
         var fds = [pollfd(fd: control.fd, events: Int16(POLLIN), revents: 0)]
-        if poll(&fds, 1, 0) > 0 { return control.readReply() ?? "" }
+        if poll(&fds, 1, 0) > 0 { return true }
         let line = Array("NOOP\r\n".utf8)
-        guard line.withUnsafeBytes({ send(control.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == line.count else { return "" }
-        return control.readReply() ?? ""
+        return line.withUnsafeBytes({ send(control.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == line.count
     }
 
     private func closed(loginTimeout: Bool) {

@@ -111,6 +111,10 @@ extension PasvdCommand {
         @Option(name: .customLong("hand-off-fd"), help: .hidden)
         var handOffFD: Int32?
 
+        /// The listener sent the greeting of this login worker's connection.
+        @Flag(name: .customLong("greeted"), help: .hidden)
+        var greeted = false
+
         /// An account worker, for the account and root below.
         @Flag(name: .customLong("account-worker"), help: .hidden)
         var accountWorker = false
@@ -154,7 +158,7 @@ extension PasvdCommand {
                     anonymousAccount: anonymousAccount, loginAccount: loginAccount, userAccount: userAccount, sessionID: sessionID,
                     sessionsPerProcess: sessionsPerProcess, workerIdleExit: workerIdleExit, handOffFD: handOffFD,
                     accountWorker: worker, maxPrelogin: maxPrelogin, maxPreloginPerAddress: maxPreloginPerAddress,
-                    loginTimeout: loginTimeout)
+                    loginTimeout: loginTimeout, greeted: greeted)
             } catch {
                 throw ValidationError(error.description)
             }

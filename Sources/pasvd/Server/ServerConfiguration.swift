@@ -62,6 +62,8 @@ struct ServerConfiguration: Sendable {
     let workerIdleExit: Double
     /// A login worker: after the login, the session goes to the listener through this descriptor.
     let handOffFD: Int32?
+    /// A login worker whose connection the listener has greeted already.
+    let greeted: Bool
     /// An account worker: the account and root it serves.
     let accountWorker: WorkerIdentity?
 
@@ -73,7 +75,7 @@ struct ServerConfiguration: Sendable {
          workerIdleExit: Double = ServerConfiguration.defaultWorkerIdleExit, handOffFD: Int32? = nil,
          accountWorker: WorkerIdentity? = nil, maxPrelogin: Int = ServerConfiguration.defaultMaxPrelogin,
          maxPreloginPerAddress: Int? = nil,
-         loginTimeout: Double = ServerConfiguration.defaultLoginTimeout) throws(ConfigurationError) {
+         loginTimeout: Double = ServerConfiguration.defaultLoginTimeout, greeted: Bool = false) throws(ConfigurationError) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw .rootMissing(root)
@@ -134,6 +136,7 @@ struct ServerConfiguration: Sendable {
         self.sessionsPerProcess = sessionsPerProcess
         self.workerIdleExit = workerIdleExit
         self.handOffFD = handOffFD
+        self.greeted = greeted
         self.accountWorker = accountWorker
     }
 

@@ -29,14 +29,11 @@ final class LoginWorkers {
     private let launcher: WorkerLauncher
     private let mapping: AccountMapping
     private let logger: Logger
-    /// Seconds a worker may live: the login timeout plus a grace for its last reply and hand-off.
-    private let lifetime: Double
     private(set) var running: [pid_t: Worker] = [:]
 
-    init(launcher: WorkerLauncher, mapping: AccountMapping, lifetime: Double, logger: Logger) {
+    init(launcher: WorkerLauncher, mapping: AccountMapping, logger: Logger) {
         self.launcher = launcher
         self.mapping = mapping
-        self.lifetime = lifetime
         self.logger = logger
     }
 
@@ -50,14 +47,17 @@ final class LoginWorkers {
     /// Channels to poll, with their worker.
     var channels: [(pid: pid_t, fd: Int32)] { running.compactMap { pid, worker in worker.channel.map { (pid, $0) } } }
 
-    /// Starts the login worker for session `id` on the connected socket `client` from `peer` (the caller closes
-    /// its copy).
-    func start(id: Int, client: Int32, peer: String) throws(PosixError) {
+    /// Starts the login worker for session `id` on the connected socket `client` from `peer`, greeted by the
+    /// listener, with `loginSeconds` left until its login deadline (the caller closes its copy of `client`).
+    func start(id: Int, client: Int32, peer: String, loginSeconds: Double) throws(PosixError) {
         let (mine, theirs) = try DescriptorChannel.pair()
         defer { close(theirs) }
         do {
-            let pid = try launcher.start(["--inetd", "--session-id", "\(id)", "--hand-off-fd", "3"], stdio: client, channel: theirs)
-            running[pid] = Worker(sessionID: id, peer: peer, killDeadline: Monotonic.now() + lifetime, channel: mine)
+            let seconds = max(loginSeconds, 0.001)
+            let pid = try launcher.start(["--inetd", "--session-id", "\(id)", "--hand-off-fd", "3", "--greeted",
+                                          "--login-timeout", "\(seconds)"], stdio: client, channel: theirs)
+            let killDeadline = Monotonic.now() + seconds + ServerConfiguration.loginWorkerGraceSeconds
+            running[pid] = Worker(sessionID: id, peer: peer, killDeadline: killDeadline, channel: mine)
         } catch {
             close(mine)
             throw error
