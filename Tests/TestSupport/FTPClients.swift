@@ -51,6 +51,12 @@ public final class RawFTPControl: @unchecked Sendable {
 
     public func send(_ text: String) { sendBytes(Array(text.utf8)) }
 
+    /// How long one read waits before `readReply` gives up (5 s from `LoopbackNet.connect`).
+    public func setReadTimeout(seconds: Int) {
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     public func sendBytes(_ bytes: [UInt8]) {
         var offset = 0
         while offset < bytes.count {

@@ -172,11 +172,15 @@ final class FTPServer: @unchecked Sendable {
     }
 
     /// A held connection's client sent its first bytes (or closed): a login worker takes it over with the bytes
-    /// unread and the rest of the login deadline; a connection closed without a byte is just closed.
+    /// unread (looked at with MSG_PEEK only) and the rest of the login deadline; a connection closed without a
+    /// byte is just closed.
     private func startLoginWorker(_ client: Int32, revents: Int16, greeted: GreetedConnections, logins: LoginWorkers) {
         guard let entry = greeted.release(client) else { return }
         defer { close(client) }
-        guard revents & Int16(POLLIN) != 0 else { return }
+        var byte: UInt8 = 0
+        guard revents & Int16(POLLIN) != 0,
+              case .done(let waiting)? = withUnsafeMutableBytes(of: &byte, { try? PosixSocket.peek(client, into: $0) }),
+              waiting > 0 else { return }
         do {
             try logins.start(id: entry.sessionID, client: client, peer: entry.peer, loginSeconds: entry.deadline - Monotonic.now())
         } catch {
