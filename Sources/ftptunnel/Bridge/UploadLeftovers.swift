@@ -108,7 +108,7 @@ final class UploadLeftovers: @unchecked Sendable {
     }
 
     /// Journal entries of this destination whose creating process has exited.
-    private func journaledByGoneProcesses() -> [Entry] {
+    func journaledByGoneProcesses() -> [Entry] {
         guard let journal, let names = try? FileManager.default.contentsOfDirectory(atPath: journal) else { return [] }
         var entries: [Entry] = []
         for name in names.prefix(UploadLeftovers.maximumEntries) {
