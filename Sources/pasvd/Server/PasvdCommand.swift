@@ -53,11 +53,11 @@ extension PasvdCommand {
         @Flag(help: "Let anonymous users upload, rename, delete and create directories.")
         var writable = false
 
-        @Option(name: .customLong("max-sessions"), help: "Most concurrent sessions; extra ones get 421.")
+        @Option(name: .customLong("max-sessions"), help: "Most concurrent logged-in sessions; extra ones get 421.")
         var maxSessions: Int = ServerConfiguration.defaultMaxSessions
 
         @Option(name: .customLong("max-prelogin"),
-                help: "Most connections waiting to log in (each has a login worker process), apart from --max-sessions; extra ones get 421 at once.")
+                help: "Most connections waiting to log in, apart from --max-sessions (one that sent a command has a login worker process); extra ones get 421 at once.")
         var maxPrelogin: Int = ServerConfiguration.defaultMaxPrelogin
 
         @Option(name: .customLong("max-prelogin-per-address"),

@@ -11,7 +11,7 @@ struct ServerConfiguration: Sendable {
     static let defaultPassivePorts = "40000-40009"
     static let defaultPassiveAddress = "127.0.0.1"
     static let defaultMaxSessions = 50
-    /// Connections that have not logged in yet, each held by a login worker process (about 2.6 MiB PSS each).
+    /// Connections that have not logged in yet (each that sent a command holds a login worker, about 2.6 MiB PSS).
     static let defaultMaxPrelogin = 64
     /// Seconds from the greeting to a successful login.
     static let defaultLoginTimeout = 60.0
