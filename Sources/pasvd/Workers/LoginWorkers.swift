@@ -4,9 +4,9 @@ import Logging
 import PasvdHandOff
 import Posix
 
-/// The listener's short-lived login workers. Each accepted control connection becomes
-/// `pasvd … --inetd --session-id N --hand-off-fd 3 --greeted --login-timeout S`, started with the socket as its stdin/stdout and one end of a
-/// socket pair as descriptor 3. The worker alone parses what the client sends before logging in; after a good
+/// The listener's short-lived login workers. Each greeted control connection whose client sent something becomes
+/// `pasvd … --inetd --session-id N --hand-off-fd 3 --greeted --login-timeout S`, started with the socket as its
+/// stdin/stdout and one end of a socket pair as descriptor 3. The worker alone parses what the client sends before logging in; after a good
 /// login it sends the session back through the pair (`HandOffMessage.session`, the connection attached) and exits.
 /// A worker hands over at most one session: after its first message (or a bad one) its channel is closed.
 /// Every worker is a connection that has not logged in yet: the table counts them (in all and per peer address,
