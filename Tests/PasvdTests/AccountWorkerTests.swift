@@ -139,6 +139,8 @@ import TestSupport
         client = socket.create_connection((host, port), timeout=10)
         reader = client.makefile('rb')
         assert reader.readline().startswith(b'220')
+        client.sendall(b'NOOP\\r\\n')  # the listener greets; a login worker starts with the first command
+        assert reader.readline().startswith(b'200')
         pid = None
         deadline = time.monotonic() + 10
         while pid is None and time.monotonic() < deadline:

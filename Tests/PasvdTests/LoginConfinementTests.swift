@@ -28,6 +28,8 @@ import TestSupport
 
         // Connected, greeted, not logged in: the login worker holds no privilege and sees no file.
         let waiting = try s.control()
+        // The listener greets; the login worker starts with the first command.
+        #expect(waiting.command("NOOP")?.hasPrefix("200") == true)
         let worker = try #require(SessionProcesses.loginWorkers(s.server.process.pid).first)
         let status = try Self.status(worker)
         #expect(Self.fields(status["Uid"]) == Array(repeating: "\(uid)", count: 4), "Uid: \(status["Uid"] ?? "?")")
@@ -88,6 +90,8 @@ import TestSupport
         client = socket.create_connection((host, port), timeout=10)
         reader = client.makefile('rb')
         assert reader.readline().startswith(b'220')
+        client.sendall(b'NOOP\\r\\n')  # the listener greets; a login worker starts with the first command
+        assert reader.readline().startswith(b'200')
         workers = login_workers(listener)
         assert len(workers) == 1, workers
         channel = socket.socket(fileno=grab(workers[0], 3))

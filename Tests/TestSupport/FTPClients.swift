@@ -53,12 +53,18 @@ public final class RawFTPControl: @unchecked Sendable {
     public let fd: Int32
     private var pending = ""
 
-    public init(host: String, port: Int) throws {
-        guard let fd = LoopbackNet.connect(host, port) else { throw POSIXError(.ECONNREFUSED) }
+    public init(host: String, port: Int, from source: String? = nil) throws {
+        guard let fd = LoopbackNet.connect(host, port, from: source) else { throw POSIXError(.ECONNREFUSED) }
         self.fd = fd
     }
 
     public func send(_ text: String) { sendBytes(Array(text.utf8)) }
+
+    /// How long one read waits before `readReply` gives up (5 s from `LoopbackNet.connect`).
+    public func setReadTimeout(seconds: Int) {
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
 
     public func sendBytes(_ bytes: [UInt8]) {
         var offset = 0

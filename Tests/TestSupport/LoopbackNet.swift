@@ -44,10 +44,16 @@ public enum LoopbackNet {
         } == 0
     }
 
-    /// Connects to host:port; returns the connected fd or nil.
-    public static func connect(_ host: String, _ port: Int) -> Int32? {
+    /// Connects to host:port (from the loopback address `source` when given, so one machine plays many client
+    /// addresses); returns the connected fd or nil.
+    public static func connect(_ host: String, _ port: Int, from source: String? = nil) -> Int32? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0, var address = try? socketAddress(host, port) else { return nil }
+        if let source {
+            guard var local = try? socketAddress(source, 0), withUnsafePointer(to: &local, {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }) == 0 else { close(fd); return nil }
+        }
         let rc = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 Foundation.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))

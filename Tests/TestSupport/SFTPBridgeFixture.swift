@@ -9,6 +9,8 @@ public final class SFTPBridgeWorld: @unchecked Sendable {
     public let work: TempDirectory
     public let knownHosts: String
     public let bridge: SFTPBridgeProcess
+    /// The SSH account the bridge logs in as.
+    public let sshUser: String
     private let rootDirectory: TempDirectory?
 
     /// - Parameters:
@@ -33,13 +35,20 @@ public final class SFTPBridgeWorld: @unchecked Sendable {
         }
         work = try TempDirectory("sftp-work")
         knownHosts = try sshd.writeKnownHosts(in: work)
-        bridge = try SFTPBridgeProcess(sshd: sshd, user: sshUser ?? sshd.user, root: self.root, knownHosts: knownHosts,
+        self.sshUser = sshUser ?? sshd.user
+        bridge = try SFTPBridgeProcess(sshd: sshd, user: self.sshUser, root: self.root, knownHosts: knownHosts,
                                        waitForReady: waitForReady)
     }
 
     public var url: String { bridge.url }
     public func remote(_ name: String) -> String { "\(root)/\(name)" }
     public func local(_ name: String) -> String { work.file(name) }
+
+    /// Another bridge to the same server and root, sharing the first one's HOME.
+    public func anotherBridge() throws -> SFTPBridgeProcess {
+        try SFTPBridgeProcess(sshd: sshd, user: sshUser, root: root, knownHosts: knownHosts, waitForReady: true,
+                              home: bridge.home)
+    }
 }
 
 /// `ftptunnel connect USER@HOST:PORT --mode sftp --sftp-root ROOT` with its own HOME and no agent.
@@ -48,13 +57,16 @@ public final class SFTPBridgeProcess: @unchecked Sendable {
     public let localPort: Int
     public let home: TempDirectory
 
-    public init(sshd: SSHDFixture, user: String, root: String, knownHosts: String, waitForReady: Bool) throws {
-        home = try TempDirectory("bridge-home")
+    /// `home`: another bridge's HOME, so that both share its state (`~/.local/state/ftptunnel`).
+    public init(sshd: SSHDFixture, user: String, root: String, knownHosts: String, waitForReady: Bool,
+                home: TempDirectory? = nil) throws {
+        self.home = try home ?? TempDirectory("bridge-home")
         localPort = try LoopbackNet.freePort(on: LoopbackNet.clientSide)
         let arguments = ["connect", "\(user)@\(sshd.host):\(sshd.port)", "--mode", "sftp", "--sftp-root", root,
                          "--local-port", "\(localPort)", "--known-hosts", knownHosts, "-i", sshd.userKey, "-v"]
         var env = ProcessInfo.processInfo.environment
-        env["HOME"] = home.path
+        env["HOME"] = self.home.path
+        env.removeValue(forKey: "XDG_STATE_HOME")
         for key in ["SSH_AUTH_SOCK", "SSH_ASKPASS", "SSH_ASKPASS_REQUIRE"] { env.removeValue(forKey: key) }
         process = try ManagedProcess(try Products.ftptunnel, arguments, environment: env)
         if waitForReady { try process.waitForOutput(containing: TunnelProcess.readyMarker, seconds: 30) }

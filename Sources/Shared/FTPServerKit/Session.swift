@@ -53,14 +53,17 @@ public final class Session: @unchecked Sendable {
     public private(set) var handedOver: HandedOver?
     /// A session that logged in elsewhere and is resumed here: `run` starts with the login's 230.
     private var resumed: (login: LoggedIn, state: SessionResumeState)?
+    /// The greeting was sent by the process that accepted the connection.
+    private let greeted: Bool
 
     /// A session on the connection `input`/`output` (the same socket, or stdin/stdout under inetd).
     /// `mayHandOver`: the authority may answer `.handOver`, so the control connection is read line by line and
     /// nothing the client sent after its login is consumed here (see `ControlChannel.lineByLine`).
     public init(id: Int, settings: SessionSettings, authority: SessionAuthority, shutdown: ShutdownSignal,
                 input: Int32, output: Int32, localHost: String, peerHost: String?, logger: Logger,
-                mayHandOver: Bool = false) {
+                mayHandOver: Bool = false, greeted: Bool = false) {
         self.id = id
+        self.greeted = greeted
         self.settings = settings
         self.authority = authority
         self.shutdown = shutdown
@@ -91,11 +94,18 @@ public final class Session: @unchecked Sendable {
             loggedIn(login)
         } else {
             logger.notice("connected")
-            reply(ReplyCode.serviceReady, "\(settings.serverName) ready.")
+            if !greeted { reply(ReplyCode.serviceReady, Session.greeting(settings)) }
         }
         var idleDeadline = Monotonic.now() + settings.idleTimeout
+        // Counted from the greeting; commands do not extend it (a NOOP loop cannot hold a pre-login slot).
+        let loginDeadline = resumed == nil ? Monotonic.now() + settings.loginTimeout : .infinity
         while !shouldClose {
-            switch control.next(until: min(idleDeadline, passiveDeadline), shutdownFD: shutdown.drainFD) {
+            if account == nil, Monotonic.now() >= loginDeadline {
+                loginTimedOut()
+                break
+            }
+            let wait = min(idleDeadline, passiveDeadline, account == nil ? loginDeadline : .infinity)
+            switch control.next(until: wait, shutdownFD: shutdown.drainFD) {
             case .line(let bytes):
                 handle(bytes)
                 idleDeadline = Monotonic.now() + settings.idleTimeout
@@ -103,7 +113,9 @@ public final class Session: @unchecked Sendable {
                 logger.info("command line of \(length) bytes refused")
                 reply(ReplyCode.syntaxError, "Command line too long (limit \(LineFramer.defaultMaximumLineLength) bytes).")
             case .timeout:
-                if Monotonic.now() >= idleDeadline {
+                if account == nil, Monotonic.now() >= loginDeadline {
+                    loginTimedOut()
+                } else if Monotonic.now() >= idleDeadline {
                     logger.notice("idle timeout")
                     reply(ReplyCode.serviceNotAvailable,
                           "Idle timeout (\(Int(settings.idleTimeout)) s): closing control connection.")
@@ -120,6 +132,16 @@ public final class Session: @unchecked Sendable {
         }
         closePassive()
         if handedOver == nil { logger.notice("disconnected") }
+    }
+
+    /// The 220 text.
+    public static func greeting(_ settings: SessionSettings) -> String { "\(settings.serverName) ready." }
+
+    /// The login deadline passed before a successful login.
+    private func loginTimedOut() {
+        logger.notice("login timeout")
+        reply(ReplyCode.serviceNotAvailable, "Login timeout (\(Int(settings.loginTimeout)) s): closing control connection.")
+        shouldClose = true
     }
 
     /// The login decided that another process serves the session: stop here, reply nothing.

@@ -85,18 +85,23 @@ public struct SessionSettings: Sendable {
     public let idleTimeout: Double
     public let dataTimeout: Double
     public let loginFailureDelay: Double
+    /// Seconds from the greeting to a successful login, whatever the client sends meanwhile (NOOP included);
+    /// then 421 and close (ProFTPD's `TimeoutLogin`).
+    public let loginTimeout: Double
     /// Named in the greeting and in STAT.
     public let serverName: String
     /// Commands beyond the base set that this server offers (FEAT and HELP list only offered ones).
     public let extraCommands: Set<ExtraCommand>
 
     public init(passivePorts: PortRange, passiveAddress: String, idleTimeout: Double, dataTimeout: Double,
-                loginFailureDelay: Double, serverName: String = "pasvd", extraCommands: Set<ExtraCommand> = []) {
+                loginFailureDelay: Double, loginTimeout: Double = .infinity, serverName: String = "pasvd",
+                extraCommands: Set<ExtraCommand> = []) {
         self.passivePorts = passivePorts
         self.passiveAddress = passiveAddress
         self.idleTimeout = idleTimeout
         self.dataTimeout = dataTimeout
         self.loginFailureDelay = loginFailureDelay
+        self.loginTimeout = loginTimeout
         self.serverName = serverName
         self.extraCommands = extraCommands
     }

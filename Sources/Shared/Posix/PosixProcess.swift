@@ -70,6 +70,9 @@ public enum PosixProcess {
     /// kill(2); a child that is already gone is not an error.
     public static func signal(_ pid: pid_t, _ signal: Int32) { _ = kill(pid, signal) }
 
+    /// True while a process `pid` exists (kill(2) with signal 0; EPERM: it exists, owned by someone else).
+    public static func isAlive(_ pid: pid_t) -> Bool { kill(pid, 0) == 0 || errno == EPERM }
+
     private static func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
         let pointers = strings.map { strdup($0) } + [nil]
         defer { for pointer in pointers { free(pointer) } }

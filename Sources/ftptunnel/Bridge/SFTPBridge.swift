@@ -34,6 +34,8 @@ final class SFTPBridge: @unchecked Sendable {
     /// The server's canonical path of SFTPRoot.
     let root: [UInt8]
     let logger: Logger
+    /// Temporary upload names whose SSH session died, removed by the next session that works.
+    let leftovers: UploadLeftovers
     private let shutdown = ShutdownSignal()
     /// Guards `active` and `nextID`; signalled when a session ends.
     private let sessionsChanged = NSCondition()
@@ -55,6 +57,8 @@ final class SFTPBridge: @unchecked Sendable {
         self.credential = credential
         self.root = root
         self.logger = logger
+        leftovers = UploadLeftovers(destination: "\(settings.user)@\(settings.sshHost):\(settings.sshPort)",
+                                    environment: ProcessInfo.processInfo.environment, logger: logger)
     }
 
     /// Checks, on the first (authenticated) session, that the server offers SFTP and that SFTPRoot is a directory;
@@ -140,6 +144,7 @@ final class SFTPBridge: @unchecked Sendable {
             let session = try connector.connectAnother(hostKey: hostKey, credential: credential, number: id + 1)
             session.setTimeout(seconds: SFTPBridge.sshTimeout)
             sftp = try SFTPSession(session: session)
+            leftovers.sweep(sftp)
         } catch {
             logger.error("cannot open the SSH/SFTP session: \(error)")
             return refuse(client, "Cannot reach the SFTP server: \(error).", closing: false)
@@ -150,7 +155,7 @@ final class SFTPBridge: @unchecked Sendable {
             idleTimeout: SFTPBridge.idleTimeout, dataTimeout: SFTPBridge.dataTimeout, loginFailureDelay: 0,
             serverName: "ftptunnel SFTP bridge to \(settings.user)@\(settings.sshHost) (any user name, no password)",
             extraCommands: [.activeMode, .siteChmod, .modifyTime])
-        let authority = BridgeAuthority(store: SFTPFileStore(sftp: sftp, root: root),
+        let authority = BridgeAuthority(store: SFTPFileStore(sftp: sftp, root: root, leftovers: leftovers),
                                         rootDescription: "sftp://\(settings.user)@\(settings.sshHost):\(settings.sshPort)\(rootText)")
         Session(id: id, settings: sessionSettings, authority: authority, shutdown: shutdown, input: client, output: client,
                 localHost: local.host, peerHost: peer.host, logger: logger).run()

@@ -13,9 +13,13 @@ final class SFTPFileStore: FileStore {
     /// Directory entries one listing may hold (a bound on memory and on the listing's size).
     static let maximumListingEntries = 200_000
 
-    init(sftp: SFTPSession, root: [UInt8]) {
+    /// Temporary upload names to clean up when a session died (shared by the bridge's sessions).
+    let leftovers: UploadLeftovers
+
+    init(sftp: SFTPSession, root: [UInt8], leftovers: UploadLeftovers) {
         self.sftp = sftp
         self.root = root
+        self.leftovers = leftovers
     }
 
     /// The server path of `path`.
@@ -111,7 +115,7 @@ final class SFTPFileStore: FileStore {
     func upload(_ path: VirtualPath, mode: UploadMode, deadline: Double) throws(FileStoreError) -> FileUpload {
         try mapped {
             try SFTPUpload.prepare(sftp: sftp, reopen: { [unowned self] in reopenChannel() }, target: remote(path),
-                                   name: path.name ?? "", mode: mode)
+                                   name: path.name ?? "", mode: mode, leftovers: leftovers)
         }
     }
 

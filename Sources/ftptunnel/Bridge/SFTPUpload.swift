@@ -16,8 +16,9 @@ final class SFTPUpload: FileUpload {
     static let uniqueAttempts = 100
 
     enum Placement {
-        /// Written under `temporary`, renamed to `target` on commit; `permissions` of the replaced file kept.
-        case replace(temporary: [UInt8], permissions: UInt32?)
+        /// Written under `temporary` (journaled in `UploadLeftovers`), renamed to `target` on commit;
+        /// `permissions` of the replaced file kept.
+        case replace(temporary: UploadLeftovers.Entry, permissions: UInt32?)
         /// Written in place from `offset`; the file is cut at the end of the upload on commit.
         case inPlace(offset: Int64)
         /// Written in place at the end; on discard the file is cut back to `originalSize`.
@@ -29,6 +30,7 @@ final class SFTPUpload: FileUpload {
     let sftp: SFTPSession
     /// A fresh SFTP channel on the same SSH session, installed in the store (after a failed write).
     let reopen: () -> SFTPSession?
+    let leftovers: UploadLeftovers
     let handle: SFTPHandle
     let target: [UInt8]
     let placement: Placement
@@ -39,10 +41,11 @@ final class SFTPUpload: FileUpload {
     private var written: Int64 = 0
     private var finished = false
 
-    init(sftp: SFTPSession, reopen: @escaping () -> SFTPSession?, handle: SFTPHandle, target: [UInt8],
-         placement: Placement, announcedName: String) {
+    init(sftp: SFTPSession, reopen: @escaping () -> SFTPSession?, leftovers: UploadLeftovers, handle: SFTPHandle,
+         target: [UInt8], placement: Placement, announcedName: String) {
         self.sftp = sftp
         self.reopen = reopen
+        self.leftovers = leftovers
         self.handle = handle
         self.target = target
         self.placement = placement
@@ -53,30 +56,43 @@ final class SFTPUpload: FileUpload {
     deinit { if !finished { discard() } }
 
     static func prepare(sftp: SFTPSession, reopen: @escaping () -> SFTPSession?, target: [UInt8], name: String,
-                        mode: UploadMode) throws -> SFTPUpload {
+                        mode: UploadMode, leftovers: UploadLeftovers) throws -> SFTPUpload {
         let existing = try? sftp.attributes(target)
         if existing?.kind == .directory { throw FileStoreError.isDirectory }
         switch mode {
         case .replace:
             if let existing, existing.kind != .file { throw FileStoreError.notRegularFile }
-            let temporary = parent(of: target) + Array((temporaryPrefix + randomHex() + ".").utf8)
+            let token = randomHex()
+            let temporary = parent(of: target) + Array((temporaryPrefix + token + ".").utf8)
                 + Array(PathName.bytes(name).prefix(VirtualPath.maximumNameLength - 60))
-            let handle = try sftp.openFile(temporary, flags: [.write, .create, .exclusive], mode: 0o644)
-            return SFTPUpload(sftp: sftp, reopen: reopen, handle: handle, target: target,
-                              placement: .replace(temporary: temporary, permissions: existing?.permissions.map { $0 & 0o7777 }),
+            let entry = leftovers.begin(temporary, token: token)
+            let handle: SFTPHandle
+            do {
+                handle = try sftp.openFile(temporary, flags: [.write, .create, .exclusive], mode: 0o644)
+            } catch let failure as SFTPFailure where !failure.isConnectionLost {
+                leftovers.finished(entry)  // refused by the server: nothing was created
+                throw failure
+            } catch {
+                leftovers.orphaned(entry)  // the open may have created it before the connection failed
+                throw error
+            }
+            return SFTPUpload(sftp: sftp, reopen: reopen, leftovers: leftovers, handle: handle, target: target,
+                              placement: .replace(temporary: entry, permissions: existing?.permissions.map { $0 & 0o7777 }),
                               announcedName: name)
         case .resume(let offset):
             guard let existing, existing.kind == .file else { throw FileStoreError.system(PosixError("REST+STOR", code: ENOENT)) }
             guard offset <= Int64(clamping: existing.size ?? 0) else { throw FileStoreError.offsetBeyondEnd }
             let handle = try sftp.openFile(target, flags: .write)
             handle.seek(to: offset)
-            return SFTPUpload(sftp: sftp, reopen: reopen, handle: handle, target: target, placement: .inPlace(offset: offset), announcedName: name)
+            return SFTPUpload(sftp: sftp, reopen: reopen, leftovers: leftovers, handle: handle, target: target,
+                              placement: .inPlace(offset: offset), announcedName: name)
         case .append:
             if let existing, existing.kind != .file { throw FileStoreError.notRegularFile }
             let size = Int64(clamping: existing?.size ?? 0)
             let handle = try sftp.openFile(target, flags: [.write, .create])
             handle.seek(to: size)
-            return SFTPUpload(sftp: sftp, reopen: reopen, handle: handle, target: target, placement: .append(originalSize: size), announcedName: name)
+            return SFTPUpload(sftp: sftp, reopen: reopen, leftovers: leftovers, handle: handle, target: target,
+                              placement: .append(originalSize: size), announcedName: name)
         case .unique:
             for attempt in 0..<uniqueAttempts {
                 let candidate = attempt == 0 ? target : target + Array(".\(attempt)".utf8)
@@ -84,7 +100,8 @@ final class SFTPUpload: FileUpload {
                 do {
                     let handle = try sftp.openFile(candidate, flags: [.write, .create, .exclusive])
                     let chosen = attempt == 0 ? name : "\(name).\(attempt)"
-                    return SFTPUpload(sftp: sftp, reopen: reopen, handle: handle, target: candidate, placement: .fresh, announcedName: chosen)
+                    return SFTPUpload(sftp: sftp, reopen: reopen, leftovers: leftovers, handle: handle, target: candidate,
+                                      placement: .fresh, announcedName: chosen)
                 } catch let failure as SFTPFailure where failure.isGenericFailure || failure.errnoEquivalent == EEXIST {
                     continue  // taken in the meantime
                 }
@@ -119,15 +136,17 @@ final class SFTPUpload: FileUpload {
 
     func commit() throws(FileStoreError) -> String {
         finished = true
-        guard case .replace(let temporary, let permissions) = placement else { return announcedName }
+        guard case .replace(let entry, let permissions) = placement else { return announcedName }
+        let temporary = entry.temporary
         do {
             if let permissions { try sftp.setAttributes(temporary, permissions: permissions) }
             // The window: between these two calls the name is missing; if the rename then fails, the old file
-            // is gone and the new one stays under the temporary name (logged by the engine).
+            // is gone and the new one is removed with its temporary name (the client gets 451).
             if (try? sftp.attributes(target, followLinks: false)) != nil { try sftp.removeFile(target) }
             try sftp.rename(temporary, to: target)
+            leftovers.finished(entry)
         } catch let failure as SFTPFailure {
-            _ = try? sftp.removeFile(temporary)
+            remove(entry, over: sftp)
             throw SFTPFileStore.storeError(failure)
         } catch {
             throw .system(PosixError("\(error)", code: EIO))
@@ -139,13 +158,29 @@ final class SFTPUpload: FileUpload {
         finished = true
         handle.close()
         sftp.shutDownDesynchronized()
-        guard let channel = sftp.isDesynchronized ? reopen() : sftp else { return }
+        let channel = sftp.isDesynchronized ? reopen() : sftp
+        if case .replace(let entry, _) = placement {
+            guard let channel else { return leftovers.orphaned(entry) }
+            return remove(entry, over: channel)
+        }
+        guard let channel else { return }
         switch placement {
-        case .replace(let temporary, _): _ = try? channel.removeFile(temporary)
+        case .replace: break
         case .fresh: _ = try? channel.removeFile(target)
         case .append(let originalSize): _ = try? channel.setSize(target, UInt64(originalSize))
         case .inPlace: break  // the bytes that arrived stay: a later REST+STOR resumes after them
         }
+    }
+
+    /// Removes the temporary name; when the connection fails, the next working session does (`UploadLeftovers`).
+    private func remove(_ entry: UploadLeftovers.Entry, over channel: SFTPSession) {
+        do {
+            try channel.removeFile(entry.temporary)
+        } catch let failure as SFTPFailure where failure.errnoEquivalent == ENOENT {
+        } catch {
+            return leftovers.orphaned(entry)
+        }
+        leftovers.finished(entry)
     }
 
     /// One libssh2_sftp_write over everything pending: sends what is not yet in flight, returns on the first

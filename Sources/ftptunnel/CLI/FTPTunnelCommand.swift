@@ -9,6 +9,8 @@ struct FTPTunnelCommand: ParsableCommand {
         discussion: """
         DEST is a profile name, an ~/.ssh/config Host alias, or [user@]host[:port].
         Profiles live in $XDG_CONFIG_HOME/ftptunnel/profiles/NAME.conf (default ~/.config/ftptunnel/profiles/).
+        Mode sftp notes each upload's temporary server file in $XDG_STATE_HOME/ftptunnel/bridge-uploads/ (default
+        ~/.local/state/ftptunnel/bridge-uploads/) until it is gone, so one left by a dead SSH session is removed later.
         Version \(ProductVersion.current).
         """,
         version: ProductVersion.current,

@@ -147,9 +147,11 @@ final class Tunnel: @unchecked Sendable {
         let (session, hostKey, credential) = try connector.connectFirst()
         guard credential.isReusable else { throw BridgeError.loginNotRepeatable }
         let root = try SFTPBridge.resolveRoot(on: session, settings: settings)
-        session.disconnect(reason: "checked SFTP")
         let bridge = SFTPBridge(settings: settings, connector: connector, hostKey: hostKey, credential: credential,
                                 root: root, logger: logger)
+        // Temporary uploads an earlier bridge for this destination could not remove (see UploadLeftovers).
+        if let sftp = try? SFTPSession(session: session) { bridge.leftovers.sweep(sftp) }
+        session.disconnect(reason: "checked SFTP")
         for listener in listeners { try listener.listen() }
         if isStopped { return }
         markForwarding()

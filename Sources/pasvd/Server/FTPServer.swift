@@ -5,9 +5,10 @@ import PasvdHandOff
 import Posix
 import Shared
 
-/// Three roles, as in vsftpd, all of them this binary. The listener accepts control connections and starts a
-/// short-lived login worker for each (`LoginWorkers`); it opens no file of any user, parses nothing a client sends,
-/// and enforces the session limit and the shutdown sequence. A login worker serves the connection until the login
+/// Three roles, as in vsftpd, all of them this binary. The listener accepts control connections, greets and holds
+/// each until its client sends something (`GreetedConnections`), then starts a short-lived login worker for it
+/// (`LoginWorkers`); it opens no file of any user, parses nothing a client sends, and enforces the limits (logged-in
+/// sessions, connections waiting to log in) and the shutdown sequence. A login worker serves the connection until the login
 /// succeeds and hands the session back to the listener, which passes it on to an account worker
 /// (`AccountWorkers`, `AccountWorker`): one process per system account and root, switched to that account before
 /// it receives any session, serving up to `--sessions-per-process` sessions on threads. `--inetd` serves one whole
@@ -52,32 +53,42 @@ final class FTPServer: @unchecked Sendable {
         }
         let launcher = WorkerLauncher(arguments: CommandLine.arguments)
         let logins = LoginWorkers(launcher: launcher, mapping: AccountMapping(configuration: configuration), logger: logger)
+        let greeted = GreetedConnections(loginTimeout: configuration.loginTimeout)
         let accounts = AccountWorkers(launcher: launcher, sessionsPerProcess: configuration.sessionsPerProcess,
                                       idleExitSeconds: configuration.workerIdleExit, logger: logger)
         var nextSessionID = 0
         while true {
-            let loginChannels = logins.channels, accountChannels = accounts.channels
+            let loginChannels = logins.channels, accountChannels = accounts.channels, waiting = greeted.descriptors
             var fds = [pollfd(listener, POLLIN), pollfd(shutdown.drainFD, POLLIN)]
                 + loginChannels.map { pollfd($0.fd, POLLIN) } + accountChannels.map { pollfd($0.fd, POLLIN) }
-            let wait = min(FTPServer.reapIntervalMilliseconds, Monotonic.milliseconds(until: accounts.nextDeadline))
+                + waiting.map { pollfd(fd: $0, events: Int16(POLLIN) | PosixPoll.readHangUp, revents: 0) }
+            let due = min(accounts.nextDeadline, logins.nextDeadline, greeted.nextDeadline)
+            let wait = min(FTPServer.reapIntervalMilliseconds, Monotonic.milliseconds(until: due))
             _ = try? PosixPoll.poll(&fds, milliseconds: wait)
             if fds[1].isReadableOrClosed { break }
             for (index, entry) in loginChannels.enumerated() where fds[2 + index].revents != 0 {
-                if let (handOff, client) = logins.receive(from: entry.pid) { accounts.route(handOff, client: client) }
+                if let (handOff, client) = logins.receive(from: entry.pid) { route(handOff, client: client, accounts) }
             }
             for (index, entry) in accountChannels.enumerated() where fds[2 + loginChannels.count + index].revents != 0 {
                 accounts.service(entry.pid)
             }
-            reap(logins, accounts) { accounts.route($0, client: $1) }
+            let waitingBase = 2 + loginChannels.count + accountChannels.count
+            for (index, client) in waiting.enumerated() where fds[waitingBase + index].revents != 0 {
+                startLoginWorker(client, revents: fds[waitingBase + index].revents, greeted: greeted, logins: logins)
+            }
+            reap(logins, accounts) { self.route($0, client: $1, accounts) }
             accounts.expire(now: Monotonic.now())
+            logins.expire(now: Monotonic.now())
+            greeted.expire(now: Monotonic.now())
             guard fds[0].isReadableOrClosed,
                   case .done(let (client, peer))? = try? PosixSocket.accept(listener, nonBlocking: false) else { continue }
             nextSessionID += 1
-            let sessions = logins.count + accounts.sessionCount
-            admit(client, peer: peer, id: nextSessionID, sessions: sessions, logins: logins)
-            close(client)
+            if !admit(client, peer: peer, id: nextSessionID, sessions: accounts.sessionCount, logins: logins, greeted: greeted) {
+                close(client)
+            }
         }
         close(listener)
+        greeted.closeAll("Server shutting down.")
         stopWorkers(logins, accounts)
         logger.notice("stopped")
     }
@@ -113,7 +124,8 @@ final class FTPServer: @unchecked Sendable {
             authority: PasvdAuthority(authenticator: authenticator, configuration: configuration, handsOver: handOffFD != nil),
             shutdown: shutdown, input: STDIN_FILENO, output: STDOUT_FILENO,
             localHost: PosixSocket.localAddress(STDIN_FILENO)?.host ?? ServerConfiguration.defaultListen,
-            peerHost: PosixSocket.peerAddress(STDIN_FILENO)?.host, logger: logger, mayHandOver: handOffFD != nil)
+            peerHost: PosixSocket.peerAddress(STDIN_FILENO)?.host, logger: logger, mayHandOver: handOffFD != nil,
+            greeted: configuration.greeted)
         session.run()
         guard let handOffFD, let handedOver = session.handedOver,
               let login = handedOver.ticket as? AuthenticatedLogin else { return }
@@ -132,18 +144,61 @@ final class FTPServer: @unchecked Sendable {
         }
     }
 
-    private func admit(_ client: Int32, peer: SocketAddress?, id: Int, sessions: Int, logins: LoginWorkers) {
+    /// Greets a new connection and holds it until its first command (true: the connection is held, the caller
+    /// keeps it open), or answers 421 at once when the logged-in sessions are at `--max-sessions` or the
+    /// connections waiting to log in (held or with a login worker) at their bounds.
+    private func admit(_ client: Int32, peer: SocketAddress?, id: Int, sessions: Int, logins: LoginWorkers,
+                       greeted: GreetedConnections) -> Bool {
+        let peerHost = peer?.host ?? ""
         guard sessions < configuration.maxSessions else {
             logger.warning("session limit reached, refusing", metadata: ["peer": "\(peer?.description ?? "?")"])
             FTPServer.refuse(client, "Too many sessions (limit \(configuration.maxSessions)); try again later.")
-            return
+            return false
         }
+        guard logins.count + greeted.count < configuration.maxPrelogin else {
+            logger.warning("limit of connections waiting to log in reached, refusing", metadata: ["peer": "\(peer?.description ?? "?")"])
+            FTPServer.refuse(client, "Too many connections waiting to log in (limit \(configuration.maxPrelogin)); try again later.")
+            return false
+        }
+        guard logins.count(from: peerHost) + greeted.count(from: peerHost) < configuration.maxPreloginPerAddress else {
+            logger.warning("limit of connections waiting to log in from one address reached, refusing",
+                           metadata: ["peer": "\(peer?.description ?? "?")"])
+            FTPServer.refuse(client, "Too many connections from your address waiting to log in "
+                             + "(limit \(configuration.maxPreloginPerAddress)); try again later.")
+            return false
+        }
+        return greeted.hold(client, sessionID: id, peer: peerHost,
+                            greeting: Reply(ReplyCode.serviceReady, Session.greeting(configuration.sessionSettings)))
+    }
+
+    /// A held connection's client sent its first bytes (or closed): a login worker takes it over with the bytes
+    /// unread (looked at with MSG_PEEK only) and the rest of the login deadline; a connection closed without a
+    /// byte is just closed.
+    private func startLoginWorker(_ client: Int32, revents: Int16, greeted: GreetedConnections, logins: LoginWorkers) {
+        guard let entry = greeted.release(client) else { return }
+        defer { close(client) }
+        var byte: UInt8 = 0
+        guard revents & Int16(POLLIN) != 0,
+              case .done(let waiting)? = withUnsafeMutableBytes(of: &byte, { try? PosixSocket.peek(client, into: $0) }),
+              waiting > 0 else { return }
         do {
-            try logins.start(id: id, client: client)
+            try logins.start(id: entry.sessionID, client: client, peer: entry.peer, loginSeconds: entry.deadline - Monotonic.now())
         } catch {
             logger.error("cannot start a login worker: \(error)")
             FTPServer.refuse(client, "Cannot start a session now; try again later.")
         }
+    }
+
+    /// A logged-in session goes to its account worker, unless the logged-in sessions are at `--max-sessions`
+    /// (pre-login connections are not counted there, so the check is repeated at the hand-off).
+    private func route(_ handOff: SessionHandOff, client: Int32, _ accounts: AccountWorkers) {
+        guard accounts.sessionCount < configuration.maxSessions else {
+            logger.warning("session limit reached at login, refusing", metadata: ["session": "\(handOff.sessionID)"])
+            FTPServer.refuse(client, "Too many sessions (limit \(configuration.maxSessions)); try again later.")
+            close(client)
+            return
+        }
+        accounts.route(handOff, client: client)
     }
 
     /// Collects every exited worker. A login worker's last message is taken first: a hand-off it sent just

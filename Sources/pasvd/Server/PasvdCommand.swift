@@ -53,8 +53,20 @@ extension PasvdCommand {
         @Flag(help: "Let anonymous users upload, rename, delete and create directories.")
         var writable = false
 
-        @Option(name: .customLong("max-sessions"), help: "Most concurrent sessions; extra ones get 421.")
+        @Option(name: .customLong("max-sessions"), help: "Most concurrent logged-in sessions; extra ones get 421.")
         var maxSessions: Int = ServerConfiguration.defaultMaxSessions
+
+        @Option(name: .customLong("max-prelogin"),
+                help: "Most connections waiting to log in, apart from --max-sessions (one that sent a command has a login worker process); extra ones get 421 at once.")
+        var maxPrelogin: Int = ServerConfiguration.defaultMaxPrelogin
+
+        @Option(name: .customLong("max-prelogin-per-address"),
+                help: "Most connections from one client address waiting to log in (default: --max-prelogin; behind sshd every connection comes from sshd's loopback address).")
+        var maxPreloginPerAddress: Int?
+
+        @Option(name: .customLong("login-timeout"),
+                help: "Seconds from connecting to a successful login, whatever the client sends meanwhile; then 421 and close.")
+        var loginTimeout: Double = ServerConfiguration.defaultLoginTimeout
 
         @Option(name: .customLong("idle-timeout"), help: "Seconds without a command before a session is closed.")
         var idleTimeout: Double = ServerConfiguration.defaultIdleTimeout
@@ -99,6 +111,10 @@ extension PasvdCommand {
         @Option(name: .customLong("hand-off-fd"), help: .hidden)
         var handOffFD: Int32?
 
+        /// The listener sent the greeting of this login worker's connection.
+        @Flag(name: .customLong("greeted"), help: .hidden)
+        var greeted = false
+
         /// An account worker, for the account and root below.
         @Flag(name: .customLong("account-worker"), help: .hidden)
         var accountWorker = false
@@ -141,7 +157,8 @@ extension PasvdCommand {
                     loginFailureDelay: loginFailureDelay, shutdownGrace: shutdownGrace,
                     anonymousAccount: anonymousAccount, loginAccount: loginAccount, userAccount: userAccount, sessionID: sessionID,
                     sessionsPerProcess: sessionsPerProcess, workerIdleExit: workerIdleExit, handOffFD: handOffFD,
-                    accountWorker: worker)
+                    accountWorker: worker, maxPrelogin: maxPrelogin, maxPreloginPerAddress: maxPreloginPerAddress,
+                    loginTimeout: loginTimeout, greeted: greeted)
             } catch {
                 throw ValidationError(error.description)
             }

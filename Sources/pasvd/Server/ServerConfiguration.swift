@@ -11,6 +11,13 @@ struct ServerConfiguration: Sendable {
     static let defaultPassivePorts = "40000-40009"
     static let defaultPassiveAddress = "127.0.0.1"
     static let defaultMaxSessions = 50
+    /// Connections that have not logged in yet (each that sent a command holds a login worker, about 2.6 MiB PSS).
+    static let defaultMaxPrelogin = 64
+    /// Seconds from the greeting to a successful login.
+    static let defaultLoginTimeout = 60.0
+    /// The listener ends a login worker that outlives its login deadline by this much (the worker itself closes
+    /// the connection at the deadline; this is for one that does not).
+    static let loginWorkerGraceSeconds = 10.0
     static let defaultIdleTimeout = 300.0
     static let defaultDataTimeout = 60.0
     static let defaultLoginFailureDelay = 1.0
@@ -32,6 +39,10 @@ struct ServerConfiguration: Sendable {
     let anonymous: Bool
     let writable: Bool
     let maxSessions: Int
+    /// Most connections waiting to log in, in all and from one peer address; apart from `maxSessions`.
+    let maxPrelogin: Int
+    let maxPreloginPerAddress: Int
+    let loginTimeout: Double
     let idleTimeout: Double
     let dataTimeout: Double
     let inetd: Bool
@@ -51,6 +62,8 @@ struct ServerConfiguration: Sendable {
     let workerIdleExit: Double
     /// A login worker: after the login, the session goes to the listener through this descriptor.
     let handOffFD: Int32?
+    /// A login worker whose connection the listener has greeted already.
+    let greeted: Bool
     /// An account worker: the account and root it serves.
     let accountWorker: WorkerIdentity?
 
@@ -60,7 +73,9 @@ struct ServerConfiguration: Sendable {
          shutdownGrace: Double, anonymousAccount: String? = nil, loginAccount: String? = nil, userAccount: String? = nil,
          sessionID: Int? = nil, sessionsPerProcess: Int = ServerConfiguration.defaultSessionsPerProcess,
          workerIdleExit: Double = ServerConfiguration.defaultWorkerIdleExit, handOffFD: Int32? = nil,
-         accountWorker: WorkerIdentity? = nil) throws(ConfigurationError) {
+         accountWorker: WorkerIdentity? = nil, maxPrelogin: Int = ServerConfiguration.defaultMaxPrelogin,
+         maxPreloginPerAddress: Int? = nil,
+         loginTimeout: Double = ServerConfiguration.defaultLoginTimeout, greeted: Bool = false) throws(ConfigurationError) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw .rootMissing(root)
@@ -83,6 +98,11 @@ struct ServerConfiguration: Sendable {
             do { _ = try UsersFile.load(usersFile) } catch { throw .usersFile(error) }
         }
         guard maxSessions >= 1 else { throw .notPositive(option: "--max-sessions") }
+        guard maxPrelogin >= 1 else { throw .notPositive(option: "--max-prelogin") }
+        let perAddress = maxPreloginPerAddress ?? maxPrelogin
+        guard perAddress >= 1 else { throw .notPositive(option: "--max-prelogin-per-address") }
+        guard perAddress <= maxPrelogin else { throw .perAddressAboveTotal(perAddress: perAddress, total: maxPrelogin) }
+        guard loginTimeout > 0, loginTimeout.isFinite else { throw .notPositive(option: "--login-timeout") }
         guard idleTimeout > 0 else { throw .notPositive(option: "--idle-timeout") }
         guard dataTimeout > 0 else { throw .notPositive(option: "--data-timeout") }
         guard loginFailureDelay >= 0, shutdownGrace >= 0 else { throw .notPositive(option: "--login-failure-delay") }
@@ -98,6 +118,9 @@ struct ServerConfiguration: Sendable {
         self.anonymous = anonymous
         self.writable = writable
         self.maxSessions = maxSessions
+        self.maxPrelogin = maxPrelogin
+        self.maxPreloginPerAddress = perAddress
+        self.loginTimeout = loginTimeout
         self.idleTimeout = idleTimeout
         self.dataTimeout = dataTimeout
         self.inetd = inetd
@@ -113,13 +136,14 @@ struct ServerConfiguration: Sendable {
         self.sessionsPerProcess = sessionsPerProcess
         self.workerIdleExit = workerIdleExit
         self.handOffFD = handOffFD
+        self.greeted = greeted
         self.accountWorker = accountWorker
     }
 
     /// What the FTP engine needs of these settings.
     var sessionSettings: SessionSettings {
         SessionSettings(passivePorts: passivePorts, passiveAddress: passiveAddress, idleTimeout: idleTimeout,
-                        dataTimeout: dataTimeout, loginFailureDelay: loginFailureDelay,
+                        dataTimeout: dataTimeout, loginFailureDelay: loginFailureDelay, loginTimeout: loginTimeout,
                         extraCommands: [.siteChmod, .modifyTime])
     }
 }
@@ -135,6 +159,7 @@ enum ConfigurationError: Error, CustomStringConvertible {
     case usersFile(UsersFileError)
     case notPositive(option: String)
     case unknownAccount(option: String, name: String)
+    case perAddressAboveTotal(perAddress: Int, total: Int)
 
     var description: String {
         switch self {
@@ -160,6 +185,8 @@ enum ConfigurationError: Error, CustomStringConvertible {
             return "\(option) must be a positive number"
         case .unknownAccount(let option, let name):
             return "\(option) \(name): no such system account; create it (useradd --system \(name)) or name another"
+        case .perAddressAboveTotal(let perAddress, let total):
+            return "--max-prelogin-per-address \(perAddress) is above --max-prelogin \(total); lower it or raise --max-prelogin"
         }
     }
 }

@@ -4,14 +4,21 @@ import Logging
 import PasvdHandOff
 import Posix
 
-/// The listener's short-lived login workers. Each accepted control connection becomes
-/// `pasvd … --inetd --session-id N --hand-off-fd 3`, started with the socket as its stdin/stdout and one end of a
-/// socket pair as descriptor 3. The worker alone parses what the client sends before logging in; after a good
+/// The listener's short-lived login workers. Each greeted control connection whose client sent something becomes
+/// `pasvd … --inetd --session-id N --hand-off-fd 3 --greeted --login-timeout S`, started with the socket as its
+/// stdin/stdout and one end of a socket pair as descriptor 3. The worker alone parses what the client sends before logging in; after a good
 /// login it sends the session back through the pair (`HandOffMessage.session`, the connection attached) and exits.
 /// A worker hands over at most one session: after its first message (or a bad one) its channel is closed.
+/// Every worker is a connection that has not logged in yet: the table counts them (in all and per peer address,
+/// for `--max-prelogin`) apart from logged-in sessions, and ends a worker that outlives its login deadline.
 final class LoginWorkers {
     struct Worker {
         let sessionID: Int
+        /// The client's address ("" when unknown), for the per-address bound.
+        let peer: String
+        /// After this (monotonic seconds) the worker is killed: it should have closed its connection at the login
+        /// deadline itself.
+        let killDeadline: Double
         /// The listener's end of the pair; nil once the worker's one message was read.
         var channel: Int32?
     }
@@ -31,18 +38,26 @@ final class LoginWorkers {
     }
 
     var count: Int { running.count }
+    /// Workers serving a connection from `peer`.
+    func count(from peer: String) -> Int { running.values.reduce(0) { $0 + ($1.peer == peer ? 1 : 0) } }
+    /// The earliest kill deadline, for the poll time-out.
+    var nextDeadline: Double { running.values.map(\.killDeadline).min() ?? .infinity }
     var pids: [pid_t] { Array(running.keys) }
 
     /// Channels to poll, with their worker.
     var channels: [(pid: pid_t, fd: Int32)] { running.compactMap { pid, worker in worker.channel.map { (pid, $0) } } }
 
-    /// Starts the login worker for session `id` on the connected socket `client` (the caller closes its copy).
-    func start(id: Int, client: Int32) throws(PosixError) {
+    /// Starts the login worker for session `id` on the connected socket `client` from `peer`, greeted by the
+    /// listener, with `loginSeconds` left until its login deadline (the caller closes its copy of `client`).
+    func start(id: Int, client: Int32, peer: String, loginSeconds: Double) throws(PosixError) {
         let (mine, theirs) = try DescriptorChannel.pair()
         defer { close(theirs) }
         do {
-            let pid = try launcher.start(["--inetd", "--session-id", "\(id)", "--hand-off-fd", "3"], stdio: client, channel: theirs)
-            running[pid] = Worker(sessionID: id, channel: mine)
+            let seconds = max(loginSeconds, 0.001)
+            let pid = try launcher.start(["--inetd", "--session-id", "\(id)", "--hand-off-fd", "3", "--greeted",
+                                          "--login-timeout", "\(seconds)"], stdio: client, channel: theirs)
+            let killDeadline = Monotonic.now() + seconds + ServerConfiguration.loginWorkerGraceSeconds
+            running[pid] = Worker(sessionID: id, peer: peer, killDeadline: killDeadline, channel: mine)
         } catch {
             close(mine)
             throw error
@@ -85,6 +100,14 @@ final class LoginWorkers {
                 close(client)
             }
             return nil
+        }
+    }
+
+    /// SIGKILL for every worker past its kill deadline (it is reaped as usual; its connection closes with it).
+    func expire(now: Double) {
+        for (pid, worker) in running where worker.killDeadline <= now {
+            logger.warning("login worker outlived its login deadline; killing it", metadata: ["session": "\(worker.sessionID)", "pid": "\(pid)"])
+            PosixProcess.signal(pid, SIGKILL)
         }
     }
 
