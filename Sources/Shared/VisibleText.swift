@@ -1,17 +1,24 @@
 /// Text from users, files and servers made safe to print on a terminal, as OpenSSH's strnvis(3) does: control
 /// bytes (C0, DEL, C1) and bytes that are not UTF-8 become visible octal escapes (`\033`), a backslash `\\`;
 /// printable text, non-ASCII letters included, stays as it is. At most `limit` bytes of input are shown.
+/// `keepingLineEnds`: for a whole message of ours (values in it escaped already, or not): LF stays a line end and
+/// a backslash stays single, so escapes made earlier are not escaped twice; any other control byte is escaped.
 public enum VisibleText {
-    public static func of(_ text: String, limit: Int = 512) -> String { of(bytes: Array(text.utf8), limit: limit) }
+    public static func of(_ text: String, limit: Int = 512, keepingLineEnds: Bool = false) -> String {
+        of(bytes: Array(text.utf8), limit: limit, keepingLineEnds: keepingLineEnds)
+    }
 
-    public static func of<Bytes: Collection>(bytes: Bytes, limit: Int = 512) -> String where Bytes.Element == UInt8 {
+    public static func of<Bytes: Collection>(bytes: Bytes, limit: Int = 512, keepingLineEnds: Bool = false) -> String
+        where Bytes.Element == UInt8 {
         let shown = Array(bytes.prefix(limit))
         var out = ""
         var index = 0
         while index < shown.count {
             let byte = shown[index]
             if byte == UInt8(ascii: "\\") {
-                out += "\\\\"; index += 1
+                out += keepingLineEnds ? "\\" : "\\\\"; index += 1
+            } else if byte == 0x0A, keepingLineEnds {
+                out += "\n"; index += 1
             } else if byte < 0x20 || byte == 0x7F {
                 out += octal(byte); index += 1
             } else if byte < 0x80 {

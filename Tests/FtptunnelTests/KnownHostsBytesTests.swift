@@ -84,4 +84,17 @@ import TestSupport
         #expect(result.status == 0, "\(result.output)\n\(second.output)")
         #expect(try TestFiles.sha256(recipe.work.file("g.bin")) == TestFiles.sha256(recipe.root.file("g.bin")))
     }
+
+    /// `--known-hosts kh` (a bare relative name) is a file in the working directory: accept-new records the key
+    /// there instead of failing with a Foundation error dump.
+    @Test func relativeKnownHostsNameIsAFileInTheWorkingDirectory() throws {
+        let recipe = try TunnelRecipe()
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: "kh", ftpPort: recipe.ftpPort,
+                                       passivePorts: recipe.passivePorts, identity: recipe.sshd.userKey,
+                                       extraArguments: ["-o", "StrictHostKeyChecking=accept-new"],
+                                       currentDirectory: recipe.work.path)
+        #expect(tunnel.output.contains("Permanently added"), "\(tunnel.output)")
+        #expect(!tunnel.output.contains("NSCocoaErrorDomain"), "\(tunnel.output)")
+        #expect(try String(contentsOfFile: recipe.work.file("kh"), encoding: .utf8) == recipe.sshd.knownHostsLine + "\n")
+    }
 }

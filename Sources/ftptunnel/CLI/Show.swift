@@ -17,8 +17,15 @@ extension FTPTunnelCommand {
 
         @OptionGroup var options: TunnelOptions
 
+        /// A bad profile or option is reported as `connect` reports it, with the same exit status (2).
         func run() throws {
-            let resolved = try SettingsResolver().resolve(destination: options.destination, overrides: options.overrides)
+            let resolved: ResolvedSettings
+            do {
+                resolved = try SettingsResolver().resolve(destination: options.destination, overrides: options.overrides)
+            } catch {
+                TunnelLauncher.report(error)
+                throw ExitCode(TunnelExit.usage)
+            }
             print(SettingsReport(resolved, destination: options.destination).text, terminator: "")
         }
     }

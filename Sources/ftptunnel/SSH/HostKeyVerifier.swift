@@ -104,7 +104,9 @@ struct HostKeyVerifier {
     /// Appends one line, creating the file (0600) and its directory (0700) when missing. The file's own line end
     /// (LF or CRLF) is used, and one is added first when its last line has none.
     private func record(line: String, in file: String) throws {
-        let directory = (file as NSString).deletingLastPathComponent
+        // A bare relative name ("kh") lives in the working directory.
+        let parent = (file as NSString).deletingLastPathComponent
+        let directory = parent.isEmpty ? "." : parent
         do {
             if !FileManager.default.fileExists(atPath: directory) {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
@@ -123,7 +125,7 @@ struct HostKeyVerifier {
         } catch let error as KnownHostsError {
             throw SSHError.knownHostsUnreadable(error)
         } catch {
-            throw SSHError.cannotRecordHostKey(file: file, reason: "\(error)")
+            throw SSHError.cannotRecordHostKey(file: file, reason: (error as NSError).localizedDescription)
         }
     }
 }
