@@ -50,6 +50,12 @@ extension FTPTunnelCommand {
         /// The reports of the tunnels asked for; errors go to stderr. `any`: at least one tunnel answered.
         private func report() -> (text: String, any: Bool) {
             let directory = ControlSocketPath.directory()
+            if destination == nil {
+                do { try ControlSocketPath(directory: directory, name: "_").checkBeforeListing() } catch {
+                    Console.error("\(error)")
+                    return ("", false)
+                }
+            }
             let names = destination.map { [ControlSocketPath.socketName(for: $0)] }
                 ?? ControlSocketPath(destination: "_").socketNames()
             var parts: [String] = []
