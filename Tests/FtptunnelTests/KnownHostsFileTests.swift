@@ -159,4 +159,18 @@ import TestSupport
         }
         #expect(IdentityFileInfo(privateKeyText: "-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----").isRSA)
     }
+
+    /// The reader: a missing file is empty; a directory, or a file larger than the bound (sparse here), is an error
+    /// that names the file, never a file read in part.
+    @Test func readerRefusesWhatItCannotReadWhole() throws {
+        let dir = try TempDirectory("kh-reader")
+        #expect(try KnownHostsReader.load(dir.file("missing")).entries.isEmpty)
+        #expect(throws: KnownHostsError.unreadable(file: dir.path, reason: "it is a directory")) { try KnownHostsReader.load(dir.path) }
+        let big = try dir.write("big", "h ssh-ed25519 \(Self.keyA)\n")
+        #expect(truncate(big, off_t(KnownHostsFile.maximumFileBytes + 1)) == 0)
+        #expect(throws: KnownHostsError.tooLarge(file: big, bytes: KnownHostsFile.maximumFileBytes + 1)) { try KnownHostsReader.load(big) }
+        #expect(truncate(big, off_t(KnownHostsFile.maximumFileBytes)) == 0)
+        #expect(try KnownHostsReader.load(big).entries.count == 1)
+        #expect(SSHError.knownHostsUnreadable(.tooLarge(file: "/k\u{1B}h", bytes: 1)).description.contains("/k\\033h"))
+    }
 }

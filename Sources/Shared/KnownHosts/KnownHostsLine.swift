@@ -36,9 +36,13 @@ public enum KnownHostsLine: Equatable {
     static let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
 
     public static func parse<Line: Collection>(_ line: Line) -> KnownHostsLine where Line.Element == UInt8, Line.Index == Int {
+        guard line.count <= KnownHostsFile.maximumLineBytes else {
+            // Not copied: a long comment holds nothing, anything else long is skipped.
+            let start = line.firstIndex { $0 != space && $0 != tab }
+            return start.map { line[$0] == UInt8(ascii: "#") } ?? true ? .nothing : .unreadable(.tooLong(bytes: line.count))
+        }
         var fields = Fields(line)
         guard let first = fields.peek(), first.first != UInt8(ascii: "#") else { return .nothing }
-        guard line.count <= KnownHostsFile.maximumLineBytes else { return .unreadable(.tooLong(bytes: line.count)) }
         var marker: KnownHostsFile.Entry.Marker?
         if first.first == UInt8(ascii: "@") {
             guard let known = KnownHostsFile.Entry.Marker(rawValue: String(decoding: first, as: UTF8.self)) else {

@@ -9,7 +9,8 @@ extension FTPTunnelCommand {
             discussion: """
             The output is itself a valid profile: one `Keyword value` per line, its source after `#` \
             (command line, -o, PROFILE:LINE, ~/.ssh/config:LINE or default). Lines starting with `#` are \
-            settings left unset; the default behaviour is described instead.
+            settings left unset; the default behaviour is described instead. A bad profile or option is \
+            reported as `connect` reports it, exit status 2.
 
             Keywords: \(ProfileKeyword.allCases.map(\.rawValue).joined(separator: ", ")).
             """
