@@ -183,6 +183,11 @@ import TestSupport
         #expect(result.status == 2, "\(result.stderr)")
         #expect(!result.stderr.contains("\u{1B}") && !result.stderr.contains("\u{07}"), "\(result.stderr.debugDescription)")
         #expect(result.stderr.contains("1\\033]0;pwned\\007\\033[2J"), "\(result.stderr.debugDescription)")
+        // ArgumentParser's own usage errors quote the value too: escaped the same way, exit 2 like any bad option.
+        let usage = try world.run(["connect", "h.example", "--local-port", "\u{1B}[2J"])
+        #expect(usage.status == 2, "\(usage.stderr.debugDescription)")
+        #expect(!usage.stderr.contains("\u{1B}"), "\(usage.stderr.debugDescription)")
+        #expect(usage.stderr.contains("'\\033[2J' is invalid for '--local-port"), "\(usage.stderr.debugDescription)")
     }
 
     /// A huge User is refused up front, naming the option and the limit (OpenSSH-like: 256 bytes for a login name),
