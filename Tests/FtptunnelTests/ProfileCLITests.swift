@@ -183,6 +183,11 @@ import TestSupport
         #expect(result.status == 2, "\(result.stderr)")
         #expect(!result.stderr.contains("\u{1B}") && !result.stderr.contains("\u{07}"), "\(result.stderr.debugDescription)")
         #expect(result.stderr.contains("1\\033]0;pwned\\007\\033[2J"), "\(result.stderr.debugDescription)")
+        // show prints values read from a profile: escaped on stdout as well.
+        try world.profile("esc", "HostName h.example\nIdentityFile ~/key\u{1B}[2J\n")
+        let shown = try world.run(["show", "esc"])
+        #expect(shown.status == 0, "\(shown.stderr)")
+        #expect(!shown.stdout.contains("\u{1B}") && shown.stdout.contains("/key\\033[2J"), "\(shown.stdout.debugDescription)")
         // ArgumentParser's own usage errors quote the value too: escaped the same way, exit 2 like any bad option.
         let usage = try world.run(["connect", "h.example", "--local-port", "\u{1B}[2J"])
         #expect(usage.status == 2, "\(usage.stderr.debugDescription)")

@@ -47,13 +47,14 @@ struct SettingsReport {
         var lines = ["# ftptunnel show \(destination)"]
         lines.append("# profile: \(resolved.profilePath.map { resolver.displayPath($0) } ?? "none")")
         lines.append("# ~/.ssh/config matched against: \(resolved.hostAlias)")
+        // Values and sources come from files and the command line: control bytes are shown as escapes.
         let rows = resolved.entries.map { entry in
-            entry.value.map { (entry.keyword, $0) } ?? ("#\(entry.keyword)", "(not set)")
+            entry.value.map { (entry.keyword, VisibleText.of($0, limit: 4096)) } ?? ("#\(entry.keyword)", "(not set)")
         }
         let keywordWidth = rows.map(\.0.count).max() ?? 0
         let valueWidth = min(rows.map(\.1.count).max() ?? 0, SettingsReport.maxValueWidth)
         for (row, entry) in zip(rows, resolved.entries) {
-            lines.append(row.0.padded(to: keywordWidth) + "  " + row.1.padded(to: valueWidth) + "  # " + entry.source)
+            lines.append(row.0.padded(to: keywordWidth) + "  " + row.1.padded(to: valueWidth) + "  # " + VisibleText.of(entry.source))
         }
         lines += resolved.notes.map { "# note: \($0)" }
         return lines.joined(separator: "\n") + "\n"
