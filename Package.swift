@@ -74,6 +74,7 @@ let package = Package(
                           path: "Fuzz/FTPParsersFuzz"),
         .executableTarget(name: "fuzz-pasvd-handoff", dependencies: ["PasvdHandOff", "FTPServerKit", "FuzzSupport"],
                           path: "Fuzz/PasvdHandOffFuzz"),
+        .executableTarget(name: "fuzz-known-hosts", dependencies: ["Shared", "FuzzSupport"], path: "Fuzz/KnownHostsFuzz"),
 
         // Test helpers: real sshd, real FTP servers, real FTP clients, deadlines.
         .target(name: "TestSupport", dependencies: ["Shared", "Posix"], path: "Tests/TestSupport"),

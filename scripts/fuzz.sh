@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 SWIFT=${SWIFT:-swift}
 seconds=${FUZZ_SECONDS:-30}
-targets=${FUZZ_TARGETS:-"fuzz-control-stream-filter fuzz-ftp-parsers fuzz-pasvd-handoff"}
+targets=${FUZZ_TARGETS:-"fuzz-control-stream-filter fuzz-ftp-parsers fuzz-pasvd-handoff fuzz-known-hosts"}
 scratch=.build-fuzz
 runtime=$(dirname "$(dirname "$(readlink -f "$(command -v "$SWIFT")")")")/lib/clang
 fuzzer_lib=$(ls "$runtime"/*/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a 2>/dev/null | head -n1)

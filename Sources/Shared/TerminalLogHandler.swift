@@ -26,8 +26,10 @@ public struct TerminalLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         let all = metadata.merging(event.metadata ?? [:]) { _, new in new }
-        StandardError.write(Self.line(label: label, level: event.level, message: "\(event.message)", metadata: all,
-                                      detailed: detailed, time: Date()))
+        // Messages carry user names, paths and server text: control bytes are shown as escapes (strnvis).
+        let line = Self.line(label: label, level: event.level, message: "\(event.message)", metadata: all,
+                             detailed: detailed, time: Date())
+        StandardError.write(VisibleText.of(String(line.dropLast()), limit: 16384, keepingLineEnds: true) + "\n")
     }
 
     /// The formatted line, newline included.

@@ -106,7 +106,7 @@ import TestSupport
         let world = try World()
         try world.profile("bad", "HostName h\n\nProt 22\n")
         let result = try world.run(["show", "bad"])
-        #expect(result.status == 1)
+        #expect(result.status == 2, "the usage/config status, as connect")
         #expect(result.stdout.isEmpty)
         let message = "\(world.xdg.path)/ftptunnel/profiles/bad.conf:3: Prot: unknown keyword — did you mean Port?"
         #expect(result.stderr.contains(message), "\(result.stderr)")
@@ -125,7 +125,7 @@ import TestSupport
         ]
         for (arguments, expected) in cases {
             let result = try world.run(arguments)
-            #expect(result.status == 1, "\(arguments)")
+            #expect(result.status == 2, "\(arguments)")
             #expect(result.stderr.contains(expected), "\(arguments): \(result.stderr)")
             #expect(!result.stdout.contains("HostName"))
         }
@@ -167,5 +167,70 @@ import TestSupport
             #expect(text.contains("ServerAliveCountMax=C (default 3)"), "\(text)")
             #expect(text.contains("N × (C + 1) s of silence"), "\(text)")
         }
+    }
+
+    /// `show` and `connect` report the same bad profile the same way: the error sentence and exit status 2.
+    @Test func showAndConnectExitTwoForTheSameBadProfile() throws {
+        let world = try World()
+        try world.profile("bad", "HostName h.example\nPort seventy\n")
+        let show = try world.run(["show", "bad"])
+        let connect = try world.run(["connect", "bad"])
+        #expect(show.status == 2, "\(show.stderr)")
+        #expect(connect.status == 2, "\(connect.stderr)")
+        #expect(show.stderr.contains("bad.conf:2: Port"), "\(show.stderr)")
+        #expect(show.stderr == connect.stderr, "\(show.stderr)\n\(connect.stderr)")
+    }
+
+    /// A profile that is not text names the first line that is not (FILE:LINE), for show and connect alike.
+    @Test func binaryProfileNamesTheLine() throws {
+        let world = try World()
+        let path = try world.profile("blob", "HostName h.example\n")
+        try Data(Array("HostName h.example\nUser alice\n".utf8) + [0x7F, 0x45, 0x4C, 0x46, 0x02, 0x01, 0x00, 0xFF, 0xFE, 0x0A])
+            .write(to: URL(fileURLWithPath: path))
+        for command in ["show", "connect"] {
+            let result = try world.run([command, "blob"])
+            #expect(result.status == 2, "\(result.stderr)")
+            #expect(result.stderr.contains("blob.conf:3: this line is not UTF-8 text"), "\(result.stderr)")
+        }
+    }
+
+    /// Control bytes typed in -o values reach the terminal only as visible escapes.
+    @Test func controlBytesFromOptionValuesAreEscaped() throws {
+        let world = try World()
+        let result = try world.run(["show", "h.example", "-o", "Port=1\u{1B}]0;pwned\u{07}\u{1B}[2J"])
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(!result.stderr.contains("\u{1B}") && !result.stderr.contains("\u{07}"), "\(result.stderr.debugDescription)")
+        #expect(result.stderr.contains("1\\033]0;pwned\\007\\033[2J"), "\(result.stderr.debugDescription)")
+        // show prints values read from a profile: escaped on stdout as well.
+        try world.profile("esc", "HostName h.example\nIdentityFile ~/key\u{1B}[2J\n")
+        let shown = try world.run(["show", "esc"])
+        #expect(shown.status == 0, "\(shown.stderr)")
+        #expect(!shown.stdout.contains("\u{1B}") && shown.stdout.contains("/key\\033[2J"), "\(shown.stdout.debugDescription)")
+        // ArgumentParser's own usage errors quote the value too: escaped the same way, exit 2 like any bad option.
+        let usage = try world.run(["connect", "h.example", "--local-port", "\u{1B}[2J"])
+        #expect(usage.status == 2, "\(usage.stderr.debugDescription)")
+        #expect(!usage.stderr.contains("\u{1B}"), "\(usage.stderr.debugDescription)")
+        #expect(usage.stderr.contains("'\\033[2J' is invalid for '--local-port"), "\(usage.stderr.debugDescription)")
+    }
+
+    /// A huge User is refused up front, naming the option and the limit (OpenSSH-like: 256 bytes for a login name),
+    /// from a profile line or the command line (which the kernel bounds at 128 KiB an argument).
+    @Test func oversizedValuesAreRefusedNamingTheOption() throws {
+        let world = try World()
+        let huge = String(repeating: "u", count: 100_000)
+        try world.profile("huge", "HostName h.example\nUser \(String(repeating: "u", count: 1_000_000))\n")
+        let cases: [([String], String)] = [
+            (["connect", "huge"], "huge.conf:2: User: 'uuuu"), (["connect", "h.example", "-o", "User=\(huge)"], "User: 'uuuu"),
+            (["connect", "h.example", "-l", huge], "User: 'uuuu"),
+        ]
+        for (arguments, expected) in cases {
+            let result = try world.run(arguments)
+            #expect(result.status == 2, "\(result.stderr.prefix(300))")
+            #expect(result.stderr.contains(expected), "\(result.stderr.prefix(300))")
+            #expect(result.stderr.contains("bytes long, more than the 256 allowed"), "\(result.stderr.prefix(300))")
+            #expect(result.stderr.utf8.count < 1000)
+        }
+        let fine = try world.run(["show", "h.example", "-o", "User=\(String(repeating: "u", count: 256))"])
+        #expect(fine.status == 0, "\(fine.stderr)")
     }
 }

@@ -320,4 +320,24 @@ import TestSupport
         #expect(check.stdout.contains("Resume: supported (REST)"), "\(check.output)")
         #expect(check.stdout.contains("Server: pasvd at 127.0.0.2"), "\(check.output)")
     }
+
+    /// `status` with an XDG_RUNTIME_DIR that belongs to another user says so (and what to do), instead of "no
+    /// tunnel is running"; exit 1. An XDG_RUNTIME_DIR of ours without a tunnel is still "no tunnel".
+    @Test func statusNamesAForeignRuntimeDirectory() throws {
+        let foreign = try TempDirectory("foreign-runtime")
+        let other: uid_t = getuid() == 0 ? 65534 : 0
+        #expect(chown(foreign.path, other, gid_t(other)) == 0, "chown needs root (tests run as root)")
+        var env = ProcessInfo.processInfo.environment
+        env["XDG_RUNTIME_DIR"] = foreign.path
+        let result = try runCommand(try Products.ftptunnel, ["status"], seconds: 30, environment: env)
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("\(foreign.path) belongs to uid \(other), not to you"), "\(result.stderr)")
+        #expect(!result.stderr.contains("no tunnel is running"), "\(result.stderr)")
+
+        let own = try TempDirectory("own-runtime")
+        env["XDG_RUNTIME_DIR"] = own.path
+        let none = try runCommand(try Products.ftptunnel, ["status"], seconds: 30, environment: env)
+        #expect(none.status == 1)
+        #expect(none.stderr.contains("no tunnel is running"), "\(none.stderr)")
+    }
 }

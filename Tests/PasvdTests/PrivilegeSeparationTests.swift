@@ -57,6 +57,36 @@ import TestSupport
         #expect(server.process.stderr.contains("sessions run as nobody"))
     }
 
+    /// A user whose sessions could never start (root owned by root, no account mapped, no --user-account) is a
+    /// permanent misconfiguration: named with its users-file line at start-up, and its login with the right
+    /// password gets a 530 (not "421 try again later"); another user of the same file still logs in.
+    @Test(.enabled(if: geteuid() == 0, "account mapping applies when pasvd runs as root, as in CI"))
+    func aUserThatWouldRunAsRootIsNamedAtStartAndRefusedWith530() throws {
+        let (uid, gid) = try Self.ensureTestAccount()
+        let directory = try TempDirectory("rooted")
+        let rootOwned = try directory.makeDirectory("rooted")
+        let home = try directory.makeDirectory("home")
+        chown(home, uid, gid)
+        try directory.write("home/f.txt", "fine")
+        let hash = try runChecked("openssl", ["passwd", "-6", "-stdin"], input: "pw\n").stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let users = try directory.write("users", "# site users\nfine:\(hash):\(home)\nrooted:\(hash):\(rootOwned)\n", mode: 0o600)
+        let server = try PasvdFixture(root: rootOwned, extraArguments: ["--users", users, "--pasv-address", LoopbackNet.serverSide],
+                                      runnerAccounts: false)
+        let startLog = server.process.stderr
+        #expect(startLog.contains("\(users):3: user rooted cannot log in until this is fixed: user rooted would run as root"), "\(startLog)")
+        #expect(!startLog.contains("user fine cannot log in"), "\(startLog)")
+
+        let work = try TempDirectory("rooted-client")
+        let refused = try FTPClients.curl(["-v", "-o", work.file("x"), "ftp://rooted:pw@\(server.host):\(server.port)/"])
+        #expect(refused.status != 0)
+        #expect(refused.output.contains("530 This account is not set up correctly on the server"), "\(refused.output)")
+        #expect(!refused.output.contains("421"), "\(refused.output)")
+        let fine = try FTPClients.curl(["-o", work.file("f.txt"), "ftp://fine:pw@\(server.host):\(server.port)/f.txt"])
+        expectSuccess(fine, "the other user of the file")
+        try expectSameBytes(work.file("f.txt"), "\(home)/f.txt")
+    }
+
     /// With a process per session (`--sessions-per-process 1`), a crash ends that session alone.
     @Test func aCrashingSessionLeavesTheOthersRunning() throws {
         let s = try PasvdScenario(extraArguments: ["--sessions-per-process", "1"])

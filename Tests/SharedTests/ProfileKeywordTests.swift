@@ -270,10 +270,10 @@ import Testing
         chmod(path, 0)
         defer { chmod(path, 0o644) }
         guard getuid() != 0 else {
-            // root reads every file: check invalid UTF-8 instead, which is unreadable for everyone.
+            // root reads every file: check invalid UTF-8 instead, which is unreadable for everyone (named by line).
             try Data([0x50, 0x6f, 0x72, 0x74, 0x20, 0xff, 0xfe]).write(to: URL(fileURLWithPath: path))
             let error = try #require(throws: ProfileError.self) { try world.resolve("p") }
-            #expect(error.description == "~/.config/ftptunnel/profiles/p.conf cannot be read (not UTF-8 text) — check that the file exists and is readable")
+            #expect(error.description == "~/.config/ftptunnel/profiles/p.conf:1: this line is not UTF-8 text (a binary file?) — save the file as UTF-8 text, or delete that line")
             return
         }
         let error = try #require(throws: ProfileError.self) { try world.resolve("p") }

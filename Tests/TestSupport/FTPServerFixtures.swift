@@ -11,15 +11,16 @@ public final class PasvdFixture: @unchecked Sendable {
     /// Starts `pasvd --root ROOT --listen HOST --port P --pasv-ports LO-HI` plus `extraArguments`.
     /// Sessions keep the test runner's identity (`--anonymous-account`/`--user-account` RUNNER, which pasvd
     /// requires to be named when it is root) unless `extraArguments` names accounts: tests create and inspect
-    /// the served files as the runner. Account switching has its own tests with real accounts.
+    /// the served files as the runner. Account switching has its own tests with real accounts
+    /// (`runnerAccounts: false` leaves both options to `extraArguments`).
     public init(root: String, host: String = LoopbackNet.serverSide, passivePortCount: Int = 10,
-                extraArguments: [String] = []) throws {
+                extraArguments: [String] = [], runnerAccounts: Bool = true) throws {
         self.host = host
         self.root = root
         port = try LoopbackNet.freePort(on: host)
         passivePorts = try LoopbackNet.freePortRange(count: passivePortCount)
         var accounts: [String] = []
-        for option in ["--anonymous-account", "--user-account"] where !extraArguments.contains(option) {
+        for option in ["--anonymous-account", "--user-account"] where runnerAccounts && !extraArguments.contains(option) {
             accounts += [option, PasvdFixture.runnerAccount]
         }
         process = try ManagedProcess(try Products.pasvd, [

@@ -14,7 +14,7 @@ public final class TunnelProcess: @unchecked Sendable {
     public init(sshd: SSHDFixture, knownHosts: String?, ftpHost: String = LoopbackNet.serverSide, ftpPort: Int,
                 passivePorts: ClosedRange<Int>, identity: String?, extraArguments: [String] = [],
                 environment: [String: String] = [:], localPort: Int? = nil, waitForReady: Bool = true,
-                user: String? = nil) throws {
+                user: String? = nil, currentDirectory: String? = nil) throws {
         home = try TempDirectory("tunnel-home")
         self.localPort = try localPort ?? LoopbackNet.freePort(on: LoopbackNet.clientSide)
         var arguments = [
@@ -34,7 +34,7 @@ public final class TunnelProcess: @unchecked Sendable {
         for (key, value) in environment { env[key] = value }
         var attempt = 0
         while true {
-            let child = try ManagedProcess(try Products.ftptunnel, arguments, environment: env)
+            let child = try ManagedProcess(try Products.ftptunnel, arguments, environment: env, currentDirectory: currentDirectory)
             guard waitForReady else { process = child; break }
             do {
                 try child.waitForOutput(containing: Self.readyMarker, seconds: 30)

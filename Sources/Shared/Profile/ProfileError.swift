@@ -25,7 +25,10 @@ public enum ProfileError: Error, CustomStringConvertible, Equatable {
         }
     }
 
-    public var description: String {
+    /// The sentence, with control bytes from the user's text shown as escapes (never sent to the terminal).
+    public var description: String { VisibleText.of(text, limit: 4096) }
+
+    private var text: String {
         switch self {
         case .unknownKeyword(let at, let keyword, let suggestion):
             let hint = suggestion.map { "did you mean \($0)?" }

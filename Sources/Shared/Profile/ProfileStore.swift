@@ -55,11 +55,19 @@ enum ProfileFile {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ProfileError.unreadable(path: display, reason: String(cString: strerror(errno)))
         }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw ProfileError.unreadable(path: display, reason: "not UTF-8 text")
+        guard data.count <= maximumFileBytes else {
+            throw ProfileError.unreadable(path: display, reason: "larger than \(maximumFileBytes / 1024) KiB; a settings file is text of a few lines")
         }
-        return text
+        let lines = Array(data).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        for (index, line) in lines.enumerated() where line.contains(0) || String(validating: line, as: UTF8.self) == nil {
+            throw ProfileError.syntax(at: .file(display, line: index + 1), problem: "this line is not UTF-8 text (a binary file?)",
+                                      hint: "save the file as UTF-8 text, or delete that line")
+        }
+        return String(decoding: data, as: UTF8.self)
     }
+
+    /// Profiles and ~/.ssh/config are read whole; anything larger is not a settings file.
+    static let maximumFileBytes = 1024 * 1024
 }
 
 extension SettingsLayer {

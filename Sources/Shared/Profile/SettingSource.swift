@@ -15,12 +15,15 @@ public enum SettingSource: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .file(let path, let line): "\(path):\(line)"
-        case .commandLine(let option, let value): "\(option) \(value)"
-        case .extraOption(let text): "-o \(text)"
-        case .destination(let text): "DEST \(text)"
+        case .commandLine(let option, let value): "\(option) \(Self.shortened(value))"
+        case .extraOption(let text): "-o \(Self.shortened(text))"
+        case .destination(let text): "DEST \(Self.shortened(text))"
         case .builtIn: "default"
         }
     }
+
+    /// What the user typed, cut to a length that fits in one message.
+    static func shortened(_ text: String) -> String { text.count > 64 ? String(text.prefix(48)) + "…" : text }
 
     public var provenance: String {
         switch self {

@@ -54,9 +54,25 @@ struct SettingsLayer: Sendable {
     init(duplicates: Duplicates) { self.duplicates = duplicates }
 
     /// Validates `arguments` for `keyword` and records the value.
+    /// Longest value accepted, in bytes, as OpenSSH bounds them: a login name 256 (LOGIN_NAME_MAX), a host name
+    /// 1025 (NI_MAXHOST), anything else (paths, lists) 4096 (PATH_MAX).
+    static func maximumValueBytes(_ keyword: ProfileKeyword) -> Int {
+        switch keyword {
+        case .user: return 256
+        case .hostName: return 1025
+        default: return 4096
+        }
+    }
+
     mutating func apply(_ keyword: ProfileKeyword, _ arguments: [String], at source: SettingSource) throws {
         let name = keyword.rawValue
         guard let first = arguments.first else { throw ProfileError.missingValue(at: source, keyword: name) }
+        let limit = Self.maximumValueBytes(keyword)
+        if let long = arguments.first(where: { $0.utf8.count > limit }) {
+            throw ProfileError.invalidValue(at: source, keyword: name, value: String(long.prefix(24)) + "…",
+                                            problem: "is \(long.utf8.count) bytes long, more than the \(limit) allowed",
+                                            hint: "give the real \(name) value")
+        }
         let multiValued: Set<ProfileKeyword> = [.userKnownHostsFile]
         if arguments.count > 1, !multiValued.contains(keyword) {
             throw ProfileError.tooManyValues(at: source, keyword: name, count: arguments.count)

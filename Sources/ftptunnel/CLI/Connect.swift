@@ -73,7 +73,7 @@ enum TunnelExit {
         case let error as SSHError:
             switch error {
             case .hostKeyUnknown, .hostKeyRejected, .hostKeyFingerprintMismatch, .hostKeyChanged, .hostKeyRevoked,
-                 .cannotRecordHostKey: return hostKey
+                 .cannotRecordHostKey, .knownHostsUnreadable: return hostKey
             case .authenticationFailed, .wrongPassphrase: return authentication
             case .noSupportedAlgorithm: return usage
             case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering, .keepaliveBudgetSpent: return connection

@@ -8,8 +8,9 @@ enum Console {
     static let prefix = "ftptunnel: "
     static let errorPrefix = "ftptunnel: error: "
 
-    static func notice(_ text: String) { StandardError.write(prefix + text + "\n") }
-    static func error(_ text: String) { StandardError.write(errorPrefix + text + "\n") }
+    /// Control bytes in `text` (from -o values, profiles, servers) are shown as escapes, never sent to the terminal.
+    static func notice(_ text: String) { StandardError.write(prefix + VisibleText.of(text, limit: 16384, keepingLineEnds: true) + "\n") }
+    static func error(_ text: String) { StandardError.write(errorPrefix + VisibleText.of(text, limit: 16384, keepingLineEnds: true) + "\n") }
 
     /// A signal's last words: one newline-terminated line. A terminal that echoed `^C` left the cursor behind it,
     /// so the line starts on a fresh one.

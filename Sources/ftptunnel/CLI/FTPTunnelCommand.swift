@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Shared
 
 @main
@@ -19,4 +20,19 @@ struct FTPTunnelCommand: ParsableCommand {
 
     /// Usage errors read like every other error of ftptunnel (`Console.errorPrefix`), not ArgumentParser's `Error:`.
     static var _errorPrefix: String { Console.errorPrefix }
+
+    /// ArgumentParser's own run, except that a usage error (which quotes what was typed) reaches the terminal
+    /// with its control bytes escaped and exits 2, the status of every bad command line or setting (ArgumentParser
+    /// says 64); help and version are left to ArgumentParser.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            guard code != .success, !(error is ExitCode) else { exit(withError: error) }
+            StandardError.write(VisibleText.of(fullMessage(for: error), limit: 16384, keepingLineEnds: true) + "\n")
+            Foundation.exit(code == .validationFailure ? TunnelExit.usage : code.rawValue)
+        }
+    }
 }

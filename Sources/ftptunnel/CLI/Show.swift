@@ -9,7 +9,8 @@ extension FTPTunnelCommand {
             discussion: """
             The output is itself a valid profile: one `Keyword value` per line, its source after `#` \
             (command line, -o, PROFILE:LINE, ~/.ssh/config:LINE or default). Lines starting with `#` are \
-            settings left unset; the default behaviour is described instead.
+            settings left unset; the default behaviour is described instead. A bad profile or option is \
+            reported as `connect` reports it, exit status 2.
 
             Keywords: \(ProfileKeyword.allCases.map(\.rawValue).joined(separator: ", ")).
             """
@@ -17,8 +18,15 @@ extension FTPTunnelCommand {
 
         @OptionGroup var options: TunnelOptions
 
+        /// A bad profile or option is reported as `connect` reports it, with the same exit status (2).
         func run() throws {
-            let resolved = try SettingsResolver().resolve(destination: options.destination, overrides: options.overrides)
+            let resolved: ResolvedSettings
+            do {
+                resolved = try SettingsResolver().resolve(destination: options.destination, overrides: options.overrides)
+            } catch {
+                TunnelLauncher.report(error)
+                throw ExitCode(TunnelExit.usage)
+            }
             print(SettingsReport(resolved, destination: options.destination).text, terminator: "")
         }
     }
@@ -39,13 +47,14 @@ struct SettingsReport {
         var lines = ["# ftptunnel show \(destination)"]
         lines.append("# profile: \(resolved.profilePath.map { resolver.displayPath($0) } ?? "none")")
         lines.append("# ~/.ssh/config matched against: \(resolved.hostAlias)")
+        // Values and sources come from files and the command line: control bytes are shown as escapes.
         let rows = resolved.entries.map { entry in
-            entry.value.map { (entry.keyword, $0) } ?? ("#\(entry.keyword)", "(not set)")
+            entry.value.map { (entry.keyword, VisibleText.of($0, limit: 4096)) } ?? ("#\(entry.keyword)", "(not set)")
         }
         let keywordWidth = rows.map(\.0.count).max() ?? 0
         let valueWidth = min(rows.map(\.1.count).max() ?? 0, SettingsReport.maxValueWidth)
         for (row, entry) in zip(rows, resolved.entries) {
-            lines.append(row.0.padded(to: keywordWidth) + "  " + row.1.padded(to: valueWidth) + "  # " + entry.source)
+            lines.append(row.0.padded(to: keywordWidth) + "  " + row.1.padded(to: valueWidth) + "  # " + VisibleText.of(entry.source))
         }
         lines += resolved.notes.map { "# note: \($0)" }
         return lines.joined(separator: "\n") + "\n"

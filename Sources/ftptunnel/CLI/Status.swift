@@ -9,7 +9,8 @@ extension FTPTunnelCommand {
             Asks the tunnel's control socket ($XDG_RUNTIME_DIR/ftptunnel/NAME.sock, or /tmp/ftptunnel-UID/ without \
             XDG_RUNTIME_DIR; only the user who started the tunnel may ask). Without DEST, every running tunnel is \
             shown. Transfers show bytes and rate, and a percentage and ETA when the size was announced (SIZE, or \
-            the 150 reply). Exit status 1 when no tunnel is running.
+            the 150 reply). Exit status 1 when no tunnel is running, or when the control directory (under \
+            XDG_RUNTIME_DIR) belongs to another user or is open to others, which is then said.
             """
         )
 
@@ -50,6 +51,12 @@ extension FTPTunnelCommand {
         /// The reports of the tunnels asked for; errors go to stderr. `any`: at least one tunnel answered.
         private func report() -> (text: String, any: Bool) {
             let directory = ControlSocketPath.directory()
+            if destination == nil {
+                do { try ControlSocketPath(directory: directory, name: "_").checkBeforeListing() } catch {
+                    Console.error("\(error)")
+                    return ("", false)
+                }
+            }
             let names = destination.map { [ControlSocketPath.socketName(for: $0)] }
                 ?? ControlSocketPath(destination: "_").socketNames()
             var parts: [String] = []

@@ -54,6 +54,15 @@ struct ControlSocketPath {
     /// Checks the directory without creating it (for `status`, `stop`).
     func checkDirectory() throws { try Self.check(directory, mustBePrivate: true) }
 
+    /// For `status` of every tunnel: throws when XDG_RUNTIME_DIR (or the directory) is unusable, so that an unsafe
+    /// or foreign directory is reported as such; a directory that does not exist yet is fine (no tunnel ran).
+    func checkBeforeListing() throws {
+        if directory.hasSuffix("/ftptunnel") {
+            try Self.check(String(directory.dropLast("/ftptunnel".count)), mustBePrivate: false)
+        }
+        do { try checkDirectory() } catch ControlSocketError.directory(_, let problem) where problem == Self.missing {}
+    }
+
     private static func check(_ path: String, mustBePrivate: Bool) throws {
         let info: stat
         do { info = try PosixLocalSocket.linkStatus(path) } catch {

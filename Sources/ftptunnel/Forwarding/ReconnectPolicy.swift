@@ -30,7 +30,7 @@ struct ReconnectPolicy: Sendable, Equatable {
         case let error as SSHError:
             switch error {
             case .hostKeyUnknown, .hostKeyRejected, .hostKeyFingerprintMismatch, .hostKeyChanged, .hostKeyRevoked,
-                 .cannotRecordHostKey, .authenticationFailed, .wrongPassphrase, .noSupportedAlgorithm:
+                 .cannotRecordHostKey, .knownHostsUnreadable, .authenticationFailed, .wrongPassphrase, .noSupportedAlgorithm:
                 return true
             case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering, .keepaliveBudgetSpent:
                 return false

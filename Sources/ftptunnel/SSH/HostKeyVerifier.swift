@@ -32,16 +32,30 @@ struct HostKeyVerifier {
         self.logger = logger
     }
 
-    var knownHosts: [KnownHostsFile] { (userFiles + globalFiles).map(KnownHostsFile.load) }
+    /// Every file, read now; lines that cannot be read are reported (file:line) when `warn` and ignored.
+    func knownHosts(warn: Bool) throws -> [KnownHostsFile] {
+        var files: [KnownHostsFile] = []
+        for path in userFiles + globalFiles {
+            let file: KnownHostsFile
+            do { file = try KnownHostsReader.load(path) } catch { throw SSHError.knownHostsUnreadable(error) }
+            if warn {
+                for skipped in file.skipped {
+                    logger.warning("\(VisibleText.of(path)):\(skipped.line): line ignored: \(skipped.reason); fix or delete it (the other lines of the file still count).")
+                }
+            }
+            files.append(file)
+        }
+        return files
+    }
 
     /// Host-key algorithms to offer, from the key types on record (DESIGN 3.2); empty when the host is unknown.
-    func preferredKeyTypes() -> [String] { knownHosts.keyTypes(host: host, port: port) }
+    func preferredKeyTypes() throws -> [String] { try knownHosts(warn: true).keyTypes(host: host, port: port) }
 
     func verify(keyType: String, blob: [UInt8]) throws {
         let keyBase64 = Data(blob).base64EncodedString()
         let fingerprint = Fingerprint.sha256(ofKeyBlob: blob)
         let name = KnownHostsFile.hostName(host, port: port)
-        switch knownHosts.status(host: host, port: port, keyType: keyType, keyBase64: keyBase64) {
+        switch try knownHosts(warn: false).status(host: host, port: port, keyType: keyType, keyBlob: blob) {
         case .known(let file, let line):
             logger.debug("host key matches", metadata: ["file": "\(file):\(line)", "key": "\(keyType) \(fingerprint)"])
         case .revoked(let file, let line):
@@ -87,31 +101,32 @@ struct HostKeyVerifier {
         throw SSHError.hostKeyRejected(host: name, fingerprint: fingerprint)
     }
 
-    /// Appends one line, creating the file (0600) and its directory (0700) when missing.
+    /// Appends one line, creating the file (0600) and its directory (0700) when missing. The file's own line end
+    /// (LF or CRLF) is used, and one is added first when its last line has none.
     private func record(line: String, in file: String) throws {
-        let directory = (file as NSString).deletingLastPathComponent
+        // A bare relative name ("kh") lives in the working directory.
+        let parent = (file as NSString).deletingLastPathComponent
+        let directory = parent.isEmpty ? "." : parent
         do {
             if !FileManager.default.fileExists(atPath: directory) {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                         attributes: [.posixPermissions: 0o700])
             }
+            let existing = try KnownHostsReader.bytes(of: file)
             let fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw SSHError.cannotRecordHostKey(file: file, reason: String(cString: strerror(errno))) }
             defer { close(fd) }
-            let bytes = Array(((needsLeadingNewline(file) ? "\n" : "") + line + "\n").utf8)
+            let bytes = KnownHostsFile.appendix(for: line, after: existing)
             guard write(fd, bytes, bytes.count) == bytes.count else {
                 throw SSHError.cannotRecordHostKey(file: file, reason: String(cString: strerror(errno)))
             }
         } catch let error as SSHError {
             throw error
+        } catch let error as KnownHostsError {
+            throw SSHError.knownHostsUnreadable(error)
         } catch {
-            throw SSHError.cannotRecordHostKey(file: file, reason: "\(error)")
+            throw SSHError.cannotRecordHostKey(file: file, reason: (error as NSError).localizedDescription)
         }
-    }
-
-    private func needsLeadingNewline(_ file: String) -> Bool {
-        guard let data = FileManager.default.contents(atPath: file), let last = data.last else { return false }
-        return last != UInt8(ascii: "\n")
     }
 }
 

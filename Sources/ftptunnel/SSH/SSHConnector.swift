@@ -17,7 +17,7 @@ struct SSHConnector {
         let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? PathExpansion.home
         let prompt = SecretPrompt(environment: environment)
         let verifier = HostKeyVerifier(settings: settings, prompt: prompt, logger: logger, home: home)
-        let (session, key) = try open(preferringKeyTypes: verifier.preferredKeyTypes())
+        let (session, key) = try open(preferringKeyTypes: try verifier.preferredKeyTypes())
         try verifier.verify(keyType: key.type, blob: key.blob)
         let credential = try Authenticator(settings: settings, prompt: prompt, logger: logger, environment: environment, home: home)
             .authenticate(session)

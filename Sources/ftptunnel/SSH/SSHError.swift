@@ -1,3 +1,5 @@
+import Shared
+
 /// Why an SSH session could not be brought up or ended. Each case prints one sentence plus a hint.
 enum SSHError: Error, CustomStringConvertible {
     case resolveFailed(host: String, reason: String)
@@ -12,6 +14,8 @@ enum SSHError: Error, CustomStringConvertible {
     case hostKeyChanged(host: String, keyType: String, presented: String, recorded: [HostKeyStatus.Recorded])
     case hostKeyRevoked(host: String, fingerprint: String, file: String, line: Int)
     case cannotRecordHostKey(file: String, reason: String)
+    /// A known_hosts file exists but cannot be read whole: nothing is trusted or recorded.
+    case knownHostsUnreadable(KnownHostsError)
     case authenticationFailed(user: String, host: String, tried: [String], skippedRSA: [String])
     /// Every passphrase typed for the identity file was wrong (and nothing else logged in).
     case wrongPassphrase(file: String, attempts: Int)
@@ -31,17 +35,17 @@ enum SSHError: Error, CustomStringConvertible {
         case .noSupportedAlgorithm(let keyword, let requested, let supported):
             return "none of \(keyword) \(requested.joined(separator: ",")) is supported by libssh2; choose from \(supported.joined(separator: ","))"
         case .hostKeyUnknown(let host, let fingerprint, let knownHosts, let policy):
-            return "host key for \(host) is not known (\(fingerprint)) and StrictHostKeyChecking is \(policy); verify the fingerprint with the server's administrator, then add it to \(knownHosts) or run once with -o StrictHostKeyChecking=accept-new"
+            return "host key for \(host) is not known (\(fingerprint)) and StrictHostKeyChecking is \(policy); verify the fingerprint with the server's administrator, then add it to \(VisibleText.of(knownHosts)) or run once with -o StrictHostKeyChecking=accept-new"
         case .hostKeyRejected(let host, let fingerprint):
             return "host key for \(host) (\(fingerprint)) was not accepted; nothing was forwarded"
         case .hostKeyFingerprintMismatch(let host, let presented, let pasted):
             return "the fingerprint you pasted (\(pasted)) is not the one \(host) presented (\(presented)): host key refused, "
                 + "nothing was forwarded; check the fingerprint with the server's administrator (ssh-keygen -lf on the server's host key)"
         case .hostKeyChanged(let host, let keyType, let presented, let recorded):
-            let onRecord = recorded.map { "\($0.keyType) \(Fingerprint.sha256(ofKeyBase64: $0.keyBase64)) (\($0.file):\($0.line))" }
-            let entries = recorded.map { "\($0.file):\($0.line)" }
+            let onRecord = recorded.map { "\($0.keyType) \(Fingerprint.sha256(ofKeyBase64: $0.keyBase64)) (\(VisibleText.of($0.file)):\($0.line))" }
+            let entries = recorded.map { "\(VisibleText.of($0.file)):\($0.line)" }
             var files: [String] = []
-            for key in recorded where !files.contains(key.file) { files.append(key.file) }
+            for key in recorded where !files.contains(VisibleText.of(key.file)) { files.append(VisibleText.of(key.file)) }
             let removal = files.map { "ssh-keygen -R '\(host)' -f \($0)" }.joined(separator: "; ")
             return """
             REMOTE HOST IDENTIFICATION HAS CHANGED for \(host): the server presented the \(keyType) key \(presented), \
@@ -51,9 +55,11 @@ enum SSHError: Error, CustomStringConvertible {
             If the change is expected, remove \(entries.count == 1 ? "that line" : "those lines") (\(removal)) and connect again; nothing was forwarded
             """
         case .hostKeyRevoked(let host, let fingerprint, let file, let line):
-            return "host key for \(host) (\(fingerprint)) is marked @revoked in \(file):\(line); refusing to connect"
+            return "host key for \(host) (\(fingerprint)) is marked @revoked in \(VisibleText.of(file)):\(line); refusing to connect"
         case .cannotRecordHostKey(let file, let reason):
-            return "cannot add the host key to \(file): \(reason); check the directory exists and is writable, or pass --known-hosts FILE"
+            return "cannot add the host key to \(VisibleText.of(file)): \(reason); check the directory exists and is writable, or pass --known-hosts FILE"
+        case .knownHostsUnreadable(let error):
+            return VisibleText.of(error.description)
         case .authenticationFailed(let user, let host, let tried, let skippedRSA):
             var text = "authentication as \(user)@\(host) failed (tried: \(tried.isEmpty ? "nothing usable" : tried.joined(separator: ", ")))"
             if !skippedRSA.isEmpty {

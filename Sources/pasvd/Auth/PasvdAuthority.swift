@@ -40,8 +40,14 @@ struct PasvdAuthority: SessionAuthority {
         } catch {
             return .unavailable(reason: "root \(found.root) unavailable: \(error)", closeSession: false)
         }
+        let account: SystemAccount?
+        do { account = try RunAs.account(for: found, root: root, configuration: configuration) } catch {
+            // A permanent misconfiguration of this user (would run as root, no such account): 530, not 421.
+            logger.error("user \(found.name) cannot log in until this is fixed: \(error)")
+            return .refused
+        }
         do {
-            if let identity = try RunAs.account(for: found, root: root, configuration: configuration) {
+            if let identity = account {
                 try PosixIdentity.switchPermanently(to: identity)
                 logger.notice("session runs as \(identity)")
             }

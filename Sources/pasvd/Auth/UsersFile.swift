@@ -18,11 +18,17 @@ struct UserRecord: Equatable, Sendable {
 struct UsersFile: Sendable {
     let path: String
     private(set) var records: [UserRecord]
+    /// The line each user was read from (for messages naming FILE:LINE).
+    private(set) var lineNumbers: [String: Int] = [:]
 
-    init(path: String, records: [UserRecord]) {
+    init(path: String, records: [UserRecord], lineNumbers: [String: Int] = [:]) {
         self.path = path
         self.records = records
+        self.lineNumbers = lineNumbers
     }
+
+    /// `FILE:LINE` of a user's line, or just the file for a user added since.
+    func location(of name: String) -> String { lineNumbers[name].map { "\(path):\($0)" } ?? path }
 
     /// Reads and validates the file; errors name the file and line.
     static func load(_ path: String) throws(UsersFileError) -> UsersFile {
@@ -32,6 +38,7 @@ struct UsersFile: Sendable {
 
     static func parse(_ text: String, path: String) throws(UsersFileError) -> UsersFile {
         var records: [UserRecord] = []
+        var lineNumbers: [String: Int] = [:]
         for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
             let trimmed = line.trimmingCharacters(in: .whitespaces)
@@ -47,8 +54,9 @@ struct UsersFile: Sendable {
                 throw .duplicate(path: path, line: index + 1, name: fields[0])
             }
             records.append(UserRecord(name: fields[0], hash: fields[1], root: fields[2], account: account))
+            lineNumbers[fields[0]] = index + 1
         }
-        return UsersFile(path: path, records: records)
+        return UsersFile(path: path, records: records, lineNumbers: lineNumbers)
     }
 
     func record(named name: String) -> UserRecord? { records.first { $0.name == name } }

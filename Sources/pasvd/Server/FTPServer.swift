@@ -51,8 +51,10 @@ final class FTPServer: @unchecked Sendable {
         if !PosixIdentity.isRoot {
             logger.notice("not started as root: sessions run as \(PosixIdentity.account(uid: getuid(), gid: getgid())) without switching accounts")
         }
+        let mapping = AccountMapping(configuration: configuration)
+        for problem in mapping.misconfiguredUsers() { logger.error("\(problem); that user's logins get 530") }
         let launcher = WorkerLauncher(arguments: CommandLine.arguments)
-        let logins = LoginWorkers(launcher: launcher, mapping: AccountMapping(configuration: configuration), logger: logger)
+        let logins = LoginWorkers(launcher: launcher, mapping: mapping, logger: logger)
         let greeted = GreetedConnections(loginTimeout: configuration.loginTimeout)
         let accounts = AccountWorkers(launcher: launcher, sessionsPerProcess: configuration.sessionsPerProcess,
                                       idleExitSeconds: configuration.workerIdleExit, logger: logger)
@@ -216,8 +218,8 @@ final class FTPServer: @unchecked Sendable {
 
     /// A 421 on a connection that will not be served (bounded: the socket buffer takes one line; the socket's
     /// blocking mode, shared with any worker holding it, is left alone).
-    static func refuse(_ client: Int32, _ text: String) {
-        let wire = Array(Reply(ReplyCode.serviceNotAvailable, text).wire.utf8)
+    static func refuse(_ client: Int32, _ text: String, code: Int = ReplyCode.serviceNotAvailable) {
+        let wire = Array(Reply(code, text).wire.utf8)
         _ = wire.withUnsafeBytes { try? PosixSocket.sendNow(client, $0) }
     }
 

@@ -11,9 +11,26 @@ import Posix
 struct AccountMapping {
     let configuration: ServerConfiguration
 
+    /// Start-up check of every users-file line (pasvd started as root): a user whose sessions could never start
+    /// (would run as root, unknown account) is named with its FILE:LINE; each such login will get a 530.
+    func misconfiguredUsers() -> [String] {
+        guard PosixIdentity.isRoot, let path = configuration.usersFile, let file = try? UsersFile.load(path) else { return [] }
+        var problems: [String] = []
+        for record in file.records {
+            let account = Authenticator.account(for: record, defaultRoot: configuration.root)
+            guard let root = try? ConfinedRoot(path: account.root) else { continue }
+            do { _ = try RunAs.account(for: account, root: root, configuration: configuration) } catch {
+                problems.append(AccountMappingError.misconfigured(user: record.name, location: file.location(of: record.name),
+                                                                  reason: "\(error)").description)
+            }
+        }
+        return problems
+    }
+
     /// `claim` with the account worker identity and rights its user name maps to.
     func resolve(_ claim: SessionHandOff) throws(AccountMappingError) -> SessionHandOff {
         let account: Account
+        var location = "the anonymous settings"
         if claim.isAnonymous {
             guard configuration.anonymous, claim.user == "anonymous" else { throw .notMapped(claim.user) }
             account = Authenticator.anonymousAccount(root: configuration.root, writable: configuration.writable)
@@ -23,17 +40,19 @@ struct AccountMapping {
             do { file = try UsersFile.load(path) } catch { throw .usersFile(error) }
             guard let record = file.record(named: claim.user) else { throw .notMapped(claim.user) }
             account = Authenticator.account(for: record, defaultRoot: configuration.root)
+            location = file.location(of: record.name)
         }
         guard !account.root.contains("\n"), account.root.utf8.count <= HandOffMessage.maximumRootBytes else {
             throw .unavailable("root \(account.root) cannot be handed to a worker (newline or too long)")
         }
         let identity: SystemAccount
+        let root: ConfinedRoot
+        do { root = try ConfinedRoot(path: account.root) } catch { throw .unavailable("\(error)") }
         do {
-            let root = try ConfinedRoot(path: account.root)
             identity = try RunAs.account(for: account, root: root, configuration: configuration)
                 ?? PosixIdentity.account(uid: getuid(), gid: getgid())
         } catch {
-            throw .unavailable("\(error)")
+            throw .misconfigured(user: account.name, location: location, reason: "\(error)")
         }
         return SessionHandOff(sessionID: claim.sessionID, user: account.name, isAnonymous: account.isAnonymous,
                               writable: account.writable,
@@ -46,12 +65,16 @@ enum AccountMappingError: Error, CustomStringConvertible {
     case notMapped(String)
     case usersFile(UsersFileError)
     case unavailable(String)
+    /// The user's own settings can never give a session (would run as root, no such account): a permanent refusal.
+    case misconfigured(user: String, location: String, reason: String)
 
     var description: String {
         switch self {
         case .notMapped(let user): return "user \(user) has no account here (not in the users file, or anonymous logins are off)"
         case .usersFile(let error): return "users file: \(error)"
         case .unavailable(let reason): return reason
+        case .misconfigured(let user, let location, let reason):
+            return "\(location): user \(user) cannot log in until this is fixed: \(reason)"
         }
     }
 }

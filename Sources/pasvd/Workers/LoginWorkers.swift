@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PasvdHandOff
 import Posix
+import Shared
 
 /// The listener's short-lived login workers. Each greeted control connection whose client sent something becomes
 /// `pasvd … --inetd --session-id N --hand-off-fd 3 --greeted --login-timeout S`, started with the socket as its
@@ -87,7 +88,13 @@ final class LoginWorkers {
             } catch {
                 logger.error("login of \(accepted.handOff.user) not served: \(error)",
                              metadata: ["session": "\(worker.sessionID)", "pid": "\(pid)"])
-                FTPServer.refuse(accepted.client, "Cannot start the session; try again later.")
+                if case .misconfigured = error {
+                    // Trying again cannot help: a permanent 530, not the 421 of a passing failure.
+                    FTPServer.refuse(accepted.client, "This account is not set up correctly on the server; ask its administrator.",
+                                     code: ReplyCode.notLoggedIn)
+                } else {
+                    FTPServer.refuse(accepted.client, "Cannot start the session; try again later.")
+                }
                 close(accepted.client)
                 return nil
             }
