@@ -13,7 +13,8 @@
 #      SIGKILL (Result=success, clean exit status)
 #   4. pasvd.socket (ListenStream= overridden by a drop-in, as its comment tells admins) activates one
 #      pasvd@.service per connection: a download through the same tunnel, hashed; the socket stops cleanly
-#   5. systemctl --user stop ftptunnel@SITE ends cleanly; journalctl shows the transfer lines of pasvd.service,
+#   5. pasvd.service with RestrictSUIDSGID=yes (which refuses openat2) fails at start and the journal says why
+#   6. systemctl --user stop ftptunnel@SITE ends cleanly; journalctl shows the transfer lines of pasvd.service,
 #      pasvd@.service and ftptunnel@SITE.service
 # Reuses the .debs in .build/deb when they are newer than every source (make test's install phase has just made
 # them), else runs make deb (DIST_BUILD_PATH, DIST_FLAGS as in scripts/test-install.sh). The container is stopped
@@ -307,6 +308,24 @@ socket_closed() { ! listening "$SERVER" "$FTP_PORT"; }
 wait_until "$START_DEADLINE" socket_closed || fail "pasvd.socket still listens after systemctl stop"
 [ "$(inside systemctl show -p Result --value pasvd.socket)" = success ] || fail "pasvd.socket: $(inside systemctl show -p Result pasvd.socket)"
 ok "16 MiB down through the tunnel from socket-activated sessions, sha256 equal; $instances pasvd@ instances ended cleanly; the socket stopped"
+
+# ---------------------------------------------------------------------------------------------------------------
+step "pasvd.service with RestrictSUIDSGID=yes added: refused at start, the journal says why"
+# The setting the units had: its seccomp filter fails every openat2 with ENOSYS, so every file command would answer
+# 550. pasvd checks openat2 at start and stops with a sentence naming the setting.
+inside install -d /etc/systemd/system/pasvd.service.d
+printf '[Service]\nRestrictSUIDSGID=yes\nRestart=no\n' | inside tee /etc/systemd/system/pasvd.service.d/restrict-suid.conf >/dev/null
+inside systemctl daemon-reload
+inside systemctl start pasvd.service >/dev/null 2>&1 || true  # Type=exec: the start may or may not see the exit
+refused() { [ "$(inside systemctl show -p Result --value pasvd.service)" = exit-code ]; }
+wait_until 20 refused || fail "pasvd.service with RestrictSUIDSGID=yes: $(inside systemctl show -p ActiveState,Result pasvd.service | paste -sd' ')"
+journal_says() { inside journalctl --no-pager -u pasvd.service | grep -q "RestrictSUIDSGID=yes (its seccomp filter refuses openat2)"; }
+wait_until 10 journal_says || fail "the journal does not say why pasvd.service stopped: $(inside journalctl --no-pager -u pasvd.service | tail -n 5)"
+inside journalctl --no-pager -u pasvd.service | grep "openat2(2) fails" | tail -n 1 | sed 's/^/  /'
+inside rm /etc/systemd/system/pasvd.service.d/restrict-suid.conf
+inside systemctl daemon-reload
+inside systemctl reset-failed pasvd.service
+ok "pasvd.service failed at start (Result=exit-code) and the journal names RestrictSUIDSGID=yes"
 
 # ---------------------------------------------------------------------------------------------------------------
 step "systemctl --user stop ftptunnel@$SITE; the journal"
