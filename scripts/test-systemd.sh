@@ -184,6 +184,11 @@ fi
 [ "$(inside readlink "/proc/$MAIN/ns/mnt")" != "$(inside readlink /proc/1/ns/mnt)" ] || fail "pasvd.service shares PID 1's mount namespace"
 inside nsenter -t "$MAIN" -m findmnt -n -o OPTIONS -T /usr | grep -q '^ro' || fail "/usr is writable for pasvd.service (ProtectSystem=strict)"
 inside nsenter -t "$MAIN" -m findmnt -n -o OPTIONS -T /srv/ftp | grep -q '^rw' || fail "/srv/ftp is not writable for pasvd.service (ReadWritePaths=)"
+# IPAddressDeny=/IPAddressAllow= are BPF programs on the unit's cgroup: systemd applies them on a unified (v2)
+# cgroup hierarchy only, and says nothing at its default log level when it cannot.
+if [ "$(inside stat -fc %T /sys/fs/cgroup)" != cgroup2fs ]; then
+  echo "note: no cgroup2 hierarchy here ($(inside stat -fc %T /sys/fs/cgroup) on /sys/fs/cgroup): IPAddressDeny= is not in effect and not checked"
+fi
 ok "pasvd.service listens on $SERVER:$FTP_PORT; its listener has no_new_privs, seccomp, bounding set {$want_caps}, read-only /usr, writable /srv/ftp"
 
 hash_inside() { inside sha256sum "$1" | cut -d' ' -f1; }
