@@ -12,7 +12,8 @@
 #   3. systemctl stop pasvd.service while a client sits logged in: the client gets 421, the unit stops without
 #      SIGKILL (Result=success, clean exit status)
 #   4. pasvd.socket (ListenStream= overridden by a drop-in, as its comment tells admins) activates one
-#      pasvd@.service per connection: a download through the same tunnel, hashed; the socket stops cleanly
+#      pasvd@.service per connection, sandboxed as its unit says (read from a logged-in session's process): a
+#      download through the same tunnel, hashed; every instance ends cleanly, the socket stops cleanly
 #   5. pasvd.service with RestrictSUIDSGID=yes (which refuses openat2) fails at start and the journal says why
 #   6. systemctl --user stop ftptunnel@SITE ends cleanly; journalctl shows the transfer lines of pasvd.service,
 #      pasvd@.service and ftptunnel@SITE.service
@@ -166,25 +167,33 @@ printf 'machine %s login e2e password %s\nmachine %s login e2e password %s\n' "$
 chmod 600 "$W/netrc"
 inside systemctl start pasvd.service || fail "systemctl start pasvd.service: $(inside systemctl status --no-pager pasvd.service)"
 wait_until "$START_DEADLINE" listening "$SERVER" "$FTP_PORT" || fail "pasvd.service does not listen on $SERVER:$FTP_PORT"
-# The sandbox, read from the running listener: what the kernel enforces, not what the unit says.
+# check_sandbox UNIT PID: the sandbox of UNIT's process PID as the kernel enforces it (not what the unit says):
+# no_new_privs, a seccomp filter, the unit file's capability bounding set, its own mount namespace with /usr
+# read-only and /srv/ftp writable.
+check_sandbox() {
+  local unit=$1 pid=$2 status want bound
+  status=$(inside cat "/proc/$pid/status")
+  grep -qx $'NoNewPrivs:\t1' <<<"$status" || fail "$unit runs without no_new_privs"
+  grep -qx $'Seccomp:\t2' <<<"$status" || fail "$unit runs without a seccomp filter"
+  want=$(inside systemctl cat "$unit" | sed -n 's/^CapabilityBoundingSet=//p' | tr 'A-Z' 'a-z' | tr ' ' '\n' | sort | paste -sd,)
+  [ -n "$want" ] || fail "$unit has no CapabilityBoundingSet="
+  # Decoded by the host's capsh (the container's root has none).
+  bound=$(capsh --decode="$(sed -n 's/^CapBnd:\t//p' <<<"$status")" | sed 's/.*=//' | tr ',' '\n' | sort | paste -sd,)
+  [ "$bound" = "$want" ] || fail "$unit's bounding set is {$bound}, its unit file says {$want}"
+  [ "$(inside readlink "/proc/$pid/ns/mnt")" != "$(inside readlink /proc/1/ns/mnt)" ] || fail "$unit shares PID 1's mount namespace"
+  inside nsenter -t "$pid" -m findmnt -n -o OPTIONS -T /usr | grep -q '^ro' || fail "/usr is writable for $unit (ProtectSystem=strict)"
+  inside nsenter -t "$pid" -m findmnt -n -o OPTIONS -T /srv/ftp | grep -q '^rw' || fail "/srv/ftp is not writable for $unit (ReadWritePaths=)"
+  SANDBOX="no_new_privs, seccomp, bounding set {$want}, read-only /usr, writable /srv/ftp"
+}
 MAIN=$(inside systemctl show -p MainPID --value pasvd.service)
 [ "$MAIN" -gt 0 ] || fail "pasvd.service has no main process"
-status=$(inside cat "/proc/$MAIN/status")
-grep -qx $'NoNewPrivs:\t1' <<<"$status" || fail "pasvd.service runs without no_new_privs"
-grep -qx $'Seccomp:\t2' <<<"$status" || fail "pasvd.service runs without a seccomp filter"
-want_caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$W/units.txt" | head -1 | tr 'A-Z' 'a-z' | tr ' ' '\n' | sort | paste -sd,)
-# The bounding set as the kernel holds it, decoded by the host's capsh (the container's root has none).
-bound=$(capsh --decode="$(sed -n 's/^CapBnd:\t//p' <<<"$status")" | sed 's/.*=//' | tr ',' '\n' | sort | paste -sd,)
-[ "$bound" = "$want_caps" ] || fail "pasvd.service's bounding set is {$bound}, its unit says {$want_caps}"
-[ "$(inside readlink "/proc/$MAIN/ns/mnt")" != "$(inside readlink /proc/1/ns/mnt)" ] || fail "pasvd.service shares PID 1's mount namespace"
-inside nsenter -t "$MAIN" -m findmnt -n -o OPTIONS -T /usr | grep -q '^ro' || fail "/usr is writable for pasvd.service (ProtectSystem=strict)"
-inside nsenter -t "$MAIN" -m findmnt -n -o OPTIONS -T /srv/ftp | grep -q '^rw' || fail "/srv/ftp is not writable for pasvd.service (ReadWritePaths=)"
+check_sandbox pasvd.service "$MAIN"
 # IPAddressDeny=/IPAddressAllow= are BPF programs on the unit's cgroup: systemd applies them on a unified (v2)
 # cgroup hierarchy only, and says nothing at its default log level when it cannot.
 if [ "$(inside stat -fc %T /sys/fs/cgroup)" != cgroup2fs ]; then
   echo "note: no cgroup2 hierarchy here ($(inside stat -fc %T /sys/fs/cgroup) on /sys/fs/cgroup): IPAddressDeny= is not in effect and not checked"
 fi
-ok "pasvd.service listens on $SERVER:$FTP_PORT; its listener has no_new_privs, seccomp, bounding set {$want_caps}, read-only /usr, writable /srv/ftp"
+ok "pasvd.service listens on $SERVER:$FTP_PORT; its listener has $SANDBOX"
 
 hash_inside() { inside sha256sum "$1" | cut -d' ' -f1; }
 hash_here() { sha256sum <"$1" | cut -d' ' -f1; }
@@ -256,8 +265,10 @@ clean_stop() {
   ! grep -Eq "SIGKILL|timed out|Killing process|Failed with result" <<<"$journal" \
     || fail "$unit did not stop by itself: $(grep -E 'SIGKILL|timed out|Killing|Failed with result' <<<"$journal")"
 }
-# A logged-in, idle session: pasvd answers it 421 as it stops. The client prints what it reads after login.
-"$PY" - "$SERVER" "$FTP_PORT" "$password" "$W/idle.log" <<'EOF' & started $!
+# idle_client LOG: a client that logs in at $SERVER:$FTP_PORT and waits (its PID in IDLE_CLIENT); it writes
+# "LOGIN <reply>" once logged in and "AFTER <line>" for whatever the server sends next.
+idle_client() {
+  "$PY" - "$SERVER" "$FTP_PORT" "$password" "$1" <<'EOF' &
 import socket, sys
 host, port, password, log = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 s = socket.create_connection((host, port), timeout=60)
@@ -274,6 +285,11 @@ with open(log, "ab", buffering=0) as out:
     out.write(b"LOGIN " + logged)
     out.write(b"AFTER " + reply())
 EOF
+  IDLE_CLIENT=$!
+  started "$IDLE_CLIENT"
+}
+# A logged-in, idle session: pasvd answers it 421 as it stops.
+idle_client "$W/idle.log"
 wait_until 20 grep -qs '^LOGIN 230' "$W/idle.log" || fail "the idle client did not log in: $(cat "$W/idle.log" 2>/dev/null)"
 stop_start=$EPOCHREALTIME
 timeout 60 nsenter -t "$CONTAINER" -a env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin systemctl stop pasvd.service \
@@ -293,6 +309,14 @@ printf '[Socket]\nListenStream=\nListenStream=%s:%s\n' "$SERVER" "$FTP_PORT" | i
 inside systemctl daemon-reload
 inside systemctl start pasvd.socket || fail "systemctl start pasvd.socket: $(inside systemctl status --no-pager pasvd.socket)"
 wait_until "$START_DEADLINE" listening "$SERVER" "$FTP_PORT" || fail "pasvd.socket does not listen on $SERVER:$FTP_PORT"
+# A logged-in client keeps its pasvd@ instance running while its sandbox is read.
+idle_client "$W/idle-socket.log"
+wait_until 20 grep -qs '^LOGIN 230' "$W/idle-socket.log" || fail "no login through pasvd.socket: $(inside journalctl --no-pager -u 'pasvd@*' | tail -n 20)"
+INSTANCE=$(inside systemctl list-units --no-legend --plain --state=active 'pasvd@*' | awk '{ print $1; exit }')
+[ -n "$INSTANCE" ] || fail "a client is logged in through pasvd.socket but no pasvd@ instance is active"
+check_sandbox "$INSTANCE" "$(inside systemctl show -p MainPID --value "$INSTANCE")"
+echo "$INSTANCE: $SANDBOX"
+kill "$IDLE_CLIENT"
 curl -sS --max-time 60 --netrc-file "$W/netrc" "$URL/sample.bin" -o "$W/down-socket.bin" \
   || fail "download through ftptunnel@$SITE from pasvd.socket: $(inside journalctl --no-pager -u 'pasvd@*' | tail -n 20)"
 [ "$(hash_inside /srv/ftp/e2e/sample.bin)" = "$(hash_here "$W/down-socket.bin")" ] || fail "download from pasvd.socket differs"
