@@ -9,6 +9,7 @@
 #   2. ftptunnel@SITE.service as a user unit (loginctl enable-linger, systemctl --user -M USER@ enable --now)
 #      reaches READY (Type=notify) against an sshd on loopback (the host's, as the container shares its network);
 #      a download through it, hashed at both ends
+#      a profile with a misspelt keyword makes ftptunnel@bad fail for good (exit 2, no restart), the journal says why
 #   3. systemctl stop pasvd.service while a client sits logged in: the client gets 421, the unit stops without
 #      SIGKILL (Result=success, clean exit status)
 #   4. pasvd.socket (ListenStream= overridden by a drop-in, as its comment tells admins) activates one
@@ -248,6 +249,19 @@ curl -sS --max-time 60 --netrc-file "$W/netrc" "$URL/sample.bin" -o "$W/down-tun
   || fail "download through ftptunnel@$SITE: $(user_journal "ftptunnel@$SITE.service" | tail -n 20)"
 [ "$(hash_inside /srv/ftp/e2e/sample.bin)" = "$(hash_here "$W/down-tunnel.bin")" ] || fail "download through ftptunnel@$SITE differs"
 ok "ftptunnel@$SITE.service active (running) after READY=1; 16 MiB down through it, sha256 equal"
+
+# A mistake in the profile stays wrong until someone fixes it: the unit fails for good (RestartPreventExitStatus=2)
+# instead of restarting every RestartSec=, and the journal says which line.
+printf 'HostName %s\nFTPHots %s\n' "$CLIENT" "$SERVER" >"$W/in/bad.conf"
+owned -m 0644 /mnt/test/bad.conf "$THOME/.config/ftptunnel/profiles/bad.conf"
+! timeout 60 nsenter -t "$CONTAINER" -a env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+  systemctl --user -M "$TUNNEL_USER@" start ftptunnel@bad.service >/dev/null 2>&1 || fail "ftptunnel@bad started with a misspelt keyword"
+state=$(user_systemctl show -p ActiveState,Result,ExecMainStatus ftptunnel@bad.service | sort | paste -sd' ')
+[ "$state" = "ActiveState=failed ExecMainStatus=2 Result=exit-code" ] || fail "ftptunnel@bad after a bad profile: $state (want failed for good, exit 2)"
+bad_logged() { user_journal ftptunnel@bad.service | grep -q "bad.conf:2: FTPHots: unknown keyword — did you mean FTPHost?"; }
+wait_until 10 bad_logged || fail "the journal lacks the profile error: $(user_journal ftptunnel@bad.service | tail -n 5)"
+user_systemctl reset-failed ftptunnel@bad.service
+ok "ftptunnel@bad (misspelt keyword) failed for good with exit 2, no restart; the journal names bad.conf line 2"
 
 # ---------------------------------------------------------------------------------------------------------------
 step "systemctl stop pasvd.service with a client logged in"
