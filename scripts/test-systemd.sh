@@ -10,8 +10,9 @@
 #      reaches READY (Type=notify) against an sshd on loopback (the host's, as the container shares its network);
 #      a download through it, hashed at both ends
 #      a profile with a misspelt keyword makes ftptunnel@bad fail for good (exit 2, no restart), the journal says why
-#   3. systemctl stop pasvd.service while a client sits logged in: the client gets 421, the unit stops without
-#      SIGKILL (Result=success, clean exit status)
+#   3. systemctl stop pasvd.service while a client sits logged in and a download cannot finish: the idle client
+#      gets 421, the download is aborted after pasvd's grace period, the unit stops without SIGKILL within
+#      TimeoutStopSec= (Result=success, clean exit status)
 #   4. pasvd.socket (ListenStream= overridden by a drop-in, as its comment tells admins) activates one
 #      pasvd@.service per connection, sandboxed as its unit says (read from a logged-in session's process): a
 #      download through the same tunnel, hashed; every instance ends cleanly, the socket stops cleanly
@@ -302,17 +303,52 @@ EOF
   IDLE_CLIENT=$!
   started "$IDLE_CLIENT"
 }
-# A logged-in, idle session: pasvd answers it 421 as it stops.
+# stalled_download LOG: a client whose RETR never ends (its data socket reads nothing, with a 4 KiB receive
+# buffer); it writes "STARTED <150 reply>" once the transfer runs and "AFTER <line>" for the next reply.
+stalled_download() {
+  "$PY" - "$SERVER" "$FTP_PORT" "$password" "$1" <<'EOF' &
+import re, socket, sys
+host, port, password, log = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+c = socket.create_connection((host, port), timeout=60)
+f = c.makefile("rb")
+def reply():
+    line = f.readline()
+    while line[3:4] == b"-":
+        line = f.readline()
+    return line
+def command(text):
+    c.sendall(text.encode() + b"\r\n")
+    return reply()
+reply(); command("USER e2e"); command("PASS " + password); command("TYPE I")
+data_port = int(re.search(rb"\(\|\|\|(\d+)\|\)", command("EPSV")).group(1))
+d = socket.socket()
+d.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+d.connect((host, data_port))
+with open(log, "ab", buffering=0) as out:
+    out.write(b"STARTED " + command("RETR sample.bin"))
+    out.write(b"AFTER " + reply())
+d.close()
+EOF
+  started $!
+}
+# A logged-in, idle session, which pasvd answers 421 as it stops, and a download that cannot finish, which pasvd
+# aborts once its grace period (10 s) is over: the stop still ends without SIGKILL, within TimeoutStopSec=.
 idle_client "$W/idle.log"
 wait_until 20 grep -qs '^LOGIN 230' "$W/idle.log" || fail "the idle client did not log in: $(cat "$W/idle.log" 2>/dev/null)"
+stalled_download "$W/stalled.log"
+wait_until 20 grep -qs '^STARTED 150' "$W/stalled.log" || fail "the stalled download did not start: $(cat "$W/stalled.log" 2>/dev/null)"
 stop_start=$EPOCHREALTIME
 timeout 60 nsenter -t "$CONTAINER" -a env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin systemctl stop pasvd.service \
   || fail "systemctl stop pasvd.service failed or took a minute"
 stop_seconds=$("$PY" -c "print(f'{$EPOCHREALTIME - $stop_start:.2f}')")
 wait_until 20 grep -qs '^AFTER' "$W/idle.log" || fail "the idle client read nothing as pasvd stopped"
 grep -q '^AFTER 421' "$W/idle.log" || fail "the idle client got '$(sed -n 's/^AFTER //p' "$W/idle.log")' instead of 421"
+wait_until 20 grep -qs '^AFTER' "$W/stalled.log" || fail "the stalled download read no reply as pasvd stopped"
+grep -q '^AFTER 4' "$W/stalled.log" || fail "the stalled download got '$(sed -n 's/^AFTER //p' "$W/stalled.log")' instead of a 4xx"
+inside journalctl --no-pager -u pasvd.service | grep -q "grace period over, aborting the sessions of 1 worker" \
+  || fail "pasvd.service stopped without aborting the stalled download: $(inside journalctl --no-pager -u pasvd.service | tail -n 8)"
 clean_stop system_systemctl pasvd.service
-ok "systemctl stop pasvd.service in ${stop_seconds}s: the idle client got 421; Result=success, exit status 0, no SIGKILL"
+ok "systemctl stop pasvd.service in ${stop_seconds}s: the idle client got 421, the stalled download $(sed -n 's/^AFTER \([0-9]*\).*/\1/p' "$W/stalled.log") after the grace period; Result=success, exit status 0, no SIGKILL"
 
 # ---------------------------------------------------------------------------------------------------------------
 step "pasvd.socket: one pasvd@.service per connection"
