@@ -6,8 +6,9 @@
 # the test phases run one after another, since they contest the CPU, except the install phase
 # (scripts/test-install.sh: make install, uninstall and make deb from the release build, the packages installed,
 # used and purged) and after it the systemd phase (scripts/test-systemd.sh: both .debs in a container booting a real
-# systemd, the units started, used and stopped there), which run beside the fuzz phase: they mostly wait on processes, and fuzzing is bounded by time. Every phase runs even when an earlier one
-# failed; the exit status is non-zero if any failed, and the summary gives each phase's wall time.
+# systemd, the units started, used and stopped there), which run beside the fuzz phase: they mostly wait on
+# processes, and fuzzing is bounded by time. Every phase runs even when an earlier one failed; the exit status is
+# non-zero if any failed, and the summary gives each phase's wall time.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,8 +56,10 @@ wait $dist_build
 status=$?
 tail -n $([ $status -eq 0 ] && echo 3 || echo 80) .build-dist/build.log
 record "distribution build (side by side)" "$(cat .build-dist/build.seconds 2>/dev/null || echo "?")" $status
-echo "== make test: install, uninstall, .debs, then the units under systemd (side by side with fuzz, logs in .build-dist/install.log, .build-dist/systemd.log)"
+echo "== make test: install, uninstall, .debs, then the units under systemd (side by side with fuzz," \
+  "logs in .build-dist/install.log, .build-dist/systemd.log)"
 start=$SECONDS
+rm -f .build-dist/install.status .build-dist/systemd.status .build-dist/install.log.seconds .build-dist/systemd.log.seconds
 # One after the other (the systemd phase installs the .debs the install phase made), each timing itself.
 timed() {  # log, command…: runs the command with its output in log; writes log.seconds; exits with its status
   local log=$1 began=$SECONDS status; shift
