@@ -245,11 +245,18 @@ state=$(user_systemctl show -p ActiveState,SubState "ftptunnel@$SITE.service" | 
 ready_logged() { user_journal "ftptunnel@$SITE.service" | grep -q "ftptunnel: ready"; }
 wait_until 10 ready_logged || fail "ftptunnel@$SITE.service is active without its ready line in the journal"
 listening "$CLIENT" "$LOCAL_PORT" || fail "ftptunnel@$SITE.service is ready but nothing listens on $CLIENT:$LOCAL_PORT"
+# The user unit's sandbox as the kernel holds it: NoNewPrivileges=, and SystemCallArchitectures= as a seccomp filter.
+TUNNEL_PID=$(user_systemctl show -p MainPID --value "ftptunnel@$SITE.service")
+[ "$TUNNEL_PID" -gt 0 ] || fail "ftptunnel@$SITE.service has no main process"
+tunnel_status=$(inside cat "/proc/$TUNNEL_PID/status")
+grep -qx $'NoNewPrivs:\t1' <<<"$tunnel_status" || fail "ftptunnel@$SITE.service runs without no_new_privs"
+grep -qx $'Seccomp:\t2' <<<"$tunnel_status" || fail "ftptunnel@$SITE.service runs without a seccomp filter"
+[ "$(inside stat -c %U "/proc/$TUNNEL_PID")" = "$TUNNEL_USER" ] || fail "ftptunnel@$SITE.service does not run as $TUNNEL_USER"
 URL="ftp://$CLIENT:$LOCAL_PORT"
 curl -sS --max-time 60 --netrc-file "$W/netrc" "$URL/sample.bin" -o "$W/down-tunnel.bin" \
   || fail "download through ftptunnel@$SITE: $(user_journal "ftptunnel@$SITE.service" | tail -n 20)"
 [ "$(hash_inside /srv/ftp/e2e/sample.bin)" = "$(hash_here "$W/down-tunnel.bin")" ] || fail "download through ftptunnel@$SITE differs"
-ok "ftptunnel@$SITE.service active (running) after READY=1; 16 MiB down through it, sha256 equal"
+ok "ftptunnel@$SITE.service active (running) after READY=1, as $TUNNEL_USER with no_new_privs and seccomp; 16 MiB down through it, sha256 equal"
 
 # A mistake in the profile stays wrong until someone fixes it: the unit fails for good (RestartPreventExitStatus=2)
 # instead of restarting every RestartSec=, and the journal says which line.
