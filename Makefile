@@ -153,4 +153,4 @@ deb:
 	VERSION=$(VERSION) bash scripts/make-deb.sh $(DEB_DIR)/stage $(DEB_DIR)
 
 clean:
-	rm -rf .build .build-release .build-fuzz .build-dist
+	rm -rf .build .build-release .build-fuzz .build-dist .build-systemd

@@ -16,6 +16,7 @@ packages=(
   man-db groff-base mandoc                            # install test: man pages render and lint clean
   bash-completion zsh fish tmux                       # install test: completions in real shells on a pty
   systemd                                             # install test: systemd-analyze verify on the units
+  debootstrap systemd-container libcap2-bin           # systemd test: a Debian root booted by systemd-nspawn; capsh
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -5,8 +5,10 @@
 # contention). The two builds run side by side (a release build compiles each module as one job, about one core);
 # the test phases run one after another, since they contest the CPU, except the install phase
 # (scripts/test-install.sh: make install, uninstall and make deb from the release build, the packages installed,
-# used and purged), which runs beside the fuzz phase: it mostly waits on processes, and fuzzing is bounded by time. Every phase runs even when an earlier one
-# failed; the exit status is non-zero if any failed, and the summary gives each phase's wall time.
+# used and purged) and after it the systemd phase (scripts/test-systemd.sh: both .debs in a container booting a real
+# systemd, the units started, used and stopped there), which run beside the fuzz phase: they mostly wait on
+# processes, and fuzzing is bounded by time. Every phase runs even when an earlier one failed; the exit status is
+# non-zero if any failed, and the summary gives each phase's wall time.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,15 +61,33 @@ record "distribution build (side by side)" "$(cat .build-dist/build.seconds 2>/d
 # every warning is in these logs; a local incremental build shows only the files it recompiled).
 run "no compiler warnings (debug, release, distribution)" bash -c \
   '! grep -h "warning:" .build/build.log .build-release/build.log .build-dist/build.log | sort -u | grep .'
-echo "== make test: install, uninstall, .debs (side by side with fuzz, log in .build-dist/install.log)"
+echo "== make test: install, uninstall, .debs, then the units under systemd (side by side with fuzz," \
+  "logs in .build-dist/install.log, .build-dist/systemd.log)"
 start=$SECONDS
-if [ $status -eq 0 ]; then bash scripts/test-install.sh >.build-dist/install.log 2>&1 & else false & fi
+rm -f .build-dist/install.status .build-dist/systemd.status .build-dist/install.log.seconds .build-dist/systemd.log.seconds
+# One after the other (the systemd phase installs the .debs the install phase made), each timing itself.
+timed() {  # log, command…: runs the command with its output in log; writes log.seconds; exits with its status
+  local log=$1 began=$SECONDS status; shift
+  "$@" >"$log" 2>&1; status=$?
+  echo $((SECONDS - began)) >"$log.seconds"
+  return $status
+}
+if [ $status -eq 0 ]; then
+  ( timed .build-dist/install.log bash scripts/test-install.sh; echo $? >.build-dist/install.status
+    timed .build-dist/systemd.log bash scripts/test-systemd.sh; echo $? >.build-dist/systemd.status ) &
+else
+  ( echo 1 >.build-dist/install.status; echo 1 >.build-dist/systemd.status ) &
+fi
 install_phase=$!
 run "fuzz build + 30 s per target" bash scripts/fuzz.sh
 wait $install_phase
-status=$?
-tail -n $([ $status -eq 0 ] && echo 40 || echo 120) .build-dist/install.log
-record "install + .debs (side by side with fuzz)" $((SECONDS - start)) $status
+status=$(cat .build-dist/install.status 2>/dev/null || echo 1)
+tail -n $([ "$status" -eq 0 ] && echo 40 || echo 120) .build-dist/install.log
+record "install + .debs (side by side with fuzz)" "$(cat .build-dist/install.log.seconds 2>/dev/null || echo "?")" "$status"
+status=$(cat .build-dist/systemd.status 2>/dev/null || echo 1)
+tail -n $([ "$status" -eq 0 ] && echo 12 || echo 120) .build-dist/systemd.log
+record "units under systemd (after install)" "$(cat .build-dist/systemd.log.seconds 2>/dev/null || echo "?")" "$status"
+record "install + systemd beside fuzz (wall)" $((SECONDS - start)) 0
 run "release stress test" "$SWIFT" test --skip-build "${release[@]}" --filter "$stress"
 
 echo "== make test summary (wall time per phase)"

@@ -30,6 +30,21 @@ final class ConfinedRoot: @unchecked Sendable {
         hostRoot = path
     }
 
+    /// nil when openat2(2) works in this process, else its errno. Without it no client path resolves; a kernel
+    /// before 5.6 and a seccomp filter (systemd's RestrictSUIDSGID=, which cannot see openat2's flags) refuse it
+    /// with ENOSYS. `path` is a directory that exists (`--root`); one that cannot be opened is not probed.
+    static func openat2Failure(at path: String) -> Int32? {
+        guard let directory = try? OwnedDescriptor(PosixFile.open(path, flags: PosixFile.pathOnly | O_DIRECTORY)) else {
+            return nil
+        }
+        do {
+            _ = OwnedDescriptor(try PosixFile.openInRoot(directory.fd, ".", flags: PosixFile.pathOnly | O_DIRECTORY))
+            return nil
+        } catch {
+            return error.code
+        }
+    }
+
     /// Owner of the root directory (the account unmapped users run as, see `RunAs`).
     var owner: (uid: uid_t, gid: gid_t) {
         let info = try? PosixFile.status(root.fd)

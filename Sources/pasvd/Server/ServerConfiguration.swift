@@ -80,6 +80,7 @@ struct ServerConfiguration: Sendable {
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw .rootMissing(root)
         }
+        if let code = ConfinedRoot.openat2Failure(at: root) { throw .openat2Refused(root: root, code: code) }
         let host = listen == "localhost" ? "127.0.0.1" : listen
         guard let address = SocketAddress(host: host, port: 0) else { throw .badAddress(option: "--listen", value: listen) }
         guard address.isLoopback || allowRemote else { throw .remoteListen(listen) }
@@ -150,6 +151,7 @@ struct ServerConfiguration: Sendable {
 
 enum ConfigurationError: Error, CustomStringConvertible {
     case rootMissing(String)
+    case openat2Refused(root: String, code: Int32)
     case badAddress(option: String, value: String)
     case remoteListen(String)
     case badPort(Int)
@@ -165,6 +167,10 @@ enum ConfigurationError: Error, CustomStringConvertible {
         switch self {
         case .rootMissing(let root):
             return "--root \(root) is not an existing directory; create it or pass another one"
+        case .openat2Refused(let root, let code):
+            return "openat2(2) fails on --root \(root) (\(String(cString: strerror(code)))), and pasvd resolves every "
+                + "client path with it; it needs Linux 5.6 or later and, under systemd, a unit without "
+                + "RestrictSUIDSGID=yes (its seccomp filter refuses openat2): remove that setting (systemctl edit pasvd.service)"
         case .badAddress(let option, let value):
             return "\(option) \(value) is not a numeric address; use one such as 127.0.0.1 or ::1"
                 + (option == "--pasv-address" ? " (IPv4: 227 replies carry IPv4 only; IPv6 clients get 229)" : "")
