@@ -143,9 +143,11 @@ final class Forward {
             && !filterHoldsOutput
     }
 
-    /// Everything from the server has reached the client: time to shut the local sending half.
+    /// Everything from the server has reached the client: time to shut the local sending half. Never after a
+    /// failure: a client must not mistake a cut stream for its clean end.
     var readyForLocalShutdown: Bool {
-        isOpen && !awaitingLocal && downstream == .channelEnded && toLocal.isEmpty && toLocalOverflow.isEmpty && !filterHoldsOutput
+        isOpen && !awaitingLocal && !broken && downstream == .channelEnded && toLocal.isEmpty && toLocalOverflow.isEmpty
+            && !filterHoldsOutput
     }
 
     /// Both directions finished (or something broke): time to close the channel.
@@ -207,16 +209,39 @@ final class Forward {
     func channelEnded() {
         guard downstream == .flowing else { return }
         downstream = .channelEnded
+        serverEndedAfterOurEOF = upstream == .eofSent && !eofFailed
         filter?.serverEnded()
+    }
+
+    // MARK: Whether a data connection's bytes arrived whole (issue 17)
+
+    /// Sending our EOF failed (the channel was gone): an upload's end never reached the server.
+    var eofFailed = false
+    /// The server's side ended after our EOF had gone out: it read an upload to its end.
+    private var serverEndedAfterOurEOF = false
+    /// Set once the data connection's bytes arrived whole; a data connection closed without it is reset.
+    private(set) var deliveredWhole = false
+
+    /// After a clean local shutdown or EOF: a download is whole once the channel's EOF came and every byte was handed
+    /// to the client's socket before its sending half was shut; an upload (the client sent bytes) once its bytes and
+    /// EOF went out and the server's side ended after them. Tells the meter.
+    func noteDelivery() {
+        guard filter == nil, !deliveredWhole, !broken, downstream == .localShutDown else { return }
+        guard bytesUp == 0 || (upstream == .eofSent && !eofFailed && serverEndedAfterOurEOF) else { return }
+        deliveredWhole = true
+        meter?.deliveredWhole()
     }
 
     /// The local socket is closed (its number may already belong to another socket: never poll it again).
     private(set) var localClosed = false
 
-    /// Closes the local socket once.
+    /// Closes the local socket once. A data connection whose bytes did not arrive whole is reset (RST), so its client
+    /// sees an error, never an end of file it could take for a complete transfer.
     func closeLocal() {
         guard !localClosed else { return }
         localClosed = true
-        if fd >= 0 { close(fd) }
+        guard fd >= 0 else { return }
+        if filter == nil, !deliveredWhole { PosixSocket.setAbortiveClose(fd) }
+        close(fd)
     }
 }

@@ -45,6 +45,8 @@ extension ForwardingLoop: ForwardingControl {
         for listener in dataListeners.removeAll(owner: owner) { dropListener(listener) }
     }
 
+    var wakeLoop: @Sendable () -> Void { { [wakeUp] in wakeUp.wake() } }
+
     func connectActive(client: ForwardTarget, target: ForwardTarget, meter: TransferMeter?,
                        completion: @escaping (String?) -> Void) {
         startActiveConnection(client: client, target: target, meter: meter, completion: completion)

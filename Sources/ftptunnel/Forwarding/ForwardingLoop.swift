@@ -77,7 +77,7 @@ final class ForwardingLoop: LaneHost {
     var forwards: [Forward] = []
     /// The SSH sessions and their comings and goings (head-of-line avoidance, reconnects).
     private var sessions: SessionSupervisor!
-    private let wakeUp: WakeUpPipe
+    let wakeUp: WakeUpPipe
     private let shouldStop: () -> Bool
     var nextID = 1
     private var scratch = [UInt8](repeating: 0, count: ForwardingLoop.controlReadChunk)
@@ -169,6 +169,9 @@ final class ForwardingLoop: LaneHost {
         var timeout = sessions.nextTimeout(now: now)
         if let expiry = dataListeners.nextExpiry { timeout = min(timeout, Self.milliseconds(until: expiry, now: now)) }
         for forward in forwards {
+            if let due = forward.filter?.dueDate { timeout = min(timeout, Self.milliseconds(until: due, now: now)) }
+        }
+        for forward in forwards {
             if case .connectingLocally(_, let deadline) = forward.state {
                 timeout = min(timeout, Self.milliseconds(until: deadline, now: now))
             }
@@ -235,6 +238,9 @@ final class ForwardingLoop: LaneHost {
         progress = sessions.rebalanceStalledLanes(now: now) || progress
         sessions.driveReconnect(now: now)
         sessions.refuseOverdueWaiters(now: now)
+        for forward in forwards where !forward.localClosed {
+            if forward.filter?.tick(now: now) == true { progress = true }
+        }
         closeFlushedForwards()
         sessions.closeIdleLanes(now: now)
         reapFinished()
@@ -275,6 +281,7 @@ final class ForwardingLoop: LaneHost {
             if listener.oneShot, let early = earlyChannels.take(for: listener) {
                 if early.awaitingLocal, !early.localClosed, !early.broken, !early.isDone, early.state != .closing {
                     early.adoptLocal(fd: client.fd, peer: client.peer, peerPort: client.peerPort)
+                    early.meter = listener.meter
                     logger.info("connection accepted onto its early channel", metadata: meta(early))
                     dataListeners.forget(listener)
                     listeners.removeAll { $0 === listener }
@@ -545,6 +552,8 @@ final class ForwardingLoop: LaneHost {
 
     func dropListener(_ listener: LocalListener) {
         listeners.removeAll { $0 === listener }
+        // No data connection came: its transfer's data cannot have arrived.
+        listener.meter?.end()
         if let early = earlyChannels.take(for: listener) { abandonEarlyChannel(early) }
     }
 

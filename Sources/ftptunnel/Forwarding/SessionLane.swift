@@ -227,6 +227,7 @@ final class SessionLane {
         if forward.readyForLocalShutdown {
             shutdown(forward.fd, Int32(SHUT_WR))
             forward.downstream = .localShutDown
+            forward.noteDelivery()
             progress = true
         }
         if forward.isOpen, forward.isFinished {
@@ -393,7 +394,12 @@ final class SessionLane {
     private func sendEOF(_ forward: Forward) throws -> Bool {
         guard let channel = forward.channel else { pending = nil; return false }
         switch try attempt(.sendEOF(forward), { try channel.sendEOF() }) {
-        case .done, .channelFailed:
+        case .done:
+            forward.upstream = .eofSent
+            forward.noteDelivery()
+            return true
+        case .channelFailed:
+            forward.eofFailed = true
             forward.upstream = .eofSent
             return true
         case .blocked:

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Extension point for rewrite mode (DESIGN 3.4): the filter of one control connection, driven by the loop on its
 /// thread. Unlike a bytes-in/bytes-out transformation it may send toward the server AND toward the client from
 /// either side's input, or later (when an active-mode connection completes): it writes through
@@ -27,12 +29,19 @@ protocol StreamFilter: AnyObject {
     func sessionLost()
     /// A new channel to the FTP server is open (after `sessionLost`).
     func serverReconnected()
+    /// Once per loop pass: work that waits on something else (a held reply waiting for its data connection).
+    /// Returns true when it produced output.
+    func tick(now: Date) -> Bool
+    /// When `tick` must run at the latest (nil: nothing due).
+    var dueDate: Date? { get }
 }
 
 extension StreamFilter {
     var survivesSessionLoss: Bool { false }
     func sessionLost() {}
     func serverReconnected() {}
+    func tick(now: Date) -> Bool { false }
+    var dueDate: Date? { nil }
 }
 
 /// What a control filter may ask the forwarding loop to do, on the loop thread. Data endpoints are keyed by
@@ -52,6 +61,8 @@ protocol ForwardingControl: AnyObject {
     /// connected, else the reason.
     func connectActive(client: ForwardTarget, target: ForwardTarget, meter: TransferMeter?,
                        completion: @escaping (String?) -> Void)
+    /// Wakes the loop from any thread (e.g. when another pool session's data connection settles).
+    var wakeLoop: @Sendable () -> Void { get }
 }
 
 /// Where a forward's channel goes, as seen from the SSH server.

@@ -34,12 +34,13 @@ final class TransferReporter {
 
     func sentToServer(_ bytes: [UInt8]) { tracker.sentToServer(bytes) }
 
-    func fromServer(_ bytes: UnsafeRawBufferPointer) {
-        for event in tracker.fromServer(bytes) { handle(event) }
-    }
-
-    func fromServer(_ bytes: [UInt8]) {
-        for event in tracker.fromServer(bytes) { handle(event) }
+    /// Server bytes in order; returns the data meter of a transfer they complete with a positive reply (a transfer
+    /// that had started, so a data connection carried it).
+    @discardableResult
+    func fromServer(_ bytes: [UInt8]) -> TransferMeter? {
+        var completed: TransferMeter?
+        for event in tracker.fromServer(bytes) { completed = handle(event) ?? completed }
+        return completed
     }
 
     /// The control connection is finished: a transfer still listed is forgotten.
@@ -48,7 +49,7 @@ final class TransferReporter {
         current = nil
     }
 
-    private func handle(_ event: TransferTracker.Event) {
+    private func handle(_ event: TransferTracker.Event) -> TransferMeter? {
         switch event {
         case .started(let transfer):
             let live = LiveTransfer(transfer: transfer, connection: connection(), started: Date(), meter: latestMeter)
@@ -56,6 +57,7 @@ final class TransferReporter {
             if let current { activity?.remove(current) }
             current = live
             activity?.add(live)
+            return nil
         case .finished(let transfer, let code, let text):
             let live = current.flatMap { $0.transfer.verb == transfer.verb && $0.transfer.path == transfer.path ? $0 : nil }
             current = nil
@@ -64,15 +66,19 @@ final class TransferReporter {
             guard let live else {
                 // Refused before any data (no 1xx reply).
                 logger.log(level: level, "\(Self.line(transfer, bytes: nil, seconds: nil, reply: reply))", metadata: ["conn": "\(conn)"])
-                return
+                return nil
             }
             let write: @Sendable () -> Void = {
                 activity?.remove(live)
                 let (bytes, endedAt) = live.meter?.snapshot ?? (0, nil)
+                // A positive reply whose data did not arrive whole reached the client as 426 (TransferCompletionGate).
+                let reply = (200..<300).contains(reply.code) && live.meter?.settled == .broken
+                    ? (code: ReplyCode.transferAborted, text: "the data connection ended before all data arrived") : reply
                 let seconds = max((endedAt ?? Date()).timeIntervalSince(live.started), Date().timeIntervalSince(live.started))
                 logger.log(level: level, "\(Self.line(transfer, bytes: bytes, seconds: seconds, reply: reply))", metadata: ["conn": "\(conn)"])
             }
             if let meter = live.meter { meter.onEnd(write) } else { write() }
+            return (200..<300).contains(code) ? live.meter : nil
         }
     }
 
