@@ -51,6 +51,25 @@ final class DropWorld: @unchecked Sendable {
         return victims.count
     }
 
+    /// The pool session (`session=N` in the tunnel's -v log) that accepted the connection from the client's local
+    /// `port` (its control or data connection).
+    func session(ofClientPort port: Int) -> Int? {
+        for line in tunnel.output.split(whereSeparator: \.isNewline)
+        where line.contains("connection accepted") && line.contains("peer=\(LoopbackNet.clientSide):\(port) ") {
+            guard let range = line.range(of: #"session=(\d+)"#, options: .regularExpression) else { continue }
+            return Int(line[range].dropFirst("session=".count))
+        }
+        return nil
+    }
+
+    /// The client's control and data ports, once it printed them.
+    static func ports(_ output: String) -> (control: Int, data: Int)? {
+        guard let line = output.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("PORTS ") }) else { return nil }
+        let fields = line.split(separator: " ")
+        guard fields.count == 3, let control = Int(fields[1]), let data = Int(fields[2]) else { return nil }
+        return (control, data)
+    }
+
     /// Starts the stalling client. `RETR`: reads one block, prints STARTED, waits for `go`, reads the rest.
     /// `STOR`: sends the whole file and its EOF, prints SENT, waits for `go`. Then it reads the final reply and prints
     /// `COMPLETE <bytes> <sha256> <code>` when it is positive, else `FAILED <bytes> <reason>`.
@@ -74,6 +93,7 @@ final class DropWorld: @unchecked Sendable {
     h = hashlib.sha256(); n = 0
     try:
         conn = ftp.transfercmd(verb + ' ' + remote)
+        print('PORTS', ftp.sock.getsockname()[1], conn.getsockname()[1], flush=True)
         if verb == 'RETR':
             first = conn.recv(65536)
             h.update(first); n += len(first)
@@ -136,5 +156,129 @@ final class DropWorld: @unchecked Sendable {
         print("session drop during a slow download (\(server)): \(Self.runs) runs, \(whole) whole, \(failed) failed with an error, \(truncatedComplete) truncated files reported complete")
         #expect(truncatedComplete == 0, "\(world.tunnel.output)")
         #expect(world.tunnel.process.isRunning)
+    }
+}
+
+/// Issue 17, point 1 for uploads: with `Sessions 2` the control connection and the data connection are on different
+/// SSH sessions, so the server's 226 still arrives when the data's session dies mid-upload. The client is told 226
+/// only when the server's file is whole.
+@Suite(.serialized) struct SessionDropUploadTests {
+    static let runs = 4
+
+    @Test(arguments: DropWorld.Server.allCases)
+    func anUploadCutByASessionLossIsNeverAcknowledgedUnlessTheFileIsWhole(_ server: DropWorld.Server) throws {
+        let world = try DropWorld(server, name: "drop-up-\(server)", extraArguments: ["-o", "Sessions=2"])
+        let expected = try TestFiles.sha256(world.work.file("up.bin"))
+        try Deadline.wait(for: "two SSH sessions", seconds: 30) { world.sshd.sessionProcesses.count == 2 }
+        // Session 1 connects first; session 2 after it (so their sshd processes come in that order).
+        var sessionPIDs = Dictionary(uniqueKeysWithValues: zip([1, 2], world.sshd.sessionProcesses))
+        var (acknowledgedWhole, failed, acknowledgedTruncated, split) = (0, 0, 0, 0)
+        for run in 0..<Self.runs {
+            let go = world.work.file("go-up-\(run)")
+            let remote = "upload/up-\(run).bin"
+            let client = try world.client("STOR", remote: remote, go: go)
+            try client.waitForOutput(containing: "SENT", seconds: 60)
+            let ports = try #require(DropWorld.ports(client.output), "\(client.output)")
+            let dataSession = try Deadline.value(of: "the data connection's session", seconds: 10) { world.session(ofClientPort: ports.data) }
+            let controlSession = try #require(world.session(ofClientPort: ports.control), "\(world.tunnel.output)")
+            if dataSession != controlSession { split += 1 }
+            let victim = try #require(sessionPIDs[dataSession])
+            kill(victim, SIGKILL)
+            FileManager.default.createFile(atPath: go, contents: nil)
+            _ = try client.waitForExit(seconds: 90)
+            let verdict = try #require(DropWorld.verdict(client.output), "run \(run): \(client.output)")
+            let stored = world.root.file(remote)
+            if verdict[0] == "COMPLETE" {
+                if TestFiles.size(stored) == DropWorld.fileBytes, try TestFiles.sha256(stored) == expected {
+                    acknowledgedWhole += 1
+                } else {
+                    acknowledgedTruncated += 1
+                }
+            } else {
+                failed += 1
+            }
+            // The lost session comes back as the same session number, carried by a new sshd process.
+            try Deadline.wait(for: "session \(dataSession) to be back (run \(run))", seconds: 30) {
+                world.sshd.sessionProcesses.count == 2 && !world.sshd.sessionProcesses.contains(victim)
+            }
+            sessionPIDs[dataSession] = world.sshd.sessionProcesses.first { !sessionPIDs.values.contains($0) }
+        }
+        print("session drop during an upload (\(server), Sessions 2): \(Self.runs) runs (\(split) with control and data on different sessions), \(acknowledgedWhole) acknowledged and whole, \(failed) failed with an error, \(acknowledgedTruncated) acknowledged with a truncated file on the server")
+        #expect(acknowledgedTruncated == 0, "\(world.tunnel.output)")
+        #expect(split == Self.runs, "each control connection and its data connection land on different sessions\n\(world.tunnel.output)")
+    }
+}
+
+/// Issue 17, point 7: with `Sessions 3`, control connections spread over the sessions like data connections, and the
+/// loss of one session fails only the transfers that used it (control or data); every other one completes whole.
+@Suite(.serialized) struct SessionPoolPlacementTests {
+    static let clients = 6
+
+    @Test func losingOneSessionFailsOnlyTheTransfersThatUsedIt() throws {
+        let world = try DropWorld(.vsftpd, name: "pool-place", extraArguments: ["-o", "Sessions=3"])
+        let expected = try TestFiles.sha256(world.root.file("down.bin"))
+        try Deadline.wait(for: "three SSH sessions", seconds: 30) { world.sshd.sessionProcesses.count == 3 }
+        let go = world.work.file("go")
+        let clients = try (0..<Self.clients).map { _ in try world.client("RETR", remote: "down.bin", go: go) }
+        for client in clients { try client.waitForOutput(containing: "STARTED", seconds: 60) }
+        var used: [(control: Int, data: Int)] = []
+        for client in clients {
+            let ports = try #require(DropWorld.ports(client.output))
+            let control = try #require(world.session(ofClientPort: ports.control), "\(world.tunnel.output)")
+            let data = try Deadline.value(of: "the data connection's session", seconds: 10) { world.session(ofClientPort: ports.data) }
+            used.append((control, data))
+        }
+        #expect(Set(used.map(\.control)).count > 1, "control connections on more than one session: \(used)\n\(world.tunnel.output)")
+
+        let victim = try #require(world.sshd.sessionProcesses.last)
+        kill(victim, SIGKILL)
+        let lost = try Deadline.value(of: "the tunnel to name the lost session", seconds: 20) { () -> Int? in
+            guard let line = world.tunnel.output.split(whereSeparator: \.isNewline).first(where: { $0.contains("reconnecting in") }),
+                  let range = line.range(of: #"session=(\d+)"#, options: .regularExpression) else { return nil }
+            return Int(line[range].dropFirst("session=".count))
+        }
+        FileManager.default.createFile(atPath: go, contents: nil)
+
+        var (spared, sparedWhole, hit, hitFailed, truncatedComplete) = (0, 0, 0, 0, 0)
+        for (index, client) in clients.enumerated() {
+            _ = try client.waitForExit(seconds: 120)
+            let verdict = try #require(DropWorld.verdict(client.output), "client \(index): \(client.output)")
+            let whole = verdict[0] == "COMPLETE" && Int(verdict[1]) == DropWorld.fileBytes && String(verdict[2]) == expected
+            if verdict[0] == "COMPLETE" && !whole { truncatedComplete += 1 }
+            if used[index].control == lost || used[index].data == lost {
+                hit += 1
+                if !whole { hitFailed += 1 }
+            } else {
+                spared += 1
+                if whole { sparedWhole += 1 }
+                #expect(whole, "client \(index) used sessions \(used[index]), not the lost session \(lost): \(client.output)\n\(world.tunnel.output)")
+            }
+        }
+        print("pool placement (Sessions 3, \(Self.clients) clients): sessions used (control, data) \(used); session \(lost) killed: \(hit) transfers used it (\(hitFailed) failed), \(spared) did not (\(sparedWhole) whole); \(truncatedComplete) truncated files reported complete")
+        #expect(truncatedComplete == 0)
+        #expect(spared > 0, "some transfer did not use the lost session: \(used)")
+    }
+}
+
+/// Fixed mode does not read the control stream: there a data connection whose channel is lost is reset, so the client
+/// sees an error (ECONNRESET), never an end of file it could take for the end of the transfer.
+@Suite(.serialized) struct FixedModeDataResetTests {
+    @Test func aDataConnectionWhoseChannelIsLostIsReset() throws {
+        let recipe = try TunnelRecipe()
+        // Larger than the channel window and every buffer: the tunnel cannot have it all when the session dies.
+        try TunnelPayload.random(at: recipe.root.file("big.bin"), mebibytes: 64)
+        let tunnel = try recipe.tunnel()
+        try Deadline.wait(for: "the tunnel's SSH session", seconds: 30) { recipe.sshd.sessionProcesses.count == 1 }
+        let go = recipe.work.file("go")
+        let client = try ManagedProcess(try which("python3"), ["-c", DropWorld.clientScript, LoopbackNet.clientSide,
+                                                              "\(tunnel.localPort)", "RETR", "big.bin", "-", go])
+        try client.waitForOutput(containing: "STARTED", seconds: 30)
+        for pid in recipe.sshd.sessionProcesses { kill(pid, SIGKILL) }
+        try Deadline.wait(for: "the tunnel to notice the loss", seconds: 20) { tunnel.output.contains("reconnecting in") }
+        FileManager.default.createFile(atPath: go, contents: nil)
+        _ = try client.waitForExit(seconds: 60)
+        let verdict = try #require(DropWorld.verdict(client.output), "\(client.output)")
+        print("fixed mode, channel lost mid-download: the client's data connection ended with \(verdict.dropFirst(2).first ?? "?") after \(verdict[1]) bytes")
+        #expect(verdict[0] == "FAILED" && verdict[2] == "ConnectionResetError", "\(client.output)\n\(tunnel.output)")
     }
 }

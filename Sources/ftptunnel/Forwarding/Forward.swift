@@ -20,6 +20,9 @@ final class Forward {
         /// Its SSH session was lost; a control connection that survives the loss waits here (client side open,
         /// filter state kept) until a session is back, then opens a new channel.
         case suspended(since: Date)
+        /// A data connection whose channel was lost with its SSH session after the channel's EOF: everything the
+        /// server sent is here, so it is still handed to the client, then the connection ends cleanly.
+        case draining
         case done
     }
 

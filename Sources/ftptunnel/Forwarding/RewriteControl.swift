@@ -77,8 +77,8 @@ final class RewriteControl: StreamFilter {
     }
 
     /// Server bytes (after the keeper) through the gate to the filter.
-    private func toFilter(_ bytes: [UInt8]) {
-        let passed = gate.feed(bytes)
+    private func toFilter(_ bytes: [UInt8], sessionLost: Bool = false) {
+        let passed = gate.feed(bytes, sessionLost: sessionLost)
         if !passed.isEmpty { perform(filter.serverBytes(passed)) }
     }
 
@@ -101,7 +101,7 @@ final class RewriteControl: StreamFilter {
         // The old server's passive ports are gone: listeners announced for them must not lead anywhere.
         control.releaseDataListeners(owner: owner)
         logger.info("FTP session suspended until the SSH session is back", metadata: forward.map { ["conn": "\($0.id)"] })
-        deliver(keeper!.sessionLost())
+        deliver(keeper!.sessionLost(), sessionLost: true)
     }
 
     func serverReconnected() {
@@ -109,9 +109,9 @@ final class RewriteControl: StreamFilter {
     }
 
     /// What the keeper produced: replies for the filter, replayed commands for the server, the outcome.
-    private func deliver(_ output: ControlSessionKeeper.Output) {
+    private func deliver(_ output: ControlSessionKeeper.Output, sessionLost: Bool = false) {
         forward?.queueToChannel(output.toServer)
-        if !output.toFilter.isEmpty { toFilter(output.toFilter) }
+        if !output.toFilter.isEmpty { toFilter(output.toFilter, sessionLost: sessionLost) }
         if output.resumed {
             logger.notice("FTP session resumed on the new SSH session (login, directory and transfer settings replayed)", metadata: forward.map { ["conn": "\($0.id)"] })
         }

@@ -189,7 +189,7 @@ final class SessionLane {
             case .closing:
                 progress = try close(forward) || progress
                 if pending != nil { return progress }
-            case .connectingLocally, .queued, .opening, .suspended, .done:
+            case .connectingLocally, .queued, .opening, .suspended, .draining, .done:
                 break
             }
         }

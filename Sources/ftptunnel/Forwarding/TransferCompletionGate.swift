@@ -13,6 +13,14 @@ import Shared
 ///   from the server meanwhile. The hold ends after `stallLimit` without a byte moving on the data connection
 ///   (then `426`): a stuck data connection cannot hold its control connection forever.
 ///
+/// The converse, when the control connection's SSH session is lost while the transfer's data connection lives on
+/// another session of a pool: the session keeper answers the transfer `426` at once. What a data channel's clean end
+/// proves without the server's reply: for a download, that the server closed its data connection normally after
+/// sending — not that it sent the whole file (a server that fails reading the file also just closes, then replies
+/// 451). Only together with the size the server announced (150 "(N bytes)", or SIZE) does it prove the file whole:
+/// then that 426 is held and becomes `226` when exactly that many bytes arrived whole. For an upload the server's
+/// reply alone says whether it stored the file (disk full, rename), so the 426 stays.
+///
 /// A multi-line reply is collected whole (up to `maximumReplyBytes`, beyond which it passes line by line), so a
 /// replacement never leaves the client inside a reply. Lives on the control connection's loop thread.
 final class TransferCompletionGate {
@@ -23,9 +31,8 @@ final class TransferCompletionGate {
     static let abortedReply = Array("\(ReplyCode.transferAborted) Connection closed; transfer aborted: the tunnel's data connection ended before all data arrived (SSH session lost or channel failed); retry, or resume with REST.".utf8) + [13, 10]
     static let stalledReply = Array("\(ReplyCode.transferAborted) Transfer aborted: the server reported it complete, but its data connection moved no byte for \(Int(stallLimit)) s afterwards.".utf8) + [13, 10]
 
-    /// Called with each reply (or pass-through piece) in order; returns the meter of the transfer a reply completes
-    /// positively, nil otherwise.
-    private let inspect: ([UInt8]) -> TransferMeter?
+    /// Called with each reply (or pass-through piece) in order; tells how a reply ended a started transfer.
+    private let inspect: ([UInt8]) -> TransferReporter.Ending?
     /// Wakes the loop (from any thread) when a held reply's data connection settles.
     private let wake: @Sendable () -> Void
 
@@ -42,12 +49,15 @@ final class TransferCompletionGate {
     private struct Held {
         let reply: [UInt8]
         let meter: TransferMeter
+        /// A session keeper's 426 that becomes 226 when exactly this many bytes arrive whole (nil: a server's
+        /// positive reply).
+        let vouchFor: Int?
         var bytesSeen: Int
         var deadline: Date
     }
     private var held: Held?
 
-    init(wake: @escaping @Sendable () -> Void, inspect: @escaping ([UInt8]) -> TransferMeter?) {
+    init(wake: @escaping @Sendable () -> Void, inspect: @escaping ([UInt8]) -> TransferReporter.Ending?) {
         self.wake = wake
         self.inspect = inspect
     }
@@ -58,15 +68,21 @@ final class TransferCompletionGate {
     /// When the hold must be looked at again at the latest.
     var dueDate: Date? { held?.deadline }
 
-    /// Server bytes in; what may go on toward the client now.
-    func feed(_ bytes: [UInt8], now: Date = Date()) -> [UInt8] {
+    /// Server bytes in; what may go on toward the client now. `sessionLost`: the session keeper's answers for the
+    /// commands that were in flight when the control connection's SSH session was lost.
+    func feed(_ bytes: [UInt8], sessionLost: Bool = false, now: Date = Date()) -> [UInt8] {
         guard held == nil else {
             waitingInput += bytes
             return []
         }
         events += splitter.feed(bytes)
+        keeperAnswers = sessionLost
+        defer { keeperAnswers = false }
         return drain(now: now)
     }
+
+    /// The replies being drained are the keeper's own (set only while `feed(_:sessionLost: true)` runs).
+    private var keeperAnswers = false
 
     /// The server's stream ended (or the control connection closes): an unfinished line or reply goes on as it is.
     func flush() -> [UInt8] {
@@ -84,9 +100,9 @@ final class TransferCompletionGate {
         var out: [UInt8]
         switch hold.meter.settled {
         case .whole?:
-            out = hold.reply
+            out = hold.vouchFor.map { Self.vouched(hold.reply, expected: $0, moved: hold.meter.snapshot.bytes) } ?? hold.reply
         case .broken?:
-            out = Self.abortedReply
+            out = hold.vouchFor == nil ? Self.abortedReply : hold.reply
         case nil:
             let moved = hold.meter.snapshot.bytes
             if moved != hold.bytesSeen {
@@ -95,7 +111,7 @@ final class TransferCompletionGate {
                 held = hold
             }
             guard now >= hold.deadline else { return nil }
-            out = Self.stalledReply
+            out = hold.vouchFor == nil ? Self.stalledReply : hold.reply
         }
         held = nil
         events += splitter.feed(waitingInput)
@@ -160,15 +176,34 @@ final class TransferCompletionGate {
     }
 
     private func decide(_ reply: [UInt8], now: Date, _ out: inout [UInt8]) {
-        guard let meter = inspect(reply) else { return out += reply }
-        switch meter.settled {
-        case .whole?:
-            out += reply
-        case .broken?:
-            out += Self.abortedReply
-        case nil:
-            held = Held(reply: reply, meter: meter, bytesSeen: meter.snapshot.bytes, deadline: now.addingTimeInterval(Self.stallLimit))
-            meter.onSettled(wake)
+        guard let ending = inspect(reply) else { return out += reply }
+        let meter = ending.meter
+        if (200..<300).contains(ending.code) {
+            switch meter.settled {
+            case .whole?: out += reply
+            case .broken?: out += Self.abortedReply
+            case nil: hold(reply, meter: meter, vouchFor: nil, now: now)
+            }
+            return
         }
+        guard keeperAnswers, ending.code == ReplyCode.transferAborted, ending.transfer.isDownload,
+              let expected = ending.transfer.expectedBytes else { return out += reply }
+        switch meter.settled {
+        case .whole?: out += Self.vouched(reply, expected: expected, moved: meter.snapshot.bytes)
+        case .broken?: out += reply
+        case nil: hold(reply, meter: meter, vouchFor: expected, now: now)
+        }
+    }
+
+    private func hold(_ reply: [UInt8], meter: TransferMeter, vouchFor: Int?, now: Date) {
+        held = Held(reply: reply, meter: meter, vouchFor: vouchFor, bytesSeen: meter.snapshot.bytes,
+                    deadline: now.addingTimeInterval(Self.stallLimit))
+        meter.onSettled(wake)
+    }
+
+    /// The keeper's 426 for a download whose data arrived whole: 226 when exactly the announced bytes came.
+    static func vouched(_ keeperReply: [UInt8], expected: Int, moved: Int) -> [UInt8] {
+        guard moved == expected else { return keeperReply }
+        return Array("\(ReplyCode.closingData) Transfer complete: all \(expected) bytes the server announced arrived on a data connection that ended cleanly (the control connection's SSH session was lost before the server's own reply).".utf8) + [13, 10]
     }
 }

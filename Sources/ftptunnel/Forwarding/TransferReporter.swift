@@ -34,13 +34,19 @@ final class TransferReporter {
 
     func sentToServer(_ bytes: [UInt8]) { tracker.sentToServer(bytes) }
 
-    /// Server bytes in order; returns the data meter of a transfer they complete with a positive reply (a transfer
-    /// that had started, so a data connection carried it).
+    /// How a reply ended a transfer that had started (so a data connection carried it).
+    struct Ending {
+        let meter: TransferMeter
+        let code: Int
+        let transfer: TransferTracker.Transfer
+    }
+
+    /// Server bytes in order; returns how they ended a started transfer, if they did.
     @discardableResult
-    func fromServer(_ bytes: [UInt8]) -> TransferMeter? {
-        var completed: TransferMeter?
-        for event in tracker.fromServer(bytes) { completed = handle(event) ?? completed }
-        return completed
+    func fromServer(_ bytes: [UInt8]) -> Ending? {
+        var ending: Ending?
+        for event in tracker.fromServer(bytes) { ending = handle(event) ?? ending }
+        return ending
     }
 
     /// The control connection is finished: a transfer still listed is forgotten.
@@ -49,7 +55,7 @@ final class TransferReporter {
         current = nil
     }
 
-    private func handle(_ event: TransferTracker.Event) -> TransferMeter? {
+    private func handle(_ event: TransferTracker.Event) -> Ending? {
         switch event {
         case .started(let transfer):
             let live = LiveTransfer(transfer: transfer, connection: connection(), started: Date(), meter: latestMeter)
@@ -78,7 +84,7 @@ final class TransferReporter {
                 logger.log(level: level, "\(Self.line(transfer, bytes: bytes, seconds: seconds, reply: reply))", metadata: ["conn": "\(conn)"])
             }
             if let meter = live.meter { meter.onEnd(write) } else { write() }
-            return (200..<300).contains(code) ? live.meter : nil
+            return live.meter.map { Ending(meter: $0, code: code, transfer: live.transfer) }
         }
     }
 
