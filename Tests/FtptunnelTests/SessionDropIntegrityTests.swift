@@ -16,9 +16,11 @@ final class DropWorld: @unchecked Sendable {
     let passivePorts: ClosedRange<Int>
     let tunnel: RewriteTunnelProcess
     private let server: AnyObject
-    static let fileBytes = 4 << 20
+    /// Size of `down.bin` and `up.bin`.
+    let fileBytes: Int
 
-    init(_ kind: Server, name: String, extraArguments: [String] = []) throws {
+    init(_ kind: Server, name: String, fileBytes: Int = 4 << 20, extraArguments: [String] = []) throws {
+        self.fileBytes = fileBytes
         sshd = try SSHDFixture()
         root = try TempDirectory("\(name)-root")
         work = try TempDirectory("\(name)-work")
@@ -34,8 +36,8 @@ final class DropWorld: @unchecked Sendable {
                 "--anonymous", "--writable", "--anonymous-account", PasvdFixture.runnerAccount])
             (server, port, passivePorts) = (pasvd, pasvd.port, pasvd.passivePorts)
         }
-        try TestFiles.random(at: root.file("down.bin"), size: Self.fileBytes)
-        try TestFiles.random(at: work.file("up.bin"), size: Self.fileBytes, seed: 7)
+        try TestFiles.random(at: root.file("down.bin"), size: fileBytes)
+        try TestFiles.random(at: work.file("up.bin"), size: fileBytes, seed: 7)
         tunnel = try RewriteTunnelProcess(sshd: sshd, knownHosts: knownHosts, ftpPort: port, extraArguments: extraArguments)
     }
 
@@ -127,16 +129,22 @@ final class DropWorld: @unchecked Sendable {
 
 /// Issue 17, point 1: a download whose SSH session dies after the server's 226 reached the tunnel but before all its
 /// data reached the client is never reported complete. Real sshd, real vsftpd and pasvd, Python's ftplib, SHA-256
-/// at both ends.
+/// at both ends. 4 MiB (the issue's case): the tunnel has read everything, channel EOF included, when the session
+/// dies, so the client still gets it all. 12 MiB: the server has sent it all (`DataWindow 16M`), but the
+/// tunnel holds a part of it unread inside libssh2 behind the stalled client when the session dies: the transfer must
+/// fail (reset data connection, 426), never end in 226.
 @Suite(.serialized) struct SessionDropIntegrityTests {
-    static let runs = 8
+    static let cases: [(DropWorld.Server, Int, Int)] = [(.vsftpd, 4, 8), (.pasvd, 4, 8), (.vsftpd, 12, 4), (.pasvd, 12, 4)]
 
-    @Test(arguments: DropWorld.Server.allCases)
-    func aDownloadCutByASessionLossIsNeverReportedComplete(_ server: DropWorld.Server) throws {
-        let world = try DropWorld(server, name: "drop-\(server)")
+    @Test(arguments: cases)
+    func aDownloadCutByASessionLossIsNeverReportedComplete(_ server: DropWorld.Server, mebibytes: Int, runs: Int) throws {
+        // A fixed 16 MiB window lets the server send the 12 MiB file whole while the client stalls (`DataWindow auto`
+        // starts at 2 MiB and grows only as the client consumes).
+        let world = try DropWorld(server, name: "drop-\(server)", fileBytes: mebibytes << 20,
+                                  extraArguments: mebibytes > 4 ? ["-o", "DataWindow=16M"] : [])
         let expected = try TestFiles.sha256(world.root.file("down.bin"))
         var (whole, failed, truncatedComplete) = (0, 0, 0)
-        for run in 0..<Self.runs {
+        for run in 0..<runs {
             try Deadline.wait(for: "the tunnel's SSH session (run \(run))", seconds: 30) { world.sshd.sessionProcesses.count == 1 }
             let go = world.work.file("go-\(run)")
             let client = try world.client("RETR", remote: "down.bin", go: go)
@@ -148,12 +156,12 @@ final class DropWorld: @unchecked Sendable {
             _ = try client.waitForExit(seconds: 90)
             let verdict = try #require(DropWorld.verdict(client.output), "run \(run): \(client.output)")
             if verdict[0] == "COMPLETE" {
-                if Int(verdict[1]) == DropWorld.fileBytes && String(verdict[2]) == expected { whole += 1 } else { truncatedComplete += 1 }
+                if Int(verdict[1]) == world.fileBytes && String(verdict[2]) == expected { whole += 1 } else { truncatedComplete += 1 }
             } else {
                 failed += 1
             }
         }
-        print("session drop during a slow download (\(server)): \(Self.runs) runs, \(whole) whole, \(failed) failed with an error, \(truncatedComplete) truncated files reported complete")
+        print("session drop during a slow download (\(server), \(mebibytes) MiB): \(runs) runs, \(whole) whole, \(failed) failed with an error, \(truncatedComplete) truncated files reported complete")
         #expect(truncatedComplete == 0, "\(world.tunnel.output)")
         #expect(world.tunnel.process.isRunning)
     }
@@ -189,7 +197,7 @@ final class DropWorld: @unchecked Sendable {
             let verdict = try #require(DropWorld.verdict(client.output), "run \(run): \(client.output)")
             let stored = world.root.file(remote)
             if verdict[0] == "COMPLETE" {
-                if TestFiles.size(stored) == DropWorld.fileBytes, try TestFiles.sha256(stored) == expected {
+                if TestFiles.size(stored) == world.fileBytes, try TestFiles.sha256(stored) == expected {
                     acknowledgedWhole += 1
                 } else {
                     acknowledgedTruncated += 1
@@ -243,7 +251,7 @@ final class DropWorld: @unchecked Sendable {
         for (index, client) in clients.enumerated() {
             _ = try client.waitForExit(seconds: 120)
             let verdict = try #require(DropWorld.verdict(client.output), "client \(index): \(client.output)")
-            let whole = verdict[0] == "COMPLETE" && Int(verdict[1]) == DropWorld.fileBytes && String(verdict[2]) == expected
+            let whole = verdict[0] == "COMPLETE" && Int(verdict[1]) == world.fileBytes && String(verdict[2]) == expected
             if verdict[0] == "COMPLETE" && !whole { truncatedComplete += 1 }
             if used[index].control == lost || used[index].data == lost {
                 hit += 1

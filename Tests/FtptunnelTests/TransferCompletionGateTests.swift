@@ -136,11 +136,18 @@ import Testing
     @Test func anUploadIsWholeOnlyWhenTheServerEndedAfterOurEOF() {
         let early = Self.forward()
         early.bytesUp = 100
-        early.channelEnded()          // the server's side ended first
+        early.queueToChannel([1, 2, 3])
+        early.channelEnded()          // the server's side ended with client bytes still on their way
         early.downstream = .localShutDown
-        early.upstream = .eofSent
         early.noteDelivery()
         #expect(!early.deliveredWhole)
+
+        let ending = Self.forward()
+        ending.upstream = .localEnded  // the client ended, our EOF not sent yet
+        ending.channelEnded()
+        ending.downstream = .localShutDown
+        ending.noteDelivery()
+        #expect(!ending.deliveredWhole)
 
         let upload = Self.forward()
         upload.bytesUp = 100

@@ -212,7 +212,10 @@ final class Forward {
     func channelEnded() {
         guard downstream == .flowing else { return }
         downstream = .channelEnded
-        serverEndedAfterOurEOF = upstream == .eofSent && !eofFailed
+        // Whatever the client had sent was on its way when the server's side ended: all of it and our EOF (an
+        // upload), or everything read so far with the client still open (a download, TLS handshakes included).
+        clientSideSettledAtServerEnd = (upstream == .eofSent && !eofFailed)
+            || (upstream == .flowing && toChannel.isEmpty && toChannelOverflow.isEmpty)
         filter?.serverEnded()
     }
 
@@ -220,17 +223,17 @@ final class Forward {
 
     /// Sending our EOF failed (the channel was gone): an upload's end never reached the server.
     var eofFailed = false
-    /// The server's side ended after our EOF had gone out: it read an upload to its end.
-    private var serverEndedAfterOurEOF = false
+    /// See `channelEnded`.
+    private var clientSideSettledAtServerEnd = false
     /// Set once the data connection's bytes arrived whole; a data connection closed without it is reset.
     private(set) var deliveredWhole = false
 
-    /// After a clean local shutdown or EOF: a download is whole once the channel's EOF came and every byte was handed
-    /// to the client's socket before its sending half was shut; an upload (the client sent bytes) once its bytes and
-    /// EOF went out and the server's side ended after them. Tells the meter.
+    /// After a clean local shutdown: the data is whole once the channel's EOF came, every byte from the server was
+    /// handed to the client's socket before its sending half was shut, and nothing from the client was left behind
+    /// when the server's side ended (an upload: its bytes and EOF had gone out, so the server read it to its end).
+    /// Tells the meter.
     func noteDelivery() {
-        guard filter == nil, !deliveredWhole, !broken, downstream == .localShutDown else { return }
-        guard bytesUp == 0 || (upstream == .eofSent && !eofFailed && serverEndedAfterOurEOF) else { return }
+        guard filter == nil, !deliveredWhole, !broken, downstream == .localShutDown, clientSideSettledAtServerEnd else { return }
         deliveredWhole = true
         meter?.deliveredWhole()
     }

@@ -396,7 +396,6 @@ final class SessionLane {
         switch try attempt(.sendEOF(forward), { try channel.sendEOF() }) {
         case .done:
             forward.upstream = .eofSent
-            forward.noteDelivery()
             return true
         case .channelFailed:
             forward.eofFailed = true
