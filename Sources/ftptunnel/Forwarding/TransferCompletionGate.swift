@@ -100,7 +100,7 @@ final class TransferCompletionGate {
         var out: [UInt8]
         switch hold.meter.settled {
         case .whole?:
-            out = hold.vouchFor.map { Self.vouched(hold.reply, expected: $0, moved: hold.meter.snapshot.bytes) } ?? hold.reply
+            out = hold.vouchFor.map { Self.vouched(hold.reply, expected: $0, meter: hold.meter) } ?? hold.reply
         case .broken?:
             out = hold.vouchFor == nil ? Self.abortedReply : hold.reply
         case nil:
@@ -189,7 +189,7 @@ final class TransferCompletionGate {
         guard keeperAnswers, ending.code == ReplyCode.transferAborted, ending.transfer.isDownload,
               let expected = ending.transfer.expectedBytes else { return out += reply }
         switch meter.settled {
-        case .whole?: out += Self.vouched(reply, expected: expected, moved: meter.snapshot.bytes)
+        case .whole?: out += Self.vouched(reply, expected: expected, meter: meter)
         case .broken?: out += reply
         case nil: hold(reply, meter: meter, vouchFor: expected, now: now)
         }
@@ -202,8 +202,9 @@ final class TransferCompletionGate {
     }
 
     /// The keeper's 426 for a download whose data arrived whole: 226 when exactly the announced bytes came.
-    static func vouched(_ keeperReply: [UInt8], expected: Int, moved: Int) -> [UInt8] {
-        guard moved == expected else { return keeperReply }
+    static func vouched(_ keeperReply: [UInt8], expected: Int, meter: TransferMeter) -> [UInt8] {
+        guard meter.snapshot.bytes == expected else { return keeperReply }
+        meter.markVouched()
         return Array("\(ReplyCode.closingData) Transfer complete: all \(expected) bytes the server announced arrived on a data connection that ended cleanly (the control connection's SSH session was lost before the server's own reply).".utf8) + [13, 10]
     }
 }

@@ -77,5 +77,11 @@ final class TransferMeter: @unchecked Sendable {
     /// nil while the data connection is still under way.
     var settled: Outcome? { lock.withLock { outcome } }
 
+    /// The client was told 226 by the tunnel itself (the server's reply was lost with its session; see
+    /// `TransferCompletionGate`), for the transfer line.
+    private var vouched = false
+    func markVouched() { lock.withLock { vouched = true } }
+    var isVouched: Bool { lock.withLock { vouched } }
+
     var snapshot: (bytes: Int, ended: Date?) { lock.withLock { (bytes, endedAt) } }
 }

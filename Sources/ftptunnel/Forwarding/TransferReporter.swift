@@ -78,8 +78,11 @@ final class TransferReporter {
                 activity?.remove(live)
                 let (bytes, endedAt) = live.meter?.snapshot ?? (0, nil)
                 // A positive reply whose data did not arrive whole reached the client as 426 (TransferCompletionGate).
-                let reply = (200..<300).contains(reply.code) && live.meter?.settled == .broken
+                var reply = (200..<300).contains(reply.code) && live.meter?.settled == .broken
                     ? (code: ReplyCode.transferAborted, text: "the data connection ended before all data arrived") : reply
+                if live.meter?.isVouched == true {
+                    reply = (code: ReplyCode.closingData, text: "all announced bytes arrived; the server's reply was lost with its SSH session")
+                }
                 let seconds = max((endedAt ?? Date()).timeIntervalSince(live.started), Date().timeIntervalSince(live.started))
                 logger.log(level: level, "\(Self.line(transfer, bytes: bytes, seconds: seconds, reply: reply))", metadata: ["conn": "\(conn)"])
             }
