@@ -93,6 +93,33 @@ import Testing
         #expect(Self.text(server.gate.feed(keeper426)) == Self.text(keeper426), "the server's own 426 passes")
     }
 
+    /// Whatever the server sends (multi-line replies, stray and overlong lines, a reply cut at the end), fed in any
+    /// pieces: with no transfer to complete, every byte comes out unchanged and in order.
+    @Test func withoutATransferEveryByteComesOutUnchangedWhateverTheSplit() {
+        let hugeReply = "211-status\r\n" + String(repeating: " line of a long listing\r\n", count: 3000) + "211 end\r\n"
+        let pieces = ["220 hi\r\n", "211-a\r\n x\r\n211 b\r\n", String(repeating: "x", count: 5000) + "\r\n", "junk\n",
+                      "\r\n", "226 no transfer\r\n", "150 x\r\n", hugeReply, "550-a\r\n550 b\r\n", "2"]
+        var seed: UInt64 = 0x1234_5678
+        func next(_ bound: Int) -> Int {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return Int((seed >> 33) % UInt64(bound))
+        }
+        for _ in 0..<60 {
+            let input = Array((0..<(1 + next(8))).map { _ in pieces[next(pieces.count)] }.joined().utf8)
+            let gate = TransferCompletionGate(wake: {}) { _ in nil }
+            var output: [UInt8] = []
+            var offset = 0
+            while offset < input.count {
+                let length = min(input.count - offset, 1 + next(700))
+                output += gate.feed(Array(input[offset..<(offset + length)]))
+                offset += length
+            }
+            output += gate.flush()
+            #expect(output == input)
+            #expect(!gate.isHolding)
+        }
+    }
+
     @Test func repliesThatEndNoDataTransferPass() {
         let talk = Conversation()
         talk.reporter.sentToServer(Array("RETR missing\r\n".utf8))
