@@ -12,7 +12,7 @@ import Testing
     @Test func nothingMovesBeforeTheChannelIsOpen() {
         let forward = Self.forward()
         for state: Forward.ChannelState in [.queued, .opening(since: Date(), abandoned: false), .closing,
-                                            .suspended(since: Date()), .done] {
+                                            .suspended(since: Date()), .draining, .done] {
             forward.state = state
             #expect(!forward.wantsLocalRead && !forward.wantsChannelRead && !forward.readyForEOF)
         }

@@ -35,7 +35,7 @@ public enum ProcessSockets {
         return String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
     }
 
-    private static func ipv4(_ hex: Substring) -> String {
+    static func ipv4(_ hex: Substring) -> String {
         guard let ip = UInt32(hex, radix: 16) else { return String(hex) }
         return "\(ip & 0xff).\((ip >> 8) & 0xff).\((ip >> 16) & 0xff).\(ip >> 24)"
     }
@@ -49,5 +49,23 @@ public enum ProcessSockets {
     /// Ports only (for comparisons that ignore the address family).
     public static func listeningPorts(_ pid: pid_t) -> [Int] {
         listening(pid).compactMap { Int($0.split(separator: ":").last ?? "") }
+    }
+}
+
+extension ProcessSockets {
+    /// Established TCP connections (IPv4) whose local end is `host` on a port inside `ports`: e.g. a server's data
+    /// connections on its passive range, whoever holds them.
+    public static func establishedCount(localHost host: String, ports: ClosedRange<Int>) -> Int {
+        guard let text = readProcFile("/proc/net/tcp") else { return 0 }
+        var count = 0
+        for line in text.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            guard fields.count > 3, fields[3] == "01" else { continue }
+            let parts = fields[1].split(separator: ":")
+            guard parts.count == 2, let port = Int(parts[1], radix: 16), ports.contains(port),
+                  ipv4(parts[0]) == host else { continue }
+            count += 1
+        }
+        return count
     }
 }

@@ -119,6 +119,14 @@ public enum PosixSocket {
         return Int(n)
     }
 
+    /// SO_LINGER with a zero timeout: the next close(2) resets the connection (RST) instead of ending it with FIN, so
+    /// the peer sees an error rather than a clean end of stream, and whatever is still queued is discarded.
+    public static func setAbortiveClose(_ fd: Int32) {
+        guard fd >= 0 else { return }
+        var value = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &value, socklen_t(MemoryLayout<linger>.size))
+    }
+
     public static func setNoDelay(_ fd: Int32) { setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1) }
 
     /// SO_SNDTIMEO: a blocking send to a peer that stops reading fails after `seconds` instead of hanging.

@@ -51,7 +51,7 @@ extension ProfileKeyword {
                 + "`DataWindowMax`; a slow client and a short round trip keep the window at 2M"
         case .dataWindowMax: return "the most `DataWindow auto` grants one channel, 64K-1G"
         case .passiveHost: return "`ignore` (replace the address in 227 replies by FTPHost) or `server` (trust it)"
-        case .sessions: return "SSH sessions carrying data channels, 1-16"
+        case .sessions: return "SSH sessions carrying the connections (control and data, each to the least busy), 1-16"
         case .reconnect:
             return "`yes` or `no`: after the SSH session is lost, keep every listener and reconnect (backoff 1 s doubling "
                 + "to 30 s, with jitter; never after an authentication failure or another host key); rewrite-mode control "

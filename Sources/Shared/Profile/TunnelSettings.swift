@@ -71,7 +71,7 @@ public struct TunnelSettings: Sendable, Equatable {
 
     /// Where `DataWindow auto` starts: OpenSSH's own channel window.
     public static let autoWindowStart = 2 << 20
-    /// SSH sessions carrying data channels.
+    /// SSH sessions carrying the connections (control and data).
     public var sessions: Int = 1
     /// Reconnect after a lost SSH session (listeners stay, rewrite-mode control connections resume).
     public var reconnect: Bool = true

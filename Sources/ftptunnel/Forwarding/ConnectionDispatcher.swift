@@ -1,8 +1,8 @@
 import Foundation
 
-/// Spreads data connections over the sessions of a pool (`Sessions N`): each new one goes to the session
-/// with the fewest active data connections (ties: the one that was picked longest ago). Control
-/// connections stay on session 1 and do not count. Thread-safe; called from any loop thread.
+/// Spreads connections over the sessions of a pool (`Sessions N`): each new one, control or data, goes to the
+/// session with the fewest active connections (ties: the one that was picked longest ago), so the loss of one
+/// session fails only what it carried. Thread-safe; called from any loop thread.
 ///
 /// Integration point for rewrite mode and active-mode data connections: hand a local socket to
 /// `dispatch(_:)`, or pick with `loopForNewDataConnection()` and `PoolMember.adopt(_:)` yourself.

@@ -21,6 +21,9 @@ final class Forward {
         /// Its SSH session was lost; a control connection that survives the loss waits here (client side open,
         /// filter state kept) until a session is back, then opens a new channel.
         case suspended(since: Date)
+        /// A data connection whose channel was lost with its SSH session after the channel's EOF: everything the
+        /// server sent is here, so it is still handed to the client, then the connection ends cleanly.
+        case draining
         case done
     }
 
@@ -146,9 +149,11 @@ final class Forward {
             && !filterHoldsOutput
     }
 
-    /// Everything from the server has reached the client: time to shut the local sending half.
+    /// Everything from the server has reached the client: time to shut the local sending half. Never after a
+    /// failure: a client must not mistake a cut stream for its clean end.
     var readyForLocalShutdown: Bool {
-        isOpen && !awaitingLocal && downstream == .channelEnded && toLocal.isEmpty && toLocalOverflow.isEmpty && !filterHoldsOutput
+        isOpen && !awaitingLocal && !broken && downstream == .channelEnded && toLocal.isEmpty && toLocalOverflow.isEmpty
+            && !filterHoldsOutput
     }
 
     /// Both directions finished (or something broke): time to close the channel.
@@ -210,16 +215,42 @@ final class Forward {
     func channelEnded() {
         guard downstream == .flowing else { return }
         downstream = .channelEnded
+        // Whatever the client had sent was on its way when the server's side ended: all of it and our EOF (an
+        // upload), or everything read so far with the client still open (a download, TLS handshakes included).
+        clientSideSettledAtServerEnd = (upstream == .eofSent && !eofFailed)
+            || (upstream == .flowing && toChannel.isEmpty && toChannelOverflow.isEmpty)
         filter?.serverEnded()
+    }
+
+    // MARK: Whether a data connection's bytes arrived whole (issue 17)
+
+    /// Sending our EOF failed (the channel was gone): an upload's end never reached the server.
+    var eofFailed = false
+    /// See `channelEnded`.
+    private var clientSideSettledAtServerEnd = false
+    /// Set once the data connection's bytes arrived whole; a data connection closed without it is reset.
+    private(set) var deliveredWhole = false
+
+    /// After a clean local shutdown: the data is whole once the channel's EOF came, every byte from the server was
+    /// handed to the client's socket before its sending half was shut, and nothing from the client was left behind
+    /// when the server's side ended (an upload: its bytes and EOF had gone out, so the server read it to its end).
+    /// Tells the meter.
+    func noteDelivery() {
+        guard filter == nil, !deliveredWhole, !broken, downstream == .localShutDown, clientSideSettledAtServerEnd else { return }
+        deliveredWhole = true
+        meter?.deliveredWhole()
     }
 
     /// The local socket is closed (its number may already belong to another socket: never poll it again).
     private(set) var localClosed = false
 
-    /// Closes the local socket once.
+    /// Closes the local socket once. A data connection whose bytes did not arrive whole is reset (RST), so its client
+    /// sees an error, never an end of file it could take for a complete transfer.
     func closeLocal() {
         guard !localClosed else { return }
         localClosed = true
-        if fd >= 0 { close(fd) }
+        guard fd >= 0 else { return }
+        if filter == nil, !deliveredWhole { PosixSocket.setAbortiveClose(fd) }
+        close(fd)
     }
 }

@@ -46,6 +46,8 @@ extension ForwardingLoop: ForwardingControl {
         for listener in dataListeners.removeAll(owner: owner) { dropListener(listener) }
     }
 
+    var wakeLoop: @Sendable () -> Void { { [wakeUp] in wakeUp.wake() } }
+
     func connectActive(client: SocketAddress, target: ForwardTarget, targetGuard: ActiveTargetGuard,
                        meter: TransferMeter?, completion: @escaping (ActiveConnectOutcome) -> Void) {
         startActiveConnection(client: client, target: target, targetGuard: targetGuard, meter: meter, completion: completion)

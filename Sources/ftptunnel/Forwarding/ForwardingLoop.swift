@@ -80,7 +80,7 @@ final class ForwardingLoop: LaneHost {
     var forwards: [Forward] = []
     /// The SSH sessions and their comings and goings (head-of-line avoidance, reconnects).
     private var sessions: SessionSupervisor!
-    private let wakeUp: WakeUpPipe
+    let wakeUp: WakeUpPipe
     private let shouldStop: () -> Bool
     var nextID = 1
     private var scratch = [UInt8](repeating: 0, count: ForwardingLoop.controlReadChunk)
@@ -172,6 +172,9 @@ final class ForwardingLoop: LaneHost {
         var timeout = sessions.nextTimeout(now: now)
         if let expiry = dataListeners.nextExpiry { timeout = min(timeout, Self.milliseconds(until: expiry, now: now)) }
         for forward in forwards {
+            if let due = forward.filter?.dueDate { timeout = min(timeout, Self.milliseconds(until: due, now: now)) }
+        }
+        for forward in forwards {
             if case .connectingLocally(_, let deadline) = forward.state {
                 timeout = min(timeout, Self.milliseconds(until: deadline, now: now))
             }
@@ -239,7 +242,11 @@ final class ForwardingLoop: LaneHost {
         progress = try sessions.replaceSpentLanes(dataListenersOpen: dataListeners.count > 0) || progress
         sessions.driveReconnect(now: now)
         sessions.refuseOverdueWaiters(now: now)
+        for forward in forwards where !forward.localClosed {
+            if forward.filter?.tick(now: now) == true { progress = true }
+        }
         closeFlushedForwards()
+        progress = finishDrained() || progress
         sessions.closeIdleLanes(now: now)
         reapFinished()
         expireDataListeners()
@@ -254,11 +261,29 @@ final class ForwardingLoop: LaneHost {
             switch forward.state {
             case .open: forward.state = .closing
             case .closing, .opening: break
-            case .connectingLocally, .queued, .suspended, .done:
+            case .connectingLocally, .queued, .suspended, .draining, .done:
                 forward.state = .done
                 finish(forward)
             }
         }
+    }
+
+    /// Data connections whose channel went with its session after its EOF: once everything reached the client's
+    /// socket, its sending half is shut and the connection ends cleanly; a failure meanwhile resets it.
+    private func finishDrained() -> Bool {
+        var progress = false
+        for forward in forwards where forward.state == .draining {
+            if !forward.broken {
+                guard forward.flushedToLocal else { continue }
+                shutdown(forward.fd, Int32(SHUT_WR))
+                forward.downstream = .localShutDown
+                forward.noteDelivery()
+            }
+            forward.state = .done
+            finish(forward)
+            progress = true
+        }
+        return progress
     }
 
     // MARK: Local side
@@ -279,6 +304,7 @@ final class ForwardingLoop: LaneHost {
             if listener.oneShot, let early = earlyChannels.take(for: listener) {
                 if early.awaitingLocal, !early.localClosed, !early.broken, !early.isDone, early.state != .closing {
                     early.adoptLocal(fd: client.fd, peer: client.peer, peerPort: client.peerPort)
+                    early.meter = listener.meter
                     logger.info("connection accepted onto its early channel", metadata: meta(early))
                     dataListeners.forget(listener)
                     listeners.removeAll { $0 === listener }
@@ -286,12 +312,15 @@ final class ForwardingLoop: LaneHost {
                 }
                 abandonEarlyChannel(early)  // it failed or ended: the connection gets a channel of its own
             }
-            if !listener.isControl, let pool {
+            if let pool {
+                // Control and data connections alike go to the least-loaded session: losing one session then
+                // fails only what it carried (issue 17, point 7).
                 var adopted = AdoptedConnection(fd: client.fd, peer: client.peer, peerPort: client.peerPort,
                                                 localPort: listener.port, target: listener.target)
                 adopted.meter = listener.meter
+                if listener.isControl { adopted.controlArrivedOn = PosixSocket.localAddress(client.fd) ?? listener.local }
                 pool.dispatcher.dispatch(adopted)
-                logger.debug("data connection handed to the session pool", metadata: ["port": "\(listener.port)", "peer": "\(client.peer):\(client.peerPort)"])
+                logger.debug("\(listener.isControl ? "control" : "data") connection handed to the session pool", metadata: ["port": "\(listener.port)", "peer": "\(client.peer):\(client.peerPort)"])
             } else {
                 let filter = listener.isControl
                     ? configuration.controlFilter?(self, PosixSocket.localAddress(client.fd) ?? listener.local) : nil
@@ -321,17 +350,22 @@ final class ForwardingLoop: LaneHost {
         guard let pool else { return false }
         let connections = pool.member.takeQueued()
         for connection in connections {
+            let filter = connection.controlArrivedOn.flatMap { configuration.controlFilter?(self, $0) }
+            let isControl = connection.controlArrivedOn != nil
             let forward = Forward(id: nextID, fd: connection.fd, peer: connection.peer, peerPort: connection.peerPort,
-                                  localPort: connection.localPort, target: connection.target, filter: nil,
-                                  bufferSize: configuration.bufferSize)
+                                  localPort: connection.localPort, target: connection.target, filter: filter,
+                                  bufferSize: isControl ? Self.controlBufferSize : configuration.bufferSize)
+            forward.filter?.attach(to: forward)
             nextID += 1
             forwards.append(forward)
             pooledForwards.insert(forward.id)
             forward.onChannelOpen = connection.report.map { report in { report($0) } }
             forward.meter = connection.meter
-            configuration.activity?.connectionOpened(control: false)
+            configuration.activity?.connectionOpened(control: isControl)
             sessions.assign(forward)
-            logger.info("connection accepted", metadata: meta(forward))
+            logger.log(level: isControl ? configuration.connectionLogLevel : .info,
+                       "connection accepted\(isControl ? " on port \(connection.localPort) from \(connection.peer):\(connection.peerPort)" : "")",
+                       metadata: meta(forward))
         }
         return !connections.isEmpty
     }
@@ -573,6 +607,8 @@ final class ForwardingLoop: LaneHost {
 
     func dropListener(_ listener: LocalListener) {
         listeners.removeAll { $0 === listener }
+        // No data connection came: its transfer's data cannot have arrived.
+        listener.meter?.end()
         if let early = earlyChannels.take(for: listener) { abandonEarlyChannel(early) }
     }
 
@@ -600,7 +636,7 @@ final class ForwardingLoop: LaneHost {
         switch forward.state {
         case .open: forward.state = .closing
         case .closing, .opening: break   // the lane closes it once libssh2 is done
-        case .connectingLocally, .queued, .suspended, .done:
+        case .connectingLocally, .queued, .suspended, .draining, .done:
             forward.state = .done
             finish(forward)
         }

@@ -1,10 +1,10 @@
 import Foundation
 
 /// The thread-safe face of one pool session's forwarding loop: an inbox of connections to adopt, the
-/// loop's wake-up pipe and its load (data connections dispatched to it and not yet finished).
+/// loop's wake-up pipe and its load (connections dispatched to it and not yet finished).
 /// Other threads only ever touch this object; the loop itself drains the inbox on its own thread.
 final class PoolMember: @unchecked Sendable {
-    /// 1 for the session carrying the control connection(s).
+    /// 1 for the tunnel's own session (the one whose loop keeps the listeners).
     let number: Int
     let wakeUp: WakeUpPipe
     private let lock = NSLock()
@@ -20,7 +20,7 @@ final class PoolMember: @unchecked Sendable {
         self.wakeUp = wakeUp
     }
 
-    /// Data connections dispatched here and not finished (queued ones included).
+    /// Connections (control and data) dispatched here and not finished (queued ones included).
     var activeDataConnections: Int { lock.withLock { load } }
 
     var isOpen: Bool { lock.withLock { !closed } }

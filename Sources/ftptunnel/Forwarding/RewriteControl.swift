@@ -22,6 +22,10 @@ final class RewriteControl: StreamFilter {
     private let transfers: TransferReporter
     /// Active mode's rule for this control connection's client (made at its first PORT/EPRT).
     private var activeTargetGuard: ActiveTargetGuard?
+    /// Holds a transfer's 226 until its data arrived whole (issue 17); every server byte passes it.
+    private var gate: TransferCompletionGate!
+    /// The server's stream ended while the gate held a reply: the filter hears of it after the release.
+    private var serverEndPending = false
 
     /// Where data listeners bind: the address the client's control connection arrived on (never a wildcard,
     /// even when the control port listens on all addresses), per family.
@@ -43,6 +47,7 @@ final class RewriteControl: StreamFilter {
                                            listenAddress: ipv4ListenAddress, traces: logger.logLevel <= .debug))
         keeper = settings.reconnect ? ControlSessionKeeper() : nil
         connection = { [weak self] in self?.forward?.id ?? 0 }
+        gate = TransferCompletionGate(wake: control.wakeLoop) { [transfers] reply in transfers.fromServer(reply) }
     }
 
     /// The factory the tunnel installs in rewrite mode.
@@ -59,29 +64,50 @@ final class RewriteControl: StreamFilter {
     func attach(to forward: Forward) { self.forward = forward }
 
     var wantsClientBytes: Bool { filter.wantsClientBytes && (keeper?.isLive ?? true) }
-    var wantsServerBytes: Bool { filter.wantsServerBytes }
-    var holdsOutput: Bool { filter.hasHeldOutput }
+    var wantsServerBytes: Bool { filter.wantsServerBytes && !gate.isHolding }
+    var holdsOutput: Bool { filter.hasHeldOutput || gate.isHolding }
 
     func clientBytes(_ bytes: UnsafeRawBufferPointer) { perform(filter.clientBytes(bytes)) }
     func serverBytes(_ bytes: UnsafeRawBufferPointer) {
-        guard keeper != nil else {
-            transfers.fromServer(bytes)
-            return perform(filter.serverBytes(bytes))
-        }
+        guard keeper != nil else { return toFilter(Array(bytes)) }
         deliver(keeper!.fromServer(bytes))
     }
     func clientEnded() { perform(filter.clientEnded()) }
-    func serverEnded() { perform(filter.serverEnded()) }
+    func serverEnded() {
+        guard !gate.isHolding else { return serverEndPending = true }
+        toFilter(gate.flush())
+        perform(filter.serverEnded())
+    }
+
+    /// Server bytes (after the keeper) through the gate to the filter.
+    private func toFilter(_ bytes: [UInt8], sessionLost: Bool = false) {
+        let passed = gate.feed(bytes, sessionLost: sessionLost)
+        if !passed.isEmpty { perform(filter.serverBytes(passed)) }
+    }
+
+    func tick(now: Date) -> Bool {
+        guard let released = gate.tick(now: now) else { return false }
+        if !released.isEmpty { perform(filter.serverBytes(released)) }
+        if serverEndPending, !gate.isHolding {
+            serverEndPending = false
+            serverEnded()
+        }
+        return true
+    }
+
+    var dueDate: Date? { gate.dueDate }
 
     var survivesSessionLoss: Bool { keeper != nil && !detached }
-    var isQuiet: Bool { survivesSessionLoss && keeper?.isQuiet == true && !filter.hasHeldOutput && queue.isEmpty }
+    var isQuiet: Bool {
+        survivesSessionLoss && keeper?.isQuiet == true && !filter.hasHeldOutput && !gate.isHolding && queue.isEmpty
+    }
 
     func sessionLost() {
         guard keeper != nil else { return }
         // The old server's passive ports are gone: listeners announced for them must not lead anywhere.
         control.releaseDataListeners(owner: owner)
         logger.info("FTP session suspended until the SSH session is back", metadata: forward.map { ["conn": "\($0.id)"] })
-        deliver(keeper!.sessionLost())
+        deliver(keeper!.sessionLost(), sessionLost: true)
     }
 
     func serverReconnected() {
@@ -89,12 +115,9 @@ final class RewriteControl: StreamFilter {
     }
 
     /// What the keeper produced: replies for the filter, replayed commands for the server, the outcome.
-    private func deliver(_ output: ControlSessionKeeper.Output) {
+    private func deliver(_ output: ControlSessionKeeper.Output, sessionLost: Bool = false) {
         forward?.queueToChannel(output.toServer)
-        if !output.toFilter.isEmpty {
-            transfers.fromServer(output.toFilter)
-            perform(filter.serverBytes(output.toFilter))
-        }
+        if !output.toFilter.isEmpty { toFilter(output.toFilter, sessionLost: sessionLost) }
         if output.resumed {
             logger.notice("FTP session resumed on the new SSH session (login, directory, transfer settings and a pending REST/RNFR replayed)", metadata: forward.map { ["conn": "\($0.id)"] })
         }

@@ -200,7 +200,7 @@ final class SessionLane {
             case .closing:
                 progress = try close(forward) || progress
                 if pending != nil { return progress }
-            case .connectingLocally, .queued, .opening, .suspended, .done:
+            case .connectingLocally, .queued, .opening, .suspended, .draining, .done:
                 break
             }
         }
@@ -238,6 +238,7 @@ final class SessionLane {
         if forward.readyForLocalShutdown {
             shutdown(forward.fd, Int32(SHUT_WR))
             forward.downstream = .localShutDown
+            forward.noteDelivery()
             progress = true
         }
         if forward.isOpen, forward.isFinished {
@@ -404,7 +405,11 @@ final class SessionLane {
     private func sendEOF(_ forward: Forward) throws -> Bool {
         guard let channel = forward.channel else { pending = nil; return false }
         switch try attempt(.sendEOF(forward), { try channel.sendEOF() }) {
-        case .done, .channelFailed:
+        case .done:
+            forward.upstream = .eofSent
+            return true
+        case .channelFailed:
+            forward.eofFailed = true
             forward.upstream = .eofSent
             return true
         case .blocked:

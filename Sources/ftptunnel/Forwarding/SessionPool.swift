@@ -5,10 +5,10 @@ import Shared
 /// The SSH sessions of one tunnel when `Sessions N` > 1 (issue 5): data channels spread over N sessions,
 /// each driven by its own thread and poll loop (DESIGN 3.3: one thread owns a session and all its channels).
 ///
-/// Session 1 runs on the tunnel's thread and keeps the listeners and every control connection. Sessions
-/// 2…N each get a `PoolSessionThread` that connects, requires the host key session 1 verified, and
-/// authenticates with session 1's credential without prompting. Data connections accepted by any loop go
-/// through `dispatcher` to the session with the fewest active data connections.
+/// Session 1 runs on the tunnel's thread and keeps the listeners. Sessions 2…N each get a `PoolSessionThread` that
+/// connects, requires the host key session 1 verified, and authenticates with session 1's credential without
+/// prompting. Connections accepted by any loop — control connections too — go through `dispatcher` to the session
+/// with the fewest active connections; a control connection's data listeners then live on its session's loop.
 ///
 /// When any session ends with an error, every session stops and the tunnel reports that error; `stop()` ends
 /// them all cleanly. `finish` joins every thread.

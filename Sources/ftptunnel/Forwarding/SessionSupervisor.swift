@@ -90,7 +90,11 @@ final class SessionSupervisor {
         let now = Date()
         var kept = 0
         for forward in lane.abandonAll() {
-            if configuration.reconnect != nil, Self.canSuspend(forward) {
+            if Self.canDrain(forward) {
+                // Its data all arrived before the loss: the client still gets it (issue 17).
+                forward.channelLost()
+                forward.state = .draining
+            } else if configuration.reconnect != nil, Self.canSuspend(forward) {
                 forward.channelLost()
                 forward.state = .suspended(since: now)
                 forward.resuming = true
@@ -132,8 +136,15 @@ final class SessionSupervisor {
               forward.filter?.survivesSessionLoss == true else { return false }
         switch forward.state {
         case .open, .queued, .opening(_, false): return true
-        case .connectingLocally, .opening(_, true), .closing, .suspended, .done: return false
+        case .connectingLocally, .opening(_, true), .closing, .suspended, .draining, .done: return false
         }
+    }
+
+    /// A data connection whose channel had sent its EOF, with nothing broken: what it holds for the client is the
+    /// rest of the server's data.
+    private static func canDrain(_ forward: Forward) -> Bool {
+        forward.filter == nil && !forward.localClosed && !forward.awaitingLocal && !forward.broken
+            && forward.downstream == .channelEnded && forward.state == .open
     }
 
     /// Suspended control connections open new channels once a lane exists.

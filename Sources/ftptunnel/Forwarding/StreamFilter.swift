@@ -1,3 +1,4 @@
+import Foundation
 import FTPServerKit
 import Posix
 
@@ -33,6 +34,11 @@ protocol StreamFilter: AnyObject {
     /// Moving the connection to another SSH session now would go unnoticed: no command awaits its reply, nothing
     /// is held back, no data connection is being set up.
     var isQuiet: Bool { get }
+    /// Once per loop pass: work that waits on something else (a held reply waiting for its data connection).
+    /// Returns true when it produced output.
+    func tick(now: Date) -> Bool
+    /// When `tick` must run at the latest (nil: nothing due).
+    var dueDate: Date? { get }
 }
 
 extension StreamFilter {
@@ -40,6 +46,8 @@ extension StreamFilter {
     var isQuiet: Bool { false }
     func sessionLost() {}
     func serverReconnected() {}
+    func tick(now: Date) -> Bool { false }
+    var dueDate: Date? { nil }
 }
 
 /// What a control filter may ask the forwarding loop to do, on the loop thread. Data endpoints are keyed by
@@ -60,6 +68,8 @@ protocol ForwardingControl: AnyObject {
     /// thread once.
     func connectActive(client: SocketAddress, target: ForwardTarget, targetGuard: ActiveTargetGuard,
                        meter: TransferMeter?, completion: @escaping (ActiveConnectOutcome) -> Void)
+    /// Wakes the loop from any thread (e.g. when another pool session's data connection settles).
+    var wakeLoop: @Sendable () -> Void { get }
 }
 
 /// How an active-mode data connection ended up.

@@ -34,12 +34,19 @@ final class TransferReporter {
 
     func sentToServer(_ bytes: [UInt8]) { tracker.sentToServer(bytes) }
 
-    func fromServer(_ bytes: UnsafeRawBufferPointer) {
-        for event in tracker.fromServer(bytes) { handle(event) }
+    /// How a reply ended a transfer that had started (so a data connection carried it).
+    struct Ending {
+        let meter: TransferMeter
+        let code: Int
+        let transfer: TransferTracker.Transfer
     }
 
-    func fromServer(_ bytes: [UInt8]) {
-        for event in tracker.fromServer(bytes) { handle(event) }
+    /// Server bytes in order; returns how they ended a started transfer, if they did.
+    @discardableResult
+    func fromServer(_ bytes: [UInt8]) -> Ending? {
+        var ending: Ending?
+        for event in tracker.fromServer(bytes) { ending = handle(event) ?? ending }
+        return ending
     }
 
     /// The control connection is finished: a transfer still listed is forgotten.
@@ -48,7 +55,7 @@ final class TransferReporter {
         current = nil
     }
 
-    private func handle(_ event: TransferTracker.Event) {
+    private func handle(_ event: TransferTracker.Event) -> Ending? {
         switch event {
         case .started(let transfer):
             let live = LiveTransfer(transfer: transfer, connection: connection(), started: Date(), meter: latestMeter)
@@ -56,6 +63,7 @@ final class TransferReporter {
             if let current { activity?.remove(current) }
             current = live
             activity?.add(live)
+            return nil
         case .finished(let transfer, let code, let text):
             let live = current.flatMap { $0.transfer.verb == transfer.verb && $0.transfer.path == transfer.path ? $0 : nil }
             current = nil
@@ -64,15 +72,22 @@ final class TransferReporter {
             guard let live else {
                 // Refused before any data (no 1xx reply).
                 logger.log(level: level, "\(Self.line(transfer, bytes: nil, seconds: nil, reply: reply))", metadata: ["conn": "\(conn)"])
-                return
+                return nil
             }
             let write: @Sendable () -> Void = {
                 activity?.remove(live)
                 let (bytes, endedAt) = live.meter?.snapshot ?? (0, nil)
+                // A positive reply whose data did not arrive whole reached the client as 426 (TransferCompletionGate).
+                var reply = (200..<300).contains(reply.code) && live.meter?.settled == .broken
+                    ? (code: ReplyCode.transferAborted, text: "the data connection ended before all data arrived") : reply
+                if live.meter?.isVouched == true {
+                    reply = (code: ReplyCode.closingData, text: "all announced bytes arrived; the server's reply was lost with its SSH session")
+                }
                 let seconds = max((endedAt ?? Date()).timeIntervalSince(live.started), Date().timeIntervalSince(live.started))
                 logger.log(level: level, "\(Self.line(transfer, bytes: bytes, seconds: seconds, reply: reply))", metadata: ["conn": "\(conn)"])
             }
             if let meter = live.meter { meter.onEnd(write) } else { write() }
+            return live.meter.map { Ending(meter: $0, code: code, transfer: live.transfer) }
         }
     }
 

@@ -1,0 +1,210 @@
+import Foundation
+import Shared
+
+/// Rewrite mode (issue 17): a server's positive final reply to a transfer (226/250 after RETR, STOR, LIST, …) reaches
+/// the client only once that transfer's data connection has delivered everything. sshd may deliver the 226 before the
+/// last data, and the data may then be lost with its SSH session: a client told 226 would keep a truncated file.
+///
+/// Server bytes (after the session keeper) pass through whole replies at a time. `inspect` sees every reply in order
+/// (the transfer tracker) and names the data meter of a transfer the reply completes positively. Such a reply:
+/// - passes when the data arrived whole (`TransferMeter.Outcome.whole`);
+/// - becomes `426` when it did not (session lost, channel failed, local error);
+/// - is held, with everything after it, until the data connection settles; the control connection reads no more
+///   from the server meanwhile. The hold ends after `stallLimit` without a byte moving on the data connection
+///   (then `426`): a stuck data connection cannot hold its control connection forever.
+///
+/// The converse, when the control connection's SSH session is lost while the transfer's data connection lives on
+/// another session of a pool: the session keeper answers the transfer `426` at once. What a data channel's clean end
+/// proves without the server's reply: for a download, that the server closed its data connection normally after
+/// sending — not that it sent the whole file (a server that fails reading the file also just closes, then replies
+/// 451). Only together with the size the server announced (150 "(N bytes)", or SIZE) does it prove the file whole:
+/// then that 426 is held and becomes `226` when exactly that many bytes arrived whole. For an upload the server's
+/// reply alone says whether it stored the file (disk full, rename), so the 426 stays.
+///
+/// A multi-line reply is collected whole (up to `maximumReplyBytes`, beyond which it passes line by line), so a
+/// replacement never leaves the client inside a reply. Lives on the control connection's loop thread.
+final class TransferCompletionGate {
+    static let stallLimit: TimeInterval = 30
+    static let maximumReplyBytes = 64 << 10
+
+    /// The reply that replaces a positive one whose data did not arrive whole.
+    static let abortedReply = Array("\(ReplyCode.transferAborted) Connection closed; transfer aborted: the tunnel's data connection ended before all data arrived (SSH session lost or channel failed); retry, or resume with REST.".utf8) + [13, 10]
+    static let stalledReply = Array("\(ReplyCode.transferAborted) Transfer aborted: the server reported it complete, but its data connection moved no byte for \(Int(stallLimit)) s afterwards.".utf8) + [13, 10]
+
+    /// Called with each reply (or pass-through piece) in order; tells how a reply ended a started transfer.
+    private let inspect: ([UInt8]) -> TransferReporter.Ending?
+    /// Wakes the loop (from any thread) when a held reply's data connection settles.
+    private let wake: @Sendable () -> Void
+
+    private var splitter = RawLineSplitter(maximumLineLength: 4096)
+    private var parser = ReplyParser()
+    /// The multi-line reply being collected (nil: none, or passing through because it grew too large).
+    private var collecting: [UInt8]?
+    private var passingThrough = false
+    /// Split but not yet processed (left when a reply was held mid-batch).
+    private var events: [RawLineSplitter.Event] = []
+    /// Arrived while a reply was held: not yet split.
+    private var waitingInput: [UInt8] = []
+
+    private struct Held {
+        let reply: [UInt8]
+        let meter: TransferMeter
+        /// A session keeper's 426 that becomes 226 when exactly this many bytes arrive whole (nil: a server's
+        /// positive reply).
+        let vouchFor: Int?
+        var bytesSeen: Int
+        var deadline: Date
+    }
+    private var held: Held?
+
+    init(wake: @escaping @Sendable () -> Void, inspect: @escaping ([UInt8]) -> TransferReporter.Ending?) {
+        self.wake = wake
+        self.inspect = inspect
+    }
+
+    /// A reply is held: read nothing more from the server, and neither end the client's stream.
+    var isHolding: Bool { held != nil }
+
+    /// When the hold must be looked at again at the latest.
+    var dueDate: Date? { held?.deadline }
+
+    /// Server bytes in; what may go on toward the client now. `sessionLost`: the session keeper's answers for the
+    /// commands that were in flight when the control connection's SSH session was lost.
+    func feed(_ bytes: [UInt8], sessionLost: Bool = false, now: Date = Date()) -> [UInt8] {
+        guard held == nil else {
+            waitingInput += bytes
+            return []
+        }
+        events += splitter.feed(bytes)
+        keeperAnswers = sessionLost
+        defer { keeperAnswers = false }
+        return drain(now: now)
+    }
+
+    /// The replies being drained are the keeper's own (set only while `feed(_:sessionLost: true)` runs).
+    private var keeperAnswers = false
+
+    /// The server's stream ended (or the control connection closes): an unfinished line or reply goes on as it is.
+    func flush() -> [UInt8] {
+        guard held == nil else { return [] }
+        var out: [UInt8] = collecting ?? []
+        collecting = nil
+        out += splitter.takePending()
+        if !out.isEmpty { _ = inspect(out) }
+        return out
+    }
+
+    /// Releases a held reply once its data connection settled, or when the hold is over its deadline.
+    func tick(now: Date) -> [UInt8]? {
+        guard var hold = held else { return nil }
+        var out: [UInt8]
+        switch hold.meter.settled {
+        case .whole?:
+            out = hold.vouchFor.map { Self.vouched(hold.reply, expected: $0, meter: hold.meter) } ?? hold.reply
+        case .broken?:
+            out = hold.vouchFor == nil ? Self.abortedReply : hold.reply
+        case nil:
+            let moved = hold.meter.snapshot.bytes
+            if moved != hold.bytesSeen {
+                hold.bytesSeen = moved
+                hold.deadline = now.addingTimeInterval(Self.stallLimit)
+                held = hold
+            }
+            guard now >= hold.deadline else { return nil }
+            out = hold.vouchFor == nil ? Self.stalledReply : hold.reply
+        }
+        held = nil
+        events += splitter.feed(waitingInput)
+        waitingInput = []
+        out += drain(now: now)
+        return out
+    }
+
+    private func drain(now: Date) -> [UInt8] {
+        var out: [UInt8] = []
+        while held == nil, !events.isEmpty {
+            let event = events.removeFirst()
+            switch event {
+            case .line(let raw):
+                line(raw, now: now, &out)
+            case .overlongStart(let raw), .overlongRest(let raw, _):
+                // Never a reply the tracker pairs with a transfer's end: it passes as it is.
+                pass(raw, &out)
+            }
+        }
+        return out
+    }
+
+    private func line(_ raw: [UInt8], now: Date, _ out: inout [UInt8]) {
+        switch parser.classify(RawLineSplitter.content(of: raw)) {
+        case .single:
+            decide(raw, now: now, &out)
+        case .first:
+            collecting = raw
+            passingThrough = false
+        case .continuation:
+            append(raw, &out)
+        case .last:
+            if passingThrough {
+                passingThrough = false
+                pass(raw, &out)
+            } else {
+                let reply = (collecting ?? []) + raw
+                collecting = nil
+                decide(reply, now: now, &out)
+            }
+        case .stray:
+            pass(raw, &out)
+        }
+    }
+
+    private func append(_ raw: [UInt8], _ out: inout [UInt8]) {
+        guard !passingThrough, var reply = collecting else { return pass(raw, &out) }
+        reply += raw
+        if reply.count > Self.maximumReplyBytes {
+            collecting = nil
+            passingThrough = true
+            pass(reply, &out)
+        } else {
+            collecting = reply
+        }
+    }
+
+    private func pass(_ bytes: [UInt8], _ out: inout [UInt8]) {
+        _ = inspect(bytes)
+        out += bytes
+    }
+
+    private func decide(_ reply: [UInt8], now: Date, _ out: inout [UInt8]) {
+        guard let ending = inspect(reply) else { return out += reply }
+        let meter = ending.meter
+        if (200..<300).contains(ending.code) {
+            switch meter.settled {
+            case .whole?: out += reply
+            case .broken?: out += Self.abortedReply
+            case nil: hold(reply, meter: meter, vouchFor: nil, now: now)
+            }
+            return
+        }
+        guard keeperAnswers, ending.code == ReplyCode.transferAborted, ending.transfer.isDownload,
+              let expected = ending.transfer.expectedBytes else { return out += reply }
+        switch meter.settled {
+        case .whole?: out += Self.vouched(reply, expected: expected, meter: meter)
+        case .broken?: out += reply
+        case nil: hold(reply, meter: meter, vouchFor: expected, now: now)
+        }
+    }
+
+    private func hold(_ reply: [UInt8], meter: TransferMeter, vouchFor: Int?, now: Date) {
+        held = Held(reply: reply, meter: meter, vouchFor: vouchFor, bytesSeen: meter.snapshot.bytes,
+                    deadline: now.addingTimeInterval(Self.stallLimit))
+        meter.onSettled(wake)
+    }
+
+    /// The keeper's 426 for a download whose data arrived whole: 226 when exactly the announced bytes came.
+    static func vouched(_ keeperReply: [UInt8], expected: Int, meter: TransferMeter) -> [UInt8] {
+        guard meter.snapshot.bytes == expected else { return keeperReply }
+        meter.markVouched()
+        return Array("\(ReplyCode.closingData) Transfer complete: all \(expected) bytes the server announced arrived on a data connection that ended cleanly (the control connection's SSH session was lost before the server's own reply).".utf8) + [13, 10]
+    }
+}
