@@ -139,6 +139,31 @@ import TestSupport
         #expect(!FileManager.default.fileExists(atPath: server.path("fresh.bin")), "\(kind): an empty cut upload left its new file")
     }
 
+    /// Immediate mode never writes through a final symlink, into a FIFO (which would hang an open without
+    /// O_NONBLOCK) or onto a directory: each STOR is refused with a 5xx, the session goes on, and the symlink's
+    /// target, the FIFO and the directory stay as they were.
+    @Test(arguments: [Server.pasvd, .bridge])
+    func immediateUploadsRefuseSymlinksFIFOsAndDirectories(_ kind: Server) throws {
+        let server = try start(kind, "immediate")
+        let local = try TempDirectory("visibility-local")
+        try TestFiles.random(at: server.path("target.bin"), size: 10_000, seed: 30)
+        let target = try TestFiles.sha256(server.path("target.bin"))
+        try FileManager.default.createSymbolicLink(atPath: server.path("link.bin"), withDestinationPath: "target.bin")
+        #expect(mkfifo(server.path("pipe"), 0o666) == 0)
+        try FileManager.default.createDirectory(atPath: server.path("dir"), withIntermediateDirectories: false)
+        try TestFiles.random(at: local.file("payload.bin"), size: 5_000, seed: 31)
+        let out = try run(server, ["refused", local.file("payload.bin"), "link.bin", "pipe", "dir"])
+        for name in ["link.bin", "pipe", "dir"] {
+            #expect(out.contains("REFUSED \(name) 5"), "\(kind) \(name): \(out)")
+        }
+        #expect(out.contains("STILL 200"), "\(kind): \(out)")
+        #expect(try TestFiles.sha256(server.path("target.bin")) == target)
+        let link = try FileManager.default.attributesOfItem(atPath: server.path("link.bin"))[.type] as? FileAttributeType
+        #expect(link == .typeSymbolicLink)
+        var info = stat()
+        #expect(lstat(server.path("pipe"), &info) == 0 && info.st_mode & S_IFMT == S_IFIFO)
+    }
+
     /// pasvd, immediate: a STOR to a file another session is uploading to waits for that upload's lock before it
     /// touches the file (the file keeps the first upload's bytes meanwhile), then replaces it.
     @Test func pasvdImmediateUploadsToOneFileTakeTurns() throws {
@@ -247,6 +272,17 @@ import TestSupport
         print("ARRIVED", arrived())
         reset(conn)
         print("CUTREPLY", reply_code(ftp))
+        ftp.quit()
+    elif scenario == "refused":
+        source, names = args[0], args[1:]
+        ftp = login()
+        for name in names:
+            try:
+                with open(source, "rb") as f:
+                    print("REFUSED", name, ftp.storbinary("STOR " + name, f)[:3])
+            except ftplib.all_errors as error:
+                print("REFUSED", name, str(error)[:3])
+        print("STILL", ftp.voidcmd("NOOP")[:3])
         ftp.quit()
     elif scenario == "empty-cut":
         ftp = login()
