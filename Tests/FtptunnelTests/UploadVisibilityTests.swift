@@ -82,7 +82,7 @@ import TestSupport
     // MARK: - Resume and append in immediate mode
 
     @Test(arguments: [Server.pasvd, .bridge])
-    func immediateRestStorAndAppeAreByteExact(_ kind: Server) throws {
+    func immediateRestStorAppeAndStouAreByteExact(_ kind: Server) throws {
         let server = try start(kind, "immediate")
         let local = try TempDirectory("visibility-local")
         // REST 300000 + STOR of 200000 bytes over a 1 MiB file: its first 300000 bytes, then the new ones, cut there.
@@ -104,6 +104,16 @@ import TestSupport
         let appended = try run(server, ["appe", "appended.bin", local.file("more.bin")])
         #expect(appended.contains("APPE 226"), "\(kind): \(appended)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: server.path("appended.bin"))) == before + more)
+
+        // STOU twice onto a taken name: two new names, the taken file untouched.
+        try TestFiles.random(at: server.path("u.bin"), size: 1_000, seed: 32)
+        let taken = try TestFiles.sha256(server.path("u.bin"))
+        let unique = try run(server, ["stou", "u.bin", local.file("more.bin")])
+        #expect(unique.contains("STOU 226") && !unique.contains("STOU 5"), "\(kind): \(unique)")
+        #expect(try TestFiles.sha256(server.path("u.bin")) == taken)
+        for name in ["u.bin.1", "u.bin.2"] {
+            #expect(try TestFiles.sha256(server.path(name)) == TestFiles.sha256(local.file("more.bin")), "\(kind) \(name)")
+        }
     }
 
     // MARK: - A cut upload in immediate mode
@@ -272,6 +282,13 @@ import TestSupport
         print("ARRIVED", arrived())
         reset(conn)
         print("CUTREPLY", reply_code(ftp))
+        ftp.quit()
+    elif scenario == "stou":
+        name, source = args
+        ftp = login()
+        for _ in range(2):
+            with open(source, "rb") as f:
+                print("STOU", ftp.storbinary("STOU " + name, f)[:3])
         ftp.quit()
     elif scenario == "refused":
         source, names = args[0], args[1:]
