@@ -24,6 +24,24 @@ import Testing
         #expect(rooted.settings.sftpRoot == "public_html")
     }
 
+    @Test func sftpUploadsDefaultsToAtomicAndTakesImmediate() throws {
+        let world = try ProfileTestWorld()
+        try world.profile("plain", "HostName files.example.org", "Mode sftp")
+        let plain = try world.resolve("plain")
+        #expect(plain.settings.sftpUploads == .atomic)
+        #expect(plain.entries.contains { $0.keyword == "SFTPUploads" && $0.value == "atomic" })
+        try world.profile("visible", "HostName files.example.org", "Mode sftp", "sftpuploads Immediate")
+        let visible = try world.resolve("visible")
+        #expect(visible.settings.sftpUploads == .immediate)
+        #expect(visible.entries.contains { $0.keyword == "SFTPUploads" && $0.value == "immediate" })
+    }
+
+    @Test func anUnknownSFTPUploadsValueNamesTheLineAndTheChoices() throws {
+        let error = try ProfileTestWorld().profileError(["HostName h.example.org", "Mode sftp", "SFTPUploads visible"])
+        #expect(error.description.contains("p.conf:3"), "\(error)")
+        #expect(error.description.contains("atomic") && error.description.contains("immediate"), "\(error)")
+    }
+
     @Test(arguments: ["GatewayPorts yes", "BindAddress 0.0.0.0", "BindAddress 192.168.1.5"])
     func listenersOpenToTheNetworkAreRefused(line: String) throws {
         let error = try ProfileTestWorld().profileError(["HostName h.example.org", "Mode sftp", line])

@@ -17,7 +17,9 @@ public final class SFTPBridgeWorld: @unchecked Sendable {
     ///   - sshUser: the SSH account (nil: the current user); the test key is authorised for every account.
     ///   - root: the SFTPRoot to serve (nil: a fresh temporary directory).
     ///   - subsystem: false for a server without SFTP.
-    public init(sshUser: String? = nil, root: String? = nil, subsystem: Bool = true, waitForReady: Bool = true) throws {
+    ///   - extraArguments: more options for `ftptunnel connect` (e.g. `-o SFTPUploads=immediate`).
+    public init(sshUser: String? = nil, root: String? = nil, subsystem: Bool = true, waitForReady: Bool = true,
+                extraArguments: [String] = []) throws {
         var options = SSHDFixture.Options()
         options.extraConfig = subsystem ? ["Subsystem sftp internal-sftp"] : []
         sshd = try SSHDFixture(options)
@@ -37,7 +39,7 @@ public final class SFTPBridgeWorld: @unchecked Sendable {
         knownHosts = try sshd.writeKnownHosts(in: work)
         self.sshUser = sshUser ?? sshd.user
         bridge = try SFTPBridgeProcess(sshd: sshd, user: self.sshUser, root: self.root, knownHosts: knownHosts,
-                                       waitForReady: waitForReady)
+                                       waitForReady: waitForReady, extraArguments: extraArguments)
     }
 
     public var url: String { bridge.url }
@@ -59,11 +61,11 @@ public final class SFTPBridgeProcess: @unchecked Sendable {
 
     /// `home`: another bridge's HOME, so that both share its state (`~/.local/state/ftptunnel`).
     public init(sshd: SSHDFixture, user: String, root: String, knownHosts: String, waitForReady: Bool,
-                home: TempDirectory? = nil) throws {
+                home: TempDirectory? = nil, extraArguments: [String] = []) throws {
         self.home = try home ?? TempDirectory("bridge-home")
         localPort = try LoopbackNet.freePort(on: LoopbackNet.clientSide)
         let arguments = ["connect", "\(user)@\(sshd.host):\(sshd.port)", "--mode", "sftp", "--sftp-root", root,
-                         "--local-port", "\(localPort)", "--known-hosts", knownHosts, "-i", sshd.userKey, "-v"]
+                         "--local-port", "\(localPort)", "--known-hosts", knownHosts, "-i", sshd.userKey, "-v"] + extraArguments
         var env = ProcessInfo.processInfo.environment
         env["HOME"] = self.home.path
         env.removeValue(forKey: "XDG_STATE_HOME")

@@ -57,7 +57,8 @@ public protocol FileDownload: AnyObject {
     func send(from offset: Int64, count: Int64, over data: DataConnection) -> TransferEnd
 }
 
-/// A file being uploaded: nothing is visible under its name until `commit()`.
+/// A file being uploaded. With `UploadVisibility.atomic` nothing is visible under its name until `commit()`;
+/// with `.immediate` the bytes are written under it as they arrive.
 public protocol FileUpload: AnyObject {
     /// The name announced in the 150 reply (STOU's chosen name).
     var announcedName: String { get }
@@ -66,7 +67,7 @@ public protocol FileUpload: AnyObject {
     func sync() throws(FileStoreError)
     /// Puts the file in place; returns its final name.
     func commit() throws(FileStoreError) -> String
-    /// Abandons the upload; the previous file stays as it was.
+    /// Abandons the upload: atomic, the previous file stays as it was; immediate, the bytes that arrived stay.
     func discard()
 }
 
@@ -79,7 +80,7 @@ public enum FileStoreError: Error, CustomStringConvertible {
     case notRegularFile
     case offsetBeyondEnd
     case noUniqueName
-    /// Another transfer holds the file (APPE) for the whole wait.
+    /// Another transfer holds the file (APPE; any upload with immediate visibility) for the whole wait.
     case busy
 
     public var description: String {
@@ -90,7 +91,7 @@ public enum FileStoreError: Error, CustomStringConvertible {
         case .notRegularFile: return "not a regular file"
         case .offsetBeyondEnd: return "restart offset is beyond the end of the file"
         case .noUniqueName: return "no unique file name available"
-        case .busy: return "another session is appending to the file"
+        case .busy: return "another session is uploading to the file"
         }
     }
 }

@@ -114,6 +114,11 @@ public enum PosixFile {
         }
     }
 
+    /// lseek(2) to `offset` from the start.
+    public static func seek(_ fd: Int32, to offset: Int64) throws(PosixError) {
+        _ = try Posix.callBlocking("lseek") { lseek(fd, off_t(offset), SEEK_SET) }
+    }
+
     /// lseek(2) to the end: the file's size as this descriptor sees it.
     public static func seekToEnd(_ fd: Int32) throws(PosixError) -> Int64 {
         Int64(try Posix.callBlocking("lseek") { lseek(fd, 0, SEEK_END) })

@@ -23,6 +23,8 @@ public enum ProfileKeyword: String, CaseIterable, Sendable {
     case mode = "Mode"
     /// Mode sftp: the remote directory the FTP client sees as `/` (default: the login directory).
     case sftpRoot = "SFTPRoot"
+    /// Mode sftp: uploads appear when complete (atomic, default) or under their name from the first byte (immediate).
+    case sftpUploads = "SFTPUploads"
     case dataWindow = "DataWindow"
     /// The most `DataWindow auto` grants one channel.
     case dataWindowMax = "DataWindowMax"

@@ -44,6 +44,15 @@ extension ProfileKeyword {
                 + "loopback and works over the host's SFTP; FTPHost, FTPPort, DataWindow, Sessions and Reconnect do not apply)"
         case .sftpRoot:
             return "`Mode sftp`: the remote directory FTP clients see as `/`; relative paths start at the login directory"
+        case .sftpUploads:
+            return "`Mode sftp`: `atomic` or `immediate`. `atomic`: an upload is written under a temporary name and "
+                + "renamed into place when complete; a LIST during it does not show it, and a failed or cut upload leaves "
+                + "the previous file intact (ProFTPD's HiddenStores). `immediate`: written under its own name from the "
+                + "first byte, as vsftpd and ProFTPD do by default, so a LIST during the upload shows it (curlftpfs "
+                + "needs this); an existing file is cut only at the end of the upload, and a failed or cut upload leaves "
+                + "the bytes that arrived (STOR: the received prefix; REST+STOR and APPE: the kept part plus them; an "
+                + "upload that received nothing leaves an existing file untouched). SFTP has no locks: two uploads to "
+                + "one file at once mix"
         case .dataWindow:
             return "receive window per data channel: `auto`, or a fixed size in bytes or K/M/G, 64K-1G. `auto` starts at "
                 + "2M (OpenSSH's window) and doubles once per round trip while a transfer may be window-limited (its "
@@ -96,6 +105,7 @@ extension ProfileKeyword {
             return "fixed mode: none (only the control connection is forwarded, and `show` warns); rewrite mode: any free local port"
         case .mode: return settings.mode.rawValue
         case .sftpRoot: return "the login directory"
+        case .sftpUploads: return settings.sftpUploads.rawValue
         case .dataWindow: return settings.dataWindowAuto ? "auto" : "\(settings.dataWindow)"
         case .dataWindowMax: return "\(settings.dataWindowMax >> 20)M"
         case .passiveHost: return settings.passiveHost.rawValue

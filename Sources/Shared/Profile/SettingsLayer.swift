@@ -41,6 +41,7 @@ struct SettingsLayer: Sendable {
     var passivePorts: Sourced<PortRange>?
     var mode: Sourced<TunnelSettings.Mode>?
     var sftpRoot: Sourced<String>?
+    var sftpUploads: Sourced<UploadVisibility>?
     /// nil inside: `auto`.
     var dataWindow: Sourced<Int?>?
     var dataWindowMax: Sourced<Int>?
@@ -114,6 +115,7 @@ struct SettingsLayer: Sendable {
         case .passivePorts: try set(\.passivePorts, try parse(ValueParser.portRange))
         case .mode: try set(\.mode, try parse { try ValueParser.choice($0, of: TunnelSettings.Mode.self) })
         case .sftpRoot: try set(\.sftpRoot, try parse(ValueParser.remotePath))
+        case .sftpUploads: try set(\.sftpUploads, try parse { try ValueParser.choice($0, of: UploadVisibility.self) })
         case .dataWindow:
             try set(\.dataWindow, try parse { $0.lowercased() == "auto" ? nil : try ValueParser.size($0, in: ValueParser.dataWindowRange) })
         case .dataWindowMax:

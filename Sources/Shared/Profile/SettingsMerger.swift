@@ -117,6 +117,8 @@ struct SettingsMerger {
         let bind = pick(\.bindAddress) ?? Sourced(settings.bindAddress, .builtIn("loopback only"))
         settings.sftpRoot = take(.sftpRoot, \.sftpRoot?.optional, default: nil,
                                  note: "Mode sftp: the login directory") { $0 }
+        settings.sftpUploads = take(.sftpUploads, \.sftpUploads, default: settings.sftpUploads,
+                                    note: "Mode sftp: uploads appear when complete") { $0.rawValue }
         if settings.mode == .sftp, !(bind.value.hasPrefix("127.") || bind.value == "::1" || bind.value == "localhost") {
             throw ProfileError.invalidValue(at: bind.source, keyword: ProfileKeyword.bindAddress.rawValue, value: bind.value,
                                             problem: "cannot be used with Mode sftp: the bridge serves the SSH account's files without an FTP password, to local users only",

@@ -61,6 +61,8 @@ public struct TunnelSettings: Sendable, Equatable {
     public var mode: Mode = .rewrite
     /// Mode sftp: the remote directory FTP clients see as `/`; nil: the login directory.
     public var sftpRoot: String? = nil
+    /// Mode sftp: whether an upload appears under its name when complete or from its first byte.
+    public var sftpUploads: UploadVisibility = .atomic
     public var passiveHost: PassiveHostPolicy = .ignore
     /// Receive window for data channels, in bytes: fixed, or the starting size when `dataWindowAuto`.
     public var dataWindow: Int = TunnelSettings.autoWindowStart

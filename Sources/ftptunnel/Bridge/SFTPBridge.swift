@@ -155,7 +155,8 @@ final class SFTPBridge: @unchecked Sendable {
             idleTimeout: SFTPBridge.idleTimeout, dataTimeout: SFTPBridge.dataTimeout, loginFailureDelay: 0,
             serverName: "ftptunnel SFTP bridge to \(settings.user)@\(settings.sshHost) (any user name, no password)",
             extraCommands: [.activeMode, .siteChmod, .modifyTime])
-        let authority = BridgeAuthority(store: SFTPFileStore(sftp: sftp, root: root, leftovers: leftovers),
+        let authority = BridgeAuthority(store: SFTPFileStore(sftp: sftp, root: root, leftovers: leftovers,
+                                                                      uploadVisibility: settings.sftpUploads),
                                         rootDescription: "sftp://\(settings.user)@\(settings.sshHost):\(settings.sshPort)\(rootText)")
         Session(id: id, settings: sessionSettings, authority: authority, shutdown: shutdown, input: client, output: client,
                 localHost: local.host, peerHost: peer.host, logger: logger).run()

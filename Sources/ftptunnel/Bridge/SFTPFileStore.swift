@@ -1,6 +1,7 @@
 import FTPServerKit
 import Foundation
 import Posix
+import Shared
 
 /// The files of one FTP session, served over SFTP from the SSH host. `root` (the server's canonical path of
 /// SFTPRoot) is the FTP client's `/`; every `VirtualPath` is already normalised (no `..`), so requests stay
@@ -15,11 +16,14 @@ final class SFTPFileStore: FileStore {
 
     /// Temporary upload names to clean up when a session died (shared by the bridge's sessions).
     let leftovers: UploadLeftovers
+    /// `SFTPUploads`: uploads appear when complete (atomic) or are written under their name from the first byte.
+    let uploadVisibility: UploadVisibility
 
-    init(sftp: SFTPSession, root: [UInt8], leftovers: UploadLeftovers) {
+    init(sftp: SFTPSession, root: [UInt8], leftovers: UploadLeftovers, uploadVisibility: UploadVisibility) {
         self.sftp = sftp
         self.root = root
         self.leftovers = leftovers
+        self.uploadVisibility = uploadVisibility
     }
 
     /// The server path of `path`.
@@ -115,7 +119,7 @@ final class SFTPFileStore: FileStore {
     func upload(_ path: VirtualPath, mode: UploadMode, deadline: Double) throws(FileStoreError) -> FileUpload {
         try mapped {
             try SFTPUpload.prepare(sftp: sftp, reopen: { [unowned self] in reopenChannel() }, target: remote(path),
-                                   name: path.name ?? "", mode: mode, leftovers: leftovers)
+                                   name: path.name ?? "", mode: mode, leftovers: leftovers, visibility: uploadVisibility)
         }
     }
 

@@ -1,12 +1,18 @@
 import FTPServerKit
 import Foundation
 import Posix
+import Shared
 
 /// An upload over SFTP. STOR writes a temporary file in the target directory and renames it into place on
-/// commit (remove-then-rename: SFTP v3 rename refuses an existing target); REST+STOR writes in place from the
+/// commit (remove-then-rename: SFTP v3 rename refuses an existing target), or with `SFTPUploads immediate` writes
+/// the target itself in place from offset 0 (created if missing, never truncated before the end); REST+STOR writes in place from the
 /// offset (no truncation until commit, which cuts the file at the end of the upload); APPE writes at the size
 /// the file had (libssh2's APPEND flag writes at offset 0 on OpenSSH); STOU creates a fresh name exclusively.
 /// Writes are pipelined: up to `inFlight` bytes are sent before the first acknowledgement is awaited.
+/// A failed upload (`discard`): atomic, the previous file stays as it was; immediate, the acknowledged bytes stay
+/// (STOR and REST+STOR cut there; APPE and STOU keep them) and one that received none leaves an existing file
+/// as it was (a file it created and left empty is removed). SFTP v3 has no locks: unlike pasvd, two bridge
+/// uploads to one file do not take turns.
 final class SFTPUpload: FileUpload {
     /// Bytes kept as requests in flight (libssh2 sends the whole buffer at once, 30000-byte requests).
     static let inFlight = 2 << 20
@@ -25,6 +31,9 @@ final class SFTPUpload: FileUpload {
         case append(originalSize: Int64)
         /// A new file (STOU), removed on discard.
         case fresh
+        /// `SFTPUploads immediate` STOR: written in place from 0, cut at the end of the upload on commit;
+        /// `created` when this upload made the file.
+        case immediate(created: Bool)
     }
 
     let sftp: SFTPSession
@@ -35,6 +44,7 @@ final class SFTPUpload: FileUpload {
     let target: [UInt8]
     let placement: Placement
     let announcedName: String
+    let visibility: UploadVisibility
     /// Bytes not yet acknowledged by the server: `pending[start...]`.
     private var pending: [UInt8] = []
     private var start = 0
@@ -42,7 +52,7 @@ final class SFTPUpload: FileUpload {
     private var finished = false
 
     init(sftp: SFTPSession, reopen: @escaping () -> SFTPSession?, leftovers: UploadLeftovers, handle: SFTPHandle,
-         target: [UInt8], placement: Placement, announcedName: String) {
+         target: [UInt8], placement: Placement, announcedName: String, visibility: UploadVisibility) {
         self.sftp = sftp
         self.reopen = reopen
         self.leftovers = leftovers
@@ -50,16 +60,29 @@ final class SFTPUpload: FileUpload {
         self.target = target
         self.placement = placement
         self.announcedName = announcedName
+        self.visibility = visibility
         pending.reserveCapacity(SFTPUpload.inFlight * 2)
     }
 
     deinit { if !finished { discard() } }
 
     static func prepare(sftp: SFTPSession, reopen: @escaping () -> SFTPSession?, target: [UInt8], name: String,
-                        mode: UploadMode, leftovers: UploadLeftovers) throws -> SFTPUpload {
+                        mode: UploadMode, leftovers: UploadLeftovers, visibility: UploadVisibility) throws -> SFTPUpload {
         let existing = try? sftp.attributes(target)
         if existing?.kind == .directory { throw FileStoreError.isDirectory }
+        func upload(_ handle: SFTPHandle, _ placement: Placement, target: [UInt8] = target, name: String = name) -> SFTPUpload {
+            SFTPUpload(sftp: sftp, reopen: reopen, leftovers: leftovers, handle: handle, target: target,
+                       placement: placement, announcedName: name, visibility: visibility)
+        }
         switch mode {
+        case .replace where visibility == .immediate:
+            // Never through a final symlink (the name itself must be a regular file or absent).
+            let own = try? sftp.attributes(target, followLinks: false)
+            if let own, own.kind != .file { throw FileStoreError.notRegularFile }
+            if own == nil, let created = try? sftp.openFile(target, flags: [.write, .create, .exclusive], mode: 0o644) {
+                return upload(created, .immediate(created: true))
+            }
+            return upload(try sftp.openFile(target, flags: .write), .immediate(created: false))
         case .replace:
             if let existing, existing.kind != .file { throw FileStoreError.notRegularFile }
             let token = randomHex()
@@ -76,23 +99,19 @@ final class SFTPUpload: FileUpload {
                 leftovers.orphaned(entry)  // the open may have created it before the connection failed
                 throw error
             }
-            return SFTPUpload(sftp: sftp, reopen: reopen, leftovers: leftovers, handle: handle, target: target,
-                              placement: .replace(temporary: entry, permissions: existing?.permissions.map { $0 & 0o7777 }),
-                              announcedName: name)
+            return upload(handle, .replace(temporary: entry, permissions: existing?.permissions.map { $0 & 0o7777 }))
         case .resume(let offset):
             guard let existing, existing.kind == .file else { throw FileStoreError.system(PosixError("REST+STOR", code: ENOENT)) }
             guard offset <= Int64(clamping: existing.size ?? 0) else { throw FileStoreError.offsetBeyondEnd }
             let handle = try sftp.openFile(target, flags: .write)
             handle.seek(to: offset)
-            return SFTPUpload(sftp: sftp, reopen: reopen, leftovers: leftovers, handle: handle, target: target,
-                              placement: .inPlace(offset: offset), announcedName: name)
+            return upload(handle, .inPlace(offset: offset))
         case .append:
             if let existing, existing.kind != .file { throw FileStoreError.notRegularFile }
             let size = Int64(clamping: existing?.size ?? 0)
             let handle = try sftp.openFile(target, flags: [.write, .create])
             handle.seek(to: size)
-            return SFTPUpload(sftp: sftp, reopen: reopen, leftovers: leftovers, handle: handle, target: target,
-                              placement: .append(originalSize: size), announcedName: name)
+            return upload(handle, .append(originalSize: size))
         case .unique:
             for attempt in 0..<uniqueAttempts {
                 let candidate = attempt == 0 ? target : target + Array(".\(attempt)".utf8)
@@ -100,8 +119,7 @@ final class SFTPUpload: FileUpload {
                 do {
                     let handle = try sftp.openFile(candidate, flags: [.write, .create, .exclusive])
                     let chosen = attempt == 0 ? name : "\(name).\(attempt)"
-                    return SFTPUpload(sftp: sftp, reopen: reopen, leftovers: leftovers, handle: handle, target: candidate,
-                                      placement: .fresh, announcedName: chosen)
+                    return upload(handle, .fresh, target: candidate, name: chosen)
                 } catch let failure as SFTPFailure where failure.isGenericFailure || failure.errnoEquivalent == EEXIST {
                     continue  // taken in the meantime
                 }
@@ -125,7 +143,7 @@ final class SFTPUpload: FileUpload {
         start = 0
         do {
             _ = try handle.sync()
-            if case .inPlace(let offset) = placement { try handle.setSize(UInt64(offset + written)) }
+            if let offset = cutOffset { try handle.setSize(UInt64(offset + written)) }
             try handle.closeChecked()
         } catch let failure as SFTPFailure {
             throw SFTPFileStore.storeError(failure)
@@ -164,11 +182,28 @@ final class SFTPUpload: FileUpload {
             return remove(entry, over: channel)
         }
         guard let channel else { return }
+        if visibility == .immediate, written > 0 {
+            // The acknowledged bytes stay, and nothing of the old file after them.
+            if let offset = cutOffset { _ = try? channel.setSize(target, UInt64(offset + written)) }
+            return
+        }
         switch placement {
         case .replace: break
         case .fresh: _ = try? channel.removeFile(target)
         case .append(let originalSize): _ = try? channel.setSize(target, UInt64(originalSize))
         case .inPlace: break  // the bytes that arrived stay: a later REST+STOR resumes after them
+        case .immediate(let created):
+            // Nothing arrived: an existing file was never touched; a file this upload created goes if still empty.
+            if created, (try? channel.attributes(target, followLinks: false))?.size == 0 { _ = try? channel.removeFile(target) }
+        }
+    }
+
+    /// Where the file is cut at the end of the upload: the REST offset, 0 for an immediate STOR; nil otherwise.
+    private var cutOffset: Int64? {
+        switch placement {
+        case .inPlace(let offset): return offset
+        case .immediate: return 0
+        case .replace, .append, .fresh: return nil
         }
     }
 

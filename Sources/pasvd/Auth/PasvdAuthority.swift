@@ -56,6 +56,6 @@ struct PasvdAuthority: SessionAuthority {
             return .unavailable(reason: "\(error)", closeSession: true)
         }
         return .success(LoggedIn(name: found.name, writable: found.writable, isAnonymous: found.isAnonymous,
-                                 rootDescription: root.hostRoot, store: LocalFileStore(root: root)))
+                                 rootDescription: root.hostRoot, store: LocalFileStore(root: root, uploadVisibility: configuration.uploadVisibility)))
     }
 }

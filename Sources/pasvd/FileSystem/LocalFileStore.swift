@@ -1,12 +1,18 @@
 import Foundation
 import FTPServerKit
 import Posix
+import Shared
 
 /// The files of one session on this machine, confined by the kernel to the session's root (`ConfinedRoot`).
 final class LocalFileStore: FileStore {
     let root: ConfinedRoot
+    /// Whether uploads appear under their name when complete (`SafeUpload`) or from the first byte (`InPlaceUpload`).
+    let uploadVisibility: UploadVisibility
 
-    init(root: ConfinedRoot) { self.root = root }
+    init(root: ConfinedRoot, uploadVisibility: UploadVisibility) {
+        self.root = root
+        self.uploadVisibility = uploadVisibility
+    }
 
     func facts(_ path: VirtualPath) throws(FileStoreError) -> FileFacts {
         try LocalFileStore.mapped { () throws(PathError) in try root.facts(path) }
@@ -63,7 +69,10 @@ final class LocalFileStore: FileStore {
     }
 
     func upload(_ path: VirtualPath, mode: UploadMode, deadline: Double) throws(FileStoreError) -> FileUpload {
-        try SafeUpload(target: try entry(path), mode: mode, lockDeadline: deadline)
+        switch uploadVisibility {
+        case .atomic: return try SafeUpload(target: try entry(path), mode: mode, lockDeadline: deadline)
+        case .immediate: return try InPlaceUpload(target: try entry(path), mode: mode, lockDeadline: deadline)
+        }
     }
 
     /// SITE CHMOD: permission bits only; setuid, setgid and sticky bits are never set over FTP.

@@ -2,7 +2,7 @@ import Foundation
 import FTPServerKit
 import Posix
 
-/// An upload in progress, such that an interrupted one never damages the previous file and never leaves
+/// An upload in progress (`--upload-visibility atomic`, the default; `InPlaceUpload` is the immediate one), such that an interrupted one never damages the previous file and never leaves
 /// anything behind, even when pasvd is killed:
 /// - STOR, STOU and REST+STOR write an unnamed O_TMPFILE file in the target directory (REST first copies the
 ///   kept prefix). Only a complete transfer gives it a name: linkat(2) straight to the final name when that is
@@ -149,12 +149,18 @@ final class SafeUpload: FileUpload {
         let info = try FileStoreError.system { () throws(PosixError) in try PosixFile.status(opened.fd) }
         guard info.st_mode & S_IFMT == S_IFREG else { throw .notRegularFile }
         PosixSocket.setNonBlocking(opened.fd, false)
-        while try !FileStoreError.system({ () throws(PosixError) in try PosixFile.tryLockExclusive(opened.fd) }) {
-            guard Monotonic.now() < lockDeadline else { throw .busy }
-            usleep(SafeUpload.lockRetryMicroseconds)
-        }
+        try SafeUpload.lockExclusive(opened.fd, deadline: lockDeadline)
         appendStart = try FileStoreError.system { () throws(PosixError) in try PosixFile.seekToEnd(opened.fd) }
         file = opened
+    }
+
+    /// Takes the file's exclusive flock(2), retrying while another upload holds it, until `deadline` (monotonic
+    /// seconds); then `.busy`.
+    static func lockExclusive(_ fd: Int32, deadline: Double) throws(FileStoreError) {
+        while try !FileStoreError.system({ () throws(PosixError) in try PosixFile.tryLockExclusive(fd) }) {
+            guard Monotonic.now() < deadline else { throw .busy }
+            usleep(SafeUpload.lockRetryMicroseconds)
+        }
     }
 
     // MARK: - Commit

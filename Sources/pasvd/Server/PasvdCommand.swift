@@ -75,6 +75,19 @@ extension PasvdCommand {
                 help: "Seconds to wait for a passive connection, and for progress on an open one.")
         var dataTimeout: Double = ServerConfiguration.defaultDataTimeout
 
+        @Option(name: .customLong("upload-visibility"),
+                help: ArgumentHelp(
+                    "When an upload appears under its own name: atomic (once complete; a failed upload leaves the previous file) or immediate (from the first byte, as vsftpd does: a LIST during it shows it, for curlftpfs; a failed upload leaves the bytes that arrived).",
+                    discussion: "atomic (the default): an upload is written to an unnamed file and appears only once complete; "
+                        + "a LIST during it does not show it, and a failed or cut upload leaves the previous file intact and "
+                        + "nothing else (ProFTPD's HiddenStores). immediate: written under its own name from the first byte, "
+                        + "as vsftpd and ProFTPD do by default, so a LIST during the upload shows it (curlftpfs needs this); "
+                        + "a failed or cut upload leaves the bytes that arrived (STOR: the received prefix; REST+STOR and "
+                        + "APPE: the kept part plus them), and one that received no byte leaves an existing file untouched. "
+                        + "An existing file is cut only once the upload holds its lock, so uploads to one file take turns.",
+                    valueName: "atomic|immediate"))
+        var uploadVisibility: String = UploadVisibility.atomic.rawValue
+
         @Flag(help: "Serve one session on stdin/stdout (inetd, systemd socket activation with Accept=yes): login and session in one process per connection.")
         var inetd = false
 
@@ -158,7 +171,7 @@ extension PasvdCommand {
                     anonymousAccount: anonymousAccount, loginAccount: loginAccount, userAccount: userAccount, sessionID: sessionID,
                     sessionsPerProcess: sessionsPerProcess, workerIdleExit: workerIdleExit, handOffFD: handOffFD,
                     accountWorker: worker, maxPrelogin: maxPrelogin, maxPreloginPerAddress: maxPreloginPerAddress,
-                    loginTimeout: loginTimeout, greeted: greeted)
+                    loginTimeout: loginTimeout, greeted: greeted, uploadVisibility: uploadVisibility)
             } catch {
                 throw ValidationError(error.description)
             }

@@ -66,6 +66,8 @@ struct ServerConfiguration: Sendable {
     let greeted: Bool
     /// An account worker: the account and root it serves.
     let accountWorker: WorkerIdentity?
+    /// When an upload appears under its own name (`--upload-visibility`).
+    let uploadVisibility: UploadVisibility
 
     init(root: String, listen: String, port: Int, passivePorts: String, passiveAddress: String,
          usersFile: String?, anonymous: Bool, writable: Bool, maxSessions: Int, idleTimeout: Double,
@@ -75,7 +77,8 @@ struct ServerConfiguration: Sendable {
          workerIdleExit: Double = ServerConfiguration.defaultWorkerIdleExit, handOffFD: Int32? = nil,
          accountWorker: WorkerIdentity? = nil, maxPrelogin: Int = ServerConfiguration.defaultMaxPrelogin,
          maxPreloginPerAddress: Int? = nil,
-         loginTimeout: Double = ServerConfiguration.defaultLoginTimeout, greeted: Bool = false) throws(ConfigurationError) {
+         loginTimeout: Double = ServerConfiguration.defaultLoginTimeout, greeted: Bool = false,
+         uploadVisibility: String = UploadVisibility.atomic.rawValue) throws(ConfigurationError) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw .rootMissing(root)
@@ -109,6 +112,9 @@ struct ServerConfiguration: Sendable {
         guard loginFailureDelay >= 0, shutdownGrace >= 0 else { throw .notPositive(option: "--login-failure-delay") }
         guard sessionsPerProcess >= 1 else { throw .notPositive(option: "--sessions-per-process") }
         guard workerIdleExit >= 0 else { throw .notPositive(option: "--worker-idle-exit") }
+        guard let visibility = UploadVisibility(rawValue: uploadVisibility.lowercased()) else {
+            throw .badUploadVisibility(uploadVisibility)
+        }
         // Absolute: workers may be started from elsewhere in time, and hand-offs carry absolute roots only.
         self.root = root.hasPrefix("/") ? root : FileManager.default.currentDirectoryPath + "/" + root
         self.listen = host
@@ -139,6 +145,7 @@ struct ServerConfiguration: Sendable {
         self.handOffFD = handOffFD
         self.greeted = greeted
         self.accountWorker = accountWorker
+        self.uploadVisibility = visibility
     }
 
     /// What the FTP engine needs of these settings.
@@ -162,6 +169,7 @@ enum ConfigurationError: Error, CustomStringConvertible {
     case notPositive(option: String)
     case unknownAccount(option: String, name: String)
     case perAddressAboveTotal(perAddress: Int, total: Int)
+    case badUploadVisibility(String)
 
     var description: String {
         switch self {
@@ -193,6 +201,8 @@ enum ConfigurationError: Error, CustomStringConvertible {
             return "\(option) \(name): no such system account; create it (useradd --system \(name)) or name another"
         case .perAddressAboveTotal(let perAddress, let total):
             return "--max-prelogin-per-address \(perAddress) is above --max-prelogin \(total); lower it or raise --max-prelogin"
+        case .badUploadVisibility(let value):
+            return "--upload-visibility \(value) is not a choice; write atomic (the default) or immediate"
         }
     }
 }

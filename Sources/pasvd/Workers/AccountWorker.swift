@@ -127,7 +127,7 @@ final class AccountWorker: @unchecked Sendable {
         PosixSocket.setNoDelay(client)
         PosixSocket.setSendTimeout(client, seconds: configuration.idleTimeout)
         let login = LoggedIn(name: handOff.user, writable: handOff.writable, isAnonymous: handOff.isAnonymous,
-                             rootDescription: identity.root, store: LocalFileStore(root: root))
+                             rootDescription: identity.root, store: LocalFileStore(root: root, uploadVisibility: configuration.uploadVisibility))
         Session(resuming: login, state: handOff.state, id: handOff.sessionID, settings: configuration.sessionSettings,
                 shutdown: shutdown, socket: client,
                 localHost: PosixSocket.localAddress(client)?.host ?? ServerConfiguration.defaultListen,
