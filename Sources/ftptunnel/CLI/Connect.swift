@@ -73,7 +73,9 @@ enum TunnelExit {
                  .cannotRecordHostKey: return hostKey
             case .authenticationFailed, .wrongPassphrase: return authentication
             case .noSupportedAlgorithm: return usage
-            case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering: return connection
+            case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering,
+                 .jumpChannelRefused, .proxyCommandFailed: return connection
+            case .viaBastion(_, let underlying): return status(for: underlying)
             }
         case let error as SessionPoolError:
             switch error {

@@ -39,6 +39,8 @@ struct SettingsReport {
         var lines = ["# ftptunnel show \(destination)"]
         lines.append("# profile: \(resolved.profilePath.map { resolver.displayPath($0) } ?? "none")")
         lines.append("# ~/.ssh/config matched against: \(resolved.hostAlias)")
+        lines.append("# path: " + SettingsReport.path(resolved.settings))
+        lines += resolved.hopLines.map { "# \($0)" }
         let rows = resolved.entries.map { entry in
             entry.value.map { (entry.keyword, $0) } ?? ("#\(entry.keyword)", "(not set)")
         }
@@ -52,6 +54,15 @@ struct SettingsReport {
     }
 
     static let maxValueWidth = 40
+
+    /// The hop chain in one line: `ftptunnel → bastion (ProxyCommand …) → … → destination`.
+    static func path(_ settings: TunnelSettings) -> String {
+        var steps = ["ftptunnel"]
+        if let command = (settings.jumpHosts.first ?? settings).proxyCommand { steps.append("ProxyCommand \(command)") }
+        steps += settings.jumpHosts.map(\.sshEndpoint)
+        steps.append(settings.sshEndpoint)
+        return steps.joined(separator: " → ")
+    }
 }
 
 extension String {

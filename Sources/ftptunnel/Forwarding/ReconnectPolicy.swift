@@ -32,8 +32,11 @@ struct ReconnectPolicy: Sendable, Equatable {
             case .hostKeyUnknown, .hostKeyRejected, .hostKeyFingerprintMismatch, .hostKeyChanged, .hostKeyRevoked,
                  .cannotRecordHostKey, .authenticationFailed, .wrongPassphrase, .noSupportedAlgorithm:
                 return true
-            case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering:
+            case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering,
+                 .jumpChannelRefused, .proxyCommandFailed:
                 return false
+            case .viaBastion(_, let underlying):
+                return isFatal(underlying)
             }
         default:
             return false

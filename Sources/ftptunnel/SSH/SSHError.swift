@@ -17,6 +17,12 @@ enum SSHError: Error, CustomStringConvertible {
     case wrongPassphrase(file: String, attempts: Int)
     case sessionLost(reason: String)
     case serverNotAnswering(seconds: Int)
+    /// A bastion (ProxyJump) could not be passed: `hop` names it (`bastion 1 of 2 user@host:port`).
+    indirect case viaBastion(hop: String, underlying: Error)
+    /// The bastion's sshd refused the `direct-tcpip` channel to the next hop.
+    case jumpChannelRefused(bastion: String, target: String, reason: String)
+    /// The ProxyCommand could not be started, or ended before the SSH session came up.
+    case proxyCommandFailed(command: String, reason: String)
 
     var description: String {
         switch self {
@@ -65,6 +71,12 @@ enum SSHError: Error, CustomStringConvertible {
                 + "Run again and retype it, or change it with `ssh-keygen -p -f \(file)`"
         case .sessionLost(let reason):
             return "SSH session lost: \(reason)"
+        case .viaBastion(let hop, let underlying):
+            return "\(hop): \(underlying)"
+        case .jumpChannelRefused(let bastion, let target, let reason):
+            return "bastion \(bastion) refused the channel to \(target) (\(reason)); check that the bastion can reach \(target) and allows forwarding (AllowTcpForwarding no on the bastion?)"
+        case .proxyCommandFailed(let command, let reason):
+            return "ProxyCommand `\(command)` failed: \(reason); run the command by hand to see why, or check ProxyCommand in the profile or ~/.ssh/config"
         case .serverNotAnswering(let seconds):
             return "SSH server stopped answering: nothing came from it for \(seconds) s although it was asked (ServerAliveInterval, ServerAliveCountMax); it may be hung or overloaded, or the network is down"
         }

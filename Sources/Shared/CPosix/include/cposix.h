@@ -51,4 +51,7 @@ int cposix_forbid_new_privileges(void);
 /// -1 with errno set when the kernel cannot tell.
 int cposix_has_no_capabilities(void);
 
+/// pidfd_open(2): a descriptor that becomes readable when process `pid` (our child) exits; -1 with errno set.
+int cposix_pidfd_open(pid_t pid);
+
 #endif
