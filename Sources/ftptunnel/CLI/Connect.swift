@@ -75,8 +75,9 @@ enum TunnelExit {
             case .noSupportedAlgorithm: return usage
             case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering,
                  .jumpChannelRefused, .proxyCommandFailed: return connection
-            case .viaBastion(_, let underlying): return status(for: underlying)
             }
+        case let error as BastionError:
+            return status(for: error.underlying)
         case let error as SessionPoolError:
             switch error {
             case .hostKeyDiffers: return hostKey

@@ -27,6 +27,7 @@ struct ReconnectPolicy: Sendable, Equatable {
     static func isFatal(_ error: Error) -> Bool {
         switch error {
         case SessionPoolError.hostKeyDiffers, SessionPoolError.credentialRefused: return true
+        case let error as BastionError: return isFatal(error.underlying)
         case let error as SSHError:
             switch error {
             case .hostKeyUnknown, .hostKeyRejected, .hostKeyFingerprintMismatch, .hostKeyChanged, .hostKeyRevoked,
@@ -35,8 +36,6 @@ struct ReconnectPolicy: Sendable, Equatable {
             case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering,
                  .jumpChannelRefused, .proxyCommandFailed:
                 return false
-            case .viaBastion(_, let underlying):
-                return isFatal(underlying)
             }
         default:
             return false

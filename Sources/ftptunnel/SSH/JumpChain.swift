@@ -39,7 +39,7 @@ struct JumpChain {
             do {
                 session = try connect(connector, hop: index)
             } catch {
-                throw SSHError.viaBastion(hop: name, underlying: error)
+                throw BastionError(hop: name, underlying: error)
             }
             carried = try channel(from: session, hop: hop, to: next, logger: hopLogger)
         }

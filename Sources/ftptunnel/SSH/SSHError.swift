@@ -17,8 +17,6 @@ enum SSHError: Error, CustomStringConvertible {
     case wrongPassphrase(file: String, attempts: Int)
     case sessionLost(reason: String)
     case serverNotAnswering(seconds: Int)
-    /// A bastion (ProxyJump) could not be passed: `hop` names it (`bastion 1 of 2 user@host:port`).
-    indirect case viaBastion(hop: String, underlying: Error)
     /// The bastion's sshd refused the `direct-tcpip` channel to the next hop.
     case jumpChannelRefused(bastion: String, target: String, reason: String)
     /// The ProxyCommand could not be started, or ended before the SSH session came up.
@@ -71,8 +69,6 @@ enum SSHError: Error, CustomStringConvertible {
                 + "Run again and retype it, or change it with `ssh-keygen -p -f \(file)`"
         case .sessionLost(let reason):
             return "SSH session lost: \(reason)"
-        case .viaBastion(let hop, let underlying):
-            return "\(hop): \(underlying)"
         case .jumpChannelRefused(let bastion, let target, let reason):
             return "bastion \(bastion) refused the channel to \(target) (\(reason)); check that the bastion can reach \(target) and allows forwarding (AllowTcpForwarding no on the bastion?)"
         case .proxyCommandFailed(let command, let reason):
@@ -84,4 +80,13 @@ enum SSHError: Error, CustomStringConvertible {
 
     /// The one line explaining skipped RSA identities (DESIGN 3.2).
     static let rsaExplanation = "libssh2 1.10 signs only with ssh-rsa (SHA-1), which OpenSSH 8.8 and later reject (signature algorithm ssh-rsa not in PubkeyAcceptedAlgorithms)"
+}
+
+/// A bastion (ProxyJump) could not be passed: `hop` names it (`bastion 1 of 2 user@host:port`), `underlying` says why
+/// (its exit status and whether a reconnect may retry are the underlying error's).
+struct BastionError: Error, CustomStringConvertible {
+    let hop: String
+    let underlying: Error
+
+    var description: String { "\(hop): \(underlying)" }
 }

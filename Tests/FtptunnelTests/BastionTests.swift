@@ -1,0 +1,171 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Bastions with real sshd processes (TESTING.md "Bastions"): the destination's sshd on 127.0.0.3 with its own host
+/// key, bastions on 127.0.0.1 (and 127.0.0.4) at LogLevel DEBUG1, whose logs show each direct-tcpip channel they
+/// carry; vsftpd on 127.0.0.2 behind the destination. Every transfer is hashed at both ends.
+@Suite(.serialized) struct BastionTests {
+    /// The destination, its FTP server, up to two bastions, one user key every sshd accepts, one known_hosts file
+    /// trusting every host, and an ssh_config (FTPTUNNEL_SSH_CONFIG) with `Host jump1`/`Host jump2` blocks.
+    final class World {
+        let target: SSHDFixture
+        let bastions: [SSHDFixture]
+        let vsftpd: VsftpdFixture
+        let root: TempDirectory
+        let work: TempDirectory
+        let knownHosts: String
+        private(set) var sshConfig = ""
+
+        static let secondBastionHost = "127.0.0.4"
+
+        init(bastionCount: Int = 1, firstBastion: SSHDFixture.Options = World.bastionOptions(on: LoopbackNet.clientSide),
+             targetBlock: [String] = []) throws {
+            var targetOptions = SSHDFixture.Options()
+            targetOptions.listenAddress = "127.0.0.3"
+            target = try SSHDFixture(targetOptions)
+            var bastions = [try SSHDFixture(firstBastion)]
+            if bastionCount > 1 { bastions.append(try SSHDFixture(World.bastionOptions(on: World.secondBastionHost))) }
+            self.bastions = bastions
+            for bastion in bastions { try bastion.authorize(target.userKey) }
+            root = try TempDirectory("bastion-root")
+            work = try TempDirectory("bastion-work")
+            try TunnelPayload.random(at: root.file("down.bin"), mebibytes: 8)
+            try TunnelPayload.random(at: work.file("up.bin"), mebibytes: 4)
+            vsftpd = try VsftpdFixture(root: root.path, pasvAddress: "127.0.0.1", writable: true)
+            knownHosts = try work.write("known_hosts", ([target] + bastions).map(\.knownHostsLine).joined(separator: "\n") + "\n",
+                                        mode: 0o600)
+            try writeSSHConfig(targetBlock: targetBlock)
+        }
+
+        static func bastionOptions(on host: String) -> SSHDFixture.Options {
+            var options = SSHDFixture.Options()
+            options.listenAddress = host
+            options.logLevel = "DEBUG1"
+            return options
+        }
+
+        /// `targetBlock` goes first (first value wins), then the jump hosts, then `Host *` with the key and known_hosts.
+        func writeSSHConfig(targetBlock: [String]) throws {
+            var lines = targetBlock
+            for (index, bastion) in bastions.enumerated() {
+                lines += ["Host jump\(index + 1)", "  HostName \(bastion.host)", "  Port \(bastion.port)", "  User \(bastion.user)"]
+            }
+            lines += ["Host *", "  IdentityFile \(target.userKey)", "  UserKnownHostsFile \(knownHosts)"]
+            sshConfig = try work.write("ssh_config", lines.joined(separator: "\n") + "\n")
+        }
+
+        func tunnel(_ arguments: [String], waitForReady: Bool = true) throws -> TunnelProcess {
+            try TunnelProcess(sshd: target, knownHosts: knownHosts, ftpPort: vsftpd.port, passivePorts: vsftpd.passivePorts,
+                              identity: target.userKey, extraArguments: arguments,
+                              environment: ["FTPTUNNEL_SSH_CONFIG": sshConfig], waitForReady: waitForReady)
+        }
+
+        /// A download and an upload through the tunnel with curl, hashed at both ends.
+        func expectTransfers(_ tunnel: TunnelProcess, tag: String) throws {
+            let down = try FTPClients.curl(["\(tunnel.url)/down.bin", "-o", work.file("\(tag)-down.bin")])
+            #expect(down.status == 0, "\(tag) download: \(down.output)\n\(tunnel.output)")
+            #expect(try TestFiles.sha256(work.file("\(tag)-down.bin")) == TestFiles.sha256(root.file("down.bin")), "\(tag)")
+            let up = try FTPClients.curl(["-T", work.file("up.bin"), "\(tunnel.url)/upload/\(tag)-up.bin"])
+            #expect(up.status == 0, "\(tag) upload: \(up.output)\n\(tunnel.output)")
+            #expect(try TestFiles.sha256(root.file("upload/\(tag)-up.bin")) == TestFiles.sha256(work.file("up.bin")), "\(tag)")
+        }
+
+        /// How many direct-tcpip channels `bastion` carried to `host:port` (sshd's DEBUG1 line).
+        static func channels(_ bastion: SSHDFixture, to host: String, _ port: Int) -> Int {
+            // sshd -e ends its lines with CRLF: one Character in Swift, so split on any newline.
+            bastion.log.split(whereSeparator: \.isNewline).filter {
+                $0.contains("server_request_direct_tcpip") && $0.contains("target \(host) port \(port)")
+            }.count
+        }
+
+        /// Expects `bastion` to have logged exactly `count` channels to host:port.
+        static func expectChannels(_ bastion: SSHDFixture, to host: String, _ port: Int, count: Int) {
+            #expect(channels(bastion, to: host, port) == count, "\(bastion.log)")
+        }
+
+        func jumpSpec(_ index: Int) -> String { "\(bastions[index].user)@\(bastions[index].host):\(bastions[index].port)" }
+    }
+
+    @Test func proxyJumpFromTheSSHConfigCarriesTheSessionThroughTheBastion() throws {
+        let world = try World(targetBlock: ["Host 127.0.0.3", "  ProxyJump jump1"])
+        let tunnel = try world.tunnel([])
+        try world.expectTransfers(tunnel, tag: "config")
+        World.expectChannels(world.bastions[0], to: "127.0.0.3", world.target.port, count: 1)
+        #expect(tunnel.output.contains("jump channel open"), "\(tunnel.output)")
+    }
+
+    @Test func twoHopsWithDashJPassEachBastionInTurn() throws {
+        let world = try World(bastionCount: 2)
+        let tunnel = try world.tunnel(["-J", "\(world.jumpSpec(0)),jump2"])
+        try world.expectTransfers(tunnel, tag: "two-hops")
+        World.expectChannels(world.bastions[0], to: World.secondBastionHost, world.bastions[1].port, count: 1)
+        World.expectChannels(world.bastions[1], to: "127.0.0.3", world.target.port, count: 1)
+        #expect(World.channels(world.bastions[0], to: "127.0.0.3", world.target.port) == 0)
+    }
+
+    @Test func proxyCommandWithOpenSSHsOwnClientAsTheHop() throws {
+        let world = try World()
+        let bastion = world.bastions[0]
+        let ssh = "ssh -F /dev/null -i \(world.target.userKey) -o UserKnownHostsFile=\(world.knownHosts) -o BatchMode=yes "
+            + "-o StrictHostKeyChecking=yes -p \(bastion.port) -W %h:%p \(bastion.user)@\(bastion.host)"
+        try world.writeSSHConfig(targetBlock: ["Host 127.0.0.3", "  ProxyCommand \(ssh)"])
+        let tunnel = try world.tunnel([])
+        try world.expectTransfers(tunnel, tag: "proxycommand")
+        World.expectChannels(bastion, to: "127.0.0.3", world.target.port, count: 1)
+        #expect(tunnel.output.contains("ProxyCommand started"), "\(tunnel.output)")
+    }
+
+    @Test func aChangedHostKeyAtTheSecondHopStopsWithStatus3NamingTheHop() throws {
+        let world = try World(bastionCount: 2)
+        let impostor = try SSHDFixture(World.bastionOptions(on: "127.0.0.5"))  // only its key is used
+        let second = world.bastions[1]
+        try world.work.write("known_hosts", [world.target.knownHostsLine, world.bastions[0].knownHostsLine,
+                                             "[\(second.host)]:\(second.port) \(impostor.hostPublicKey)"].joined(separator: "\n") + "\n",
+                             mode: 0o600)
+        let tunnel = try world.tunnel(["-J", "jump1,jump2"], waitForReady: false)
+        #expect(try tunnel.process.waitForExit(seconds: 60) == 3, "\(tunnel.output)")
+        #expect(tunnel.output.contains("bastion 2 of 2 \(world.jumpSpec(1))"), "\(tunnel.output)")
+        #expect(tunnel.output.contains("REMOTE HOST IDENTIFICATION HAS CHANGED for [\(second.host)]:\(second.port)"), "\(tunnel.output)")
+        #expect(World.channels(second, to: "127.0.0.3", world.target.port) == 0, "nothing may pass a bastion with a changed key")
+    }
+
+    @Test func aBastionWithoutForwardingIsAClearError() throws {
+        var options = World.bastionOptions(on: LoopbackNet.clientSide)
+        options.allowTcpForwarding = false
+        let world = try World(firstBastion: options)
+        let tunnel = try world.tunnel(["-J", "jump1"], waitForReady: false)
+        #expect(try tunnel.process.waitForExit(seconds: 60) == 6, "\(tunnel.output)")
+        let bastion = world.bastions[0]
+        #expect(tunnel.output.contains("bastion \(bastion.host):\(bastion.port) refused the channel to 127.0.0.3:\(world.target.port) ("),
+                "\(tunnel.output)")
+        #expect(tunnel.output.contains("AllowTcpForwarding no on the bastion?"), "\(tunnel.output)")
+    }
+
+    @Test func theChainIsRebuiltWhenTheDestinationsSSHDRestartsBehindARunningBastion() throws {
+        let world = try World()
+        let tunnel = try world.tunnel(["-J", "jump1"])
+        try world.expectTransfers(tunnel, tag: "before")
+        world.target.kill()
+        try Deadline.wait(for: "the tunnel to notice the lost session", seconds: 30) { tunnel.output.contains("SSH session lost") }
+        #expect(tunnel.process.isRunning)
+        try world.target.restart()
+        try Deadline.wait(for: "the reconnect through the bastion", seconds: 60) { tunnel.output.contains("reconnected after") }
+        try world.expectTransfers(tunnel, tag: "after")
+        #expect(World.channels(world.bastions[0], to: "127.0.0.3", world.target.port) >= 2, "\(world.bastions[0].log)")
+    }
+
+    @Test func theChainIsRebuiltWhenTheBastionRestarts() throws {
+        let world = try World()
+        let tunnel = try world.tunnel(["-J", "jump1"])
+        try world.expectTransfers(tunnel, tag: "before")
+        let bastion = world.bastions[0]
+        bastion.kill()
+        try Deadline.wait(for: "the tunnel to notice the lost bastion", seconds: 30) { tunnel.output.contains("SSH session lost") }
+        #expect(tunnel.process.isRunning)
+        try bastion.restart()
+        try Deadline.wait(for: "the reconnect through the restarted bastion", seconds: 60) { tunnel.output.contains("reconnected after") }
+        try world.expectTransfers(tunnel, tag: "after")
+        #expect(World.channels(bastion, to: "127.0.0.3", world.target.port) == 1, "the restarted bastion carries the new session: \(bastion.log)")
+    }
+}
