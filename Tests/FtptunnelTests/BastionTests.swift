@@ -168,4 +168,37 @@ import TestSupport
         try world.expectTransfers(tunnel, tag: "after")
         #expect(World.channels(bastion, to: "127.0.0.3", world.target.port) == 1, "the restarted bastion carries the new session: \(bastion.log)")
     }
+
+    /// `Sessions 2` through a bastion: each pool session builds its own chain (two channels in the bastion's log),
+    /// and concurrent transfers spread over them stay byte-exact.
+    @Test func poolSessionsEachTakeTheirOwnChain() throws {
+        let world = try World()
+        let tunnel = try world.tunnel(["-J", "jump1", "-o", "Sessions=2"])
+        World.expectChannels(world.bastions[0], to: "127.0.0.3", world.target.port, count: 2)
+        let downloads = try (0..<3).map { index in
+            try ManagedProcess(try which("curl"), ["-sS", "--max-time", "120", "\(tunnel.url)/down.bin",
+                                                  "-o", world.work.file("pool-\(index).bin")])
+        }
+        for download in downloads { #expect(try download.waitForExit(seconds: 150) == 0, "\(download.output)\n\(tunnel.output)") }
+        for index in 0..<3 {
+            #expect(try TestFiles.sha256(world.work.file("pool-\(index).bin")) == TestFiles.sha256(world.root.file("down.bin")))
+        }
+    }
+
+    /// A bastion that hangs with its TCP connection up (its session process stopped): the destination's
+    /// ServerAlive probes go unanswered through it, the session is declared dead, and the chain is rebuilt through
+    /// the bastion's listener, which still accepts.
+    @Test func serverAliveThroughTheChainNoticesAHungBastion() throws {
+        let world = try World()
+        let tunnel = try world.tunnel(["-J", "jump1", "-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=2"])
+        try world.expectTransfers(tunnel, tag: "before")
+        let freeze = try ProcessFreeze.sessions(of: world.bastions[0])
+        defer { freeze.thaw() }
+        try Deadline.wait(for: "ServerAlive to declare the session dead", seconds: 30) {
+            tunnel.output.contains("SSH server stopped answering")
+        }
+        try Deadline.wait(for: "the reconnect through a new bastion session", seconds: 60) { tunnel.output.contains("reconnected after") }
+        try world.expectTransfers(tunnel, tag: "after")
+        World.expectChannels(world.bastions[0], to: "127.0.0.3", world.target.port, count: 2)
+    }
 }
