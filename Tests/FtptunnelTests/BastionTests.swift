@@ -102,6 +102,20 @@ import TestSupport
         World.expectChannels(world.bastions[0], to: World.secondBastionHost, world.bastions[1].port, count: 1)
         World.expectChannels(world.bastions[1], to: "127.0.0.3", world.target.port, count: 1)
         #expect(World.channels(world.bastions[0], to: "127.0.0.3", world.target.port) == 0)
+
+        // 32 MiB each way through both pumps, hashed, within curl's 60 s: a pump that waits in poll() while libssh2
+        // holds a window adjustment it already read from the socket stalls until its idle time-out, window after window.
+        let big = world.work.file("big.bin")
+        try TunnelPayload.random(at: big, mebibytes: 32)
+        let started = Date()
+        let up = try FTPClients.curl(["-T", big, "\(tunnel.url)/upload/big.bin"], seconds: 60)
+        let upSeconds = Date().timeIntervalSince(started)
+        #expect(up.status == 0, "\(up.output)\n\(tunnel.output)")
+        #expect(try TestFiles.sha256(world.root.file("upload/big.bin")) == TestFiles.sha256(big))
+        let down = try FTPClients.curl(["\(tunnel.url)/upload/big.bin", "-o", world.work.file("big-down.bin")], seconds: 60)
+        #expect(down.status == 0, "\(down.output)\n\(tunnel.output)")
+        #expect(try TestFiles.sha256(world.work.file("big-down.bin")) == TestFiles.sha256(big))
+        print("two hops: 32 MiB up in \(String(format: "%.2f", upSeconds)) s, down in \(String(format: "%.2f", Date().timeIntervalSince(started) - upSeconds)) s")
     }
 
     @Test func proxyCommandWithOpenSSHsOwnClientAsTheHop() throws {

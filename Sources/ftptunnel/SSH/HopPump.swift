@@ -70,6 +70,10 @@ final class HopPump: SessionCarrier, @unchecked Sendable {
             var progress = true
             while progress {
                 progress = false
+                // Packets libssh2 took from the socket during a pass (a window adjustment read while writing, data
+                // for the channel) no longer wake poll(): another pass uses them.
+                let received = session.bytesReceived
+                defer { if session.bytesReceived != received { progress = true } }
                 if try writeChannel() { progress = true }
                 if try readChannel() { progress = true }
                 if try readLocal() { progress = true }
