@@ -20,9 +20,10 @@ import TestSupport
         static let secondBastionHost = "127.0.0.4"
 
         init(bastionCount: Int = 1, firstBastion: SSHDFixture.Options = World.bastionOptions(on: LoopbackNet.clientSide),
-             targetBlock: [String] = []) throws {
+             targetBlock: [String] = [], targetConfig: [String] = []) throws {
             var targetOptions = SSHDFixture.Options()
             targetOptions.listenAddress = "127.0.0.3"
+            targetOptions.extraConfig = targetConfig
             target = try SSHDFixture(targetOptions)
             var bastions = [try SSHDFixture(firstBastion)]
             if bastionCount > 1 { bastions.append(try SSHDFixture(World.bastionOptions(on: World.secondBastionHost))) }
@@ -214,5 +215,30 @@ import TestSupport
         try Deadline.wait(for: "the reconnect through a new bastion session", seconds: 60) { tunnel.output.contains("reconnected after") }
         try world.expectTransfers(tunnel, tag: "after")
         World.expectChannels(world.bastions[0], to: "127.0.0.3", world.target.port, count: 2)
+    }
+
+    /// Mode sftp through a bastion: every FTP session gets an SSH session of its own, each through its own chain
+    /// (the bastion verified and logged in once, then reused without asking).
+    @Test func theSFTPBridgeBuildsAChainPerFTPSession() throws {
+        let world = try World(targetConfig: ["Subsystem sftp internal-sftp"])
+        let home = try TempDirectory("bastion-bridge-home")
+        let localPort = try LoopbackNet.freePort(on: LoopbackNet.clientSide)
+        var environment = ProcessInfo.processInfo.environment
+        environment["HOME"] = home.path
+        environment["FTPTUNNEL_SSH_CONFIG"] = world.sshConfig
+        for key in ["SSH_AUTH_SOCK", "SSH_ASKPASS", "SSH_ASKPASS_REQUIRE"] { environment.removeValue(forKey: key) }
+        let bridge = try ManagedProcess(try Products.ftptunnel, [
+            "connect", "\(world.target.user)@\(world.target.host):\(world.target.port)", "--mode", "sftp",
+            "--sftp-root", world.root.path, "--local-port", "\(localPort)", "--known-hosts", world.knownHosts,
+            "-i", world.target.userKey, "-J", "jump1", "-v",
+        ], environment: environment)
+        defer { bridge.stop() }
+        try bridge.waitForOutput(containing: TunnelProcess.readyMarker, seconds: 30)
+        for index in 0..<2 {
+            let down = try FTPClients.curl(["ftp://\(LoopbackNet.clientSide):\(localPort)/down.bin", "-o", world.work.file("sftp-\(index).bin")])
+            #expect(down.status == 0, "\(down.output)\n\(bridge.output)")
+            #expect(try TestFiles.sha256(world.work.file("sftp-\(index).bin")) == TestFiles.sha256(world.root.file("down.bin")))
+        }
+        #expect(World.channels(world.bastions[0], to: "127.0.0.3", world.target.port) >= 3, "the check session and one per FTP session: \(world.bastions[0].log)")
     }
 }

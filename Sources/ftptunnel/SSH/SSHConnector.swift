@@ -11,8 +11,9 @@ struct SSHConnector {
     var environment: [String: String] = ProcessInfo.processInfo.environment
     /// Where the session's bytes go: the network per settings, or a socket a bastion's pump already serves.
     var transport: Transport = .network
-    /// The bastions' host keys and credentials, shared by every copy of this connector.
-    let hopMemory = HopMemory()
+    /// The bastions' host keys and credentials, shared by every copy of this connector (and by one made for the
+    /// same site with other settings, which passes it on).
+    let hopMemory: HopMemory
 
     enum Transport {
         /// TCP to the host, or settings' ProxyCommand, or the ProxyJump chain.
@@ -22,8 +23,9 @@ struct SSHConnector {
     }
 
     init(settings: TunnelSettings, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment,
-         transport: Transport = .network) {
+         transport: Transport = .network, hopMemory: HopMemory = HopMemory()) {
         self.settings = settings
+        self.hopMemory = hopMemory
         self.logger = logger
         self.environment = environment
         self.transport = transport
