@@ -131,6 +131,16 @@ import TestSupport
         #expect(tunnel.output.contains("ProxyCommand started"), "\(tunnel.output)")
     }
 
+    @Test func aProxyCommandThatFailsIsReportedWithItsStatusAndItsStderrPassesThrough() throws {
+        let world = try World()
+        try world.writeSSHConfig(targetBlock: ["Host 127.0.0.3", "  ProxyCommand sh -c \"echo proxy-for-%h-broke >&2; exit 7\""])
+        let tunnel = try world.tunnel([], waitForReady: false)
+        #expect(try tunnel.process.waitForExit(seconds: 60) == 6, "\(tunnel.output)")
+        #expect(tunnel.output.contains("proxy-for-127.0.0.3-broke"), "the command's stderr is ours: \(tunnel.output)")
+        #expect(tunnel.output.contains("ProxyCommand `sh -c 'echo proxy-for-127.0.0.3-broke >&2; exit 7'` failed: it exited with status 7"),
+                "\(tunnel.output)")
+    }
+
     @Test func aChangedHostKeyAtTheSecondHopStopsWithStatus3NamingTheHop() throws {
         let world = try World(bastionCount: 2)
         let impostor = try SSHDFixture(World.bastionOptions(on: "127.0.0.5"))  // only its key is used

@@ -49,7 +49,8 @@ final class ProxyCommandCarrier: SessionCarrier, @unchecked Sendable {
     /// Reaps the child on a thread of its own (after the session closed its end).
     func finish() {
         if let status = lock.withLock({ self.status }) {
-            logger.info("ProxyCommand exited", metadata: ["command": "\(command)", "status": "\(status)"])
+            logger.log(level: status == 0 ? .info : .notice, "ProxyCommand exited with status \(status)",
+                       metadata: ["command": "\(command)"])
             return
         }
         let (pid, command, logger) = (self.pid, self.command, self.logger)
@@ -63,7 +64,10 @@ final class ProxyCommandCarrier: SessionCarrier, @unchecked Sendable {
                 PosixProcess.signal(pid, SIGKILL)
                 status = PosixProcess.waitExit(pid, milliseconds: Self.exitGraceMilliseconds)
             }
-            logger.info("ProxyCommand exited", metadata: ["command": "\(command)", "status": "\(status.map(String.init) ?? "unknown")"])
+            // Our own SIGHUP after the session ended is no news; any other failure is.
+            let level: Logger.Level = status == 0 || status == 128 + SIGHUP ? .info : .notice
+            logger.log(level: level, "ProxyCommand exited with status \(status.map(String.init) ?? "unknown")",
+                       metadata: ["command": "\(command)"])
         }
         thread.name = "ftptunnel ProxyCommand \(pid)"
         thread.start()
