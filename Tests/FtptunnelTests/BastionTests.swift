@@ -194,6 +194,22 @@ import TestSupport
         #expect(World.channels(bastion, to: "127.0.0.3", world.target.port) == 1, "the restarted bastion carries the new session: \(bastion.log)")
     }
 
+    /// A bastion that comes back with another host key is refused on reconnect (exit 3, the hop named), as the
+    /// destination would be: the key verified at start is the only one accepted.
+    @Test func aBastionBackWithAnotherHostKeyIsRefusedOnReconnect() throws {
+        let world = try World()
+        let tunnel = try world.tunnel(["-J", "jump1"])
+        try world.expectTransfers(tunnel, tag: "before")
+        let bastion = world.bastions[0]
+        bastion.kill()
+        try Deadline.wait(for: "the tunnel to notice the lost bastion", seconds: 30) { tunnel.output.contains("SSH session lost") }
+        try bastion.restart(withNewHostKey: true)
+        #expect(try tunnel.process.waitForExit(seconds: 90) == 3, "\(tunnel.output)")
+        #expect(tunnel.output.contains("bastion 1 of 1 \(world.jumpSpec(0)): a new connection to the SSH server (reconnecting) presented host key"),
+                "\(tunnel.output)")
+        World.expectChannels(bastion, to: "127.0.0.3", world.target.port, count: 0)
+    }
+
     /// `Sessions 2` through a bastion: each pool session builds its own chain (two channels in the bastion's log),
     /// and concurrent transfers spread over them stay byte-exact.
     @Test func poolSessionsEachTakeTheirOwnChain() throws {

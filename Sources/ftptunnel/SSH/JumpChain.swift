@@ -51,7 +51,8 @@ struct JumpChain {
     /// same host key and replay the credential.
     private func connect(_ connector: SSHConnector, hop index: Int) throws -> SSHSession {
         if let known = memory.hop(index) {
-            return try connector.connectAnother(hostKey: known.hostKey, credential: known.credential, number: 1)
+            return try connector.connectAnother(hostKey: known.hostKey, credential: known.credential,
+                                                 number: SessionPoolError.laterSession)
         }
         let (session, hostKey, credential) = try connector.connectFirst()
         memory.remember(index, hostKey: hostKey, credential: credential)
