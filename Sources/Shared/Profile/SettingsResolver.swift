@@ -38,7 +38,7 @@ public struct ResolvedSettings: Sendable {
     public var profilePath: String?
     /// Every keyword in profile order (IdentityFile once per file).
     public var entries: [Entry] = []
-    /// Things worth saying at `-v` (skipped Match blocks, ignored ssh_config lines, listeners open to the network).
+    /// Things worth saying at `-v` (ignored ssh_config lines, a hop's own proxy replaced, listeners open to the network).
     public var notes: [String] = []
     /// The name ~/.ssh/config was matched against (the profile's HostName, else the host of DEST).
     public var hostAlias: String = ""
