@@ -5,8 +5,9 @@ import Posix
 /// Carries the next hop's SSH session over a `direct-tcpip` channel of this hop (ProxyJump): a thread of its own
 /// owns this hop's session and channel (libssh2 is not thread-safe per session) and moves bytes between the channel
 /// and one end of a socket pair, whose other end the next session runs on. Both directions go through bounded
-/// buffers; a channel write that returned EAGAIN is retried identically before any other libssh2 call that could
-/// send (DESIGN 3.3). The next session ending (its end closed) ends the pump, which closes the channel and
+/// buffers. One partial packet per session (DESIGN 3.3): a channel write that returned EAGAIN with the socket full
+/// is repeated identically, and a channel read that did (its window adjustment half sent) is repeated, before any
+/// other libssh2 call that could send. The next session ending (its end closed) ends the pump, which closes the channel and
 /// disconnects this hop; this hop's session ending closes the pair, so the next session sees its connection lost.
 final class HopPump: SessionCarrier, @unchecked Sendable {
     /// Per direction: enough to keep a bastion's channel busy, small enough to be no memory concern.
@@ -28,8 +29,14 @@ final class HopPump: SessionCarrier, @unchecked Sendable {
 
     private let toChannel = ForwardBuffer(capacity: HopPump.bufferCapacity)
     private let toLocal = ForwardBuffer(capacity: HopPump.bufferCapacity)
-    /// Length of the channel write that returned EAGAIN; it must be repeated exactly (same buffer, same offset).
-    private var pendingWrite: Int?
+    /// A libssh2 call that returned EAGAIN with part of a packet sent; it must be repeated before any other.
+    private enum Pending: Equatable {
+        /// A channel write of this many bytes from the head of `toChannel` (same buffer, same offset, same length).
+        case write(Int)
+        /// A channel read whose window adjustment is half sent.
+        case read
+    }
+    private var pending: Pending?
     private var localEOF = false
 
     init(session: SSHSession, channel: SSHChannel, local: Int32, name: String, logger: Logger) {
@@ -78,7 +85,7 @@ final class HopPump: SessionCarrier, @unchecked Sendable {
                 if try readChannel() { progress = true }
                 if try readLocal() { progress = true }
                 if try writeLocal() { progress = true }
-                if localEOF, toChannel.isEmpty, pendingWrite == nil { return }  // the next session is gone
+                if localEOF, toChannel.isEmpty, pending == nil { return }  // the next session is gone
                 if channel.isEOF, toLocal.isEmpty, !channel.hasQueuedData {
                     throw SSHError.sessionLost(reason: "bastion \(name) closed the channel")
                 }
@@ -87,34 +94,42 @@ final class HopPump: SessionCarrier, @unchecked Sendable {
         }
     }
 
-    /// Sends what the next session wrote; an EAGAIN keeps the same bytes pinned for the identical retry.
+    /// Sends what the next session wrote; an EAGAIN with the socket full keeps the same bytes pinned for the
+    /// identical retry.
     private func writeChannel() throws -> Bool {
-        guard !toChannel.isEmpty else { return false }
-        let length = pendingWrite ?? min(toChannel.count, Self.writeChunk)
+        guard !toChannel.isEmpty, pending == nil || pending != .read else { return false }
+        let length: Int
+        if case .write(let pinned) = pending { length = pinned } else { length = min(toChannel.count, Self.writeChunk) }
         switch try channel.write(UnsafeRawBufferPointer(rebasing: toChannel.readable[0..<length])) {
         case .done(let n):
-            pendingWrite = nil
+            pending = nil
             toChannel.pinned = false
             toChannel.consumed(n)
             return n > 0
         case .wouldBlock:
             if session.blockDirections.outbound {
-                pendingWrite = length
+                pending = .write(length)
                 toChannel.pinned = true
             }
             return false
         }
     }
 
-    /// Reads the channel while the local side has room; never while a write is pending (a read may send a window
-    /// adjustment).
+    /// Reads the channel while the local side has room (a read may send a window adjustment: never while a write
+    /// is pending; and repeated, even without room, while that adjustment is half sent).
     private func readChannel() throws -> Bool {
-        guard pendingWrite == nil, toLocal.hasRoom else { return false }
+        switch pending {
+        case .write: return false
+        case .read: break
+        case nil: guard toLocal.hasRoom else { return false }
+        }
         switch try channel.read(into: toLocal.writable()) {
         case .done(let n):
+            pending = nil
             toLocal.produced(n)
             return n > 0
         case .wouldBlock:
+            pending = session.blockDirections.outbound ? .read : nil
             return false
         }
     }
@@ -160,8 +175,8 @@ final class HopPump: SessionCarrier, @unchecked Sendable {
         if !toLocal.isEmpty { localEvents |= Int16(POLLOUT) }
         let directions = session.blockDirections
         var sshEvents: Int16 = 0
-        if pendingWrite == nil, toLocal.hasRoom { sshEvents |= Int16(POLLIN) }
-        if directions.outbound || pendingWrite != nil { sshEvents |= Int16(POLLOUT) }
+        if pending == nil, toLocal.hasRoom { sshEvents |= Int16(POLLIN) }
+        if directions.outbound || pending != nil { sshEvents |= Int16(POLLOUT) }
         var fds = [pollfd(fd: local, events: localEvents, revents: 0),
                    pollfd(fd: session.socket, events: sshEvents, revents: 0)]
         _ = try PosixPoll.poll(&fds, milliseconds: Self.idleMilliseconds)
