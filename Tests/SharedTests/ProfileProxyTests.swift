@@ -48,6 +48,15 @@ import Testing
         #expect(error.description.hasPrefix("~/.ssh/config:2: ProxyCommand"), "\(error)")
     }
 
+    @Test func aProfilesProxyJumpWinsOverTheSSHConfigsAndItsHopsStillUseTheirHostBlocks() throws {
+        let world = try ProfileTestWorld()
+        try world.sshConfig("Host files.example", "  ProxyJump elsewhere", "Host gw", "  User gwuser", "  Port 2202")
+        try world.profile("site", "HostName files.example", "ProxyJump gw")
+        let r = try world.resolve("site")
+        #expect(r.settings.jumpHosts.map(\.sshEndpoint) == ["gwuser@gw:2202"])
+        #expect(r.sources["ProxyJump"] == "\(ProfileTestWorld.profileDisplayDirectory)/site.conf:2")
+    }
+
     @Test func aProfileMayNotSetBothAndBadHopsNameTheLine() throws {
         let world = try ProfileTestWorld()
         let both = try world.profileError(["HostName h", "ProxyJump b", "ProxyCommand nc %h %p"])
