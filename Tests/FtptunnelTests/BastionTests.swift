@@ -141,6 +141,20 @@ import TestSupport
                 "\(tunnel.output)")
     }
 
+    @Test func acceptNewRecordsEveryHopsKey() throws {
+        let world = try World(bastionCount: 2)
+        try world.work.write("known_hosts", "", mode: 0o600)
+        let tunnel = try world.tunnel(["-J", "jump1,jump2", "-o", "StrictHostKeyChecking=accept-new"])
+        try world.expectTransfers(tunnel, tag: "accept-new")
+        let recorded = try String(contentsOfFile: world.knownHosts, encoding: .utf8)
+        for host in [world.target] + world.bastions {
+            #expect(recorded.contains(host.knownHostsLine), "\(host.host) missing from:\n\(recorded)")
+        }
+        tunnel.stop()  // its forwarded passive ports are the next tunnel's
+        let policyYes = try world.tunnel(["-J", "jump1,jump2", "-o", "StrictHostKeyChecking=yes"])
+        try world.expectTransfers(policyYes, tag: "known-now")
+    }
+
     @Test func aChangedHostKeyAtTheSecondHopStopsWithStatus3NamingTheHop() throws {
         let world = try World(bastionCount: 2)
         let impostor = try SSHDFixture(World.bastionOptions(on: "127.0.0.5"))  // only its key is used
