@@ -97,7 +97,7 @@ final class HopPump: SessionCarrier, @unchecked Sendable {
     /// Sends what the next session wrote; an EAGAIN with the socket full keeps the same bytes pinned for the
     /// identical retry.
     private func writeChannel() throws -> Bool {
-        guard !toChannel.isEmpty, pending == nil || pending != .read else { return false }
+        guard !toChannel.isEmpty, pending != .read else { return false }
         let length: Int
         if case .write(let pinned) = pending { length = pinned } else { length = min(toChannel.count, Self.writeChunk) }
         switch try channel.write(UnsafeRawBufferPointer(rebasing: toChannel.readable[0..<length])) {
