@@ -60,6 +60,39 @@ import TestSupport
         #expect(out.contains("#ConnectTimeout "))
     }
 
+    @Test func showPrintsTheHopChainAndWhereEachHopComesFrom() throws {
+        let world = try World()
+        try world.home.write(".ssh/config", """
+        Host site
+          HostName 10.0.0.5
+          ProxyJump bastion,ops@inner:2022
+        Host bastion
+          HostName 192.0.2.7
+          User jump
+          IdentityFile ~/.ssh/jump_key
+
+        """)
+        let result = try world.run(["show", "site"])
+        #expect(result.status == 0, "\(result.output)")
+        let out = result.stdout
+        #expect(out.contains("# path: ftptunnel → jump@192.0.2.7:22 → ops@inner:2022 → tester@10.0.0.5:22\n"), "\(out)")
+        #expect(out.contains("# hop 1 of 2: jump@192.0.2.7:22 (HostName from ~/.ssh/config:5; User from ~/.ssh/config:6; Port from default; IdentityFile from ~/.ssh/config:7)"), "\(out)")
+        #expect(line("ProxyJump", in: out)! == ("bastion,ops@inner:2022", "~/.ssh/config:3"))
+
+        let direct = try world.run(["show", "site", "-J", "none"])
+        #expect(direct.stdout.contains("# path: ftptunnel → tester@10.0.0.5:22\n"), "\(direct.output)")
+        let viaCommand = try world.run(["show", "plain", "-o", "ProxyCommand=ssh -W %h:%p gw"])
+        #expect(viaCommand.stdout.contains("# path: ftptunnel → ProxyCommand ssh -W plain:22 gw → tester@plain:22\n"), "\(viaCommand.output)")
+    }
+
+    @Test func aPathDecidingKeywordFtptunnelLacksStopsConnectWithItsLine() throws {
+        let world = try World()
+        try world.home.write(".ssh/config", "Host site\n  HostKeyAlias other\n")
+        let result = try world.run(["connect", "site"])
+        #expect(result.status == 2, "\(result.output)")
+        #expect(result.stderr.contains("~/.ssh/config:2: HostKeyAlias decides where or as whom ssh connects, and ftptunnel does not implement it"), "\(result.stderr)")
+    }
+
     @Test func showOutputIsItselfAValidProfile() throws {
         let world = try World()
         try world.profile("site", "HostName h.example\nUser u\nMode fixed\nPassivePorts 40000-40001\nDataWindow 1M\n")

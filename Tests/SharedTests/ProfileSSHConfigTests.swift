@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import Shared
 
-/// ~/.ssh/config merge: Host matching on the alias, first value wins, Match skipped, Include followed.
+/// ~/.ssh/config merge: Host matching on the alias, first value wins, Include followed (Match: ProfileMatchTests).
 @Suite struct ProfileSSHConfigTests {
     @Test func firstObtainedValueWinsAcrossBlocks() throws {
         let world = try ProfileTestWorld()
@@ -55,14 +55,6 @@ import Testing
         let r = try world.resolve("db.corp")
         #expect(r.settings.sshHost == "db.corp.example.com" && r.settings.user == "corp")
         #expect(try world.resolve("bad.corp").settings.sshHost == "bad.corp")
-    }
-
-    @Test func matchBlocksAreSkippedWithANote() throws {
-        let world = try ProfileTestWorld()
-        try world.sshConfig("Match host prod exec \"true\"", "  User frommatch", "Host prod", "  Port 2200")
-        let r = try world.resolve("prod")
-        #expect(r.settings.user == "tester" && r.settings.sshPort == 2200)
-        #expect(r.notes == ["~/.ssh/config:1: Match blocks are not evaluated by ftptunnel; the lines of this block are ignored"])
     }
 
     @Test func unusedKeywordsAreIgnoredAndListenerSettingsNeverComeFromSSHConfig() throws {

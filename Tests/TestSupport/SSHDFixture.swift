@@ -13,6 +13,8 @@ public final class SSHDFixture: @unchecked Sendable {
         public var extraConfig: [String] = []
         /// `ssh-keygen -t` types of the host keys, one `HostKey` line each; the first is `hostKey`.
         public var hostKeyTypes = ["ed25519"]
+        /// sshd's LogLevel (DEBUG1 logs each direct-tcpip request with its target: a bastion's proof of carrying).
+        public var logLevel = "VERBOSE"
         public init() {}
     }
 
@@ -56,7 +58,7 @@ public final class SSHDFixture: @unchecked Sendable {
             "PasswordAuthentication \(yesNo(options.passwordAuthentication))",
             "KbdInteractiveAuthentication \(yesNo(options.kbdInteractiveAuthentication))",
             "AllowTcpForwarding \(yesNo(options.allowTcpForwarding))",
-            "LogLevel VERBOSE",
+            "LogLevel \(options.logLevel)",
         ] + options.extraConfig).joined(separator: "\n") + "\n"
         configPath = try directory.write("sshd_config", config, mode: 0o600)
         try start()
@@ -99,6 +101,15 @@ public final class SSHDFixture: @unchecked Sendable {
     /// `SHA256:…` of the public half of the key file `path`, as `ssh-keygen -l` prints it.
     public static func fingerprint(of path: String) throws -> String {
         String(try runChecked("ssh-keygen", ["-l", "-f", path + ".pub"]).stdout.split(separator: " ")[1])
+    }
+
+    /// Lets `key` (a private key file; its `.pub` is read) log in as well.
+    public func authorize(_ key: String) throws {
+        let line = try String(contentsOfFile: key + ".pub", encoding: .utf8)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: directory.file("authorized_keys")))
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(line.utf8))
     }
 
     /// A known_hosts line trusting this server (`[127.0.0.1]:PORT ssh-ed25519 …`).

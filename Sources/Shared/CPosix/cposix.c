@@ -95,3 +95,7 @@ int cposix_unsent_bytes(int fd) {
     int value = 0;
     return ioctl(fd, SIOCOUTQ, &value) == 0 ? value : -1;
 }
+
+int cposix_pidfd_open(pid_t pid) {
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}

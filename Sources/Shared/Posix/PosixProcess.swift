@@ -67,6 +67,35 @@ public enum PosixProcess {
     /// listing of a huge directory) is over keeps only what it uses.
     public static func releaseFreeMemory() { _ = cposix_release_free_memory() }
 
+    /// A stream socket pair (AF_UNIX, both ends close-on-exec): one end for us, one for a child or another thread.
+    public static func streamPair() throws(PosixError) -> (Int32, Int32) {
+        var ends: [Int32] = [-1, -1]
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        try Posix.callBlocking("socketpair") { socketpair(AF_UNIX, type, 0, &ends) }
+        return (ends[0], ends[1])
+    }
+
+    /// Waits at most `milliseconds` for our child `pid` to exit and reaps it: its exit status (128+N when killed by
+    /// signal N), or nil when it still runs at the deadline. Uses a pidfd, so the wait is one poll(2).
+    public static func waitExit(_ pid: pid_t, milliseconds: Int32) -> Int32? {
+        if let status = reap(pid) { return status }
+        let pidfd = cposix_pidfd_open(pid)
+        guard pidfd >= 0 else { return reap(pid) }
+        defer { close(pidfd) }
+        _ = try? PosixPoll.wait(pidfd, events: Int16(POLLIN), milliseconds: milliseconds)
+        return reap(pid)
+    }
+
+    /// waitpid(pid, WNOHANG): the exit status when it has exited (128+N for signal N), else nil.
+    private static func reap(_ pid: pid_t) -> Int32? {
+        var status: Int32 = 0
+        var rc: pid_t
+        repeat { rc = waitpid(pid, &status, WNOHANG) } while rc < 0 && errno == EINTR
+        guard rc == pid else { return rc < 0 ? -1 : nil }
+        let signal = status & 0x7f
+        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+    }
+
     /// kill(2); a child that is already gone is not an error.
     public static func signal(_ pid: pid_t, _ signal: Int32) { _ = kill(pid, signal) }
 

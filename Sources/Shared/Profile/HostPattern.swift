@@ -3,12 +3,18 @@
 struct HostPatternList: Sendable {
     let patterns: [String]
 
-    func matches(_ host: String) -> Bool {
-        let name = Array(host.lowercased())
+    func matches(_ host: String) -> Bool { matches(host, ignoringCase: true) }
+
+    /// User names compare with case (OpenSSH's `Match user` / `localuser`).
+    func matchesExactCase(_ name: String) -> Bool { matches(name, ignoringCase: false) }
+
+    private func matches(_ text: String, ignoringCase: Bool) -> Bool {
+        let name = Array(ignoringCase ? text.lowercased() : text)
         var matched = false
         for pattern in patterns {
             let negated = pattern.hasPrefix("!")
-            let body = Array((negated ? String(pattern.dropFirst()) : pattern).lowercased())
+            let raw = negated ? String(pattern.dropFirst()) : pattern
+            let body = Array(ignoringCase ? raw.lowercased() : raw)
             guard HostPatternList.glob(body[...], name[...]) else { continue }
             if negated { return false }
             matched = true

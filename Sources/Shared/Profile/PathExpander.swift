@@ -7,9 +7,12 @@ struct PathExpander: Sendable {
     let home: String
     let tokens: [Character: String]
 
-    func expand(_ path: String) throws -> String {
+    func expand(_ path: String) throws -> String { try expandTokens(try expandTilde(path)) }
+
+    /// The `%` tokens only (a command line: its `~` is the shell's business).
+    func expandTokens(_ text: String) throws -> String {
         var result = ""
-        var iterator = try expandTilde(path).makeIterator()
+        var iterator = text.makeIterator()
         while let c = iterator.next() {
             guard c == "%" else { result.append(c); continue }
             guard let token = iterator.next() else {

@@ -15,6 +15,10 @@ public enum ProfileKeyword: String, CaseIterable, Sendable {
     case macs = "MACs"
     case kexAlgorithms = "KexAlgorithms"
     case hostKeyAlgorithms = "HostKeyAlgorithms"
+    /// Bastions the SSH connection goes through (`[user@]host[:port]`, comma-separated), or `none`.
+    case proxyJump = "ProxyJump"
+    /// A command whose stdin/stdout carry the SSH connection (`sh -c`), or `none`.
+    case proxyCommand = "ProxyCommand"
     // FTP and local side (ftptunnel's own)
     case ftpHost = "FTPHost"
     case ftpPort = "FTPPort"
@@ -54,6 +58,7 @@ public enum ProfileKeyword: String, CaseIterable, Sendable {
     static let sshConfigKeywords: Set<ProfileKeyword> = [
         .hostName, .user, .port, .identityFile, .identitiesOnly, .userKnownHostsFile, .strictHostKeyChecking,
         .serverAliveInterval, .serverAliveCountMax, .connectTimeout, .ciphers, .macs, .kexAlgorithms, .hostKeyAlgorithms,
+        .proxyJump, .proxyCommand,
     ]
 
     /// Keywords that would carry a secret. Rejected everywhere with an explanation instead of "unknown keyword".

@@ -35,6 +35,15 @@ extension ProfileKeyword {
         case .macs: return "comma-separated MAC names, most preferred first (no `+`/`-`/`^` edits)"
         case .kexAlgorithms: return "comma-separated key exchange names, most preferred first (no `+`/`-`/`^` edits)"
         case .hostKeyAlgorithms: return "comma-separated host key types, most preferred first (no `+`/`-`/`^` edits)"
+        case .proxyJump:
+            return "`none`, or bastions as `[user@]host[:port]`, comma-separated, nearest first (`-J`). Each hop takes "
+                + "User, Port, HostName, IdentityFile, UserKnownHostsFile and ConnectTimeout from its own `Host` block of "
+                + "~/.ssh/config (without one, the known_hosts files and ConnectTimeout of the destination); every hop's "
+                + "host key is checked under the destination's StrictHostKeyChecking. The first value obtained of "
+                + "ProxyJump and ProxyCommand wins"
+        case .proxyCommand:
+            return "`none`, or a command run with `sh -c` whose stdin/stdout carry the SSH connection (e.g. "
+                + "`ssh -W %h:%p bastion`); `%h %p %r %n %%` expanded; its stderr passes through"
         case .ftpHost: return "FTP server as seen from the SSH server"
         case .ftpPort: return "1-65535"
         case .localPort: return "local control port, 0-65535 (`0` = any free port, the ready line says which)"
@@ -98,6 +107,7 @@ extension ProfileKeyword {
         case .connectTimeout: return "the system's TCP timeout"
         case .ciphers, .macs, .kexAlgorithms: return "libssh2's preference"
         case .hostKeyAlgorithms: return "the types known_hosts holds for the host, then libssh2's preference"
+        case .proxyJump, .proxyCommand: return "none (a direct TCP connection)"
         case .ftpHost: return settings.ftpHost
         case .ftpPort: return "\(settings.ftpPort)"
         case .localPort: return "21 if it can be bound, else 2121"

@@ -79,13 +79,16 @@ public enum ProfileManualPage {
     ]
 
     static let sectionIntroduction: [ProfileKeyword.ManualSection: String] = [
-        .ssh: "These keywords are also read from the matching `Host` blocks of `~/.ssh/config`, with OpenSSH's meaning.",
+        .ssh: "These keywords are also read from the matching `Host` and `Match` blocks of `~/.ssh/config`, with "
+            + "OpenSSH's meaning. `Match` is evaluated for `all`, `host`, `originalhost`, `user`, `localuser` and `exec`; "
+            + "another criterion, or a keyword that would decide where or as whom ssh connects and that ftptunnel does "
+            + "not implement (`HostKeyAlias`, `ProxyUseFdpass`, `CanonicalizeHostname`, …), stops with FILE:LINE.",
         .tunnel: "ftptunnel's own keywords; never taken from `~/.ssh/config` (`BindAddress` and `GatewayPorts` mean "
             + "something else there).",
     ]
 
     static let precedence = [
-        "command-line options (`-l`, `-p`, `-i`, `--ftp-host`, …), then the `user@` and `:port` parts of DEST, then "
+        "command-line options (`-l`, `-p`, `-i`, `-J`, `--ftp-host`, …), then the `user@` and `:port` parts of DEST, then "
             + "`-o Keyword=Value` (validated like a profile line; errors name `-o`);",
         "the profile;",
         "the matching `Host` blocks of `~/.ssh/config` (only the keywords of SSH CONNECTION; the first value obtained wins);",

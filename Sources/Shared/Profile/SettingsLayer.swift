@@ -35,6 +35,8 @@ struct SettingsLayer: Sendable {
     var macs: Sourced<[String]>?
     var kexAlgorithms: Sourced<[String]>?
     var hostKeyAlgorithms: Sourced<[String]>?
+    /// ProxyJump and ProxyCommand share it (OpenSSH: the first obtained wins).
+    var proxy: Sourced<ProxySetting>?
     var ftpHost: Sourced<String>?
     var ftpPort: Sourced<Int>?
     var localPort: Sourced<Int>?
@@ -74,7 +76,7 @@ struct SettingsLayer: Sendable {
                                             problem: "is \(long.utf8.count) bytes long, more than the \(limit) allowed",
                                             hint: "give the real \(name) value")
         }
-        let multiValued: Set<ProfileKeyword> = [.userKnownHostsFile]
+        let multiValued: Set<ProfileKeyword> = [.userKnownHostsFile, .proxyCommand]
         if arguments.count > 1, !multiValued.contains(keyword) {
             throw ProfileError.tooManyValues(at: source, keyword: name, count: arguments.count)
         }
@@ -109,6 +111,8 @@ struct SettingsLayer: Sendable {
         case .macs: try set(\.macs, try parse(ValueParser.algorithms))
         case .kexAlgorithms: try set(\.kexAlgorithms, try parse(ValueParser.algorithms))
         case .hostKeyAlgorithms: try set(\.hostKeyAlgorithms, try parse(ValueParser.algorithms))
+        case .proxyJump: try set(\.proxy, try parse { text throws(ValueProblem) in try ProxySetting.jump(parsing: text) })
+        case .proxyCommand: try set(\.proxy, ProxySetting.command(words: arguments))
         case .ftpHost: try set(\.ftpHost, try parse(ValueParser.host))
         case .ftpPort: try set(\.ftpPort, try parse { try ValueParser.port($0) })
         case .localPort: try set(\.localPort, try parse { try ValueParser.port($0, range: ValueParser.localPortRange) })

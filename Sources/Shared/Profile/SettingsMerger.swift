@@ -7,6 +7,8 @@ struct SettingsMerger {
     let environment: [String: String]
     let home: String
     private(set) var notes: [String] = []
+    /// ProxyJump's hops as written, for the resolver to resolve each from its own Host block.
+    private(set) var jumps: Sourced<[JumpHost]>?
     private var entries: [ResolvedSettings.Entry] = []
 
     init(layers: [SettingsLayer], environment: [String: String], home: String) {
@@ -67,6 +69,21 @@ struct SettingsMerger {
         let tokens: [Character: String] = ["h": host.value, "p": String(port), "r": user, "u": localUser,
                                            "d": home, "n": alias, "i": String(getuid()), "l": localHost,
                                            "L": String(localHost.prefix { $0 != "." })]
+        switch pick(\.proxy) {
+        case let proxy? where proxy.value != .direct:
+            if case .command(let template) = proxy.value {
+                settings.proxyCommand = try expand(Sourced(template, proxy.source), keyword: .proxyCommand,
+                                                   tokens: ["h": host.value, "p": String(port), "r": user, "n": alias],
+                                                   tilde: false)
+                record(.proxyCommand, settings.proxyCommand, proxy.source, isWordList: true)
+            } else {
+                if case .jump(let hops) = proxy.value { jumps = Sourced(hops, proxy.source) }
+                record(.proxyJump, proxy.value.text, proxy.source)
+            }
+        case let proxy:
+            record(.proxyJump, nil, proxy?.source ?? .builtIn("a direct TCP connection"))
+        }
+
         var identities: [Sourced<String>] = []
         for layer in layers {
             for identity in layer.identityFiles {
@@ -148,14 +165,19 @@ struct SettingsMerger {
         var resolved = ResolvedSettings(settings: settings, sources: [:], profilePath: nil)
         resolved.entries = entries
         resolved.hostAlias = alias
+        resolved.pendingJumps = jumps
         for entry in entries {
             resolved.sources[entry.keyword] = resolved.sources[entry.keyword].map { "\($0), \(entry.source)" } ?? entry.source
         }
         return resolved
     }
 
-    private func expand(_ path: Sourced<String>, keyword: ProfileKeyword, tokens: [Character: String]) throws -> String {
-        do { return try PathExpander(home: home, tokens: tokens).expand(path.value) } catch let problem as ValueProblem {
+    private func expand(_ path: Sourced<String>, keyword: ProfileKeyword, tokens: [Character: String],
+                        tilde: Bool = true) throws -> String {
+        do {
+            let expander = PathExpander(home: home, tokens: tokens)
+            return try tilde ? expander.expand(path.value) : expander.expandTokens(path.value)
+        } catch let problem as ValueProblem {
             throw ProfileError.invalidValue(at: path.source, keyword: keyword.rawValue, value: path.value,
                                             problem: problem.problem, hint: problem.hint)
         }

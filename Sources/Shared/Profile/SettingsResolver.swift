@@ -13,6 +13,8 @@ public struct SettingOverrides: Sendable, Equatable {
     public var mode: String?
     public var sftpRoot: String?
     public var knownHostsFile: String?
+    /// `-J hop[,hop…]` or `-J none`.
+    public var proxyJump: String?
     /// `-o Keyword=Value` (or `Keyword Value`), any profile or ssh_config keyword.
     public var options: [String] = []
     public init() {}
@@ -36,10 +38,16 @@ public struct ResolvedSettings: Sendable {
     public var profilePath: String?
     /// Every keyword in profile order (IdentityFile once per file).
     public var entries: [Entry] = []
-    /// Things worth saying at `-v` (skipped Match blocks, ignored ssh_config lines, listeners open to the network).
+    /// Things worth saying at `-v` (ignored ssh_config lines, a hop's own proxy replaced, listeners open to the network).
     public var notes: [String] = []
     /// The name ~/.ssh/config was matched against (the profile's HostName, else the host of DEST).
     public var hostAlias: String = ""
+    /// ProxyJump as written, until the resolver resolves each hop into `settings.jumpHosts`.
+    var pendingJumps: Sourced<[JumpHost]>?
+    /// A hop's settings its Host block left unset, which it takes from the destination instead.
+    var inheritable: (knownHosts: Bool, connectTimeout: Bool) = (false, false)
+    /// One line per hop of `settings.jumpHosts` for `ftptunnel show`: the hop and where its settings came from.
+    public var hopLines: [String] = []
 
     public init(settings: TunnelSettings, sources: [String: String], profilePath: String?) {
         self.settings = settings
@@ -103,7 +111,11 @@ public struct SettingsResolver: Sendable {
         let profile = try profilePath.map { try ProfileFile.load(path: $0, shownAs: displayPath($0)) }
 
         let alias = profile?.hostName?.value ?? dest.host
-        var reader = SSHConfigReader(home: home, display: displayPath)
+        let higher = [commandLine, extra] + (profile.map { [$0] } ?? [])
+        let context = MatchContext(originalHost: alias, requestedUser: higher.lazy.compactMap(\.user).first?.value,
+                                   requestedPort: higher.lazy.compactMap(\.port).first?.value,
+                                   localUser: SettingsResolver.localUser(environment))
+        var reader = SSHConfigReader(home: home, display: displayPath, context: context)
         if let path = sshConfigPath { try reader.read(path: path, alias: alias) }
 
         var merger = SettingsMerger(layers: [commandLine, extra] + (profile.map { [$0] } ?? []) + [reader.layer],
@@ -113,6 +125,29 @@ public struct SettingsResolver: Sendable {
                                         profileHostName: profile?.hostName)
         resolved.profilePath = profilePath
         resolved.notes = reader.notes + merger.notes
+        if let jumps = resolved.pendingJumps {
+            var chain = HopChainResolution(resolver: self, target: resolved.settings)
+            resolved.settings.jumpHosts = try chain.resolve(jumps.value, at: jumps.source)
+            resolved.hopLines = chain.lines
+            resolved.notes += chain.notes
+        }
+        return resolved
+    }
+
+    /// One hop of ProxyJump from ~/.ssh/config alone (its own Host block, as OpenSSH does for a jump host).
+    func resolveHop(_ hop: JumpHost, at source: SettingSource) throws -> ResolvedSettings {
+        var layer = SettingsLayer(duplicates: .firstWins)
+        if let user = hop.user { try layer.apply(.user, [user], at: source) }
+        if let port = hop.port { try layer.apply(.port, [String(port)], at: source) }
+        let context = MatchContext(originalHost: hop.host, requestedUser: hop.user, requestedPort: hop.port,
+                                   localUser: SettingsResolver.localUser(environment))
+        var reader = SSHConfigReader(home: home, display: displayPath, context: context)
+        if let path = sshConfigPath { try reader.read(path: path, alias: hop.host) }
+        var merger = SettingsMerger(layers: [layer, reader.layer], environment: environment, home: home)
+        var resolved = try merger.merge(destinationHost: hop.host, destinationText: hop.description, alias: hop.host,
+                                        extraHostName: nil, sshConfigHostName: reader.layer.hostName, profileHostName: nil)
+        resolved.notes = reader.notes + merger.notes
+        resolved.inheritable = (knownHosts: reader.layer.knownHostsFiles == nil, connectTimeout: reader.layer.connectTimeout == nil)
         return resolved
     }
 
@@ -133,6 +168,7 @@ public struct SettingsResolver: Sendable {
         try apply(.mode, o.mode, option: "--mode")
         try apply(.sftpRoot, o.sftpRoot, option: "--sftp-root")
         try apply(.userKnownHostsFile, o.knownHostsFile, option: "--known-hosts")
+        try apply(.proxyJump, o.proxyJump, option: "-J")
         if let user = dest.user { try layer.apply(.user, [user], at: .destination(destination)) }
         if let port = dest.port { try layer.apply(.port, [String(port)], at: .destination(destination)) }
         return layer

@@ -47,6 +47,11 @@ public struct TunnelSettings: Sendable, Equatable {
     public var macs: [String]? = nil
     public var kexAlgorithms: [String]? = nil
     public var hostKeyAlgorithms: [String]? = nil
+    /// ProxyJump: the bastions, nearest first, each resolved from its own `Host` block; empty: none.
+    public var jumpHosts: [TunnelSettings] = []
+    /// ProxyCommand with `%h %p %r %n %%` expanded, run with `sh -c`; nil: none. With `jumpHosts`, the first
+    /// hop's own ProxyCommand.
+    public var proxyCommand: String? = nil
 
     // FTP side (as seen from the SSH server)
     public var ftpHost: String = "127.0.0.1"
@@ -83,6 +88,11 @@ public struct TunnelSettings: Sendable, Equatable {
     /// (its open overlaps the client's own round trip); the client's connection adopts it. Off by default: with
     /// the FTP server on the SSH host it gains nothing measurable (the client's command travels alongside the open).
     public var earlyDataChannel: Bool = false
+
+    /// `user@host:port`, as hops are named in messages.
+    public var sshEndpoint: String {
+        "\(user)@\(sshHost.contains(":") ? "[\(sshHost)]" : sshHost):\(sshPort)"
+    }
 
     public init(sshHost: String, user: String) {
         self.sshHost = sshHost

@@ -50,7 +50,8 @@ final class SFTPBridge: @unchecked Sendable {
         if settings.connectTimeout == nil {
             var withTimeout = settings
             withTimeout.connectTimeout = SFTPBridge.defaultConnectTimeout
-            bounded = SSHConnector(settings: withTimeout, logger: connector.logger, environment: connector.environment)
+            bounded = SSHConnector(settings: withTimeout, logger: connector.logger, environment: connector.environment,
+                                   hopMemory: connector.hopMemory)
         }
         self.connector = bounded
         self.hostKey = hostKey

@@ -56,7 +56,7 @@ extension FTPTunnelCommand {
                     let lines = SFTPProbe(settings: settings, logger: Logger(label: "ftptunnel")).run().reportLines(sftpRoot: settings.sftpRoot)
                     lines.forEach(Console.notice)
                 }
-                throw ExitCode(error is SSHError || error is TunnelError ? TunnelExit.status(for: error) : TunnelExit.failure)
+                throw ExitCode(error is SSHError || error is BastionError || error is TunnelError ? TunnelExit.status(for: error) : TunnelExit.failure)
             }
             FileHandle.standardOutput.write(Data(diagnosis.report().utf8))
             let sftp = SFTPProbe(settings: settings, logger: Logger(label: "ftptunnel")).run()

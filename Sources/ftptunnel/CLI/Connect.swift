@@ -76,8 +76,11 @@ enum TunnelExit {
                  .cannotRecordHostKey, .knownHostsUnreadable: return hostKey
             case .authenticationFailed, .wrongPassphrase: return authentication
             case .noSupportedAlgorithm: return usage
-            case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering, .keepaliveBudgetSpent: return connection
+            case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering, .keepaliveBudgetSpent,
+                 .jumpChannelRefused, .proxyCommandFailed: return connection
             }
+        case let error as BastionError:
+            return status(for: error.underlying)
         case let error as SessionPoolError:
             switch error {
             case .hostKeyDiffers: return hostKey

@@ -9,6 +9,9 @@ struct FTPTunnelCommand: ParsableCommand {
         abstract: "Carry FTP (control and data connections) through one SSH session.",
         discussion: """
         DEST is a profile name, an ~/.ssh/config Host alias, or [user@]host[:port].
+        Bastions: -J [user@]host[:port][,...] (ProxyJump) or ProxyCommand; each hop takes its own Host block of \
+        ~/.ssh/config. Match blocks are evaluated like OpenSSH (all, host, originalhost, user, localuser, exec); \
+        anything that would change where or as whom ssh connects and that ftptunnel lacks stops with FILE:LINE.
         Profiles live in $XDG_CONFIG_HOME/ftptunnel/profiles/NAME.conf (default ~/.config/ftptunnel/profiles/).
         Mode sftp notes each upload's temporary server file in $XDG_STATE_HOME/ftptunnel/bridge-uploads/ (default
         ~/.local/state/ftptunnel/bridge-uploads/) until it is gone, so one left by a dead SSH session is removed later.

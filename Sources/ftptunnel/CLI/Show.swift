@@ -48,6 +48,8 @@ struct SettingsReport {
         lines.append("# profile: \(resolved.profilePath.map { resolver.displayPath($0) } ?? "none")")
         lines.append("# ~/.ssh/config matched against: \(resolved.hostAlias)")
         // Values and sources come from files and the command line: control bytes are shown as escapes.
+        lines.append("# path: " + VisibleText.of(SettingsReport.path(resolved.settings), limit: 4096))
+        lines += resolved.hopLines.map { "# " + VisibleText.of($0, limit: 4096) }
         let rows = resolved.entries.map { entry in
             entry.value.map { (entry.keyword, VisibleText.of($0, limit: 4096)) } ?? ("#\(entry.keyword)", "(not set)")
         }
@@ -61,6 +63,15 @@ struct SettingsReport {
     }
 
     static let maxValueWidth = 40
+
+    /// The hop chain in one line: `ftptunnel → bastion (ProxyCommand …) → … → destination`.
+    static func path(_ settings: TunnelSettings) -> String {
+        var steps = ["ftptunnel"]
+        if let command = (settings.jumpHosts.first ?? settings).proxyCommand { steps.append("ProxyCommand \(command)") }
+        steps += settings.jumpHosts.map(\.sshEndpoint)
+        steps.append(settings.sshEndpoint)
+        return steps.joined(separator: " → ")
+    }
 }
 
 extension String {

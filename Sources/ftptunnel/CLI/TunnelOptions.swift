@@ -41,6 +41,9 @@ struct TunnelOptions: ParsableArguments {
     @Option(name: .customLong("known-hosts"), help: "known_hosts file to check and update.")
     var knownHosts: String?
 
+    @Option(name: .customShort("J"), help: ArgumentHelp("Bastions to jump through, nearest first (ProxyJump): [user@]host[:port], comma-separated, or none.", valueName: "hops"))
+    var jump: String?
+
     @Option(name: .customShort("o"), help: ArgumentHelp("Any profile or ssh_config keyword, e.g. -o DataWindow=32M.", valueName: "Keyword=Value"))
     var options: [String] = []
 
@@ -63,6 +66,7 @@ struct TunnelOptions: ParsableArguments {
         o.mode = mode
         o.sftpRoot = sftpRoot
         o.knownHostsFile = knownHosts
+        o.proxyJump = jump
         o.options = options
         return o
     }

@@ -27,12 +27,14 @@ struct ReconnectPolicy: Sendable, Equatable {
     static func isFatal(_ error: Error) -> Bool {
         switch error {
         case SessionPoolError.hostKeyDiffers, SessionPoolError.credentialRefused: return true
+        case let error as BastionError: return isFatal(error.underlying)
         case let error as SSHError:
             switch error {
             case .hostKeyUnknown, .hostKeyRejected, .hostKeyFingerprintMismatch, .hostKeyChanged, .hostKeyRevoked,
                  .cannotRecordHostKey, .knownHostsUnreadable, .authenticationFailed, .wrongPassphrase, .noSupportedAlgorithm:
                 return true
-            case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering, .keepaliveBudgetSpent:
+            case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering, .keepaliveBudgetSpent,
+                 .jumpChannelRefused, .proxyCommandFailed:
                 return false
             }
         default:

@@ -2,12 +2,34 @@ import Foundation
 import Logging
 import Shared
 
-/// Brings one SSH session up from settings: TCP connect, algorithm preferences, handshake, host-key check,
-/// authentication. Returns a session in blocking mode.
+/// Brings one SSH session up from settings: the connection (TCP, ProxyCommand, or through the ProxyJump bastions,
+/// rebuilt for every session), algorithm preferences, handshake, host-key check, authentication. Returns a session
+/// in blocking mode.
 struct SSHConnector {
     let settings: TunnelSettings
     let logger: Logger
     var environment: [String: String] = ProcessInfo.processInfo.environment
+    /// Where the session's bytes go: the network per settings, or a socket a bastion's pump already serves.
+    var transport: Transport = .network
+    /// The bastions' host keys and credentials, shared by every copy of this connector (and by one made for the
+    /// same site with other settings, which passes it on).
+    let hopMemory: HopMemory
+
+    enum Transport {
+        /// TCP to the host, or settings' ProxyCommand, or the ProxyJump chain.
+        case network
+        /// One end of a socket pair whose other end `carrier` serves (used once).
+        case carried(socket: Int32, carrier: SessionCarrier)
+    }
+
+    init(settings: TunnelSettings, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment,
+         transport: Transport = .network, hopMemory: HopMemory = HopMemory()) {
+        self.settings = settings
+        self.hopMemory = hopMemory
+        self.logger = logger
+        self.environment = environment
+        self.transport = transport
+    }
 
     func connect() throws -> SSHSession { try connectFirst().session }
 
@@ -41,13 +63,41 @@ struct SSHConnector {
     /// TCP connect, algorithm preferences, handshake; returns the session and the key the server presented.
     private func open(preferringKeyTypes knownKeyTypes: [String]) throws -> (SSHSession, PoolHostKey) {
         logger.info("connecting", metadata: ["ssh": "\(settings.user)@\(settings.sshHost):\(settings.sshPort)"])
-        let session = try SSHSession(host: settings.sshHost, port: settings.sshPort, connectTimeout: settings.connectTimeout)
+        let (session, proxy) = try makeSession()
         try applyAlgorithmPreferences(session, knownKeyTypes: knownKeyTypes)
-        try session.handshake()
+        do {
+            try session.handshake()
+        } catch let error as SSHError {
+            // A ProxyCommand that died explains the failed handshake better than libssh2 can.
+            if let proxy, let status = proxy.exitStatus(within: 500) {
+                throw SSHError.proxyCommandFailed(command: proxy.command, reason: "it exited with status \(status) before the SSH handshake completed (\(error))")
+            }
+            throw error
+        }
         guard let key = session.hostKey() else {
             throw SSHError.handshakeFailed(host: settings.sshHost, port: settings.sshPort, reason: "the server sent no host key")
         }
         return (session, PoolHostKey(type: key.type, blob: key.blob))
+    }
+
+    /// The session on its connection; the ProxyCommand carrier when one carries it directly.
+    private func makeSession() throws -> (SSHSession, ProxyCommandCarrier?) {
+        let (host, port, timeout) = (settings.sshHost, settings.sshPort, settings.connectTimeout)
+        let stepTimeout = timeout ?? JumpChain.defaultStepTimeout
+        switch transport {
+        case .carried(let socket, let carrier):
+            return (try SSHSession(host: host, port: port, socket: socket, carrier: carrier, connectTimeout: stepTimeout), nil)
+        case .network where !settings.jumpHosts.isEmpty:
+            let (socket, carrier) = try JumpChain(settings: settings, logger: logger, environment: environment,
+                                                  memory: hopMemory).open()
+            return (try SSHSession(host: host, port: port, socket: socket, carrier: carrier, connectTimeout: stepTimeout), nil)
+        case .network:
+            guard let command = settings.proxyCommand else {
+                return (try SSHSession(host: host, port: port, connectTimeout: timeout), nil)
+            }
+            let (carrier, socket) = try ProxyCommandCarrier.start(command, logger: logger)
+            return (try SSHSession(host: host, port: port, socket: socket, carrier: carrier, connectTimeout: stepTimeout), carrier)
+        }
     }
 
     private func applyAlgorithmPreferences(_ session: SSHSession, knownKeyTypes: [String]) throws {

@@ -23,6 +23,10 @@ enum SSHError: Error, CustomStringConvertible {
     case serverNotAnswering(seconds: Int)
     /// Not a failure: the session's ServerAlive budget is nearly spent and nothing runs on it, so it is replaced.
     case keepaliveBudgetSpent(probes: Int)
+    /// The bastion's sshd refused the `direct-tcpip` channel to the next hop.
+    case jumpChannelRefused(bastion: String, target: String, reason: String)
+    /// The ProxyCommand could not be started, or ended before the SSH session came up.
+    case proxyCommandFailed(command: String, reason: String)
 
     var description: String {
         switch self {
@@ -73,6 +77,10 @@ enum SSHError: Error, CustomStringConvertible {
                 + "Run again and retype it, or change it with `ssh-keygen -p -f \(file)`"
         case .sessionLost(let reason):
             return "SSH session lost: \(reason)"
+        case .jumpChannelRefused(let bastion, let target, let reason):
+            return "bastion \(bastion) refused the channel to \(target) (\(reason)); check that the bastion can reach \(target) and allows forwarding (AllowTcpForwarding no on the bastion?)"
+        case .proxyCommandFailed(let command, let reason):
+            return "ProxyCommand `\(command)` failed: \(reason); run the command by hand to see why, or check ProxyCommand in the profile or ~/.ssh/config"
         case .serverNotAnswering(let seconds):
             return "SSH server stopped answering: nothing came from it for \(seconds) s although it was asked (ServerAliveInterval, ServerAliveCountMax); it may be hung or overloaded, or the network is down"
         case .keepaliveBudgetSpent(let probes):
@@ -82,4 +90,13 @@ enum SSHError: Error, CustomStringConvertible {
 
     /// The one line explaining skipped RSA identities (DESIGN 3.2).
     static let rsaExplanation = "libssh2 1.10 signs only with ssh-rsa (SHA-1), which OpenSSH 8.8 and later reject (signature algorithm ssh-rsa not in PubkeyAcceptedAlgorithms)"
+}
+
+/// A bastion (ProxyJump) could not be passed: `hop` names it (`bastion 1 of 2 user@host:port`), `underlying` says why
+/// (its exit status and whether a reconnect may retry are the underlying error's).
+struct BastionError: Error, CustomStringConvertible {
+    let hop: String
+    let underlying: Error
+
+    var description: String { "\(hop): \(underlying)" }
 }

@@ -2,7 +2,8 @@ import CLibSSH2
 import Foundation
 import Posix
 
-/// One libssh2 session over one TCP connection. Not thread-safe: one thread owns it and all its channels
+/// One libssh2 session over one TCP connection, or over a socket pair whose other end a `SessionCarrier` serves
+/// (a bastion's channel, a ProxyCommand). Not thread-safe: one thread owns it and all its channels
 /// (libssh2 is not thread-safe per session). Set-up and authentication run in blocking mode; the forwarding
 /// loop switches to non-blocking with `setBlocking(false)`.
 final class SSHSession {
@@ -16,17 +17,28 @@ final class SSHSession {
     /// Bytes libssh2 has taken from the socket so far.
     var bytesReceived: Int { interactive.bytesReceived }
     private var disconnected = false
+    /// What carries the session when it is not plain TCP; finished once the socket is closed.
+    private let carrier: SessionCarrier?
     /// Upper bound for the goodbye message to a server that may no longer read.
     static let disconnectTimeoutMilliseconds: Int = 2000
 
-    init(host: String, port: Int, connectTimeout: Int?) throws {
+    convenience init(host: String, port: Int, connectTimeout: Int?) throws {
+        try LibSSH2.initialiseOnce()
+        let socket = try TCPConnector(host: host, port: port, timeout: connectTimeout).connect()
+        try self.init(host: host, port: port, socket: socket, carrier: nil, connectTimeout: connectTimeout)
+    }
+
+    /// A session on `socket`, which it owns from now on (closed on failure too); `carrier` is finished after it.
+    init(host: String, port: Int, socket: Int32, carrier: SessionCarrier?, connectTimeout: Int?) throws {
         try LibSSH2.initialiseOnce()
         self.host = host
         self.port = port
-        socket = try TCPConnector(host: host, port: port, timeout: connectTimeout).connect()
+        self.socket = socket
+        self.carrier = carrier
         let abstract = Unmanaged.passUnretained(interactive).toOpaque()
         guard let handle = libssh2_session_init_ex(nil, nil, nil, abstract) else {
             close(socket)
+            carrier?.finish()
             throw SSHError.handshakeFailed(host: host, port: port, reason: "libssh2 could not allocate a session")
         }
         self.handle = handle
@@ -42,6 +54,7 @@ final class SSHSession {
         }
         libssh2_session_free(handle)
         close(socket)
+        carrier?.finish()
     }
 
     // MARK: Algorithms

@@ -63,4 +63,7 @@ static const uint8_t cposix_tcp_time_wait = 6;
 static const uint8_t cposix_tcp_listen = 10;
 static const uint8_t cposix_tcp_new_syn_recv = 12;
 
+/// pidfd_open(2): a descriptor that becomes readable when process `pid` (our child) exits; -1 with errno set.
+int cposix_pidfd_open(pid_t pid);
+
 #endif
