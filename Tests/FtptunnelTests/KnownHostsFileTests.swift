@@ -146,17 +146,4 @@ import TestSupport
         #expect(!fingerprint.contains("="))
         #expect(fingerprint.count == "SHA256:".count + 43)
     }
-
-    @Test func identityFileTypesAndEncryption() throws {
-        let work = try TempDirectory()
-        for (type, passphrase) in [("ed25519", ""), ("ed25519", "secret"), ("ecdsa", ""), ("rsa", "")] {
-            let path = work.file("id_\(type)_\(passphrase.isEmpty ? "plain" : "enc")")
-            try runChecked("ssh-keygen", ["-q", "-t", type, "-N", passphrase, "-f", path])
-            let info = try #require(IdentityFileInfo.read(path))
-            #expect(info.isEncrypted == !passphrase.isEmpty, "\(path)")
-            #expect(info.keyType?.contains(type == "rsa" ? "ssh-rsa" : type) == true, "\(String(describing: info.keyType))")
-            #expect(info.isRSA == (type == "rsa"))
-        }
-        #expect(IdentityFileInfo(privateKeyText: "-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----").isRSA)
-    }
 }

@@ -9,7 +9,9 @@ extension FTPTunnelCommand {
             discussion: """
             The output is itself a valid profile: one `Keyword value` per line, its source after `#` \
             (command line, -o, PROFILE:LINE, ~/.ssh/config:LINE or default). Lines starting with `#` are \
-            settings left unset; the default behaviour is described instead.
+            settings left unset; the default behaviour is described instead. The identities that would be \
+            offered follow as comments, in order, each with where it came from (certificates, ssh-agent, \
+            identity files); nothing is decrypted and no passphrase is asked.
 
             Keywords: \(ProfileKeyword.allCases.map(\.rawValue).joined(separator: ", ")).
             """
@@ -20,6 +22,7 @@ extension FTPTunnelCommand {
         func run() throws {
             let resolved = try SettingsResolver().resolve(destination: options.destination, overrides: options.overrides)
             print(SettingsReport(resolved, destination: options.destination).text, terminator: "")
+            print(IdentityReport(settings: resolved.settings).text, terminator: "")
         }
     }
 }

@@ -30,7 +30,8 @@ struct ReconnectPolicy: Sendable, Equatable {
         case let error as SSHError:
             switch error {
             case .hostKeyUnknown, .hostKeyRejected, .hostKeyFingerprintMismatch, .hostKeyChanged, .hostKeyRevoked,
-                 .cannotRecordHostKey, .authenticationFailed, .wrongPassphrase, .noSupportedAlgorithm:
+                 .cannotRecordHostKey, .authenticationFailed, .wrongPassphrase, .noSupportedAlgorithm,
+                 .agentSignatureAlgorithm, .signingFailed:
                 return true
             case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering:
                 return false
