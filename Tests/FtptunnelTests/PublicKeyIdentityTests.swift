@@ -54,6 +54,17 @@ import TestSupport
         #expect(try acceptedLine(recipe.sshd).contains("ssh2: RSA SHA256:"))
     }
 
+    @Test func encryptedPKCS8RSAKeyWithoutItsPublicHalf() throws {
+        let recipe = try TunnelRecipe()
+        let key = try rsaKey(recipe, passphrase: "pkcs8 secret", format: ["-m", "PKCS8"])
+        try FileManager.default.removeItem(atPath: key + ".pub")
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.ftpPort,
+                                       passivePorts: recipe.passivePorts, identity: key,
+                                       environment: TunnelAskpass.environment(secret: "pkcs8 secret", in: recipe.work))
+        try downloadWorks(recipe, tunnel)
+        #expect(try acceptedLine(recipe.sshd).contains("ssh2: RSA SHA256:"), "\(recipe.sshd.log)")
+    }
+
     @Test func encryptedRSAKeyPassphraseTypedOnATerminalIsAskedAgainWhenWrong() throws {
         let recipe = try TunnelRecipe()
         let key = try rsaKey(recipe, bits: 3072, passphrase: "correct horse")

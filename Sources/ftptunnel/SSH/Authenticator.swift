@@ -123,12 +123,15 @@ enum SigningKey: @unchecked Sendable {
         }
     }
 
+    /// RSA files (and PEM files whose type shows only once decrypted) are decoded here; the rest go to libssh2.
     static func unlock(_ identity: OfferedIdentity, file: PrivateKeyFile, passphrase: String?) -> SigningKey {
-        guard file.isRSA else { return .libssh2File(passphrase: passphrase) }
+        guard file.isRSA || (file.format == .pem && file.keyType == nil) else { return .libssh2File(passphrase: passphrase) }
         do {
             let key = try file.decode(passphrase: passphrase.map { Array($0.utf8) })
-            guard let rsa = key.rsa else { return .unusable("\(file.path) does not hold an RSA key after all") }
+            guard let rsa = key.rsa else { return .libssh2File(passphrase: passphrase) }
             return .rsa(rsa)
+        } catch KeyFileError.unsupportedKeyType where !file.isRSA {
+            return .libssh2File(passphrase: passphrase)
         } catch KeyFileError.wrongPassphrase {
             return .wrongPassphrase
         } catch {
@@ -158,7 +161,10 @@ enum SigningKey: @unchecked Sendable {
                 guard let signature = rsa.sign(data, sha512: true) else { throw SSHError.signingFailed(key: identity.label) }
                 return signature
             }
-            return try session.authenticate(user: user, blob: identity.requestBlob, signer: signer)
+            // From the key itself: an encrypted PEM file without .pub shows its public half only now.
+            let numbers = rsa.publicNumbers
+            return try session.authenticate(user: user, blob: OfferedIdentity.rsaRequestBlob(e: numbers.e, n: numbers.n),
+                                            signer: signer)
         case (.file(let file), .libssh2File(let passphrase)):
             return try session.authenticate(user: user, privateKey: file.path, publicKey: identity.certificatePath,
                                             passphrase: passphrase)

@@ -38,8 +38,13 @@ struct OfferedIdentity: Sendable {
         guard (try? reader.readString()) != nil, let e = try? reader.readMPInt(), let n = try? reader.readMPInt() else {
             return offeredBlob
         }
+        return Self.rsaRequestBlob(e: e, n: n)
+    }
+
+    /// `string "rsa-sha2-512", mpint e, mpint n`.
+    static func rsaRequestBlob(e: [UInt8], n: [UInt8]) -> [UInt8] {
         var writer = SSHKeyWriter()
-        writer.appendString(Self.rsaAlgorithm)
+        writer.appendString(rsaAlgorithm)
         writer.appendMPInt(e)
         writer.appendMPInt(n)
         return writer.bytes
