@@ -119,6 +119,53 @@ import TestSupport
         #expect(tunnel.output.contains("tried: nothing usable"), "\(tunnel.output)")
     }
 
+    // MARK: MaxAuthTries
+
+    /// sshd with MaxAuthTries 2 and an agent holding three keys the server does not know.
+    private func crowdedAgent(_ recipe: TunnelRecipe) throws -> TunnelAgent {
+        let agent = try TunnelAgent()
+        for index in 0..<3 {
+            let stranger = recipe.work.file("stranger\(index)")
+            try runChecked("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "stranger\(index)", "-f", stranger])
+            try agent.add(stranger)
+        }
+        return agent
+    }
+
+    @Test func agentKeyMatchingTheIdentityFileIsOfferedFirst() throws {
+        var options = SSHDFixture.Options()
+        options.extraConfig = ["MaxAuthTries 2"]
+        let recipe = try TunnelRecipe(sshd: options)
+        let agent = try crowdedAgent(recipe)
+        try agent.add(recipe.sshd.userKey)
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.ftpPort,
+                                       passivePorts: recipe.passivePorts, identity: recipe.sshd.userKey,
+                                       environment: ["SSH_AUTH_SOCK": agent.socket])
+        try downloadWorks(recipe, tunnel)
+        #expect(!recipe.sshd.log.contains("Failed publickey"), "the first offer must be the right key: \(recipe.sshd.log)")
+    }
+
+    @Test func identitiesOnlyKeepsTheAgentsOtherKeysOutOfMaxAuthTries() throws {
+        var options = SSHDFixture.Options()
+        options.extraConfig = ["MaxAuthTries 2"]
+        let recipe = try TunnelRecipe(sshd: options)
+        let agent = try crowdedAgent(recipe)
+        // Without IdentitiesOnly the agent's three strangers come before the file and use up MaxAuthTries.
+        let crowded = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.ftpPort,
+                                        passivePorts: recipe.passivePorts, identity: recipe.sshd.userKey,
+                                        environment: ["SSH_AUTH_SOCK": agent.socket], waitForReady: false)
+        #expect(try crowded.process.waitForExit(seconds: 30) == 4, "\(crowded.output)")
+        #expect(crowded.output.contains("127.0.0.1 closed the connection while public keys were offered for \(recipe.sshd.user) (tried: ssh-ed25519 from ssh-agent (stranger0), ssh-ed25519 from ssh-agent (stranger1)"), "\(crowded.output)")
+        #expect(crowded.output.contains("IdentitiesOnly yes"), "\(crowded.output)")
+        #expect(recipe.sshd.log.contains("Too many authentication failures") || recipe.sshd.log.contains("maximum authentication attempts exceeded"),
+                "\(recipe.sshd.log)")
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.ftpPort,
+                                       passivePorts: recipe.passivePorts, identity: recipe.sshd.userKey,
+                                       extraArguments: ["-o", "IdentitiesOnly=yes"],
+                                       environment: ["SSH_AUTH_SOCK": agent.socket])
+        try downloadWorks(recipe, tunnel)
+    }
+
     // MARK: Certificates
 
     /// An sshd trusting only a user CA (empty authorized_keys), a user key (ECDSA unless told), and the CA's key file.

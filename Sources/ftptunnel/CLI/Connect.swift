@@ -71,7 +71,8 @@ enum TunnelExit {
             switch error {
             case .hostKeyUnknown, .hostKeyRejected, .hostKeyFingerprintMismatch, .hostKeyChanged, .hostKeyRevoked,
                  .cannotRecordHostKey: return hostKey
-            case .authenticationFailed, .wrongPassphrase, .agentSignatureAlgorithm, .signingFailed: return authentication
+            case .authenticationFailed, .tooManyAuthenticationFailures, .wrongPassphrase, .agentSignatureAlgorithm,
+                 .signingFailed: return authentication
             case .noSupportedAlgorithm: return usage
             case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering: return connection
             }

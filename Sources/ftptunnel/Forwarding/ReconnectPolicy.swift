@@ -31,7 +31,7 @@ struct ReconnectPolicy: Sendable, Equatable {
             switch error {
             case .hostKeyUnknown, .hostKeyRejected, .hostKeyFingerprintMismatch, .hostKeyChanged, .hostKeyRevoked,
                  .cannotRecordHostKey, .authenticationFailed, .wrongPassphrase, .noSupportedAlgorithm,
-                 .agentSignatureAlgorithm, .signingFailed:
+                 .agentSignatureAlgorithm, .signingFailed, .tooManyAuthenticationFailures:
                 return true
             case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering:
                 return false

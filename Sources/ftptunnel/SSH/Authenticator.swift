@@ -29,8 +29,16 @@ struct Authenticator {
             let plan = IdentityPlan(settings: settings, environment: environment, home: home)
             for note in plan.notes { logger.notice("\(note)") }
             for identity in plan.identities {
-                if let used = try offer(identity, on: session, tried: &tried, wrongPassphrase: &wrongPassphrase) { return used }
+                // sshd drops the connection once MaxAuthTries keys failed (OpenSSH: "Too many authentication
+                // failures"); libssh2 reports that as an error or as one more refusal, depending on timing.
+                let tooMany = SSHError.tooManyAuthenticationFailures(user: user, host: settings.sshHost, tried: tried + [identity.label])
+                do {
+                    if let used = try offer(identity, on: session, tried: &tried, wrongPassphrase: &wrongPassphrase) { return used }
+                } catch let failure as LibSSH2Failure where failure.isDisconnect && !tried.isEmpty {
+                    throw tooMany
+                }
                 if session.isAuthenticated { return .none }
+                if session.serverDisconnected { throw tooMany }
             }
         }
         if methods.contains("keyboard-interactive"), prompt.canAsk {

@@ -13,6 +13,8 @@ enum SSHError: Error, CustomStringConvertible {
     case hostKeyRevoked(host: String, fingerprint: String, file: String, line: Int)
     case cannotRecordHostKey(file: String, reason: String)
     case authenticationFailed(user: String, host: String, tried: [String])
+    /// The server hung up while public keys were offered (its MaxAuthTries).
+    case tooManyAuthenticationFailures(user: String, host: String, tried: [String])
     /// The agent answered an rsa-sha2-512 request with another algorithm (an agent without SHA-2 RSA support).
     case agentSignatureAlgorithm(socket: String, algorithm: String)
     case signingFailed(key: String)
@@ -59,6 +61,10 @@ enum SSHError: Error, CustomStringConvertible {
             return "authentication as \(user)@\(host) failed (tried: \(tried.isEmpty ? "nothing usable" : tried.joined(separator: ", "))); "
                 + "check -l/User, -i/IdentityFile, CertificateFile and the server's authorized_keys, or use ssh-agent "
                 + "(`ftptunnel show DEST` lists the identities offered)"
+        case .tooManyAuthenticationFailures(let user, let host, let tried):
+            return "\(host) closed the connection while public keys were offered for \(user) (tried: \(tried.joined(separator: ", "))): "
+                + "it allows only so many attempts (MaxAuthTries); set IdentitiesOnly yes with the IdentityFile it knows, "
+                + "or remove keys from ssh-agent (`ftptunnel show DEST` lists what is offered)"
         case .agentSignatureAlgorithm(let socket, let algorithm):
             return "the ssh-agent at \(socket) signed with \(algorithm) instead of rsa-sha2-512; update the agent (it needs SHA-2 RSA signatures) or use the key file with -i"
         case .signingFailed(let key):

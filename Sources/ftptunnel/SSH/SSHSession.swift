@@ -31,6 +31,8 @@ final class SSHSession {
         }
         self.handle = handle
         _ = libssh2_session_callback_set(handle, LIBSSH2_CALLBACK_RECV, unsafeBitCast(countingReceive, to: UnsafeMutableRawPointer.self))
+        _ = libssh2_session_callback_set(handle, LIBSSH2_CALLBACK_DISCONNECT,
+                                         unsafeBitCast(disconnectCallback, to: UnsafeMutableRawPointer.self))
         libssh2_session_set_blocking(handle, 1)
         if let connectTimeout { libssh2_session_set_timeout(handle, connectTimeout * 1000) }
     }
@@ -184,6 +186,9 @@ final class SSHSession {
         return (flags & LIBSSH2_SESSION_BLOCK_INBOUND != 0, flags & LIBSSH2_SESSION_BLOCK_OUTBOUND != 0)
     }
 
+    /// The server sent SSH_MSG_DISCONNECT (libssh2 reports some of those as an authentication refusal).
+    var serverDisconnected: Bool { interactive.disconnectReason != nil }
+
     /// poll(POLLOUT, 0): room in the socket's send buffer for a small packet.
     var isWritable: Bool {
         (try? PosixPoll.wait(socket, events: Int16(POLLOUT), milliseconds: 0)) ?? false
@@ -265,6 +270,17 @@ final class KeyboardInteractiveResponder {
     var answer: (_ prompt: String, _ echo: Bool) -> String? = { _, _ in nil }
     /// Number of prompts answered so far (the server may loop on wrong answers).
     var rounds = 0
+    /// The server's SSH_MSG_DISCONNECT text, once one arrived.
+    var disconnectReason: String?
+}
+
+/// libssh2's disconnect callback: remembers that the server said goodbye (and why).
+private let disconnectCallback: @convention(c) (
+    OpaquePointer?, Int32, UnsafePointer<CChar>?, Int32, UnsafePointer<CChar>?, Int32, UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> Void = { _, _, message, length, _, _, abstract in
+    guard let abstract, let raw = abstract.pointee else { return }
+    let text = message.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: Int(max(0, length))), as: UTF8.self) }
+    Unmanaged<KeyboardInteractiveResponder>.fromOpaque(raw).takeUnretainedValue().disconnectReason = text ?? ""
 }
 
 /// libssh2's recv callback: the default behaviour (`recv`, errors as `-errno`) plus a byte count.
