@@ -8,8 +8,10 @@ import SSHKeys
 final class AgentClient {
     let socketPath: String
     private var fd: Int32 = -1
+    /// How long one request may take.
+    let replyDeadline: Duration
     /// Long enough for an agent that asks its user to confirm a signature (ssh-add -c, KeePassXC, 1Password).
-    static let replyDeadline: Duration = .seconds(30)
+    static let defaultReplyDeadline: Duration = .seconds(30)
 
     enum Failure: Error, CustomStringConvertible {
         case unreachable(path: String, reason: String)
@@ -28,7 +30,10 @@ final class AgentClient {
         }
     }
 
-    init(socketPath: String) { self.socketPath = socketPath }
+    init(socketPath: String, replyDeadline: Duration = AgentClient.defaultReplyDeadline) {
+        self.socketPath = socketPath
+        self.replyDeadline = replyDeadline
+    }
     deinit { disconnect() }
 
     func disconnect() {
@@ -62,12 +67,11 @@ final class AgentClient {
                 fd = try PosixLocalSocket.connect(path: socketPath)
                 PosixSocket.setNonBlocking(fd)
             }
-            let deadline = ContinuousClock.now + Self.replyDeadline
+            let deadline = ContinuousClock.now + replyDeadline
             try write(request, deadline: deadline)
             let header = try read(4, deadline: deadline)
             let length: Int
-            do { length = try AgentMessages.replyLength(header) }
-            catch { throw Failure.broken(path: socketPath, reason: "\(error)") }
+            do { length = try AgentMessages.replyLength(header) } catch { throw failure(error) }
             return try read(length, deadline: deadline)
         } catch let failure as Failure {
             disconnect()
@@ -80,7 +84,7 @@ final class AgentClient {
 
     private func remainingMilliseconds(_ deadline: ContinuousClock.Instant) throws -> Int32 {
         let left = deadline - ContinuousClock.now
-        guard left > .zero else { throw Failure.broken(path: socketPath, reason: "no reply within \(Self.replyDeadline)") }
+        guard left > .zero else { throw Failure.broken(path: socketPath, reason: "no reply within \(replyDeadline)") }
         return Int32(max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
     }
 
