@@ -282,6 +282,7 @@ import TestSupport
         let show = try runCommand(try Products.ftptunnel, [
             "show", "\(world.recipe.sshd.user)@\(world.recipe.sshd.host):\(world.recipe.sshd.port)",
             "-i", world.key, "-i", rsa, "-o", "CertificateFile=\(certificate)",
+            "-o", "CertificateFile=\(world.recipe.work.file("missing-cert.pub"))",
         ], environment: environment)
         #expect(show.status == 0, "\(show.output)")
         let lines = show.stdout.split(separator: "\n").map(String.init)
@@ -293,5 +294,7 @@ import TestSupport
         #expect(offered[2].contains("3. ecdsa-sha2-nistp256: IdentityFile \(world.key)"), "\(offered[2])")
         #expect(offered[3].contains("4. ssh-rsa, passphrase, signed as rsa-sha2-512: IdentityFile \(rsa)"), "\(offered[3])")
         #expect(lines.contains { $0.hasPrefix("CertificateFile") && $0.contains(certificate) }, "\(show.stdout)")
+        #expect(lines.contains("# identity note: certificate \(world.recipe.work.file("missing-cert.pub")) does not exist or cannot be read; check CertificateFile; skipping it"),
+                "\(show.stdout)")
     }
 }

@@ -58,6 +58,10 @@ struct IdentityPlan {
             }
         }
         for (path, origin, _) in certificatePaths {
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                notes.append("certificate \(path) does not exist or cannot be read; check CertificateFile; skipping it")
+                continue
+            }
             guard let line = PublicKeyLine.read(path), let certificate = try? SSHCertificate(blob: line.blob) else {
                 notes.append("certificate \(path) cannot be read as an OpenSSH certificate; skipping it")
                 continue
