@@ -1,11 +1,11 @@
 /// Blowfish with the "expensive key schedule" bcrypt needs (OpenBSD blowfish.c: `Blowfish_expandstate`,
-/// `Blowfish_expand0state`, `blf_enc`). Used only inside `BCryptPBKDF`; nothing else encrypts with it.
+/// `Blowfish_expand0state`, `blf_enc`). The schedule is ours; the block function is libcrypto's
+/// (`KeyCrypto.BlowfishState`). Used only inside `BCryptPBKDF`.
 struct Blowfish {
-    private var p: [UInt32] = BlowfishConstants.p
-    private var s: [UInt32] = BlowfishConstants.s
+    private var state = KeyCrypto.BlowfishState(p: BlowfishConstants.p, s: BlowfishConstants.s)
 
     /// Four bytes of `data` as a big-endian word, cycling through `data` (`Blowfish_stream2word`).
-    private static func streamWord(_ data: [UInt8], _ position: inout Int) -> UInt32 {
+    private static func streamWord(_ data: UnsafeBufferPointer<UInt8>, _ position: inout Int) -> UInt32 {
         var word: UInt32 = 0
         for _ in 0..<4 {
             if position >= data.count { position = 0 }
@@ -15,45 +15,32 @@ struct Blowfish {
         return word
     }
 
-    private func f(_ x: UInt32) -> UInt32 {
-        ((s[Int(x >> 24)] &+ s[0x100 + Int((x >> 16) & 0xff)]) ^ s[0x200 + Int((x >> 8) & 0xff)]) &+ s[0x300 + Int(x & 0xff)]
-    }
-
-    func encipher(_ left: inout UInt32, _ right: inout UInt32) {
-        var l = left ^ p[0]
-        var r = right
-        var round = 1
-        while round <= 16 {
-            r ^= f(l) ^ p[round]
-            l ^= f(r) ^ p[round + 1]
-            round += 2
-        }
-        left = r ^ p[17]
-        right = l
-    }
+    mutating func encipher(_ left: inout UInt32, _ right: inout UInt32) { state.encipher(&left, &right) }
 
     /// Mixes `key` into the P-array, then re-encrypts the whole state, XORing in `salt` (empty: no salt).
     mutating func expand(salt: [UInt8], key: [UInt8]) {
-        var position = 0
-        for index in 0..<18 { p[index] ^= Self.streamWord(key, &position) }
-        position = 0
-        var left: UInt32 = 0, right: UInt32 = 0
-        func next() {
-            if !salt.isEmpty {
-                left ^= Self.streamWord(salt, &position)
-                right ^= Self.streamWord(salt, &position)
+        salt.withUnsafeBufferPointer { salt in
+            key.withUnsafeBufferPointer { key in
+                var position = 0
+                state.withWords { words in
+                    for index in 0..<18 { words[index] ^= Self.streamWord(key, &position) }
+                }
+                position = 0
+                var left: UInt32 = 0, right: UInt32 = 0
+                // P-array and S-boxes are one run of 1042 words: refill it two words at a time.
+                for index in stride(from: 0, to: KeyCrypto.BlowfishState.wordCount, by: 2) {
+                    if !salt.isEmpty {
+                        left ^= Self.streamWord(salt, &position)
+                        right ^= Self.streamWord(salt, &position)
+                    }
+                    state.encipher(&left, &right)
+                    let (l, r) = (left, right)
+                    state.withWords { words in
+                        words[index] = l
+                        words[index + 1] = r
+                    }
+                }
             }
-            encipher(&left, &right)
-        }
-        for index in stride(from: 0, to: 18, by: 2) {
-            next()
-            p[index] = left
-            p[index + 1] = right
-        }
-        for index in stride(from: 0, to: 1024, by: 2) {
-            next()
-            s[index] = left
-            s[index + 1] = right
         }
     }
 }

@@ -1,13 +1,43 @@
 import COpenSSL
 import Foundation
 
-/// The one place SSHKeys calls libcrypto: SHA-512, AES decryption of key files, PEM decoding, RSA keys built from
-/// their numbers and RSASSA-PKCS1-v1_5 signatures with SHA-256/SHA-512. Never SHA-1.
+/// The one place SSHKeys calls libcrypto: SHA-512, Blowfish's block function (for bcrypt_pbkdf), AES decryption of
+/// key files, PEM decoding, RSA keys built from their numbers and RSASSA-PKCS1-v1_5 signatures with SHA-256/SHA-512.
+/// Never SHA-1.
 public enum KeyCrypto {
     public static func sha512(_ bytes: [UInt8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: Int(SHA512_DIGEST_LENGTH))
         bytes.withUnsafeBufferPointer { input in _ = SHA512(input.baseAddress, input.count, &out) }
         return out
+    }
+
+    /// Blowfish's state (P-array and S-boxes, which bcrypt's key schedule rewrites) and libcrypto's block function
+    /// over it: the 16-round encipherment bcrypt_pbkdf spends its time in.
+    struct BlowfishState {
+        private var key = BF_KEY()
+        static let wordCount = 18 + 1024
+
+        init(p: [UInt32], s: [UInt32]) {
+            precondition(p.count == 18 && s.count == 1024)
+            withWords { words in
+                for index in 0..<18 { words[index] = p[index] }
+                for index in 0..<1024 { words[18 + index] = s[index] }
+            }
+        }
+
+        /// P[0...17] then S[0...1023], as one run of words (BF_KEY's layout).
+        mutating func withWords<R>(_ body: (UnsafeMutablePointer<UInt32>) -> R) -> R {
+            withUnsafeMutableBytes(of: &key) { body($0.baseAddress!.assumingMemoryBound(to: UInt32.self)) }
+        }
+
+        /// One block: (left, right) → (right', left') exactly as OpenBSD's Blowfish_encipher.
+        mutating func encipher(_ left: inout UInt32, _ right: inout UInt32) {
+            var block: (CUnsignedInt, CUnsignedInt) = (left, right)
+            withUnsafeMutableBytes(of: &block) { data in
+                BF_encrypt(data.baseAddress!.assumingMemoryBound(to: CUnsignedInt.self), &key)
+            }
+            (left, right) = block
+        }
     }
 
     /// Ciphers of `openssh-key-v1` files: name → (libcrypto cipher, key length, IV length, block size).
