@@ -28,12 +28,15 @@ let package = Package(
                 "Posix", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["Posix", "CPosix", "FTPServerKit", "PasvdHandOff"]
+            exclude: ["Posix", "CPosix", "FTPServerKit", "PasvdHandOff", "SSHKeys"]
         ),
+        // SSH private keys, certificates and agent messages: openssh-key-v1 (bcrypt_pbkdf), PEM through libcrypto,
+        // RSA signatures with SHA-2. Pure parsing; its libcrypto calls sit in KeyCrypto.swift.
+        .target(name: "SSHKeys", dependencies: ["COpenSSL"], path: "Sources/Shared/SSHKeys"),
         .executableTarget(
             name: "ftptunnel",
             dependencies: [
-                "Shared", "Posix", "CLibSSH2", "FTPServerKit",
+                "Shared", "Posix", "CLibSSH2", "FTPServerKit", "SSHKeys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -78,7 +81,7 @@ let package = Package(
 
         // Test helpers: real sshd, real FTP servers, real FTP clients, deadlines.
         .target(name: "TestSupport", dependencies: ["Shared", "Posix"], path: "Tests/TestSupport"),
-        .testTarget(name: "SharedTests", dependencies: ["Shared", "Posix", "TestSupport"]),
+        .testTarget(name: "SharedTests", dependencies: ["Shared", "Posix", "SSHKeys", "TestSupport"]),
         .testTarget(name: "PasvdTests", dependencies: ["pasvd", "FTPServerKit", "PasvdHandOff", "Posix", "Shared", "TestSupport"]),
         .testTarget(name: "FtptunnelTests", dependencies: ["ftptunnel", "pasvd", "Shared", "Posix", "TestSupport", "CLibSSH2"]),
     ]

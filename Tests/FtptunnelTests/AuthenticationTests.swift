@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// Authentication methods against a real sshd: key file, encrypted key (passphrase via SSH_ASKPASS), ssh-agent,
-/// password, and the RSA-only explanation.
+/// password (RSA keys and certificates: PublicKeyIdentityTests).
 @Suite(.serialized) struct AuthenticationTests {
     /// A new ed25519 key protected by the passphrase "correct horse", authorized on the recipe's sshd.
     private func authorizedEncryptedKey(_ recipe: TunnelRecipe) throws -> String {
@@ -101,17 +101,5 @@ import TestSupport
         #expect(try scenario.downloadMatches())
         #expect(scenario.sshd.log.contains("keyboard-interactive"), "\(scenario.sshd.log)")
         tunnel.stop()
-    }
-
-    @Test func rsaOnlyIdentityIsExplained() throws {
-        let recipe = try TunnelRecipe()
-        let key = recipe.work.file("id_rsa")
-        try runChecked("ssh-keygen", ["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", key])
-        try authorize(key + ".pub", on: recipe.sshd)
-        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.ftpPort,
-                                       passivePorts: recipe.passivePorts, identity: key, waitForReady: false)
-        #expect(try tunnel.process.waitForExit(seconds: 30) == 4, "\(tunnel.output)")
-        #expect(tunnel.output.contains("signature algorithm ssh-rsa not in PubkeyAcceptedAlgorithms"), "\(tunnel.output)")
-        #expect(tunnel.output.contains("ssh-keygen -t ed25519"), "\(tunnel.output)")
     }
 }

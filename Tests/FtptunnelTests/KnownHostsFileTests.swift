@@ -147,19 +147,6 @@ import TestSupport
         #expect(fingerprint.count == "SHA256:".count + 43)
     }
 
-    @Test func identityFileTypesAndEncryption() throws {
-        let work = try TempDirectory()
-        for (type, passphrase) in [("ed25519", ""), ("ed25519", "secret"), ("ecdsa", ""), ("rsa", "")] {
-            let path = work.file("id_\(type)_\(passphrase.isEmpty ? "plain" : "enc")")
-            try runChecked("ssh-keygen", ["-q", "-t", type, "-N", passphrase, "-f", path])
-            let info = try #require(IdentityFileInfo.read(path))
-            #expect(info.isEncrypted == !passphrase.isEmpty, "\(path)")
-            #expect(info.keyType?.contains(type == "rsa" ? "ssh-rsa" : type) == true, "\(String(describing: info.keyType))")
-            #expect(info.isRSA == (type == "rsa"))
-        }
-        #expect(IdentityFileInfo(privateKeyText: "-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----").isRSA)
-    }
-
     /// The reader: a missing file is empty; a directory, or a file larger than the bound (sparse here), is an error
     /// that names the file, never a file read in part.
     @Test func readerRefusesWhatItCannotReadWhole() throws {

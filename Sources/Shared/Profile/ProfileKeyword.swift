@@ -6,6 +6,10 @@ public enum ProfileKeyword: String, CaseIterable, Sendable {
     case port = "Port"
     case identityFile = "IdentityFile"
     case identitiesOnly = "IdentitiesOnly"
+    /// A user certificate to offer (repeatable), paired with the identity file or agent key it certifies.
+    case certificateFile = "CertificateFile"
+    /// The ssh-agent socket: `none`, `SSH_AUTH_SOCK` (the default) or a path.
+    case identityAgent = "IdentityAgent"
     case userKnownHostsFile = "UserKnownHostsFile"
     case strictHostKeyChecking = "StrictHostKeyChecking"
     case serverAliveInterval = "ServerAliveInterval"
@@ -56,7 +60,7 @@ public enum ProfileKeyword: String, CaseIterable, Sendable {
     public var readFromSSHConfig: Bool { ProfileKeyword.sshConfigKeywords.contains(self) }
 
     static let sshConfigKeywords: Set<ProfileKeyword> = [
-        .hostName, .user, .port, .identityFile, .identitiesOnly, .userKnownHostsFile, .strictHostKeyChecking,
+        .hostName, .user, .port, .identityFile, .identitiesOnly, .certificateFile, .identityAgent, .userKnownHostsFile, .strictHostKeyChecking,
         .serverAliveInterval, .serverAliveCountMax, .connectTimeout, .ciphers, .macs, .kexAlgorithms, .hostKeyAlgorithms,
         .proxyJump, .proxyCommand,
     ]

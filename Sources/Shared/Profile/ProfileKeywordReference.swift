@@ -17,8 +17,14 @@ extension ProfileKeyword {
         case .user: return "login on the SSH server"
         case .port: return "1-65535"
         case .identityFile:
-            return "private key path; repeatable (every file is tried); `~` and `%h %p %r %u %d %n %i %l %L %%` expanded"
+            return "private key path (ed25519, ECDSA or RSA; OpenSSH or PEM format); repeatable (every file is tried); "
+                + "`~` and `%h %p %r %u %d %n %i %l %L %%` expanded"
         case .identitiesOnly: return "`yes` or `no`: use only the identity files, not every key ssh-agent offers"
+        case .certificateFile:
+            return "user certificate path (ECDSA; libssh2 1.10 cannot sign for ed25519 or RSA certificates); repeatable; "
+                + "offered first, with the IdentityFile or agent key it certifies; `~` and the `%` tokens of IdentityFile expanded"
+        case .identityAgent:
+            return "`none` (no agent), `SSH_AUTH_SOCK` (the environment variable), or the agent socket's path (`~` expanded)"
         case .userKnownHostsFile: return "one or more paths, space-separated"
         case .strictHostKeyChecking:
             return "`yes`, `accept-new`, `ask`, `no` (`off` = `no`); a changed host key is refused whatever the policy"
@@ -94,8 +100,10 @@ extension ProfileKeyword {
         case .hostName: return "the name given as DEST"
         case .user: return "the local user name (`$USER`)"
         case .port: return "\(settings.sshPort)"
-        case .identityFile: return "ssh-agent, then `~/.ssh/id_ed25519`, `~/.ssh/id_ecdsa`"
+        case .identityFile: return "ssh-agent, then `~/.ssh/id_ed25519`, `~/.ssh/id_ecdsa`, `~/.ssh/id_rsa`"
         case .identitiesOnly: return settings.identitiesOnly ? "yes" : "no"
+        case .certificateFile: return "`KEY-cert.pub` beside each IdentityFile, and certificates the agent holds"
+        case .identityAgent: return "`SSH_AUTH_SOCK`"
         case .userKnownHostsFile: return "`\(SettingsResolver.defaultKnownHosts)`"
         case .strictHostKeyChecking: return "`ask` on a terminal, `yes` without one"
         case .serverAliveInterval:

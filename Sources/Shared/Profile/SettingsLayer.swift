@@ -26,6 +26,9 @@ struct SettingsLayer: Sendable {
     /// Repeatable: every value is kept, in order.
     var identityFiles: [Sourced<String>] = []
     var identitiesOnly: Sourced<Bool>?
+    /// Repeatable: every value is kept, in order.
+    var certificateFiles: [Sourced<String>] = []
+    var identityAgent: Sourced<String>?
     var knownHostsFiles: Sourced<[String]>?
     var strictHostKeyChecking: Sourced<TunnelSettings.HostKeyPolicy>?
     var serverAliveInterval: Sourced<Int>?
@@ -97,6 +100,12 @@ struct SettingsLayer: Sendable {
             guard !first.isEmpty else { throw ProfileError.missingValue(at: source, keyword: name) }
             if !identityFiles.contains(where: { $0.value == first }) { identityFiles.append(Sourced(first, source)) }
         case .identitiesOnly: try set(\.identitiesOnly, try parse(ValueParser.yesNo))
+        case .certificateFile:
+            guard !first.isEmpty else { throw ProfileError.missingValue(at: source, keyword: name) }
+            if !certificateFiles.contains(where: { $0.value == first }) { certificateFiles.append(Sourced(first, source)) }
+        case .identityAgent:
+            guard !first.isEmpty else { throw ProfileError.missingValue(at: source, keyword: name) }
+            try set(\.identityAgent, first)
         case .userKnownHostsFile:
             guard !arguments.contains(where: \.isEmpty) else { throw ProfileError.missingValue(at: source, keyword: name) }
             try set(\.knownHostsFiles, arguments)

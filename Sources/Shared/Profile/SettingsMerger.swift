@@ -93,11 +93,29 @@ struct SettingsMerger {
         }
         settings.identityFiles = identities.map(\.value)
         if identities.isEmpty {
-            record(.identityFile, nil, .builtIn("ssh-agent, then ~/.ssh/id_ed25519 and ~/.ssh/id_ecdsa"))
+            record(.identityFile, nil, .builtIn("ssh-agent, then ~/.ssh/id_ed25519, ~/.ssh/id_ecdsa and ~/.ssh/id_rsa"))
         }
         for identity in identities { record(.identityFile, identity.value, identity.source) }
 
         settings.identitiesOnly = take(.identitiesOnly, \.identitiesOnly, default: false, show: yesNo)
+        var certificates: [Sourced<String>] = []
+        for layer in layers {
+            for certificate in layer.certificateFiles {
+                let expanded = Sourced(try expand(certificate, keyword: .certificateFile, tokens: tokens), certificate.source)
+                if !certificates.contains(where: { $0.value == expanded.value }) { certificates.append(expanded) }
+            }
+        }
+        settings.certificateFiles = certificates.map(\.value)
+        if certificates.isEmpty { record(.certificateFile, nil, .builtIn("KEY-cert.pub beside each IdentityFile")) }
+        for certificate in certificates { record(.certificateFile, certificate.value, certificate.source) }
+        if let agent = pick(\.identityAgent) {
+            let value = ["none", "SSH_AUTH_SOCK"].contains(agent.value)
+                ? agent.value : try expand(agent, keyword: .identityAgent, tokens: tokens)
+            settings.identityAgent = value
+            record(.identityAgent, value, agent.source)
+        } else {
+            record(.identityAgent, nil, .builtIn("SSH_AUTH_SOCK"))
+        }
         let knownHosts = pick(\.knownHostsFiles) ?? Sourced([SettingsResolver.defaultKnownHosts], .builtIn(""))
         settings.knownHostsFiles = try knownHosts.value.map {
             try expand(Sourced($0, knownHosts.source), keyword: .userKnownHostsFile, tokens: tokens)

@@ -36,6 +36,10 @@ public struct TunnelSettings: Sendable, Equatable {
     public var user: String
     public var identityFiles: [String] = []
     public var identitiesOnly: Bool = false
+    /// CertificateFile paths, expanded, in order.
+    public var certificateFiles: [String] = []
+    /// IdentityAgent: nil = `SSH_AUTH_SOCK`; `none`; or a socket path (expanded).
+    public var identityAgent: String? = nil
     public var knownHostsFiles: [String] = []
     /// nil: `ask` on a terminal, `yes` without one.
     public var strictHostKeyChecking: HostKeyPolicy? = nil

@@ -74,7 +74,8 @@ enum TunnelExit {
             switch error {
             case .hostKeyUnknown, .hostKeyRejected, .hostKeyFingerprintMismatch, .hostKeyChanged, .hostKeyRevoked,
                  .cannotRecordHostKey, .knownHostsUnreadable: return hostKey
-            case .authenticationFailed, .wrongPassphrase: return authentication
+            case .authenticationFailed, .tooManyAuthenticationFailures, .wrongPassphrase, .agentSignatureAlgorithm,
+                 .signingFailed: return authentication
             case .noSupportedAlgorithm: return usage
             case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering, .keepaliveBudgetSpent,
                  .jumpChannelRefused, .proxyCommandFailed: return connection

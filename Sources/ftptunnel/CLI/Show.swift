@@ -9,7 +9,9 @@ extension FTPTunnelCommand {
             discussion: """
             The output is itself a valid profile: one `Keyword value` per line, its source after `#` \
             (command line, -o, PROFILE:LINE, ~/.ssh/config:LINE or default). Lines starting with `#` are \
-            settings left unset; the default behaviour is described instead. A bad profile or option is \
+            settings left unset; the default behaviour is described instead. The identities that would be \
+            offered follow as comments, in order, each with where it came from (certificates, ssh-agent, \
+            identity files); nothing is decrypted and no passphrase is asked. A bad profile or option is \
             reported as `connect` reports it, exit status 2.
 
             Keywords: \(ProfileKeyword.allCases.map(\.rawValue).joined(separator: ", ")).
@@ -28,6 +30,7 @@ extension FTPTunnelCommand {
                 throw ExitCode(TunnelExit.usage)
             }
             print(SettingsReport(resolved, destination: options.destination).text, terminator: "")
+            print(IdentityReport(settings: resolved.settings).text, terminator: "")
         }
     }
 }

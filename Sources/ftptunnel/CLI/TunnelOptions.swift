@@ -17,7 +17,7 @@ struct TunnelOptions: ParsableArguments {
     @Option(name: .customShort("p"), help: ArgumentHelp("SSH port.", valueName: "port"))
     var port: Int?
 
-    @Option(name: .customShort("i"), help: ArgumentHelp("Identity (private key) file; repeatable.", valueName: "file"))
+    @Option(name: .customShort("i"), help: ArgumentHelp("Identity (private key) file: ed25519, ECDSA or RSA, OpenSSH or PEM format; repeatable. FILE-cert.pub beside it is offered first.", valueName: "file"))
     var identity: [String] = []
 
     @Option(name: .customLong("ftp-host"), help: "FTP server as seen from the SSH server (default 127.0.0.1).")

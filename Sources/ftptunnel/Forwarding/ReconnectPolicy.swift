@@ -31,7 +31,8 @@ struct ReconnectPolicy: Sendable, Equatable {
         case let error as SSHError:
             switch error {
             case .hostKeyUnknown, .hostKeyRejected, .hostKeyFingerprintMismatch, .hostKeyChanged, .hostKeyRevoked,
-                 .cannotRecordHostKey, .knownHostsUnreadable, .authenticationFailed, .wrongPassphrase, .noSupportedAlgorithm:
+                 .cannotRecordHostKey, .knownHostsUnreadable, .authenticationFailed, .wrongPassphrase, .noSupportedAlgorithm,
+                 .agentSignatureAlgorithm, .signingFailed, .tooManyAuthenticationFailures:
                 return true
             case .resolveFailed, .connectFailed, .handshakeFailed, .sessionLost, .serverNotAnswering, .keepaliveBudgetSpent,
                  .jumpChannelRefused, .proxyCommandFailed:

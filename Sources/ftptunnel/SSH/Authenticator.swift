@@ -1,9 +1,10 @@
 import Foundation
 import Logging
 import Shared
+import SSHKeys
 
-/// Authenticates a session like OpenSSH: ssh-agent → identity files (passphrase asked) → keyboard-interactive
-/// → password. RSA identities are skipped (libssh2 1.10 cannot sign rsa-sha2).
+/// Authenticates a session like OpenSSH: the identities of `IdentityPlan` (certificates, agent keys, key files;
+/// passphrases asked on the terminal) → keyboard-interactive → password.
 struct Authenticator {
     let settings: TunnelSettings
     let prompt: SecretPrompt
@@ -13,7 +14,6 @@ struct Authenticator {
 
     /// OpenSSH's NumberOfPasswordPrompts default.
     static let maximumPrompts = 3
-    static let defaultIdentityFiles = ["~/.ssh/id_ed25519", "~/.ssh/id_ecdsa"]
 
     /// Authenticates `session`; returns what succeeded so further sessions of a pool can reuse it.
     @discardableResult
@@ -23,14 +23,23 @@ struct Authenticator {
         if session.isAuthenticated { return .none }
         logger.debug("server offers authentication methods", metadata: ["methods": "\(methods.joined(separator: ","))"])
         var tried: [String] = []
-        var skippedRSA: [String] = []
-        let identities = identityFiles()
         var wrongPassphrase: (file: String, attempts: Int)?
 
         if methods.contains("publickey") {
-            if let used = try agent(session, identities: identities, tried: &tried, skippedRSA: &skippedRSA) { return used }
-            if let used = try files(session, identities: identities, tried: &tried, skippedRSA: &skippedRSA,
-                                    wrongPassphrase: &wrongPassphrase) { return used }
+            let plan = IdentityPlan(settings: settings, environment: environment, home: home)
+            for note in plan.notes { logger.notice("\(note)") }
+            for identity in plan.identities {
+                // sshd drops the connection once MaxAuthTries keys failed (OpenSSH: "Too many authentication
+                // failures"); libssh2 reports that as an error or as one more refusal, depending on timing.
+                let tooMany = SSHError.tooManyAuthenticationFailures(user: user, host: settings.sshHost, tried: tried + [identity.label])
+                do {
+                    if let used = try offer(identity, on: session, tried: &tried, wrongPassphrase: &wrongPassphrase) { return used }
+                } catch let failure as LibSSH2Failure where failure.isDisconnect && !tried.isEmpty {
+                    throw tooMany
+                }
+                if session.isAuthenticated { return .none }
+                if session.serverDisconnected { throw tooMany }
+            }
         }
         if methods.contains("keyboard-interactive"), prompt.canAsk {
             tried.append("keyboard-interactive")
@@ -49,85 +58,126 @@ struct Authenticator {
             }
         }
         if let wrongPassphrase { throw SSHError.wrongPassphrase(file: wrongPassphrase.file, attempts: wrongPassphrase.attempts) }
-        throw SSHError.authenticationFailed(user: user, host: settings.sshHost, tried: tried, skippedRSA: skippedRSA)
+        throw SSHError.authenticationFailed(user: user, host: settings.sshHost, tried: tried)
     }
 
-    /// Identity files to try: settings.identityFiles, else the defaults that exist.
-    private func identityFiles() -> [(path: String, explicit: Bool)] {
-        if !settings.identityFiles.isEmpty {
-            return settings.identityFiles.map { (PathExpansion.expand($0, home: home), true) }
-        }
-        return Self.defaultIdentityFiles.map { (PathExpansion.expand($0, home: home), false) }
-    }
-
-    private func agent(_ session: SSHSession, identities: [(path: String, explicit: Bool)],
-                       tried: inout [String], skippedRSA: inout [String]) throws -> SSHCredential? {
-        guard let socket = environment["SSH_AUTH_SOCK"], !socket.isEmpty else { return nil }
-        // IdentitiesOnly: only agent keys whose public half matches one of the identity files.
-        let allowed: Set<String>? = settings.identitiesOnly ? Set(identities.compactMap { publicKeyBase64(of: $0.path) }) : nil
-        var rsa: [String] = []
-        var lastOffered: [UInt8] = []
-        let result = try session.authenticateWithAgent(user: settings.user) { type, blob, comment in
-            if type == "ssh-rsa" { rsa.append("agent key \(comment.isEmpty ? type : comment)"); return false }
-            if let allowed, !allowed.contains(Data(blob).base64EncodedString()) { return false }
-            lastOffered = blob
-            return true
-        }
-        tried += result.tried
-        if !rsa.isEmpty {
-            logger.notice("skipping RSA keys from ssh-agent: \(SSHError.rsaExplanation)")
-            skippedRSA += rsa
-        }
-        return result.success ? .agentKey(blob: lastOffered) : nil
-    }
-
-    /// `wrongPassphrase`: the first file for which every passphrase typed was wrong.
-    private func files(_ session: SSHSession, identities: [(path: String, explicit: Bool)],
-                       tried: inout [String], skippedRSA: inout [String],
+    /// Offers one identity (asking for a passphrase when its file needs one); the credential when it logged in.
+    private func offer(_ identity: OfferedIdentity, on session: SSHSession, tried: inout [String],
                        wrongPassphrase: inout (file: String, attempts: Int)?) throws -> SSHCredential? {
-        for (path, explicit) in identities {
-            guard let info = IdentityFileInfo.read(path) else {
-                if explicit { logger.warning("identity file \(path) cannot be read; skipping it") }
-                continue
-            }
-            if info.isRSA {
-                logger.notice("skipping RSA key \(path): \(SSHError.rsaExplanation)")
-                skippedRSA.append(path)
-                continue
-            }
-            tried.append(path)
-            if !info.isEncrypted {
-                switch try session.authenticate(user: settings.user, privateKey: path, passphrase: nil) {
-                case .success: return .keyFile(path: path, passphrase: nil)
-                case .denied: continue
-                case .unreadableKey(let reason): logger.warning("cannot use identity file \(path): \(reason)")
-                }
-                continue
-            }
-            guard prompt.canAsk else {
-                logger.notice("identity file \(path) needs a passphrase and there is no terminal or SSH_ASKPASS to ask; skipping it")
-                continue
-            }
-            var wrong = 0
-            attempts: for _ in 0..<Self.maximumPrompts {
-                guard let passphrase = prompt.ask("Enter passphrase for key '\(path)': ") else { break }
-                switch try session.authenticate(user: settings.user, privateKey: path, passphrase: passphrase) {
-                case .success: return .keyFile(path: path, passphrase: passphrase)
-                case .denied: break attempts
-                case .unreadableKey:
-                    wrong += 1
-                    if wrong < Self.maximumPrompts { logger.notice("wrong passphrase for \(path), try again") }
-                }
-            }
-            if wrong == Self.maximumPrompts, wrongPassphrase == nil { wrongPassphrase = (path, wrong) }
+        guard case .file(let file) = identity.signer, file.isEncrypted else {
+            tried.append(identity.label)
+            let key = SigningKey.unencrypted(identity)
+            if case .unusable(let reason) = key { logger.warning("cannot use \(identity.label): \(reason)"); return nil }
+            return try attempt(identity, key: key, on: session)
         }
+        guard prompt.canAsk else {
+            logger.notice("identity file \(file.path) needs a passphrase and there is no terminal or SSH_ASKPASS to ask; skipping it")
+            return nil
+        }
+        tried.append(identity.label)
+        var wrong = 0
+        for _ in 0..<Self.maximumPrompts {
+            guard let passphrase = prompt.ask("Enter passphrase for key '\(file.path)': ") else { break }
+            let key = SigningKey.unlock(identity, file: file, passphrase: passphrase)
+            switch key {
+            case .wrongPassphrase:
+                wrong += 1
+                if wrong < Self.maximumPrompts { logger.notice("wrong passphrase for \(file.path), try again") }
+                continue
+            case .unusable(let reason):
+                logger.warning("cannot use \(identity.label): \(reason)")
+                return nil
+            default:
+                break
+            }
+            switch try SigningKey.offer(identity, key: key, on: session, user: settings.user) {
+            case .success: return .publicKey(identity, key)
+            case .denied: return nil
+            case .unreadableKey:
+                // libssh2 could not decrypt the file: for its own files that means a wrong passphrase.
+                wrong += 1
+                if wrong < Self.maximumPrompts { logger.notice("wrong passphrase for \(file.path), try again") }
+            }
+        }
+        if wrong == Self.maximumPrompts, wrongPassphrase == nil { wrongPassphrase = (file.path, wrong) }
         return nil
     }
 
-    /// The base64 key of `path.pub`, for IdentitiesOnly matching of agent keys.
-    private func publicKeyBase64(of path: String) -> String? {
-        guard let line = try? String(contentsOfFile: path + ".pub", encoding: .utf8) else { return nil }
-        let fields = line.split(separator: " ")
-        return fields.count >= 2 ? String(fields[1]) : nil
+    private func attempt(_ identity: OfferedIdentity, key: SigningKey, on session: SSHSession) throws -> SSHCredential? {
+        switch try SigningKey.offer(identity, key: key, on: session, user: settings.user) {
+        case .success: return .publicKey(identity, key)
+        case .denied: return nil
+        case .unreadableKey(let reason):
+            logger.warning("cannot use identity \(identity.label): \(reason)")
+            return nil
+        }
+    }
+}
+
+/// What signs for an offered identity once its file (if any) is unlocked: the agent, an RSA key in memory, or
+/// libssh2 reading the file with this passphrase. Kept in a pool's credential so further sessions sign without asking.
+enum SigningKey: @unchecked Sendable {
+    case agent
+    case rsa(KeyCrypto.RSAKey)
+    case libssh2File(passphrase: String?)
+    case wrongPassphrase
+    case unusable(String)
+
+    /// The key of an identity that needs no passphrase.
+    static func unencrypted(_ identity: OfferedIdentity) -> SigningKey {
+        switch identity.signer {
+        case .agent: return .agent
+        case .file(let file): return unlock(identity, file: file, passphrase: nil)
+        }
+    }
+
+    /// RSA files (and PEM files whose type shows only once decrypted) are decoded here; the rest go to libssh2.
+    static func unlock(_ identity: OfferedIdentity, file: PrivateKeyFile, passphrase: String?) -> SigningKey {
+        guard file.isRSA || (file.format == .pem && file.keyType == nil) else { return .libssh2File(passphrase: passphrase) }
+        do {
+            let key = try file.decode(passphrase: passphrase.map { Array($0.utf8) })
+            guard let rsa = key.rsa else { return .libssh2File(passphrase: passphrase) }
+            return .rsa(rsa)
+        } catch KeyFileError.unsupportedKeyType where !file.isRSA {
+            return .libssh2File(passphrase: passphrase)
+        } catch KeyFileError.wrongPassphrase {
+            return .wrongPassphrase
+        } catch {
+            return .unusable("\(error)")
+        }
+    }
+
+    /// One publickey attempt (one of the server's MaxAuthTries).
+    static func offer(_ identity: OfferedIdentity, key: SigningKey, on session: SSHSession, user: String) throws -> SSHSession.AuthOutcome {
+        switch (identity.signer, key) {
+        case (.agent(let socket, let keyBlob), _):
+            let agent = AgentClient(socketPath: socket)
+            let isRSA = identity.isRSA
+            let signer = PublicKeySigner { data in
+                let flags = isRSA ? AgentMessages.rsaSHA2_512 : 0
+                let reply = try agent.sign(keyBlob: keyBlob, data: data, flags: flags)
+                if isRSA, reply.algorithm != OfferedIdentity.rsaAlgorithm {
+                    throw SSHError.agentSignatureAlgorithm(socket: socket, algorithm: reply.algorithm)
+                }
+                return reply.signature
+            }
+            let outcome = try session.authenticate(user: user, blob: identity.requestBlob, signer: signer)
+            if outcome != .success, let failure = signer.failure { return .unreadableKey("\(failure)") }
+            return outcome
+        case (.file, .rsa(let rsa)):
+            let signer = PublicKeySigner { data in
+                guard let signature = rsa.sign(data, sha512: true) else { throw SSHError.signingFailed(key: identity.label) }
+                return signature
+            }
+            // From the key itself: an encrypted PEM file without .pub shows its public half only now.
+            let numbers = rsa.publicNumbers
+            return try session.authenticate(user: user, blob: OfferedIdentity.rsaRequestBlob(e: numbers.e, n: numbers.n),
+                                            signer: signer)
+        case (.file(let file), .libssh2File(let passphrase)):
+            return try session.authenticate(user: user, privateKey: file.path, publicKey: identity.certificatePath,
+                                            passphrase: passphrase)
+        case (.file, _):
+            return .unreadableKey("no usable key")
+        }
     }
 }

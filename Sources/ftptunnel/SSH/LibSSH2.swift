@@ -19,6 +19,10 @@ struct LibSSH2Failure: Error, CustomStringConvertible {
     var description: String { "\(function) failed: \(message) (libssh2 error \(code))" }
 
     var isChannelOpenRefusal: Bool { code == LIBSSH2_ERROR_CHANNEL_FAILURE }
+    /// The server closed the connection (or it broke) in the middle of a call.
+    var isDisconnect: Bool {
+        [LIBSSH2_ERROR_SOCKET_SEND, LIBSSH2_ERROR_SOCKET_RECV, LIBSSH2_ERROR_SOCKET_DISCONNECT].contains(code)
+    }
     var isAuthenticationFailure: Bool {
         code == LIBSSH2_ERROR_AUTHENTICATION_FAILED || code == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED
     }

@@ -6,10 +6,8 @@ import Logging
 enum SSHCredential: Sendable {
     /// The server accepted the user without authentication ("none").
     case none
-    /// The ssh-agent identity with this public key blob.
-    case agentKey(blob: [UInt8])
-    /// A private key file, with the passphrase the user typed (nil for an unencrypted key).
-    case keyFile(path: String, passphrase: String?)
+    /// A key or certificate (agent or file) and what signs for it (an unlocked RSA key, the typed passphrase).
+    case publicKey(OfferedIdentity, SigningKey)
     case password(String)
     /// Keyboard-interactive answers are challenges (OTP, PAM conversations): they cannot be replayed.
     case keyboardInteractive
@@ -24,8 +22,7 @@ enum SSHCredential: Sendable {
     var methodName: String {
         switch self {
         case .none: return "none"
-        case .agentKey: return "ssh-agent key"
-        case .keyFile(let path, _): return "identity file \(path)"
+        case .publicKey(let identity, _): return identity.origin
         case .password: return "password"
         case .keyboardInteractive: return "keyboard-interactive"
         }
@@ -39,12 +36,9 @@ enum SSHCredential: Sendable {
         switch self {
         case .none:
             accepted = false
-        case .agentKey(let wanted):
+        case .publicKey(let identity, let key):
             accepted = try methods.contains("publickey")
-                && session.authenticateWithAgent(user: user) { _, blob, _ in blob == wanted }.success
-        case .keyFile(let path, let passphrase):
-            accepted = try methods.contains("publickey")
-                && session.authenticate(user: user, privateKey: path, passphrase: passphrase) == .success
+                && SigningKey.offer(identity, key: key, on: session, user: user) == .success
         case .password(let password):
             accepted = try methods.contains("password")
                 && session.authenticate(user: user, password: password) == .success

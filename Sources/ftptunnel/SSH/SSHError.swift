@@ -16,7 +16,12 @@ enum SSHError: Error, CustomStringConvertible {
     case cannotRecordHostKey(file: String, reason: String)
     /// A known_hosts file exists but cannot be read whole: nothing is trusted or recorded.
     case knownHostsUnreadable(KnownHostsError)
-    case authenticationFailed(user: String, host: String, tried: [String], skippedRSA: [String])
+    case authenticationFailed(user: String, host: String, tried: [String])
+    /// The server hung up while public keys were offered (its MaxAuthTries).
+    case tooManyAuthenticationFailures(user: String, host: String, tried: [String])
+    /// The agent answered an rsa-sha2-512 request with another algorithm (an agent without SHA-2 RSA support).
+    case agentSignatureAlgorithm(socket: String, algorithm: String)
+    case signingFailed(key: String)
     /// Every passphrase typed for the identity file was wrong (and nothing else logged in).
     case wrongPassphrase(file: String, attempts: Int)
     case sessionLost(reason: String)
@@ -64,14 +69,18 @@ enum SSHError: Error, CustomStringConvertible {
             return "cannot add the host key to \(VisibleText.of(file)): \(reason); check the directory exists and is writable, or pass --known-hosts FILE"
         case .knownHostsUnreadable(let error):
             return VisibleText.of(error.description)
-        case .authenticationFailed(let user, let host, let tried, let skippedRSA):
-            var text = "authentication as \(user)@\(host) failed (tried: \(tried.isEmpty ? "nothing usable" : tried.joined(separator: ", ")))"
-            if !skippedRSA.isEmpty {
-                text += "; RSA keys were skipped (\(skippedRSA.joined(separator: ", "))): \(Self.rsaExplanation); create an ed25519 key with `ssh-keygen -t ed25519` and add it to the server's authorized_keys"
-            } else {
-                text += "; check -l/User, -i/IdentityFile and the server's authorized_keys, or use ssh-agent"
-            }
-            return text
+        case .authenticationFailed(let user, let host, let tried):
+            return "authentication as \(user)@\(host) failed (tried: \(tried.isEmpty ? "nothing usable" : tried.joined(separator: ", "))); "
+                + "check -l/User, -i/IdentityFile, CertificateFile and the server's authorized_keys, or use ssh-agent "
+                + "(`ftptunnel show DEST` lists the identities offered)"
+        case .tooManyAuthenticationFailures(let user, let host, let tried):
+            return "\(host) closed the connection while public keys were offered for \(user) (tried: \(tried.joined(separator: ", "))): "
+                + "it allows only so many attempts (MaxAuthTries); set IdentitiesOnly yes with the IdentityFile it knows, "
+                + "or remove keys from ssh-agent (`ftptunnel show DEST` lists what is offered)"
+        case .agentSignatureAlgorithm(let socket, let algorithm):
+            return "the ssh-agent at \(socket) signed with \(algorithm) instead of rsa-sha2-512; update the agent (it needs SHA-2 RSA signatures) or use the key file with -i"
+        case .signingFailed(let key):
+            return "libcrypto could not sign with \(key); check the key with `ssh-keygen -y -f` on it"
         case .wrongPassphrase(let file, let attempts):
             return "wrong passphrase for \(file) (\(attempts) attempt\(attempts == 1 ? "" : "s")); nothing else logged in. "
                 + "Run again and retype it, or change it with `ssh-keygen -p -f \(file)`"
@@ -88,8 +97,6 @@ enum SSHError: Error, CustomStringConvertible {
         }
     }
 
-    /// The one line explaining skipped RSA identities (DESIGN 3.2).
-    static let rsaExplanation = "libssh2 1.10 signs only with ssh-rsa (SHA-1), which OpenSSH 8.8 and later reject (signature algorithm ssh-rsa not in PubkeyAcceptedAlgorithms)"
 }
 
 /// A bastion (ProxyJump) could not be passed: `hop` names it (`bastion 1 of 2 user@host:port`), `underlying` says why

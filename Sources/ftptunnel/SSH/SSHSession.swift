@@ -43,6 +43,8 @@ final class SSHSession {
         }
         self.handle = handle
         _ = libssh2_session_callback_set(handle, LIBSSH2_CALLBACK_RECV, unsafeBitCast(countingReceive, to: UnsafeMutableRawPointer.self))
+        _ = libssh2_session_callback_set(handle, LIBSSH2_CALLBACK_DISCONNECT,
+                                         unsafeBitCast(disconnectCallback, to: UnsafeMutableRawPointer.self))
         libssh2_session_set_blocking(handle, 1)
         if let connectTimeout { libssh2_session_set_timeout(handle, connectTimeout * 1000) }
     }
@@ -136,13 +138,6 @@ final class SSHSession {
         case unreadableKey(String)
     }
 
-    /// Public-key authentication from a private key file (public key derived from it).
-    func authenticate(user: String, privateKey: String, passphrase: String?) throws -> AuthOutcome {
-        try authAttempt("libssh2_userauth_publickey_fromfile_ex") {
-            libssh2_userauth_publickey_fromfile_ex(handle, user, UInt32(user.utf8.count), nil, privateKey, passphrase)
-        }
-    }
-
     func authenticate(user: String, password: String) throws -> AuthOutcome {
         try authAttempt("libssh2_userauth_password_ex") {
             libssh2_userauth_password_ex(handle, user, UInt32(user.utf8.count), password, UInt32(password.utf8.count), nil)
@@ -156,27 +151,27 @@ final class SSHSession {
         }
     }
 
-    /// Tries every identity ssh-agent offers (skipping those `accept` rejects); returns what was tried.
-    func authenticateWithAgent(user: String, accept: (_ keyType: String, _ blob: [UInt8], _ comment: String) -> Bool) throws -> (success: Bool, tried: [String]) {
-        guard let agent = libssh2_agent_init(handle) else { return (false, []) }
-        defer { libssh2_agent_free(agent) }
-        guard libssh2_agent_connect(agent) == 0 else { return (false, []) }
-        defer { _ = libssh2_agent_disconnect(agent) }
-        guard libssh2_agent_list_identities(agent) == 0 else { return (false, []) }
-        var tried: [String] = []
-        var previous: UnsafeMutablePointer<libssh2_agent_publickey>?
-        while true {
-            var identity: UnsafeMutablePointer<libssh2_agent_publickey>?
-            guard libssh2_agent_get_identity(agent, &identity, previous) == 0, let identity else { break }
-            previous = identity
-            let blob = Array(UnsafeBufferPointer(start: identity.pointee.blob, count: identity.pointee.blob_len))
-            let comment = identity.pointee.comment.map { String(cString: $0) } ?? ""
-            let type = SSHWire.firstString(blob) ?? "unknown"
-            guard accept(type, blob, comment) else { continue }
-            tried.append("agent key \(comment.isEmpty ? type : comment)")
-            if libssh2_agent_userauth(agent, user, identity) == 0 { return (true, tried) }
+    /// Public-key authentication with a blob of our choosing and a signer of our own (DESIGN §7): libssh2 takes
+    /// the request's algorithm name from the blob's first string (`rsa-sha2-512`, or a certificate type) and
+    /// calls `signer` with the bytes to sign only after the server accepted the key. A nil signature refuses.
+    /// `publicKeyFile` nil and `privateKey` set: libssh2 reads the key file itself (ed25519, ECDSA).
+    func authenticate(user: String, blob: [UInt8], signer: PublicKeySigner) throws -> AuthOutcome {
+        let box = Unmanaged.passRetained(signer)
+        defer { box.release() }
+        var abstract: UnsafeMutableRawPointer? = box.toOpaque()
+        return try authAttempt("libssh2_userauth_publickey") {
+            blob.withUnsafeBufferPointer { bytes in
+                libssh2_userauth_publickey(handle, user, bytes.baseAddress, bytes.count, publicKeySignCallback, &abstract)
+            }
         }
-        return (false, tried)
+    }
+
+    /// Public-key authentication from a private key file read by libssh2; `publicKey` (a certificate) is
+    /// offered instead of the key's own public half when given.
+    func authenticate(user: String, privateKey: String, publicKey: String?, passphrase: String?) throws -> AuthOutcome {
+        try authAttempt("libssh2_userauth_publickey_fromfile_ex") {
+            libssh2_userauth_publickey_fromfile_ex(handle, user, UInt32(user.utf8.count), publicKey, privateKey, passphrase)
+        }
     }
 
     private func authAttempt(_ function: String, _ body: () -> Int32) throws -> AuthOutcome {
@@ -203,6 +198,9 @@ final class SSHSession {
         let flags = libssh2_session_block_directions(handle)
         return (flags & LIBSSH2_SESSION_BLOCK_INBOUND != 0, flags & LIBSSH2_SESSION_BLOCK_OUTBOUND != 0)
     }
+
+    /// The server sent SSH_MSG_DISCONNECT (libssh2 reports some of those as an authentication refusal).
+    var serverDisconnected: Bool { interactive.disconnectReason != nil }
 
     /// poll(POLLOUT, 0): room in the socket's send buffer for a small packet.
     var isWritable: Bool {
@@ -285,6 +283,17 @@ final class KeyboardInteractiveResponder {
     var answer: (_ prompt: String, _ echo: Bool) -> String? = { _, _ in nil }
     /// Number of prompts answered so far (the server may loop on wrong answers).
     var rounds = 0
+    /// The server's SSH_MSG_DISCONNECT text, once one arrived.
+    var disconnectReason: String?
+}
+
+/// libssh2's disconnect callback: remembers that the server said goodbye (and why).
+private let disconnectCallback: @convention(c) (
+    OpaquePointer?, Int32, UnsafePointer<CChar>?, Int32, UnsafePointer<CChar>?, Int32, UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> Void = { _, _, message, length, _, _, abstract in
+    guard let abstract, let raw = abstract.pointee else { return }
+    let text = message.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: Int(max(0, length))), as: UTF8.self) }
+    Unmanaged<KeyboardInteractiveResponder>.fromOpaque(raw).takeUnretainedValue().disconnectReason = text ?? ""
 }
 
 /// libssh2's recv callback: the default behaviour (`recv`, errors as `-errno`) plus a byte count.
@@ -316,4 +325,33 @@ private let keyboardInteractiveCallback: @convention(c) (
         responses[index].text = strdup(answer)
         responses[index].length = UInt32(answer.utf8.count)
     }
+}
+
+/// Signs the bytes libssh2 hands to the public-key callback; the session's thread only.
+final class PublicKeySigner {
+    private let sign: ([UInt8]) throws -> [UInt8]
+    /// Why the last signature was refused (agent gone, agent refused), for the log.
+    private(set) var failure: Error?
+
+    init(_ sign: @escaping ([UInt8]) throws -> [UInt8]) { self.sign = sign }
+
+    fileprivate func signature(of data: [UInt8]) -> [UInt8]? {
+        do { return try sign(data) } catch { failure = error; return nil }
+    }
+}
+
+/// libssh2's LIBSSH2_USERAUTH_PUBLICKEY_SIGN_FUNC: the raw signature, in memory libssh2 frees (malloc).
+private let publicKeySignCallback: @convention(c) (
+    OpaquePointer?, UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>?, UnsafeMutablePointer<Int>?,
+    UnsafePointer<UInt8>?, Int, UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> Int32 = { _, signature, signatureLength, data, dataLength, abstract in
+    guard let signature, let signatureLength, let data, let abstract, let raw = abstract.pointee else { return -1 }
+    let signer = Unmanaged<PublicKeySigner>.fromOpaque(raw).takeUnretainedValue()
+    guard let bytes = signer.signature(of: Array(UnsafeBufferPointer(start: data, count: dataLength))), !bytes.isEmpty,
+          let memory = malloc(bytes.count)?.assumingMemoryBound(to: UInt8.self)
+    else { return -1 }
+    memory.initialize(from: bytes, count: bytes.count)
+    signature.pointee = memory
+    signatureLength.pointee = bytes.count
+    return 0
 }
