@@ -249,6 +249,9 @@ extension Session {
             upload.discard()
             logTransfer(Self.verb(of: requested), path, bytes: received, started: started, end: end)
             // The store refused a write (disk full → 552, permission → 550, lost connection → 421).
+            if case .system(let failure)? = storeError, failure.code == ECONNABORTED {
+                return reply(ReplyCode.transferAborted, "Transfer aborted: connection to the file server lost; send the file again (REST+STOR resumes in place).")
+            }
             if let storeError { return refuse(storeError) }
             return replyIncomplete(end)
         }

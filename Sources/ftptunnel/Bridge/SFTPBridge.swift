@@ -138,27 +138,48 @@ final class SFTPBridge: @unchecked Sendable {
         PosixSocket.setNoDelay(client)
         PosixSocket.setSendTimeout(client, seconds: SFTPBridge.idleTimeout)
         let sftp: SFTPSession
+        let open: SFTPLink.Opener = { [self] in try openSFTP(number: id + 1) }
         do {
-            logins.wait()
-            defer { logins.signal() }
-            let session = try connector.connectAnother(hostKey: hostKey, credential: credential, number: id + 1)
-            session.setTimeout(seconds: SFTPBridge.sshTimeout)
-            sftp = try SFTPSession(session: session)
-            leftovers.sweep(sftp)
+            sftp = try open()
         } catch {
             logger.error("cannot open the SSH/SFTP session: \(error)")
             return refuse(client, "Cannot reach the SFTP server: \(error).", closing: false)
         }
+        let link = SFTPLink(first: sftp, policy: reconnectPolicy, aliveInterval: settings.serverAliveInterval,
+                            aliveCountMax: settings.serverAliveCountMax, stopFD: shutdown.drainFD, logger: logger, open: open)
         // Released (SFTP shut down, then the SSH session disconnected) when the session below ends.
         let sessionSettings = SessionSettings(
             passivePorts: settings.passivePorts ?? SFTPBridge.defaultPassivePorts, passiveAddress: "127.0.0.1",
             idleTimeout: SFTPBridge.idleTimeout, dataTimeout: SFTPBridge.dataTimeout, loginFailureDelay: 0,
             serverName: "ftptunnel SFTP bridge to \(settings.user)@\(settings.sshHost) (any user name, no password)",
             extraCommands: [.activeMode, .siteChmod, .modifyTime])
-        let authority = BridgeAuthority(store: SFTPFileStore(sftp: sftp, root: root, leftovers: leftovers),
+        let authority = BridgeAuthority(store: SFTPFileStore(link: link, root: root, leftovers: leftovers),
                                         rootDescription: "sftp://\(settings.user)@\(settings.sshHost):\(settings.sshPort)\(rootText)")
         Session(id: id, settings: sessionSettings, authority: authority, shutdown: shutdown, input: client, output: client,
                 localHost: local.host, peerHost: peer.host, logger: logger).run()
+    }
+
+    /// How a lost SSH session is replaced (`Reconnect`, `ReconnectAttempts`); a command waits for it at most
+    /// ConnectTimeout (default 30 s); nil without Reconnect.
+    var reconnectPolicy: ReconnectPolicy? {
+        guard settings.reconnect else { return nil }
+        return ReconnectPolicy(attempts: settings.reconnectAttempts,
+                               waitForSession: TimeInterval(settings.connectTimeout ?? SFTPBridge.defaultConnectTimeout))
+    }
+
+    /// A new SSH session (the host key verified at start, the credential replayed without a prompt; a few logins
+    /// at a time) with its SFTP channel; temporary uploads left by dead sessions are removed on it.
+    private func openSFTP(number: Int) throws -> SFTPSession {
+        logins.wait()
+        defer { logins.signal() }
+        let session = try connector.connectAnother(hostKey: hostKey, credential: credential, number: number)
+        session.setTimeout(seconds: SFTPBridge.sshTimeout)
+        if settings.serverAliveInterval > 0 {
+            TCPOptions.setUserTimeout(session.socket, seconds: settings.serverAliveInterval * max(1, settings.serverAliveCountMax))
+        }
+        let sftp = try SFTPSession(session: session)
+        leftovers.sweep(sftp)
+        return sftp
     }
 
     /// A 421 on a connection that will not be served (one line: the socket buffer takes it without waiting);
