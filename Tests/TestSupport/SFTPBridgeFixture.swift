@@ -19,8 +19,10 @@ public final class SFTPBridgeWorld: @unchecked Sendable {
     ///   - subsystem: false for a server without SFTP.
     ///   - subsystemCommand: the SFTP subsystem's command line (default: sshd's internal-sftp).
     ///   - bridgeArguments: more `ftptunnel connect` arguments (e.g. `-o ConnectTimeout=3`).
+    ///   - bridgeEnvironment: added to the bridge's environment (e.g. XDG_RUNTIME_DIR for `status`).
     public init(sshUser: String? = nil, root: String? = nil, subsystem: Bool = true, waitForReady: Bool = true,
-                subsystemCommand: String? = nil, bridgeArguments: [String] = []) throws {
+                subsystemCommand: String? = nil, bridgeArguments: [String] = [],
+                bridgeEnvironment: [String: String] = [:]) throws {
         var options = SSHDFixture.Options()
         options.extraConfig = subsystem ? ["Subsystem sftp \(subsystemCommand ?? "internal-sftp")"] : []
         sshd = try SSHDFixture(options)
@@ -40,7 +42,8 @@ public final class SFTPBridgeWorld: @unchecked Sendable {
         knownHosts = try sshd.writeKnownHosts(in: work)
         self.sshUser = sshUser ?? sshd.user
         bridge = try SFTPBridgeProcess(sshd: sshd, user: self.sshUser, root: self.root, knownHosts: knownHosts,
-                                       waitForReady: waitForReady, arguments: bridgeArguments)
+                                       waitForReady: waitForReady, arguments: bridgeArguments,
+                                       environment: bridgeEnvironment)
     }
 
     public var url: String { bridge.url }
@@ -62,7 +65,7 @@ public final class SFTPBridgeProcess: @unchecked Sendable {
 
     /// `home`: another bridge's HOME, so that both share its state (`~/.local/state/ftptunnel`).
     public init(sshd: SSHDFixture, user: String, root: String, knownHosts: String, waitForReady: Bool,
-                home: TempDirectory? = nil, arguments extra: [String] = []) throws {
+                home: TempDirectory? = nil, arguments extra: [String] = [], environment added: [String: String] = [:]) throws {
         self.home = try home ?? TempDirectory("bridge-home")
         localPort = try LoopbackNet.freePort(on: LoopbackNet.clientSide)
         let arguments = ["connect", "\(user)@\(sshd.host):\(sshd.port)", "--mode", "sftp", "--sftp-root", root,
@@ -71,6 +74,7 @@ public final class SFTPBridgeProcess: @unchecked Sendable {
         env["HOME"] = self.home.path
         env.removeValue(forKey: "XDG_STATE_HOME")
         for key in ["SSH_AUTH_SOCK", "SSH_ASKPASS", "SSH_ASKPASS_REQUIRE"] { env.removeValue(forKey: key) }
+        env.merge(added) { _, new in new }
         process = try ManagedProcess(try Products.ftptunnel, arguments, environment: env)
         if waitForReady { try process.waitForOutput(containing: TunnelProcess.readyMarker, seconds: 30) }
     }

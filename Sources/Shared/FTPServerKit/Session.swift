@@ -48,6 +48,8 @@ public final class Session: @unchecked Sendable {
     var passiveDeadline = Double.infinity
     var extendedPassiveOnly = false
     var selectedFacts = Set(Session.machineFacts)
+    /// Follows this session's transfers (set before `run`).
+    public var transferObserver: TransferObserver?
     var shouldClose = false
     /// Set when the login handed the session to another process; `run` then returned without closing anything.
     public private(set) var handedOver: HandedOver?

@@ -201,6 +201,9 @@ extension Session {
         guard let data = acceptDataConnection() else { return }
         reply(ReplyCode.fileStatusOK, "Opening BINARY mode data connection for \(path.name ?? "/") (\(file.size) bytes).")
         let started = Monotonic.now()
+        data.watch = transferObserver?.transferStarted(session: id, verb: "RETR", path: "\(path)",
+                                                       expectedBytes: file.size - offset, offset: offset)
+        defer { data.watch?.ended() }
         let end = file.send(from: offset, count: file.size - offset, over: data)
         let sent = data.bytes
         withExtendedLifetime(data) {}
@@ -234,6 +237,9 @@ extension Session {
         guard let data = acceptDataConnection() else { return upload.discard() }
         reply(ReplyCode.fileStatusOK, unique ? "FILE: \(upload.announcedName)" : "Ok to send data.")
         let started = Monotonic.now()
+        data.watch = transferObserver?.transferStarted(session: id, verb: Self.verb(of: requested), path: "\(path)",
+                                                       expectedBytes: nil, offset: offset)
+        defer { data.watch?.ended() }
         var storeError: FileStoreError?
         var end = data.receive { buffer in
             do throws(FileStoreError) { try upload.write(buffer) } catch { storeError = error; throw error }

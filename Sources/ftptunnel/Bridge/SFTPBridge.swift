@@ -36,6 +36,8 @@ final class SFTPBridge: @unchecked Sendable {
     let logger: Logger
     /// Temporary upload names whose SSH session died, removed by the next session that works.
     let leftovers: UploadLeftovers
+    /// What `ftptunnel status` shows: FTP sessions (control connections) and transfers in progress.
+    let activity: TunnelActivity?
     private let shutdown = ShutdownSignal()
     /// Guards `active` and `nextID`; signalled when a session ends.
     private let sessionsChanged = NSCondition()
@@ -44,8 +46,9 @@ final class SFTPBridge: @unchecked Sendable {
     private let logins = DispatchSemaphore(value: SFTPBridge.concurrentLogins)
 
     init(settings: TunnelSettings, connector: SSHConnector, hostKey: PoolHostKey, credential: SSHCredential,
-         root: [UInt8], logger: Logger) {
+         root: [UInt8], logger: Logger, activity: TunnelActivity? = nil) {
         self.settings = settings
+        self.activity = activity
         var bounded = connector
         if settings.connectTimeout == nil {
             var withTimeout = settings
@@ -120,6 +123,8 @@ final class SFTPBridge: @unchecked Sendable {
             return refuse(client, "Too many FTP sessions (limit \(SFTPBridge.maximumSessions)); try again later.", closing: true)
         }
         let thread = Thread { [self] in
+            activity?.connectionOpened(control: true)
+            defer { activity?.connectionClosed(control: true) }
             serveSession(client, id: id, peer: peer, local: local)
             close(client)  // the one close of a served connection
             sessionsChanged.withLock {
@@ -155,8 +160,10 @@ final class SFTPBridge: @unchecked Sendable {
             extraCommands: [.activeMode, .siteChmod, .modifyTime])
         let authority = BridgeAuthority(store: SFTPFileStore(link: link, root: root, leftovers: leftovers),
                                         rootDescription: "sftp://\(settings.user)@\(settings.sshHost):\(settings.sshPort)\(rootText)")
-        Session(id: id, settings: sessionSettings, authority: authority, shutdown: shutdown, input: client, output: client,
-                localHost: local.host, peerHost: peer.host, logger: logger).run()
+        let session = Session(id: id, settings: sessionSettings, authority: authority, shutdown: shutdown, input: client,
+                              output: client, localHost: local.host, peerHost: peer.host, logger: logger)
+        session.transferObserver = activity.map { BridgeTransferObserver(activity: $0) }
+        session.run()
     }
 
     /// How a lost SSH session is replaced (`Reconnect`, `ReconnectAttempts`); a command waits for it at most
