@@ -124,6 +124,36 @@ import TestSupport
         #expect(removes.filter { $0.hasSuffix("other.bin") }.count == 1, "REMOVEs sent: \(removes)")
     }
 
+    /// A hung server (its session processes stopped, TCP still up): an idle FTP session's ServerAlive probe goes
+    /// unanswered, the SSH session is replaced, and the client's next command is answered on the new one.
+    @Test func serverAliveReplacesTheSessionOfAnIdleClientWhenTheServerHangs() throws {
+        let world = try SFTPBridgeWorld(bridgeArguments: ["-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=1"])
+        try TestFiles.random(at: world.remote("a.bin"), size: 1234, seed: 8)
+        let client = try Self.ftplibClient(world, """
+        ftp.voidcmd("TYPE I")
+        print("idle", flush=True)
+        sys.stdin.readline()
+        print("size", ftp.size("a.bin"), flush=True)
+        ftp.quit()
+        """)
+        try client.waitForOutput(containing: "idle")
+        try Deadline.wait(for: "only the FTP session's SSH session to remain") { world.sshd.sessionProcesses.count == 1 }
+        let frozen = try ProcessFreeze.sessions(of: world.sshd)
+        defer { frozen.thaw() }
+        let hungAt = Date()
+        try Deadline.wait(for: "the unanswered probe", seconds: 30) {
+            world.bridge.output.contains("did not answer a ServerAlive probe")
+        }
+        let noticed = Date().timeIntervalSince(hungAt)
+        try Deadline.wait(for: "the replacement", seconds: 30) { world.bridge.output.contains("SSH session replaced") }
+        client.send("go\n")
+        #expect(try client.waitForExit(seconds: 60) == 0, "\(client.output)\n\(world.bridge.output)")
+        #expect(client.output.contains("size 1234"), "\(client.output)")
+        // Interval 2 s, CountMax 1: probe after 2 s idle, dead 2 s later (plus up to one interval already idle).
+        #expect(noticed < 10, "noticed after \(noticed) s")
+        print("sftp ServerAlive: hung server noticed \(String(format: "%.1f", noticed)) s after SIGSTOP (interval 2 s, count 1)")
+    }
+
     @Test func aServerGoneForGoodGetsA421WithinTheBound() throws {
         let world = try SFTPBridgeWorld(bridgeArguments: ["-o", "ConnectTimeout=3"])
         try TestFiles.random(at: world.remote("a.bin"), size: 1000, seed: 5)

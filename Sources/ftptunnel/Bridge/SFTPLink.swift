@@ -105,8 +105,8 @@ final class SFTPLink: IdleWatch {
     /// Between commands: the socket became readable or closed, or a ServerAlive probe is due.
     func service() {
         guard let sftp else { return }
-        if !socketIsOpen(sftp) {
-            drop("the server closed the connection")
+        if sftp.isConnectionLost || !socketIsOpen(sftp) {
+            drop(sftp.isConnectionLost ? "a call failed" : "the server closed the connection")
             if policy != nil, fatal == nil { _ = try? reconnect(attemptsUntil: Monotonic.now()) }
             return
         }
