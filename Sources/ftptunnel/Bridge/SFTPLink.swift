@@ -19,9 +19,6 @@ final class SFTPLink: IdleWatch {
     /// Opens a new SSH session with its SFTP channel (and sweeps upload leftovers on it).
     typealias Opener = () throws -> SFTPSession
 
-    /// Seconds a dead session's libssh2 calls may still block while it is dropped.
-    static let dropTimeout = 2.0
-
     private let open: Opener
     /// nil: `Reconnect no`, a lost session ends the FTP session (421).
     private let policy: ReconnectPolicy?
@@ -119,8 +116,10 @@ final class SFTPLink: IdleWatch {
             lastHeard = Monotonic.now()
         } catch {
             guard sftp.isConnectionLost else { lastHeard = Monotonic.now(); return }
-            logger.warning("the SSH server did not answer a ServerAlive probe within \(Int(wait)) s (ServerAliveInterval \(Int(aliveInterval)), ServerAliveCountMax \(aliveCountMax))")
-            drop("no answer to ServerAlive")
+            if aliveInterval > 0 {
+                logger.warning("the SSH server did not answer a ServerAlive probe within \(Int(wait)) s (ServerAliveInterval \(Int(aliveInterval)), ServerAliveCountMax \(aliveCountMax)): \(error)")
+            }
+            drop(aliveInterval > 0 ? "no answer to ServerAlive" : "a call failed: \(error)")
             if policy != nil, fatal == nil { _ = try? reconnect(attemptsUntil: Monotonic.now()) }
         }
     }
@@ -142,11 +141,11 @@ final class SFTPLink: IdleWatch {
         }
     }
 
-    /// Forgets the current session (its libssh2 calls bounded by `dropTimeout`, nothing waits for the server).
+    /// Forgets the current session (its libssh2 calls bounded by `SFTPSession.lostTimeout`, nothing waits for the server).
     private func drop(_ reason: String) {
         guard let sftp else { return }
         logger.notice("SSH session of this FTP session lost (\(reason))\(policy == nil ? "; Reconnect is off" : "; replacing it")")
-        sftp.session.setTimeout(seconds: SFTPLink.dropTimeout)
+        sftp.session.setTimeout(seconds: SFTPSession.lostTimeout)
         self.sftp = nil
     }
 

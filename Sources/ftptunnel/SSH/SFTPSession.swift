@@ -62,6 +62,8 @@ final class SFTPSession {
             return try body()
         } catch let failure as SFTPFailure where failure.isConnectionLost {
             isConnectionLost = true
+            // What is still called on it (closing handles, shutting the channel down) must not wait long.
+            session.setTimeout(seconds: SFTPSession.lostTimeout)
             throw failure
         }
     }
@@ -171,6 +173,9 @@ final class SFTPSession {
         }
         return SFTPHandle(handle: file, sftp: self, path: path)
     }
+
+    /// Seconds a call may block once the connection is known lost.
+    static let lostTimeout = 2.0
 
     /// Longest path the bridge reads back from the server (realpath).
     static let maximumPathBytes = 4096
