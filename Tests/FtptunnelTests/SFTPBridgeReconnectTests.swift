@@ -91,6 +91,48 @@ import TestSupport
         #expect(world.bridge.output.contains("SSH session replaced"), "\(world.bridge.output)")
     }
 
+    /// An upload cut by the drop gets 426, leaves nothing under the final name, and its temporary file is removed
+    /// once the session is back; the same FTP session then uploads the file byte-exact.
+    @Test func anUploadCutByTheDropGets426AndTheSameSessionUploadsAgain() throws {
+        let world = try SFTPBridgeWorld()
+        try TestFiles.random(at: world.local("up.bin"), size: 16 << 20, seed: 16)
+        let client = try Self.ftplibClient(world, """
+        class Source:
+            def __init__(self, path):
+                self.f = open(path, "rb"); self.sent = 0; self.told = False
+            def read(self, n):
+                if self.sent >= 4 << 20 and not self.told:
+                    self.told = True
+                    print("halfway", flush=True)
+                    sys.stdin.readline()  # the upload pauses while the SSH session is killed
+                chunk = self.f.read(n); self.sent += len(chunk); return chunk
+        try:
+            ftp.storbinary("STOR up.bin", Source(sys.argv[2]), blocksize=65536)
+            print("stored-without-drop", flush=True)
+        except ftplib.error_temp as e:
+            print("interrupted", str(e)[:3], flush=True)
+        except OSError:
+            try:
+                ftp.getresp()
+                print("no-error-reply", flush=True)
+            except ftplib.error_temp as e:
+                print("interrupted", str(e)[:3], flush=True)
+        with open(sys.argv[2], "rb") as f:
+            ftp.storbinary("STOR up.bin", f)
+        print("stored", flush=True)
+        ftp.quit()
+        """, [world.local("up.bin")])
+        try client.waitForOutput(containing: "halfway", seconds: 60)
+        Self.killSessions(world)
+        client.send("go\n")
+        #expect(try client.waitForExit(seconds: 120) == 0, "\(client.output)\n\(world.bridge.output)")
+        #expect(client.output.contains("interrupted 426"), "\(client.output)\n\(world.bridge.output)")
+        #expect(try TestFiles.sha256(world.remote("up.bin")) == TestFiles.sha256(world.local("up.bin")))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: world.root).filter { $0.hasPrefix(".ftptunnel-upload-") }
+        #expect(leftovers.isEmpty, "\(leftovers)\n\(world.bridge.output)")
+        #expect(world.bridge.output.contains("removed the temporary upload"), "\(world.bridge.output)")
+    }
+
     /// The SFTP server executes the REMOVE, then the connection drops before its answer: the client is told 451,
     /// and the bridge never sends the REMOVE again (the subsystem records every REMOVE it is sent, on any session).
     @Test func aDeleteInFlightWhenTheSessionDiesGets451AndIsNeverRepeated() throws {

@@ -6,8 +6,9 @@ import Shared
 
 /// Mode sftp: an FTP server on loopback whose files come over SFTP from the SSH host. Each accepted control
 /// connection (from this process's own uid only) gets a thread, its own SSH session (same host key, same
-/// credential, no prompt) and an SFTP channel on it, owned until the FTP session ends: libssh2 sessions are
-/// not thread-safe, and one FTP session's slow transfer never waits for another's. (A pool of pre-opened
+/// credential, no prompt) and an SFTP channel on it, owned until the FTP session ends (`SFTPLink` replaces it when
+/// it dies, so the FTP session goes on): libssh2 sessions are not thread-safe, and one FTP session's slow transfer
+/// never waits for another's. (A pool of pre-opened
 /// sessions would save the SSH handshake per FTP login; not done yet.)
 final class SFTPBridge: @unchecked Sendable {
     /// Simultaneous FTP sessions (each holds an SSH connection; sshd's MaxStartups limits parallel logins).
