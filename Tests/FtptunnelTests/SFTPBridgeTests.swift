@@ -272,9 +272,10 @@ import TestSupport
         }
     }
 
-    /// The SSH session of one FTP session dies: that session gets 421 and ends; the next FTP session gets a new one.
-    @Test func aLostSSHSessionIs421ForThatFTPSessionOnly() throws {
-        let world = try SFTPBridgeWorld()
+    /// With `Reconnect no`, the SSH session of one FTP session dies: that session gets 421 and ends; the next FTP
+    /// session gets a new one. (With Reconnect, the default, the session is replaced: SFTPBridgeReconnectTests.)
+    @Test func withoutReconnectALostSSHSessionIs421ForThatFTPSessionOnly() throws {
+        let world = try SFTPBridgeWorld(bridgeArguments: ["-o", "Reconnect=no"])
         try "still here".write(toFile: world.remote("file.txt"), atomically: true, encoding: .utf8)
         try Deadline.wait(for: "the check session at start to end") { world.sshd.sessionProcesses.isEmpty }
         let control = try RawFTPControl(host: LoopbackNet.clientSide, port: world.bridge.localPort)
@@ -285,6 +286,7 @@ import TestSupport
         for pid in [victim] + ProcessTree.descendants(of: victim) { kill(pid, SIGKILL) }
         let reply = control.command("SIZE file.txt")
         #expect(reply == "421 Connection to the file server lost; closing the session.", "\(reply ?? "nil")\n\(world.bridge.output)")
+        #expect(world.bridge.output.contains("Reconnect is off"), "\(world.bridge.output)")
         #expect(control.isClosedByServer())
         let again = try FTPClients.curl(["\(world.url)/file.txt"])
         #expect(again.status == 0 && again.stdout == "still here", "\(again.output)\n\(world.bridge.output)")

@@ -34,7 +34,7 @@ import TestSupport
             ])
             return Running(host: pasvd.host, port: pasvd.port, root: root.path, keep: [root, pasvd])
         case .bridge:
-            let world = try SFTPBridgeWorld(extraArguments: ["-o", "SFTPUploads=\(visibility)"])
+            let world = try SFTPBridgeWorld(bridgeArguments: ["-o", "SFTPUploads=\(visibility)"])
             return Running(host: LoopbackNet.clientSide, port: world.bridge.localPort, root: world.root, keep: [world])
         }
     }

@@ -17,11 +17,14 @@ public final class SFTPBridgeWorld: @unchecked Sendable {
     ///   - sshUser: the SSH account (nil: the current user); the test key is authorised for every account.
     ///   - root: the SFTPRoot to serve (nil: a fresh temporary directory).
     ///   - subsystem: false for a server without SFTP.
-    ///   - extraArguments: more options for `ftptunnel connect` (e.g. `-o SFTPUploads=immediate`).
+    ///   - subsystemCommand: the SFTP subsystem's command line (default: sshd's internal-sftp).
+    ///   - bridgeArguments: more `ftptunnel connect` arguments (e.g. `-o ConnectTimeout=3`).
+    ///   - bridgeEnvironment: added to the bridge's environment (e.g. XDG_RUNTIME_DIR for `status`).
     public init(sshUser: String? = nil, root: String? = nil, subsystem: Bool = true, waitForReady: Bool = true,
-                extraArguments: [String] = []) throws {
+                subsystemCommand: String? = nil, bridgeArguments: [String] = [],
+                bridgeEnvironment: [String: String] = [:]) throws {
         var options = SSHDFixture.Options()
-        options.extraConfig = subsystem ? ["Subsystem sftp internal-sftp"] : []
+        options.extraConfig = subsystem ? ["Subsystem sftp \(subsystemCommand ?? "internal-sftp")"] : []
         sshd = try SSHDFixture(options)
         // Another account's sshd process must read authorized_keys: the key directory becomes traversable
         // (the private keys in it stay 0600).
@@ -39,7 +42,8 @@ public final class SFTPBridgeWorld: @unchecked Sendable {
         knownHosts = try sshd.writeKnownHosts(in: work)
         self.sshUser = sshUser ?? sshd.user
         bridge = try SFTPBridgeProcess(sshd: sshd, user: self.sshUser, root: self.root, knownHosts: knownHosts,
-                                       waitForReady: waitForReady, extraArguments: extraArguments)
+                                       waitForReady: waitForReady, arguments: bridgeArguments,
+                                       environment: bridgeEnvironment)
     }
 
     public var url: String { bridge.url }
@@ -61,15 +65,16 @@ public final class SFTPBridgeProcess: @unchecked Sendable {
 
     /// `home`: another bridge's HOME, so that both share its state (`~/.local/state/ftptunnel`).
     public init(sshd: SSHDFixture, user: String, root: String, knownHosts: String, waitForReady: Bool,
-                home: TempDirectory? = nil, extraArguments: [String] = []) throws {
+                home: TempDirectory? = nil, arguments extra: [String] = [], environment added: [String: String] = [:]) throws {
         self.home = try home ?? TempDirectory("bridge-home")
         localPort = try LoopbackNet.freePort(on: LoopbackNet.clientSide)
         let arguments = ["connect", "\(user)@\(sshd.host):\(sshd.port)", "--mode", "sftp", "--sftp-root", root,
-                         "--local-port", "\(localPort)", "--known-hosts", knownHosts, "-i", sshd.userKey, "-v"] + extraArguments
+                         "--local-port", "\(localPort)", "--known-hosts", knownHosts, "-i", sshd.userKey, "-v"] + extra
         var env = ProcessInfo.processInfo.environment
         env["HOME"] = self.home.path
         env.removeValue(forKey: "XDG_STATE_HOME")
         for key in ["SSH_AUTH_SOCK", "SSH_ASKPASS", "SSH_ASKPASS_REQUIRE"] { env.removeValue(forKey: key) }
+        env.merge(added) { _, new in new }
         process = try ManagedProcess(try Products.ftptunnel, arguments, environment: env)
         if waitForReady { try process.waitForOutput(containing: TunnelProcess.readyMarker, seconds: 30) }
     }

@@ -25,6 +25,8 @@ final class ControlChannel {
         case closed
         case timeout
         case shutdown
+        /// The idle watch's descriptor is readable or closed.
+        case watch
     }
 
     let input: Int32
@@ -62,7 +64,8 @@ final class ControlChannel {
     }
 
     /// The next command line, waiting at most until `deadline` (monotonic seconds), or an early shutdown.
-    func next(until deadline: Double, shutdownFD: Int32) -> Input {
+    /// `watchFD`: another descriptor to report (`.watch`) when readable or closed.
+    func next(until deadline: Double, shutdownFD: Int32, watchFD: Int32? = nil) -> Input {
         while true {
             if writeFailed { return .closed }
             frameQueued()
@@ -74,8 +77,10 @@ final class ControlChannel {
             }
             if peerClosed { return .closed }
             var fds = [pollfd(fd: input, events: Int16(POLLIN), revents: 0), pollfd(fd: shutdownFD, events: Int16(POLLIN), revents: 0)]
+            if let watchFD { fds.append(pollfd(fd: watchFD, events: Int16(POLLIN) | PosixPoll.readHangUp, revents: 0)) }
             guard (try? PosixPoll.poll(&fds, milliseconds: Monotonic.milliseconds(until: deadline))) != nil else { return .closed }
             if fds[1].revents != 0 { return .shutdown }
+            if fds.count > 2, fds[2].revents != 0 { return .watch }
             if fds[0].revents != 0 {
                 readAvailable()
             } else if Monotonic.now() >= deadline {

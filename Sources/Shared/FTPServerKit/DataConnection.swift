@@ -29,7 +29,14 @@ public final class DataConnection {
     private let control: ControlChannel
     private let abortFD: Int32
     private let timeout: Double
-    public private(set) var bytes: Int64 = 0 { didSet { lastProgress = Monotonic.now() } }
+    public private(set) var bytes: Int64 = 0 {
+        didSet {
+            lastProgress = Monotonic.now()
+            watch?.moved(Int(bytes - oldValue))
+        }
+    }
+    /// Told of every count of bytes moved (`Session.transferObserver`).
+    var watch: TransferWatch?
     /// --data-timeout counts from here: the last time bytes moved (control traffic does not count).
     private var lastProgress = Monotonic.now()
     private var sendsSinceControlCheck = 0

@@ -26,9 +26,13 @@ public protocol FileStore: AnyObject {
     func setPermissions(_ path: VirtualPath, mode: UInt32) throws(FileStoreError)
     /// MFMT (only called when the server offers `ExtraCommand.modifyTime`); seconds since the epoch.
     func setModificationTime(_ path: VirtualPath, to seconds: Int) throws(FileStoreError)
+    /// Work between commands (see `IdleWatch`); nil for a store that needs none.
+    var idleWatch: IdleWatch? { get }
 }
 
 extension FileStore {
+    public var idleWatch: IdleWatch? { nil }
+
     public func setPermissions(_ path: VirtualPath, mode: UInt32) throws(FileStoreError) {
         throw .system(PosixError("SITE CHMOD", code: ENOTSUP))
     }

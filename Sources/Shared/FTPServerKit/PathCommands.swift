@@ -79,6 +79,10 @@ extension Session {
         case EISDIR: reply(ReplyCode.fileUnavailable, "Is a directory.")
         case ENOSPC, EDQUOT: reply(ReplyCode.exceededStorage, code == EDQUOT ? "Quota exceeded." : "No space left.")
         case ENOTSUP: reply(ReplyCode.notImplemented, "Not supported by this server.")
+        case ECONNABORTED:
+            // The store's connection broke while the command ran: it may or may not have taken effect, and is
+            // not repeated; the store reconnects for the next command.
+            reply(ReplyCode.localError, "The connection to the file server dropped while the command was in progress: whether it took effect is unknown and it was not repeated; check and retry (the server reconnects by itself).")
         case ECONNRESET:
             // The store's connection (the SFTP bridge's SSH session) is gone: nothing else can work.
             reply(ReplyCode.serviceNotAvailable, "Connection to the file server lost; closing the session.")

@@ -48,6 +48,8 @@ public final class Session: @unchecked Sendable {
     var passiveDeadline = Double.infinity
     var extendedPassiveOnly = false
     var selectedFacts = Set(Session.machineFacts)
+    /// Follows this session's transfers (set before `run`).
+    public var transferObserver: TransferObserver?
     var shouldClose = false
     /// Set when the login handed the session to another process; `run` then returned without closing anything.
     public private(set) var handedOver: HandedOver?
@@ -104,8 +106,14 @@ public final class Session: @unchecked Sendable {
                 loginTimedOut()
                 break
             }
+            let watch = store?.idleWatch
             let wait = min(idleDeadline, passiveDeadline, account == nil ? loginDeadline : .infinity)
-            switch control.next(until: wait, shutdownFD: shutdown.drainFD) {
+            switch control.next(until: min(wait, watch?.dueTime ?? .infinity), shutdownFD: shutdown.drainFD,
+                                watchFD: watch?.descriptor) {
+            case .watch:
+                watch?.service()
+            case .timeout where Monotonic.now() < wait:
+                watch?.service()  // the watch's own time came, no deadline of the session's
             case .line(let bytes):
                 handle(bytes)
                 idleDeadline = Monotonic.now() + settings.idleTimeout

@@ -201,6 +201,9 @@ extension Session {
         guard let data = acceptDataConnection() else { return }
         reply(ReplyCode.fileStatusOK, "Opening BINARY mode data connection for \(path.name ?? "/") (\(file.size) bytes).")
         let started = Monotonic.now()
+        data.watch = transferObserver?.transferStarted(session: id, verb: "RETR", path: "\(path)",
+                                                       expectedBytes: file.size - offset, offset: offset)
+        defer { data.watch?.ended() }
         let end = file.send(from: offset, count: file.size - offset, over: data)
         let sent = data.bytes
         withExtendedLifetime(data) {}
@@ -234,6 +237,9 @@ extension Session {
         guard let data = acceptDataConnection() else { return upload.discard() }
         reply(ReplyCode.fileStatusOK, unique ? "FILE: \(upload.announcedName)" : "Ok to send data.")
         let started = Monotonic.now()
+        data.watch = transferObserver?.transferStarted(session: id, verb: Self.verb(of: requested), path: "\(path)",
+                                                       expectedBytes: nil, offset: offset)
+        defer { data.watch?.ended() }
         var storeError: FileStoreError?
         var end = data.receive { buffer in
             do throws(FileStoreError) { try upload.write(buffer) } catch { storeError = error; throw error }
@@ -249,6 +255,9 @@ extension Session {
             upload.discard()
             logTransfer(Self.verb(of: requested), path, bytes: received, started: started, end: end)
             // The store refused a write (disk full → 552, permission → 550, lost connection → 421).
+            if case .system(let failure)? = storeError, failure.code == ECONNABORTED {
+                return reply(ReplyCode.transferAborted, "Transfer aborted: connection to the file server lost; send the file again (REST+STOR resumes in place).")
+            }
             if let storeError { return refuse(storeError) }
             return replyIncomplete(end)
         }

@@ -32,7 +32,8 @@ extension ProfileKeyword {
             return "seconds (`30`, `5m`), `0` = off: after this long without anything from the server, send a keepalive "
                 + "it must answer (below 2 acts as 2). Never expires: libssh2 1.10 keeps every reply, so after 768 "
                 + "keepalives the session is replaced once nothing runs on it (idle rewrite-mode control connections "
-                + "resume on the new one; a fixed-mode control connection or a transfer counts as running)"
+                + "resume on the new one; a fixed-mode control connection or a transfer counts as running). Mode sftp: "
+                + "an FTP session idle this long sends an SFTP request that must be answered within interval × count"
         case .serverAliveCountMax:
             return "0-1000: unanswered keepalives in a row before the session is dead (after interval × (count + 1) s "
                 + "of silence; then Reconnect applies)"
@@ -79,7 +80,8 @@ extension ProfileKeyword {
         case .reconnect:
             return "`yes` or `no`: after the SSH session is lost, keep every listener and reconnect (backoff 1 s doubling "
                 + "to 30 s, with jitter; never after an authentication failure or another host key); rewrite-mode control "
-                + "connections resume where they were. `no`: exit with status 6"
+                + "connections resume where they were. `no`: exit with status 6. Mode sftp: each FTP session's SSH "
+                + "session is replaced the same way and the FTP session goes on; `no`: that FTP session gets 421"
         case .earlyDataChannel:
             return "`yes` or `no`, rewrite mode with `Sessions 1`: open a data connection's channel as soon as the "
                 + "server's 227/229 reply arrives (the server already listens), so its round trip overlaps the client's "

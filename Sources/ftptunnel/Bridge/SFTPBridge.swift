@@ -6,8 +6,9 @@ import Shared
 
 /// Mode sftp: an FTP server on loopback whose files come over SFTP from the SSH host. Each accepted control
 /// connection (from this process's own uid only) gets a thread, its own SSH session (same host key, same
-/// credential, no prompt) and an SFTP channel on it, owned until the FTP session ends: libssh2 sessions are
-/// not thread-safe, and one FTP session's slow transfer never waits for another's. (A pool of pre-opened
+/// credential, no prompt) and an SFTP channel on it, owned until the FTP session ends (`SFTPLink` replaces it when
+/// it dies, so the FTP session goes on): libssh2 sessions are not thread-safe, and one FTP session's slow transfer
+/// never waits for another's. (A pool of pre-opened
 /// sessions would save the SSH handshake per FTP login; not done yet.)
 final class SFTPBridge: @unchecked Sendable {
     /// Simultaneous FTP sessions (each holds an SSH connection; sshd's MaxStartups limits parallel logins).
@@ -36,6 +37,8 @@ final class SFTPBridge: @unchecked Sendable {
     let logger: Logger
     /// Temporary upload names whose SSH session died, removed by the next session that works.
     let leftovers: UploadLeftovers
+    /// What `ftptunnel status` shows: FTP sessions (control connections) and transfers in progress.
+    let activity: TunnelActivity?
     private let shutdown = ShutdownSignal()
     /// Guards `active` and `nextID`; signalled when a session ends.
     private let sessionsChanged = NSCondition()
@@ -44,8 +47,9 @@ final class SFTPBridge: @unchecked Sendable {
     private let logins = DispatchSemaphore(value: SFTPBridge.concurrentLogins)
 
     init(settings: TunnelSettings, connector: SSHConnector, hostKey: PoolHostKey, credential: SSHCredential,
-         root: [UInt8], logger: Logger) {
+         root: [UInt8], logger: Logger, activity: TunnelActivity? = nil) {
         self.settings = settings
+        self.activity = activity
         var bounded = connector
         if settings.connectTimeout == nil {
             var withTimeout = settings
@@ -121,6 +125,8 @@ final class SFTPBridge: @unchecked Sendable {
             return refuse(client, "Too many FTP sessions (limit \(SFTPBridge.maximumSessions)); try again later.", closing: true)
         }
         let thread = Thread { [self] in
+            activity?.connectionOpened(control: true)
+            defer { activity?.connectionClosed(control: true) }
             serveSession(client, id: id, peer: peer, local: local)
             close(client)  // the one close of a served connection
             sessionsChanged.withLock {
@@ -139,28 +145,51 @@ final class SFTPBridge: @unchecked Sendable {
         PosixSocket.setNoDelay(client)
         PosixSocket.setSendTimeout(client, seconds: SFTPBridge.idleTimeout)
         let sftp: SFTPSession
+        let open: SFTPLink.Opener = { [self] in try openSFTP(number: id + 1) }
         do {
-            logins.wait()
-            defer { logins.signal() }
-            let session = try connector.connectAnother(hostKey: hostKey, credential: credential, number: id + 1)
-            session.setTimeout(seconds: SFTPBridge.sshTimeout)
-            sftp = try SFTPSession(session: session)
-            leftovers.sweep(sftp)
+            sftp = try open()
         } catch {
             logger.error("cannot open the SSH/SFTP session: \(error)")
             return refuse(client, "Cannot reach the SFTP server: \(error).", closing: false)
         }
+        let link = SFTPLink(first: sftp, policy: reconnectPolicy, aliveInterval: settings.serverAliveInterval,
+                            aliveCountMax: settings.serverAliveCountMax, stopFD: shutdown.drainFD, logger: logger, open: open)
         // Released (SFTP shut down, then the SSH session disconnected) when the session below ends.
         let sessionSettings = SessionSettings(
             passivePorts: settings.passivePorts ?? SFTPBridge.defaultPassivePorts, passiveAddress: "127.0.0.1",
             idleTimeout: SFTPBridge.idleTimeout, dataTimeout: SFTPBridge.dataTimeout, loginFailureDelay: 0,
             serverName: "ftptunnel SFTP bridge to \(settings.user)@\(settings.sshHost) (any user name, no password)",
             extraCommands: [.activeMode, .siteChmod, .modifyTime])
-        let authority = BridgeAuthority(store: SFTPFileStore(sftp: sftp, root: root, leftovers: leftovers,
-                                                                      uploadVisibility: settings.sftpUploads),
+        let authority = BridgeAuthority(store: SFTPFileStore(link: link, root: root, leftovers: leftovers,
+                                                             uploadVisibility: settings.sftpUploads),
                                         rootDescription: "sftp://\(settings.user)@\(settings.sshHost):\(settings.sshPort)\(rootText)")
-        Session(id: id, settings: sessionSettings, authority: authority, shutdown: shutdown, input: client, output: client,
-                localHost: local.host, peerHost: peer.host, logger: logger).run()
+        let session = Session(id: id, settings: sessionSettings, authority: authority, shutdown: shutdown, input: client,
+                              output: client, localHost: local.host, peerHost: peer.host, logger: logger)
+        session.transferObserver = activity.map { BridgeTransferObserver(activity: $0) }
+        session.run()
+    }
+
+    /// How a lost SSH session is replaced (`Reconnect`, `ReconnectAttempts`); a command waits for it at most
+    /// ConnectTimeout (default 30 s); nil without Reconnect.
+    var reconnectPolicy: ReconnectPolicy? {
+        guard settings.reconnect else { return nil }
+        return ReconnectPolicy(attempts: settings.reconnectAttempts,
+                               waitForSession: TimeInterval(settings.connectTimeout ?? SFTPBridge.defaultConnectTimeout))
+    }
+
+    /// A new SSH session (the host key verified at start, the credential replayed without a prompt; a few logins
+    /// at a time) with its SFTP channel; temporary uploads left by dead sessions are removed on it.
+    private func openSFTP(number: Int) throws -> SFTPSession {
+        logins.wait()
+        defer { logins.signal() }
+        let session = try connector.connectAnother(hostKey: hostKey, credential: credential, number: number)
+        session.setTimeout(seconds: SFTPBridge.sshTimeout)
+        if settings.serverAliveInterval > 0 {
+            TCPOptions.setUserTimeout(session.socket, seconds: settings.serverAliveInterval * max(1, settings.serverAliveCountMax))
+        }
+        let sftp = try SFTPSession(session: session)
+        leftovers.sweep(sftp)
+        return sftp
     }
 
     /// A 421 on a connection that will not be served (one line: the socket buffer takes it without waiting);

@@ -6,10 +6,11 @@ import Shared
 /// The files of one FTP session, served over SFTP from the SSH host. `root` (the server's canonical path of
 /// SFTPRoot) is the FTP client's `/`; every `VirtualPath` is already normalised (no `..`), so requests stay
 /// below it by name. It is not a jail: symlinks on the server are followed as the SSH account may anyway.
-/// One thread (the FTP session's) owns the store and its SSH session.
+/// One thread (the FTP session's) owns the store and its SSH session. Commands that only read run again on a new
+/// SSH session when theirs died under them; commands that change files never do (`SFTPLink`).
 final class SFTPFileStore: FileStore {
-    /// Replaced by `reopenChannel()` when a failed write left the channel out of step.
-    private(set) var sftp: SFTPSession
+    /// The SSH session and SFTP channel, replaced when the session dies.
+    let link: SFTPLink
     let root: [UInt8]
     /// Directory entries one listing may hold (a bound on memory and on the listing's size).
     static let maximumListingEntries = 200_000
@@ -19,8 +20,8 @@ final class SFTPFileStore: FileStore {
     /// `SFTPUploads`: uploads appear when complete (atomic) or are written under their name from the first byte.
     let uploadVisibility: UploadVisibility
 
-    init(sftp: SFTPSession, root: [UInt8], leftovers: UploadLeftovers, uploadVisibility: UploadVisibility) {
-        self.sftp = sftp
+    init(link: SFTPLink, root: [UInt8], leftovers: UploadLeftovers, uploadVisibility: UploadVisibility) {
+        self.link = link
         self.root = root
         self.leftovers = leftovers
         self.uploadVisibility = uploadVisibility
@@ -37,12 +38,12 @@ final class SFTPFileStore: FileStore {
     }
 
     func facts(_ path: VirtualPath) throws(FileStoreError) -> FileFacts {
-        SFTPFileStore.facts(try mapped { try sftp.attributes(remote(path)) })
+        SFTPFileStore.facts(try reading { sftp in try sftp.attributes(remote(path)) })
     }
 
     func listing(_ path: VirtualPath) throws(FileStoreError) -> [(name: String, facts: FileFacts)] {
         let directory = remote(path)
-        return try mapped {
+        return try reading { sftp in
             let handle = try sftp.openDirectory(directory)
             defer { handle.close() }
             var entries: [(name: String, facts: FileFacts)] = []
@@ -64,22 +65,22 @@ final class SFTPFileStore: FileStore {
 
     /// CWD: the directory must be readable (opendir), so a later LIST does not fail where CWD succeeded.
     func enter(_ path: VirtualPath) throws(FileStoreError) {
-        try mapped { try sftp.openDirectory(remote(path)).close() }
+        try reading { sftp in try sftp.openDirectory(remote(path)).close() }
     }
 
     func makeDirectory(_ path: VirtualPath) throws(FileStoreError) {
-        try mapped { try sftp.makeDirectory(remote(path)) }
+        try changing { sftp in try sftp.makeDirectory(remote(path)) }
     }
 
     func removeDirectory(_ path: VirtualPath) throws(FileStoreError) {
-        try mapped { try sftp.removeDirectory(remote(path)) }
+        try changing { sftp in try sftp.removeDirectory(remote(path)) }
     }
 
     func removeFile(_ path: VirtualPath) throws(FileStoreError) {
         let target = remote(path)
-        let attributes = try mapped { try sftp.attributes(target, followLinks: false) }
+        let attributes = try reading { sftp in try sftp.attributes(target, followLinks: false) }
         guard attributes.kind != .directory else { throw .isDirectory }
-        try mapped { try sftp.removeFile(target) }
+        try changing { sftp in try sftp.removeFile(target) }
     }
 
     /// The source path, checked to exist (SFTP has no handle on a name: RNTO renames whatever is there then).
@@ -87,7 +88,7 @@ final class SFTPFileStore: FileStore {
 
     func renameSource(_ path: VirtualPath) throws(FileStoreError) -> AnyObject {
         let source = remote(path)
-        _ = try mapped { try sftp.attributes(source, followLinks: false) }
+        _ = try reading { sftp in try sftp.attributes(source, followLinks: false) }
         return RenameSource(source)
     }
 
@@ -96,7 +97,7 @@ final class SFTPFileStore: FileStore {
     func rename(_ source: AnyObject, to target: VirtualPath) throws(FileStoreError) {
         guard let source = source as? RenameSource else { throw .system(PosixError("RNTO", code: EINVAL)) }
         let destination = remote(target)
-        try mapped {
+        try changing { sftp in
             if let existing = try? sftp.attributes(destination, followLinks: false), destination != source.path {
                 guard existing.kind != .directory else { throw FileStoreError.system(PosixError("RNTO", code: EEXIST)) }
                 try sftp.removeFile(destination)
@@ -106,7 +107,7 @@ final class SFTPFileStore: FileStore {
     }
 
     func download(_ path: VirtualPath) throws(FileStoreError) -> FileDownload {
-        try mapped {
+        try reading { sftp in
             let handle = try sftp.openFile(remote(path), flags: .read)
             let attributes = try handle.attributes()
             guard attributes.kind == .file else {
@@ -117,26 +118,26 @@ final class SFTPFileStore: FileStore {
     }
 
     func upload(_ path: VirtualPath, mode: UploadMode, deadline: Double) throws(FileStoreError) -> FileUpload {
-        try mapped {
+        // Not repeated: STOU's exclusive create or the temporary name may already exist on the server.
+        try changing { sftp in
             try SFTPUpload.prepare(sftp: sftp, reopen: { [unowned self] in reopenChannel() }, target: remote(path),
                                    name: path.name ?? "", mode: mode, leftovers: leftovers, visibility: uploadVisibility)
         }
     }
 
-    /// A fresh SFTP channel on the same SSH session in place of the current one; nil (the old one stays, every call
-    /// failing with 421) when the server refuses it.
+    /// A fresh SFTP channel on the same SSH session in place of the current one (after a failed write left it out of
+    /// step); nil when the SSH session itself is gone (the link replaces it at the next command) or the server
+    /// refuses the channel.
     func reopenChannel() -> SFTPSession? {
-        guard let fresh = try? SFTPSession(session: sftp.session) else { return nil }
-        sftp = fresh
-        return fresh
+        link.reopenChannel()
     }
 
     func setPermissions(_ path: VirtualPath, mode: UInt32) throws(FileStoreError) {
-        try mapped { try sftp.setAttributes(remote(path), permissions: mode & 0o7777) }
+        try changing { sftp in try sftp.setAttributes(remote(path), permissions: mode & 0o7777) }
     }
 
     func setModificationTime(_ path: VirtualPath, to seconds: Int) throws(FileStoreError) {
-        try mapped { try sftp.setAttributes(remote(path), modified: seconds) }
+        try changing { sftp in try sftp.setAttributes(remote(path), modified: seconds) }
     }
 
     static func facts(_ attributes: SFTPAttributes) -> FileFacts {
@@ -148,6 +149,18 @@ final class SFTPFileStore: FileStore {
         }
         return FileFacts(kind: kind, size: Int64(clamping: attributes.size ?? 0), modified: attributes.modified ?? 0,
                          mode: (attributes.permissions ?? 0) & 0o7777)
+    }
+
+    var idleWatch: IdleWatch? { link }
+
+    /// Runs SFTP calls that only read: again on a new SSH session when the connection broke during them.
+    func reading<T>(_ body: (SFTPSession) throws -> T) throws(FileStoreError) -> T {
+        try link.run(repeatable: true) { sftp throws(FileStoreError) in try mapped { try body(sftp) } }
+    }
+
+    /// Runs SFTP calls that change files: never again when the connection broke during them (451).
+    func changing<T>(_ body: (SFTPSession) throws -> T) throws(FileStoreError) -> T {
+        try link.run(repeatable: false) { sftp throws(FileStoreError) in try mapped { try body(sftp) } }
     }
 
     /// Runs SFTP calls, turning an `SFTPFailure` into the errno the engine replies with.
@@ -163,7 +176,8 @@ final class SFTPFileStore: FileStore {
         }
     }
 
+    /// A lost connection is `ECONNABORTED`: whatever was in progress gets 426/451 and the link reconnects.
     static func storeError(_ failure: SFTPFailure) -> FileStoreError {
-        .system(PosixError(failure.description, code: failure.errnoEquivalent))
+        .system(PosixError(failure.description, code: failure.isConnectionLost ? ECONNABORTED : failure.errnoEquivalent))
     }
 }

@@ -51,8 +51,26 @@ final class TunnelControl: @unchecked Sendable {
         lines.append("\(name) (pid \(getpid())): ready — \(ready.url), mode \(settings.mode.rawValue), up \(ByteCount.duration(now.timeIntervalSince(readyAt)))")
         if settings.mode == .sftp {
             lines.append("SSH: \(via), one SSH session per FTP session (SFTP bridge)")
-            return lines.joined(separator: "\n") + "\n"
+            lines.append("FTP sessions: \(snapshot.controlConnections)")
+        } else {
+            lines += sessionLines(snapshot, via: via)
+            guard settings.mode == .rewrite else {
+                lines.append("transfers: not followed in mode fixed (the control connection passes untouched, maybe encrypted)")
+                return lines.joined(separator: "\n") + "\n"
+            }
         }
+        if snapshot.transfers.isEmpty {
+            lines.append("transfers in progress: none")
+        } else {
+            lines.append("transfers in progress:")
+            for transfer in snapshot.transfers { lines.append("  " + Self.progress(transfer, now: now, connectionName: settings.mode == .sftp ? "FTP session" : "connection")) }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The SSH sessions and client connections of the forwarding modes.
+    private func sessionLines(_ snapshot: TunnelActivity.Snapshot, via: String) -> [String] {
+        var lines: [String] = []
         if snapshot.sessions.isEmpty {
             lines.append("SSH session: \(via)")
         }
@@ -60,21 +78,11 @@ final class TunnelControl: @unchecked Sendable {
             lines.append("SSH session \(session.number): \(via) \(session.state)")
         }
         lines.append("client connections: \(snapshot.controlConnections) control, \(snapshot.dataConnections) data")
-        guard settings.mode == .rewrite else {
-            lines.append("transfers: not followed in mode fixed (the control connection passes untouched, maybe encrypted)")
-            return lines.joined(separator: "\n") + "\n"
-        }
-        if snapshot.transfers.isEmpty {
-            lines.append("transfers in progress: none")
-        } else {
-            lines.append("transfers in progress:")
-            for transfer in snapshot.transfers { lines.append("  " + Self.progress(transfer, now: now)) }
-        }
-        return lines.joined(separator: "\n") + "\n"
+        return lines
     }
 
     /// `RETR big.bin  12.0 MiB of 100 MiB (12%)  3.2 MB/s  ETA 27 s  (connection 1)`.
-    static func progress(_ live: LiveTransfer, now: Date) -> String {
+    static func progress(_ live: LiveTransfer, now: Date, connectionName: String = "connection") -> String {
         let bytes = live.meter?.snapshot.bytes ?? 0
         let seconds = max(now.timeIntervalSince(live.started), 0.001)
         var text = "\(live.transfer.title)  \(ByteCount.format(bytes))"
@@ -87,6 +95,6 @@ final class TunnelControl: @unchecked Sendable {
         } else {
             text += "  \(ByteCount.rate(bytes: bytes, seconds: seconds))"
         }
-        return text + "  (connection \(live.connection), \(ByteCount.duration(seconds)))"
+        return text + "  (\(connectionName) \(live.connection), \(ByteCount.duration(seconds)))"
     }
 }

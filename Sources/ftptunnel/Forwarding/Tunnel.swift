@@ -148,7 +148,7 @@ final class Tunnel: @unchecked Sendable {
         guard credential.isReusable else { throw BridgeError.loginNotRepeatable }
         let root = try SFTPBridge.resolveRoot(on: session, settings: settings)
         let bridge = SFTPBridge(settings: settings, connector: connector, hostKey: hostKey, credential: credential,
-                                root: root, logger: logger)
+                                root: root, logger: logger, activity: activity)
         // Temporary uploads an earlier bridge for this destination could not remove (see UploadLeftovers).
         if let sftp = try? SFTPSession(session: session) { bridge.leftovers.sweep(sftp) }
         session.disconnect(reason: "checked SFTP")

@@ -11,6 +11,9 @@ final class SFTPSession {
     /// in part, so the server may read later requests as the rest of it. Nothing more is sent on this channel
     /// (every call fails at once); the store opens a fresh one (`SFTPFileStore.reopenChannel`).
     private(set) var isDesynchronized = false
+    /// Set when a call failed because the SSH connection itself is gone or stuck (`SFTPFailure.isConnectionLost`):
+    /// the bridge's `SFTPLink` then replaces the SSH session before the next command.
+    private(set) var isConnectionLost = false
     private var isShutDown = false
 
     /// Starts the `sftp` subsystem; throws `SFTPFailure` (e.g. the server offers no SFTP).
@@ -46,8 +49,22 @@ final class SFTPSession {
     @discardableResult
     func call<T: BinaryInteger>(_ function: String, path: [UInt8]?, _ body: () -> T) throws -> T {
         try refuseIfDesynchronized(function, path: path)
-        return try SFTPFailure.wrap(function, path: path, sftp: handle, session: session.handle) {
-            try LibSSH2.callBlocking(session.handle, function, body)
+        return try noticingLoss {
+            try SFTPFailure.wrap(function, path: path, sftp: handle, session: session.handle) {
+                try LibSSH2.callBlocking(session.handle, function, body)
+            }
+        }
+    }
+
+    /// Runs `body`, recording a failure of the SSH connection itself in `isConnectionLost`.
+    private func noticingLoss<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let failure as SFTPFailure where failure.isConnectionLost {
+            isConnectionLost = true
+            // What is still called on it (closing handles, shutting the channel down) must not wait long.
+            session.setTimeout(seconds: SFTPSession.lostTimeout)
+            throw failure
         }
     }
 
@@ -145,17 +162,20 @@ final class SFTPSession {
     private func open(_ path: [UInt8], flags: UInt, mode: Int, type: Int32, function: String) throws -> SFTPHandle {
         try refuseIfDesynchronized(function, path: path)
         let pointer = try withPath(path) { text, count in
-            try SFTPFailure.wrap(function, path: path, sftp: handle, session: session.handle) {
+            try noticingLoss { try SFTPFailure.wrap(function, path: path, sftp: handle, session: session.handle) {
                 try LibSSH2.callPointer(session.handle, function) {
                     libssh2_sftp_open_ex(handle, text, count, flags, mode, type)
                 }
-            }
+            } }
         }
         guard case .done(let file) = pointer else {
             throw SFTPFailure(function: function, path: path, code: LIBSSH2_ERROR_EAGAIN, status: nil, message: "would block")
         }
         return SFTPHandle(handle: file, sftp: self, path: path)
     }
+
+    /// Seconds a call may block once the connection is known lost.
+    static let lostTimeout = 2.0
 
     /// Longest path the bridge reads back from the server (realpath).
     static let maximumPathBytes = 4096

@@ -1,0 +1,205 @@
+import FTPServerKit
+import Foundation
+import Logging
+import Posix
+
+/// The SSH session and SFTP channel beneath one FTP session of the bridge, replaced when the SSH session dies, so
+/// the FTP session (its directory, TYPE, pending RNFR) outlives it.
+///
+/// A dead session is noticed at once when its socket reports end of stream or an error (between commands through
+/// `IdleWatch`, before every command by a look at the socket), by a call failing with a connection error, or by
+/// ServerAlive: after `ServerAliveInterval` seconds without a command, a probe (an SFTP realpath, whose answer
+/// libssh2 reads, unlike a keepalive reply that would stay queued) must be answered within interval × CountMax.
+///
+/// A replacement follows the tunnel's rules (`ReconnectSchedule`): first attempt at once, then backoff; the host
+/// key must be the one verified at start and the credential is replayed without a prompt (`SSHConnector.connectAnother`);
+/// after a refused host key or credential nothing is tried again. A command waits at most `policy.waitForSession`
+/// seconds (plus one connect) for it; then the store answers 421. One thread (the FTP session's) uses the link.
+final class SFTPLink: IdleWatch {
+    /// Opens a new SSH session with its SFTP channel (and sweeps upload leftovers on it).
+    typealias Opener = () throws -> SFTPSession
+
+    private let open: Opener
+    /// nil: `Reconnect no`, a lost session ends the FTP session (421).
+    private let policy: ReconnectPolicy?
+    private let aliveInterval: Double
+    private let aliveCountMax: Int
+    /// Readable once the bridge stops: a reconnect's backoff wait ends.
+    private let stopFD: Int32
+    private let logger: Logger
+    private(set) var sftp: SFTPSession?
+    /// Why no session can come back (another host key, refused credentials): every later command gets 421.
+    private var fatal: Error?
+    /// Last time the server was heard from (a command or probe answered), monotonic seconds.
+    private var lastHeard = Monotonic.now()
+    /// Sessions replaced so far.
+    private(set) var replacements = 0
+
+    init(first: SFTPSession, policy: ReconnectPolicy?, aliveInterval: Int, aliveCountMax: Int, stopFD: Int32,
+         logger: Logger, open: @escaping Opener) {
+        sftp = first
+        self.policy = policy
+        self.aliveInterval = Double(max(0, aliveInterval))
+        self.aliveCountMax = max(1, aliveCountMax)
+        self.stopFD = stopFD
+        self.logger = logger
+        self.open = open
+    }
+
+    // MARK: Commands
+
+    /// Runs `body` on a working channel, replacing a dead session first. When the connection breaks during `body`,
+    /// a `repeatable` body (it only reads) runs once more on a new session; any other throws `ECONNABORTED` (the
+    /// engine answers 451 and never repeats it). Throws `ECONNRESET` (421) when no session comes back in time.
+    func run<T>(repeatable: Bool, _ body: (SFTPSession) throws(FileStoreError) -> T) throws(FileStoreError) -> T {
+        var channel = try working()
+        do {
+            let result = try body(channel)
+            lastHeard = Monotonic.now()
+            return result
+        } catch {
+            guard channel.isConnectionLost else { throw error }
+            drop("a call failed: \(error)")
+            guard repeatable else { throw SFTPLink.lostDuringCommand }
+        }
+        channel = try working()
+        do {
+            return try body(channel)
+        } catch {
+            if channel.isConnectionLost { drop("a call failed again: \(error)"); throw SFTPLink.lostDuringCommand }
+            throw error
+        }
+    }
+
+    /// The error a command gets when the connection broke while it ran.
+    static let lostDuringCommand = FileStoreError.system(PosixError("the SSH connection to the SFTP server broke", code: ECONNABORTED))
+
+    /// The current channel, or a new one when the session is dead (checked on its socket first).
+    func working() throws(FileStoreError) -> SFTPSession {
+        if let sftp, !sftp.isConnectionLost, socketIsOpen(sftp) { return sftp }
+        if let sftp { drop(sftp.isConnectionLost ? "a call failed" : "the server closed the connection") }
+        return try reconnect()
+    }
+
+    /// A fresh SFTP channel on the current SSH session (after a failed write left the channel out of step); nil
+    /// when the session itself is gone or the server refuses the channel.
+    func reopenChannel() -> SFTPSession? {
+        guard let current = sftp, !current.isConnectionLost, socketIsOpen(current),
+              let fresh = try? SFTPSession(session: current.session) else { return nil }
+        sftp = fresh
+        return fresh
+    }
+
+    // MARK: IdleWatch
+
+    var descriptor: Int32? { sftp?.session.socket }
+
+    var dueTime: Double {
+        guard sftp != nil, aliveInterval > 0 else { return .infinity }
+        return lastHeard + aliveInterval
+    }
+
+    /// Between commands: the socket became readable or closed, or a ServerAlive probe is due.
+    func service() {
+        guard let sftp else { return }
+        if sftp.isConnectionLost || !socketIsOpen(sftp) {
+            drop(sftp.isConnectionLost ? "a call failed" : "the server closed the connection")
+            if policy != nil, fatal == nil { _ = try? reconnect(attemptsUntil: Monotonic.now()) }
+            return
+        }
+        // Something arrived (the server's own keepalive) or the interval passed: one request reads it all.
+        let wait = max(aliveInterval * Double(aliveCountMax), Double(ServerAliveMonitor.shortestInterval))
+        sftp.session.setTimeout(seconds: aliveInterval > 0 ? wait : SFTPBridge.sshTimeout)
+        defer { self.sftp?.session.setTimeout(seconds: SFTPBridge.sshTimeout) }
+        do {
+            _ = try sftp.realPath([UInt8(ascii: ".")])
+            lastHeard = Monotonic.now()
+        } catch {
+            guard sftp.isConnectionLost else { lastHeard = Monotonic.now(); return }
+            if aliveInterval > 0 {
+                logger.warning("the SSH server did not answer a ServerAlive probe within \(Int(wait)) s (ServerAliveInterval \(Int(aliveInterval)), ServerAliveCountMax \(aliveCountMax)): \(error)")
+            }
+            drop(aliveInterval > 0 ? "no answer to ServerAlive" : "a call failed: \(error)")
+            if policy != nil, fatal == nil { _ = try? reconnect(attemptsUntil: Monotonic.now()) }
+        }
+    }
+
+    // MARK: Session replacement
+
+    /// False when the socket reports end of stream or an error (looked at without reading or blocking).
+    private func socketIsOpen(_ sftp: SFTPSession) -> Bool {
+        let fd = sftp.session.socket
+        guard (try? PosixPoll.wait(fd, events: Int16(POLLIN) | PosixPoll.readHangUp, milliseconds: 0)) == true else { return true }
+        var byte: UInt8 = 0
+        let peeked = try? withUnsafeMutableBytes(of: &byte) { buffer throws(PosixError) in
+            try PosixSocket.peek(fd, into: buffer)
+        }
+        switch peeked {
+        case .done(let count)?: return count > 0
+        case .wouldBlock?: return true
+        case nil: return false
+        }
+    }
+
+    /// Forgets the current session (its libssh2 calls bounded by `SFTPSession.lostTimeout`, nothing waits for the server).
+    private func drop(_ reason: String) {
+        guard let sftp else { return }
+        logger.notice("SSH session of this FTP session lost (\(reason))\(policy == nil ? "; Reconnect is off" : "; replacing it")")
+        sftp.session.setTimeout(seconds: SFTPSession.lostTimeout)
+        self.sftp = nil
+    }
+
+    /// Attempts under the tunnel's schedule until one works, one fails for good, or `waitForSession` passed.
+    private func reconnect() throws(FileStoreError) -> SFTPSession {
+        try reconnect(attemptsUntil: Monotonic.now() + (policy?.waitForSession ?? 0), patient: true)
+    }
+
+    /// As `reconnect()`, starting no attempt after `deadline` (the first one always starts); not `patient`: one
+    /// attempt between commands.
+    private func reconnect(attemptsUntil deadline: Double, patient: Bool = false) throws(FileStoreError) -> SFTPSession {
+        if let fatal { throw SFTPLink.gone("\(fatal)") }
+        guard let policy else { throw SFTPLink.gone("Reconnect is off") }
+        var schedule = ReconnectSchedule(policy: policy, lostAt: Date(), random: Double.random(in: 0...1), immediately: true)
+        while true {
+            _ = schedule.startAttemptIfDue(now: Date())
+            do {
+                let fresh = try open()
+                replacements += 1
+                sftp = fresh
+                lastHeard = Monotonic.now()
+                logger.notice("SSH session replaced after \(String(format: "%.1f", schedule.downtime(now: Date()))) s; the FTP session goes on")
+                return fresh
+            } catch {
+                switch schedule.attemptFailed(error, now: Date(), random: Double.random(in: 0...1)) {
+                case .fatal:
+                    if case SessionPoolError.hostKeyDiffers(_, let first, let presented) = error {
+                        logger.error("the SSH server now presents host key \(presented), but the bridge verified \(first) when it started; someone could be intercepting connections, so no new SSH session is made and FTP sessions get 421 (if the server's key really changed, check it and start ftptunnel again to verify the new key)")
+                    } else {
+                        logger.error("cannot replace the SSH session, and no retry can fix it: \(error)")
+                    }
+                    fatal = error
+                    throw SFTPLink.gone("\(error)")
+                case .giveUp:
+                    logger.error("cannot replace the SSH session after \(schedule.failures) attempts (ReconnectAttempts): \(error)")
+                    throw SFTPLink.gone("\(error)")
+                case .retry(let delay):
+                    let resume = Monotonic.now() + delay
+                    guard resume < deadline else {
+                        logger.warning(patient ? "SSH session not back within \(Int(policy.waitForSession)) s: \(error)"
+                                       : "SSH server not reachable yet (\(error)); the next command tries again")
+                        throw SFTPLink.gone("\(error)")
+                    }
+                    logger.info("SSH session attempt \(schedule.failures) failed (\(error)); next in \(String(format: "%.1f", delay)) s")
+                    if (try? PosixPoll.wait(stopFD, events: Int16(POLLIN), milliseconds: Monotonic.milliseconds(until: resume))) == true {
+                        throw SFTPLink.gone("the bridge is stopping")
+                    }
+                }
+            }
+        }
+    }
+
+    /// No session: the engine answers 421 and closes the FTP session.
+    private static func gone(_ reason: String) -> FileStoreError {
+        .system(PosixError("no SSH session to the SFTP server (\(reason))", code: ECONNRESET))
+    }
+}
