@@ -119,23 +119,15 @@ import TestSupport
         try runChecked("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", recordedKey])
         let contents = "# first line\n[127.0.0.1]:\(recipe.sshd.port) \(SSHDFixture.publicKey(of: recordedKey))\n"
         let file = try recipe.work.write("ed25519_known_hosts", contents)
-        let answers = try TempDirectory("answers")
-        let asked = answers.file("asked")
-        let askpass = try answers.write("askpass.sh", "#!/bin/sh\ntouch '\(asked)'\nprintf 'yes\\n'\n", mode: 0o700)
-        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: file, ftpPort: recipe.ftpPort,
-                                       passivePorts: recipe.passivePorts, identity: recipe.sshd.userKey,
-                                       extraArguments: ["-o", "StrictHostKeyChecking=\(policy)"],
-                                       environment: ["SSH_ASKPASS": askpass, "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0"],
-                                       waitForReady: false)
-        let status = try tunnel.process.waitForExit(seconds: 30)
-        let output = tunnel.output
+        let run = try recipe.hostKeyRun(knownHosts: file, policy: policy)
+        let (status, output) = (run.status, run.output)
         #expect(status == 3, "\(output)")
         #expect(output.contains("REMOTE HOST IDENTIFICATION HAS CHANGED"), "\(output)")
         #expect(output.contains("ecdsa-sha2-nistp256 key \(try SSHDFixture.fingerprint(of: recipe.sshd.hostKey))"), "\(output)")
         #expect(output.contains("ssh-ed25519 \(try SSHDFixture.fingerprint(of: recordedKey)) (\(file):2)"), "\(output)")
         #expect(!output.contains("Permanently added"), "\(output)")
-        #expect(!FileManager.default.fileExists(atPath: asked), "asked before refusing")
-        #expect(!LoopbackNet.listeningSockets().contains("127.0.0.1:\(tunnel.localPort)"))
+        #expect(!run.asked, "asked before refusing")
+        #expect(!LoopbackNet.listeningSockets().contains("127.0.0.1:\(run.localPort)"))
         #expect(try String(contentsOfFile: file, encoding: .utf8) == contents)
     }
 

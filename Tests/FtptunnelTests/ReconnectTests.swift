@@ -8,6 +8,19 @@ import TestSupport
 @Suite(.serialized) struct ReconnectTests {
     typealias World = RewriteTransferTests.World
 
+    /// An ftplib client that logs in, enters `sub`, prints "logged-in", waits for a line on stdin, then downloads
+    /// `sub.bin` into argv[2] and prints its directory: the session must survive whatever happened while it waited.
+    static let idleInSubdirectoryThenRetrieve = """
+        ftp.cwd("sub")
+        ftp.voidcmd("TYPE I")
+        print("logged-in", flush=True)
+        sys.stdin.readline()
+        with open(sys.argv[2], "wb") as f:
+            ftp.retrbinary("RETR sub.bin", f.write)
+        print("pwd", ftp.pwd(), flush=True)
+        ftp.quit()
+        """
+
     /// A Python ftplib client of `tunnel` logged in anonymously, running `body` (argv[2…] are `arguments`).
     static func ftplibClient(_ tunnel: RewriteTunnelProcess, _ body: String, _ arguments: [String]) throws -> ManagedProcess {
         try ManagedProcess("/usr/bin/python3", ["-u", "-c", """
@@ -33,16 +46,7 @@ import TestSupport
         let world = try Self.world()
         let vsftpd = try VsftpdFixture(root: world.root.path, pasvAddress: nil, writable: true)
         let tunnel = try world.tunnel(ftpPort: vsftpd.port)
-        let client = try Self.ftplibClient(tunnel, """
-        ftp.cwd("sub")
-        ftp.voidcmd("TYPE I")
-        print("logged-in", flush=True)
-        sys.stdin.readline()
-        with open(sys.argv[2], "wb") as f:
-            ftp.retrbinary("RETR sub.bin", f.write)
-        print("pwd", ftp.pwd(), flush=True)
-        ftp.quit()
-        """, [world.work.file("across.bin")])
+        let client = try Self.ftplibClient(tunnel, Self.idleInSubdirectoryThenRetrieve, [world.work.file("across.bin")])
         try client.waitForOutput(containing: "logged-in")
 
         let lostAt = Date()

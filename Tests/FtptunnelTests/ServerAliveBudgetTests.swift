@@ -35,16 +35,8 @@ import TestSupport
     /// (session processes stopped): ServerAlive still notices it within interval × (count + 1) plus slack.
     @Test func anIdleSessionIsReplacedInvisiblyAndAHungServerIsStillDetected() throws {
         let site = try Site()
-        let client = try ReconnectTests.ftplibClient(site.tunnel, """
-        ftp.cwd("sub")
-        ftp.voidcmd("TYPE I")
-        print("logged-in", flush=True)
-        sys.stdin.readline()
-        with open(sys.argv[2], "wb") as f:
-            ftp.retrbinary("RETR sub.bin", f.write)
-        print("pwd", ftp.pwd(), flush=True)
-        ftp.quit()
-        """, [site.world.work.file("after.bin")])
+        let client = try ReconnectTests.ftplibClient(site.tunnel, ReconnectTests.idleInSubdirectoryThenRetrieve,
+                                                     [site.world.work.file("after.bin")])
         try client.waitForOutput(containing: "logged-in")
         let start = Date()
         let resumed = { Self.count("FTP session resumed", in: site.tunnel.output) }

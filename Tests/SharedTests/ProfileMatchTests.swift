@@ -22,7 +22,8 @@ import Testing
         try world.sshConfig("Match user admin", "  Port 2201", "Match localuser tester", "  ConnectTimeout 4",
                             "Match !user admin", "  ServerAliveInterval 7")
         let asAdmin = try world.resolve("admin@host").settings
-        #expect(asAdmin.sshPort == 2201 && asAdmin.connectTimeout == 4 && asAdmin.serverAliveInterval == 0)
+        #expect(asAdmin.sshPort == 2201 && asAdmin.connectTimeout == 4
+                && asAdmin.serverAliveInterval == TunnelSettings.defaultServerAliveInterval)
         let asMe = try world.resolve("host").settings
         #expect(asMe.sshPort == 22 && asMe.connectTimeout == 4 && asMe.serverAliveInterval == 7)
     }

@@ -104,6 +104,30 @@ public final class TunnelRecipe: @unchecked Sendable {
         try TunnelProcess(sshd: sshd, knownHosts: knownHosts, ftpPort: ftpPort, passivePorts: passivePorts,
                           identity: sshd.userKey, extraArguments: extraArguments, environment: environment)
     }
+
+    /// What a tunnel that was expected to stop at the host-key check did.
+    public struct HostKeyRun {
+        public let status: Int32
+        public let output: String
+        /// The new-host question was asked (the askpass answering "yes" ran).
+        public let asked: Bool
+        public let localPort: Int
+    }
+
+    /// `ftptunnel connect` with `knownHosts` under `StrictHostKeyChecking=policy`, to its end, with an askpass
+    /// that answers "yes" and leaves a mark: a question asked before a refusal would be both seen and obeyed.
+    public func hostKeyRun(knownHosts file: String, policy: String) throws -> HostKeyRun {
+        let answers = try TempDirectory("answers")
+        let asked = answers.file("asked")
+        let askpass = try answers.write("askpass.sh", "#!/bin/sh\ntouch '\(asked)'\nprintf 'yes\\n'\n", mode: 0o700)
+        let tunnel = try TunnelProcess(sshd: sshd, knownHosts: file, ftpPort: ftpPort, passivePorts: passivePorts,
+                                       identity: sshd.userKey, extraArguments: ["-o", "StrictHostKeyChecking=\(policy)"],
+                                       environment: ["SSH_ASKPASS": askpass, "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0"],
+                                       waitForReady: false)
+        let status = try tunnel.process.waitForExit(seconds: 30)
+        return HostKeyRun(status: status, output: tunnel.output, asked: FileManager.default.fileExists(atPath: asked),
+                          localPort: tunnel.localPort)
+    }
 }
 
 /// Large random payloads written by dd from /dev/urandom (fast enough for hundreds of MiB).

@@ -22,6 +22,7 @@ struct IdentityReport {
             lines.append("#   \(index + 1). \(type): \(identity.origin)")
         }
         lines += plan.notes.map { "# identity note: \($0)" }
-        return lines.joined(separator: "\n") + "\n"
+        // Paths come from profiles and the command line: control bytes are shown as escapes.
+        return lines.map { VisibleText.of($0, limit: 4096) }.joined(separator: "\n") + "\n"
     }
 }
