@@ -263,7 +263,7 @@ final class DropWorld: @unchecked Sendable {
 
         let victim = try #require(world.sshd.sessionProcesses.last)
         kill(victim, SIGKILL)
-        let lost = try Deadline.value(of: "the tunnel to name the lost session", seconds: 20) { () -> Int? in
+        let lost = try Deadline.value(of: "the tunnel to name the lost session", seconds: 60) { () -> Int? in
             guard let line = world.tunnel.output.split(whereSeparator: \.isNewline).first(where: { $0.contains("reconnecting in") }),
                   let range = line.range(of: #"session=(\d+)"#, options: .regularExpression) else { return nil }
             return Int(line[range].dropFirst("session=".count))
