@@ -2,6 +2,7 @@
 # Section `listing` of make bench (sourced by Benchmarks/run.sh): measure_listing runs the rows, report_listing
 # prints their table.
 
+# Time from the command's start to a finished LIST: ssh -f -L then curl, against ftptunnel connect then curl.
 # list_ok FILE: the listing shows the test file.
 list_ok() { grep -q 'data\.bin' "$1"; }
 

@@ -2,6 +2,7 @@
 # Section `parallel` of make bench (sourced by Benchmarks/run.sh): measure_parallel runs the rows, report_parallel
 # prints their table.
 
+# PAR_COUNT concurrent downloads of PAR_SIZE on loopback: no tunnel, ssh -L, ftptunnel with Sessions 1 and 2.
 measure_parallel() {
   local r n
   echo "== parallel: $PAR_COUNT × $(numfmt --to=iec "$PAR_SIZE_BYTES") × $RUNS" >&2

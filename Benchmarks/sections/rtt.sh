@@ -2,6 +2,8 @@
 # Section `rtt` of make bench (sourced by Benchmarks/run.sh): measure_rtt runs the rows, report_rtt
 # prints their table.
 
+# Downloads of RTT_SIZE through the delay proxy (DELAY_MS each way): ssh -L, libssh2 raw at 16 and 2 MiB
+# windows, ftptunnel in TUNNEL_MODE with TUNNEL_WINDOW.
 measure_rtt() {
   local r
   echo "== long round trip: ${DELAY_MS} ms each way, $(numfmt --to=iec "$RTT_SIZE_BYTES") × $RUNS" >&2

@@ -2,6 +2,7 @@
 # Section `servers` of make bench (sourced by Benchmarks/run.sh): measure_servers runs the rows, report_servers
 # prints their table.
 
+# pasvd against vsftpd without a tunnel: transfer rates and the memory of IDLE_SESSIONS idle logged-in sessions.
 measure_servers() {
   local r
   echo "== servers: pasvd vs vsftpd, $SIZE × $RUNS, $IDLE_SESSIONS idle sessions" >&2

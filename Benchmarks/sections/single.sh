@@ -2,6 +2,8 @@
 # Section `single` of make bench (sourced by Benchmarks/run.sh): measure_single runs the rows, report_single
 # prints their table.
 
+# Single stream on loopback, SIZE each way: no tunnel, ssh -L, libssh2 raw (DATA_WINDOW and 2 MiB), ftptunnel
+# fixed and rewrite; client CPU per GiB where a client process carries the bytes.
 measure_single() {
   local r
   echo "== single stream: $SIZE × $RUNS" >&2
