@@ -275,20 +275,23 @@ public struct ControlSessionKeeper: Sendable {
         while let line = lostCommands.first, !isResendable(line, followed: lostCommands.count > 1) {
             lostCommands.removeFirst()
             presumeConsumed(by: line)
-            guard case .command(let command) = line else {
-                toFilter += Array("\(ReplyCode.localError) The SSH session dropped while an unrecognised command was in progress: whether it took effect is unknown; check and retry (the tunnel reconnects by itself).".utf8) + [13, 10]
-                continue
-            }
             let reply: String
-            if Self.transferVerbs.contains(command.verb) {
+            switch line {
+            case .command(let command) where Self.transferVerbs.contains(command.verb):
                 reply = "\(ReplyCode.transferAborted) Connection lost: the SSH session dropped during \(command.verb); retry, or resume with REST (the tunnel reconnects by itself)."
-            } else if Self.stateSettingVerbs.contains(command.verb) {
+            case .command(let command) where Self.stateSettingVerbs.contains(command.verb):
                 reply = "\(ReplyCode.localError) The SSH session dropped before \(command.verb) took effect, with the next command already sent: send \(command.verb) again (the tunnel reconnects by itself)."
-            } else {
-                reply = "\(ReplyCode.localError) The SSH session dropped while \(command.verb) was in progress: whether it took effect is unknown; check and retry (the tunnel reconnects by itself)."
+            case .command(let command):
+                reply = Self.outcomeUnknown(command.verb)
+            case .unrecognised:
+                reply = Self.outcomeUnknown("an unrecognised command")
             }
             toFilter += Array(reply.utf8) + [13, 10]
         }
+    }
+
+    private static func outcomeUnknown(_ what: String) -> String {
+        "\(ReplyCode.localError) The SSH session dropped while \(what) was in progress: whether it took effect is unknown; check and retry (the tunnel reconnects by itself)."
     }
 
     /// Repeating `command` on the new connection is harmless; a REST/RNFR only when no command was sent after it.
