@@ -11,8 +11,10 @@ import TestSupport
     static let concurrentMiB = 4
     static let interruptedMiB = 64
     static let backToBackTransfers = 120
-    /// Matches DataListenerRegistry.unusedListenerTimeout, plus slack for the loop's wake-up.
-    static let listenerExpirySeconds = 60.0 + 15
+    /// The data-listener timeout the expiry test gives the tunnel (FTPTUNNEL_DATA_LISTENER_TIMEOUT; the product's
+    /// is 60 s), and how long it waits for the expiry: that plus slack for the loop's wake-up.
+    static let listenerTimeout = 5
+    static let listenerExpirySeconds = Double(listenerTimeout) + 15
 
     /// Waits until the tunnel holds exactly the fds and listeners it had at `baseline`.
     static func expectSettled(_ tunnel: RewriteTunnelProcess, baseline: (fds: Int, listeners: [Int])) throws {
@@ -95,7 +97,8 @@ import TestSupport
     @Test func passiveListenersNobodyUsesAreClosed() throws {
         let world = try World(mebibytes: 1)
         let vsftpd = try VsftpdFixture(root: world.root.path, pasvAddress: nil, writable: true)
-        let tunnel = try world.tunnel(ftpPort: vsftpd.port)
+        let tunnel = try RewriteTunnelProcess(sshd: world.sshd, knownHosts: world.knownHosts, ftpPort: vsftpd.port,
+                                              environment: ["FTPTUNNEL_DATA_LISTENER_TIMEOUT": "\(Self.listenerTimeout)"])
         let ready = Self.baseline(tunnel)
 
         func pasvPort(_ control: RawFTPControl) throws -> Int {
@@ -128,10 +131,12 @@ import TestSupport
 
         let idle = try logIn()
         let unused = try pasvPort(idle)
+        let announced = Date()
         try Deadline.wait(for: "the unused listener to expire", seconds: Self.listenerExpirySeconds) {
             !ProcessSockets.listeningPorts(tunnel.pid).contains(unused)
         }
-        #expect(tunnel.output.contains("closing the data listener on port \(unused): no connection within"), "\(tunnel.output)")
+        #expect(Date().timeIntervalSince(announced) >= Double(Self.listenerTimeout) - 1, "expired before its timeout")
+        #expect(tunnel.output.contains("closing the data listener on port \(unused): no connection within \(Self.listenerTimeout) s"), "\(tunnel.output)")
         #expect(idle.command("NOOP")?.hasPrefix("200") == true)
         try Self.expectTransferWorks(world, tunnel, name: "after-expiry.bin")
     }

@@ -90,7 +90,7 @@ import TestSupport
     }
 
     /// 200 idle sessions of one account: ceil(200 / 32) account workers and the listener, nothing else (the login
-    /// workers exit after the hand-off). The memory target itself is in Benchmarks/run.sh (section `memory`).
+    /// workers exit after the hand-off). The memory target itself is in Benchmarks/sections/idle.sh (section `idle`).
     @Test func twoHundredIdleSessionsShareAFewProcesses() throws {
         let s = try PasvdScenario(extraArguments: ["--max-sessions", "250"])
         var sessions: [RawFTPControl] = []

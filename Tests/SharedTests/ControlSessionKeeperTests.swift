@@ -80,6 +80,29 @@ import Testing
         #expect(keeper.isLive)
     }
 
+    /// A line that is not a command (no verb of 3-4 letters) still takes its place in the reply order: lost with the
+    /// session it is answered 451 in turn, named as what it is, and never resent.
+    @Test func unrecognisedLinesAreAnsweredInTurnNotResent() {
+        var keeper = Self.establishedKeeper()
+        _ = keeper.sentToServer(Self.bytes("PWD\r\n12\r\nSIZE y\r\n"))
+        _ = keeper.sessionLost()
+        keeper.serverReconnected()
+        var sent: [UInt8] = []
+        var toFilter: [UInt8] = []
+        for reply in ["220 new", "331 pw", "230 ok", "200 binary", "250 ok", "250 ok",
+                      "257 \"/pub/incoming\"", "213 42"] {
+            let output = keeper.fromServer(Self.bytes(reply + "\r\n"))
+            sent += output.toServer
+            toFilter += output.toFilter
+        }
+        #expect(Self.text(sent).hasSuffix("CWD incoming\r\nPWD\r\nSIZE y\r\n"))
+        let lines = Self.text(toFilter).components(separatedBy: "\r\n")
+        #expect(lines[0] == "257 \"/pub/incoming\"")
+        #expect(lines[1].hasPrefix("451 ") && lines[1].contains("an unrecognised command"), "\(lines)")
+        #expect(lines[2] == "213 42")
+        #expect(keeper.isLive)
+    }
+
     @Test func aFailedReplayEndsTheSession() {
         var keeper = Self.establishedKeeper()
         _ = keeper.sessionLost()

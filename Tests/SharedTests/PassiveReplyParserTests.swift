@@ -105,6 +105,13 @@ import Testing
     @Test(arguments: ["10.0.0.1", "128.0.0.1", "0.0.0.0", "::", "::2", "fe80::1", "::ffff:10.0.0.1", "localhost",
                       "127.0.0", "1::1::1", "::1%lo", "example.com", ""])
     func notLoopback(_ host: String) { #expect(!LoopbackAddress.isLoopback(host)) }
+
+    /// Where the tunnel listens: any loopback address (127.0.0.2 too) is local only, so no warning.
+    @Test(arguments: ["127.0.0.1", "127.0.0.2", "127.10.20.30", "::1", "::ffff:127.0.0.2", "localhost"])
+    func localOnlyBindAddress(_ address: String) { #expect(LoopbackAddress.isLocalOnly(bindAddress: address)) }
+
+    @Test(arguments: ["0.0.0.0", "::", "10.1.2.3", "192.168.1.5", "128.0.0.1", "fe80::1", "localhost.example"])
+    func reachableBindAddress(_ address: String) { #expect(!LoopbackAddress.isLocalOnly(bindAddress: address)) }
 }
 
 /// The reply `lines` complete (nil if they do not end one).

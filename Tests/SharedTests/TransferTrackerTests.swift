@@ -101,6 +101,14 @@ import Testing
         #expect(ByteCount.duration(125) == "2 min 5 s")
     }
 
+    /// The transfer line ftptunnel's rewrite mode and pasvd both print.
+    @Test func transferLinesForPeople() {
+        #expect(TransferLine.completed("RETR f", bytes: 1 << 30, seconds: 4.1) == "RETR f 1.0 GiB 4.1 s 262 MB/s")
+        #expect(TransferLine.failed("STOR g", moved: (12_582_912, 2.0), reason: "451 Local error")
+                == "STOR g failed after 12.0 MiB, 2.0 s: 451 Local error")
+        #expect(TransferLine.failed("RETR h", moved: nil, reason: "550 No such file") == "RETR h failed: 550 No such file")
+    }
+
     @Test func terminalLinesArePlainAtTheDefaultLevel() {
         let time = Date(timeIntervalSince1970: 0)
         #expect(TerminalLogHandler.line(label: "ftptunnel", level: .notice, message: "RETR f 1.0 GiB 4.1 s 262 MB/s",

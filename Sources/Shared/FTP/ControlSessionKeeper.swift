@@ -63,13 +63,20 @@ public struct ControlSessionKeeper: Sendable {
     private var replyParser = ReplyParser()
     /// The filter still waits for the server's greeting.
     private var greetingOwed = true
+    /// A line the client sent, which the server answers: a command, or a line that does not parse as one (no verb
+    /// of 3-4 letters, or too long), which is never resent.
+    private enum SentLine: Sendable {
+        case command(FTPCommandLine)
+        case unrecognised
+    }
+
     /// Commands sent and not answered yet, oldest first.
-    private var inFlight: [FTPCommandLine] = []
+    private var inFlight: [SentLine] = []
     /// Replay: the commands still to send, and the one whose reply is awaited.
     private var replayQueue: [FTPCommandLine] = []
     private var replaying: FTPCommandLine?
     /// The commands that were in flight when the session dropped, still to resend or answer.
-    private var lostCommands: [FTPCommandLine] = []
+    private var lostCommands: [SentLine] = []
     /// Filter output for the server held while the session is not live.
     private var heldForServer: [UInt8] = []
     /// The reply text of the command the last reply answered (for the replay's checks).
@@ -174,7 +181,7 @@ public struct ControlSessionKeeper: Sendable {
             }
             lostCommands = inFlight
             inFlight = []
-            for command in lostCommands { memory.presumeConsumed(by: command) }
+            for line in lostCommands { presumeConsumed(by: line) }
             // Commands at the head that will not be resent are answered now (a transfer's client learns at once
             // that it failed); the rest wait for the new connection, to keep the replies in order.
             answerUnresendableHead(&output.toFilter)
@@ -253,8 +260,8 @@ public struct ControlSessionKeeper: Sendable {
 
     private mutating func resendNext(_ output: inout Output) {
         answerUnresendableHead(&output.toFilter)
-        if let command = lostCommands.first {
-            inFlight = [command]
+        if case .command(let command) = lostCommands.first {
+            inFlight = [.command(command)]
             output.toServer += command.wireBytes
             return
         }
@@ -265,31 +272,55 @@ public struct ControlSessionKeeper: Sendable {
     /// Answers the lost commands at the head of the queue that must not be repeated: 426 for transfers, 451 for
     /// anything that may have changed files.
     private mutating func answerUnresendableHead(_ toFilter: inout [UInt8]) {
-        while let command = lostCommands.first, !isResendable(command, followed: lostCommands.count > 1) {
+        while let line = lostCommands.first, !isResendable(line, followed: lostCommands.count > 1) {
             lostCommands.removeFirst()
-            memory.presumeConsumed(by: command)
+            presumeConsumed(by: line)
             let reply: String
-            if Self.transferVerbs.contains(command.verb) {
+            switch line {
+            case .command(let command) where Self.transferVerbs.contains(command.verb):
                 reply = "\(ReplyCode.transferAborted) Connection lost: the SSH session dropped during \(command.verb); retry, or resume with REST (the tunnel reconnects by itself)."
-            } else if Self.stateSettingVerbs.contains(command.verb) {
+            case .command(let command) where Self.stateSettingVerbs.contains(command.verb):
                 reply = "\(ReplyCode.localError) The SSH session dropped before \(command.verb) took effect, with the next command already sent: send \(command.verb) again (the tunnel reconnects by itself)."
-            } else {
-                reply = "\(ReplyCode.localError) The SSH session dropped while \(command.verb) was in progress: whether it took effect is unknown; check and retry (the tunnel reconnects by itself)."
+            case .command(let command):
+                reply = Self.outcomeUnknown(command.verb)
+            case .unrecognised:
+                reply = Self.outcomeUnknown("an unrecognised command")
             }
             toFilter += Array(reply.utf8) + [13, 10]
         }
     }
 
+    private static func outcomeUnknown(_ what: String) -> String {
+        "\(ReplyCode.localError) The SSH session dropped while \(what) was in progress: whether it took effect is unknown; check and retry (the tunnel reconnects by itself)."
+    }
+
     /// Repeating `command` on the new connection is harmless; a REST/RNFR only when no command was sent after it.
-    private func isResendable(_ command: FTPCommandLine, followed: Bool) -> Bool {
-        Self.resendableVerbs.contains(command.verb) && !(followed && Self.stateSettingVerbs.contains(command.verb))
+    private func isResendable(_ line: SentLine, followed: Bool) -> Bool {
+        guard case .command(let command) = line else { return false }
+        return Self.resendableVerbs.contains(command.verb) && !(followed && Self.stateSettingVerbs.contains(command.verb))
     }
 
     private mutating func resendAnswered(code: Int, _ content: ArraySlice<UInt8>, _ output: inout Output) {
-        guard let command = lostCommands.first else { return }
+        guard let line = lostCommands.first else { return }
         lostCommands.removeFirst()
-        memory.observe(command, code: code, text: String(decoding: content, as: UTF8.self))
+        observe(line, code: code, content)
         resendNext(&output)
+    }
+
+    /// What a line the server answered (or may have) did to the session's state; any line but RNFR ends a
+    /// pending rename.
+    private mutating func presumeConsumed(by line: SentLine) {
+        switch line {
+        case .command(let command): memory.presumeConsumed(by: command)
+        case .unrecognised: memory.forgetRenameSource()
+        }
+    }
+
+    private mutating func observe(_ line: SentLine, code: Int, _ content: ArraySlice<UInt8>) {
+        switch line {
+        case .command(let command): memory.observe(command, code: code, text: String(decoding: content, as: UTF8.self))
+        case .unrecognised: memory.forgetRenameSource()
+        }
     }
 
     private mutating func goLive(_ output: inout Output) {
@@ -310,9 +341,9 @@ public struct ControlSessionKeeper: Sendable {
         for event in commandSplitter.feed(bytes) {
             switch event {
             case .line(let raw):
-                inFlight.append(FTPCommandLine(line: Array(RawLineSplitter.content(of: raw))) ?? FTPCommandLine(verb: "XXXX"))
+                inFlight.append(FTPCommandLine(line: Array(RawLineSplitter.content(of: raw))).map(SentLine.command) ?? .unrecognised)
             case .overlongStart:
-                inFlight.append(FTPCommandLine(verb: "XXXX"))
+                inFlight.append(.unrecognised)
             case .overlongRest:
                 break
             }
@@ -326,7 +357,7 @@ public struct ControlSessionKeeper: Sendable {
             return
         }
         guard !inFlight.isEmpty else { return }
-        memory.observe(inFlight.removeFirst(), code: code, text: String(decoding: content, as: UTF8.self))
+        observe(inFlight.removeFirst(), code: code, content)
     }
 
     /// The code when `content` ends a reply with a final (≥ 200) code.

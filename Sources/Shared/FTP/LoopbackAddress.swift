@@ -1,12 +1,17 @@
-/// Recognises loopback addresses in text form: IPv4 127.0.0.0/8, IPv6 ::1 and IPv4-mapped ::ffff:127.x.x.x.
-/// The rewriter connects active-mode data connections only to these.
+import Posix
+
+/// Recognises loopback addresses in text form (`LoopbackRule`: IPv4 127.0.0.0/8, IPv6 ::1, IPv4-mapped
+/// ::ffff:127.x.x.x). The rewriter connects active-mode data connections only to these.
 public enum LoopbackAddress {
     public static func isLoopback(_ host: String) -> Bool {
-        if let octets = PassiveEndpoint.ipv4Octets(host) { return octets[0] == 127 }
+        if let octets = PassiveEndpoint.ipv4Octets(host) { return LoopbackRule.isLoopback(ipv4: octets.map(UInt8.init)) }
         guard let bytes = ipv6Bytes(host) else { return false }
-        let loopback: [UInt8] = Array(repeating: 0, count: 15) + [1]
-        let mappedPrefix: [UInt8] = Array(repeating: 0, count: 10) + [0xFF, 0xFF]
-        return bytes == loopback || (Array(bytes[0..<12]) == mappedPrefix && bytes[12] == 127)
+        return LoopbackRule.isLoopback(ipv6: bytes)
+    }
+
+    /// A listening address only this host can reach: a loopback address, or `localhost`.
+    public static func isLocalOnly(bindAddress: String) -> Bool {
+        bindAddress == "localhost" || isLoopback(bindAddress)
     }
 
     private static let ipv6ByteCount = 16

@@ -181,10 +181,9 @@ extension Session {
     func logTransfer(_ verb: String, _ path: VirtualPath, bytes: Int64, started: Double, end: TransferEnd) {
         let seconds = max(Monotonic.now() - started, 1e-6)
         let rate = Double(bytes) / seconds / 1_048_576
-        let moved = "\(ByteCount.format(Int(bytes)))"
         let line = end == .completed
-            ? "\(verb) \(path) \(moved) \(ByteCount.duration(seconds)) \(ByteCount.rate(bytes: Int(bytes), seconds: seconds))"
-            : "\(verb) \(path) failed after \(moved), \(ByteCount.duration(seconds)): \(end)"
+            ? TransferLine.completed("\(verb) \(path)", bytes: Int(bytes), seconds: seconds)
+            : TransferLine.failed("\(verb) \(path)", moved: (Int(bytes), seconds), reason: "\(end)")
         logger.notice("\(line)", metadata: [
             "path": "\(path)", "bytes": "\(bytes)", "seconds": "\(String(format: "%.3f", seconds))",
             "rate": "\(String(format: "%.1f", rate)) MiB/s", "end": "\(end)",

@@ -97,11 +97,9 @@ public struct SocketAddress: Sendable, Equatable, Hashable, CustomStringConverti
         return withUnsafeBytes(of: &copy) { raw in
             switch family {
             case .ipv4:
-                return UInt32(bigEndian: raw.load(as: sockaddr_in.self).sin_addr.s_addr) >> 24 == 127
+                return LoopbackRule.isLoopback(ipv4: withUnsafeBytes(of: raw.load(as: sockaddr_in.self).sin_addr) { Array($0) })
             case .ipv6:
-                let bytes = withUnsafeBytes(of: raw.load(as: sockaddr_in6.self).sin6_addr) { Array($0) }
-                if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }
-                return bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF && bytes[12] == 127
+                return LoopbackRule.isLoopback(ipv6: withUnsafeBytes(of: raw.load(as: sockaddr_in6.self).sin6_addr) { Array($0) })
             }
         }
     }

@@ -11,7 +11,7 @@ struct AdoptedConnection: Sendable {
     let target: ForwardTarget
     /// Active mode: told (on the receiving loop's thread) whether the channel opened; it relays the outcome to the
     /// loop whose control connection asked (`PoolMember.postReport`).
-    var report: (@Sendable (String?) -> Void)? = nil
+    var report: (@Sendable (ChannelOpenOutcome) -> Void)? = nil
     /// Counts the connection's bytes for its transfer line and `status`.
     var meter: TransferMeter? = nil
     /// A control connection: the receiving loop gives it the control filter, made for this local address (the one

@@ -9,15 +9,21 @@ final class DataListenerRegistry {
         let id: Int
     }
 
-    /// A passive listener nobody connects to is closed after this long.
-    static let unusedListenerTimeout: TimeInterval = 60
+    /// A passive listener nobody connects to is closed after this long (the product's value; tests shorten it
+    /// through `Tunnel.listenerTimeoutOverride`).
+    static let defaultUnusedListenerTimeout: TimeInterval = 60
 
+    let unusedListenerTimeout: TimeInterval
     private var entries: [Key: (listener: LocalListener, expires: Date)] = [:]
+
+    init(unusedListenerTimeout: TimeInterval = DataListenerRegistry.defaultUnusedListenerTimeout) {
+        self.unusedListenerTimeout = unusedListenerTimeout
+    }
 
     var count: Int { entries.count }
 
     func add(_ listener: LocalListener, key: Key, now: Date = Date()) {
-        entries[key] = (listener, now.addingTimeInterval(Self.unusedListenerTimeout))
+        entries[key] = (listener, now.addingTimeInterval(unusedListenerTimeout))
     }
 
     /// Drops and returns the listener of `key` (nil when it accepted or expired already).

@@ -60,8 +60,8 @@ final class Forward {
     var channel: SSHChannel?
     /// A libssh2 write from `toChannel` is waiting for window (EAGAIN with only inbound blocked).
     var writeWaitsForWindow = false
-    /// Active mode: told once whether the channel opened (nil) or why not.
-    var onChannelOpen: ((String?) -> Void)?
+    /// Active mode: told once whether the channel opened.
+    var onChannelOpen: ((ChannelOpenOutcome) -> Void)?
     /// Active mode while connecting: the check the connection made must pass, and whom to tell when it does not.
     var activeCheck: (targetGuard: ActiveTargetGuard, refused: (String) -> Void)?
     /// The next channel that opens replaces one lost with its SSH session: the filter is told.

@@ -32,6 +32,8 @@ final class ForwardingLoop: LaneHost {
         var keepaliveCountMax = 3
         /// ServerAlive probes a session may send (libssh2 keeps each reply); it is replaced before they run out.
         var keepaliveProbeBudget = ServerAliveMonitor.defaultProbeLimit
+        /// Rewrite mode: a data listener nobody connects to is closed after this long.
+        var unusedListenerTimeout = DataListenerRegistry.defaultUnusedListenerTimeout
         /// Makes the filter of each new control connection (rewrite mode's rewriter, fixed mode's PORT guard),
         /// given the address the client connected to.
         var controlFilter: (@Sendable (ForwardingControl, SocketAddress) -> StreamFilter)?
@@ -90,10 +92,10 @@ final class ForwardingLoop: LaneHost {
     /// Forwards counted in `pool.member`'s load.
     private var pooledForwards = Set<Int>()
     /// Active-mode completions of connections dispatched to another pool session, by token.
-    private var awaitedReports: [Int: (String?) -> Void] = [:]
+    private var awaitedReports: [Int: (ChannelOpenOutcome) -> Void] = [:]
     private var nextReportToken = 1
     /// Rewrite mode's one-shot data listeners that have not accepted yet.
-    let dataListeners = DataListenerRegistry()
+    let dataListeners: DataListenerRegistry
     /// Early data channels waiting for their listener's client (at most one per control connection).
     var earlyChannels = EarlyChannelTable()
     /// `maximumConnections` reached: logged once until a connection is accepted again.
@@ -106,6 +108,7 @@ final class ForwardingLoop: LaneHost {
         self.wakeUp = wakeUp
         self.logger = logger
         self.shouldStop = shouldStop
+        dataListeners = DataListenerRegistry(unusedListenerTimeout: configuration.unusedListenerTimeout)
         sessions = SessionSupervisor(first: session, host: self, configuration: configuration, wakeUp: wakeUp, logger: logger)
     }
 
@@ -466,7 +469,12 @@ final class ForwardingLoop: LaneHost {
         }
         let forward = Forward(id: nextID, fd: started.fd, peer: client.host, peerPort: client.port, localPort: client.port,
                               target: target, filter: nil, bufferSize: configuration.bufferSize)
-        forward.onChannelOpen = { completion($0.map { .failed($0) } ?? .connected) }
+        forward.onChannelOpen = { outcome in
+            switch outcome {
+            case .opened: completion(.connected)
+            case .failed(let reason): completion(.failed(reason))
+            }
+        }
         forward.activeCheck = (targetGuard, { completion(.refused($0)) })
         forward.meter = meter
         configuration.activity?.connectionOpened(control: false)
@@ -518,7 +526,7 @@ final class ForwardingLoop: LaneHost {
         forward.onChannelOpen = nil
         forward.state = .done
         finish(forward)
-        report?(reason)
+        report?(.failed(reason))
     }
 
     /// Active-mode data connections are spread over the pool like passive ones. The channel-open report comes back
@@ -539,12 +547,12 @@ final class ForwardingLoop: LaneHost {
         connection.meter = forward.meter
         forward.meter = nil
         configuration.activity?.connectionClosed(control: false)
-        connection.report = { failure in member.postReport(token: token, failure: failure) }
+        connection.report = { outcome in member.postReport(token: token, outcome: outcome) }
         // The socket now belongs to the receiving loop: this forward only leaves the list.
         forward.state = .done
         forwards.removeAll { $0 === forward }
         if pool.dispatcher.dispatch(connection) == nil {
-            awaitedReports.removeValue(forKey: token)?("no SSH session is left to carry the data connection")
+            awaitedReports.removeValue(forKey: token)?(.failed("no SSH session is left to carry the data connection"))
         }
     }
 
@@ -552,7 +560,7 @@ final class ForwardingLoop: LaneHost {
     private func deliverReports() -> Bool {
         guard let pool else { return false }
         let reports = pool.member.takeReports()
-        for report in reports { awaitedReports.removeValue(forKey: report.token)?(report.failure) }
+        for report in reports { awaitedReports.removeValue(forKey: report.token)?(report.outcome) }
         return !reports.isEmpty
     }
 
@@ -569,7 +577,7 @@ final class ForwardingLoop: LaneHost {
         configuration.activity?.connectionClosed(control: forward.filter != nil)
         if let report = forward.onChannelOpen {
             forward.onChannelOpen = nil
-            report("the connection closed before its channel opened")
+            report(.failed("the connection closed before its channel opened"))
         }
         if forward.awaitingLocal {
             logger.info("early data channel to \(forward.target) closed: no client connected to port \(forward.localPort)", metadata: ["conn": "\(forward.id)"])
@@ -600,7 +608,7 @@ final class ForwardingLoop: LaneHost {
 
     private func expireDataListeners() {
         for listener in dataListeners.removeExpired() {
-            logger.info("closing the data listener on port \(listener.port): no connection within \(Int(DataListenerRegistry.unusedListenerTimeout)) s")
+            logger.info("closing the data listener on port \(listener.port): no connection within \(Int(dataListeners.unusedListenerTimeout)) s")
             dropListener(listener)
         }
     }

@@ -10,7 +10,7 @@ final class PoolMember: @unchecked Sendable {
     private let lock = NSLock()
     private var inbox: [AdoptedConnection] = []
     /// Channel-open outcomes of active-mode connections this loop dispatched elsewhere, by token.
-    private var reports: [(token: Int, failure: String?)] = []
+    private var reports: [(token: Int, outcome: ChannelOpenOutcome)] = []
     private var load = 0
     private var closed = false
     private var connected = true
@@ -62,13 +62,13 @@ final class PoolMember: @unchecked Sendable {
     }
 
     /// Any thread: the outcome of an active-mode connection's channel for this loop's filter; wakes the loop.
-    func postReport(token: Int, failure: String?) {
-        lock.withLock { reports.append((token, failure)) }
+    func postReport(token: Int, outcome: ChannelOpenOutcome) {
+        lock.withLock { reports.append((token, outcome)) }
         wakeUp.wake()
     }
 
     /// Loop thread: outcomes posted since the last call.
-    func takeReports() -> [(token: Int, failure: String?)] {
+    func takeReports() -> [(token: Int, outcome: ChannelOpenOutcome)] {
         lock.withLock {
             defer { reports.removeAll(keepingCapacity: true) }
             return reports

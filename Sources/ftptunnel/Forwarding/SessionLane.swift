@@ -280,7 +280,7 @@ final class SessionLane {
         forward.state = .opening(since: since, abandoned: true)
         logger.warning("the SSH server has not opened the channel to \(forward.target) within \(Int(deadline)) s; giving up on that connection (the server may be unreachable from the SSH host or dropping connections)",
                        metadata: ["conn": "\(forward.id)"])
-        report(forward, failure: "the SSH server did not open the channel to \(forward.target) within \(Int(deadline)) s")
+        report(forward, .failed("the SSH server did not open the channel to \(forward.target) within \(Int(deadline)) s"))
         forward.broken = true
         host.finish(forward)  // closes the client side; the forward stays here, opening, until libssh2 is done
     }
@@ -312,7 +312,7 @@ final class SessionLane {
                 }
                 forward.state = .open
                 logger.info("channel open", metadata: ["conn": "\(forward.id)"])
-                report(forward, failure: nil)
+                report(forward, .opened)
                 if forward.resuming {
                     forward.resuming = false
                     forward.filter?.serverReconnected()
@@ -328,17 +328,17 @@ final class SessionLane {
                 return true
             }
             logger.error("the SSH server refused to open a channel to \(forward.target) for the connection from \(forward.peer):\(forward.peerPort): \(failure.message); the tunnel stays up (check AllowTcpForwarding on the server and that the FTP server listens at \(forward.target))")
-            report(forward, failure: "the SSH server refused the channel to \(forward.target): \(failure.message)")
+            report(forward, .failed("the SSH server refused the channel to \(forward.target): \(failure.message)"))
             forward.broken = true
             host.finish(forward)
             return true
         }
     }
 
-    private func report(_ forward: Forward, failure: String?) {
+    private func report(_ forward: Forward, _ outcome: ChannelOpenOutcome) {
         guard let report = forward.onChannelOpen else { return }
         forward.onChannelOpen = nil
-        report(failure)
+        report(outcome)
     }
 
     private func read(_ forward: Forward) throws -> Bool {

@@ -97,9 +97,8 @@ final class TransferReporter {
         let moved = bytes.flatMap { bytes in seconds.map { (bytes, $0) } }
         if (200..<300).contains(reply.code) {
             guard let (bytes, seconds) = moved else { return "\(transfer.title) done (\(reply.code) \(reply.text))" }
-            return "\(transfer.title) \(ByteCount.format(bytes)) \(ByteCount.duration(seconds)) \(ByteCount.rate(bytes: bytes, seconds: seconds))"
+            return TransferLine.completed(transfer.title, bytes: bytes, seconds: seconds)
         }
-        let after = moved.map { " after \(ByteCount.format($0.0)), \(ByteCount.duration($0.1))" } ?? ""
-        return "\(transfer.title) failed\(after): \(reply.code) \(reply.text)"
+        return TransferLine.failed(transfer.title, moved: moved.map { (bytes: $0.0, seconds: $0.1) }, reason: "\(reply.code) \(reply.text)")
     }
 }

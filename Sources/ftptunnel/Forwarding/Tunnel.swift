@@ -68,6 +68,18 @@ final class Tunnel: @unchecked Sendable {
         return budget
     }
 
+    /// Hidden, for tests: `FTPTUNNEL_DATA_LISTENER_TIMEOUT=N` (1-60) closes a rewrite-mode data listener nobody
+    /// connects to after N seconds instead of 60, so its expiry can be watched within seconds.
+    static var listenerTimeoutOverride: TimeInterval? {
+        listenerTimeout(from: ProcessInfo.processInfo.environment)
+    }
+
+    static func listenerTimeout(from environment: [String: String]) -> TimeInterval? {
+        guard let text = environment["FTPTUNNEL_DATA_LISTENER_TIMEOUT"], let seconds = Int(text),
+              (1...Int(DataListenerRegistry.defaultUnusedListenerTimeout)).contains(seconds) else { return nil }
+        return TimeInterval(seconds)
+    }
+
     /// Connects, verifies the host key, authenticates, binds every listener, calls `onReady` once,
     /// then forwards until `stop()` is called or a fatal error occurs (thrown). Blocks the calling thread.
     func run(onReady: @escaping @Sendable (TunnelReady) -> Void) throws {
@@ -92,6 +104,7 @@ final class Tunnel: @unchecked Sendable {
             bindAddress: settings.bindAddress,
             dataPorts: rewrite ? settings.passivePorts.map { $0.lower...$0.upper } : nil)
         if let budget = Self.probeBudgetOverride { configuration.keepaliveProbeBudget = budget }
+        if let timeout = Self.listenerTimeoutOverride { configuration.unusedListenerTimeout = timeout }
         if settings.dataWindowAuto { configuration.dataWindowMaximum = settings.dataWindowMax }
         configuration.connectionLogLevel = ownConnections || rewrite ? .info : .notice
         configuration.activity = activity
@@ -224,7 +237,7 @@ final class Tunnel: @unchecked Sendable {
         for port in forwardedPorts.map({ Array($0.ports) }) ?? [] {
             listeners.append(try LocalListener(address: address, port: port, target: ForwardTarget(host: settings.ftpHost, port: port)))
         }
-        if address != "127.0.0.1" && address != "::1" && address != "localhost" {
+        if !LoopbackAddress.isLocalOnly(bindAddress: address) {
             logger.warning("listening on \(address), not loopback only: anyone who can reach this address can use the tunnel")
         }
         return listeners
