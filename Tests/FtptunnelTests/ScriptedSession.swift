@@ -5,8 +5,9 @@ import Foundation
 /// A scripted stand-in for one libssh2 session (`SessionIO`) and its channels, for driving the real `SessionLane`
 /// without a network. It plays libssh2 1.10's rules for a half-sent packet: after a sending call returned EAGAIN with
 /// the outbound direction blocked, only that identical call may continue it (same channel; for a write the same
-/// buffer address, length and bytes). Any other call meanwhile is recorded as a violation and, as libssh2 does,
-/// the half-sent packet is lost. Every call the lane makes is logged in order.
+/// buffer address, length and bytes). Any other call meanwhile is recorded as a violation, and the half-sent packet
+/// goes out with it as it does in libssh2: a write whose call reported EAGAIN reaches the server anyway, so a lane
+/// that offers those bytes again duplicates them. Every call the lane makes is logged in order.
 final class ScriptedSession: SessionIO {
     /// What one call does.
     enum Step: Equatable {
@@ -43,7 +44,7 @@ final class ScriptedSession: SessionIO {
     var decide: ((Call) -> Step)?
     private var queued: [String: [Step]] = [:]
     /// The half-sent packet: the call that must come next, and a write's bytes.
-    private(set) var held: (call: Call, bytes: [UInt8])?
+    private(set) var held: (call: Call, bytes: [UInt8], goesOut: () -> Void)?
     private var directions: (inbound: Bool, outbound: Bool) = (false, false)
     /// Largest payload of one packet (libssh2 writes at most one packet per call).
     let packetSize = 32768
@@ -109,13 +110,13 @@ final class ScriptedSession: SessionIO {
 
     /// Logs `call`, checks it against a half-sent packet, and returns its step (thrown for `.fail`). A completed
     /// retry releases the packet; `.halfSent` holds this one.
-    func begin(_ call: Call, bytes: [UInt8], forced: Step? = nil) throws -> Step {
+    /// `goesOut`: what the server receives of a half-sent packet when another call pushes it out.
+    func begin(_ call: Call, bytes: [UInt8], forced: Step? = nil, goesOut: @escaping () -> Void = {}) throws -> Step {
         if let held {
-            if held.call == call && held.bytes == bytes {
-                self.held = nil
-            } else {
+            self.held = nil
+            if held.call != call || held.bytes != bytes {
                 violations.append("\(call) while \(held.call) was half sent")
-                self.held = nil  // libssh2 loses (or corrupts) the half-sent packet
+                held.goesOut()
             }
         }
         var step = forced ?? decide?(call) ?? .proceed
@@ -127,7 +128,7 @@ final class ScriptedSession: SessionIO {
         log.append((call, step))
         switch step {
         case .halfSent:
-            held = (call, bytes)
+            held = (call, bytes, goesOut)
             directions = (false, true)
         case .waitForServer:
             directions = (true, false)
@@ -210,7 +211,9 @@ final class ScriptedChannel: ChannelIO {
         let packet = session.heldPacket(for: write)?.count ?? min(buffer.count, session.packetSize, sendWindow)
         let bytes = Array(buffer.prefix(packet))
         // Out of window: nothing to send, it waits for the server's window adjust.
-        let step = try session.begin(write, bytes: bytes, forced: packet == 0 ? .waitForServer : nil)
+        let step = try session.begin(write, bytes: bytes, forced: packet == 0 ? .waitForServer : nil) { [unowned self] in
+            received += bytes
+        }
         switch step {
         case .halfSent, .waitForServer, .fail: return .wouldBlock
         case .proceed, .short:
