@@ -1,6 +1,7 @@
 /// The libssh2 channel calls a `SessionLane` makes: `SSHChannel` in the product, a scripted fake in the lane's
-/// unit tests. Class-bound (a forward holds its channel by reference; a call through the protocol is one indirect
-/// call, nothing next to the libssh2 call behind it). Results and failures as `LibSSH2.call` classifies them:
+/// unit tests. Class-bound: a forward holds its channel by reference. Internal with one conformance in the module, so
+/// an optimised whole-module build calls `SSHChannel` (and libssh2) directly, as without the protocol; keep it
+/// internal. Results and failures as `LibSSH2.call` classifies them:
 /// `.wouldBlock` on EAGAIN (ask the session's `blockDirections` why), `LibSSH2Failure` otherwise.
 protocol ChannelIO: AnyObject {
     /// `close` completed (or failed at channel level): only `free` remains.
