@@ -57,7 +57,7 @@ final class Forward {
     var downstream: Downstream = .flowing
     /// The local socket failed (reset) or the channel failed: stop moving bytes and close.
     var broken = false
-    var channel: SSHChannel?
+    var channel: (any ChannelIO)?
     /// A libssh2 write from `toChannel` is waiting for window (EAGAIN with only inbound blocked).
     var writeWaitsForWindow = false
     /// Active mode: told once whether the channel opened.

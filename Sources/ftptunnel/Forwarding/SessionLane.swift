@@ -37,7 +37,8 @@ final class SessionLane {
 
     /// 1 for the lane the loop started with; further lanes are opened on demand.
     let number: Int
-    let session: SSHSession
+    /// `SSHSession` in the product; the lane's unit tests drive it with a scripted fake.
+    let session: any SessionIO
     private unowned let host: LaneHost
     private let logger: Logger
     private let window: Int
@@ -75,7 +76,7 @@ final class SessionLane {
     /// Receive window of control channels (commands and replies are small).
     static let controlWindow = 256 << 10
 
-    init(number: Int, session: SSHSession, host: LaneHost, logger: Logger, window: Int, windowMaximum: Int?,
+    init(number: Int, session: any SessionIO, host: LaneHost, logger: Logger, window: Int, windowMaximum: Int?,
          packetSize: Int, keepaliveInterval: Int, keepaliveCountMax: Int,
          probeBudget: Int = ServerAliveMonitor.defaultProbeLimit) {
         self.number = number
@@ -287,10 +288,10 @@ final class SessionLane {
 
     private func open(_ forward: Forward, now: Date) throws -> Bool {
         let outcome = try attempt(.open(forward)) {
-            try session.openDirectTCPIP(host: forward.target.host, port: forward.target.port,
-                                        originatorHost: forward.peer, originatorPort: forward.peerPort,
-                                        window: forward.filter == nil ? window : Self.controlWindow,
-                                        packetSize: packetSize)
+            try session.openDirectTCPIPChannel(host: forward.target.host, port: forward.target.port,
+                                               originatorHost: forward.peer, originatorPort: forward.peerPort,
+                                               window: forward.filter == nil ? window : Self.controlWindow,
+                                               packetSize: packetSize)
         }
         switch outcome {
         case .blocked:
