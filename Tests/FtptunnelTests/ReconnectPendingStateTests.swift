@@ -50,9 +50,7 @@ import TestSupport
             let before = lost()
             let sessions = world.sshd.sessionProcesses
             try #require(!sessions.isEmpty, "no SSH session to drop")
-            for session in sessions {
-                for pid in [session] + ProcessTree.descendants(of: session) { kill(pid, SIGKILL) }
-            }
+            for session in sessions { world.sshd.killSession(session) }
             try Deadline.wait(for: "the tunnel to notice the lost session", seconds: 20) { lost() > before }
         }
     }

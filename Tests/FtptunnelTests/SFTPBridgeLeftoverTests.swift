@@ -18,9 +18,7 @@ import TestSupport
         let upload = try slowUpload(world.local("new.bin"), to: "\(world.url)/keep.bin")
         let temporary = try waitForPartialTemporary(in: world.root)
         // The SSH connection drops: sshd's processes of that session die.
-        for victim in world.sshd.sessionProcesses {
-            for pid in [victim] + ProcessTree.descendants(of: victim) { kill(pid, SIGKILL) }
-        }
+        world.sshd.killSessions()
         #expect(try upload.waitForExit(seconds: 30) != 0, "the cut upload fails")
         try Deadline.wait(for: "the bridge to note the temporary left on the server") {
             world.bridge.output.contains("left on the server")

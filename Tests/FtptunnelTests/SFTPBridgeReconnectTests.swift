@@ -20,9 +20,7 @@ import TestSupport
 
     /// Kills the per-connection sshd processes (and their children): the SSH connections drop, sshd still listens.
     static func killSessions(_ world: SFTPBridgeWorld) {
-        for victim in world.sshd.sessionProcesses {
-            for pid in [victim] + ProcessTree.descendants(of: victim) { kill(pid, SIGKILL) }
-        }
+        world.sshd.killSessions()
     }
 
     @Test func anIdleSessionInASubdirectoryKeepsWorkingAfterAnSSHDRestart() throws {

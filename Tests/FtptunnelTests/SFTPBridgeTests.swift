@@ -283,7 +283,7 @@ import TestSupport
         #expect(control.command("USER me")?.hasPrefix("230 ") == true)
         #expect(control.command("SIZE file.txt") == "213 10")
         let victim = try #require(world.sshd.sessionProcesses.first)
-        for pid in [victim] + ProcessTree.descendants(of: victim) { kill(pid, SIGKILL) }
+        world.sshd.killSession(victim)
         let reply = control.command("SIZE file.txt")
         #expect(reply == "421 Connection to the file server lost; closing the session.", "\(reply ?? "nil")\n\(world.bridge.output)")
         #expect(world.bridge.output.contains("Reconnect is off"), "\(world.bridge.output)")

@@ -47,11 +47,7 @@ final class DropWorld: @unchecked Sendable {
     }
 
     /// `pkill -KILL -P <sshd>`: every per-connection sshd (the tunnel's SSH sessions) dies at once.
-    func killSessions() -> Int {
-        let victims = sshd.sessionProcesses
-        for pid in victims { kill(pid, SIGKILL) }
-        return victims.count
-    }
+    func killSessions() -> Int { sshd.killSessions() }
 
     /// The pool session (`session=N` in the tunnel's -v log) that accepted the connection from the client's local
     /// `port` (its control or data connection).
@@ -207,7 +203,7 @@ final class DropWorld: @unchecked Sendable {
             if dataSession != controlSession { split += 1 }
             let victim = try #require(sessionPIDs[dataSession])
             let losses = world.tunnel.output.components(separatedBy: "reconnecting in").count
-            kill(victim, SIGKILL)
+            world.sshd.killSession(victim)
             try Deadline.wait(for: "the tunnel to notice the loss (run \(run))", seconds: 20) {
                 world.tunnel.output.components(separatedBy: "reconnecting in").count > losses
             }
@@ -262,7 +258,7 @@ final class DropWorld: @unchecked Sendable {
         #expect(Set(used.map(\.control)).count > 1, "control connections on more than one session: \(used)\n\(world.tunnel.output)")
 
         let victim = try #require(world.sshd.sessionProcesses.last)
-        kill(victim, SIGKILL)
+        world.sshd.killSession(victim)
         let lost = try Deadline.value(of: "the tunnel to name the lost session", seconds: 60) { () -> Int? in
             guard let line = world.tunnel.output.split(whereSeparator: \.isNewline).first(where: { $0.contains("reconnecting in") }),
                   let range = line.range(of: #"session=(\d+)"#, options: .regularExpression) else { return nil }
@@ -309,7 +305,7 @@ final class DropWorld: @unchecked Sendable {
         let client = try ManagedProcess(try which("python3"), ["-c", DropWorld.clientScript, LoopbackNet.clientSide,
                                                               "\(tunnel.localPort)", "RETR", "big.bin", "-", go])
         try client.waitForOutput(containing: "STARTED", seconds: 30)
-        for pid in recipe.sshd.sessionProcesses { kill(pid, SIGKILL) }
+        recipe.sshd.killSessions()
         try Deadline.wait(for: "the tunnel to notice the loss", seconds: 20) { tunnel.output.contains("reconnecting in") }
         #expect(FileManager.default.createFile(atPath: go, contents: nil))
         _ = try client.waitForExit(seconds: 60)

@@ -100,7 +100,7 @@ final class PoolRewriteWorld: @unchecked Sendable {
         }
         // The newest per-connection sshd carries session 2 (data connections only).
         let victim = try #require(sshd.sessionProcesses.last)
-        for pid in [victim] + ProcessTree.descendants(of: victim) { kill(pid, SIGKILL) }
+        sshd.killSession(victim)
 
         var completed = 0
         for (index, process) in transfers.enumerated() {

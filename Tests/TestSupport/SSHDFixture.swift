@@ -81,6 +81,21 @@ public final class SSHDFixture: @unchecked Sendable {
         try start()
     }
 
+    /// SIGKILLs one session process and everything below it: sshd's post-authentication child holds the connection
+    /// too, and outlives its killed monitor until it next needs it (tens of seconds), so killing the monitor alone
+    /// does not end the session at once.
+    public func killSession(_ pid: pid_t) {
+        for victim in [pid] + ProcessTree.descendants(of: pid) { Glibc.kill(victim, SIGKILL) }
+    }
+
+    /// Ends every SSH session (`killSession` on each); sshd still listens. Returns how many there were.
+    @discardableResult
+    public func killSessions() -> Int {
+        let victims = sessionProcesses
+        for pid in victims { killSession(pid) }
+        return victims.count
+    }
+
     /// The per-connection sshd processes (direct children of the listening sshd), oldest first: one per SSH
     /// session, each the parent of that session's other processes.
     public var sessionProcesses: [pid_t] {

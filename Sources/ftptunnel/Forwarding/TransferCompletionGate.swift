@@ -24,7 +24,9 @@ import Shared
 /// A multi-line reply is collected whole (up to `maximumReplyBytes`, beyond which it passes line by line), so a
 /// replacement never leaves the client inside a reply. Lives on the control connection's loop thread.
 final class TransferCompletionGate {
-    static let stallLimit: TimeInterval = 30
+    /// Long enough that a client pausing its reads is never told 426 for a transfer that completes (vsftpd's own
+    /// data_connection_timeout is 300 s); the hold costs only the held reply.
+    static let stallLimit: TimeInterval = 300
     static let maximumReplyBytes = 64 << 10
 
     /// The reply that replaces a positive one whose data did not arrive whole.
