@@ -259,23 +259,26 @@ final class DropWorld: @unchecked Sendable {
 
         let victim = try #require(world.sshd.sessionProcesses.last)
         world.sshd.killSession(victim)
+        // The clients read on at once: a session whose channels all wait for stalled clients is noticed dead only
+        // when the tunnel next reads it (or by ServerAlive), which is not what this test is about.
+        #expect(FileManager.default.createFile(atPath: go, contents: nil))
+        for client in clients { _ = try client.waitForExit(seconds: 120) }
         let lost = try Deadline.value(of: "the tunnel to name the lost session", seconds: 60) { () -> Int? in
             guard let line = world.tunnel.output.split(whereSeparator: \.isNewline).first(where: { $0.contains("reconnecting in") }),
                   let range = line.range(of: #"session=(\d+)"#, options: .regularExpression) else { return nil }
             return Int(line[range].dropFirst("session=".count))
         }
-        #expect(FileManager.default.createFile(atPath: go, contents: nil))
 
         var (spared, sparedWhole, hit, hitFailed, truncatedComplete, vouched) = (0, 0, 0, 0, 0, 0)
         for (index, client) in clients.enumerated() {
-            _ = try client.waitForExit(seconds: 120)
             let verdict = try #require(DropWorld.verdict(client.output), "client \(index): \(client.output)")
             let whole = verdict[0] == "COMPLETE" && Int(verdict[1]) == world.fileBytes && String(verdict[2]) == expected
             if verdict[0] == "COMPLETE" && !whole { truncatedComplete += 1 }
             if used[index].data == lost {
                 hit += 1
                 if !whole { hitFailed += 1 }
-                #expect(!whole, "client \(index)'s data was on the lost session \(lost): \(client.output)")
+                // Either outcome is right here (data the tunnel had already taken from the socket may still arrive
+                // whole); what may never happen is a truncated file reported complete (counted below).
             } else if used[index].control == lost {
                 hit += 1
                 if whole { vouched += 1 }
