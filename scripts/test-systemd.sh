@@ -242,7 +242,7 @@ timeout 60 nsenter -t "$CONTAINER" -a env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin 
 state=$(user_systemctl show -p ActiveState,SubState "ftptunnel@$SITE.service" | paste -sd' ')
 [ "$state" = "ActiveState=active SubState=running" ] || fail "ftptunnel@$SITE.service after start: $state"
 # journald reads the service's stderr and its notifications on separate sockets: the line may land a little later.
-ready_logged() { user_journal "ftptunnel@$SITE.service" | grep -q "ftptunnel: ready"; }
+ready_logged() { user_journal "ftptunnel@$SITE.service" | grep "ftptunnel: ready" >/dev/null; }
 wait_until 10 ready_logged || fail "ftptunnel@$SITE.service is active without its ready line in the journal"
 listening "$CLIENT" "$LOCAL_PORT" || fail "ftptunnel@$SITE.service is ready but nothing listens on $CLIENT:$LOCAL_PORT"
 # The user unit's sandbox as the kernel holds it: NoNewPrivileges=, and SystemCallArchitectures= as a seccomp filter.
@@ -266,7 +266,7 @@ owned -m 0644 /mnt/test/bad.conf "$THOME/.config/ftptunnel/profiles/bad.conf"
   systemctl --user -M "$TUNNEL_USER@" start ftptunnel@bad.service >/dev/null 2>&1 || fail "ftptunnel@bad started with a misspelt keyword"
 state=$(user_systemctl show -p ActiveState,Result,ExecMainStatus ftptunnel@bad.service | sort | paste -sd' ')
 [ "$state" = "ActiveState=failed ExecMainStatus=2 Result=exit-code" ] || fail "ftptunnel@bad after a bad profile: $state (want failed for good, exit 2)"
-bad_logged() { user_journal ftptunnel@bad.service | grep -q "bad.conf:2: FTPHots: unknown keyword — did you mean FTPHost?"; }
+bad_logged() { user_journal ftptunnel@bad.service | grep "bad.conf:2: FTPHots: unknown keyword — did you mean FTPHost?" >/dev/null; }
 wait_until 10 bad_logged || fail "the journal lacks the profile error: $(user_journal ftptunnel@bad.service | tail -n 5)"
 user_systemctl reset-failed ftptunnel@bad.service
 ok "ftptunnel@bad (misspelt keyword) failed for good with exit 2, no restart; the journal names bad.conf line 2"
@@ -352,7 +352,7 @@ wait_until 20 grep -qs '^AFTER' "$W/idle.log" || fail "the idle client read noth
 grep -q '^AFTER 421' "$W/idle.log" || fail "the idle client got '$(sed -n 's/^AFTER //p' "$W/idle.log")' instead of 421"
 wait_until 20 grep -qs '^AFTER' "$W/stalled.log" || fail "the stalled download read no reply as pasvd stopped"
 grep -q '^AFTER 4' "$W/stalled.log" || fail "the stalled download got '$(sed -n 's/^AFTER //p' "$W/stalled.log")' instead of a 4xx"
-inside journalctl --no-pager -u pasvd.service | grep -q "grace period over, aborting the sessions of 1 worker" \
+inside journalctl --no-pager -u pasvd.service | grep "grace period over, aborting the sessions of 1 worker" >/dev/null \
   || fail "pasvd.service stopped without aborting the stalled download: $(inside journalctl --no-pager -u pasvd.service | tail -n 8)"
 clean_stop system_systemctl pasvd.service
 ok "systemctl stop pasvd.service in ${stop_seconds}s: the idle client got 421, the stalled download $(sed -n 's/^AFTER \([0-9]*\).*/\1/p' "$W/stalled.log") after the grace period; Result=success, exit status 0, no SIGKILL"
@@ -400,7 +400,7 @@ inside systemctl daemon-reload
 inside systemctl start pasvd.service >/dev/null 2>&1 || true  # Type=exec: the start may or may not see the exit
 refused() { [ "$(inside systemctl show -p Result --value pasvd.service)" = exit-code ]; }
 wait_until 20 refused || fail "pasvd.service with RestrictSUIDSGID=yes: $(inside systemctl show -p ActiveState,Result pasvd.service | paste -sd' ')"
-journal_says() { inside journalctl --no-pager -u pasvd.service | grep -q "RestrictSUIDSGID=yes (its seccomp filter refuses openat2)"; }
+journal_says() { inside journalctl --no-pager -u pasvd.service | grep "RestrictSUIDSGID=yes (its seccomp filter refuses openat2)" >/dev/null; }
 wait_until 10 journal_says || fail "the journal does not say why pasvd.service stopped: $(inside journalctl --no-pager -u pasvd.service | tail -n 5)"
 inside journalctl --no-pager -u pasvd.service | grep "openat2(2) fails" | tail -n 1 | sed 's/^/  /'
 inside rm /etc/systemd/system/pasvd.service.d/restrict-suid.conf
