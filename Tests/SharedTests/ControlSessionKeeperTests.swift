@@ -59,19 +59,26 @@ import Testing
         #expect(Self.text(keeper.fromServer(Self.bytes("200 noop\r\n")).toFilter) == "200 noop\r\n")
     }
 
-    @Test func harmlessCommandsAreResentAndChangesGet451() {
-        var keeper = Self.establishedKeeper()
-        _ = keeper.sentToServer(Self.bytes("PWD\r\nDELE x\r\nSIZE y\r\n"))
+    /// Loses the session, reconnects and feeds the new server's replies to the replayed login, TYPE and CWD and to
+    /// a PWD and a SIZE: what went to the server and what reached the filter.
+    static func resumeWithPWDAndSIZE(_ keeper: inout ControlSessionKeeper) -> (sent: [UInt8], toFilter: [UInt8]) {
         _ = keeper.sessionLost()
         keeper.serverReconnected()
         var sent: [UInt8] = []
         var toFilter: [UInt8] = []
         for reply in ["220 new", "331 pw", "230 ok", "200 binary", "250 ok", "250 ok",
                       "257 \"/pub/incoming\"", "213 42"] {
-            let output = keeper.fromServer(Self.bytes(reply + "\r\n"))
+            let output = keeper.fromServer(bytes(reply + "\r\n"))
             sent += output.toServer
             toFilter += output.toFilter
         }
+        return (sent, toFilter)
+    }
+
+    @Test func harmlessCommandsAreResentAndChangesGet451() {
+        var keeper = Self.establishedKeeper()
+        _ = keeper.sentToServer(Self.bytes("PWD\r\nDELE x\r\nSIZE y\r\n"))
+        let (sent, toFilter) = Self.resumeWithPWDAndSIZE(&keeper)
         #expect(Self.text(sent).hasSuffix("CWD incoming\r\nPWD\r\nSIZE y\r\n"))
         let lines = Self.text(toFilter).components(separatedBy: "\r\n")
         #expect(lines[0] == "257 \"/pub/incoming\"")
@@ -85,16 +92,7 @@ import Testing
     @Test func unrecognisedLinesAreAnsweredInTurnNotResent() {
         var keeper = Self.establishedKeeper()
         _ = keeper.sentToServer(Self.bytes("PWD\r\n12\r\nSIZE y\r\n"))
-        _ = keeper.sessionLost()
-        keeper.serverReconnected()
-        var sent: [UInt8] = []
-        var toFilter: [UInt8] = []
-        for reply in ["220 new", "331 pw", "230 ok", "200 binary", "250 ok", "250 ok",
-                      "257 \"/pub/incoming\"", "213 42"] {
-            let output = keeper.fromServer(Self.bytes(reply + "\r\n"))
-            sent += output.toServer
-            toFilter += output.toFilter
-        }
+        let (sent, toFilter) = Self.resumeWithPWDAndSIZE(&keeper)
         #expect(Self.text(sent).hasSuffix("CWD incoming\r\nPWD\r\nSIZE y\r\n"))
         let lines = Self.text(toFilter).components(separatedBy: "\r\n")
         #expect(lines[0] == "257 \"/pub/incoming\"")
