@@ -137,15 +137,7 @@ struct TunnelLauncher {
         }
         server?.start()
         defer { server?.close() }
-        let signals = SignalWatcher { number in
-            if !tunnel.isForwarding {
-                server?.close()
-                SignalWatcher.exitBeforeReady(number)
-            }
-            SignalWatcher.announceStop(number)
-            notifier?.stopping()
-            tunnel.stop()
-        }
+        let signals = SignalWatcher.stopping(tunnel, server: server) { _ in notifier?.stopping() }
         defer { signals.cancel() }
         do {
             try tunnel.run { ready in
@@ -210,35 +202,5 @@ enum ReadyLine {
             : ""
         return everywhere + "forwarding via \(settings.user)@\(settings.sshHost):\(settings.sshPort) to "
             + "\(settings.ftpHost):\(settings.ftpPort), \(ports)\(tls)"
-    }
-}
-
-/// SIGINT/SIGTERM (and SIGHUP) delivered on a dispatch queue, not in a signal handler; SIGPIPE ignored.
-final class SignalWatcher: @unchecked Sendable {
-    private var sources: [DispatchSourceSignal] = []
-
-    init(handler: @escaping @Sendable (Int32) -> Void) {
-        signal(SIGPIPE, SIG_IGN)
-        for number in [SIGINT, SIGTERM, SIGHUP] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { handler(number) }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    func cancel() { sources.forEach { $0.cancel() } }
-
-    /// A signal during set-up (connecting, a passphrase prompt): restore the terminal and exit 128+N.
-    static func exitBeforeReady(_ number: Int32) -> Never {
-        TerminalEcho.restore()
-        Console.interrupted("interrupted before the tunnel was ready", signal: number)
-        exit(128 + number)
-    }
-
-    /// A signal after ready: one line, then the tunnel closes.
-    static func announceStop(_ number: Int32) {
-        Console.interrupted("\(number == SIGINT ? "interrupted" : "signal \(number) received"): closing the tunnel", signal: number)
     }
 }

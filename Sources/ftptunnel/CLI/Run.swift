@@ -73,15 +73,9 @@ struct CommandRunner {
         }
         server?.start()
         defer { server?.close() }
-        let signals = SignalWatcher { number in
-            if !tunnel.isForwarding {
-                server?.close()
-                SignalWatcher.exitBeforeReady(number)
-            }
-            SignalWatcher.announceStop(number)
+        let signals = SignalWatcher.stopping(tunnel, server: server) { number in
             let pid = child.value
             if pid > 0 { kill(pid, number == SIGHUP ? SIGHUP : SIGTERM) }
-            tunnel.stop()
         }
         defer { signals.cancel() }
 
