@@ -3,46 +3,42 @@ import Posix
 
 /// Two-stage shutdown as file descriptors that poll(2) can watch: `drain` (SIGTERM/SIGINT: stop accepting, end
 /// idle sessions) and `abort` (grace period over, or SIGUSR1 from the listener to a session worker: abort
-/// transfers, dropping partial uploads). Each pipe is written once and never read, so it stays readable.
+/// transfers, dropping partial uploads). Each pipe is woken once and never drained, so it stays readable.
 public final class ShutdownSignal: @unchecked Sendable {
     /// The listener asks a session worker to abort its transfer with this signal once the grace period is over.
     public static let abortSignal = SIGUSR1
     /// Stack size of the signal-waiting thread.
     static let threadStackSize = 256 * 1024
 
-    public let drainFD: Int32
-    public let abortFD: Int32
-    private let drainWriteFD: Int32
-    private let abortWriteFD: Int32
+    private let drainPipe: WakeUpPipe
+    private let abortPipe: WakeUpPipe
     private let lock = NSLock()
     private var drained = false
     private var aborted = false
 
-    public init() {
-        var drainPipe: [Int32] = [0, 0], abortPipe: [Int32] = [0, 0]
-        pipe(&drainPipe)
-        pipe(&abortPipe)
-        for fd in drainPipe + abortPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        drainFD = drainPipe[0]
-        drainWriteFD = drainPipe[1]
-        abortFD = abortPipe[0]
-        abortWriteFD = abortPipe[1]
+    /// Readable once `drain()` was called.
+    public var drainFD: Int32 { drainPipe.readFD }
+    /// Readable once `abort()` was called.
+    public var abortFD: Int32 { abortPipe.readFD }
+
+    /// Fails only when the process is out of descriptors.
+    public init() throws(PosixError) {
+        drainPipe = try WakeUpPipe()
+        abortPipe = try WakeUpPipe()
     }
 
     public func drain() {
         lock.lock(); defer { lock.unlock() }
         guard !drained else { return }
         drained = true
-        var byte: UInt8 = 1
-        _ = write(drainWriteFD, &byte, 1)
+        drainPipe.wake()
     }
 
     public func abort() {
         lock.lock(); defer { lock.unlock() }
         guard !aborted else { return }
         aborted = true
-        var byte: UInt8 = 1
-        _ = write(abortWriteFD, &byte, 1)
+        abortPipe.wake()
     }
 
     /// Blocks SIGTERM, SIGINT and SIGUSR1 in the calling thread (and every thread it starts later) and starts one

@@ -5,18 +5,19 @@ import Glibc
 
 /// Child processes through posix_spawn(3) (never a bare fork: the parent may run Foundation and threads).
 public enum PosixProcess {
-    /// Starts `arguments[0]` (`executable` is the file) with `stdinFD`/`stdoutFD` as its descriptors 0 and 1 and
-    /// stderr inherited; every other descriptor of ours is close-on-exec. The child starts with no blocked
-    /// signals and default dispositions for `defaultSignals`, and with `environment` (nil: ours).
+    /// Starts `arguments[0]` (`executable` is the file; with `searchPath`, a bare name is looked up in PATH like a
+    /// shell does) with `stdinFD`/`stdoutFD` as its descriptors 0 and 1 (nil: ours) and stderr inherited; every
+    /// other descriptor of ours is close-on-exec. The child starts with no blocked signals and default
+    /// dispositions for `defaultSignals`, and with `environment` (nil: ours).
     /// `extraFDs` become the child's descriptors 3, 4, … in order.
     public static func spawn(_ executable: String, arguments: [String], environment: [String]? = nil,
-                             stdinFD: Int32, stdoutFD: Int32, extraFDs: [Int32] = [],
-                             defaultSignals: [Int32]) throws(PosixError) -> pid_t {
+                             stdinFD: Int32? = nil, stdoutFD: Int32? = nil, extraFDs: [Int32] = [],
+                             defaultSignals: [Int32], searchPath: Bool = false) throws(PosixError) -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, stdinFD, 0)
-        posix_spawn_file_actions_adddup2(&actions, stdoutFD, 1)
+        if let stdinFD { posix_spawn_file_actions_adddup2(&actions, stdinFD, 0) }
+        if let stdoutFD { posix_spawn_file_actions_adddup2(&actions, stdoutFD, 1) }
         for (index, fd) in extraFDs.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, 3 + Int32(index)) }
 
         var attributes = posix_spawnattr_t()
@@ -32,9 +33,10 @@ public enum PosixProcess {
         posix_spawnattr_setsigdefault(&attributes, &defaults)
 
         var pid: pid_t = 0
+        let start = searchPath ? posix_spawnp : posix_spawn
         let code = withCStringArray(arguments) { argv in
-            guard let environment else { return posix_spawn(&pid, executable, &actions, &attributes, argv, environ) }
-            return withCStringArray(environment) { envp in posix_spawn(&pid, executable, &actions, &attributes, argv, envp) }
+            guard let environment else { return start(&pid, executable, &actions, &attributes, argv, environ) }
+            return withCStringArray(environment) { envp in start(&pid, executable, &actions, &attributes, argv, envp) }
         }
         guard code == 0 else { throw PosixError("posix_spawn \(executable)", code: code) }
         return pid
@@ -75,6 +77,13 @@ public enum PosixProcess {
         return (ends[0], ends[1])
     }
 
+    /// A pipe (both ends close-on-exec, blocking): (read end, write end), e.g. a child's stdout and ours to read it.
+    public static func pipe() throws(PosixError) -> (read: Int32, write: Int32) {
+        var ends: [Int32] = [-1, -1]
+        try Posix.callBlocking("pipe2") { cposix_pipe(&ends, 0) }
+        return (ends[0], ends[1])
+    }
+
     /// Waits at most `milliseconds` for our child `pid` to exit and reaps it: its exit status (128+N when killed by
     /// signal N), or nil when it still runs at the deadline. Uses a pidfd, so the wait is one poll(2).
     public static func waitExit(_ pid: pid_t, milliseconds: Int32) -> Int32? {
@@ -86,14 +95,29 @@ public enum PosixProcess {
         return reap(pid)
     }
 
+    /// Waits for our child `pid` to exit and reaps it: its exit status (128+N when killed by signal N), nil when it
+    /// is not our child.
+    public static func wait(_ pid: pid_t) -> Int32? {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { return nil }
+        }
+        return exitStatus(status)
+    }
+
+    /// A wait status as a shell shows it: the exit code, or 128+N when killed by signal N.
+    private static func exitStatus(_ status: Int32) -> Int32 {
+        let signal = status & 0x7f
+        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+    }
+
     /// waitpid(pid, WNOHANG): the exit status when it has exited (128+N for signal N), else nil.
     private static func reap(_ pid: pid_t) -> Int32? {
         var status: Int32 = 0
         var rc: pid_t
         repeat { rc = waitpid(pid, &status, WNOHANG) } while rc < 0 && errno == EINTR
         guard rc == pid else { return rc < 0 ? -1 : nil }
-        let signal = status & 0x7f
-        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+        return exitStatus(status)
     }
 
     /// kill(2); a child that is already gone is not an error.

@@ -39,7 +39,7 @@ final class SFTPBridge: @unchecked Sendable {
     let leftovers: UploadLeftovers
     /// What `ftptunnel status` shows: FTP sessions (control connections) and transfers in progress.
     let activity: TunnelActivity?
-    private let shutdown = ShutdownSignal()
+    private let shutdown: ShutdownSignal
     /// Guards `active` and `nextID`; signalled when a session ends.
     private let sessionsChanged = NSCondition()
     private var active = 0
@@ -47,7 +47,8 @@ final class SFTPBridge: @unchecked Sendable {
     private let logins = DispatchSemaphore(value: SFTPBridge.concurrentLogins)
 
     init(settings: TunnelSettings, connector: SSHConnector, hostKey: PoolHostKey, credential: SSHCredential,
-         root: [UInt8], logger: Logger, activity: TunnelActivity? = nil) {
+         root: [UInt8], logger: Logger, activity: TunnelActivity? = nil) throws(PosixError) {
+        shutdown = try ShutdownSignal()
         self.settings = settings
         self.activity = activity
         var bounded = connector

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Posix
 import Shared
 
 extension FTPTunnelCommand {
@@ -31,7 +32,7 @@ extension FTPTunnelCommand {
         func run() throws {
             guard let settings = options.resolveSettingsAndStartLogging() else { throw ExitCode(TunnelExit.usage) }
             let signals = SignalWatcher { number in
-                TerminalEcho.restore()
+                PosixTerminal.restoreEcho()
                 Console.interrupted("check interrupted", signal: number)
                 Foundation.exit(128 + number)
             }

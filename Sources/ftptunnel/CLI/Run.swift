@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Posix
 import Shared
 
 extension FTPTunnelCommand {
@@ -123,32 +124,14 @@ enum ChildProcess {
     }
 
     static func spawn(_ argv: [String], environment: [String: String]) throws -> pid_t {
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for number in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&defaults, number) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF))
-        var pid: pid_t = 0
-        let env = environment.map { "\($0.key)=\($0.value)" }
-        let rc = CStringArray(argv).withPointers { argvPointers in
-            CStringArray(env).withPointers { envPointers in
-                posix_spawnp(&pid, argv[0], nil, &attributes, argvPointers, envPointers)
-            }
+        do {
+            return try PosixProcess.spawn(argv[0], arguments: argv, environment: environment.map { "\($0.key)=\($0.value)" },
+                                          defaultSignals: [SIGINT, SIGTERM, SIGHUP, SIGPIPE], searchPath: true)
+        } catch {
+            throw SpawnError(command: argv[0], reason: String(cString: strerror(error.code)))
         }
-        guard rc == 0 else { throw SpawnError(command: argv[0], reason: String(cString: strerror(rc))) }
-        return pid
     }
 
     /// Waits for `pid`; returns its exit status, or 128+N when killed by signal N.
-    static func wait(_ pid: pid_t) -> Int32 {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            if errno != EINTR { return TunnelExit.failure }
-        }
-        let signal = status & 0x7f
-        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
-    }
+    static func wait(_ pid: pid_t) -> Int32 { PosixProcess.wait(pid) ?? TunnelExit.failure }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 
 /// SIGINT/SIGTERM (and SIGHUP) delivered on a dispatch queue, not in a signal handler; SIGPIPE ignored.
 final class SignalWatcher: @unchecked Sendable {
@@ -35,7 +36,7 @@ final class SignalWatcher: @unchecked Sendable {
 
     /// A signal during set-up (connecting, a passphrase prompt): restore the terminal and exit 128+N.
     static func exitBeforeReady(_ number: Int32) -> Never {
-        TerminalEcho.restore()
+        PosixTerminal.restoreEcho()
         Console.interrupted("interrupted before the tunnel was ready", signal: number)
         exit(128 + number)
     }

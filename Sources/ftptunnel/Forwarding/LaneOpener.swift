@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 
 /// Opens further SSH sessions for a forwarding loop on a helper thread (connect, host-key check against the key
 /// verified at start, authentication with the reusable credential: all blocking), and hands each finished

@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 
 /// The thread-safe face of one pool session's forwarding loop: an inbox of connections to adopt, the
 /// loop's wake-up pipe and its load (connections dispatched to it and not yet finished).

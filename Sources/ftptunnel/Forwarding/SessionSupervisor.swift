@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Posix
 
 /// The SSH sessions ("lanes") of one forwarding loop and everything about their coming and going, on the loop's
 /// thread: which lane a new channel goes to (never one whose open is stalled: head-of-line blocking), opening

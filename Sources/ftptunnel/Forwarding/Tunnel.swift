@@ -160,7 +160,7 @@ final class Tunnel: @unchecked Sendable {
         let (session, hostKey, credential) = try connector.connectFirst()
         guard credential.isReusable else { throw BridgeError.loginNotRepeatable }
         let root = try SFTPBridge.resolveRoot(on: session, settings: settings)
-        let bridge = SFTPBridge(settings: settings, connector: connector, hostKey: hostKey, credential: credential,
+        let bridge = try SFTPBridge(settings: settings, connector: connector, hostKey: hostKey, credential: credential,
                                 root: root, logger: logger, activity: activity)
         // Temporary uploads an earlier bridge for this destination could not remove (see UploadLeftovers).
         if let sftp = try? SFTPSession(session: session) { bridge.leftovers.sweep(sftp) }

@@ -2,6 +2,7 @@ import ArgumentParser
 import FTPServerKit
 import Foundation
 import PasvdHandOff
+import Posix
 
 extension PasvdCommand {
     /// `pasvd passwd --users FILE NAME [--root DIR]`: add a user or change its password.
@@ -45,7 +46,7 @@ extension PasvdCommand {
 /// Reads a password without echo from the terminal (asking twice), or one line from a non-tty stdin.
 enum PasswordPrompt {
     static func read(for name: String) throws -> String {
-        if isatty(STDIN_FILENO) == 1 {
+        if PosixTerminal.isTerminal(STDIN_FILENO) {
             let first = try readHidden(prompt: "Password for \(name): ")
             let second = try readHidden(prompt: "Retype password: ")
             guard first == second else { throw ValidationError("the passwords differ; nothing was changed") }
@@ -66,18 +67,8 @@ enum PasswordPrompt {
 
     private static func readHidden(prompt: String) throws -> String {
         FileHandle.standardError.write(Data(prompt.utf8))
-        var saved = termios()
-        tcgetattr(STDIN_FILENO, &saved)
-        var silent = saved
-        silent.c_lflag &= ~tcflag_t(ECHO)
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &silent)
-        defer {
-            tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved)
-            FileHandle.standardError.write(Data("\n".utf8))
-        }
-        guard let line = Swift.readLine(strippingNewline: true) else {
-            throw ValidationError("no password entered; nothing was changed")
-        }
+        let line = PosixTerminal.withoutEcho(STDIN_FILENO, newlineTo: STDERR_FILENO) { Swift.readLine(strippingNewline: true) }
+        guard let line else { throw ValidationError("no password entered; nothing was changed") }
         return line
     }
 }

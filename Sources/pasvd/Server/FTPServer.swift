@@ -24,11 +24,12 @@ final class FTPServer: @unchecked Sendable {
     static let handOffSendSeconds = 5.0
 
     let configuration: ServerConfiguration
-    private let shutdown = ShutdownSignal()
+    private let shutdown: ShutdownSignal
     private var logger: Logger
 
-    init(configuration: ServerConfiguration, logger: Logger) {
+    init(configuration: ServerConfiguration, logger: Logger) throws(PosixError) {
         self.configuration = configuration
+        shutdown = try ShutdownSignal()
         self.logger = logger
     }
 

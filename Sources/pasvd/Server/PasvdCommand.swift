@@ -187,7 +187,7 @@ extension PasvdCommand {
                 let status = try AccountWorker(configuration: configuration, identity: identity, logger: logger).run()
                 throw ExitCode(status)
             }
-            let server = FTPServer(configuration: configuration, logger: logger)
+            let server = try FTPServer(configuration: configuration, logger: logger)
             if configuration.inetd {
                 server.serveOneSession()
             } else {

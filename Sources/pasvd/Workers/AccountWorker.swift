@@ -27,7 +27,7 @@ final class AccountWorker: @unchecked Sendable {
     let configuration: ServerConfiguration
     let identity: WorkerIdentity
     private let channel: Int32 = STDIN_FILENO
-    private let shutdown = ShutdownSignal()
+    private let shutdown: ShutdownSignal
     private var logger: Logger
     private let lock = NSLock()
     private var active = 0
@@ -39,6 +39,7 @@ final class AccountWorker: @unchecked Sendable {
         self.identity = identity
         self.logger = logger
         (wakeRead, wakeWrite) = try DescriptorChannel.pair()
+        shutdown = try ShutdownSignal()
     }
 
     /// Runs the worker; returns the process exit status.

@@ -66,4 +66,8 @@ static const uint8_t cposix_tcp_new_syn_recv = 12;
 /// pidfd_open(2): a descriptor that becomes readable when process `pid` (our child) exits; -1 with errno set.
 int cposix_pidfd_open(pid_t pid);
 
+/// pipe2(2) with O_CLOEXEC on both ends, and O_NONBLOCK when `nonblocking` (Glibc's Swift module does not export
+/// pipe2).
+int cposix_pipe(int fds[2], int nonblocking);
+
 #endif
