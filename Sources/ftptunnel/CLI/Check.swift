@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
-import Shared
+import TunnelCore
 
 extension FTPTunnelCommand {
     /// `ftptunnel check DEST`: probes the FTP server through the tunnel and prints a diagnosis.

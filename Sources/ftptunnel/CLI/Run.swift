@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
-import Shared
+import TunnelCore
 
 extension FTPTunnelCommand {
     struct Run: ParsableCommand {
