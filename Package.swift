@@ -97,7 +97,8 @@ let package = Package(
         .testTarget(name: "SharedTests",
                     dependencies: ["FTPCore", "TunnelCore", "ProgramSupport", "Posix", "SSHKeys", "TestSupport"]),
         // The engine alone, on an in-memory FileStore: command sequences and their replies over a socket pair.
-        .testTarget(name: "FTPServerKitTests", dependencies: ["FTPServerKit", "FTPCore", "Posix", "TestSupport"]),
+        // TunnelCore only for Digest (SHA-256 of transfers at both ends).
+        .testTarget(name: "FTPServerKitTests", dependencies: ["FTPServerKit", "FTPCore", "Posix", "TunnelCore", "TestSupport"]),
         .testTarget(name: "PasvdTests",
                     dependencies: ["pasvd", "FTPServerKit", "PasvdHandOff", "Posix", "FTPCore", "ProgramSupport", "TestSupport"]),
         .testTarget(name: "FtptunnelTests",
