@@ -45,7 +45,10 @@ mkdir -p .build-dist
   echo $((SECONDS - dist_start)) >.build-dist/build.seconds; exit $status ) &
 dist_build=$!
 mkdir -p .build
-run "debug build" bash -c '"$1" build --build-tests 2>&1 | tee .build/build.log; exit "${PIPESTATUS[0]}"' _ "$SWIFT"
+# The libraries are layers (Package.swift): a target importing a target it does not declare (FTPServerKit reaching
+# for TunnelCore, say) fails the build instead of compiling because the module happens to be built already.
+run "debug build" bash -c '"$1" build --build-tests --explicit-target-dependency-import-check error 2>&1 | tee .build/build.log
+  exit "${PIPESTATUS[0]}"' _ "$SWIFT"
 wait $release_build
 status=$?
 tail -n $([ $status -eq 0 ] && echo 3 || echo 80) .build-release/build.log
