@@ -21,10 +21,10 @@ final class MemoryFileStore: FileStore, @unchecked Sendable {
 
     /// A store holding `files` (path → content) and `directories`; parents are created as needed.
     init(files: [String: [UInt8]] = [:], directories: [String] = []) {
-        for directory in directories { makeParents(Self.path(directory), includingSelf: true) }
+        for directory in directories { makeParents(Self.path(directory)) }
         for (name, content) in files {
             let path = Self.path(name)
-            makeParents(path.parent, includingSelf: true)
+            makeParents(path.parent)
             nodes[path] = .file(content)
         }
     }
@@ -40,7 +40,8 @@ final class MemoryFileStore: FileStore, @unchecked Sendable {
         return nil
     }
 
-    private func makeParents(_ path: VirtualPath, includingSelf: Bool) {
+    /// Creates `path` and every directory above it that is missing.
+    private func makeParents(_ path: VirtualPath) {
         var current = VirtualPath.root
         for component in path.components {
             current = current.appending(component)
