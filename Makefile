@@ -2,8 +2,8 @@
 # Installing: `make install` (PREFIX, default /usr/local; DESTDIR for staging), `make uninstall`, `make deb`.
 SWIFT ?= swift
 
-# The version is written once, in Sources/Shared/ProductVersion.swift.
-VERSION := $(shell sed -n 's/.*static let current = "\(.*\)"/\1/p' Sources/Shared/ProductVersion.swift)
+# The version is written once, in Sources/Shared/ProgramSupport/ProductVersion.swift.
+VERSION := $(shell sed -n 's/.*static let current = "\(.*\)"/\1/p' Sources/Shared/ProgramSupport/ProductVersion.swift)
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -85,7 +85,7 @@ print-installed-files:
 # The binaries, then everything generated from them: man pages (swift-argument-parser's generate-manual, run on
 # the built binaries; ftptunnel.conf.5 from the profile keyword table), completion scripts, units.
 dist: deps
-	@[ -n "$(VERSION)" ] || { echo "no version found in Sources/Shared/ProductVersion.swift" >&2; exit 1; }
+	@[ -n "$(VERSION)" ] || { echo "no version found in Sources/Shared/ProgramSupport/ProductVersion.swift" >&2; exit 1; }
 	$(DIST_BUILD) --product ftptunnel
 	$(DIST_BUILD) --product pasvd
 	$(DIST_BUILD) --product profile-manual

@@ -22,13 +22,26 @@ let package = Package(
         .target(name: "CPosix", path: "Sources/Shared/CPosix"),
         .target(name: "Posix", dependencies: ["CPosix"], path: "Sources/Shared/Posix"),
 
+        // Layers, each its own library under Sources/Shared (lower layers never import higher ones):
+        // Posix → FTPCore → FTPServerKit (pasvd, the bridge); FTPCore → TunnelCore (ftptunnel only).
+        // What both programs need around their job: the version, logging set-up, text made safe for a terminal.
         .target(
-            name: "Shared",
+            name: "ProgramSupport",
+            dependencies: ["Posix", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/Shared/ProgramSupport"
+        ),
+        // The FTP wire format: line framing with caps, named reply codes, reply parsing, command lines, the one
+        // parser/formatter of 227/229/PORT/EPRT endpoints, port ranges, the transfer log line.
+        .target(name: "FTPCore", dependencies: ["Posix"], path: "Sources/Shared/FTPCore"),
+        // ftptunnel's pure logic: the control-stream filter and keeper, server diagnosis, profiles and ssh_config,
+        // settings resolution, known_hosts, the receive-window policy; digests through libcrypto (Net/Digest.swift).
+        .target(
+            name: "TunnelCore",
             dependencies: [
-                "Posix", "COpenSSL",
+                "FTPCore", "ProgramSupport", "Posix", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["Posix", "CPosix", "FTPServerKit", "PasvdHandOff", "SSHKeys"]
+            path: "Sources/Shared/TunnelCore"
         ),
         // SSH private keys, certificates and agent messages: openssh-key-v1 (bcrypt_pbkdf), PEM through libcrypto,
         // RSA signatures with SHA-2. Pure parsing; its libcrypto calls sit in KeyCrypto.swift.
@@ -36,7 +49,7 @@ let package = Package(
         .executableTarget(
             name: "ftptunnel",
             dependencies: [
-                "Shared", "Posix", "CLibSSH2", "FTPServerKit", "SSHKeys",
+                "TunnelCore", "FTPCore", "ProgramSupport", "Posix", "CLibSSH2", "FTPServerKit", "SSHKeys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -45,7 +58,7 @@ let package = Package(
         // `FileStore` (pasvd's kernel-confined local store is one).
         .target(
             name: "FTPServerKit",
-            dependencies: ["Shared", "Posix", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["FTPCore", "Posix", .product(name: "Logging", package: "swift-log")],
             path: "Sources/Shared/FTPServerKit"
         ),
         // What pasvd's processes tell each other (login worker → listener → account worker): strict, bounded
@@ -54,13 +67,13 @@ let package = Package(
         .executableTarget(
             name: "pasvd",
             dependencies: [
-                "FTPServerKit", "PasvdHandOff", "Shared", "Posix", "CCrypt",
+                "FTPServerKit", "PasvdHandOff", "FTPCore", "ProgramSupport", "Posix", "CCrypt",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Prints ftptunnel.conf(5) from the profile keyword table (make install, make deb).
-        .executableTarget(name: "profile-manual", dependencies: ["Shared"]),
+        .executableTarget(name: "profile-manual", dependencies: ["TunnelCore"]),
         .executableTarget(
             name: "libssh2-raw-bench",
             dependencies: ["CLibSSH2"],
@@ -71,18 +84,25 @@ let package = Package(
         // scripts/fuzz.sh (-DFUZZING, coverage, AddressSanitizer, libFuzzer).
         .target(name: "CFuzzerDriver", path: "Fuzz/CFuzzerDriver"),
         .target(name: "FuzzSupport", dependencies: ["CFuzzerDriver"], path: "Fuzz/FuzzSupport"),
-        .executableTarget(name: "fuzz-control-stream-filter", dependencies: ["Shared", "FuzzSupport"],
+        .executableTarget(name: "fuzz-control-stream-filter", dependencies: ["TunnelCore", "FTPCore", "FuzzSupport"],
                           path: "Fuzz/ControlStreamFilterFuzz"),
-        .executableTarget(name: "fuzz-ftp-parsers", dependencies: ["Shared", "FuzzSupport"],
+        .executableTarget(name: "fuzz-ftp-parsers", dependencies: ["FTPCore", "FuzzSupport"],
                           path: "Fuzz/FTPParsersFuzz"),
         .executableTarget(name: "fuzz-pasvd-handoff", dependencies: ["PasvdHandOff", "FTPServerKit", "FuzzSupport"],
                           path: "Fuzz/PasvdHandOffFuzz"),
-        .executableTarget(name: "fuzz-known-hosts", dependencies: ["Shared", "FuzzSupport"], path: "Fuzz/KnownHostsFuzz"),
+        .executableTarget(name: "fuzz-known-hosts", dependencies: ["TunnelCore", "FuzzSupport"], path: "Fuzz/KnownHostsFuzz"),
 
         // Test helpers: real sshd, real FTP servers, real FTP clients, deadlines.
-        .target(name: "TestSupport", dependencies: ["Shared", "Posix"], path: "Tests/TestSupport"),
-        .testTarget(name: "SharedTests", dependencies: ["Shared", "Posix", "SSHKeys", "TestSupport"]),
-        .testTarget(name: "PasvdTests", dependencies: ["pasvd", "FTPServerKit", "PasvdHandOff", "Posix", "Shared", "TestSupport"]),
-        .testTarget(name: "FtptunnelTests", dependencies: ["ftptunnel", "pasvd", "Shared", "Posix", "TestSupport", "CLibSSH2"]),
+        .target(name: "TestSupport", dependencies: ["TunnelCore", "FTPCore", "Posix"], path: "Tests/TestSupport"),
+        .testTarget(name: "SharedTests",
+                    dependencies: ["FTPCore", "TunnelCore", "ProgramSupport", "Posix", "SSHKeys", "TestSupport"]),
+        // The engine alone, on an in-memory FileStore: command sequences and their replies over a socket pair.
+        // TunnelCore only for Digest (SHA-256 of transfers at both ends).
+        .testTarget(name: "FTPServerKitTests", dependencies: ["FTPServerKit", "FTPCore", "Posix", "TunnelCore", "TestSupport"]),
+        .testTarget(name: "PasvdTests",
+                    dependencies: ["pasvd", "FTPServerKit", "PasvdHandOff", "Posix", "FTPCore", "ProgramSupport", "TestSupport"]),
+        .testTarget(name: "FtptunnelTests",
+                    dependencies: ["ftptunnel", "pasvd", "TunnelCore", "FTPCore", "ProgramSupport", "Posix", "TestSupport",
+                                   "CLibSSH2"]),
     ]
 )

@@ -77,7 +77,7 @@ for page in man1/ftptunnel.1 man5/ftptunnel.conf.5 man8/pasvd.8; do
   grep -q "ftptunnel $VERSION" "$W/page.txt" || fail "$page does not show version $VERSION"
 done
 MANWIDTH=100 man -l "$MAN/man5/ftptunnel.conf.5" >"$W/conf5.txt"
-for keyword in $(sed -n 's/^ *case [a-zA-Z]* = "\([A-Za-z]*\)".*/\1/p' Sources/Shared/Profile/ProfileKeyword.swift); do
+for keyword in $(sed -n 's/^ *case [a-zA-Z]* = "\([A-Za-z]*\)".*/\1/p' Sources/Shared/TunnelCore/Profile/ProfileKeyword.swift); do
   grep -Eq "^ {7}$keyword( |$)" "$W/conf5.txt" || fail "ftptunnel.conf(5) does not document $keyword"
 done
 for section in "SSH CONNECTION" "FTP AND LOCAL SIDE" "PRECEDENCE"; do grep -q "^$section" "$W/conf5.txt" || fail "ftptunnel.conf(5) has no $section"; done
@@ -166,6 +166,9 @@ done
 dpkg-deb -f "$CLIENT_DEB" Depends | grep -q 'libssh2-1' || fail "ftptunnel does not depend on libssh2-1"
 dpkg-deb -f "$CLIENT_DEB" Depends | grep -q 'libssl3' || fail "ftptunnel does not depend on libssl3"
 dpkg-deb -f "$SERVER_DEB" Depends | grep -q 'libcrypt1' || fail "pasvd does not depend on libcrypt1"
+if dpkg-deb -f "$SERVER_DEB" Depends | grep 'libssl' >/dev/null; then
+  fail "pasvd depends on libssl3: it links libcrypto again (ldd pasvd; its targets in Package.swift)"
+fi
 
 step "apt-get install ./…deb"
 export DEBIAN_FRONTEND=noninteractive

@@ -45,7 +45,10 @@ mkdir -p .build-dist
   echo $((SECONDS - dist_start)) >.build-dist/build.seconds; exit $status ) &
 dist_build=$!
 mkdir -p .build
-run "debug build" bash -c '"$1" build --build-tests 2>&1 | tee .build/build.log; exit "${PIPESTATUS[0]}"' _ "$SWIFT"
+# The libraries are layers (Package.swift): a target importing a target it does not declare (FTPServerKit reaching
+# for TunnelCore, say) fails the build instead of compiling because the module happens to be built already.
+run "debug build" bash -c '"$1" build --build-tests --explicit-target-dependency-import-check error 2>&1 | tee .build/build.log
+  exit "${PIPESTATUS[0]}"' _ "$SWIFT"
 wait $release_build
 status=$?
 tail -n $([ $status -eq 0 ] && echo 3 || echo 80) .build-release/build.log
@@ -62,6 +65,16 @@ record "distribution build (side by side)" "$(cat .build-dist/build.seconds 2>/d
 # linker's notes about the static Swift runtime (Foundation's mktemp) are not ours and do not count.
 run "no compiler warnings (debug, release, distribution)" bash -c \
   '! grep -hE "^$PWD/[^ :]+:[0-9]+:[0-9]+: warning:" .build/build.log .build-release/build.log .build-dist/build.log | sort -u | grep .'
+# pasvd needs no libcrypto (only ftptunnel's TunnelCore and SSHKeys link it): a library it links that pulls it in
+# again (a dependency on TunnelCore, say) would put libssl3 back into its package.
+run "pasvd links no libcrypto (debug, release, distribution)" bash -c '
+  for binary in .build/debug/pasvd .build-release/release/pasvd .build-dist/release/pasvd; do
+    [ -x "$binary" ] || { echo "$binary is missing: its build failed (see above)"; exit 1; }
+    if ldd "$binary" | grep libcrypto; then
+      echo "$binary links libcrypto: pasvd must depend only on Posix, FTPCore, FTPServerKit, PasvdHandOff and ProgramSupport (Package.swift)"
+      exit 1
+    fi
+  done'
 echo "== make test: install, uninstall, .debs, then the units under systemd (side by side with fuzz," \
   "logs in .build-dist/install.log, .build-dist/systemd.log)"
 start=$SECONDS

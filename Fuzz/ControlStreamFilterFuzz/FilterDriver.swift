@@ -1,6 +1,6 @@
 import FuzzSupport
 import Glibc
-import Shared
+import TunnelCore
 
 /// Drives one ControlStreamFilter as the loop contract (ControlStreamFilter.swift) describes, answering the
 /// completions the filter asks for, and checks the invariants the loop relies on after every call.

@@ -1,5 +1,5 @@
 import FuzzSupport
-import Shared
+import TunnelCore
 
 /// A fuzz input read as a session script: a two-byte header, then steps.
 ///

@@ -1,5 +1,5 @@
 import FuzzSupport
-import Shared
+import FTPCore
 
 /// FTPCommandLine: a parsed command written back to the wire parses to itself.
 enum CommandChecks {

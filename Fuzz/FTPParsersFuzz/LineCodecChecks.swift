@@ -1,5 +1,5 @@
 import FuzzSupport
-import Shared
+import FTPCore
 
 /// LineFramer and RawLineSplitter: same result for any split of the input, caps kept, nothing lost.
 enum LineCodecChecks {

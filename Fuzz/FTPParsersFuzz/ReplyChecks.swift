@@ -1,5 +1,5 @@
 import FuzzSupport
-import Shared
+import FTPCore
 
 /// ReplyParser and the passive-endpoint parsers and formatters.
 enum ReplyChecks {

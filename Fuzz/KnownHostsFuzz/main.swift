@@ -4,7 +4,7 @@
 // is refused (changed or revoked), unless some line of the file really records that key for H.
 import Foundation
 import FuzzSupport
-import Shared
+import TunnelCore
 
 FuzzMain.run { bytes in
     var input = FuzzInput(bytes)

@@ -2,7 +2,7 @@
 //   profile-manual --date YYYY-MM-DD    the man page, roff
 //   profile-manual --markdown           the keyword table of profiles/README.md
 import Foundation
-import Shared
+import TunnelCore
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 if arguments == ["--markdown"] {

@@ -1,4 +1,5 @@
-import Shared
+import FTPCore
+import TunnelCore
 import Testing
 
 /// The parts of `ServerDiagnosis` that `ftptunnel check` adds: the fixed-mode LIST beside the rewrite-mode probes.

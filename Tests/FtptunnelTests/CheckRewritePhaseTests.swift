@@ -1,6 +1,7 @@
 import Foundation
 import Logging
-import Shared
+import FTPCore
+import TunnelCore
 import Testing
 import TestSupport
 @testable import ftptunnel

@@ -1,4 +1,5 @@
-import Shared
+import FTPCore
+import TunnelCore
 import Testing
 @testable import ftptunnel
 

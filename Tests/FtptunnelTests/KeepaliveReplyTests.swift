@@ -1,7 +1,7 @@
 import CLibSSH2
 import Foundation
 import Logging
-import Shared
+import TunnelCore
 import Testing
 import TestSupport
 @testable import ftptunnel

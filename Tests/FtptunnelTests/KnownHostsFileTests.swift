@@ -1,5 +1,5 @@
 import Foundation
-import Shared
+import TunnelCore
 import Testing
 import TestSupport
 @testable import ftptunnel

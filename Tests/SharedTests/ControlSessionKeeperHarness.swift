@@ -1,5 +1,5 @@
 import Testing
-@testable import Shared
+@testable import TunnelCore
 
 /// Drives a `ControlSessionKeeper` as `RewriteControl` does (commands from the filter, server bytes, the session
 /// lost and regained) and records what each side received, so a scenario can be replayed with every step's bytes

@@ -1,5 +1,5 @@
 import Testing
-@testable import Shared
+@testable import TunnelCore
 
 /// State one command leaves for a later one (REST's offset, RNFR's source) across a lost SSH session: replayed on
 /// the new server connection, or refused, never silently reset. Every scenario runs whole, drip-fed byte by byte

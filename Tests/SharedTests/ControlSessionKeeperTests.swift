@@ -1,5 +1,6 @@
 import Testing
-@testable import Shared
+@testable import FTPCore
+@testable import TunnelCore
 
 /// The keeper between the filter and the server: memory of the session, replay after a reconnect, in-flight
 /// commands answered in order.

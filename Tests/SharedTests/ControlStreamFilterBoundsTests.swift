@@ -1,5 +1,5 @@
 import Testing
-@testable import Shared
+@testable import TunnelCore
 
 /// Every queue of the filter has a bound: past it the filter asks the loop to stop reading the client.
 @Suite struct ControlStreamFilterBoundsTests {

@@ -1,4 +1,4 @@
-import Shared
+import TunnelCore
 
 /// Drives a `ControlStreamFilter` like the forwarding loop does, completing listeners and active connections
 /// immediately (or never, when asked), and records what each side received.

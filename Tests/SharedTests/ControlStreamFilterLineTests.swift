@@ -1,5 +1,5 @@
 import Testing
-@testable import Shared
+@testable import FTPCore
 
 @Suite struct RawLineSplitterTests {
     let input = Array("220 ready\r\n211-Status\n 227 Entering Passive Mode (1,2,3,4,5,6)\r\n211 End\r\n".utf8)

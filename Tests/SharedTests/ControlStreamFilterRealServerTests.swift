@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Shared
+@testable import FTPCore
+@testable import TunnelCore
 import TestSupport
 
 /// A synchronous stand-in for the forwarding loop: a scripted client, the filter, and a real server's control

@@ -1,5 +1,6 @@
 import Testing
-@testable import Shared
+@testable import FTPCore
+@testable import TunnelCore
 
 private let ftpHost = "10.1.2.3"
 private typealias Action = ControlStreamFilter.Action

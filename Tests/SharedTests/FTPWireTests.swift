@@ -1,5 +1,5 @@
 import Testing
-@testable import Shared
+@testable import FTPCore
 
 @Suite struct LineFramerTests {
     let input = Array("USER a\r\nPASS b\nNOOP\r\n".utf8)

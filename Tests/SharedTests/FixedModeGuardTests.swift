@@ -1,5 +1,5 @@
 import Testing
-@testable import Shared
+@testable import TunnelCore
 
 /// Fixed mode's guard: allowed commands byte for byte; active mode, passive variants the tunnel does not carry and
 /// unknown verbs answered locally (in reply order); transparent after AUTH.

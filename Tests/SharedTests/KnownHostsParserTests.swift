@@ -1,5 +1,6 @@
 import Foundation
-import Shared
+import ProgramSupport
+import TunnelCore
 import Testing
 
 /// known_hosts read as bytes, line by line: what one line holds never changes how another is read.

@@ -1,5 +1,5 @@
 import Testing
-@testable import Shared
+@testable import FTPCore
 
 @Suite struct PassiveReplyParserTests {
     struct Variant: CustomTestStringConvertible, Sendable {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Shared
+@testable import FTPCore
+@testable import TunnelCore
 
 @Suite struct PortRangeTests {
     @Test func parsesRangesAndSinglePorts() {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Shared
+@testable import FTPCore
+@testable import TunnelCore
 
 /// The example profiles shipped in profiles/ parse without errors and say what their comments promise.
 @Suite struct ProfileExamplesTests {

@@ -1,6 +1,5 @@
 import Foundation
 import Testing
-@testable import Shared
 
 /// CertificateFile (repeatable, accumulated over sources like IdentityFile, tokens expanded) and IdentityAgent
 /// (`none`, `SSH_AUTH_SOCK`, a path; first source wins), from profiles, ~/.ssh/config and -o.

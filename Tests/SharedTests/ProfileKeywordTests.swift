@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Shared
+@testable import FTPCore
+@testable import TunnelCore
 
 /// Every keyword: accepted values land in TunnelSettings with their line; bad values name file, line and keyword.
 @Suite struct ProfileKeywordTests {

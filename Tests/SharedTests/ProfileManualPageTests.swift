@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Shared
+@testable import TunnelCore
 
 /// ftptunnel.conf(5) and profiles/README.md's keyword table come from the keyword table the parser uses.
 @Suite struct ProfileManualPageTests {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Shared
+@testable import TunnelCore
 
 /// `Match` blocks of ~/.ssh/config are evaluated as OpenSSH does (all, host, originalhost, user, localuser, exec,
 /// `!`), and whatever ftptunnel cannot evaluate or implement, where it would decide the path, stops with FILE:LINE.

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Shared
+@testable import TunnelCore
 
 @Suite struct ProfileParserTests {
     private func parse(_ text: String) throws -> [ConfigEntry] { try ConfigLineParser.parse(text, file: "t.conf") }

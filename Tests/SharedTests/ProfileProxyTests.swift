@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Shared
+@testable import TunnelCore
 
 /// ProxyJump (profile, ~/.ssh/config, -J) and ProxyCommand resolve into a hop chain, each hop from its own Host block.
 @Suite struct ProfileProxyTests {

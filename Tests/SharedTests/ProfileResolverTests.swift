@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Shared
+@testable import FTPCore
+@testable import TunnelCore
 
 /// Precedence: command line (options, then DEST parts, then -o) > profile > ~/.ssh/config > defaults.
 @Suite struct ProfileResolverTests {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Shared
+@testable import TunnelCore
 
 /// ~/.ssh/config merge: Host matching on the alias, first value wins, Include followed (Match: ProfileMatchTests).
 @Suite struct ProfileSSHConfigTests {

@@ -1,6 +1,6 @@
 import Foundation
 import TestSupport
-@testable import Shared
+@testable import TunnelCore
 
 /// A private HOME with a profiles directory and an ~/.ssh/config, for resolver tests.
 final class ProfileTestWorld {

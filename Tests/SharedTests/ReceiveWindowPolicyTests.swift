@@ -1,5 +1,5 @@
 import Testing
-@testable import Shared
+@testable import TunnelCore
 
 /// `DataWindow auto`'s decisions (pure), first call by call, then over a model of a link: grow while the window
 /// limits the transfer, settle where something else does, never for a slow client, never on a short round trip.

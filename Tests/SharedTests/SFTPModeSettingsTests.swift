@@ -1,6 +1,5 @@
 import Foundation
 import Testing
-@testable import Shared
 
 /// Mode sftp in profiles and on the command line: SFTPRoot, and the listener that must stay on loopback.
 @Suite struct SFTPModeSettingsTests {

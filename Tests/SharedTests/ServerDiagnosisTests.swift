@@ -1,5 +1,6 @@
 import Testing
-@testable import Shared
+@testable import FTPCore
+@testable import TunnelCore
 
 @Suite struct ServerDiagnosisTests {
     static let vsftpdFeat = FTPReply(code: 211, lines: ["211-Features:", " EPRT", " EPSV", " MDTM", " PASV", " REST STREAM", " SIZE", " TVFS", "211 End"])

@@ -1,7 +1,9 @@
 import Foundation
 import Logging
 import Testing
-@testable import Shared
+@testable import FTPCore
+@testable import ProgramSupport
+@testable import TunnelCore
 
 /// The transfer lines' source: commands and replies paired in order, whole and drip-fed byte by byte.
 @Suite struct TransferTrackerTests {

@@ -1,5 +1,5 @@
 import Testing
-@testable import Shared
+@testable import TunnelCore
 
 /// The allow-list of commands the tunnel passes to the server, in both modes.
 @Suite struct TunnelVerbPolicyTests {

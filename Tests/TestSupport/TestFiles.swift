@@ -1,5 +1,5 @@
 import Foundation
-import Shared
+import TunnelCore
 
 /// Test payloads: random bytes of a given size, hashed with SHA-256 for byte-exact comparison.
 public enum TestFiles {

@@ -1,4 +1,4 @@
-import Shared
+import FTPCore
 
 /// The one list of commands: verbs, whether they need a login, the FEAT line and HELP entry they contribute,
 /// and their handler. Dispatch, the pre-login check, FEAT and HELP all read this table.

@@ -1,6 +1,6 @@
 import Foundation
 import Posix
-import Shared
+import FTPCore
 
 /// The control connection: framed command lines in (4096-byte cap), replies out. `input` and `output` differ
 /// only in --inetd mode (stdin/stdout).

@@ -1,6 +1,6 @@
 import Foundation
 import Posix
-import Shared
+import FTPCore
 
 /// How a data transfer ended.
 public enum TransferEnd: Equatable, Sendable {

@@ -1,6 +1,6 @@
 import Foundation
 import Posix
-import Shared
+import FTPCore
 
 /// FEAT, OPTS, HELP, STAT, TYPE, MODE, STRU, REST.
 extension Session {

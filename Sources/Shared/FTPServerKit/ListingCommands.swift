@@ -1,6 +1,6 @@
 import Foundation
 import Posix
-import Shared
+import FTPCore
 
 /// LIST, NLST, MLSD, MLST and STAT with a path.
 extension Session {

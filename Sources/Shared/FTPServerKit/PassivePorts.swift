@@ -1,6 +1,6 @@
 import Foundation
 import Posix
-import Shared
+import FTPCore
 
 /// Binds passive listeners inside the configured range only: a random starting port, then every other
 /// port of the range in turn when one is taken. Never a port outside the range.

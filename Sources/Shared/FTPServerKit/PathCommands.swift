@@ -1,6 +1,6 @@
 import Foundation
 import Posix
-import Shared
+import FTPCore
 
 /// Path resolution for handlers (the store confines), and PWD CWD MKD RMD DELE RNFR RNTO SIZE MDTM.
 extension Session {

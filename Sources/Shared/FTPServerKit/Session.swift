@@ -1,7 +1,7 @@
 import Foundation
 import Posix
 import Logging
-import Shared
+import FTPCore
 
 /// One control connection from greeting to close: login state, current directory, pending passive
 /// listener. Owned by one thread; handlers for each command group live in extensions.

@@ -1,5 +1,5 @@
 import Logging
-import Shared
+import FTPCore
 
 /// Who may log in, and what a login yields: the identity shown in STAT and the store the session serves.
 /// pasvd's implementation checks the users file, opens the confined root and switches the process to the

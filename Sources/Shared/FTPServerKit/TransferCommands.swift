@@ -1,6 +1,6 @@
 import Foundation
 import Posix
-import Shared
+import FTPCore
 
 /// PASV, EPSV, RETR, STOR, APPE, STOU: passive listeners and the transfers over them.
 extension Session {

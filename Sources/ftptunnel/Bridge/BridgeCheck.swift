@@ -1,6 +1,7 @@
 import Foundation
 import Logging
-import Shared
+import FTPCore
+import TunnelCore
 
 /// `ftptunnel check` for `Mode sftp` settings: the SFTP probe, then the bridge itself on an ephemeral local port
 /// and a LIST of `/` through it over EPSV.

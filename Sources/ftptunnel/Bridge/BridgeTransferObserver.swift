@@ -1,6 +1,6 @@
 import FTPServerKit
 import Foundation
-import Shared
+import TunnelCore
 
 /// Puts the bridge's transfers into `TunnelActivity`, so that `ftptunnel status` shows them with bytes, percent,
 /// rate and ETA as in the other modes (the FTP session's number stands for the connection).

@@ -2,7 +2,8 @@ import FTPServerKit
 import Foundation
 import Logging
 import Posix
-import Shared
+import FTPCore
+import TunnelCore
 
 /// Mode sftp: an FTP server on loopback whose files come over SFTP from the SSH host. Each accepted control
 /// connection (from this process's own uid only) gets a thread, its own SSH session (same host key, same

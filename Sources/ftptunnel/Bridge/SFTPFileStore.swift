@@ -1,7 +1,7 @@
 import FTPServerKit
 import Foundation
 import Posix
-import Shared
+import FTPCore
 
 /// The files of one FTP session, served over SFTP from the SSH host. `root` (the server's canonical path of
 /// SFTPRoot) is the FTP client's `/`; every `VirtualPath` is already normalised (no `..`), so requests stay

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Shared
+import TunnelCore
 
 /// `ftptunnel check`'s SFTP probe: one SSH session (host key verified, authenticated as `connect` would), the
 /// SFTP subsystem started and SFTPRoot resolved, then closed.

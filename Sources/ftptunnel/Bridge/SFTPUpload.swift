@@ -1,7 +1,7 @@
 import FTPServerKit
 import Foundation
 import Posix
-import Shared
+import FTPCore
 
 /// An upload over SFTP. STOR writes a temporary file in the target directory and renames it into place on
 /// commit (remove-then-rename: SFTP v3 rename refuses an existing target), or with `SFTPUploads immediate` writes

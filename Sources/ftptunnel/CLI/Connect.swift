@@ -2,7 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
-import Shared
+import TunnelCore
 
 extension FTPTunnelCommand {
     struct Connect: ParsableCommand {

@@ -1,5 +1,5 @@
 import Foundation
-import Shared
+import ProgramSupport
 
 /// What ftptunnel itself prints on the terminal: always stderr, so stdout stays the wrapped command's (`run`) or
 /// the report's (`check`, `show`). One prefix for every subcommand: `ftptunnel: ` for notices,

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Shared
+import ProgramSupport
 
 @main
 struct FTPTunnelCommand: ParsableCommand {

@@ -1,5 +1,6 @@
 import Foundation
-import Shared
+import ProgramSupport
+import TunnelCore
 
 /// The identities `connect` would offer, in order, each with where it came from (comment lines of `show`; they
 /// keep its output a valid profile). Reads the key files' public halves and asks the agent for its list; never

@@ -1,5 +1,5 @@
 import Foundation
-import Shared
+import TunnelCore
 
 /// Shell completion of DEST: the names of the profiles in the user's profiles directory. The generated
 /// bash/zsh/fish scripts call the installed binary for these when TAB is pressed.

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Shared
+import TunnelCore
 
 extension FTPTunnelCommand {
     /// `ftptunnel profiles`: one line per profile; a broken profile is reported and the listing goes on.

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Posix
-import Shared
+import TunnelCore
 
 extension FTPTunnelCommand {
     struct Run: ParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Shared
+import ProgramSupport
+import TunnelCore
 
 extension FTPTunnelCommand {
     /// `ftptunnel show DEST`: the fully resolved settings, one keyword per line with its source.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
-import Shared
+import ProgramSupport
+import TunnelCore
 
 /// Options shared by `connect`, `run`, `check` and `show`: everything that can override a profile.
 struct TunnelOptions: ParsableArguments {

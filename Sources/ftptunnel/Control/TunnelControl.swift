@@ -1,6 +1,7 @@
 import Foundation
 import Logging
-import Shared
+import FTPCore
+import TunnelCore
 
 /// What a running tunnel's control socket answers: `status` (the report below) and `stop` (closes the tunnel
 /// cleanly, as `ssh -O exit` does).

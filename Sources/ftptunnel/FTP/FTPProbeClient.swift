@@ -1,5 +1,6 @@
 import Logging
-import Shared
+import FTPCore
+import TunnelCore
 
 /// A small blocking FTP client for `ftptunnel check`: one control connection through the tunnel, every reply
 /// awaited with a deadline, LIST over a passive endpoint. It sends only what the check needs.

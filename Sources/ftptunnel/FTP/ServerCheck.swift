@@ -1,6 +1,7 @@
 import Foundation
 import Logging
-import Shared
+import FTPCore
+import TunnelCore
 
 /// `ftptunnel check`'s probes, in two tunnels brought up one after the other:
 /// 1. fixed mode, control only (plus the profile's PassivePorts when it is a fixed-mode profile): banner, FEAT,

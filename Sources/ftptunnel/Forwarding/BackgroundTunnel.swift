@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import Shared
 
 /// A `Tunnel` running on its own thread while this thread does something else with it (`run`'s command,
 /// `check`'s probes): `start` returns once it is ready (or throws what the tunnel threw), `stop` ends it and

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import Posix
-import Shared
+import TunnelCore
 
 /// Fixed mode on one control connection: drives Shared's pure `FixedModeGuard` (PORT/EPRT answered 502 locally,
 /// everything else untouched, transparent after AUTH) for the forwarding loop. Lives on the loop thread only.

@@ -1,7 +1,7 @@
 import Foundation
 import FTPServerKit
 import Posix
-import Shared
+import TunnelCore
 
 /// One forwarded connection: a local socket paired with a direct-tcpip channel, a bounded buffer each way, and
 /// explicit states for the channel and for each direction (in the manner of OpenSSH's istate/ostate).

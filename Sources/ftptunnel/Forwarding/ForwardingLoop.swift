@@ -2,7 +2,7 @@ import Foundation
 import FTPServerKit
 import Logging
 import Posix
-import Shared
+import FTPCore
 
 /// The forwarding loop of one tunnel thread (DESIGN 3.3), in the style of OpenSSH's channels.c.
 ///

@@ -2,7 +2,8 @@ import Foundation
 import FTPServerKit
 import Logging
 import Posix
-import Shared
+import FTPCore
+import TunnelCore
 
 /// Rewrite mode on one control connection: drives Shared's pure `ControlStreamFilter` for the forwarding loop and
 /// performs its actions there (listeners, active-mode connections, bytes toward either side). Lives on the loop

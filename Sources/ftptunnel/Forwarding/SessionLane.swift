@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import Posix
-import Shared
+import TunnelCore
 
 /// What a lane needs from the loop that drives it (same thread).
 protocol LaneHost: AnyObject {

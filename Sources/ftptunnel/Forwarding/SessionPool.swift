@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import Posix
-import Shared
 
 /// The SSH sessions of one tunnel when `Sessions N` > 1 (issue 5): data channels spread over N sessions,
 /// each driven by its own thread and poll loop (DESIGN 3.3: one thread owns a session and all its channels).

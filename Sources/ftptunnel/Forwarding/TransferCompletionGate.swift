@@ -1,5 +1,5 @@
 import Foundation
-import Shared
+import FTPCore
 
 /// Rewrite mode (issue 17): a server's positive final reply to a transfer (226/250 after RETR, STOR, LIST, …) reaches
 /// the client only once that transfer's data connection has delivered everything. sshd may deliver the 226 before the

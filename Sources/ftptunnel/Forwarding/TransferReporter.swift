@@ -1,6 +1,7 @@
 import Foundation
 import Logging
-import Shared
+import FTPCore
+import TunnelCore
 
 /// Rewrite mode's transfer lines for one control connection: `RETR f 1.0 GiB 4.1 s 262 MB/s`, or
 /// `RETR f failed: 550 No such file`. The command and path come from what is sent to the server, the bytes from

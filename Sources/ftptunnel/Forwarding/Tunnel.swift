@@ -1,7 +1,8 @@
 import Foundation
 import Logging
 import Posix
-import Shared
+import FTPCore
+import TunnelCore
 
 /// What the tunnel reports once every listener is bound and the SSH session is authenticated.
 struct TunnelReady: Sendable {

@@ -1,5 +1,5 @@
 import Foundation
-import Shared
+import TunnelCore
 
 /// What `ftptunnel status` shows, kept up to date by the loop threads (briefly locked, never blocking the data
 /// path) and read by the control socket's thread.

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Shared
+import TunnelCore
 import SSHKeys
 
 /// Authenticates a session like OpenSSH: the identities of `IdentityPlan` (certificates, agent keys, key files;

@@ -1,5 +1,5 @@
 import Foundation
-import Shared
+import TunnelCore
 
 /// `SHA256:base64` (no padding) of a key blob, as OpenSSH prints fingerprints.
 enum Fingerprint {

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
-import Shared
+import ProgramSupport
+import TunnelCore
 
 /// Decides whether to trust the key a server presented, like OpenSSH's StrictHostKeyChecking.
 /// A changed or revoked key is refused whatever the policy, before any prompt; "changed" means the host has any

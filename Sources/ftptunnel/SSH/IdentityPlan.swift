@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Shared
+import TunnelCore
 import SSHKeys
 
 /// The identities offered for public-key authentication, in OpenSSH's order (sshconnect2.c pubkey_prepare):

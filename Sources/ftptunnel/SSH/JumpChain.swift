@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import Posix
-import Shared
+import TunnelCore
 
 /// Brings up the bastions of ProxyJump, nearest first, and returns the socket the destination's session runs on.
 /// Hop 1 is reached over TCP (or its own ProxyCommand); every later hop, and the destination, over a

@@ -1,5 +1,5 @@
 import Foundation
-import Shared
+import TunnelCore
 
 /// Reads known_hosts files for the host-key check: bounded, as bytes; a missing file is an empty one, a file that
 /// exists but cannot be read whole is an error (a check against part of a file could miss the recorded key).

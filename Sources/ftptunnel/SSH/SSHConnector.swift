@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Shared
+import TunnelCore
 
 /// Brings one SSH session up from settings: the connection (TCP, ProxyCommand, or through the ProxyJump bastions,
 /// rebuilt for every session), algorithm preferences, handshake, host-key check, authentication. Returns a session

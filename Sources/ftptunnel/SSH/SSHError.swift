@@ -1,4 +1,5 @@
-import Shared
+import ProgramSupport
+import TunnelCore
 
 /// Why an SSH session could not be brought up or ended. Each case prints one sentence plus a hint.
 enum SSHError: Error, CustomStringConvertible {

@@ -1,7 +1,7 @@
 import Foundation
 import FTPServerKit
 import Posix
-import Shared
+import FTPCore
 
 /// The files of one session on this machine, confined by the kernel to the session's root (`ConfinedRoot`).
 final class LocalFileStore: FileStore {

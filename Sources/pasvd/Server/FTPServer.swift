@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import PasvdHandOff
 import Posix
-import Shared
+import FTPCore
 
 /// Three roles, as in vsftpd, all of them this binary. The listener accepts control connections, greets and holds
 /// each until its client sends something (`GreetedConnections`), then starts a short-lived login worker for it

@@ -4,7 +4,8 @@ import Foundation
 import PasvdHandOff
 import Posix
 import Logging
-import Shared
+import FTPCore
+import ProgramSupport
 
 @main
 struct PasvdCommand: ParsableCommand {

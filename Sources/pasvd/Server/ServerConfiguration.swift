@@ -2,7 +2,7 @@ import FTPServerKit
 import Foundation
 import PasvdHandOff
 import Posix
-import Shared
+import FTPCore
 
 /// The validated server settings. Every check names the option and says how to fix it.
 struct ServerConfiguration: Sendable {

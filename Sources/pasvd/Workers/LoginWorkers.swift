@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import PasvdHandOff
 import Posix
-import Shared
+import FTPCore
 
 /// The listener's short-lived login workers. Each greeted control connection whose client sent something becomes
 /// `pasvd … --inetd --session-id N --hand-off-fd 3 --greeted --login-timeout S`, started with the socket as its

@@ -1,4 +1,5 @@
 import Foundation
+import ProgramSupport
 
 /// ftptunnel.conf(5), and the keyword table of profiles/README.md, generated from `ProfileKeyword`'s reference
 /// (the keyword table the parser uses), so the documentation cannot drift from what is accepted.

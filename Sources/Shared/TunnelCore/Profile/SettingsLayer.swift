@@ -1,3 +1,5 @@
+import FTPCore
+
 /// A value together with the place it came from.
 public struct Sourced<Value: Sendable & Equatable>: Sendable, Equatable {
     public var value: Value

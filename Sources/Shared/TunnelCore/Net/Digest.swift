@@ -2,7 +2,7 @@ import Foundation
 import COpenSSL
 
 /// The hashes the product needs (SHA-256 fingerprints and file checks, HMAC-SHA1 for hashed known_hosts),
-/// computed by OpenSSL's libcrypto. The only file of the Shared target that imports COpenSSL (SSHKeys has KeyCrypto).
+/// computed by OpenSSL's libcrypto. The only file of TunnelCore that imports COpenSSL (SSHKeys has KeyCrypto).
 public enum Digest {
     public static func sha256(_ bytes: [UInt8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))

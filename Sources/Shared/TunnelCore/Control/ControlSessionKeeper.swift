@@ -1,3 +1,5 @@
+import FTPCore
+
 /// Keeps one rewrite-mode control session alive across a lost SSH session: it sits between the control-stream
 /// filter and the server, pairs every command the filter sends with the server's final reply (remembering what
 /// established the session in `ControlSessionMemory`), and after a reconnect rebuilds the session on a new server

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import FTPCore
 
 /// The rewrite-mode filter on one FTP control connection: a pure state machine between the local FTP client and
 /// the server's control channel (OpenSSH's "channel filter" shape). The forwarding loop feeds it bytes from either

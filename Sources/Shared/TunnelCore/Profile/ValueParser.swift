@@ -1,4 +1,5 @@
 import Foundation
+import FTPCore
 
 /// A value that does not fit its keyword: what is wrong and what to do. The caller adds where and which keyword.
 struct ValueProblem: Error {

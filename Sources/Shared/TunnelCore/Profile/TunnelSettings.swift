@@ -1,3 +1,5 @@
+import FTPCore
+
 /// Everything `ftptunnel` needs to bring one site up, fully resolved
 /// (command line > profile > ~/.ssh/config > defaults). Produced by the profile resolver,
 /// consumed by the tunnel. Pure data.

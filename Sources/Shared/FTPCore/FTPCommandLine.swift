@@ -39,7 +39,7 @@ public struct FTPCommandLine: Equatable, Sendable {
     }
 
     /// Removes Telnet IAC IP / IAC DM / IAC SYNCH prefixes (RFC 959 §4.1.3 abort sequence).
-    static func stripTelnet(_ line: [UInt8]) -> ArraySlice<UInt8> {
+    public static func stripTelnet(_ line: [UInt8]) -> ArraySlice<UInt8> {
         let iac: UInt8 = 0xFF
         var index = line.startIndex
         while index < line.endIndex, line[index] == iac || line[index] == 0xF4 || line[index] == 0xF2 {

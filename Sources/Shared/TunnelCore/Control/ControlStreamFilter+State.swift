@@ -1,3 +1,5 @@
+import FTPCore
+
 /// The filter's internal bookkeeping types.
 extension ControlStreamFilter {
     /// Which reply the client asked for: 227 (PASV) or 229 (EPSV).

@@ -1,4 +1,5 @@
 import Foundation
+import FTPCore
 
 /// Follows one FTP control connection as the server sees it (the commands sent to it, its replies in order) and
 /// reports each transfer: which command and path, the size when SIZE or the 150 reply's "(N bytes)" told it,

@@ -75,7 +75,7 @@ public struct PassiveEndpoint: Equatable, Sendable, CustomStringConvertible {
         return PassiveEndpoint(host: nil, port: port)
     }
 
-    static func ipv4Octets(_ host: String) -> [Int]? {
+    public static func ipv4Octets(_ host: String) -> [Int]? {
         let parts = host.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4 else { return nil }
         let octets = parts.compactMap { part -> Int? in

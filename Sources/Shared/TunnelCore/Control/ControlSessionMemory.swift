@@ -1,3 +1,5 @@
+import FTPCore
+
 /// What established an FTP control session's state, learnt from commands and their replies, so the session can be
 /// rebuilt on a new server connection: the login (USER/PASS/ACCT, held in memory only), the directory (absolute
 /// from the last PWD or absolute CWD, then the successful CWD/CDUP since), TYPE, MODE, STRU and OPTS UTF8, and the

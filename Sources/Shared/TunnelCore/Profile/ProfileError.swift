@@ -1,3 +1,5 @@
+import ProgramSupport
+
 /// Everything that can be wrong with a profile, ~/.ssh/config, `-o` or DEST.
 /// Printed as one sentence: `WHERE: KEYWORD: what is wrong — what to do`.
 public enum ProfileError: Error, CustomStringConvertible, Equatable {

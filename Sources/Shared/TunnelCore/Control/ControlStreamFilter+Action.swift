@@ -1,4 +1,5 @@
 import Logging
+import FTPCore
 
 extension ControlStreamFilter {
     /// Identifies one data endpoint (a passive listener or an active-mode connection) within one filter, i.e. one

@@ -1,3 +1,5 @@
+import FTPCore
+
 /// The replies the control-stream filter gives the client itself. Single lines, no CRLF.
 enum FilterReply {
     static let authRefused = "\(ReplyCode.authNotAvailable) TLS is not used inside the SSH tunnel, which already encrypts this session; continue with plain FTP."

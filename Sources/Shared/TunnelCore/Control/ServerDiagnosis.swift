@@ -1,3 +1,5 @@
+import FTPCore
+
 /// What `ftptunnel check` found out about an FTP server through the tunnel, and the advice it prints:
 /// what works, what the server advertises, which mode fits, and how to set up common clients. Pure: the check
 /// command gathers the replies and LIST outcomes, this type only interprets them.

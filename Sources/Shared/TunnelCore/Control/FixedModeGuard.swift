@@ -1,3 +1,5 @@
+import FTPCore
+
 /// Fixed mode's one intervention on the control stream: only the commands `TunnelVerbPolicy` allows reach the
 /// server. Active mode (PORT, EPRT, LPRT) is answered 502 locally (the server would connect to its own side of the
 /// tunnel, or worse, to a real host outside SSH), and so are passive variants whose listener is not forwarded

@@ -1,3 +1,5 @@
+import FTPCore
+
 /// Which client commands may reach the FTP server through the tunnel, in fixed and in rewrite mode: an allow-list.
 ///
 /// The tunnel carries the control connection and the data connections it set up itself (fixed mode: the
