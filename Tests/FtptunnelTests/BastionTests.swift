@@ -247,19 +247,59 @@ import TestSupport
         World.expectChannels(bastion, to: "127.0.0.3", world.target.port, count: 0)
     }
 
-    /// `Sessions 2` through a bastion: each pool session builds its own chain (two channels in the bastion's log),
-    /// and concurrent transfers spread over them stay byte-exact.
-    @Test func poolSessionsEachTakeTheirOwnChain() throws {
+    /// `Sessions 3` through a bastion: the three pool sessions ride three channels of ONE bastion session (one login
+    /// and one session process in the bastion's sshd), and concurrent downloads spread over all three stay
+    /// byte-exact. Killing that bastion session loses all three pool sessions; all three come back through one new
+    /// bastion session and carry byte-exact transfers again.
+    @Test func poolSessionsShareOneBastionSession() throws {
         let world = try World()
-        let tunnel = try world.tunnel(["-J", "jump1", "-o", "Sessions=2"])
-        World.expectChannels(world.bastions[0], to: "127.0.0.3", world.target.port, count: 2)
-        let downloads = try (0..<3).map { index in
+        let bastion = world.bastions[0]
+        let tunnel = try world.tunnel(["-J", "jump1", "-o", "Sessions=3"])
+        try Deadline.wait(for: "three channels through the bastion") { World.channels(bastion, to: "127.0.0.3", world.target.port) == 3 }
+        try Deadline.wait(for: "the pool's three logins at the destination") { Self.logins(world.target) == 3 }
+        #expect(Self.logins(bastion) == 1, "one bastion session carries the pool: \(bastion.log)")
+        #expect(bastion.sessionProcesses.count == 1, "\(bastion.log)")
+        try expectPoolDownloads(world, tunnel, tag: "before")
+
+        bastion.killSession(try #require(bastion.sessionProcesses.first))
+        for number in 1...3 {
+            try Deadline.wait(for: "pool session \(number) back through a new bastion session", seconds: 60) {
+                Self.lines(tunnel.output, session: number, containing: "reconnected after") == 1
+            }
+        }
+        #expect(Self.logins(bastion) == 2, "one new bastion session for the three reconnects: \(bastion.log)")
+        #expect(World.channels(bastion, to: "127.0.0.3", world.target.port) == 6, "\(bastion.log)")
+        #expect(bastion.sessionProcesses.count == 1, "\(bastion.log)")
+        try expectPoolDownloads(world, tunnel, tag: "after")
+        #expect(tunnel.process.isRunning)
+    }
+
+    /// sshd's "Accepted … for USER" lines: one per authenticated session.
+    static func logins(_ sshd: SSHDFixture) -> Int {
+        sshd.log.split(whereSeparator: \.isNewline).filter { $0.contains("Accepted ") && $0.contains(" for ") }.count
+    }
+
+    /// Lines of the tunnel's -v log for events on pool session `number` (metadata `(… session=N …)`).
+    static func lines(_ output: String, session number: Int, containing text: String) -> Int {
+        output.split(separator: "\n").filter {
+            ($0.contains("session=\(number) ") || $0.contains("session=\(number))")) && $0.contains(text)
+        }.count
+    }
+
+    /// Six concurrent downloads, hashed; every pool session opened channels for them.
+    private func expectPoolDownloads(_ world: World, _ tunnel: TunnelProcess, tag: String) throws {
+        let before = (1...3).map { Self.lines(tunnel.output, session: $0, containing: "channel open") }
+        let downloads = try (0..<6).map { index in
             try ManagedProcess(try which("curl"), ["-sS", "--max-time", "120", "\(tunnel.url)/down.bin",
-                                                  "-o", world.work.file("pool-\(index).bin")])
+                                                  "-o", world.work.file("\(tag)-pool-\(index).bin")])
         }
         for download in downloads { #expect(try download.waitForExit(seconds: 150) == 0, "\(download.output)\n\(tunnel.output)") }
-        for index in 0..<3 {
-            #expect(try TestFiles.sha256(world.work.file("pool-\(index).bin")) == TestFiles.sha256(world.root.file("down.bin")))
+        for index in 0..<6 {
+            #expect(try TestFiles.sha256(world.work.file("\(tag)-pool-\(index).bin")) == TestFiles.sha256(world.root.file("down.bin")), "\(tag) \(index)")
+        }
+        for number in 1...3 {
+            #expect(Self.lines(tunnel.output, session: number, containing: "channel open") > before[number - 1],
+                    "\(tag): pool session \(number) carried no transfer\n\(tunnel.output)")
         }
     }
 
@@ -275,13 +315,19 @@ import TestSupport
         try Deadline.wait(for: "ServerAlive to declare the session dead", seconds: 30) {
             tunnel.output.contains("SSH server stopped answering")
         }
-        try Deadline.wait(for: "the reconnect through a new bastion session", seconds: 60) { tunnel.output.contains("reconnected after") }
+        do {
+            try Deadline.wait(for: "the reconnect through a new bastion session", seconds: 60) { tunnel.output.contains("reconnected after") }
+        } catch {
+            Issue.record("\(tunnel.output)")
+            throw error
+        }
         try world.expectTransfers(tunnel, tag: "after")
         World.expectChannels(world.bastions[0], to: "127.0.0.3", world.target.port, count: 2)
     }
 
-    /// Mode sftp through a bastion: every FTP session gets an SSH session of its own, each through its own chain
-    /// (the bastion verified and logged in once, then reused without asking).
+    /// Mode sftp through a bastion: every FTP session gets an SSH session of its own, each on a channel of its own
+    /// through the bastion (whose session is shared while it lives; verified and logged in once, then reused
+    /// without asking).
     @Test func theSFTPBridgeBuildsAChainPerFTPSession() throws {
         let world = try World(targetConfig: ["Subsystem sftp internal-sftp"])
         let home = try TempDirectory("bastion-bridge-home")
