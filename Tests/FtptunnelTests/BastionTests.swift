@@ -274,6 +274,32 @@ import TestSupport
         #expect(tunnel.process.isRunning)
     }
 
+    /// `Sessions 2` through two hops: one session at each bastion (the second reached once through the first), two
+    /// channels from the second bastion to the destination, and transfers on both pool sessions byte-exact.
+    @Test func poolSessionsShareOneSessionPerHopOfATwoHopChain() throws {
+        let world = try World(bastionCount: 2)
+        let tunnel = try world.tunnel(["-J", "jump1,jump2", "-o", "Sessions=2"])
+        try Deadline.wait(for: "two channels from the second bastion") {
+            World.channels(world.bastions[1], to: "127.0.0.3", world.target.port) == 2
+        }
+        try Deadline.wait(for: "the pool's two logins at the destination") { Self.logins(world.target) == 2 }
+        #expect(Self.logins(world.bastions[0]) == 1, "\(world.bastions[0].log)")
+        #expect(Self.logins(world.bastions[1]) == 1, "\(world.bastions[1].log)")
+        World.expectChannels(world.bastions[0], to: World.secondBastionHost, world.bastions[1].port, count: 1)
+        try world.expectTransfers(tunnel, tag: "two-hop-pool")
+        let downloads = try (0..<4).map { index in
+            try ManagedProcess(try which("curl"), ["-sS", "--max-time", "120", "\(tunnel.url)/down.bin",
+                                                  "-o", world.work.file("two-hop-pool-\(index).bin")])
+        }
+        for download in downloads { #expect(try download.waitForExit(seconds: 150) == 0, "\(download.output)\n\(tunnel.output)") }
+        for index in 0..<4 {
+            #expect(try TestFiles.sha256(world.work.file("two-hop-pool-\(index).bin")) == TestFiles.sha256(world.root.file("down.bin")))
+        }
+        for number in 1...2 {
+            #expect(Self.lines(tunnel.output, session: number, containing: "channel open") > 0, "\(tunnel.output)")
+        }
+    }
+
     /// sshd's "Accepted … for USER" lines: one per authenticated session.
     static func logins(_ sshd: SSHDFixture) -> Int {
         sshd.log.split(whereSeparator: \.isNewline).filter { $0.contains("Accepted ") && $0.contains(" for ") }.count

@@ -132,8 +132,7 @@ final class HopPump: @unchecked Sendable {
                 lostReason = "no answer to a channel open within \(timeout)"
                 retired = true
                 wakeUp.wake()
-                throw SSHError.jumpChannelRefused(bastion: bastion, target: target,
-                                                  reason: "no answer within \(timeout); the bastion is taken as lost")
+                throw SSHError.sessionLost(reason: "bastion \(bastion) did not answer the channel open to \(target) within \(timeout.components.seconds) s; it is taken as lost and the chain is built anew")
             }
         }
         switch request.result! {
