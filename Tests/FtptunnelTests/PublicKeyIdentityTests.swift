@@ -154,6 +154,23 @@ import TestSupport
         withExtendedLifetime(agent) {}
     }
 
+    /// `Sessions 2` against an sshd taking only rsa-sha2-256: the first session finds the algorithm (one refusal
+    /// logged), the second replays the credential under rsa-sha2-256 straight away (no second refusal).
+    @Test func poolSessionsReplayTheRSAAlgorithmThatWorked() throws {
+        var options = SSHDFixture.Options()
+        options.extraConfig = ["PubkeyAcceptedAlgorithms rsa-sha2-256"]
+        let recipe = try TunnelRecipe(sshd: options)
+        let key = try rsaKey(recipe)
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.ftpPort,
+                                       passivePorts: recipe.passivePorts, identity: key, extraArguments: ["-o", "Sessions=2"])
+        try Deadline.wait(for: "two logins in sshd's log") {
+            recipe.sshd.log.components(separatedBy: "Accepted publickey").count - 1 == 2
+        }
+        try downloadWorks(recipe, tunnel)
+        #expect(recipe.sshd.log.components(separatedBy: "rsa-sha2-512 not in PubkeyAcceptedAlgorithms").count - 1 == 1,
+                "\(recipe.sshd.log)")
+    }
+
     /// A key the server does not know at all costs two offers (rsa-sha2-512, then rsa-sha2-256), and the
     /// second one only after every other identity: the authorized ed25519 key behind it logs in on the first try.
     @Test func refusedRSAKeyRetriesOnlyAfterTheOtherIdentities() throws {
