@@ -162,17 +162,18 @@ final class HopPump: @unchecked Sendable {
 
     private func run() throws {
         while true {
-            let stop: Bool = condition.withLock {
-                if retired { return true }
+            // nil: go on; "": no longer needed; else why the bastion is taken as lost.
+            let stop: String? = condition.withLock {
+                if retired { return lostReason ?? "" }
                 if opening == nil, !requests.isEmpty { opening = requests.removeFirst() }
                 if opening == nil, reservations == 0, !lanes.contains(where: { !$0.closing }) {
                     retired = true  // nobody will ask any more: the bastion session is no longer needed
-                    return true
+                    return ""
                 }
-                return false
+                return nil
             }
-            if stop {
-                if let lostReason { throw SSHError.sessionLost(reason: lostReason) }
+            if let stop {
+                if !stop.isEmpty { throw SSHError.sessionLost(reason: stop) }
                 return
             }
             var progress = true
