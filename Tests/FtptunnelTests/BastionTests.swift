@@ -354,8 +354,8 @@ import TestSupport
     /// Mode sftp through a bastion: every FTP session gets an SSH session of its own, each on a channel of its own
     /// through the bastion (whose session is shared while it lives; verified and logged in once, then reused
     /// without asking).
-    @Test func theSFTPBridgeBuildsAChainPerFTPSession() throws {
-        let world = try World(targetConfig: ["Subsystem sftp internal-sftp"])
+    @Test(arguments: [1, 2]) func theSFTPBridgeBuildsAChainPerFTPSession(hops: Int) throws {
+        let world = try World(bastionCount: hops, targetConfig: ["Subsystem sftp internal-sftp"])
         let home = try TempDirectory("bastion-bridge-home")
         let localPort = try LoopbackNet.freePort(on: LoopbackNet.clientSide)
         var environment = ProcessInfo.processInfo.environment
@@ -365,7 +365,7 @@ import TestSupport
         let bridge = try ManagedProcess(try Products.ftptunnel, [
             "connect", "\(world.target.user)@\(world.target.host):\(world.target.port)", "--mode", "sftp",
             "--sftp-root", world.root.path, "--local-port", "\(localPort)", "--known-hosts", world.knownHosts,
-            "-i", world.target.userKey, "-J", "jump1", "-v",
+            "-i", world.target.userKey, "-J", hops == 1 ? "jump1" : "jump1,jump2", "-v",
         ], environment: environment)
         defer { bridge.stop() }
         try bridge.waitForOutput(containing: TunnelProcess.readyMarker, seconds: 30)
@@ -374,6 +374,13 @@ import TestSupport
             #expect(down.status == 0, "\(down.output)\n\(bridge.output)")
             #expect(try TestFiles.sha256(world.work.file("sftp-\(index).bin")) == TestFiles.sha256(world.root.file("down.bin")))
         }
-        #expect(World.channels(world.bastions[0], to: "127.0.0.3", world.target.port) >= 3, "the check session and one per FTP session: \(world.bastions[0].log)")
+        let last = world.bastions[hops - 1]
+        #expect(World.channels(last, to: "127.0.0.3", world.target.port) >= 3, "the check session and one per FTP session: \(last.log)")
+        // No FTP session left: no SSH session through the chain, so no bastion session either (each hop's session
+        // ends with the last channel through it, the first hop's once the second hop's session is gone).
+        for bastion in world.bastions {
+            try Deadline.wait(for: "bastion \(bastion.host) to have no session left", seconds: 30) { bastion.sessionProcesses.isEmpty }
+        }
+        #expect(bridge.isRunning, "\(bridge.output)")
     }
 }

@@ -63,6 +63,12 @@ final class HopPump: @unchecked Sendable {
     private var reservations = 1
     private var retired = false
     private var lostReason: String?
+    /// Called on the pump's thread once it ended (the bastion session disconnected).
+    var onEnd: (@Sendable (HopPump) -> Void)? {
+        get { condition.withLock { endHandler } }
+        set { condition.withLock { endHandler = newValue } }
+    }
+    private var endHandler: (@Sendable (HopPump) -> Void)?
 
     // The pump thread's own.
     private var lanes: [HopLane] = []
@@ -98,6 +104,7 @@ final class HopPump: @unchecked Sendable {
             }
             for lane in lanes { lane.closeLocal() }
             session.disconnect(reason: reason)
+            onEnd?(self)
         }
         thread.name = "ftptunnel hop \(name)"
         thread.start()

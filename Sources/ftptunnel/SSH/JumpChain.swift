@@ -88,15 +88,20 @@ final class HopMemory: @unchecked Sendable {
     /// Held while a chain is looked up or built (recursive: hop N's pump is built through hop N-1's), so the
     /// sessions of a pool wait for one chain instead of building one each.
     private let chainLock = NSRecursiveLock()
+    /// Under `lock`: a pump that ended is forgotten at once, so its session (and its socket, which a lane of the
+    /// hop before may carry) goes with the sessions that rode it.
     private var pumps: [Int: HopPump] = [:]
 
     /// Hop `index`'s running pump with a reservation taken, or the one `build` makes (it holds one already).
     func pump(_ index: Int, build: () throws -> HopPump) throws -> HopPump {
         chainLock.lock()
         defer { chainLock.unlock() }
-        if let running = pumps[index], running.reserve() { return running }
+        if let running = lock.withLock({ pumps[index] }), running.reserve() { return running }
         let pump = try build()
-        pumps[index] = pump
+        lock.withLock { pumps[index] = pump }
+        pump.onEnd = { [weak self] ended in
+            self?.lock.withLock { if self?.pumps[index] === ended { self?.pumps[index] = nil } }
+        }
         return pump
     }
 
