@@ -247,19 +247,85 @@ import TestSupport
         World.expectChannels(bastion, to: "127.0.0.3", world.target.port, count: 0)
     }
 
-    /// `Sessions 2` through a bastion: each pool session builds its own chain (two channels in the bastion's log),
-    /// and concurrent transfers spread over them stay byte-exact.
-    @Test func poolSessionsEachTakeTheirOwnChain() throws {
+    /// `Sessions 3` through a bastion: the three pool sessions ride three channels of ONE bastion session (one login
+    /// and one session process in the bastion's sshd), and concurrent downloads spread over all three stay
+    /// byte-exact. Killing that bastion session loses all three pool sessions; all three come back through one new
+    /// bastion session and carry byte-exact transfers again.
+    @Test func poolSessionsShareOneBastionSession() throws {
         let world = try World()
-        let tunnel = try world.tunnel(["-J", "jump1", "-o", "Sessions=2"])
-        World.expectChannels(world.bastions[0], to: "127.0.0.3", world.target.port, count: 2)
-        let downloads = try (0..<3).map { index in
+        let bastion = world.bastions[0]
+        let tunnel = try world.tunnel(["-J", "jump1", "-o", "Sessions=3"])
+        try Deadline.wait(for: "three channels through the bastion") { World.channels(bastion, to: "127.0.0.3", world.target.port) == 3 }
+        try Deadline.wait(for: "the pool's three logins at the destination") { Self.logins(world.target) == 3 }
+        #expect(Self.logins(bastion) == 1, "one bastion session carries the pool: \(bastion.log)")
+        #expect(bastion.sessionProcesses.count == 1, "\(bastion.log)")
+        try expectPoolDownloads(world, tunnel, tag: "before")
+
+        bastion.killSession(try #require(bastion.sessionProcesses.first))
+        for number in 1...3 {
+            try Deadline.wait(for: "pool session \(number) back through a new bastion session", seconds: 60) {
+                Self.lines(tunnel.output, session: number, containing: "reconnected after") == 1
+            }
+        }
+        #expect(Self.logins(bastion) == 2, "one new bastion session for the three reconnects: \(bastion.log)")
+        #expect(World.channels(bastion, to: "127.0.0.3", world.target.port) == 6, "\(bastion.log)")
+        #expect(bastion.sessionProcesses.count == 1, "\(bastion.log)")
+        try expectPoolDownloads(world, tunnel, tag: "after")
+        #expect(tunnel.process.isRunning)
+    }
+
+    /// `Sessions 2` through two hops: one session at each bastion (the second reached once through the first), two
+    /// channels from the second bastion to the destination, and transfers on both pool sessions byte-exact.
+    @Test func poolSessionsShareOneSessionPerHopOfATwoHopChain() throws {
+        let world = try World(bastionCount: 2)
+        let tunnel = try world.tunnel(["-J", "jump1,jump2", "-o", "Sessions=2"])
+        try Deadline.wait(for: "two channels from the second bastion") {
+            World.channels(world.bastions[1], to: "127.0.0.3", world.target.port) == 2
+        }
+        try Deadline.wait(for: "the pool's two logins at the destination") { Self.logins(world.target) == 2 }
+        #expect(Self.logins(world.bastions[0]) == 1, "\(world.bastions[0].log)")
+        #expect(Self.logins(world.bastions[1]) == 1, "\(world.bastions[1].log)")
+        World.expectChannels(world.bastions[0], to: World.secondBastionHost, world.bastions[1].port, count: 1)
+        try world.expectTransfers(tunnel, tag: "two-hop-pool")
+        let downloads = try (0..<4).map { index in
             try ManagedProcess(try which("curl"), ["-sS", "--max-time", "120", "\(tunnel.url)/down.bin",
-                                                  "-o", world.work.file("pool-\(index).bin")])
+                                                  "-o", world.work.file("two-hop-pool-\(index).bin")])
         }
         for download in downloads { #expect(try download.waitForExit(seconds: 150) == 0, "\(download.output)\n\(tunnel.output)") }
-        for index in 0..<3 {
-            #expect(try TestFiles.sha256(world.work.file("pool-\(index).bin")) == TestFiles.sha256(world.root.file("down.bin")))
+        for index in 0..<4 {
+            #expect(try TestFiles.sha256(world.work.file("two-hop-pool-\(index).bin")) == TestFiles.sha256(world.root.file("down.bin")))
+        }
+        for number in 1...2 {
+            #expect(Self.lines(tunnel.output, session: number, containing: "channel open") > 0, "\(tunnel.output)")
+        }
+    }
+
+    /// sshd's "Accepted … for USER" lines: one per authenticated session.
+    static func logins(_ sshd: SSHDFixture) -> Int {
+        sshd.log.split(whereSeparator: \.isNewline).filter { $0.contains("Accepted ") && $0.contains(" for ") }.count
+    }
+
+    /// Lines of the tunnel's -v log for events on pool session `number` (metadata `(… session=N …)`).
+    static func lines(_ output: String, session number: Int, containing text: String) -> Int {
+        output.split(separator: "\n").filter {
+            ($0.contains("session=\(number) ") || $0.contains("session=\(number))")) && $0.contains(text)
+        }.count
+    }
+
+    /// Six concurrent downloads, hashed; every pool session opened channels for them.
+    private func expectPoolDownloads(_ world: World, _ tunnel: TunnelProcess, tag: String) throws {
+        let before = (1...3).map { Self.lines(tunnel.output, session: $0, containing: "channel open") }
+        let downloads = try (0..<6).map { index in
+            try ManagedProcess(try which("curl"), ["-sS", "--max-time", "120", "\(tunnel.url)/down.bin",
+                                                  "-o", world.work.file("\(tag)-pool-\(index).bin")])
+        }
+        for download in downloads { #expect(try download.waitForExit(seconds: 150) == 0, "\(download.output)\n\(tunnel.output)") }
+        for index in 0..<6 {
+            #expect(try TestFiles.sha256(world.work.file("\(tag)-pool-\(index).bin")) == TestFiles.sha256(world.root.file("down.bin")), "\(tag) \(index)")
+        }
+        for number in 1...3 {
+            #expect(Self.lines(tunnel.output, session: number, containing: "channel open") > before[number - 1],
+                    "\(tag): pool session \(number) carried no transfer\n\(tunnel.output)")
         }
     }
 
@@ -275,15 +341,21 @@ import TestSupport
         try Deadline.wait(for: "ServerAlive to declare the session dead", seconds: 30) {
             tunnel.output.contains("SSH server stopped answering")
         }
-        try Deadline.wait(for: "the reconnect through a new bastion session", seconds: 60) { tunnel.output.contains("reconnected after") }
+        do {
+            try Deadline.wait(for: "the reconnect through a new bastion session", seconds: 60) { tunnel.output.contains("reconnected after") }
+        } catch {
+            Issue.record("\(tunnel.output)")
+            throw error
+        }
         try world.expectTransfers(tunnel, tag: "after")
         World.expectChannels(world.bastions[0], to: "127.0.0.3", world.target.port, count: 2)
     }
 
-    /// Mode sftp through a bastion: every FTP session gets an SSH session of its own, each through its own chain
-    /// (the bastion verified and logged in once, then reused without asking).
-    @Test func theSFTPBridgeBuildsAChainPerFTPSession() throws {
-        let world = try World(targetConfig: ["Subsystem sftp internal-sftp"])
+    /// Mode sftp through a bastion: every FTP session gets an SSH session of its own, each on a channel of its own
+    /// through the bastion (whose session is shared while it lives; verified and logged in once, then reused
+    /// without asking).
+    @Test(arguments: [1, 2]) func theSFTPBridgeBuildsAChainPerFTPSession(hops: Int) throws {
+        let world = try World(bastionCount: hops, targetConfig: ["Subsystem sftp internal-sftp"])
         let home = try TempDirectory("bastion-bridge-home")
         let localPort = try LoopbackNet.freePort(on: LoopbackNet.clientSide)
         var environment = ProcessInfo.processInfo.environment
@@ -293,7 +365,7 @@ import TestSupport
         let bridge = try ManagedProcess(try Products.ftptunnel, [
             "connect", "\(world.target.user)@\(world.target.host):\(world.target.port)", "--mode", "sftp",
             "--sftp-root", world.root.path, "--local-port", "\(localPort)", "--known-hosts", world.knownHosts,
-            "-i", world.target.userKey, "-J", "jump1", "-v",
+            "-i", world.target.userKey, "-J", hops == 1 ? "jump1" : "jump1,jump2", "-v",
         ], environment: environment)
         defer { bridge.stop() }
         try bridge.waitForOutput(containing: TunnelProcess.readyMarker, seconds: 30)
@@ -302,6 +374,13 @@ import TestSupport
             #expect(down.status == 0, "\(down.output)\n\(bridge.output)")
             #expect(try TestFiles.sha256(world.work.file("sftp-\(index).bin")) == TestFiles.sha256(world.root.file("down.bin")))
         }
-        #expect(World.channels(world.bastions[0], to: "127.0.0.3", world.target.port) >= 3, "the check session and one per FTP session: \(world.bastions[0].log)")
+        let last = world.bastions[hops - 1]
+        #expect(World.channels(last, to: "127.0.0.3", world.target.port) >= 3, "the check session and one per FTP session: \(last.log)")
+        // No FTP session left: no SSH session through the chain, so no bastion session either (each hop's session
+        // ends with the last channel through it, the first hop's once the second hop's session is gone).
+        for bastion in world.bastions {
+            try Deadline.wait(for: "bastion \(bastion.host) to have no session left", seconds: 30) { bastion.sessionProcesses.isEmpty }
+        }
+        #expect(bridge.isRunning, "\(bridge.output)")
     }
 }

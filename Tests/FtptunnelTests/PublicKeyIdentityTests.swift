@@ -119,6 +119,76 @@ import TestSupport
         #expect(tunnel.output.contains("tried: nothing usable"), "\(tunnel.output)")
     }
 
+    // MARK: rsa-sha2-256 fallback
+
+    /// Where the RSA key signs: its file, or only ssh-agent (the file removed).
+    enum RSASigner: String, CaseIterable, Sendable { case file, agent }
+
+    /// An sshd taking RSA keys under one SHA-2 algorithm only; the key logs in either way. rsa-sha2-512 is offered
+    /// first: an sshd taking only rsa-sha2-256 refuses it once (logged) and takes the same key under rsa-sha2-256,
+    /// an sshd taking rsa-sha2-512 sees exactly one offer.
+    @Test(arguments: [("rsa-sha2-256", RSASigner.file), ("rsa-sha2-256", .agent), ("rsa-sha2-512", .file), ("rsa-sha2-512", .agent)])
+    func rsaKeyLogsInUnderTheOnlyAlgorithmTheServerTakes(accepted: String, signer: RSASigner) throws {
+        var options = SSHDFixture.Options()
+        options.extraConfig = ["PubkeyAcceptedAlgorithms \(accepted)"]
+        let recipe = try TunnelRecipe(sshd: options)
+        let key = try rsaKey(recipe)
+        var environment: [String: String] = [:]
+        var agent: TunnelAgent?
+        if signer == .agent {
+            let held = try TunnelAgent()
+            try held.add(key)
+            try FileManager.default.removeItem(atPath: key)
+            try FileManager.default.removeItem(atPath: key + ".pub")
+            environment["SSH_AUTH_SOCK"] = held.socket
+            agent = held
+        }
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.ftpPort,
+                                       passivePorts: recipe.passivePorts, identity: signer == .file ? key : nil,
+                                       environment: environment)
+        try downloadWorks(recipe, tunnel)
+        #expect(try acceptedLine(recipe.sshd).contains("ssh2: RSA SHA256:"), "\(recipe.sshd.log)")
+        let refusals = recipe.sshd.log.components(separatedBy: "rsa-sha2-512 not in PubkeyAcceptedAlgorithms").count - 1
+        #expect(refusals == (accepted == "rsa-sha2-256" ? 1 : 0), "\(recipe.sshd.log)")
+        #expect(!recipe.sshd.log.contains("ssh-rsa"), "never ssh-rsa: \(recipe.sshd.log)")
+        withExtendedLifetime(agent) {}
+    }
+
+    /// `Sessions 2` against an sshd taking only rsa-sha2-256: the first session finds the algorithm (one refusal
+    /// logged), the second replays the credential under rsa-sha2-256 straight away (no second refusal).
+    @Test func poolSessionsReplayTheRSAAlgorithmThatWorked() throws {
+        var options = SSHDFixture.Options()
+        options.extraConfig = ["PubkeyAcceptedAlgorithms rsa-sha2-256"]
+        let recipe = try TunnelRecipe(sshd: options)
+        let key = try rsaKey(recipe)
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.ftpPort,
+                                       passivePorts: recipe.passivePorts, identity: key, extraArguments: ["-o", "Sessions=2"])
+        try Deadline.wait(for: "two logins in sshd's log") {
+            recipe.sshd.log.components(separatedBy: "Accepted publickey").count - 1 == 2
+        }
+        try downloadWorks(recipe, tunnel)
+        #expect(recipe.sshd.log.components(separatedBy: "rsa-sha2-512 not in PubkeyAcceptedAlgorithms").count - 1 == 1,
+                "\(recipe.sshd.log)")
+    }
+
+    /// A key the server does not know at all costs two offers (rsa-sha2-512, then rsa-sha2-256), and the
+    /// second one only after every other identity: the authorized ed25519 key behind it logs in on the first try.
+    @Test func refusedRSAKeyRetriesOnlyAfterTheOtherIdentities() throws {
+        var options = SSHDFixture.Options()
+        options.extraConfig = ["MaxAuthTries 2"]
+        let recipe = try TunnelRecipe(sshd: options)
+        let stranger = recipe.work.file("stranger_rsa")
+        try runChecked("ssh-keygen", ["-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", "stranger", "-f", stranger])
+        let agent = try TunnelAgent()
+        try agent.add(stranger)
+        // The agent's stranger comes before the file: with an immediate retry it would use up MaxAuthTries 2.
+        let tunnel = try TunnelProcess(sshd: recipe.sshd, knownHosts: recipe.knownHosts, ftpPort: recipe.ftpPort,
+                                       passivePorts: recipe.passivePorts, identity: recipe.sshd.userKey,
+                                       environment: ["SSH_AUTH_SOCK": agent.socket])
+        try downloadWorks(recipe, tunnel)
+        #expect(recipe.sshd.log.components(separatedBy: "Failed publickey").count - 1 == 1, "\(recipe.sshd.log)")
+    }
+
     // MARK: MaxAuthTries
 
     /// sshd with MaxAuthTries 2 and an agent holding three keys the server does not know.
@@ -260,7 +330,7 @@ import TestSupport
         let certificate = try world.certify()
         let tunnel = try world.tunnel(waitForReady: false)
         #expect(try tunnel.process.waitForExit(seconds: 30) == 4, "\(tunnel.output)")
-        #expect(tunnel.output.contains("certificate \(certificate) is an ed25519 certificate, which libssh2 1.10 cannot offer"),
+        #expect(tunnel.output.contains("certificate \(certificate) is an ed25519 certificate, which libssh2 1.10 cannot log in with (it names the signature ssh-ed25519-cert-v01@openssh.com where sshd expects ssh-ed25519"),
                 "\(tunnel.output)")
         #expect(!tunnel.output.contains("tried: certificate"), "\(tunnel.output)")
     }
@@ -292,7 +362,7 @@ import TestSupport
         #expect(offered[0].contains("1. ecdsa-sha2-nistp256-cert-v01@openssh.com: CertificateFile \(certificate) with key \(world.key)"), "\(offered[0])")
         #expect(offered[1].contains("2. ssh-ed25519: ssh-agent (agent-only-key)"), "\(offered[1])")
         #expect(offered[2].contains("3. ecdsa-sha2-nistp256: IdentityFile \(world.key)"), "\(offered[2])")
-        #expect(offered[3].contains("4. ssh-rsa, passphrase, signed as rsa-sha2-512: IdentityFile \(rsa)"), "\(offered[3])")
+        #expect(offered[3].contains("4. ssh-rsa, passphrase, signed as rsa-sha2-512 (rsa-sha2-256 if refused): IdentityFile \(rsa)"), "\(offered[3])")
         #expect(lines.contains { $0.hasPrefix("CertificateFile") && $0.contains(certificate) }, "\(show.stdout)")
         #expect(lines.contains("# identity note: certificate \(world.recipe.work.file("missing-cert.pub")) does not exist or cannot be read; check CertificateFile; skipping it"),
                 "\(show.stdout)")

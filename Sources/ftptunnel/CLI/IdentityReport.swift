@@ -19,7 +19,7 @@ struct IdentityReport {
         for (index, identity) in plan.identities.enumerated() {
             var type = identity.type
             if case .file(let file) = identity.signer, file.isEncrypted { type += ", passphrase" }
-            if identity.isRSA { type += ", signed as \(OfferedIdentity.rsaAlgorithm)" }
+            if identity.isRSA { type += ", signed as \(OfferedIdentity.RSAAlgorithm.sha512.rawValue) (\(OfferedIdentity.RSAAlgorithm.sha256.rawValue) if refused)" }
             lines.append("#   \(index + 1). \(type): \(identity.origin)")
         }
         lines += plan.notes.map { "# identity note: \($0)" }

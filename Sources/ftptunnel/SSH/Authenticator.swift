@@ -14,6 +14,10 @@ struct Authenticator {
 
     /// OpenSSH's NumberOfPasswordPrompts default.
     static let maximumPrompts = 3
+    /// rsa-sha2-256 second chances are offered only while fewer offers than this were made: one below
+    /// sshd's default MaxAuthTries (6), so they never trigger its disconnect and one try remains for
+    /// keyboard-interactive or a password.
+    static let rsaRetryAttemptLimit = 5
 
     /// Authenticates `session`; returns what succeeded so further sessions of a pool can reuse it.
     @discardableResult
@@ -28,17 +32,37 @@ struct Authenticator {
         if methods.contains("publickey") {
             let plan = IdentityPlan(settings: settings, environment: environment, home: home)
             for note in plan.notes { logger.notice("\(note)") }
-            for identity in plan.identities {
-                // sshd drops the connection once MaxAuthTries keys failed (OpenSSH: "Too many authentication
-                // failures"); libssh2 reports that as an error or as one more refusal, depending on timing.
-                let tooMany = SSHError.tooManyAuthenticationFailures(user: user, host: settings.sshHost, tried: tried + [identity.label])
+            var refusedRSA: [(OfferedIdentity, SigningKey)] = []
+            // sshd drops the connection once MaxAuthTries keys failed (OpenSSH: "Too many authentication
+            // failures"); libssh2 reports that as an error or as one more refusal, depending on timing.
+            func guarded(_ label: String, _ body: () throws -> SSHCredential?) throws -> SSHCredential? {
+                let tooMany = SSHError.tooManyAuthenticationFailures(user: user, host: settings.sshHost, tried: tried + [label])
                 do {
-                    if let used = try offer(identity, on: session, tried: &tried, wrongPassphrase: &wrongPassphrase) { return used }
+                    if let used = try body() { return used }
                 } catch let failure as LibSSH2Failure where failure.isDisconnect && !tried.isEmpty {
                     throw tooMany
                 }
-                if session.isAuthenticated { return .none }
+                if session.isAuthenticated { return SSHCredential.none }
                 if session.serverDisconnected { throw tooMany }
+                return nil
+            }
+            for identity in plan.identities {
+                if let used = try guarded(identity.label, {
+                    try offer(identity, on: session, tried: &tried, wrongPassphrase: &wrongPassphrase, refusedRSA: &refusedRSA)
+                }) { return used }
+            }
+            // The server refused these RSA keys under rsa-sha2-512: it may accept only rsa-sha2-256 (libssh2 1.10
+            // cannot read its server-sig-algs). The second chances come after every other identity, so a server
+            // that takes rsa-sha2-512 never pays for them, and stop while fewer than `rsaRetryAttemptLimit`
+            // offers were made, so they never cost the connection at sshd's default MaxAuthTries.
+            for (identity, key) in refusedRSA where tried.count < Self.rsaRetryAttemptLimit {
+                let retry = identity.offered(as: .sha256)
+                logger.debug("offering \(identity.label) again as rsa-sha2-256")
+                if let used = try guarded(retry.label, {
+                    tried.append(retry.label)
+                    var refusedAgain: [(OfferedIdentity, SigningKey)] = []
+                    return try attempt(retry, key: key, on: session, refusedRSA: &refusedAgain)
+                }) { return used }
             }
         }
         if methods.contains("keyboard-interactive"), prompt.canAsk {
@@ -62,13 +86,15 @@ struct Authenticator {
     }
 
     /// Offers one identity (asking for a passphrase when its file needs one); the credential when it logged in.
+    /// An RSA key the server refused is added to `refusedRSA` with what signs for it (no second passphrase prompt).
     private func offer(_ identity: OfferedIdentity, on session: SSHSession, tried: inout [String],
-                       wrongPassphrase: inout (file: String, attempts: Int)?) throws -> SSHCredential? {
+                       wrongPassphrase: inout (file: String, attempts: Int)?,
+                       refusedRSA: inout [(OfferedIdentity, SigningKey)]) throws -> SSHCredential? {
         guard case .file(let file) = identity.signer, file.isEncrypted else {
             tried.append(identity.label)
             let key = SigningKey.unencrypted(identity)
             if case .unusable(let reason) = key { logger.warning("cannot use \(identity.label): \(reason)"); return nil }
-            return try attempt(identity, key: key, on: session)
+            return try attempt(identity, key: key, on: session, refusedRSA: &refusedRSA)
         }
         guard prompt.canAsk else {
             logger.notice("identity file \(file.path) needs a passphrase and there is no terminal or SSH_ASKPASS to ask; skipping it")
@@ -92,7 +118,9 @@ struct Authenticator {
             }
             switch try SigningKey.offer(identity, key: key, on: session, user: settings.user) {
             case .success: return .publicKey(identity, key)
-            case .denied: return nil
+            case .denied:
+                if key.isRSA { refusedRSA.append((identity, key)) }
+                return nil
             case .unreadableKey:
                 // libssh2 could not decrypt the file: for its own files that means a wrong passphrase.
                 wrong += 1
@@ -103,10 +131,13 @@ struct Authenticator {
         return nil
     }
 
-    private func attempt(_ identity: OfferedIdentity, key: SigningKey, on session: SSHSession) throws -> SSHCredential? {
+    private func attempt(_ identity: OfferedIdentity, key: SigningKey, on session: SSHSession,
+                           refusedRSA: inout [(OfferedIdentity, SigningKey)]) throws -> SSHCredential? {
         switch try SigningKey.offer(identity, key: key, on: session, user: settings.user) {
         case .success: return .publicKey(identity, key)
-        case .denied: return nil
+        case .denied:
+            if identity.isRSA || key.isRSA { refusedRSA.append((identity, key)) }
+            return nil
         case .unreadableKey(let reason):
             logger.warning("cannot use identity \(identity.label): \(reason)")
             return nil
@@ -122,6 +153,12 @@ enum SigningKey: @unchecked Sendable {
     case libssh2File(passphrase: String?)
     case wrongPassphrase
     case unusable(String)
+
+    /// An RSA key in memory (a file's public half may be missing, so the identity cannot tell).
+    var isRSA: Bool {
+        if case .rsa = self { return true }
+        return false
+    }
 
     /// The key of an identity that needs no passphrase.
     static func unencrypted(_ identity: OfferedIdentity) -> SigningKey {
@@ -153,11 +190,11 @@ enum SigningKey: @unchecked Sendable {
         case (.agent(let socket, let keyBlob), _):
             let agent = AgentClient(socketPath: socket)
             let isRSA = identity.isRSA
+            let algorithm = identity.rsaAlgorithm
             let signer = PublicKeySigner { data in
-                let flags = isRSA ? AgentMessages.rsaSHA2_512 : 0
-                let reply = try agent.sign(keyBlob: keyBlob, data: data, flags: flags)
-                if isRSA, reply.algorithm != OfferedIdentity.rsaAlgorithm {
-                    throw SSHError.agentSignatureAlgorithm(socket: socket, algorithm: reply.algorithm)
+                let reply = try agent.sign(keyBlob: keyBlob, data: data, flags: isRSA ? algorithm.agentFlag : 0)
+                if isRSA, reply.algorithm != algorithm.rawValue {
+                    throw SSHError.agentSignatureAlgorithm(socket: socket, asked: algorithm.rawValue, algorithm: reply.algorithm)
                 }
                 return reply.signature
             }
@@ -165,13 +202,14 @@ enum SigningKey: @unchecked Sendable {
             if outcome != .success, let failure = signer.failure { return .unreadableKey("\(failure)") }
             return outcome
         case (.file, .rsa(let rsa)):
+            let algorithm = identity.rsaAlgorithm
             let signer = PublicKeySigner { data in
-                guard let signature = rsa.sign(data, sha512: true) else { throw SSHError.signingFailed(key: identity.label) }
+                guard let signature = rsa.sign(data, sha512: algorithm == .sha512) else { throw SSHError.signingFailed(key: identity.label) }
                 return signature
             }
             // From the key itself: an encrypted PEM file without .pub shows its public half only now.
             let numbers = rsa.publicNumbers
-            return try session.authenticate(user: user, blob: OfferedIdentity.rsaRequestBlob(e: numbers.e, n: numbers.n),
+            return try session.authenticate(user: user, blob: OfferedIdentity.rsaRequestBlob(e: numbers.e, n: numbers.n, algorithm: algorithm),
                                             signer: signer)
         case (.file(let file), .libssh2File(let passphrase)):
             return try session.authenticate(user: user, privateKey: file.path, publicKey: identity.certificatePath,

@@ -7,8 +7,9 @@ import SSHKeys
 /// CertificateFile certificates, then `KEY-cert.pub` beside the IdentityFiles, then agent keys that match an
 /// IdentityFile, then the agent's other keys (none with IdentitiesOnly), then IdentityFiles the agent does not
 /// hold. Every offer costs one of the server's MaxAuthTries. Certificates that cannot work (expired, not yet
-/// valid, host certificates, no private key, and the RSA and ed25519 ones libssh2 1.10 cannot sign for: only
-/// ECDSA certificates get the plain signature name they need) are left out with a note before anything is tried.
+/// valid, host certificates, no private key, and the RSA and ed25519 ones libssh2 1.10 cannot log in with: it
+/// strips `-cert-v01@openssh.com` from the signature's name for ECDSA certificates only, and has no signer for
+/// ed25519 certificate files) are left out with a note before anything is tried.
 struct IdentityPlan {
     private(set) var identities: [OfferedIdentity] = []
     /// Why something was left out, one sentence each (logged at notice, listed by `show`).
@@ -119,10 +120,10 @@ struct IdentityPlan {
     /// Why `certificate` would be refused, said before it is offered; nil when it can be tried.
     static func problem(with certificate: SSHCertificate, named name: String, now: UInt64) -> String? {
         if certificate.keyType == "ssh-rsa" {
-            return "\(name) is an RSA certificate, which libssh2 1.10 cannot offer (it would need the rsa-sha2-*-cert-v01 names); skipping it — ask for an ed25519 or ECDSA certificate"
+            return "\(name) is an RSA certificate, which libssh2 1.10 cannot log in with (it sends the certificate's own name, ssh-rsa-cert-v01@openssh.com, which OpenSSH 8.8 and later refuse; they need rsa-sha2-512-cert-v01@openssh.com); skipping it — ask for an ECDSA certificate"
         }
         if certificate.keyType == "ssh-ed25519" {
-            return "\(name) is an ed25519 certificate, which libssh2 1.10 cannot offer (it signs under the certificate's own name, ssh-ed25519-cert-v01@openssh.com, and sshd refuses that signature); skipping it — ask for an ECDSA certificate (ssh-keygen -t ecdsa)"
+            return "\(name) is an ed25519 certificate, which libssh2 1.10 cannot log in with (it names the signature ssh-ed25519-cert-v01@openssh.com where sshd expects ssh-ed25519, stripping that suffix for ECDSA certificates only, so sshd refuses it: \"key type does not match\"); skipping it — ask for an ECDSA certificate (ssh-keygen -t ecdsa)"
         }
         if certificate.certificateType != 1 { return "\(name) is a host certificate, not a user certificate; skipping it" }
         switch certificate.validity(at: now) {

@@ -5,46 +5,66 @@ import TunnelCore
 
 /// Brings up the bastions of ProxyJump, nearest first, and returns the socket the destination's session runs on.
 /// Hop 1 is reached over TCP (or its own ProxyCommand); every later hop, and the destination, over a
-/// `direct-tcpip` channel of the hop before it, which a `HopPump` thread serves from then on. Each hop's host key
-/// is verified under the policy (the first time; later sessions require the same key) and it authenticates with
-/// its own settings (later sessions replay the credential without prompting). Every error names the hop.
+/// `direct-tcpip` channel of the hop before it. Each bastion's session lives in a `HopPump`, kept in `HopMemory`
+/// while any session runs through it: the sessions of a pool and reconnects share it, and a new one is built only
+/// when it is gone (lost, or no longer needed). Each hop's host key is verified under the policy (the first time;
+/// later sessions require the same key) and it authenticates with its own settings (later sessions replay the
+/// credential without prompting). Every error names the hop.
 struct JumpChain {
     let settings: TunnelSettings
     let logger: Logger
     let environment: [String: String]
     let memory: HopMemory
 
-    /// Receive window of a jump channel: OpenSSH's own, so a bastion does not cap what the session carries.
-    static let channelWindow = 2 << 20
-    static let packetSize = 32768
     /// Upper bound for each blocking step through a bastion when ConnectTimeout is not set.
     static let defaultStepTimeout = 60
 
-    /// Connects every hop and returns the destination's socket and the pump carrying it.
+    /// Connects every hop not already up and returns the destination's socket and what carries it.
     func open() throws -> (socket: Int32, carrier: SessionCarrier) {
         let hops = settings.jumpHosts
-        var carried: (socket: Int32, carrier: SessionCarrier)?
-        for (index, hop) in hops.enumerated() {
+        guard !hops.isEmpty else { throw TunnelError.internalFailure("ProxyJump without hops") }
+        let last = try pump(hops.count - 1)
+        return try last.openChannel(host: settings.sshHost, port: settings.sshPort, timeout: openTimeout(settings))
+    }
+
+    /// How long a channel open to `next` may wait for the bastion: ConnectTimeout (else 60 s), and no longer than
+    /// the silence `next`'s ServerAlive tolerates (interval × (count + 1)): a bastion that hung while a session
+    /// through it still ran must not hold up that session's reconnect for longer than its loss took to notice.
+    private func openTimeout(_ next: TunnelSettings) -> Duration {
+        let step = settings.connectTimeout ?? Self.defaultStepTimeout
+        guard next.serverAliveInterval > 0 else { return .seconds(step) }
+        let silence = max(ServerAliveMonitor.shortestInterval, next.serverAliveInterval) * (max(0, next.serverAliveCountMax) + 1)
+        return .seconds(min(step, silence))
+    }
+
+    /// Hop `index`'s pump, holding a reservation for one `openChannel`: the running one, or a new session.
+    private func pump(_ index: Int) throws -> HopPump {
+        try memory.pump(index) {
+            let hops = settings.jumpHosts
+            let hop = hops[index]
             let name = "bastion \(index + 1) of \(hops.count) \(hop.sshEndpoint)"
             var hopLogger = logger
             hopLogger[metadataKey: "hop"] = "\(hop.sshEndpoint)"
-            let next = index + 1 < hops.count ? hops[index + 1] : settings
             var hopSettings = hop
             hopSettings.jumpHosts = []
             if index > 0 { hopSettings.proxyCommand = nil }
-            let connector = SSHConnector(settings: hopSettings, logger: hopLogger, environment: environment,
-                                         transport: carried.map { .carried(socket: $0.socket, carrier: $0.carrier) } ?? .network)
-            carried = nil
             let session: SSHSession
             do {
+                let carried = try index == 0 ? nil : pump(index - 1).openChannel(host: hop.sshHost, port: hop.sshPort, timeout: openTimeout(hop))
+                let connector = SSHConnector(settings: hopSettings, logger: hopLogger, environment: environment,
+                                             transport: carried.map { .carried(socket: $0.socket, carrier: $0.carrier) } ?? .network)
                 session = try connect(connector, hop: index)
+            } catch let error as BastionError {
+                throw error
             } catch {
                 throw BastionError(hop: name, underlying: error)
             }
-            carried = try channel(from: session, hop: hop, to: next, logger: hopLogger)
+            let bastion = "\(hop.sshHost.contains(":") ? "[\(hop.sshHost)]" : hop.sshHost):\(hop.sshPort)"
+            let pump = try HopPump(session: session, name: hop.sshEndpoint, bastion: bastion,
+                                   serverAlive: (hop.serverAliveInterval, hop.serverAliveCountMax), logger: hopLogger)
+            pump.start()
+            return pump
         }
-        guard let carried else { throw TunnelError.internalFailure("ProxyJump without hops") }
-        return carried
     }
 
     /// Hop `index`: the first connection verifies and authenticates as for any host; later ones must meet the
@@ -58,29 +78,6 @@ struct JumpChain {
         memory.remember(index, hostKey: hostKey, credential: credential)
         return session
     }
-
-    /// Opens the channel to `next` on `session` and starts the pump that serves it.
-    private func channel(from session: SSHSession, hop: TunnelSettings, to next: TunnelSettings,
-                         logger: Logger) throws -> (socket: Int32, carrier: SessionCarrier) {
-        let target = "\(next.sshHost.contains(":") ? "[\(next.sshHost)]" : next.sshHost):\(next.sshPort)"
-        let bastion = "\(hop.sshHost.contains(":") ? "[\(hop.sshHost)]" : hop.sshHost):\(hop.sshPort)"
-        session.setTimeout(seconds: Double(settings.connectTimeout ?? Self.defaultStepTimeout))
-        let channel: SSHChannel
-        do {
-            switch try session.openDirectTCPIP(host: next.sshHost, port: next.sshPort, originatorHost: "127.0.0.1",
-                                               originatorPort: 0, window: Self.channelWindow, packetSize: Self.packetSize) {
-            case .done(let opened): channel = opened
-            case .wouldBlock: throw SSHError.jumpChannelRefused(bastion: bastion, target: target, reason: "the open did not complete")
-            }
-        } catch let failure as LibSSH2Failure {
-            throw SSHError.jumpChannelRefused(bastion: bastion, target: target, reason: failure.message)
-        }
-        let (ours, theirs) = try PosixProcess.streamPair()
-        let pump = HopPump(session: session, channel: channel, local: theirs, name: hop.sshEndpoint, logger: logger)
-        pump.start()
-        logger.info("jump channel open", metadata: ["to": "\(target)"])
-        return (ours, pump)
-    }
 }
 
 /// Each bastion's host key and credential from the first connection through the chain, so reconnects and pool
@@ -88,6 +85,25 @@ struct JumpChain {
 final class HopMemory: @unchecked Sendable {
     private let lock = NSLock()
     private var hops: [Int: (hostKey: PoolHostKey, credential: SSHCredential)] = [:]
+    /// Held while a chain is looked up or built (recursive: hop N's pump is built through hop N-1's), so the
+    /// sessions of a pool wait for one chain instead of building one each.
+    private let chainLock = NSRecursiveLock()
+    /// Under `lock`: a pump that ended is forgotten at once, so its session (and its socket, which a lane of the
+    /// hop before may carry) goes with the sessions that rode it.
+    private var pumps: [Int: HopPump] = [:]
+
+    /// Hop `index`'s running pump with a reservation taken, or the one `build` makes (it holds one already).
+    func pump(_ index: Int, build: () throws -> HopPump) throws -> HopPump {
+        chainLock.lock()
+        defer { chainLock.unlock() }
+        if let running = lock.withLock({ pumps[index] }), running.reserve() { return running }
+        let pump = try build()
+        lock.withLock { pumps[index] = pump }
+        pump.onEnd = { [weak self] ended in
+            self?.lock.withLock { if self?.pumps[index] === ended { self?.pumps[index] = nil } }
+        }
+        return pump
+    }
 
     func hop(_ index: Int) -> (hostKey: PoolHostKey, credential: SSHCredential)? { lock.withLock { hops[index] } }
 

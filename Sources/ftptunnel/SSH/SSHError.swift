@@ -21,7 +21,7 @@ enum SSHError: Error, CustomStringConvertible {
     /// The server hung up while public keys were offered (its MaxAuthTries).
     case tooManyAuthenticationFailures(user: String, host: String, tried: [String])
     /// The agent answered an rsa-sha2-512 request with another algorithm (an agent without SHA-2 RSA support).
-    case agentSignatureAlgorithm(socket: String, algorithm: String)
+    case agentSignatureAlgorithm(socket: String, asked: String, algorithm: String)
     case signingFailed(key: String)
     /// Every passphrase typed for the identity file was wrong (and nothing else logged in).
     case wrongPassphrase(file: String, attempts: Int)
@@ -78,8 +78,8 @@ enum SSHError: Error, CustomStringConvertible {
             return "\(host) closed the connection while public keys were offered for \(user) (tried: \(tried.joined(separator: ", "))): "
                 + "it allows only so many attempts (MaxAuthTries); set IdentitiesOnly yes with the IdentityFile it knows, "
                 + "or remove keys from ssh-agent (`ftptunnel show DEST` lists what is offered)"
-        case .agentSignatureAlgorithm(let socket, let algorithm):
-            return "the ssh-agent at \(socket) signed with \(algorithm) instead of rsa-sha2-512; update the agent (it needs SHA-2 RSA signatures) or use the key file with -i"
+        case .agentSignatureAlgorithm(let socket, let asked, let algorithm):
+            return "the ssh-agent at \(socket) signed with \(algorithm) instead of \(asked); update the agent (it needs SHA-2 RSA signatures) or use the key file with -i"
         case .signingFailed(let key):
             return "libcrypto could not sign with \(key); check the key with `ssh-keygen -y -f` on it"
         case .wrongPassphrase(let file, let attempts):

@@ -21,7 +21,7 @@ extension ProfileKeyword {
                 + "`~` and `%h %p %r %u %d %n %i %l %L %%` expanded"
         case .identitiesOnly: return "`yes` or `no`: use only the identity files, not every key ssh-agent offers"
         case .certificateFile:
-            return "user certificate path (ECDSA; libssh2 1.10 cannot sign for ed25519 or RSA certificates); repeatable; "
+            return "user certificate path (ECDSA; libssh2 1.10 cannot log in with ed25519 or RSA certificates, which are skipped with a note); repeatable; "
                 + "offered first, with the IdentityFile or agent key it certifies; `~` and the `%` tokens of IdentityFile expanded"
         case .identityAgent:
             return "`none` (no agent), `SSH_AUTH_SOCK` (the environment variable), or the agent socket's path (`~` expanded)"
