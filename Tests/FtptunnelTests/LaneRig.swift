@@ -18,6 +18,8 @@ final class LaneRig: LaneHost {
     private var served: Set<Int> = []
     /// Forwards whose client is told nothing yet (no bytes fed, no end).
     var withheld: Set<Int> = []
+    /// Forwards whose client reads nothing (what the lane hands on stays in `toLocal`).
+    var stalled: Set<Int> = []
     private(set) var finished: [Int] = []
     private(set) var passes = 0
     private var random: SeededRandom
@@ -110,6 +112,7 @@ final class LaneRig: LaneHost {
     // MARK: LaneHost
 
     func flushToLocal(_ forward: Forward) {
+        guard !stalled.contains(forward.id) else { return }
         delivered[forward.id, default: []] += Array(forward.toLocal.readable)
         forward.toLocal.consumed(forward.toLocal.count)
         forward.refillToLocal()

@@ -33,6 +33,7 @@ final class SessionLane {
         case close(Forward)
         case keepalive
         case grantWindow(Forward, bytes: Int)
+        case drain(Forward)
     }
 
     /// 1 for the lane the loop started with; further lanes are opened on demand.
@@ -59,6 +60,8 @@ final class SessionLane {
     private(set) var probesSent = 0
     /// How often a sending call left a packet half sent (and was retried before any other send).
     private(set) var partialPacketRetries = 0
+    /// Forwards whose channel's EOF a drain has already brought in (a drain through them would read nothing).
+    private var drainedToEOF = Set<Int>()
     /// When the lane last had no channel and no open: idle extra lanes are closed after a while.
     private(set) var idleSince: Date? = Date()
 
@@ -135,8 +138,17 @@ final class SessionLane {
         var events: Int16 = 0
         let directions = session.blockDirections
         if pending != nil && directions.outbound { events |= Int16(POLLOUT) }
-        if wantsInbound || (pending != nil && directions.inbound) { events |= Int16(POLLIN) }
+        if wantsInbound || (pending != nil && directions.inbound) || drainThrough != nil { events |= Int16(POLLIN) }
         return events
+    }
+
+    /// No channel here wants reading (each waits for a stalled local client): the channel through which what still
+    /// arrives is drained into libssh2 (nil: none, or a read is wanted anyway). Left in the socket, the server's
+    /// data would fill it, and the end of a dead session (its FIN, queued behind that data on a zero window) would
+    /// never arrive: the loss would go unnoticed until a client read on.
+    private var drainThrough: Forward? {
+        guard pending == nil, opening == nil, !wantsInbound else { return nil }
+        return forwards.first { $0.isOpen && $0.channel != nil && !drainedToEOF.contains($0.id) }
     }
 
     /// Someone needs libssh2 to read the SSH socket (channel data, window adjusts, open/close replies).
@@ -173,6 +185,7 @@ final class SessionLane {
             case .close(let forward): progress = try close(forward)
             case .keepalive: progress = try keepalive()
             case .grantWindow(let forward, let bytes): progress = try grantWindow(forward, bytes: bytes)
+            case .drain(let forward): progress = try drain(through: forward)
             }
             if self.pending != nil { return progress }
         }
@@ -206,7 +219,14 @@ final class SessionLane {
             }
         }
         forwards.removeAll { $0.isDone }
+        if !drainedToEOF.isEmpty {
+            drainedToEOF = drainedToEOF.filter { id in forwards.contains { $0.id == id && $0.isOpen } }
+        }
         if forwards.isEmpty && opening == nil && idleSince == nil { idleSince = now }
+        if let forward = drainThrough, session.unreadBytes > 0 {
+            progress = try drain(through: forward) || progress
+            if pending != nil { return progress }
+        }
 
         if serverAlive?.decision(now: ServerAliveMonitor.now) == .probe, session.isWritable {
             progress = try keepalive() || progress
@@ -415,6 +435,25 @@ final class SessionLane {
             return true
         case .blocked:
             return false
+        }
+    }
+
+    /// Lets libssh2 take what waits on the socket, through `forward`'s channel but without reading it (see
+    /// `drainThrough`). A dead session shows here: libssh2 reads its end and the call throws.
+    private func drain(through forward: Forward) throws -> Bool {
+        guard let channel = forward.channel else { pending = nil; return false }
+        switch try attempt(.drain(forward), { try channel.drainSession() }) {
+        case .done:
+            // This channel's EOF came in: later drains go through another channel.
+            drainedToEOF.insert(forward.id)
+            return true
+        case .blocked:
+            return false
+        case .channelFailed(let failure):
+            logger.info("channel failed: \(failure.message)", metadata: ["conn": "\(forward.id)"])
+            forward.broken = true
+            forward.channelEnded()
+            return true
         }
     }
 
