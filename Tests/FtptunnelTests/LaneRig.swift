@@ -94,7 +94,7 @@ final class LaneRig: LaneHost {
         }
         // The client ends its side when all is sent; a client that only downloads, once it saw the end.
         let ends = upload.isEmpty ? forward.downstream == .localShutDown : offset == upload.count
-        if ends, forward.isOpen, forward.upstream == .flowing { forward.upstream = .localEnded }
+        if ends, forward.isOpen, forward.upstream == .flowing { forward.handle(.localEnded) }
     }
 
     private func playServer(_ forward: Forward) {
@@ -119,7 +119,7 @@ final class LaneRig: LaneHost {
     }
 
     func finish(_ forward: Forward) {
-        if case .opening = forward.state {} else { forward.state = .done }
+        forward.handle(.localClosed)
         finished.append(forward.id)
         forward.closeLocal()
     }

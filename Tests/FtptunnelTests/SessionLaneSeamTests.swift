@@ -59,8 +59,8 @@ import TestSupport
         let download = random.bytes(150_000)
         rig.serverSide(downloader)!.serverSends(download, end: true)
         rig.withheld = []
-        ending.upstream = .localEnded
-        failing.broken = true
+        ending.handle(.localEnded)
+        failing.handle(.localFailed)
         let late = rig.add(upload: random.bytes(50_000))
         let heldFrom = rig.session.log.count - 1
         var passesWhileHeld = 0
@@ -148,7 +148,7 @@ import TestSupport
         let space = forward.toChannel.writable()
         data.withUnsafeBytes { space.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: data.count) }
         forward.toChannel.produced(data.count)
-        forward.upstream = .localEnded
+        forward.handle(.localEnded)
         rig.withheld = []
         rig.session.queue([.short(1000), .short(1), .halfSent, .short(5000)], .write, channel: 1)
         try rig.runUntilDone()

@@ -102,7 +102,7 @@ final class SessionLane {
     // MARK: Queue
 
     func enqueueOpen(_ forward: Forward) {
-        forward.state = .queued
+        forward.handle(.queued)
         openQueue.append(forward)
         forwards.append(forward)
         idleSince = nil
@@ -197,7 +197,7 @@ final class SessionLane {
                 forwards.removeAll { $0 === next }
                 continue
             }
-            next.state = .opening(since: now, abandoned: false)
+            next.handle(.openStarted(now))
             opening = next
         }
         if let forward = opening {
@@ -258,12 +258,11 @@ final class SessionLane {
         }
         if forward.readyForLocalShutdown {
             shutdown(forward.fd, Int32(SHUT_WR))
-            forward.downstream = .localShutDown
-            forward.noteDelivery()
+            forward.handle(.localShutDown)
             progress = true
         }
         if forward.isOpen, forward.isFinished {
-            forward.state = .closing
+            forward.handle(.closeChannel)
             progress = true
         }
         return progress
@@ -298,12 +297,12 @@ final class SessionLane {
 
     private func abandonIfOverdue(_ forward: Forward, now: Date, deadline: TimeInterval) {
         guard case .opening(let since, false) = forward.state, now.timeIntervalSince(since) >= deadline else { return }
-        forward.state = .opening(since: since, abandoned: true)
+        let action = forward.handle(.openAbandoned)
         logger.warning("the SSH server has not opened the channel to \(forward.target) within \(Int(deadline)) s; giving up on that connection (the server may be unreachable from the SSH host or dropping connections)",
                        metadata: ["conn": "\(forward.id)"])
         report(forward, .failed("the SSH server did not open the channel to \(forward.target) within \(Int(deadline)) s"))
-        forward.broken = true
-        host.finish(forward)  // closes the client side; the forward stays here, opening, until libssh2 is done
+        // Closes the client side; the forward stays here, opening, until libssh2 is done.
+        if action == .finish { host.finish(forward) }
     }
 
     private func open(_ forward: Forward, now: Date) throws -> Bool {
@@ -318,39 +317,35 @@ final class SessionLane {
             return false
         case .done(let channel):
             opening = nil
-            forward.channel = channel
-            if case .opening(_, true) = forward.state {
-                // Its client was already answered: close the late channel at once.
-                forward.state = .closing
+            let since: Date?
+            if case .opening(let started, _) = forward.state { since = started } else { since = nil }
+            switch forward.handle(.opened(channel)) {
+            case .closeLateChannel:
+                // Its client was already answered: the late channel is closed at once.
                 logger.info("a late channel to \(forward.target) opened after its connection was given up; closing it", metadata: ["conn": "\(forward.id)"])
-            } else {
-                if forward.filter == nil, let windowMaximum, case .opening(let since, _) = forward.state {
+            case .opened(let resumed):
+                if forward.filter == nil, let windowMaximum, let since {
                     // An open takes about one round trip (plus the server's connect, plus any load here): the
                     // quickest one so far is what `DataWindow auto` measures windows against.
                     let roundTrip = min(quickestOpen ?? .infinity, max(0, now.timeIntervalSince(since)))
                     quickestOpen = roundTrip
                     forward.receiveWindow = ReceiveWindowPolicy(initial: window, maximum: windowMaximum, roundTrip: roundTrip)
                 }
-                forward.state = .open
                 logger.info("channel open", metadata: ["conn": "\(forward.id)"])
                 report(forward, .opened)
-                if forward.resuming {
-                    forward.resuming = false
-                    forward.filter?.serverReconnected()
-                }
+                if resumed { forward.filter?.serverReconnected() }
+            case .none, .ignored, .finish, .forget, .suspend, .drain:
+                break
             }
             return true
         case .channelFailed(let failure):
             opening = nil
-            forward.channel = nil
-            if case .opening(_, true) = forward.state {
-                forward.state = .done
+            if forward.handle(.refused) == .forget {
                 forwards.removeAll { $0 === forward }
                 return true
             }
             logger.error("the SSH server refused to open a channel to \(forward.target) for the connection from \(forward.peer):\(forward.peerPort): \(failure.message); the tunnel stays up (check AllowTcpForwarding on the server and that the FTP server listens at \(forward.target))")
             report(forward, .failed("the SSH server refused the channel to \(forward.target): \(failure.message)"))
-            forward.broken = true
             host.finish(forward)
             return true
         }
@@ -373,7 +368,7 @@ final class SessionLane {
         switch try attempt(.read(forward), { try channel.read(into: buffer) }) {
         case .done(let n) where n > 0:
             // libssh2 copies out what it holds up to the buffer's size: less means it held nothing more.
-            forward.lastReadEmptiedChannel = n < buffer.count
+            forward.handle(.channelRead(bytes: n, offered: buffer.count))
             if let filter = forward.filter {
                 filter.serverBytes(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             } else {
@@ -394,8 +389,7 @@ final class SessionLane {
             return false
         case .channelFailed(let failure):
             logger.info("channel failed: \(failure.message)", metadata: ["conn": "\(forward.id)"])
-            forward.broken = true
-            forward.channelEnded()
+            forward.handle(.channelFailed)
             return true
         }
     }
@@ -408,16 +402,16 @@ final class SessionLane {
             forward.toChannel.pinned = false
             forward.toChannel.consumed(n)
             forward.bytesUp += n
-            forward.writeWaitsForWindow = n == 0
+            forward.handle(.wrote(bytes: n))
             forward.refillToChannel()
             return n > 0
         case .blocked:
             forward.toChannel.pinned = pending != nil
-            forward.writeWaitsForWindow = pending == nil
+            forward.handle(.writeBlocked(halfSent: pending != nil))
             return false
         case .channelFailed(let failure):
             forward.toChannel.pinned = false
-            forward.broken = true
+            forward.handle(.writeFailed)
             logger.info("channel write failed: \(failure.message)", metadata: ["conn": "\(forward.id)"])
             return true
         }
@@ -427,11 +421,10 @@ final class SessionLane {
         guard let channel = forward.channel else { pending = nil; return false }
         switch try attempt(.sendEOF(forward), { try channel.sendEOF() }) {
         case .done:
-            forward.upstream = .eofSent
+            forward.handle(.eofSent(failed: false))
             return true
         case .channelFailed:
-            forward.eofFailed = true
-            forward.upstream = .eofSent
+            forward.handle(.eofSent(failed: true))
             return true
         case .blocked:
             return false
@@ -451,8 +444,7 @@ final class SessionLane {
             return false
         case .channelFailed(let failure):
             logger.info("channel failed: \(failure.message)", metadata: ["conn": "\(forward.id)"])
-            forward.broken = true
-            forward.channelEnded()
+            forward.handle(.channelFailed)
             return true
         }
     }
@@ -488,7 +480,7 @@ final class SessionLane {
     private func close(_ forward: Forward) throws -> Bool {
         guard let channel = forward.channel else {
             pending = nil
-            host.finish(forward)
+            if forward.handle(.channelClosed) == .finish { host.finish(forward) }
             return true
         }
         if !channel.closeCompleted {
@@ -501,8 +493,7 @@ final class SessionLane {
         case .blocked: return false
         case .done, .channelFailed: break
         }
-        forward.channel = nil
-        host.finish(forward)
+        if forward.handle(.channelClosed) == .finish { host.finish(forward) }
         return true
     }
 
