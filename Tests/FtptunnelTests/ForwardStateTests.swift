@@ -49,7 +49,7 @@ import Testing
         forward.handle(.eofSent(failed: false))
         #expect(!forward.isFinished)
         forward.queueToLocal([9])
-        forward.channelEnded()
+        forward.handle(.channelEOF)
         #expect(forward.downstream == .channelEnded && !forward.readyForLocalShutdown)
         forward.toLocal.consumed(1)
         #expect(forward.readyForLocalShutdown)

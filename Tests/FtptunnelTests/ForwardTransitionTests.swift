@@ -14,8 +14,8 @@ enum ForwardPaths {
             switch state {
             case .connectingLocally: self = .connectingLocally
             case .queued: self = .queued
-            case .opening(_, false): self = .opening
-            case .opening(_, true): self = .openingAbandoned
+            case .opening(_, false, _): self = .opening
+            case .opening(_, true, _): self = .openingAbandoned
             case .open: self = .open
             case .closing: self = .closing
             case .suspended: self = .suspended
@@ -75,7 +75,7 @@ enum ForwardPaths {
             forward.handle(.sessionLost(now: Date(), mayResume: true))
         case .draining:
             open(forward)
-            forward.channelEnded()
+            forward.handle(.channelEOF)
             forward.handle(.sessionLost(now: Date(), mayResume: false))
         case .done:
             forward.handle(.end)
@@ -130,15 +130,16 @@ enum ForwardPaths {
             sets: { $0.writeWaitsForWindow }),
         Row(name: "writeBlocked half sent", event: { .writeBlocked(halfSent: true) },
             prepare: { $0.handle(.wrote(bytes: 0)) }, applies: unchanged(.none), sets: { !$0.writeWaitsForWindow }),
+        Row(name: "channelEOF", event: { .channelEOF }, applies: unchanged(.none), sets: { $0.downstream == .channelEnded }),
         Row(name: "channelFailed", event: { .channelFailed }, applies: unchanged(.none),
             sets: { $0.broken && $0.downstream == .channelEnded }),
         Row(name: "writeFailed", event: { .writeFailed }, applies: unchanged(.none), sets: { $0.broken }),
         Row(name: "eofSent before the client ended", event: { .eofSent(failed: false) }, applies: [:]),
         Row(name: "eofSent, failed", event: { .eofSent(failed: true) }, prepare: { $0.handle(.localEnded) },
-            applies: unchanged(.none), sets: { $0.upstream == .eofSent && $0.eofFailed }),
+            applies: unchanged(.none), sets: { $0.upstream == .eofLost }),
         Row(name: "localShutDown before the channel ended", event: { .localShutDown },
             applies: [.draining: (.draining, .none)]),
-        Row(name: "localShutDown", event: { .localShutDown }, prepare: { $0.channelEnded() },
+        Row(name: "localShutDown", event: { .localShutDown }, prepare: { $0.handle(.channelEOF) },
             applies: unchanged(.none), sets: { $0.downstream == .localShutDown }),
         Row(name: "closeChannel", event: { .closeChannel }, applies: [.open: (.closing, .none)]),
         Row(name: "channelClosed", event: { .channelClosed }, applies: [.closing: (.closing, .finish)],
@@ -146,14 +147,14 @@ enum ForwardPaths {
         Row(name: "sessionLost, data connection", event: { .sessionLost(now: Date(), mayResume: true) },
             applies: unchanged(.finish, in: everywhereButDone).mapValues { _ in (.done, .finish) }, sets: { $0.broken }),
         Row(name: "sessionLost after the channel's EOF", event: { .sessionLost(now: Date(), mayResume: true) },
-            prepare: { $0.channelEnded() },
+            prepare: { $0.handle(.channelEOF) },
             applies: unchanged(.finish, in: everywhereButDone).mapValues { _ in (.done, .finish) }
                 .merging([.open: (.draining, .drain)]) { $1 }),
         Row(name: "sessionLost, resumable control connection", event: { .sessionLost(now: Date(), mayResume: true) },
             resumable: true,
             applies: unchanged(.finish, in: everywhereButDone).mapValues { _ in (.done, .finish) }
                 .merging([.open: (.suspended, .suspend), .queued: (.suspended, .suspend), .opening: (.suspended, .suspend)]) { $1 },
-            sets: { $0.state == .done ? $0.broken : ($0.resuming && !$0.broken) }),
+            sets: { $0.state == .done ? $0.broken : !$0.broken }),
         Row(name: "sessionLost, resumable but Reconnect no", event: { .sessionLost(now: Date(), mayResume: false) },
             resumable: true,
             applies: unchanged(.finish, in: everywhereButDone).mapValues { _ in (.done, .finish) }),
@@ -194,7 +195,7 @@ enum ForwardPaths {
     /// compile here until it is named, and then fails until the table has a row for it.
     @Test func theTableCoversEveryEvent() {
         let all: Set<String> = ["connectStarted", "queued", "openStarted", "openAbandoned", "opened", "refused",
-                                "localEnded", "localFailed", "channelRead", "wrote", "writeBlocked", "channelFailed",
+                                "localEnded", "localFailed", "channelRead", "wrote", "writeBlocked", "channelEOF", "channelFailed",
                                 "writeFailed", "eofSent", "localShutDown", "closeChannel", "channelClosed", "sessionLost",
                                 "abort", "closeAfterFlush", "end", "released", "localClosed"]
         #expect(Set(Self.rows.map { Self.name($0.event()) }) == all)
@@ -213,6 +214,7 @@ enum ForwardPaths {
         case .channelRead: "channelRead"
         case .wrote: "wrote"
         case .writeBlocked: "writeBlocked"
+        case .channelEOF: "channelEOF"
         case .channelFailed: "channelFailed"
         case .writeFailed: "writeFailed"
         case .eofSent: "eofSent"
@@ -231,9 +233,12 @@ enum ForwardPaths {
     /// A control connection suspended by a session loss resumes: its next channel is reported as resumed, once.
     @Test func aSuspendedControlConnectionsNextChannelIsReportedResumed() {
         let forward = ForwardPaths.forward(in: .suspended)
+        forward.handle(.queued)
         #expect(forward.resuming)
         forward.handle(.queued)
+        #expect(forward.resuming, "queued again (another lane) it still resumes")
         forward.handle(.openStarted(Date()))
+        #expect(forward.resuming)
         #expect(forward.handle(.opened(nil)) == .opened(resumed: true))
         #expect(!forward.resuming)
         forward.handle(.closeChannel)

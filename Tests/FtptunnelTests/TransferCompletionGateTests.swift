@@ -142,7 +142,7 @@ import Testing
     @Test func aDownloadIsWholeOnceTheChannelEndedAndTheClientGotEverything() {
         let forward = Self.forward()
         forward.bytesDown = 100
-        forward.channelEnded()
+        forward.handle(.channelEOF)
         #expect(forward.readyForLocalShutdown)
         forward.handle(.localShutDown)
         forward.noteDelivery()
@@ -152,7 +152,7 @@ import Testing
     @Test func aFailedChannelIsNeverShutCleanly() {
         let forward = Self.forward()
         forward.handle(.localFailed)
-        forward.channelEnded()
+        forward.handle(.channelEOF)
         #expect(!forward.readyForLocalShutdown)
         forward.noteDelivery()
         #expect(!forward.deliveredWhole && forward.meter?.settled == nil)
@@ -164,14 +164,14 @@ import Testing
         let early = Self.forward()
         early.bytesUp = 100
         early.queueToChannel([1, 2, 3])
-        early.channelEnded()          // the server's side ended with client bytes still on their way
+        early.handle(.channelEOF)          // the server's side ended with client bytes still on their way
         early.handle(.localShutDown)
         early.noteDelivery()
         #expect(!early.deliveredWhole)
 
         let ending = Self.forward()
         ending.handle(.localEnded)  // the client ended, our EOF not sent yet
-        ending.channelEnded()
+        ending.handle(.channelEOF)
         ending.handle(.localShutDown)
         ending.noteDelivery()
         #expect(!ending.deliveredWhole)
@@ -182,7 +182,7 @@ import Testing
         upload.handle(.eofSent(failed: false))
         upload.noteDelivery()
         #expect(!upload.deliveredWhole, "EOF sent is not yet proof the server read it")
-        upload.channelEnded()
+        upload.handle(.channelEOF)
         upload.handle(.localShutDown)
         upload.noteDelivery()
         #expect(upload.deliveredWhole)
@@ -191,7 +191,7 @@ import Testing
         failedEOF.bytesUp = 100
         failedEOF.handle(.localEnded)
         failedEOF.handle(.eofSent(failed: true))
-        failedEOF.channelEnded()
+        failedEOF.handle(.channelEOF)
         failedEOF.handle(.localShutDown)
         failedEOF.noteDelivery()
         #expect(!failedEOF.deliveredWhole)

@@ -9,17 +9,20 @@ import Shared
 /// **Forward owns its transitions** (as OpenSSH's nchan.c owns a channel's): the loop, the lane and the supervisor
 /// send an `Event` through `handle(_:)` and execute the `Action` it returns; nothing else writes `state`, the
 /// directions or the flags below. An event that does not apply to the current state changes nothing and returns
-/// `.ignored` (the table in ForwardTransitionTests lists every pair).
+/// `.ignored` (the table in ForwardTransitionTests lists every pair). What is state lives in the state: a channel
+/// that will replace a lost one is `queued`/`opening` with `resuming`, an EOF that could not be sent is
+/// `Upstream.eofLost`. The flags left are orthogonal to the channel's life, each says why.
 final class Forward {
     /// The channel's life, from the loop's point of view.
     enum ChannelState: Equatable {
         /// Active mode: the non-blocking connect to the client's port is in progress (finished on POLLOUT).
         case connectingLocally(SocketAddress, deadline: Date)
-        /// Waiting for its lane's one open in flight.
-        case queued
+        /// Waiting for its lane's one open in flight; `resuming`: its channel will replace one lost with its SSH
+        /// session (it was `suspended`), so the filter is told when it opens.
+        case queued(resuming: Bool)
         /// The lane's open in flight; `abandoned` once its client was answered after `openDeadline`: the channel
-        /// is closed as soon as the open completes.
-        case opening(since: Date, abandoned: Bool)
+        /// is closed as soon as the open completes. `resuming` as for `queued`.
+        case opening(since: Date, abandoned: Bool, resuming: Bool)
         case open
         /// close + free under the lane's pending-send rule.
         case closing
@@ -38,6 +41,11 @@ final class Forward {
         /// The client closed its sending half: flush `toChannel`, then send EOF.
         case localEnded
         case eofSent
+        /// Our EOF could not be sent (the channel was already gone): an upload's end never reached the server.
+        case eofLost
+
+        /// Nothing more goes to the server, whether the EOF went out or not.
+        var isOver: Bool { self == .eofSent || self == .eofLost }
     }
 
     /// Channel → local client.
@@ -57,7 +65,7 @@ final class Forward {
     let target: ForwardTarget
     let filter: StreamFilter?
     let started = Date()
-    private(set) var state: ChannelState = .queued
+    private(set) var state: ChannelState = .queued(resuming: false)
     private(set) var upstream: Upstream = .flowing
     private(set) var downstream: Downstream = .flowing
     /// The local socket failed (reset) or the channel failed: stop moving bytes and close. Not a channel state: it is
@@ -72,9 +80,13 @@ final class Forward {
     var onChannelOpen: ((ChannelOpenOutcome) -> Void)?
     /// Active mode while connecting: the check the connection made must pass, and whom to tell when it does not.
     var activeCheck: (targetGuard: ActiveTargetGuard, refused: (String) -> Void)?
-    /// The next channel that opens replaces one lost with its SSH session: the filter is told. Set by
-    /// `sessionLost` (suspended) and carried through `queued` and `opening` to the next `opened`.
-    private(set) var resuming = false
+    /// The next channel that opens replaces one lost with its SSH session: the filter is told (part of the state).
+    var resuming: Bool {
+        switch state {
+        case .queued(let resuming), .opening(_, _, let resuming): return resuming
+        case .connectingLocally, .open, .closing, .suspended, .draining, .done: return false
+        }
+    }
     /// Close the connection once everything queued for the client has been sent (a final 421). A plan for the
     /// local side, orthogonal to the channel's state (it may be open, queued or suspended meanwhile).
     private(set) var closeWhenFlushed = false
@@ -168,7 +180,7 @@ final class Forward {
     }
 
     /// Both directions finished (or something broke): time to close the channel.
-    var isFinished: Bool { broken || (upstream == .eofSent && downstream == .localShutDown) }
+    var isFinished: Bool { broken || (upstream.isOver && downstream == .localShutDown) }
 
     /// Filter output for the server: into the buffer (appending never moves bytes a pending write refers to),
     /// the rest into the overflow.
@@ -195,7 +207,7 @@ final class Forward {
 
     /// The channel died with its session: what was queued for it is void (the filter's keeper accounts for every
     /// command that had been handed over), and so is the per-channel flow state.
-    func channelLost() {
+    private func channelLost() {
         channel = nil
         toChannel.pinned = false
         toChannel.consumed(toChannel.count)
@@ -223,20 +235,18 @@ final class Forward {
     var filterHoldsOutput: Bool { filter?.holdsOutput ?? false }
 
     /// The server's side ended (EOF or channel failure): the filter hears of it once.
-    func channelEnded() {
+    private func channelEnded() {
         guard downstream == .flowing else { return }
         downstream = .channelEnded
         // Whatever the client had sent was on its way when the server's side ended: all of it and our EOF (an
         // upload), or everything read so far with the client still open (a download, TLS handshakes included).
-        clientSideSettledAtServerEnd = (upstream == .eofSent && !eofFailed)
+        clientSideSettledAtServerEnd = upstream == .eofSent
             || (upstream == .flowing && toChannel.isEmpty && toChannelOverflow.isEmpty)
         filter?.serverEnded()
     }
 
     // MARK: Whether a data connection's bytes arrived whole (issue 17)
 
-    /// Sending our EOF failed (the channel was gone): an upload's end never reached the server.
-    private(set) var eofFailed = false
     /// See `channelEnded`.
     private var clientSideSettledAtServerEnd = false
     /// Set once the data connection's bytes arrived whole; a data connection closed without it is reset.
@@ -291,6 +301,8 @@ final class Forward {
         case wrote(bytes: Int)
         /// A channel write returned EAGAIN: `halfSent` (outbound blocked, the identical call follows) or out of window.
         case writeBlocked(halfSent: Bool)
+        /// The channel reported EOF: the server's side is over (the filter hears of it once).
+        case channelEOF
         /// A channel read failed at channel level: the server's side is over, cut.
         case channelFailed
         /// A channel write failed at channel level.
@@ -346,24 +358,27 @@ final class Forward {
 
         case (.connectStarted(let address, let deadline), .queued):
             state = .connectingLocally(address, deadline: deadline)
-        case (.queued, .queued), (.queued, .suspended), (.queued, .connectingLocally):
-            state = .queued
-        case (.openStarted(let now), .queued):
-            state = .opening(since: now, abandoned: false)
-        case (.openAbandoned, .opening(let since, false)):
-            state = .opening(since: since, abandoned: true)
+        case (.queued, .queued):
+            break
+        case (.queued, .connectingLocally):
+            state = .queued(resuming: false)
+        case (.queued, .suspended):
+            state = .queued(resuming: true)
+        case (.openStarted(let now), .queued(let resuming)):
+            state = .opening(since: now, abandoned: false, resuming: resuming)
+        case (.openAbandoned, .opening(let since, false, let resuming)):
+            state = .opening(since: since, abandoned: true, resuming: resuming)
             broken = true
             return .finish
-        case (.opened(let opened), .opening(_, let abandoned)):
+        case (.opened(let opened), .opening(_, let abandoned, let resuming)):
             channel = opened
             if abandoned {
                 state = .closing
                 return .closeLateChannel
             }
             state = .open
-            defer { resuming = false }
             return .opened(resumed: resuming)
-        case (.refused, .opening(_, let abandoned)):
+        case (.refused, .opening(_, let abandoned, _)):
             channel = nil
             state = .done
             if abandoned { return .forget }
@@ -380,12 +395,13 @@ final class Forward {
             writeWaitsForWindow = bytes == 0
         case (.writeBlocked(let halfSent), _):
             writeWaitsForWindow = !halfSent
+        case (.channelEOF, _):
+            channelEnded()
         case (.channelFailed, _):
             broken = true
             channelEnded()
         case (.eofSent(let failed), _) where upstream == .localEnded:
-            upstream = .eofSent
-            eofFailed = failed
+            upstream = failed ? .eofLost : .eofSent
         case (.localShutDown, _) where downstream == .channelEnded:
             downstream = .localShutDown
             noteDelivery()
@@ -404,7 +420,6 @@ final class Forward {
             if mayResume, canResumeElsewhere {
                 channelLost()
                 state = .suspended(since: now)
-                resuming = true
                 return .suspend
             }
             broken = true
@@ -452,8 +467,8 @@ final class Forward {
         guard !localClosed, !broken, !closeWhenFlushed, upstream == .flowing, downstream == .flowing,
               filter?.survivesSessionLoss == true else { return false }
         switch state {
-        case .open, .queued, .opening(_, false): return true
-        case .connectingLocally, .opening(_, true), .closing, .suspended, .draining, .done: return false
+        case .open, .queued, .opening(_, false, _): return true
+        case .connectingLocally, .opening(_, true, _), .closing, .suspended, .draining, .done: return false
         }
     }
 

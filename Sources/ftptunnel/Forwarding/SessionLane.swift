@@ -126,7 +126,7 @@ final class SessionLane {
 
     /// The open in flight has not completed for this long (nil: none in flight).
     func stalledSince() -> Date? {
-        guard case .opening(let since, _)? = opening?.state else { return nil }
+        guard case .opening(let since, _, _)? = opening?.state else { return nil }
         return since
     }
 
@@ -296,7 +296,7 @@ final class SessionLane {
     }
 
     private func abandonIfOverdue(_ forward: Forward, now: Date, deadline: TimeInterval) {
-        guard case .opening(let since, false) = forward.state, now.timeIntervalSince(since) >= deadline else { return }
+        guard case .opening(let since, false, _) = forward.state, now.timeIntervalSince(since) >= deadline else { return }
         let action = forward.handle(.openAbandoned)
         logger.warning("the SSH server has not opened the channel to \(forward.target) within \(Int(deadline)) s; giving up on that connection (the server may be unreachable from the SSH host or dropping connections)",
                        metadata: ["conn": "\(forward.id)"])
@@ -318,7 +318,7 @@ final class SessionLane {
         case .done(let channel):
             opening = nil
             let since: Date?
-            if case .opening(let started, _) = forward.state { since = started } else { since = nil }
+            if case .opening(let started, _, _) = forward.state { since = started } else { since = nil }
             switch forward.handle(.opened(channel)) {
             case .closeLateChannel:
                 // Its client was already answered: the late channel is closed at once.
@@ -379,11 +379,11 @@ final class SessionLane {
         case .done:
             guard channel.isEOF else { return false }
             logger.debug("server side sent EOF", metadata: ["conn": "\(forward.id)"])
-            forward.channelEnded()
+            forward.handle(.channelEOF)
             return true
         case .blocked:
             if pending == nil, channel.isEOF {
-                forward.channelEnded()
+                forward.handle(.channelEOF)
                 return true
             }
             return false
