@@ -10,19 +10,18 @@ import Testing
     }
 
     @Test func nothingMovesBeforeTheChannelIsOpen() {
-        let forward = Self.forward()
-        for state: Forward.ChannelState in [.queued, .opening(since: Date(), abandoned: false), .closing,
-                                            .suspended(since: Date()), .draining, .done] {
-            forward.state = state
-            #expect(!forward.wantsLocalRead && !forward.wantsChannelRead && !forward.readyForEOF)
+        for kind: ForwardPaths.Kind in [.queued, .opening, .closing, .suspended, .draining, .done] {
+            let forward = ForwardPaths.forward(in: kind)
+            #expect(!forward.wantsLocalRead && !forward.wantsChannelRead && !forward.readyForEOF, "\(kind)")
         }
-        forward.state = .open
+        let forward = Self.forward()
+        ForwardPaths.open(forward)
         #expect(forward.wantsLocalRead && forward.wantsChannelRead)
     }
 
     @Test func backpressureEachWay() {
         let forward = Self.forward()
-        forward.state = .open
+        ForwardPaths.open(forward)
         forward.queueToChannel(Array(repeating: 1, count: 80))
         #expect(!forward.wantsLocalRead, "a full buffer toward the channel stops reading the client")
         #expect(!forward.wantsChannelRead, "overflow on either side stops both reads")
@@ -41,39 +40,38 @@ import Testing
     /// Local EOF → flush → EOF to the channel; channel EOF → flush → shutdown; both → finished.
     @Test func halfClosesInEachDirectionThenFinishes() {
         let forward = Self.forward()
-        forward.state = .open
+        ForwardPaths.open(forward)
         forward.queueToChannel([1, 2, 3])
-        forward.upstream = .localEnded
+        forward.handle(.localEnded)
         #expect(!forward.readyForEOF, "EOF waits for the buffered bytes")
         forward.toChannel.consumed(3)
         #expect(forward.readyForEOF)
-        forward.upstream = .eofSent
+        forward.handle(.eofSent(failed: false))
         #expect(!forward.isFinished)
         forward.queueToLocal([9])
-        forward.channelEnded()
+        forward.handle(.channelEOF)
         #expect(forward.downstream == .channelEnded && !forward.readyForLocalShutdown)
         forward.toLocal.consumed(1)
         #expect(forward.readyForLocalShutdown)
-        forward.downstream = .localShutDown
+        forward.handle(.localShutDown)
         #expect(forward.isFinished)
     }
 
     @Test func aLostChannelVoidsWhatWasQueuedForIt() {
-        let forward = Self.forward()
-        forward.state = .open
+        let forward = ForwardPaths.forward(in: .open, filter: ForwardPaths.ResumableFilter())
         forward.queueToChannel(Array(repeating: 7, count: 80))
         forward.toChannel.pinned = true
-        forward.channelLost()
+        #expect(forward.handle(.sessionLost(now: Date(), mayResume: true)) == .suspend)
         #expect(forward.toChannel.isEmpty && !forward.toChannel.pinned && forward.channel == nil)
-        forward.state = .open
+        ForwardPaths.open(forward)
         #expect(forward.wantsLocalRead)
     }
 
     @Test func brokenStopsEverythingButFinishes() {
         let forward = Self.forward()
-        forward.state = .open
+        ForwardPaths.open(forward)
         forward.queueToLocal([1])
-        forward.broken = true
+        forward.handle(.localFailed)
         #expect(!forward.wantsLocalRead && !forward.wantsLocalWrite && !forward.wantsChannelRead)
         #expect(forward.isFinished)
     }

@@ -18,6 +18,8 @@ final class LaneRig: LaneHost {
     private var served: Set<Int> = []
     /// Forwards whose client is told nothing yet (no bytes fed, no end).
     var withheld: Set<Int> = []
+    /// Forwards whose client reads nothing (what the lane hands on stays in `toLocal`).
+    var stalled: Set<Int> = []
     private(set) var finished: [Int] = []
     private(set) var passes = 0
     private var random: SeededRandom
@@ -92,7 +94,7 @@ final class LaneRig: LaneHost {
         }
         // The client ends its side when all is sent; a client that only downloads, once it saw the end.
         let ends = upload.isEmpty ? forward.downstream == .localShutDown : offset == upload.count
-        if ends, forward.isOpen, forward.upstream == .flowing { forward.upstream = .localEnded }
+        if ends, forward.isOpen, forward.upstream == .flowing { forward.handle(.localEnded) }
     }
 
     private func playServer(_ forward: Forward) {
@@ -110,13 +112,14 @@ final class LaneRig: LaneHost {
     // MARK: LaneHost
 
     func flushToLocal(_ forward: Forward) {
+        guard !stalled.contains(forward.id) else { return }
         delivered[forward.id, default: []] += Array(forward.toLocal.readable)
         forward.toLocal.consumed(forward.toLocal.count)
         forward.refillToLocal()
     }
 
     func finish(_ forward: Forward) {
-        if case .opening = forward.state {} else { forward.state = .done }
+        forward.handle(.localClosed)
         finished.append(forward.id)
         forward.closeLocal()
     }

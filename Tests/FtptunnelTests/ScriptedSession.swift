@@ -25,7 +25,7 @@ final class ScriptedSession: SessionIO {
 
     /// One call as the fake saw it.
     struct Call: Equatable, CustomStringConvertible {
-        enum Kind: String { case open, read, write, grantWindow, sendEOF, close, free, keepalive }
+        enum Kind: String { case open, read, write, grantWindow, sendEOF, drain, close, free, keepalive }
         let kind: Kind
         /// The channel's number (1 for the first opened); nil for session calls.
         let channel: Int?
@@ -66,7 +66,8 @@ final class ScriptedSession: SessionIO {
     let socket: Int32 = -1
     var bytesReceived: Int { 0 }
     var bytesArrived: Int { 0 }
-    var unreadBytes: Int { 0 }
+    /// Bytes the test says wait in the socket (a drain takes them all).
+    var unreadBytes = 0
     var secondsSinceServerData: TimeInterval { 0 }
     var blockDirections: (inbound: Bool, outbound: Bool) { directions }
     /// Always: the rule must hold even when the socket drained meanwhile.
@@ -233,6 +234,17 @@ final class ScriptedChannel: ChannelIO {
     func sendEOF() throws -> SSHResult<Void> {
         try checkUsable("sendEOF")
         return try simple(.sendEOF) { receivedEOF = true }
+    }
+
+    func drainSession() throws -> SSHResult<Void> {
+        try checkUsable("drain")
+        switch try session.begin(call(.drain), bytes: []) {
+        case .halfSent, .fail: return .wouldBlock
+        case .proceed, .short, .waitForServer:
+            session.unreadBytes = 0
+            session.waitingForServer()
+            return .wouldBlock
+        }
     }
 
     func close() throws -> SSHResult<Void> {

@@ -9,7 +9,7 @@ import TestSupport
 /// outbound direction blocked, the identical call is retried before any other call that sends).
 @Suite struct SessionLaneSeamTests {
     /// Every half-sent call was followed by the identical call, and the scripted session saw nothing else first.
-    private static func expectRuleKept(_ session: ScriptedSession, sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectRuleKept(_ session: ScriptedSession, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(session.violations.isEmpty, "\(session.violations.prefix(5))", sourceLocation: sourceLocation)
         let log = session.log
         for index in log.indices where log[index].step == .halfSent {
@@ -59,8 +59,8 @@ import TestSupport
         let download = random.bytes(150_000)
         rig.serverSide(downloader)!.serverSends(download, end: true)
         rig.withheld = []
-        ending.upstream = .localEnded
-        failing.broken = true
+        ending.handle(.localEnded)
+        failing.handle(.localFailed)
         let late = rig.add(upload: random.bytes(50_000))
         let heldFrom = rig.session.log.count - 1
         var passesWhileHeld = 0
@@ -108,7 +108,7 @@ import TestSupport
                 if roll < 15 { return .halfSent }
                 if roll < 22 { return .waitForServer }
                 return .proceed
-            case .open, .sendEOF, .close, .free, .grantWindow, .keepalive:
+            case .open, .sendEOF, .drain, .close, .free, .grantWindow, .keepalive:
                 if roll < 25 { return .halfSent }
                 if roll < 35, call.kind == .open { return .waitForServer }
                 return .proceed
@@ -148,7 +148,7 @@ import TestSupport
         let space = forward.toChannel.writable()
         data.withUnsafeBytes { space.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: data.count) }
         forward.toChannel.produced(data.count)
-        forward.upstream = .localEnded
+        forward.handle(.localEnded)
         rig.withheld = []
         rig.session.queue([.short(1000), .short(1), .halfSent, .short(5000)], .write, channel: 1)
         try rig.runUntilDone()
@@ -234,5 +234,54 @@ extension SeededRandom {
     func bytesArray(_ count: Int) -> [UInt8] {
         var copy = self
         return copy.bytes(count)
+    }
+}
+
+/// A lane whose every channel waits for a stalled client still lets libssh2 take what arrives on the SSH socket
+/// (`drainSession`, which reads no channel and grants no window), under the pending-send rule; a dead session shows
+/// there as a session loss.
+@Suite struct SessionLaneDrainTests {
+    /// A download whose client reads nothing, run until the lane no longer reads its channel.
+    private static func stalledDownload(_ rig: LaneRig) throws -> Forward {
+        var random = SeededRandom(seed: 31)
+        let forward = rig.add(download: random.bytes(600_000), bufferSize: 64 << 10)
+        rig.stalled = [forward.id]
+        try Deadline.wait(for: "the lane to stop reading the stalled channel", seconds: 10) {
+            try rig.pass()
+            return forward.isOpen && !forward.wantsChannelRead
+        }
+        return forward
+    }
+
+    @Test func unreadBytesBehindAStalledClientAreDrainedAndAHalfSentDrainIsRetriedFirst() throws {
+        let rig = LaneRig(seed: 30)
+        let forward = try Self.stalledDownload(rig)
+        #expect(rig.session.calls(.drain).isEmpty, "nothing waits in the socket yet: no drain")
+        #expect(rig.lane.pollEvents & Int16(POLLIN) != 0, "the socket stays watched while its channels are not read")
+
+        rig.session.unreadBytes = 4096
+        rig.session.queue([.halfSent], .drain, channel: 1)
+        try rig.pass()
+        try rig.pass()
+        let drains = rig.session.calls(.drain, channel: 1)
+        #expect(drains.count == 2 && drains[0] == drains[1], "the half-sent drain is retried: \(drains)")
+        let last = try #require(rig.session.log.lastIndex { $0.call.kind == .drain })
+        #expect(rig.session.log[(last - 1)...].allSatisfy { $0.call.kind == .drain }, "nothing else came between")
+        #expect(rig.session.unreadBytes == 0)
+        try rig.pass()
+        #expect(rig.session.calls(.drain).count == 2, "an empty socket is not drained again")
+
+        rig.stalled = []
+        try rig.runUntilDone()
+        #expect(rig.delivered[forward.id] == rig.download(forward), "every byte reached the client once, in order")
+        SessionLaneSeamTests.expectRuleKept(rig.session)
+    }
+
+    @Test func aSessionThatEndsWhileDrainedIsLost() throws {
+        let rig = LaneRig(seed: 32)
+        _ = try Self.stalledDownload(rig)
+        rig.session.unreadBytes = 100
+        rig.session.queue([.fail(LIBSSH2_ERROR_SOCKET_DISCONNECT)], .drain, channel: 1)
+        #expect(throws: SSHError.self) { try rig.pass() }
     }
 }

@@ -134,7 +134,7 @@ import Testing
     private static func forward() -> Forward {
         let forward = Forward(id: 1, fd: -1, peer: "127.0.0.1", peerPort: 5000, localPort: 2121,
                               target: ForwardTarget(host: "127.0.0.2", port: 21), filter: nil, bufferSize: 64)
-        forward.state = .open
+        ForwardPaths.open(forward)
         forward.meter = TransferMeter()
         return forward
     }
@@ -142,17 +142,17 @@ import Testing
     @Test func aDownloadIsWholeOnceTheChannelEndedAndTheClientGotEverything() {
         let forward = Self.forward()
         forward.bytesDown = 100
-        forward.channelEnded()
+        forward.handle(.channelEOF)
         #expect(forward.readyForLocalShutdown)
-        forward.downstream = .localShutDown
+        forward.handle(.localShutDown)
         forward.noteDelivery()
         #expect(forward.deliveredWhole && forward.meter?.settled == .whole)
     }
 
     @Test func aFailedChannelIsNeverShutCleanly() {
         let forward = Self.forward()
-        forward.broken = true
-        forward.channelEnded()
+        forward.handle(.localFailed)
+        forward.handle(.channelEOF)
         #expect(!forward.readyForLocalShutdown)
         forward.noteDelivery()
         #expect(!forward.deliveredWhole && forward.meter?.settled == nil)
@@ -164,34 +164,35 @@ import Testing
         let early = Self.forward()
         early.bytesUp = 100
         early.queueToChannel([1, 2, 3])
-        early.channelEnded()          // the server's side ended with client bytes still on their way
-        early.downstream = .localShutDown
+        early.handle(.channelEOF)          // the server's side ended with client bytes still on their way
+        early.handle(.localShutDown)
         early.noteDelivery()
         #expect(!early.deliveredWhole)
 
         let ending = Self.forward()
-        ending.upstream = .localEnded  // the client ended, our EOF not sent yet
-        ending.channelEnded()
-        ending.downstream = .localShutDown
+        ending.handle(.localEnded)  // the client ended, our EOF not sent yet
+        ending.handle(.channelEOF)
+        ending.handle(.localShutDown)
         ending.noteDelivery()
         #expect(!ending.deliveredWhole)
 
         let upload = Self.forward()
         upload.bytesUp = 100
-        upload.upstream = .eofSent
+        upload.handle(.localEnded)
+        upload.handle(.eofSent(failed: false))
         upload.noteDelivery()
         #expect(!upload.deliveredWhole, "EOF sent is not yet proof the server read it")
-        upload.channelEnded()
-        upload.downstream = .localShutDown
+        upload.handle(.channelEOF)
+        upload.handle(.localShutDown)
         upload.noteDelivery()
         #expect(upload.deliveredWhole)
 
         let failedEOF = Self.forward()
         failedEOF.bytesUp = 100
-        failedEOF.eofFailed = true
-        failedEOF.upstream = .eofSent
-        failedEOF.channelEnded()
-        failedEOF.downstream = .localShutDown
+        failedEOF.handle(.localEnded)
+        failedEOF.handle(.eofSent(failed: true))
+        failedEOF.handle(.channelEOF)
+        failedEOF.handle(.localShutDown)
         failedEOF.noteDelivery()
         #expect(!failedEOF.deliveredWhole)
     }

@@ -69,3 +69,46 @@ extension ProcessSockets {
         return count
     }
 }
+
+extension ProcessSockets {
+    /// Remote ports of the established IPv4 TCP connections held by `pid` or any of its descendants (e.g. which
+    /// client connection an sshd session process serves).
+    public static func connectedRemotePorts(_ pid: pid_t) -> Set<Int> {
+        var inodes = Set<String>()
+        for process in [pid] + ProcessTree.descendants(of: pid) {
+            let fdDirectory = "/proc/\(process)/fd"
+            for fd in (try? FileManager.default.contentsOfDirectory(atPath: fdDirectory)) ?? [] {
+                guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(fdDirectory)/\(fd)"),
+                      target.hasPrefix("socket:[") else { continue }
+                inodes.insert(String(target.dropFirst("socket:[".count).dropLast()))
+            }
+        }
+        guard let text = readProcFile("/proc/net/tcp") else { return [] }
+        var ports = Set<Int>()
+        for line in text.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            guard fields.count > 9, fields[3] == "01", inodes.contains(String(fields[9])) else { continue }
+            let remote = fields[2].split(separator: ":")
+            if remote.count == 2, let port = Int(remote[1], radix: 16) { ports.insert(port) }
+        }
+        return ports
+    }
+}
+
+extension ProcessSockets {
+    /// Bytes waiting to be sent or acknowledged on each established IPv4 TCP socket whose local end is `host` on a port
+    /// inside `ports` (e.g. a server's data connections: more than 0 while its peer does not take what it sends).
+    public static func sendQueues(localHost host: String, ports: ClosedRange<Int>) -> [Int] {
+        guard let text = readProcFile("/proc/net/tcp") else { return [] }
+        var queues: [Int] = []
+        for line in text.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            guard fields.count > 4, fields[3] == "01" else { continue }
+            let local = fields[1].split(separator: ":")
+            guard local.count == 2, let port = Int(local[1], radix: 16), ports.contains(port), ipv4(local[0]) == host else { continue }
+            let counts = fields[4].split(separator: ":")
+            queues.append(counts.count == 2 ? Int(counts[0], radix: 16) ?? 0 : 0)
+        }
+        return queues
+    }
+}

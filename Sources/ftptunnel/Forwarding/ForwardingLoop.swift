@@ -260,14 +260,7 @@ final class ForwardingLoop: LaneHost {
     /// its lane.
     private func closeFlushedForwards() {
         for forward in forwards where forward.closeWhenFlushed && !forward.localClosed && forward.flushedToLocal {
-            forward.broken = true
-            switch forward.state {
-            case .open: forward.state = .closing
-            case .closing, .opening: break
-            case .connectingLocally, .queued, .suspended, .draining, .done:
-                forward.state = .done
-                finish(forward)
-            }
+            if forward.handle(.abort) == .finish { finish(forward) }
         }
     }
 
@@ -279,11 +272,9 @@ final class ForwardingLoop: LaneHost {
             if !forward.broken {
                 guard forward.flushedToLocal else { continue }
                 shutdown(forward.fd, Int32(SHUT_WR))
-                forward.downstream = .localShutDown
-                forward.noteDelivery()
+                forward.handle(.localShutDown)
             }
-            forward.state = .done
-            finish(forward)
+            if forward.handle(.end) == .finish { finish(forward) }
             progress = true
         }
         return progress
@@ -409,7 +400,7 @@ final class ForwardingLoop: LaneHost {
         case .wouldBlock:
             return false
         case .done(0):
-            forward.upstream = .localEnded
+            forward.handle(.localEnded)
             logger.debug("local side closed its sending half", metadata: meta(forward))
             forward.filter?.clientEnded()
             return true
@@ -442,7 +433,7 @@ final class ForwardingLoop: LaneHost {
     }
 
     private func localFailed(_ forward: Forward, _ error: PosixError) -> Bool {
-        forward.broken = true
+        forward.handle(.localFailed)
         logger.info("local connection failed: \(error.reason)", metadata: meta(forward))
         return true
     }
@@ -484,7 +475,7 @@ final class ForwardingLoop: LaneHost {
         if started.connected {
             connectedLocally(forward)
         } else {
-            forward.state = .connectingLocally(started.address, deadline: Date().addingTimeInterval(Self.activeConnectTimeout))
+            forward.handle(.connectStarted(started.address, deadline: Date().addingTimeInterval(Self.activeConnectTimeout)))
         }
     }
 
@@ -503,8 +494,7 @@ final class ForwardingLoop: LaneHost {
         forward.activeCheck = nil
         if let check, let refusal = check.targetGuard.check(connected: forward.fd) {
             forward.onChannelOpen = nil
-            forward.state = .done
-            finish(forward)
+            if forward.handle(.end) == .finish { finish(forward) }
             check.refused("\(refusal)")
             return
         }
@@ -524,8 +514,7 @@ final class ForwardingLoop: LaneHost {
     private func failConnect(_ forward: Forward, reason: String) {
         let report = forward.onChannelOpen
         forward.onChannelOpen = nil
-        forward.state = .done
-        finish(forward)
+        if forward.handle(.end) == .finish { finish(forward) }
         report?(.failed(reason))
     }
 
@@ -533,7 +522,7 @@ final class ForwardingLoop: LaneHost {
     /// through this loop's pool member, so the filter is always called on its own thread.
     private func assignToLaneOrPool(_ forward: Forward) {
         guard let pool else {
-            forward.state = .queued
+            forward.handle(.queued)
             sessions.assign(forward)
             return
         }
@@ -549,7 +538,7 @@ final class ForwardingLoop: LaneHost {
         configuration.activity?.connectionClosed(control: false)
         connection.report = { outcome in member.postReport(token: token, outcome: outcome) }
         // The socket now belongs to the receiving loop: this forward only leaves the list.
-        forward.state = .done
+        forward.handle(.released)
         forwards.removeAll { $0 === forward }
         if pool.dispatcher.dispatch(connection) == nil {
             awaitedReports.removeValue(forKey: token)?(.failed("no SSH session is left to carry the data connection"))
@@ -569,7 +558,7 @@ final class ForwardingLoop: LaneHost {
     /// Closes the client side, tells the filter, logs the summary. The forward is done unless its open is still in
     /// flight (then the lane finishes it when libssh2 does).
     func finish(_ forward: Forward) {
-        if case .opening = forward.state {} else { forward.state = .done }
+        forward.handle(.localClosed)
         guard !forward.localClosed else { return }
         forward.closeLocal()
         forward.filter?.detach()
@@ -640,21 +629,15 @@ final class ForwardingLoop: LaneHost {
     /// Closes an early channel no client took (its listener closed, or it failed before one arrived).
     private func abandonEarlyChannel(_ forward: Forward) {
         guard forward.awaitingLocal else { return }
-        forward.broken = true
-        switch forward.state {
-        case .open: forward.state = .closing
-        case .closing, .opening: break   // the lane closes it once libssh2 is done
-        case .connectingLocally, .queued, .suspended, .draining, .done:
-            forward.state = .done
-            finish(forward)
-        }
+        // An open channel is closed by its lane (one in flight once libssh2 is done).
+        if forward.handle(.abort) == .finish { finish(forward) }
     }
 
     private func shutDown() {
         pool?.member.close()
         pooledForwards.removeAll()
         for forward in forwards + sessions.shutDown() where !forward.localClosed {
-            forward.state = .done
+            forward.handle(.released)
             forward.closeLocal()
             forward.filter?.detach()
             forward.meter?.end()

@@ -125,7 +125,7 @@ final class RewriteControl: StreamFilter {
         if let failure = output.failure {
             logger.warning("could not resume the FTP session: \(failure); the client is told 421", metadata: forward.map { ["conn": "\($0.id)"] })
             forward?.queueToLocal(Array("\(ReplyCode.serviceNotAvailable) The SSH session was lost and the FTP session could not be resumed: \(ControlStreamFilter.sanitized(failure))".utf8) + [13, 10])
-            forward?.closeWhenFlushed = true
+            forward?.handle(.closeAfterFlush)
         }
     }
 

@@ -33,6 +33,7 @@ final class SessionLane {
         case close(Forward)
         case keepalive
         case grantWindow(Forward, bytes: Int)
+        case drain(Forward)
     }
 
     /// 1 for the lane the loop started with; further lanes are opened on demand.
@@ -59,6 +60,8 @@ final class SessionLane {
     private(set) var probesSent = 0
     /// How often a sending call left a packet half sent (and was retried before any other send).
     private(set) var partialPacketRetries = 0
+    /// Forwards whose channel's EOF a drain has already brought in (a drain through them would read nothing).
+    private var drainedToEOF = Set<Int>()
     /// When the lane last had no channel and no open: idle extra lanes are closed after a while.
     private(set) var idleSince: Date? = Date()
 
@@ -99,7 +102,7 @@ final class SessionLane {
     // MARK: Queue
 
     func enqueueOpen(_ forward: Forward) {
-        forward.state = .queued
+        forward.handle(.queued)
         openQueue.append(forward)
         forwards.append(forward)
         idleSince = nil
@@ -123,7 +126,7 @@ final class SessionLane {
 
     /// The open in flight has not completed for this long (nil: none in flight).
     func stalledSince() -> Date? {
-        guard case .opening(let since, _)? = opening?.state else { return nil }
+        guard case .opening(let since, _, _)? = opening?.state else { return nil }
         return since
     }
 
@@ -135,8 +138,17 @@ final class SessionLane {
         var events: Int16 = 0
         let directions = session.blockDirections
         if pending != nil && directions.outbound { events |= Int16(POLLOUT) }
-        if wantsInbound || (pending != nil && directions.inbound) { events |= Int16(POLLIN) }
+        if wantsInbound || (pending != nil && directions.inbound) || drainThrough != nil { events |= Int16(POLLIN) }
         return events
+    }
+
+    /// No channel here wants reading (each waits for a stalled local client): the channel through which what still
+    /// arrives is drained into libssh2 (nil: none, or a read is wanted anyway). Left in the socket, the server's
+    /// data would fill it, and the end of a dead session (its FIN, queued behind that data on a zero window) would
+    /// never arrive: the loss would go unnoticed until a client read on.
+    private var drainThrough: Forward? {
+        guard pending == nil, opening == nil, !wantsInbound else { return nil }
+        return forwards.first { $0.isOpen && $0.channel != nil && !drainedToEOF.contains($0.id) }
     }
 
     /// Someone needs libssh2 to read the SSH socket (channel data, window adjusts, open/close replies).
@@ -173,6 +185,7 @@ final class SessionLane {
             case .close(let forward): progress = try close(forward)
             case .keepalive: progress = try keepalive()
             case .grantWindow(let forward, let bytes): progress = try grantWindow(forward, bytes: bytes)
+            case .drain(let forward): progress = try drain(through: forward)
             }
             if self.pending != nil { return progress }
         }
@@ -184,7 +197,7 @@ final class SessionLane {
                 forwards.removeAll { $0 === next }
                 continue
             }
-            next.state = .opening(since: now, abandoned: false)
+            next.handle(.openStarted(now))
             opening = next
         }
         if let forward = opening {
@@ -206,7 +219,14 @@ final class SessionLane {
             }
         }
         forwards.removeAll { $0.isDone }
+        if !drainedToEOF.isEmpty {
+            drainedToEOF = drainedToEOF.filter { id in forwards.contains { $0.id == id && $0.isOpen } }
+        }
         if forwards.isEmpty && opening == nil && idleSince == nil { idleSince = now }
+        if let forward = drainThrough, session.unreadBytes > 0 {
+            progress = try drain(through: forward) || progress
+            if pending != nil { return progress }
+        }
 
         if serverAlive?.decision(now: ServerAliveMonitor.now) == .probe, session.isWritable {
             progress = try keepalive() || progress
@@ -238,12 +258,11 @@ final class SessionLane {
         }
         if forward.readyForLocalShutdown {
             shutdown(forward.fd, Int32(SHUT_WR))
-            forward.downstream = .localShutDown
-            forward.noteDelivery()
+            forward.handle(.localShutDown)
             progress = true
         }
         if forward.isOpen, forward.isFinished {
-            forward.state = .closing
+            forward.handle(.closeChannel)
             progress = true
         }
         return progress
@@ -277,13 +296,13 @@ final class SessionLane {
     }
 
     private func abandonIfOverdue(_ forward: Forward, now: Date, deadline: TimeInterval) {
-        guard case .opening(let since, false) = forward.state, now.timeIntervalSince(since) >= deadline else { return }
-        forward.state = .opening(since: since, abandoned: true)
+        guard case .opening(let since, false, _) = forward.state, now.timeIntervalSince(since) >= deadline else { return }
+        let action = forward.handle(.openAbandoned)
         logger.warning("the SSH server has not opened the channel to \(forward.target) within \(Int(deadline)) s; giving up on that connection (the server may be unreachable from the SSH host or dropping connections)",
                        metadata: ["conn": "\(forward.id)"])
         report(forward, .failed("the SSH server did not open the channel to \(forward.target) within \(Int(deadline)) s"))
-        forward.broken = true
-        host.finish(forward)  // closes the client side; the forward stays here, opening, until libssh2 is done
+        // Closes the client side; the forward stays here, opening, until libssh2 is done.
+        if action == .finish { host.finish(forward) }
     }
 
     private func open(_ forward: Forward, now: Date) throws -> Bool {
@@ -298,39 +317,35 @@ final class SessionLane {
             return false
         case .done(let channel):
             opening = nil
-            forward.channel = channel
-            if case .opening(_, true) = forward.state {
-                // Its client was already answered: close the late channel at once.
-                forward.state = .closing
+            let since: Date?
+            if case .opening(let started, _, _) = forward.state { since = started } else { since = nil }
+            switch forward.handle(.opened(channel)) {
+            case .closeLateChannel:
+                // Its client was already answered: the late channel is closed at once.
                 logger.info("a late channel to \(forward.target) opened after its connection was given up; closing it", metadata: ["conn": "\(forward.id)"])
-            } else {
-                if forward.filter == nil, let windowMaximum, case .opening(let since, _) = forward.state {
+            case .opened(let resumed):
+                if forward.filter == nil, let windowMaximum, let since {
                     // An open takes about one round trip (plus the server's connect, plus any load here): the
                     // quickest one so far is what `DataWindow auto` measures windows against.
                     let roundTrip = min(quickestOpen ?? .infinity, max(0, now.timeIntervalSince(since)))
                     quickestOpen = roundTrip
                     forward.receiveWindow = ReceiveWindowPolicy(initial: window, maximum: windowMaximum, roundTrip: roundTrip)
                 }
-                forward.state = .open
                 logger.info("channel open", metadata: ["conn": "\(forward.id)"])
                 report(forward, .opened)
-                if forward.resuming {
-                    forward.resuming = false
-                    forward.filter?.serverReconnected()
-                }
+                if resumed { forward.filter?.serverReconnected() }
+            case .none, .ignored, .finish, .forget, .suspend, .drain:
+                break
             }
             return true
         case .channelFailed(let failure):
             opening = nil
-            forward.channel = nil
-            if case .opening(_, true) = forward.state {
-                forward.state = .done
+            if forward.handle(.refused) == .forget {
                 forwards.removeAll { $0 === forward }
                 return true
             }
             logger.error("the SSH server refused to open a channel to \(forward.target) for the connection from \(forward.peer):\(forward.peerPort): \(failure.message); the tunnel stays up (check AllowTcpForwarding on the server and that the FTP server listens at \(forward.target))")
             report(forward, .failed("the SSH server refused the channel to \(forward.target): \(failure.message)"))
-            forward.broken = true
             host.finish(forward)
             return true
         }
@@ -353,7 +368,7 @@ final class SessionLane {
         switch try attempt(.read(forward), { try channel.read(into: buffer) }) {
         case .done(let n) where n > 0:
             // libssh2 copies out what it holds up to the buffer's size: less means it held nothing more.
-            forward.lastReadEmptiedChannel = n < buffer.count
+            forward.handle(.channelRead(bytes: n, offered: buffer.count))
             if let filter = forward.filter {
                 filter.serverBytes(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             } else {
@@ -364,18 +379,17 @@ final class SessionLane {
         case .done:
             guard channel.isEOF else { return false }
             logger.debug("server side sent EOF", metadata: ["conn": "\(forward.id)"])
-            forward.channelEnded()
+            forward.handle(.channelEOF)
             return true
         case .blocked:
             if pending == nil, channel.isEOF {
-                forward.channelEnded()
+                forward.handle(.channelEOF)
                 return true
             }
             return false
         case .channelFailed(let failure):
             logger.info("channel failed: \(failure.message)", metadata: ["conn": "\(forward.id)"])
-            forward.broken = true
-            forward.channelEnded()
+            forward.handle(.channelFailed)
             return true
         }
     }
@@ -388,16 +402,16 @@ final class SessionLane {
             forward.toChannel.pinned = false
             forward.toChannel.consumed(n)
             forward.bytesUp += n
-            forward.writeWaitsForWindow = n == 0
+            forward.handle(.wrote(bytes: n))
             forward.refillToChannel()
             return n > 0
         case .blocked:
             forward.toChannel.pinned = pending != nil
-            forward.writeWaitsForWindow = pending == nil
+            forward.handle(.writeBlocked(halfSent: pending != nil))
             return false
         case .channelFailed(let failure):
             forward.toChannel.pinned = false
-            forward.broken = true
+            forward.handle(.writeFailed)
             logger.info("channel write failed: \(failure.message)", metadata: ["conn": "\(forward.id)"])
             return true
         }
@@ -407,14 +421,31 @@ final class SessionLane {
         guard let channel = forward.channel else { pending = nil; return false }
         switch try attempt(.sendEOF(forward), { try channel.sendEOF() }) {
         case .done:
-            forward.upstream = .eofSent
+            forward.handle(.eofSent(failed: false))
             return true
         case .channelFailed:
-            forward.eofFailed = true
-            forward.upstream = .eofSent
+            forward.handle(.eofSent(failed: true))
             return true
         case .blocked:
             return false
+        }
+    }
+
+    /// Lets libssh2 take what waits on the socket, through `forward`'s channel but without reading it (see
+    /// `drainThrough`). A dead session shows here: libssh2 reads its end and the call throws.
+    private func drain(through forward: Forward) throws -> Bool {
+        guard let channel = forward.channel else { pending = nil; return false }
+        switch try attempt(.drain(forward), { try channel.drainSession() }) {
+        case .done:
+            // This channel's EOF came in: later drains go through another channel.
+            drainedToEOF.insert(forward.id)
+            return true
+        case .blocked:
+            return false
+        case .channelFailed(let failure):
+            logger.info("channel failed: \(failure.message)", metadata: ["conn": "\(forward.id)"])
+            forward.handle(.channelFailed)
+            return true
         }
     }
 
@@ -449,7 +480,7 @@ final class SessionLane {
     private func close(_ forward: Forward) throws -> Bool {
         guard let channel = forward.channel else {
             pending = nil
-            host.finish(forward)
+            if forward.handle(.channelClosed) == .finish { host.finish(forward) }
             return true
         }
         if !channel.closeCompleted {
@@ -462,8 +493,7 @@ final class SessionLane {
         case .blocked: return false
         case .done, .channelFailed: break
         }
-        forward.channel = nil
-        host.finish(forward)
+        if forward.handle(.channelClosed) == .finish { host.finish(forward) }
         return true
     }
 

@@ -91,22 +91,17 @@ final class SessionSupervisor {
         let now = Date()
         var kept = 0
         for forward in lane.abandonAll() {
-            if Self.canDrain(forward) {
-                // Its data all arrived before the loss: the client still gets it (issue 17).
-                forward.channelLost()
-                forward.state = .draining
-            } else if configuration.reconnect != nil, Self.canSuspend(forward) {
-                forward.channelLost()
-                forward.state = .suspended(since: now)
-                forward.resuming = true
+            switch forward.handle(.sessionLost(now: now, mayResume: configuration.reconnect != nil)) {
+            case .drain:
+                break   // its data all arrived before the loss: the client still gets it (issue 17)
+            case .suspend:
                 forward.filter?.sessionLost()
                 suspended.append(forward)
                 kept += 1
-            } else {
-                forward.broken = true
-                forward.channel = nil
-                forward.state = .done
+            case .finish:
                 host.finish(forward)
+            case .none, .ignored, .forget, .closeLateChannel, .opened:
+                break
             }
         }
         if lastLane, let policy = configuration.reconnect {
@@ -128,24 +123,6 @@ final class SessionSupervisor {
             logger.warning("SSH session \(lane.number) lost (\(error)); its data connections are closed, the tunnel stays up\(kept > 0 ? ", \(kept) FTP session(s) resume on another session" : "")")
             resumeSuspended(now: now)
         }
-    }
-
-    /// A control connection whose client is still there and still talking, with a filter that can rebuild its
-    /// FTP session (one being closed, or whose client has finished sending, simply ends).
-    private static func canSuspend(_ forward: Forward) -> Bool {
-        guard !forward.localClosed, !forward.broken, !forward.closeWhenFlushed, forward.upstream == .flowing, forward.downstream == .flowing,
-              forward.filter?.survivesSessionLoss == true else { return false }
-        switch forward.state {
-        case .open, .queued, .opening(_, false): return true
-        case .connectingLocally, .opening(_, true), .closing, .suspended, .draining, .done: return false
-        }
-    }
-
-    /// A data connection whose channel had sent its EOF, with nothing broken: what it holds for the client is the
-    /// rest of the server's data.
-    private static func canDrain(_ forward: Forward) -> Bool {
-        forward.filter == nil && !forward.localClosed && !forward.awaitingLocal && !forward.broken
-            && forward.downstream == .channelEnded && forward.state == .open
     }
 
     /// Suspended control connections open new channels once a lane exists.
@@ -212,9 +189,8 @@ final class SessionSupervisor {
         arrivedWhileDisconnected[ObjectIdentifier(forward)] = nil
         if forward.filter != nil {
             forward.queueToLocal(Array(reason.utf8) + [13, 10])
-            forward.closeWhenFlushed = true
-        } else {
-            forward.state = .done
+            forward.handle(.closeAfterFlush)
+        } else if forward.handle(.end) == .finish {
             host.finish(forward)
         }
     }
@@ -240,7 +216,7 @@ final class SessionSupervisor {
     /// Queues `forward` for its channel on a lane that is not stuck (or waits for a new one).
     func assign(_ forward: Forward, now: Date = Date()) {
         if lanes.isEmpty {
-            forward.state = .queued
+            forward.handle(.queued)
             waitingForLane.append(forward)
             arrivedWhileDisconnected[ObjectIdentifier(forward)] = now
             return
@@ -249,7 +225,7 @@ final class SessionSupervisor {
             lane.enqueueOpen(forward)
             return
         }
-        forward.state = .queued
+        forward.handle(.queued)
         waitingForLane.append(forward)
         if laneOpener?.isBusy == false {
             logger.info("every SSH session has a channel open that the server has not answered for \(String(format: "%.1f", configuration.stallThreshold)) s; opening another session so other connections do not wait")
@@ -326,7 +302,7 @@ final class SessionSupervisor {
     /// A control connection that resumes on another session without its client noticing: nothing waits for the
     /// server and nothing waits for the client.
     private static func movesUnnoticed(_ forward: Forward) -> Bool {
-        canSuspend(forward) && forward.state == .open && forward.flushedToLocal && forward.filter?.isQuiet == true
+        forward.canResumeElsewhere && forward.state == .open && forward.flushedToLocal && forward.filter?.isQuiet == true
     }
 
     func closeIdleLanes(now: Date) {

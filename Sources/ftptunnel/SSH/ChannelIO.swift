@@ -16,6 +16,9 @@ protocol ChannelIO: AnyObject {
     func write(_ buffer: UnsafeRawBufferPointer) throws -> SSHResult<Int>
     func grantWindow(_ bytes: Int) throws -> SSHResult<Void>
     func sendEOF() throws -> SSHResult<Void>
+    /// Reads what waits on the session's socket into libssh2 without reading this channel or granting window; may
+    /// send a reply libssh2 owes (a call under the pending-send rule). `.done`: this channel's EOF has arrived.
+    func drainSession() throws -> SSHResult<Void>
     func close() throws -> SSHResult<Void>
     func free() throws -> SSHResult<Void>
 }

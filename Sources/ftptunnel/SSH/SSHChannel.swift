@@ -58,6 +58,15 @@ final class SSHChannel {
         try map(LibSSH2.call(session.handle, "libssh2_channel_send_eof") { libssh2_channel_send_eof(handle) })
     }
 
+    /// Has libssh2 read every packet waiting on the session's socket into its queues, without reading this channel
+    /// and without granting any window (`libssh2_channel_wait_eof`): `.done` once this channel's EOF has arrived
+    /// (it stops reading there), `.wouldBlock` once the socket is empty (or a reply libssh2 sends by itself is half
+    /// sent). What it may queue is bounded by the windows already granted. A session whose server is gone ends here
+    /// with a thrown session-level failure.
+    func drainSession() throws -> SSHResult<Void> {
+        try map(LibSSH2.call(session.handle, "libssh2_channel_wait_eof") { libssh2_channel_wait_eof(handle) })
+    }
+
     func close() throws -> SSHResult<Void> {
         try map(LibSSH2.call(session.handle, "libssh2_channel_close") { libssh2_channel_close(handle) })
     }
