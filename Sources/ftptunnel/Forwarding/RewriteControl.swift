@@ -15,7 +15,7 @@ import TunnelCore
 /// point from the loop's side runs what is queued first, so actions keep their order.
 final class RewriteControl: StreamFilter {
     private var filter: ControlStreamFilter
-    /// Frames both streams once for the filter.
+    /// Frames both streams once, for the filter, the keeper, the gate and the transfer tracker.
     private var conversation: ControlConversation
     /// Keeps the FTP session across a lost SSH session (nil with `Reconnect no`).
     private var keeper: ControlSessionKeeper?
@@ -81,27 +81,32 @@ final class RewriteControl: StreamFilter {
     func clientBytes(_ bytes: UnsafeRawBufferPointer) { perform(filter.clientUnits(conversation.commands(bytes))) }
     /// From a lane's read: queued for the loop.
     func serverBytes(_ bytes: UnsafeRawBufferPointer) {
-        guard keeper != nil else { return toFilter(Array(bytes), runNow: false) }
-        deliver(keeper!.fromServer(bytes), runNow: false)
+        let units = conversation.replies(bytes)
+        guard keeper != nil else { return toFilter(units, runNow: false) }
+        deliver(keeper!.fromServer(units), runNow: false)
     }
     func clientEnded() { perform(filter.clientEnded(conversation.commandsEnded())) }
     /// From a lane (the channel's end) or from `tick`: queued for the loop.
     func serverEnded() {
         guard !gate.isHolding else { return serverEndPending = true }
-        toFilter(gate.flush(), runNow: false)
-        perform(filter.serverEnded(conversation.repliesEnded()), runNow: false)
+        let collected = gate.flush()
+        if !collected.isEmpty { perform(filter.serverUnits(collected), runNow: false) }
+        // The unfinished last line reaches the filter only when the keeper would have passed it.
+        let unterminated = conversation.repliesEnded()
+        let passes = keeper.map { $0.phase == .live || $0.phase == .resending } ?? true
+        perform(filter.serverEnded(passes ? unterminated : nil), runNow: false)
     }
 
-    /// Server bytes (after the keeper) through the gate to the filter.
-    private func toFilter(_ bytes: [UInt8], sessionLost: Bool = false, runNow: Bool) {
-        let passed = gate.feed(bytes, sessionLost: sessionLost)
-        if !passed.isEmpty { perform(filter.serverUnits(conversation.replies(passed)), runNow: runNow) }
+    /// Server reply lines (after the keeper) through the gate to the filter.
+    private func toFilter(_ units: [ControlConversation.Unit], sessionLost: Bool = false, runNow: Bool) {
+        let passed = gate.feed(units, sessionLost: sessionLost)
+        if !passed.isEmpty { perform(filter.serverUnits(passed), runNow: runNow) }
     }
 
     func tick(now: Date) -> Bool {
         let ranQueue = runQueuedActions()
         guard let released = gate.tick(now: now) else { return ranQueue }
-        if !released.isEmpty { perform(filter.serverUnits(conversation.replies(released))) }
+        if !released.isEmpty { perform(filter.serverUnits(released)) }
         if serverEndPending, !gate.isHolding {
             serverEndPending = false
             serverEnded()
@@ -121,7 +126,8 @@ final class RewriteControl: StreamFilter {
 
     var survivesSessionLoss: Bool { keeper != nil && !detached }
     var isQuiet: Bool {
-        survivesSessionLoss && keeper?.isQuiet == true && !filter.hasHeldOutput && !gate.isHolding && queue.isEmpty
+        survivesSessionLoss && keeper?.isQuiet == true && conversation.isBetweenReplies && !filter.hasHeldOutput
+            && !gate.isHolding && queue.isEmpty
     }
 
     func sessionLost() {
@@ -130,7 +136,7 @@ final class RewriteControl: StreamFilter {
         // The old server's passive ports are gone: listeners announced for them must not lead anywhere.
         control.releaseDataListeners(owner: owner)
         logger.info("FTP session suspended until the SSH session is back", metadata: forward.map { ["conn": "\($0.id)"] })
-        deliver(keeper!.sessionLost(), sessionLost: true, runNow: true)
+        deliver(keeper!.sessionLost(replies: &conversation), sessionLost: true, runNow: true)
     }
 
     func serverReconnected() {
@@ -178,9 +184,8 @@ final class RewriteControl: StreamFilter {
     private func run(_ action: ControlStreamFilter.Action) {
         switch action {
         case .sendToServer(let units):
-            let bytes = units.flatMap(\.raw)
-            transfers.sentToServer(bytes)
-            forward?.queueToChannel(keeper == nil ? bytes : keeper!.sentToServer(bytes))
+            transfers.sentToServer(units)
+            forward?.queueToChannel((keeper == nil ? units : keeper!.sentToServer(units)).flatMap(\.raw))
         case .sendToClient(let bytes):
             forward?.queueToLocal(bytes)
         case .openPassiveListener(let id, let target, let family):

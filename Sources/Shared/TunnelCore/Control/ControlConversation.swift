@@ -78,6 +78,9 @@ public struct ControlConversation: Sendable {
     /// The code of the multi-line reply being read, if any.
     public var openReplyCode: Int? { replyParser.openReplyCode }
 
+    /// No unfinished command line held.
+    public var isBetweenCommands: Bool { commandSplitter.pendingBytes.isEmpty }
+
     /// No unfinished reply line and no multi-line reply open: the server's side is between replies.
     public var isBetweenReplies: Bool { replySplitter.pendingBytes.isEmpty && replyParser.openReplyCode == nil }
 
