@@ -102,7 +102,7 @@ let package = Package(
         .testTarget(name: "PasvdTests",
                     dependencies: ["pasvd", "FTPServerKit", "PasvdHandOff", "Posix", "FTPCore", "ProgramSupport", "TestSupport"]),
         .testTarget(name: "FtptunnelTests",
-                    dependencies: ["ftptunnel", "pasvd", "TunnelCore", "FTPCore", "ProgramSupport", "Posix", "TestSupport",
+                    dependencies: ["ftptunnel", "pasvd", "TunnelCore", "FTPServerKit", "FTPCore", "ProgramSupport", "Posix", "TestSupport",
                                    "CLibSSH2"]),
     ]
 )

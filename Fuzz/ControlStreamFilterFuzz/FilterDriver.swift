@@ -21,6 +21,8 @@ struct FilterDriver {
     }
 
     private(set) var filter: ControlStreamFilter
+    /// Frames both streams for the filter, as the loop's conversation does.
+    private var conversation: ControlConversation
     private(set) var transcript = Transcript()
     private let completesListenersAtOnce: Bool
     private var pending: [Pending] = []
@@ -33,6 +35,7 @@ struct FilterDriver {
 
     init(_ configuration: ControlStreamFilter.Configuration, completesListenersAtOnce: Bool) {
         filter = ControlStreamFilter(configuration)
+        conversation = ControlConversation(maximumLineLength: configuration.maximumLineLength)
         self.completesListenersAtOnce = completesListenersAtOnce
     }
 
@@ -59,11 +62,11 @@ struct FilterDriver {
             case .end(.client):
                 guard !clientEnded else { continue }
                 clientEnded = true
-                perform(filter.clientEnded())
+                perform(filter.clientEnded(conversation.commandsEnded()))
             case .end(.server):
                 guard !serverEnded else { continue }
                 serverEnded = true
-                perform(filter.serverEnded())
+                perform(filter.serverEnded(conversation.repliesEnded()))
             }
         }
     }
@@ -72,9 +75,9 @@ struct FilterDriver {
     /// server has ended and nothing is held, so something still held here is a connection never closed.
     mutating func finish() {
         completeAllPending()
-        if !clientEnded { clientEnded = true; perform(filter.clientEnded()) }
+        if !clientEnded { clientEnded = true; perform(filter.clientEnded(conversation.commandsEnded())) }
         completeAllPending()
-        if !serverEnded { serverEnded = true; perform(filter.serverEnded()) }
+        if !serverEnded { serverEnded = true; perform(filter.serverEnded(conversation.repliesEnded())) }
         completeAllPending()
         fuzzCheck(filter.awaitedCompletions.isEmpty, "completions awaited after all were delivered: \(filter.awaitedCompletions)")
         fuzzCheck(!filter.hasHeldOutput, "output still held after both sides ended and every completion arrived: \(filter.heldByteCounts)")
@@ -93,7 +96,7 @@ struct FilterDriver {
         var start = 0
         while start < bytes.count {
             let read = bytes[start..<min(bytes.count, start + readSize)]
-            perform(side == .client ? filter.clientBytes(read) : filter.serverBytes(read))
+            perform(side == .client ? filter.clientUnits(conversation.commands(read)) : filter.serverUnits(conversation.replies(read)))
             start += read.count
         }
     }
@@ -119,9 +122,9 @@ struct FilterDriver {
         var completeNow: [Pending] = []
         for action in actions {
             switch action {
-            case .sendToServer(let bytes):
-                fuzzCheck(!bytes.isEmpty, "an empty send to the server")
-                transcript.toServer += bytes
+            case .sendToServer(let units):
+                fuzzCheck(!units.isEmpty && units.allSatisfy { !$0.raw.isEmpty }, "an empty send to the server")
+                transcript.toServer += units.flatMap(\.raw)
             case .sendToClient(let bytes):
                 fuzzCheck(!bytes.isEmpty, "an empty send to the client")
                 transcript.toClient += bytes

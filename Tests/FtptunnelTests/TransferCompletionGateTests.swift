@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Testing
 @testable import ftptunnel
+import TunnelCore
 
 /// Issue 17: a transfer's positive final reply reaches the client only after its data arrived whole (pure: the gate,
 /// the transfer reporter's tracker and a meter; no sockets).
@@ -12,12 +13,23 @@ import Testing
         var wakes = 0
         lazy var gate = TransferCompletionGate(wake: {}) { [reporter] in reporter.fromServer($0) }
         var meter: TransferMeter!
+        /// Frames what the test sends and what the server answers, as the control connection's conversation does.
+        private var framing = ControlConversation()
+
+        /// Server bytes through the gate; the bytes it lets through.
+        func feed(_ bytes: [UInt8], sessionLost: Bool = false, now: Date = Date()) -> [UInt8] {
+            gate.feed(framing.replies(bytes), sessionLost: sessionLost, now: now).flatMap(\.raw)
+        }
+
+        func tick(now: Date) -> [UInt8]? { gate.tick(now: now).map { $0.flatMap(\.raw) } }
+
+        func sent(_ bytes: [UInt8]) { reporter.sentToServer(framing.commands(bytes)) }
 
         init(verb: String = "RETR") {
-            _ = gate.feed(Array("220 ready\r\n".utf8))
+            _ = feed(Array("220 ready\r\n".utf8))
             meter = reporter.dataEndpointOpened()
-            reporter.sentToServer(Array("\(verb) f\r\n".utf8))
-            #expect(text(gate.feed(Array("150 Opening (4 bytes).\r\n".utf8))) == "150 Opening (4 bytes).\r\n")
+            sent(Array("\(verb) f\r\n".utf8))
+            #expect(text(feed(Array("150 Opening (4 bytes).\r\n".utf8))) == "150 Opening (4 bytes).\r\n")
         }
     }
 
@@ -27,21 +39,21 @@ import Testing
     @Test func a226WaitsForItsDataAndPassesOnceItArrivedWhole() {
         let talk = Conversation()
         let now = Date()
-        #expect(talk.gate.feed(Array("226 Done.\r\n200 NOOP ok\r\n".utf8), now: now).isEmpty)
+        #expect(talk.feed(Array("226 Done.\r\n200 NOOP ok\r\n".utf8), now: now).isEmpty)
         #expect(talk.gate.isHolding)
-        #expect(talk.gate.feed(Array("221 Bye.\r\n".utf8), now: now).isEmpty, "what follows waits behind it, in order")
-        #expect(talk.gate.tick(now: now) == nil, "nothing settled yet")
+        #expect(talk.feed(Array("221 Bye.\r\n".utf8), now: now).isEmpty, "what follows waits behind it, in order")
+        #expect(talk.tick(now: now) == nil, "nothing settled yet")
         talk.meter.deliveredWhole()
-        #expect(text(talk.gate.tick(now: now)) == "226 Done.\r\n200 NOOP ok\r\n221 Bye.\r\n")
+        #expect(text(talk.tick(now: now)) == "226 Done.\r\n200 NOOP ok\r\n221 Bye.\r\n")
         #expect(!talk.gate.isHolding)
     }
 
     @Test func a226WhoseDataDidNotArriveWholeBecomes426() {
         for verb in ["RETR", "STOR"] {
             let talk = Conversation(verb: verb)
-            #expect(talk.gate.feed(Array("226 Done.\r\n".utf8)).isEmpty)
+            #expect(talk.feed(Array("226 Done.\r\n".utf8)).isEmpty)
             talk.meter.end()
-            let released = text(talk.gate.tick(now: Date())) ?? ""
+            let released = text(talk.tick(now: Date())) ?? ""
             #expect(released.hasPrefix("426 "), "\(verb): \(released)")
             #expect(!released.contains("226"))
         }
@@ -50,30 +62,30 @@ import Testing
     @Test func aDataConnectionThatAlreadyFailedTurnsThe226At426AtOnce() {
         let talk = Conversation()
         talk.meter.end()
-        let passed = Self.text(talk.gate.feed(Array("226 Done.\r\n".utf8)))
+        let passed = Self.text(talk.feed(Array("226 Done.\r\n".utf8)))
         #expect(passed.hasPrefix("426 ") && !talk.gate.isHolding, "\(passed)")
     }
 
     @Test func aMultiLine226IsHeldAndReplacedWhole() {
         let talk = Conversation()
         var passed: [UInt8] = []
-        for byte in Array("226-Transfer done.\r\n226-more\r\n226 end\r\n".utf8) { passed += talk.gate.feed([byte]) }
+        for byte in Array("226-Transfer done.\r\n226-more\r\n226 end\r\n".utf8) { passed += talk.feed([byte]) }
         #expect(passed.isEmpty && talk.gate.isHolding, "drip-fed, not one byte of the reply passes early")
         talk.meter.end()
-        let released = text(talk.gate.tick(now: Date())) ?? ""
+        let released = text(talk.tick(now: Date())) ?? ""
         #expect(released.hasPrefix("426 ") && released.hasSuffix("\r\n") && !released.contains("226"), "\(released)")
     }
 
     @Test func theHoldEndsWhenTheDataConnectionStalls() {
         let talk = Conversation()
         let start = Date()
-        _ = talk.gate.feed(Array("226 Done.\r\n".utf8), now: start)
+        _ = talk.feed(Array("226 Done.\r\n".utf8), now: start)
         #expect(talk.gate.dueDate == start.addingTimeInterval(TransferCompletionGate.stallLimit))
         talk.meter.add(10)
         let later = start.addingTimeInterval(TransferCompletionGate.stallLimit - 1)
-        #expect(talk.gate.tick(now: later) == nil, "bytes moved: the deadline moves")
-        #expect(talk.gate.tick(now: start.addingTimeInterval(TransferCompletionGate.stallLimit + 1)) == nil)
-        let released = text(talk.gate.tick(now: later.addingTimeInterval(TransferCompletionGate.stallLimit))) ?? ""
+        #expect(talk.tick(now: later) == nil, "bytes moved: the deadline moves")
+        #expect(talk.tick(now: start.addingTimeInterval(TransferCompletionGate.stallLimit + 1)) == nil)
+        let released = text(talk.tick(now: later.addingTimeInterval(TransferCompletionGate.stallLimit))) ?? ""
         #expect(released.hasPrefix("426 "), "\(released)")
     }
 
@@ -81,16 +93,16 @@ import Testing
         let keeper426 = Array("426 Connection lost: the SSH session dropped during RETR.\r\n".utf8)
         for (moved, whole, expected) in [(4, true, "226 "), (3, true, "426 "), (4, false, "426 ")] {
             let talk = Conversation()
-            #expect(talk.gate.feed(keeper426, sessionLost: true).isEmpty && talk.gate.isHolding)
+            #expect(talk.feed(keeper426, sessionLost: true).isEmpty && talk.gate.isHolding)
             talk.meter.add(moved)
             if whole { talk.meter.deliveredWhole() } else { talk.meter.end() }
-            let released = text(talk.gate.tick(now: Date())) ?? ""
+            let released = text(talk.tick(now: Date())) ?? ""
             #expect(released.hasPrefix(expected), "\(moved) bytes, whole \(whole): \(released)")
         }
         let upload = Conversation(verb: "STOR")
-        #expect(Self.text(upload.gate.feed(keeper426, sessionLost: true)) == Self.text(keeper426), "an upload's 426 stays")
+        #expect(Self.text(upload.feed(keeper426, sessionLost: true)) == Self.text(keeper426), "an upload's 426 stays")
         let server = Conversation()
-        #expect(Self.text(server.gate.feed(keeper426)) == Self.text(keeper426), "the server's own 426 passes")
+        #expect(Self.text(server.feed(keeper426)) == Self.text(keeper426), "the server's own 426 passes")
     }
 
     /// Whatever the server sends (multi-line replies, stray and overlong lines, a reply cut at the end), fed in any
@@ -107,14 +119,15 @@ import Testing
         for _ in 0..<60 {
             let input = Array((0..<(1 + next(8))).map { _ in pieces[next(pieces.count)] }.joined().utf8)
             let gate = TransferCompletionGate(wake: {}) { _ in nil }
+            var framing = ControlConversation()
             var output: [UInt8] = []
             var offset = 0
             while offset < input.count {
                 let length = min(input.count - offset, 1 + next(700))
-                output += gate.feed(Array(input[offset..<(offset + length)]))
+                output += gate.feed(framing.replies(input[offset..<(offset + length)])).flatMap(\.raw)
                 offset += length
             }
-            output += gate.flush()
+            output += gate.flush().flatMap(\.raw) + (framing.repliesEnded()?.raw ?? [])
             #expect(output == input)
             #expect(!gate.isHolding)
         }
@@ -122,9 +135,9 @@ import Testing
 
     @Test func repliesThatEndNoDataTransferPass() {
         let talk = Conversation()
-        talk.reporter.sentToServer(Array("RETR missing\r\n".utf8))
+        talk.sent(Array("RETR missing\r\n".utf8))
         talk.meter.deliveredWhole()
-        #expect(Self.text(talk.gate.feed(Array("226 Done.\r\n550 No such file.\r\n211-a\r\n211 b\r\n".utf8)))
+        #expect(Self.text(talk.feed(Array("226 Done.\r\n550 No such file.\r\n211-a\r\n211 b\r\n".utf8)))
                 == "226 Done.\r\n550 No such file.\r\n211-a\r\n211 b\r\n")
     }
 }

@@ -50,9 +50,9 @@ struct KeeperHarness {
     }
 
     static func run(_ steps: [Step], _ chunking: FilterHarness.Chunking) -> Transcript {
-        var keeper = ControlSessionKeeper()
+        var keeper = FramedKeeper()
         var transcript = Transcript()
-        func take(_ output: ControlSessionKeeper.Output) {
+        func take(_ output: FramedKeeper.Output) {
             transcript.toServer += output.toServer
             transcript.toFilter += output.toFilter
             if let failure = output.failure { transcript.failures.append(failure) }
@@ -82,4 +82,41 @@ struct KeeperHarness {
         case .drop, .reconnect: return []
         }
     }
+}
+
+/// A `ControlSessionKeeper` with the connection's `ControlConversation` in front of it, as `RewriteControl` drives
+/// them: bytes in (framed by the conversation), bytes out. Commands are framed as the filter hands them over.
+struct FramedKeeper {
+    struct Output {
+        var toFilter: [UInt8] = []
+        var toServer: [UInt8] = []
+        var failure: String?
+        var resumed = false
+
+        init(_ output: ControlSessionKeeper.Output) {
+            toFilter = output.toFilter.flatMap(\.raw)
+            toServer = output.toServer
+            failure = output.failure
+            resumed = output.resumed
+        }
+    }
+
+    private(set) var keeper = ControlSessionKeeper()
+    private var conversation = ControlConversation()
+
+    var phase: ControlSessionKeeper.Phase { keeper.phase }
+    var memory: ControlSessionMemory { keeper.memory }
+    var isLive: Bool { keeper.isLive }
+    /// As `RewriteControl.isQuiet` asks it: the keeper, and no unfinished line in the conversation either way.
+    var isQuiet: Bool { keeper.isQuiet && conversation.isBetweenReplies && conversation.isBetweenCommands }
+
+    mutating func sentToServer(_ bytes: [UInt8]) -> [UInt8] {
+        keeper.sentToServer(conversation.commands(bytes)).flatMap(\.raw)
+    }
+
+    mutating func fromServer(_ bytes: [UInt8]) -> Output { Output(keeper.fromServer(conversation.replies(bytes))) }
+
+    mutating func sessionLost() -> Output { Output(keeper.sessionLost(replies: &conversation)) }
+
+    mutating func serverReconnected() { keeper.serverReconnected() }
 }

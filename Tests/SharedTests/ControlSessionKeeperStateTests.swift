@@ -196,7 +196,7 @@ import Testing
     /// `isQuiet` (a planned session replacement would go unnoticed) only while live with nothing half-said either
     /// way and no command awaiting its reply, fed byte by byte.
     @Test func quietOnlyWhenNoCommandAwaitsItsReplyAndNoLineIsCut() {
-        var keeper = ControlSessionKeeper()
+        var keeper = FramedKeeper()
         func feedServer(_ text: String) { for byte in Array(text.utf8) { _ = keeper.fromServer([byte]) } }
         func feedCommand(_ text: String) { for byte in Array(text.utf8) { _ = keeper.sentToServer([byte]) } }
         #expect(keeper.isQuiet, "nothing said yet")

@@ -59,7 +59,7 @@ private func ok(_ verb: String) -> String { FilterReply.activeAccepted(verb: ver
     @Test func serverClosingDuringAConversionAbandonsIt() {
         var harness = FilterHarness()
         harness.run([.server("220 ready\r\n"), .client("PORT 127,0,0,1,195,80\r\nRETR f\r\n")])
-        harness.record(harness.filter.serverEnded())
+        harness.serverEnded()
         #expect(!harness.filter.hasHeldOutput)
         #expect(harness.transcript.server == "EPSV\r\n")
     }
@@ -72,7 +72,7 @@ private func ok(_ verb: String) -> String { FilterReply.activeAccepted(verb: ver
         harness.autoComplete = false
         harness.run([.server("220 ready\r\n"), .client("PORT 127,0,0,1,4,1\r\nPORT 127,0,0,1,4,2\r\nNOOP\r\n"),
                      .server("229 (|||5000|)\r\n")])
-        harness.record(harness.filter.serverEnded())
+        harness.serverEnded()
         harness.record(harness.filter.activeConnected(1))
         #expect(!harness.filter.hasHeldOutput)
         #expect(harness.filter.awaitedCompletions.isEmpty)
@@ -83,7 +83,7 @@ private func ok(_ verb: String) -> String { FilterReply.activeAccepted(verb: ver
     @Test func portAfterTheServerEndedIsRefusedLocally() {
         var harness = FilterHarness()
         harness.run([.server("220 ready\r\n")])
-        harness.record(harness.filter.serverEnded())
+        harness.serverEnded()
         harness.run([.client("PORT 127,0,0,1,4,1\r\nNOOP\r\n")])
         #expect(!harness.filter.hasHeldOutput)
         #expect(harness.transcript.client.hasPrefix("220 ready\r\n425 "))

@@ -8,20 +8,31 @@ import Testing
                                   maximumOutstandingCommands: maximumOutstandingCommands))
     }
 
+    /// Whole lines framed as the loop's conversation frames them.
+    private static func commands(_ text: String) -> [ControlConversation.Unit] {
+        var conversation = ControlConversation()
+        return conversation.commands(Array(text.utf8))
+    }
+
+    private static func replies(_ text: String) -> [ControlConversation.Unit] {
+        var conversation = ControlConversation()
+        return conversation.replies(Array(text.utf8))
+    }
+
     /// The flood that grew the tunnel to a gigabyte: locally answered commands behind a pending reply.
     @Test func localAnswersBehindAPendingReplyStopTheClient() {
         var filter = Self.filter()
-        _ = filter.serverBytes(Array("220 hi\r\n".utf8))
-        _ = filter.clientBytes(Array("RETR f\r\n".utf8))
+        _ = filter.serverUnits(Self.replies("220 hi\r\n"))
+        _ = filter.clientUnits(Self.commands("RETR f\r\n"))
         var lines = 0
         while filter.wantsClientBytes, lines < 100_000 {
-            _ = filter.clientBytes(Array("AUTH TLS\r\n".utf8))
+            _ = filter.clientUnits(Self.commands("AUTH TLS\r\n"))
             lines += 1
         }
         #expect(!filter.wantsClientBytes, "still reading after \(lines) AUTH lines")
         #expect(lines < 200, "\(lines) local replies were queued before the client was throttled")
         // The server answers: the queued replies go out and the client is read again.
-        let actions = filter.serverBytes(Array("226 done\r\n".utf8))
+        let actions = filter.serverUnits(Self.replies("226 done\r\n"))
         let sent = actions.compactMap { action -> [UInt8]? in
             if case .sendToClient(let bytes) = action { return bytes }
             return nil
@@ -34,14 +45,14 @@ import Testing
 
     @Test func pipelinedCommandsAwaitingRepliesAreBounded() {
         var filter = Self.filter(maximumOutstandingCommands: 16)
-        _ = filter.serverBytes(Array("220 hi\r\n".utf8))
+        _ = filter.serverUnits(Self.replies("220 hi\r\n"))
         var sent = 0
         while filter.wantsClientBytes, sent < 1000 {
-            _ = filter.clientBytes(Array("NOOP\r\n".utf8))
+            _ = filter.clientUnits(Self.commands("NOOP\r\n"))
             sent += 1
         }
         #expect(sent == 16)
-        _ = filter.serverBytes(Array("200 ok\r\n".utf8))
+        _ = filter.serverUnits(Self.replies("200 ok\r\n"))
         #expect(filter.wantsClientBytes)
     }
 }

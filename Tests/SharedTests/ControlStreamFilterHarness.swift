@@ -57,6 +57,8 @@ struct FilterHarness {
     }
 
     var filter: ControlStreamFilter
+    /// Frames both streams for the filter, as the loop's conversation does.
+    var conversation: ControlConversation
     var transcript = Transcript()
     /// Local port handed out for listener N: `basePort + N`.
     var basePort = 50000
@@ -65,6 +67,7 @@ struct FilterHarness {
 
     init(_ configuration: ControlStreamFilter.Configuration = .init(ftpHost: "10.1.2.3")) {
         filter = ControlStreamFilter(configuration)
+        conversation = ControlConversation(maximumLineLength: configuration.maximumLineLength)
     }
 
     mutating func run(_ steps: [Step], chunking: Chunking = .whole) {
@@ -79,18 +82,24 @@ struct FilterHarness {
     }
 
     mutating func feedClient(_ bytes: [UInt8], _ chunking: Chunking = .whole) {
-        for chunk in chunking.chunks(bytes) where !chunk.isEmpty { record(filter.clientBytes(chunk)) }
+        for chunk in chunking.chunks(bytes) where !chunk.isEmpty { record(filter.clientUnits(conversation.commands(chunk))) }
     }
 
     mutating func feedServer(_ bytes: [UInt8], _ chunking: Chunking = .whole) {
-        for chunk in chunking.chunks(bytes) where !chunk.isEmpty { record(filter.serverBytes(chunk)) }
+        for chunk in chunking.chunks(bytes) where !chunk.isEmpty { record(filter.serverUnits(conversation.replies(chunk))) }
     }
+
+    /// The client's stream ends (its unfinished line goes to the filter with the end).
+    mutating func clientEnded() { record(filter.clientEnded(conversation.commandsEnded())) }
+
+    /// The server's stream ends (its unfinished line goes to the filter with the end).
+    mutating func serverEnded() { record(filter.serverEnded(conversation.repliesEnded())) }
 
     mutating func record(_ actions: [ControlStreamFilter.Action]) {
         var completions: [ControlStreamFilter.Action] = []
         for action in actions {
             switch action {
-            case .sendToServer(let bytes): transcript.toServer += bytes
+            case .sendToServer(let units): transcript.toServer += units.flatMap(\.raw)
             case .sendToClient(let bytes): transcript.toClient += bytes
             case .log(_, let message): transcript.logs.append(message)
             case .openPassiveListener, .connectActive:

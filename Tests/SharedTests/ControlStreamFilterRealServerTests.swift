@@ -9,6 +9,7 @@ import TestSupport
 private final class RealServerFilterSession {
     let control: Int32
     var filter: ControlStreamFilter
+    var conversation = ControlConversation()
     /// Everything the client received.
     var clientBytes: [UInt8] = []
     private var consumed = 0
@@ -29,7 +30,7 @@ private final class RealServerFilterSession {
         if let activeDataSocket { close(activeDataSocket) }
     }
 
-    func send(_ text: String) { perform(filter.clientBytes(Array(text.utf8))) }
+    func send(_ text: String) { perform(filter.clientUnits(conversation.commands(Array(text.utf8)))) }
 
     /// Waits for the next complete reply the client receives.
     func reply(_ what: String) throws -> FTPReply {
@@ -64,14 +65,15 @@ private final class RealServerFilterSession {
         while true {
             let n = read(control, &buffer, buffer.count)
             guard n > 0 else { return }
-            perform(filter.serverBytes(buffer[0..<n]))
+            perform(filter.serverUnits(conversation.replies(buffer[0..<n])))
         }
     }
 
     private func perform(_ actions: [ControlStreamFilter.Action]) {
         for action in actions {
             switch action {
-            case .sendToServer(let bytes):
+            case .sendToServer(let units):
+                let bytes = units.flatMap(\.raw)
                 var offset = 0
                 while offset < bytes.count {
                     let n = bytes[offset...].withUnsafeBytes { write(control, $0.baseAddress, $0.count) }

@@ -73,11 +73,11 @@ private func local229(_ id: Int) -> String {
             let bytes = (0..<length).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] }
             var whole = FilterHarness(.init(ftpHost: ftpHost, maximumLineLength: 64))
             whole.run([.serverRaw(bytes)])
-            whole.record(whole.filter.serverEnded())
+            whole.serverEnded()
             #expect(whole.transcript.toClient == bytes, "round \(round)")
             var drip = FilterHarness(.init(ftpHost: ftpHost, maximumLineLength: 64))
             drip.run([.serverRaw(bytes)], chunking: .dripFeed)
-            drip.record(drip.filter.serverEnded())
+            drip.serverEnded()
             #expect(drip.transcript.toClient == bytes, "round \(round)")
         }
     }
@@ -126,8 +126,8 @@ private func local229(_ id: Int) -> String {
         var harness = FilterHarness()
         harness.run([.server("220 ok\r\n421 bye"), .client("QUIT")])
         #expect(harness.transcript.client == "220 ok\r\n")
-        harness.record(harness.filter.serverEnded())
-        harness.record(harness.filter.clientEnded())
+        harness.serverEnded()
+        harness.clientEnded()
         #expect(harness.transcript.client == "220 ok\r\n421 bye")
         #expect(harness.transcript.server == "QUIT")
     }
@@ -135,7 +135,7 @@ private func local229(_ id: Int) -> String {
     @Test func unfinishedPortAtEndOfStreamIsNotForwarded() {
         var harness = FilterHarness()
         harness.run([.client("PORT 10,0,0,1,4,1")])
-        harness.record(harness.filter.clientEnded())
+        harness.clientEnded()
         #expect(harness.transcript.server.isEmpty)
     }
 }

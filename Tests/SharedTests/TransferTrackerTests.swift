@@ -12,18 +12,30 @@ import Testing
     /// A session script: what is sent to the server and what it answers, each fed whole or byte by byte.
     static func run(_ steps: [(sent: String, replies: String)], dripFed: Bool) -> [TransferTracker.Event] {
         var tracker = TransferTracker()
+        var conversation = ControlConversation()
         var events: [TransferTracker.Event] = []
         for step in steps {
             let sent = Array(step.sent.utf8), replies = Array(step.replies.utf8)
             if dripFed {
-                for byte in sent { tracker.sentToServer([byte]) }
-                for byte in replies { events += tracker.fromServer([byte]) }
+                for byte in sent { tracker.sentToServer(conversation.commands([byte])) }
+                for byte in replies { events += tracker.fromServer(conversation.replies([byte])) }
             } else {
-                tracker.sentToServer(sent)
-                events += tracker.fromServer(replies)
+                tracker.sentToServer(conversation.commands(sent))
+                events += tracker.fromServer(conversation.replies(replies))
             }
         }
         return events
+    }
+
+    /// Whole lines framed as the connection's conversation frames them.
+    static func commands(_ text: String) -> [ControlConversation.Unit] {
+        var conversation = ControlConversation()
+        return conversation.commands(Array(text.utf8))
+    }
+
+    static func replies(_ text: String) -> [ControlConversation.Unit] {
+        var conversation = ControlConversation()
+        return conversation.replies(Array(text.utf8))
     }
 
     static func expectSame(_ steps: [(sent: String, replies: String)], _ expected: [TransferTracker.Event]) {
@@ -80,17 +92,17 @@ import Testing
 
     @Test func controlCharactersNeverReachTheLine() {
         var tracker = TransferTracker()
-        _ = tracker.fromServer(Array("220 hi\r\n".utf8))
-        tracker.sentToServer(Array("RETR a\u{1B}[31mb\r\n".utf8))
-        let events = tracker.fromServer(Array("550 no\u{7}pe\r\n".utf8))
+        _ = tracker.fromServer(Self.replies("220 hi\r\n"))
+        tracker.sentToServer(Self.commands("RETR a\u{1B}[31mb\r\n"))
+        let events = tracker.fromServer(Self.replies("550 no\u{7}pe\r\n"))
         #expect(events == [.finished(Transfer(verb: "RETR", path: "a[31mb"), code: 550, text: "nope")])
     }
 
     @Test func tooManyUnansweredCommandsStopTheFollowing() {
         var tracker = TransferTracker()
-        for _ in 0...TransferTracker.maximumOutstanding { tracker.sentToServer(Array("NOOP\r\n".utf8)) }
+        for _ in 0...TransferTracker.maximumOutstanding { tracker.sentToServer(Self.commands("NOOP\r\n")) }
         #expect(tracker.gaveUp)
-        #expect(tracker.fromServer(Array("220 hi\r\n150 x\r\n226 y\r\n".utf8)).isEmpty)
+        #expect(tracker.fromServer(Self.replies("220 hi\r\n150 x\r\n226 y\r\n")).isEmpty)
     }
 
     @Test func byteCountsForPeople() {

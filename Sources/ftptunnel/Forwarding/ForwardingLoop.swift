@@ -241,6 +241,10 @@ final class ForwardingLoop: LaneHost {
             try sessions.laneLost(lane, error)
             progress = true
         }
+        // What the lanes' reads asked of the rewrite filters (listeners, channels, replies) runs now, outside them.
+        for forward in forwards {
+            if forward.filter?.runQueuedActions() == true { progress = true }
+        }
         progress = sessions.rebalanceStalledLanes(now: now) || progress
         progress = try sessions.replaceSpentLanes(dataListenersOpen: dataListeners.count > 0) || progress
         sessions.driveReconnect(now: now)

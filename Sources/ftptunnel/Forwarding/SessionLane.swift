@@ -76,6 +76,10 @@ final class SessionLane {
     /// Seconds the quickest data channel open of this session took (about one round trip).
     private var quickestOpen: TimeInterval?
 
+    /// Inside `runCalls`: no channel open may be queued on this lane then (the rewrite filters' actions wait for
+    /// the loop); checked in debug builds.
+    private var runningCalls = false
+
     /// Receive window of control channels (commands and replies are small).
     static let controlWindow = 256 << 10
 
@@ -102,6 +106,7 @@ final class SessionLane {
     // MARK: Queue
 
     func enqueueOpen(_ forward: Forward) {
+        assert(!runningCalls, "a channel open was queued on lane \(number) from inside its own calls")
         forward.handle(.queued)
         openQueue.append(forward)
         forwards.append(forward)
@@ -174,6 +179,8 @@ final class SessionLane {
 
     /// Runs every libssh2 call the lane's forwards want. Throws `SSHError.sessionLost` when the session broke.
     func runCalls(now: Date, openDeadline: TimeInterval) throws -> Bool {
+        runningCalls = true
+        defer { runningCalls = false }
         var progress = false
         try checkServerAlive()
         if let pending {

@@ -39,6 +39,9 @@ protocol StreamFilter: AnyObject {
     func tick(now: Date) -> Bool
     /// When `tick` must run at the latest (nil: nothing due).
     var dueDate: Date? { get }
+    /// Runs what the server side's input queued (listeners, channels, replies), once per pass after the lanes'
+    /// calls: never from inside a lane's call. Returns true when something ran.
+    func runQueuedActions() -> Bool
 }
 
 extension StreamFilter {
@@ -48,6 +51,7 @@ extension StreamFilter {
     func serverReconnected() {}
     func tick(now: Date) -> Bool { false }
     var dueDate: Date? { nil }
+    func runQueuedActions() -> Bool { false }
 }
 
 /// What a control filter may ask the forwarding loop to do, on the loop thread. Data endpoints are keyed by

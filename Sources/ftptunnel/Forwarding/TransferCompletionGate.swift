@@ -1,11 +1,12 @@
 import Foundation
 import FTPCore
+import TunnelCore
 
 /// Rewrite mode (issue 17): a server's positive final reply to a transfer (226/250 after RETR, STOR, LIST, …) reaches
 /// the client only once that transfer's data connection has delivered everything. sshd may deliver the 226 before the
 /// last data, and the data may then be lost with its SSH session: a client told 226 would keep a truncated file.
 ///
-/// Server bytes (after the session keeper) pass through whole replies at a time. `inspect` sees every reply in order
+/// Server replies (after the session keeper) pass through whole at a time. `inspect` sees every reply in order
 /// (the transfer tracker) and names the data meter of a transfer the reply completes positively. Such a reply:
 /// - passes when the data arrived whole (`TransferMeter.Outcome.whole`);
 /// - becomes `426` when it did not (session lost, channel failed, local error);
@@ -22,34 +23,35 @@ import FTPCore
 /// reply alone says whether it stored the file (disk full, rename), so the 426 stays.
 ///
 /// A multi-line reply is collected whole (up to `maximumReplyBytes`, beyond which it passes line by line), so a
-/// replacement never leaves the client inside a reply. Lives on the control connection's loop thread.
+/// replacement never leaves the client inside a reply. Reply lines arrive framed and classified by the connection's
+/// `ControlConversation`. Lives on the control connection's loop thread.
 final class TransferCompletionGate {
+    typealias Unit = ControlConversation.Unit
+
     /// Long enough that a client pausing its reads is never told 426 for a transfer that completes (vsftpd's own
     /// data_connection_timeout is 300 s); the hold costs only the held reply.
     static let stallLimit: TimeInterval = 300
     static let maximumReplyBytes = 64 << 10
 
     /// The reply that replaces a positive one whose data did not arrive whole.
-    static let abortedReply = Array("\(ReplyCode.transferAborted) Connection closed; transfer aborted: the tunnel's data connection ended before all data arrived (SSH session lost or channel failed); retry, or resume with REST.".utf8) + [13, 10]
-    static let stalledReply = Array("\(ReplyCode.transferAborted) Transfer aborted: the server reported it complete, but its data connection moved no byte for \(Int(stallLimit)) s afterwards.".utf8) + [13, 10]
+    static let abortedReply = Unit.reply(Array("\(ReplyCode.transferAborted) Connection closed; transfer aborted: the tunnel's data connection ended before all data arrived (SSH session lost or channel failed); retry, or resume with REST.".utf8))
+    static let stalledReply = Unit.reply(Array("\(ReplyCode.transferAborted) Transfer aborted: the server reported it complete, but its data connection moved no byte for \(Int(stallLimit)) s afterwards.".utf8))
 
     /// Called with each reply (or pass-through piece) in order; tells how a reply ended a started transfer.
-    private let inspect: ([UInt8]) -> TransferReporter.Ending?
+    private let inspect: ([Unit]) -> TransferReporter.Ending?
     /// Wakes the loop (from any thread) when a held reply's data connection settles.
     private let wake: @Sendable () -> Void
 
-    private var splitter = RawLineSplitter(maximumLineLength: 4096)
-    private var parser = ReplyParser()
     /// The multi-line reply being collected (nil: none, or passing through because it grew too large).
-    private var collecting: [UInt8]?
+    private var collecting: [Unit]?
+    private var collectingBytes = 0
     private var passingThrough = false
-    /// Split but not yet processed (left when a reply was held mid-batch).
-    private var events: [RawLineSplitter.Event] = []
-    /// Arrived while a reply was held: not yet split.
-    private var waitingInput: [UInt8] = []
+    /// Lines not yet processed: left when a reply was held mid-batch, or arrived while it was held (at most one
+    /// read's worth: the loop does not read the server while `isHolding`).
+    private var waiting: [Unit] = []
 
     private struct Held {
-        let reply: [UInt8]
+        let reply: [Unit]
         let meter: TransferMeter
         /// A session keeper's 426 that becomes 226 when exactly this many bytes arrive whole (nil: a server's
         /// positive reply).
@@ -59,7 +61,7 @@ final class TransferCompletionGate {
     }
     private var held: Held?
 
-    init(wake: @escaping @Sendable () -> Void, inspect: @escaping ([UInt8]) -> TransferReporter.Ending?) {
+    init(wake: @escaping @Sendable () -> Void, inspect: @escaping ([Unit]) -> TransferReporter.Ending?) {
         self.wake = wake
         self.inspect = inspect
     }
@@ -70,14 +72,11 @@ final class TransferCompletionGate {
     /// When the hold must be looked at again at the latest.
     var dueDate: Date? { held?.deadline }
 
-    /// Server bytes in; what may go on toward the client now. `sessionLost`: the session keeper's answers for the
-    /// commands that were in flight when the control connection's SSH session was lost.
-    func feed(_ bytes: [UInt8], sessionLost: Bool = false, now: Date = Date()) -> [UInt8] {
-        guard held == nil else {
-            waitingInput += bytes
-            return []
-        }
-        events += splitter.feed(bytes)
+    /// Server reply lines in; what may go on toward the client now. `sessionLost`: the session keeper's answers for
+    /// the commands that were in flight when the control connection's SSH session was lost.
+    func feed(_ units: [Unit], sessionLost: Bool = false, now: Date = Date()) -> [Unit] {
+        waiting += units
+        guard held == nil else { return [] }
         keeperAnswers = sessionLost
         defer { keeperAnswers = false }
         return drain(now: now)
@@ -86,25 +85,26 @@ final class TransferCompletionGate {
     /// The replies being drained are the keeper's own (set only while `feed(_:sessionLost: true)` runs).
     private var keeperAnswers = false
 
-    /// The server's stream ended (or the control connection closes): an unfinished line or reply goes on as it is.
-    func flush() -> [UInt8] {
+    /// The server's stream ended (or the control connection closes): an unfinished reply goes on as it is (its
+    /// unfinished last line is the conversation's, handed to the filter with the end).
+    func flush() -> [Unit] {
         guard held == nil else { return [] }
-        var out: [UInt8] = collecting ?? []
+        let out = collecting ?? []
         collecting = nil
-        out += splitter.takePending()
+        collectingBytes = 0
         if !out.isEmpty { _ = inspect(out) }
         return out
     }
 
     /// Releases a held reply once its data connection settled, or when the hold is over its deadline.
-    func tick(now: Date) -> [UInt8]? {
+    func tick(now: Date) -> [Unit]? {
         guard var hold = held else { return nil }
-        var out: [UInt8]
+        var out: [Unit]
         switch hold.meter.settled {
         case .whole?:
             out = hold.vouchFor.map { Self.vouched(hold.reply, expected: $0, meter: hold.meter) } ?? hold.reply
         case .broken?:
-            out = hold.vouchFor == nil ? Self.abortedReply : hold.reply
+            out = hold.vouchFor == nil ? [Self.abortedReply] : hold.reply
         case nil:
             let moved = hold.meter.snapshot.bytes
             if moved != hold.bytesSeen {
@@ -113,58 +113,59 @@ final class TransferCompletionGate {
                 held = hold
             }
             guard now >= hold.deadline else { return nil }
-            out = hold.vouchFor == nil ? Self.stalledReply : hold.reply
+            out = hold.vouchFor == nil ? [Self.stalledReply] : hold.reply
         }
         held = nil
-        events += splitter.feed(waitingInput)
-        waitingInput = []
         out += drain(now: now)
         return out
     }
 
-    private func drain(now: Date) -> [UInt8] {
-        var out: [UInt8] = []
-        while held == nil, !events.isEmpty {
-            let event = events.removeFirst()
-            switch event {
-            case .line(let raw):
-                line(raw, now: now, &out)
-            case .overlongStart(let raw), .overlongRest(let raw, _):
-                // Never a reply the tracker pairs with a transfer's end: it passes as it is.
-                pass(raw, &out)
+    private func drain(now: Date) -> [Unit] {
+        var out: [Unit] = []
+        while held == nil, !waiting.isEmpty {
+            let unit = waiting.removeFirst()
+            if unit.piece == .line, let role = unit.role {
+                line(unit, role: role, now: now, &out)
+            } else {
+                // Pieces of an over-long line: never a reply the tracker pairs with a transfer's end; they pass.
+                pass([unit], &out)
             }
         }
         return out
     }
 
-    private func line(_ raw: [UInt8], now: Date, _ out: inout [UInt8]) {
-        switch parser.classify(RawLineSplitter.content(of: raw)) {
+    private func line(_ unit: Unit, role: ReplyParser.LineRole, now: Date, _ out: inout [Unit]) {
+        switch role {
         case .single:
-            decide(raw, now: now, &out)
+            decide([unit], now: now, &out)
         case .first:
-            collecting = raw
+            collecting = [unit]
+            collectingBytes = unit.raw.count
             passingThrough = false
         case .continuation:
-            append(raw, &out)
+            append(unit, &out)
         case .last:
             if passingThrough {
                 passingThrough = false
-                pass(raw, &out)
+                pass([unit], &out)
             } else {
-                let reply = (collecting ?? []) + raw
+                let reply = (collecting ?? []) + [unit]
                 collecting = nil
+                collectingBytes = 0
                 decide(reply, now: now, &out)
             }
         case .stray:
-            pass(raw, &out)
+            pass([unit], &out)
         }
     }
 
-    private func append(_ raw: [UInt8], _ out: inout [UInt8]) {
-        guard !passingThrough, var reply = collecting else { return pass(raw, &out) }
-        reply += raw
-        if reply.count > Self.maximumReplyBytes {
+    private func append(_ unit: Unit, _ out: inout [Unit]) {
+        guard !passingThrough, var reply = collecting else { return pass([unit], &out) }
+        reply.append(unit)
+        collectingBytes += unit.raw.count
+        if collectingBytes > Self.maximumReplyBytes {
             collecting = nil
+            collectingBytes = 0
             passingThrough = true
             pass(reply, &out)
         } else {
@@ -172,18 +173,18 @@ final class TransferCompletionGate {
         }
     }
 
-    private func pass(_ bytes: [UInt8], _ out: inout [UInt8]) {
-        _ = inspect(bytes)
-        out += bytes
+    private func pass(_ units: [Unit], _ out: inout [Unit]) {
+        _ = inspect(units)
+        out += units
     }
 
-    private func decide(_ reply: [UInt8], now: Date, _ out: inout [UInt8]) {
+    private func decide(_ reply: [Unit], now: Date, _ out: inout [Unit]) {
         guard let ending = inspect(reply) else { return out += reply }
         let meter = ending.meter
         if (200..<300).contains(ending.code) {
             switch meter.settled {
             case .whole?: out += reply
-            case .broken?: out += Self.abortedReply
+            case .broken?: out.append(Self.abortedReply)
             case nil: hold(reply, meter: meter, vouchFor: nil, now: now)
             }
             return
@@ -197,16 +198,16 @@ final class TransferCompletionGate {
         }
     }
 
-    private func hold(_ reply: [UInt8], meter: TransferMeter, vouchFor: Int?, now: Date) {
+    private func hold(_ reply: [Unit], meter: TransferMeter, vouchFor: Int?, now: Date) {
         held = Held(reply: reply, meter: meter, vouchFor: vouchFor, bytesSeen: meter.snapshot.bytes,
                     deadline: now.addingTimeInterval(Self.stallLimit))
         meter.onSettled(wake)
     }
 
     /// The keeper's 426 for a download whose data arrived whole: 226 when exactly the announced bytes came.
-    static func vouched(_ keeperReply: [UInt8], expected: Int, meter: TransferMeter) -> [UInt8] {
+    static func vouched(_ keeperReply: [Unit], expected: Int, meter: TransferMeter) -> [Unit] {
         guard meter.snapshot.bytes == expected else { return keeperReply }
         meter.markVouched()
-        return Array("\(ReplyCode.closingData) Transfer complete: all \(expected) bytes the server announced arrived on a data connection that ended cleanly (the control connection's SSH session was lost before the server's own reply).".utf8) + [13, 10]
+        return [Unit.reply(Array("\(ReplyCode.closingData) Transfer complete: all \(expected) bytes the server announced arrived on a data connection that ended cleanly (the control connection's SSH session was lost before the server's own reply).".utf8))]
     }
 }

@@ -33,7 +33,7 @@ final class TransferReporter {
         return meter
     }
 
-    func sentToServer(_ bytes: [UInt8]) { tracker.sentToServer(bytes) }
+    func sentToServer(_ units: [ControlConversation.Unit]) { tracker.sentToServer(units) }
 
     /// How a reply ended a transfer that had started (so a data connection carried it).
     struct Ending {
@@ -42,11 +42,11 @@ final class TransferReporter {
         let transfer: TransferTracker.Transfer
     }
 
-    /// Server bytes in order; returns how they ended a started transfer, if they did.
+    /// Server reply lines in order; returns how they ended a started transfer, if they did.
     @discardableResult
-    func fromServer(_ bytes: [UInt8]) -> Ending? {
+    func fromServer(_ units: [ControlConversation.Unit]) -> Ending? {
         var ending: Ending?
-        for event in tracker.fromServer(bytes) { ending = handle(event) ?? ending }
+        for event in tracker.fromServer(units) { ending = handle(event) ?? ending }
         return ending
     }
 

@@ -29,8 +29,13 @@ import FTPCore
 ///   rewritten as usual.
 /// - Anything else (SITE, …): not known to set state, not replayed.
 ///
+/// Commands and replies arrive framed by the connection's `ControlConversation` (the filter's output, the server's
+/// reply lines); the unfinished reply line, if any, is the conversation's, completed by `sessionLost`.
+///
 /// Pure: no I/O. The filter never notices the reconnect except through the replies it is fed.
 public struct ControlSessionKeeper: Sendable {
+    public typealias Unit = ControlConversation.Unit
+
     public enum Phase: Equatable, Sendable {
         /// Traffic flows; commands and replies are paired.
         case live
@@ -48,8 +53,8 @@ public struct ControlSessionKeeper: Sendable {
 
     /// What one input produces.
     public struct Output: Equatable, Sendable {
-        /// Server bytes (real or synthesized replies) for the filter.
-        public var toFilter: [UInt8] = []
+        /// Reply lines (real or synthesized) for the filter.
+        public var toFilter: [Unit] = []
         /// Bytes for the server.
         public var toServer: [UInt8] = []
         /// Set once when the session cannot be rebuilt: the reason, for the 421 and the log.
@@ -60,9 +65,10 @@ public struct ControlSessionKeeper: Sendable {
 
     public private(set) var phase: Phase = .live
     public private(set) var memory = ControlSessionMemory()
-    private var commandSplitter = RawLineSplitter()
-    private var replySplitter = RawLineSplitter()
-    private var replyParser = ReplyParser()
+    /// A multi-line reply is open (its first line passed, its last not yet).
+    private var insideReply = false
+    /// The filter sent the unterminated end of the client's stream: a line the server never sees whole.
+    private var sentUnterminatedLine = false
     /// The filter still waits for the server's greeting.
     private var greetingOwed = true
     /// A line the client sent, which the server answers: a command, or a line that does not parse as one (no verb
@@ -80,7 +86,7 @@ public struct ControlSessionKeeper: Sendable {
     /// The commands that were in flight when the session dropped, still to resend or answer.
     private var lostCommands: [SentLine] = []
     /// Filter output for the server held while the session is not live.
-    private var heldForServer: [UInt8] = []
+    private var heldForServer: [Unit] = []
     /// The reply text of the command the last reply answered (for the replay's checks).
     private var replyText = ""
 
@@ -99,47 +105,48 @@ public struct ControlSessionKeeper: Sendable {
     /// True while the filter's client input should wait (anything but `live`).
     public var isLive: Bool { phase == .live }
 
-    /// Live with no command awaiting its reply and no partial line either way: a planned move to a new server
-    /// connection now would go unnoticed.
+    /// Live with no command awaiting its reply, no multi-line reply open and no unterminated line sent: a planned
+    /// move to a new server connection now would go unnoticed, provided the conversation holds no unfinished reply
+    /// line either (`ControlConversation.isBetweenReplies`).
     public var isQuiet: Bool {
-        phase == .live && inFlight.isEmpty && heldForServer.isEmpty && commandSplitter.pendingBytes.isEmpty
-            && replySplitter.pendingBytes.isEmpty && replyParser.openReplyCode == nil
+        phase == .live && inFlight.isEmpty && heldForServer.isEmpty && !sentUnterminatedLine && !insideReply
     }
 
     // MARK: Live traffic
 
-    /// Bytes the filter sends to the server: what may go out now (nothing while the session is being rebuilt).
-    public mutating func sentToServer(_ bytes: [UInt8]) -> [UInt8] {
+    /// Command lines the filter sends to the server: what may go out now (nothing while the session is being
+    /// rebuilt).
+    public mutating func sentToServer(_ units: [Unit]) -> [Unit] {
         guard phase == .live else {
-            heldForServer += bytes
+            heldForServer += units
             return []
         }
-        record(bytes)
-        return bytes
+        record(units)
+        return units
     }
 
-    /// Bytes from the server.
-    public mutating func fromServer<C: Collection>(_ bytes: C) -> Output where C.Element == UInt8 {
+    /// Reply lines from the server.
+    public mutating func fromServer(_ units: [Unit]) -> Output {
         var output = Output()
         if phase == .live {
-            output.toFilter = Array(bytes)
-            for event in replySplitter.feed(bytes) { countReply(Self.content(of: event)) }
+            output.toFilter = units
+            for unit in units { countReply(unit) }
             return output
         }
-        for event in replySplitter.feed(bytes) {
-            let content = Self.content(of: event)
+        for unit in units {
             switch phase {
             case .live:
                 // Went live earlier in this read: the rest is ordinary traffic.
-                output.toFilter += Self.bytes(of: event)
-                countReply(content)
+                output.toFilter.append(unit)
+                countReply(unit)
             case .resending:
                 // The reply to a resent command: the filter is waiting for it.
-                output.toFilter += Self.bytes(of: event)
-                if let code = finalCode(content) { resendAnswered(code: code, content, &output) }
+                output.toFilter.append(unit)
+                noteReplyBoundary(unit)
+                if let code = unit.finalReplyCode { resendAnswered(code: code, unit.content, &output) }
             case .awaitingGreeting, .replaying:
-                guard let code = finalCode(content) else { continue }
-                replyText = String(decoding: content, as: UTF8.self)
+                guard let code = unit.finalReplyCode else { continue }
+                replyText = String(decoding: unit.content, as: UTF8.self)
                 advanceReplay(code: code, &output)
             case .suspended, .failed:
                 continue
@@ -148,38 +155,32 @@ public struct ControlSessionKeeper: Sendable {
         return output
     }
 
-    private static func content(of event: RawLineSplitter.Event) -> ArraySlice<UInt8> {
-        switch event {
-        case .line(let raw): return RawLineSplitter.content(of: raw)
-        case .overlongStart(let raw): return raw[...]
-        case .overlongRest: return []
-        }
-    }
-
-    private static func bytes(of event: RawLineSplitter.Event) -> [UInt8] {
-        switch event {
-        case .line(let raw), .overlongStart(let raw), .overlongRest(let raw, _): return raw
+    /// Follows whether a multi-line reply is open.
+    private mutating func noteReplyBoundary(_ unit: Unit) {
+        switch unit.role {
+        case .first?: insideReply = true
+        case .last?: insideReply = false
+        default: break
         }
     }
 
     // MARK: Losing and regaining the server
 
-    /// The SSH session (and with it the server connection) is gone. A reply cut short is completed for the filter.
-    public mutating func sessionLost() -> Output {
+    /// What closes a multi-line reply cut short by a lost session.
+    public static let cutShortText = "(reply cut short: the SSH session was lost)"
+
+    /// The SSH session (and with it the server connection) is gone. A reply cut short is completed for the filter;
+    /// `conversation` (the connection's) starts its reply side afresh for the next server connection.
+    public mutating func sessionLost(replies conversation: inout ControlConversation) -> Output {
         var output = Output()
         guard phase != .failed else { return output }
+        // The client may have seen part of a reply: end it, so neither the filter nor the client is left inside
+        // it (a cut line is completed, an open multi-line reply closed), and count it as the answer.
+        let completion = conversation.cutReplies(closing: Self.cutShortText)
         if phase == .live {
-            // The client may have seen part of a reply: end it, so neither the filter nor the client is left
-            // inside it (a cut line is completed, an open multi-line reply closed), and count it as the answer.
-            let pending = replySplitter.takePending()
-            if !pending.isEmpty {
-                output.toFilter += [13, 10]
-                countReply(pending[...])
-            }
-            if let code = replyParser.openReplyCode {
-                let ending = Array("\(code) (reply cut short: the SSH session was lost)".utf8)
-                output.toFilter += ending + [13, 10]
-                countReply(ending[...])
+            for unit in completion {
+                output.toFilter.append(unit)
+                countReply(unit)
             }
             lostCommands = inFlight
             inFlight = []
@@ -191,9 +192,8 @@ public struct ControlSessionKeeper: Sendable {
             // Lost again while rebuilding: start over with the same memory and the same commands to answer.
             inFlight = []
         }
-        replySplitter = RawLineSplitter()
-        replyParser = ReplyParser()
-        commandSplitter = RawLineSplitter()
+        sentUnterminatedLine = false
+        insideReply = false
         replaying = nil
         phase = .suspended
         return output
@@ -213,7 +213,7 @@ public struct ControlSessionKeeper: Sendable {
             if greetingOwed {
                 // The filter never saw a greeting: this one is for it (a refusal too: the client handles it).
                 greetingOwed = false
-                output.toFilter += Self.line(Array(replyText.utf8)[...])
+                output.toFilter.append(.reply(Array(replyText.utf8)))
                 guard (200..<300).contains(code) else { return goLive(&output) }
             }
             guard (200..<300).contains(code) else { return fail("the FTP server refused the new connection: \(replyText)", &output) }
@@ -273,7 +273,7 @@ public struct ControlSessionKeeper: Sendable {
 
     /// Answers the lost commands at the head of the queue that must not be repeated: 426 for transfers, 451 for
     /// anything that may have changed files.
-    private mutating func answerUnresendableHead(_ toFilter: inout [UInt8]) {
+    private mutating func answerUnresendableHead(_ toFilter: inout [Unit]) {
         while let line = lostCommands.first, !isResendable(line, followed: lostCommands.count > 1) {
             lostCommands.removeFirst()
             presumeConsumed(by: line)
@@ -288,7 +288,7 @@ public struct ControlSessionKeeper: Sendable {
             case .unrecognised:
                 reply = Self.outcomeUnknown("an unrecognised command")
             }
-            toFilter += Array(reply.utf8) + [13, 10]
+            toFilter.append(.reply(Array(reply.utf8)))
         }
     }
 
@@ -329,7 +329,7 @@ public struct ControlSessionKeeper: Sendable {
         phase = .live
         let held = heldForServer
         heldForServer = []
-        if !held.isEmpty { output.toServer += sentToServer(held) }
+        if !held.isEmpty { output.toServer += sentToServer(held).flatMap(\.raw) }
     }
 
     private mutating func fail(_ reason: String, _ output: inout Output) {
@@ -339,36 +339,29 @@ public struct ControlSessionKeeper: Sendable {
 
     // MARK: Pairing
 
-    private mutating func record(_ bytes: [UInt8]) {
-        for event in commandSplitter.feed(bytes) {
-            switch event {
-            case .line(let raw):
-                inFlight.append(FTPCommandLine(line: Array(RawLineSplitter.content(of: raw))).map(SentLine.command) ?? .unrecognised)
+    private mutating func record(_ units: [Unit]) {
+        for unit in units {
+            switch unit.piece {
+            case .line:
+                inFlight.append(unit.command.map(SentLine.command) ?? .unrecognised)
             case .overlongStart:
                 inFlight.append(.unrecognised)
             case .overlongRest:
                 break
+            case .unterminated:
+                sentUnterminatedLine = true
             }
         }
     }
 
-    private mutating func countReply(_ content: ArraySlice<UInt8>) {
-        guard let code = finalCode(content) else { return }
+    private mutating func countReply(_ unit: Unit) {
+        noteReplyBoundary(unit)
+        guard let code = unit.finalReplyCode else { return }
         if greetingOwed {
             greetingOwed = false
             return
         }
         guard !inFlight.isEmpty else { return }
-        observe(inFlight.removeFirst(), code: code, content)
+        observe(inFlight.removeFirst(), code: code, unit.content)
     }
-
-    /// The code when `content` ends a reply with a final (≥ 200) code.
-    private mutating func finalCode(_ content: ArraySlice<UInt8>) -> Int? {
-        switch replyParser.classify(content) {
-        case .single(let code), .last(let code): return code >= 200 ? code : nil
-        case .first, .continuation, .stray: return nil
-        }
-    }
-
-    static func line(_ content: ArraySlice<UInt8>) -> [UInt8] { Array(content) + [13, 10] }
 }

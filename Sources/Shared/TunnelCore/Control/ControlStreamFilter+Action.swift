@@ -20,8 +20,9 @@ extension ControlStreamFilter {
 
     /// What the forwarding loop must do, in order.
     public enum Action: Equatable, Sendable {
-        /// Write these bytes to the FTP server's control channel.
-        case sendToServer([UInt8])
+        /// Write these command lines (or pieces of over-long lines) to the FTP server's control channel, in order;
+        /// framed, so the session keeper and the transfer tracker take them as they are.
+        case sendToServer([ControlConversation.Unit])
         /// Write these bytes to the local FTP client's control connection.
         case sendToClient([UInt8])
         /// Open a one-shot listener on loopback (`family`) accepting one connection; on accept, open a channel to

@@ -8,15 +8,14 @@ extension ControlStreamFilter {
     }
 
     enum ClientEvent: Sendable {
-        case split(RawLineSplitter.Event)
+        case unit(ControlConversation.Unit)
         /// End of the client's stream, with its unfinished last line.
-        case end([UInt8])
+        case end(ControlConversation.Unit?)
 
         var byteCount: Int {
             switch self {
-            case .split(.line(let bytes)), .split(.overlongStart(let bytes)), .split(.overlongRest(let bytes, _)),
-                 .end(let bytes):
-                return bytes.count
+            case .unit(let unit): return unit.raw.count
+            case .end(let unit): return unit?.raw.count ?? 0
             }
         }
     }

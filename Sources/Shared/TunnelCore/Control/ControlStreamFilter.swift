@@ -34,9 +34,10 @@ import FTPCore
 /// buffered: they pass through raw in pieces (an over-long PORT/EPRT/AUTH/PASV/EPSV line is refused with 500).
 ///
 /// Loop contract:
-/// 1. One filter per control connection, created on accept with the client's address family.
-/// 2. Read the client only while `wantsClientBytes` and the server only while `wantsServerBytes`; hand every read
-///    to `clientBytes`/`serverBytes` and perform the returned actions in order.
+/// 1. One filter per control connection, created on accept with the client's address family, fed by the
+///    connection's `ControlConversation` (which frames each stream once for every consumer).
+/// 2. Read the client only while `wantsClientBytes` and the server only while `wantsServerBytes`; hand every read's
+///    units to `clientUnits`/`serverUnits` and perform the returned actions in order.
 /// 3. Answer each `openPassiveListener` with exactly one `listenerOpened`/`listenerFailed`, and each
 ///    `connectActive` with `activeConnected`/`activeConnectFailed`/`activeRefused`, now or in a later pass; output for the client
 ///    waits for them. Data IDs are per filter: key listeners by (control connection, id).
@@ -54,7 +55,8 @@ public struct ControlStreamFilter: Sendable {
         public var clientFamily: AddressFamily
         /// The IPv4 address put in rewritten 227 replies: where the loop binds IPv4 listeners.
         public var listenAddress: String
-        /// Longest line buffered before bytes pass through raw.
+        /// Longest line the `ControlConversation` feeding this filter buffers; longer lines reach the filter in
+        /// pieces and pass through raw.
         public var maximumLineLength: Int
         /// Held-back bytes per direction above which `wantsClientBytes`/`wantsServerBytes` turn false.
         public var maximumHeldBytes: Int
@@ -88,7 +90,6 @@ public struct ControlStreamFilter: Sendable {
     public let configuration: Configuration
 
     // Client → server
-    private var clientSplitter: RawLineSplitter
     private var clientOverlongLine: OverlongClientLine?
     private var heldClientEvents: [ClientEvent] = []
     private var heldClientByteCount = 0
@@ -99,8 +100,6 @@ public struct ControlStreamFilter: Sendable {
     private var serverHasEnded = false
 
     // Server → client
-    private var serverSplitter: RawLineSplitter
-    private var replyParser = ReplyParser()
     private var currentReply: ReplyInProgress?
     /// Role of the server line being passed in over-long pieces, applied when it ends.
     private var overlongServerRole: ReplyParser.LineRole?
@@ -114,8 +113,6 @@ public struct ControlStreamFilter: Sendable {
 
     public init(_ configuration: Configuration) {
         self.configuration = configuration
-        clientSplitter = RawLineSplitter(maximumLineLength: configuration.maximumLineLength)
-        serverSplitter = RawLineSplitter(maximumLineLength: configuration.maximumLineLength)
     }
 
     // MARK: Loop-facing state
@@ -156,38 +153,38 @@ public struct ControlStreamFilter: Sendable {
 
     // MARK: Input
 
-    /// Bytes read from the local client's control connection.
-    public mutating func clientBytes<C: Collection>(_ bytes: C) -> [Action] where C.Element == UInt8 {
+    /// Commands the client sent, framed by the connection's `ControlConversation`.
+    public mutating func clientUnits(_ units: [ControlConversation.Unit]) -> [Action] {
         var actions: [Action] = []
-        for event in clientSplitter.feed(bytes) { handleClientEvent(.split(event), &actions) }
+        for unit in units { handleClientEvent(.unit(unit), &actions) }
         return finish(&actions)
     }
 
-    /// Bytes read from the server's control channel.
-    public mutating func serverBytes<C: Collection>(_ bytes: C) -> [Action] where C.Element == UInt8 {
+    /// Reply lines from the server, framed and classified by the connection's `ControlConversation`.
+    public mutating func serverUnits(_ units: [ControlConversation.Unit]) -> [Action] {
         var actions: [Action] = []
-        for event in serverSplitter.feed(bytes) { handleServerEvent(event, &actions) }
+        for unit in units { handleServerUnit(unit, &actions) }
         return finish(&actions)
     }
 
-    /// The client closed its side: an unfinished last line is forwarded raw (unless it is a command the filter
-    /// must not forward).
-    public mutating func clientEnded() -> [Action] {
+    /// The client closed its side (`unterminated`: its unfinished last line, `ControlConversation.commandsEnded`):
+    /// that line is forwarded raw unless it is a command the filter must not forward.
+    public mutating func clientEnded(_ unterminated: ControlConversation.Unit? = nil) -> [Action] {
         var actions: [Action] = []
-        handleClientEvent(.end(clientSplitter.takePending()), &actions)
+        handleClientEvent(.end(unterminated), &actions)
         return finish(&actions)
     }
 
-    /// The server closed its side: an unfinished last line is passed raw, an unfinished passive reply is dropped,
-    /// and an active-mode conversion waiting for the server is abandoned. Keep delivering completions for
-    /// `awaitedCompletions`, then close the client once `hasHeldOutput` is false.
-    public mutating func serverEnded() -> [Action] {
+    /// The server closed its side (`unterminated`: its unfinished last line, `ControlConversation.repliesEnded`):
+    /// that line is passed raw, an unfinished passive reply is dropped, and an active-mode conversion waiting for
+    /// the server is abandoned. Keep delivering completions for `awaitedCompletions`, then close the client once
+    /// `hasHeldOutput` is false.
+    public mutating func serverEnded(_ unterminated: ControlConversation.Unit? = nil) -> [Action] {
         var actions: [Action] = []
-        let partial = serverSplitter.takePending()
         if let reply = currentReply, reply.disposition != .pass {
             actions.append(.log(.warning, "The FTP server closed the control connection in the middle of a \(reply.code) reply."))
-        } else if !partial.isEmpty {
-            appendToClient(partial)
+        } else if let unterminated {
+            appendToClient(unterminated.raw)
         }
         currentReply = nil
         serverHasEnded = true
@@ -283,33 +280,38 @@ public struct ControlStreamFilter: Sendable {
             return
         }
         switch event {
-        case .split(.line(let raw)):
-            handleCommandLine(raw, &actions)
-        case .split(.overlongStart(let bytes)):
-            if !Self.mayPassUnread(bytes) {
+        case .unit(let unit) where unit.piece == .line:
+            handleCommandLine(unit, &actions)
+        case .unit(let unit) where unit.piece == .overlongStart:
+            if !Self.mayPassUnread(unit.raw) {
                 clientOverlongLine = .refused
                 answerLocally(FilterReply.lineTooLong, &actions)
-                actions.append(.log(.warning, "Refused an over-long \(Self.verb(of: bytes) ?? "unreadable") command line from the client."))
+                actions.append(.log(.warning, "Refused an over-long \(Self.verb(of: unit.raw) ?? "unreadable") command line from the client."))
             } else {
                 clientOverlongLine = .forwarded
                 expected.append(Expectation(kind: .command))
-                actions.append(.sendToServer(bytes))
+                actions.append(.sendToServer([unit]))
             }
-        case .split(.overlongRest(let bytes, let ended)):
-            if clientOverlongLine == .forwarded { actions.append(.sendToServer(bytes)) }
-            if ended { clientOverlongLine = nil }
-        case .end(let partial):
-            guard !partial.isEmpty else { return }
+        case .unit(let unit):
+            if case .overlongRest(let ended) = unit.piece {
+                if clientOverlongLine == .forwarded { actions.append(.sendToServer([unit])) }
+                if ended { clientOverlongLine = nil }
+            } else {
+                // An unterminated line handed in as a unit: the end of the client's stream.
+                handleClientEvent(.end(unit), &actions)
+            }
+        case .end(let unterminated):
+            guard let partial = unterminated?.raw, !partial.isEmpty else { return }
             if !Self.mayPassUnread(partial) {
                 actions.append(.log(.debug, "Dropped an unfinished \(Self.verb(of: partial) ?? "unreadable") line at the end of the client's stream."))
             } else {
-                actions.append(.sendToServer(partial))
+                actions.append(.sendToServer([ControlConversation.Unit(raw: partial, piece: .unterminated)]))
             }
         }
     }
 
-    private mutating func handleCommandLine(_ raw: [UInt8], _ actions: inout [Action]) {
-        let content = RawLineSplitter.content(of: raw)
+    private mutating func handleCommandLine(_ line: ControlConversation.Unit, _ actions: inout [Action]) {
+        let content = line.content
         if content.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) {
             actions.append(.log(.debug, "Dropped an empty command line from the client."))
             return
@@ -322,9 +324,9 @@ public struct ControlStreamFilter: Sendable {
             actions.append(.log(.info, "Answered \(verb) from the client locally: the tunnel does not pass it to the server."))
             return answerLocally(TunnelVerbPolicy.refusal(for: refused) ?? FilterReply.lineTooLong, &actions)
         }
-        guard let command = FTPCommandLine(line: Array(content)) else {
+        guard let command = line.command else {
             trace("client: \(Self.sanitized(String(decoding: content, as: UTF8.self)))", &actions)
-            forward(raw, as: .command, &actions)
+            forward(line, as: .command, &actions)
             return
         }
         if configuration.traces {
@@ -350,36 +352,36 @@ public struct ControlStreamFilter: Sendable {
             beginActiveConversion(to: endpoint, verb: "EPRT", &actions)
         case "PASV":
             guard !epsvAllActive else { return answerLocally(FilterReply.refusedAfterEPSVAll("PASV"), &actions) }
-            forward(raw, as: .passive(.pasv, .ipv4), &actions)
+            forward(line, as: .passive(.pasv, .ipv4), &actions)
         case "EPSV":
             switch command.argument.trimmingCharacters(in: .whitespaces).uppercased() {
             case "" where serverRejectsEPSV && (epsvAllActive || configuration.clientFamily == .ipv6):
                 // The server is known not to do EPSV and the client cannot take a 227: ask with PASV, answer 229.
                 trace("tunnel sent: PASV in place of EPSV (the server has no EPSV)", &actions)
-                forward(Self.plainPASV, as: .epsvViaPASV(configuration.clientFamily), &actions)
+                forward(.command(Self.plainPASV), as: .epsvViaPASV(configuration.clientFamily), &actions)
             case "":
-                forward(raw, as: .passive(.epsv, configuration.clientFamily), &actions)
+                forward(line, as: .passive(.epsv, configuration.clientFamily), &actions)
             case "ALL":
                 epsvAllActive = true
                 answerLocally(FilterReply.epsvAllAccepted, &actions)
             case "1":
-                forward(Self.plainEPSV, as: .passive(.epsv, .ipv4), &actions)
+                forward(.command(Self.plainEPSV), as: .passive(.epsv, .ipv4), &actions)
             case "2":
-                forward(Self.plainEPSV, as: .passive(.epsv, .ipv6), &actions)
+                forward(.command(Self.plainEPSV), as: .passive(.epsv, .ipv6), &actions)
             default:
                 answerLocally(FilterReply.unsupportedFamily, &actions)
             }
         case "REIN":
             epsvAllActive = false
-            forward(raw, as: .command, &actions)
+            forward(line, as: .command, &actions)
         default:
-            forward(raw, as: .command, &actions)
+            forward(line, as: .command, &actions)
         }
     }
 
-    private mutating func forward(_ raw: [UInt8], as kind: Expectation.Kind, _ actions: inout [Action]) {
+    private mutating func forward(_ line: ControlConversation.Unit, as kind: Expectation.Kind, _ actions: inout [Action]) {
         expected.append(Expectation(kind: kind))
-        actions.append(.sendToServer(raw))
+        actions.append(.sendToServer([line]))
     }
 
     /// Queues a reply of the filter's own behind the replies to every command sent before it.
@@ -418,7 +420,7 @@ public struct ControlStreamFilter: Sendable {
         activeConversion?.stage = useEPSV ? .sentEPSV : .sentPASV
         trace("tunnel sent: \(useEPSV ? "EPSV" : "PASV") (active mode converted to passive)", &actions)
         expected.append(Expectation(kind: .synthesized))
-        actions.append(.sendToServer(useEPSV ? Self.plainEPSV : Self.plainPASV))
+        actions.append(.sendToServer([.command(useEPSV ? Self.plainEPSV : Self.plainPASV)]))
     }
 
     /// The server answered the EPSV/PASV the filter sent for an active-mode conversion.
@@ -457,12 +459,12 @@ public struct ControlStreamFilter: Sendable {
 
     // MARK: Server side
 
-    private mutating func handleServerEvent(_ event: RawLineSplitter.Event, _ actions: inout [Action]) {
-        switch event {
-        case .line(let raw):
-            let content = RawLineSplitter.content(of: raw)
-            let role = replyParser.classify(content)
-            absorbServerLine(role: role, raw: raw, content: content)
+    private mutating func handleServerUnit(_ unit: ControlConversation.Unit, _ actions: inout [Action]) {
+        switch unit.piece {
+        case .line:
+            let content = unit.content
+            let role = unit.role ?? .stray
+            absorbServerLine(role: role, raw: unit.raw, content: content)
             if configuration.traces {
                 let note: String
                 switch currentReply?.disposition {
@@ -474,16 +476,19 @@ public struct ControlStreamFilter: Sendable {
                 trace("server: \(Self.sanitized(String(decoding: content, as: UTF8.self)))\(note)", &actions)
             }
             endServerLine(role: role, &actions)
-        case .overlongStart(let bytes):
-            let role = replyParser.classify(bytes)
+        case .overlongStart:
+            let role = unit.role ?? .stray
             overlongServerRole = role
-            absorbServerLine(role: role, raw: bytes, content: nil)
-        case .overlongRest(let bytes, let ended):
-            if currentReply == nil || currentReply?.disposition == .pass { appendToClient(bytes) }
+            absorbServerLine(role: role, raw: unit.raw, content: nil)
+        case .overlongRest(let ended):
+            if currentReply == nil || currentReply?.disposition == .pass { appendToClient(unit.raw) }
             if ended, let role = overlongServerRole {
                 overlongServerRole = nil
                 endServerLine(role: role, &actions)
             }
+        case .unterminated:
+            // Only the end of the server's stream has an unterminated line: pass it as `serverEnded` would.
+            if currentReply == nil || currentReply?.disposition == .pass { appendToClient(unit.raw) }
         }
     }
 
@@ -552,7 +557,7 @@ public struct ControlStreamFilter: Sendable {
             expected.append(Expectation(kind: .epsvViaPASV(family), localRepliesAfter: answered.localRepliesAfter))
             actions.append(.log(.debug, "The server rejected EPSV (\(reply.code)); asking with PASV to answer the client with 229."))
             trace("tunnel sent: PASV (the client needs a 229)", &actions)
-            actions.append(.sendToServer(Self.plainPASV))
+            actions.append(.sendToServer([.command(Self.plainPASV)]))
             return
         }
         for bytes in answered?.localRepliesAfter ?? [] {

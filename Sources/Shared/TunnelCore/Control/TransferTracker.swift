@@ -5,9 +5,10 @@ import FTPCore
 /// reports each transfer: which command and path, the size when SIZE or the 150 reply's "(N bytes)" told it,
 /// when it started (the 1xx reply) and how it ended (the final reply). Pure: no I/O, no clocks.
 ///
-/// Commands and replies pair in order (pipelining works); the first reply is the greeting. Memory is bounded:
-/// at most `maximumOutstanding` commands await their replies (beyond that the tracker stops following the
-/// connection rather than guess), lines are capped by their splitters, reply texts at `maximumTextLength`.
+/// Commands and replies pair in order (pipelining works); the first reply is the greeting. Both arrive framed by
+/// the connection's `ControlConversation` (reply lines with their place in a reply). Memory is bounded: at most
+/// `maximumOutstanding` commands await their replies (beyond that the tracker stops following the connection
+/// rather than guess), reply texts at `maximumTextLength`.
 public struct TransferTracker: Sendable {
     public struct Transfer: Equatable, Sendable {
         /// RETR, STOR, STOU, APPE, LIST, NLST or MLSD.
@@ -43,7 +44,6 @@ public struct TransferTracker: Sendable {
     public static let transferVerbs: Set<String> = ["RETR", "STOR", "STOU", "APPE", "LIST", "NLST", "MLSD"]
     public static let maximumOutstanding = 1024
     public static let maximumTextLength = 200
-    static let maximumLineLength = 4096
 
     private enum Pending: Equatable, Sendable {
         case greeting
@@ -53,9 +53,6 @@ public struct TransferTracker: Sendable {
         case transfer(Transfer, started: Bool)
     }
 
-    private var commands = RawLineSplitter(maximumLineLength: TransferTracker.maximumLineLength)
-    private var replies = RawLineSplitter(maximumLineLength: TransferTracker.maximumLineLength)
-    private var parser = ReplyParser()
     private var pending: [Pending] = [.greeting]
     /// First line of the multi-line reply being read.
     private var openReplyFirstLine: String?
@@ -72,27 +69,28 @@ public struct TransferTracker: Sendable {
         return nil
     }
 
-    /// Bytes sent to the server's control channel.
-    public mutating func sentToServer<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+    /// Command lines sent to the server's control channel.
+    public mutating func sentToServer(_ units: [ControlConversation.Unit]) {
         guard !gaveUp else { return }
-        for event in commands.feed(bytes) {
-            switch event {
-            case .line(let raw): command(Array(RawLineSplitter.content(of: raw)))
+        for unit in units {
+            switch unit.piece {
+            case .line: command(unit.command)
             case .overlongStart: enqueue(.other)
-            case .overlongRest: break
+            case .overlongRest, .unterminated: break
             }
         }
     }
 
-    /// Bytes from the server's control channel; returns what they tell about transfers.
-    public mutating func fromServer<C: Collection>(_ bytes: C) -> [Event] where C.Element == UInt8 {
+    /// Reply lines from the server's control channel; returns what they tell about transfers.
+    public mutating func fromServer(_ units: [ControlConversation.Unit]) -> [Event] {
         guard !gaveUp else { return [] }
         var events: [Event] = []
-        for event in replies.feed(bytes) {
-            switch event {
-            case .line(let raw): replyLine(Array(RawLineSplitter.content(of: raw)), &events)
-            case .overlongStart(let start): replyLine(Array(start.prefix(Self.maximumTextLength)), &events)
-            case .overlongRest: break
+        for unit in units {
+            guard let role = unit.role else { continue }
+            switch unit.piece {
+            case .line: replyLine(Array(unit.content), role: role, &events)
+            case .overlongStart: replyLine(Array(unit.raw.prefix(Self.maximumTextLength)), role: role, &events)
+            case .overlongRest, .unterminated: break
             }
         }
         return events
@@ -107,8 +105,8 @@ public struct TransferTracker: Sendable {
         pending.append(item)
     }
 
-    private mutating func command(_ content: [UInt8]) {
-        guard let line = FTPCommandLine(line: content) else { return enqueue(.other) }
+    private mutating func command(_ line: FTPCommandLine?) {
+        guard let line else { return enqueue(.other) }
         let argument = Self.printable(line.argument)
         switch line.verb {
         case "SIZE": enqueue(.size(argument))
@@ -120,9 +118,9 @@ public struct TransferTracker: Sendable {
         }
     }
 
-    private mutating func replyLine(_ content: [UInt8], _ events: inout [Event]) {
+    private mutating func replyLine(_ content: [UInt8], role: ReplyParser.LineRole, _ events: inout [Event]) {
         let text = String(decoding: content.prefix(Self.maximumTextLength), as: UTF8.self)
-        switch parser.classify(content) {
+        switch role {
         case .single(let code): reply(code: code, firstLine: text, &events)
         case .first: openReplyFirstLine = text
         case .last(let code):
