@@ -84,6 +84,15 @@ public enum PosixFile {
         }
     }
 
+    /// write(2) of all of `bytes` to a blocking descriptor.
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(PosixError) {
+        var failure: PosixError?
+        bytes.withUnsafeBytes { buffer in
+            do throws(PosixError) { try writeAll(fd, buffer) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
     /// sendfile(2) from `file` at `offset` (advanced) to `out`; `.done(0)` means the file ended.
     public static func sendfile(_ out: Int32, _ file: Int32, offset: inout off_t, count: Int) throws(PosixError) -> IOResult<Int> {
         try Posix.call("sendfile") { Glibc.sendfile(out, file, &offset, count) }
