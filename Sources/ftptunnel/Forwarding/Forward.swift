@@ -251,6 +251,6 @@ final class Forward {
         localClosed = true
         guard fd >= 0 else { return }
         if filter == nil, !deliveredWhole { PosixSocket.setAbortiveClose(fd) }
-        close(fd)
+        PosixDescriptor.close(fd)
     }
 }

@@ -237,7 +237,7 @@ final class SessionLane {
             if pending != nil { return progress }
         }
         if forward.readyForLocalShutdown {
-            shutdown(forward.fd, Int32(SHUT_WR))
+            PosixSocket.shutdownWrite(forward.fd)
             forward.downstream = .localShutDown
             forward.noteDelivery()
             progress = true

@@ -58,7 +58,7 @@ final class HopPump: SessionCarrier, @unchecked Sendable {
             } catch {
                 logger.info("jump channel ended: \(error)", metadata: ["hop": "\(name)"])
             }
-            close(local)
+            PosixDescriptor.close(local)
             session.disconnect(reason: "ftptunnel: the session through this bastion ended")
         }
         thread.name = "ftptunnel hop \(name)"
