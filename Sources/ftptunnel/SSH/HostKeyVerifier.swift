@@ -116,8 +116,9 @@ struct HostKeyVerifier {
             }
             let existing = try KnownHostsReader.bytes(of: file)
             do throws(PosixError) {
-                let known = OwnedDescriptor(try PosixFile.open(file, flags: O_WRONLY | O_CREAT | O_APPEND, mode: 0o600))
-                try PosixFile.writeAll(known.fd, KnownHostsFile.appendix(for: line, after: existing))
+                let known = try PosixFile.open(file, flags: O_WRONLY | O_CREAT | O_APPEND, mode: 0o600)
+                defer { PosixDescriptor.close(known) }
+                try PosixFile.writeAll(known, KnownHostsFile.appendix(for: line, after: existing))
             } catch {
                 throw SSHError.cannotRecordHostKey(file: file, reason: error.reason)
             }

@@ -113,12 +113,13 @@ struct MatchCondition {
             throw ProfileError.invalidValue(at: source, keyword: "Match exec", value: command, problem: problem.problem,
                                             hint: problem.hint)
         }
-        guard let null = try? OwnedDescriptor(PosixFile.open("/dev/null", flags: O_RDWR)) else {
+        guard let null = try? PosixFile.open("/dev/null", flags: O_RDWR) else {
             throw ProfileError.syntax(at: source, problem: "cannot open /dev/null for Match exec", hint: "check /dev/null exists")
         }
+        defer { PosixDescriptor.close(null) }
         let pid: pid_t
         do {
-            pid = try PosixProcess.spawn("/bin/sh", arguments: ["sh", "-c", line], stdinFD: null.fd, stdoutFD: null.fd,
+            pid = try PosixProcess.spawn("/bin/sh", arguments: ["sh", "-c", line], stdinFD: null, stdoutFD: null,
                                          defaultSignals: [SIGPIPE, SIGINT, SIGTERM, SIGHUP])
         } catch {
             throw ProfileError.syntax(at: source, problem: "Match exec could not start /bin/sh (\(error))",

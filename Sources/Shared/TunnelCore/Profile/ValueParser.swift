@@ -155,7 +155,7 @@ enum ValueParser {
         }
         var name = Substring(text)
         if name.hasPrefix("["), name.hasSuffix("]") { name = name.dropFirst().dropLast() }
-        guard SocketAddress(host: String(name), port: 0) != nil else {
+        guard SocketAddress.isNumeric(String(name)) else {
             throw ValueProblem(problem: "is not a numeric IP address",
                                hint: "write 127.0.0.1 (the default), a local interface address, or 0.0.0.0 for every interface")
         }
