@@ -28,7 +28,8 @@ pipe pipe2           PosixProcess.pipe or WakeUpPipe
 unlink unlinkat rename renameat mkdir mkdirat rmdir link linkat symlink symlinkat readlink realpath access   PosixFile
 stat stat64 lstat lstat64 fstat fstat64 fstatat fstatat64 chmod fchmod chown fchown umask   PosixFile
 truncate ftruncate ftruncate64 lseek lseek64 fsync fdatasync flock futimens   PosixFile
-opendir fdopendir readdir readdir64 closedir   PosixFile.directoryNames
+opendir fdopendir readdir readdir64 closedir   PosixFile.directoryNames or PosixDescriptor.openDescriptors
+fopen fopen64 fdopen fread fwrite fclose fflush glob glob64 globfree globfree64   PosixFile (open, read, writeAll, glob)
 kill waitpid wait fork vfork execv execve execvp posix_spawn posix_spawnp getpid getppid _exit   PosixProcess
 signal sigaction sigwait pthread_sigmask sigprocmask raise   PosixSignals
 isatty tcgetattr tcsetattr   PosixTerminal
