@@ -7,8 +7,9 @@
 # comment `// posix-raw: <reason>`; keep those very few.
 # Usage: scripts/check-syscalls.sh [bin path] (default: the debug build, .build/debug).
 set -uo pipefail
+shopt -s nullglob
 cd "$(dirname "$0")/.."
-root=$PWD
+root=$(pwd -P)  # the build records physical paths
 bin=${1:-.build/debug}
 [ -d "$bin" ] || { echo "check-syscalls: $bin does not exist: build first (swift build --build-tests)"; exit 1; }
 
@@ -50,6 +51,7 @@ while read -r line; do
 done <<<"$table"
 
 offenders=0
+checked=0
 # Each target's output-file-map.json pairs our sources with their objects.
 for map in "$bin"/*.build/output-file-map.json; do
   while IFS=$'\t' read -r source object; do
@@ -60,6 +62,7 @@ for map in "$bin"/*.build/output-file-map.json; do
     esac
     [ -f "$object" ] || { echo "check-syscalls: $object (of $source) is missing: build first"; offenders=$((offenders + 1)); continue; }
     relative=${source#"$root"/}
+    checked=$((checked + 1))
     # The libc functions this file calls: undefined C symbols, plus the Swift symbols of the Glibc overlay (the
     # module's own open, fcntl, ioctl and errno: `$s5Glibc5fcntl…` names `fcntl`).
     for symbol in $(nm -u --format=just-symbols "$object" | awk '
@@ -84,10 +87,14 @@ for map in "$bin"/*.build/output-file-map.json; do
   done < <(jq -r 'to_entries[] | select(.value.object != null) | [.key, .value.object] | @tsv' "$map")
 done
 
+if [ $checked -eq 0 ]; then
+  echo "check-syscalls: no object file of Sources/ found under $bin: build first (swift build --build-tests)"
+  exit 1
+fi
 if [ $offenders -gt 0 ]; then
   echo "check-syscalls: $offenders raw libc call(s) outside Sources/Shared/Posix: route each through a Posix type (add" \
     "a small, typed wrapper there if none fits), or, if it truly must stay raw, end its line with" \
     "'// posix-raw: <reason>'"
   exit 1
 fi
-echo "check-syscalls: no raw libc calls outside Sources/Shared/Posix and Sources/Shared/CPosix"
+echo "check-syscalls: $checked files, no raw libc calls outside Sources/Shared/Posix and Sources/Shared/CPosix"
