@@ -41,9 +41,13 @@ final class FTPServer: @unchecked Sendable {
         guard let address = SocketAddress(host: configuration.listen, port: configuration.port) else {
             throw PosixError("parse --listen \(configuration.listen)", code: EINVAL)
         }
+        // Closed once, when the loop ends (new connections are refused while the workers drain); a defer closing
+        // it again at the end would close whatever descriptor reused its number meanwhile.
         let listener = try PosixSocket.bound(to: address, nonBlocking: true)
-        defer { PosixDescriptor.close(listener) }
-        try PosixSocket.listen(listener, backlog: FTPServer.controlBacklog, on: address)
+        do { try PosixSocket.listen(listener, backlog: FTPServer.controlBacklog, on: address) } catch {
+            PosixDescriptor.close(listener)
+            throw error
+        }
         logger.notice("listening", metadata: [
             "address": "\(address)", "pasv-ports": "\(configuration.passivePorts)",
             "pasv-address": "\(configuration.passiveAddress)",
