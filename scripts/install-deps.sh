@@ -11,6 +11,7 @@ packages=(
   default-jdk-headless libcommons-net-java            # real FTP client: Apache Commons Net (a dual-stack Java client)
   openssl                                             # `openssl passwd -6` hashes in the pasvd tests
   procps time                                         # pkill, /usr/bin/time
+  binutils jq                                         # make test: check-syscalls.sh (nm -u, output-file-map.json)
   libstdc++-12-dev                                    # make fuzz: libFuzzer (from the Swift toolchain) is C++
   dpkg-dev                                            # make deb: dpkg-shlibdeps
   man-db groff-base mandoc                            # install test: man pages render and lint clean

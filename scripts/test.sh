@@ -65,6 +65,9 @@ record "distribution build (side by side)" "$(cat .build-dist/build.seconds 2>/d
 # linker's notes about the static Swift runtime (Foundation's mktemp) are not ours and do not count.
 run "no compiler warnings (debug, release, distribution)" bash -c \
   '! grep -hE "^$PWD/[^ :]+:[0-9]+:[0-9]+: warning:" .build/build.log .build-release/build.log .build-dist/build.log | sort -u | grep .'
+# Every system call goes through the Posix target: a raw close(2), fcntl(2), errno … anywhere else in Sources fails
+# here with its file:line and the Posix type to use (scripts/check-syscalls.sh reads the debug build's objects).
+run "no raw libc calls outside Posix (debug)" bash scripts/check-syscalls.sh .build/debug
 # pasvd needs no libcrypto (only ftptunnel's TunnelCore and SSHKeys link it): a library it links that pulls it in
 # again (a dependency on TunnelCore, say) would put libssl3 back into its package.
 run "pasvd links no libcrypto (debug, release, distribution)" bash -c '

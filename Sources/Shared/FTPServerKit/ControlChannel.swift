@@ -119,14 +119,7 @@ final class ControlChannel {
     func send(_ reply: Reply) {
         guard !writeFailed else { return }
         let bytes = PathName.bytes(reply.wire)  // names in replies go out as the bytes they are on disk
-        var offset = 0
-        while offset < bytes.count {
-            let sent = bytes[offset...].withUnsafeBytes { buffer in
-                try? Posix.callBlocking("write") { write(output, buffer.baseAddress, buffer.count) }
-            }
-            guard let sent, sent > 0 else { writeFailed = true; return }
-            offset += sent
-        }
+        do throws(PosixError) { try PosixFile.writeAll(output, bytes) } catch { writeFailed = true }
     }
 
     private var wantsInput: Bool { !peerClosed && unframedOffset >= unframed.count && queued.count < ControlChannel.maximumQueued }

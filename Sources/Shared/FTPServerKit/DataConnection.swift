@@ -54,7 +54,7 @@ public final class DataConnection {
 
     deinit {
         control.inTransfer = false
-        close(fd)
+        PosixDescriptor.close(fd)
     }
 
     /// Sends `count` bytes of `file` from `offset` with sendfile(2) (zero-copy).

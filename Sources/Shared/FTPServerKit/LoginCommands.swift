@@ -64,7 +64,7 @@ extension Session {
     private func loginFailed(_ name: String) {
         loginFailures += 1
         logger.warning("login failed", metadata: ["user": "\(name)", "failures": "\(loginFailures)"])
-        usleep(useconds_t(settings.loginFailureDelay * 1_000_000))
+        PosixClock.pause(seconds: settings.loginFailureDelay)
         if loginFailures >= Session.maximumLoginFailures {
             reply(ReplyCode.serviceNotAvailable, "Too many failed logins; closing connection.")
             shouldClose = true

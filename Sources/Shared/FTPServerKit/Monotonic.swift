@@ -4,9 +4,7 @@ import Posix
 /// Seconds on the monotonic clock, for time-outs and transfer rates.
 public enum Monotonic {
     public static func now() -> Double {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+        PosixClock.monotonicSeconds()
     }
 
     /// Milliseconds until `deadline` for poll(2), at least 0 and at most `Int32.max`.

@@ -18,7 +18,7 @@ struct PassivePorts: Sendable {
             guard let address = SocketAddress(host: host, port: port) else { return nil }
             if let fd = try? PosixSocket.bound(to: address, nonBlocking: false) {
                 guard (try? PosixSocket.listen(fd, backlog: PassivePorts.backlog, on: address)) != nil else {
-                    Glibc.close(fd)
+                    PosixDescriptor.close(fd)
                     continue
                 }
                 return PassiveListener(fd: fd, port: port)
@@ -42,7 +42,7 @@ final class PassiveListener {
     func close() {
         guard !isClosed else { return }
         isClosed = true
-        Glibc.close(fd)
+        PosixDescriptor.close(fd)
     }
 
     deinit { close() }

@@ -69,7 +69,7 @@ extension Session {
     }
 
     func refuse(errno code: Int32, _ what: String) {
-        logger.info("\(what) failed: \(String(cString: strerror(code)))")
+        logger.info("\(what) failed: \(PosixError.reason(for: code))")
         switch code {
         case EACCES, EPERM, EROFS: reply(ReplyCode.fileUnavailable, "Permission denied.")
         case ENOENT, ELOOP: reply(ReplyCode.fileUnavailable, "No such file or directory.")

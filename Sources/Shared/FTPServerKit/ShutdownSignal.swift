@@ -45,16 +45,12 @@ public final class ShutdownSignal: @unchecked Sendable {
     /// thread that waits for them: SIGTERM/SIGINT call `onSignal` and `drain()`, SIGUSR1 calls `abort()`.
     /// Call before any other thread is created.
     public func installSignalHandlers(onSignal: @escaping @Sendable (Int32) -> Void) {
-        signal(SIGPIPE, SIG_IGN)
-        var set = sigset_t()
-        sigemptyset(&set)
-        for handled in [SIGTERM, SIGINT, ShutdownSignal.abortSignal] { sigaddset(&set, handled) }
-        pthread_sigmask(SIG_BLOCK, &set, nil)
-        let waiter = Thread { [self, set] in
-            var waitSet = set
+        PosixSignals.ignore(SIGPIPE)
+        let handled = [SIGTERM, SIGINT, ShutdownSignal.abortSignal]
+        PosixSignals.block(handled)
+        let waiter = Thread { [self] in
             while true {
-                var received: Int32 = 0
-                guard sigwait(&waitSet, &received) == 0 else { continue }
+                let received = PosixSignals.wait(for: handled)
                 if received == ShutdownSignal.abortSignal {
                     self.abort()
                 } else {

@@ -103,7 +103,7 @@ extension Session {
         do {
             let fd = try PosixSocket.connect(to: target, milliseconds: milliseconds, nonBlocking: false)
             if let refusal = activeTargetGuard.map({ $0.check(connected: fd) }) ?? ActiveTargetRefusal("no client to check against") {
-                close(fd)
+                PosixDescriptor.close(fd)
                 logger.warning("active connection to \(target) closed unused: \(refusal)")
                 reply(ReplyCode.cannotOpenData, "Cannot open data connection: \(ActiveTargetRefusal.replyText(verb: "PORT/EPRT"))")
                 return nil
@@ -151,7 +151,7 @@ extension Session {
             let peer = address?.host
             if let peerHost, peer != peerHost {
                 logger.warning("data connection from \(peer ?? "?") refused: control peer is \(peerHost)")
-                close(fd)
+                PosixDescriptor.close(fd)
                 continue
             }
             connected = true

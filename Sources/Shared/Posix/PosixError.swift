@@ -13,7 +13,14 @@ public struct PosixError: Error, Equatable, CustomStringConvertible, Sendable {
     }
 
     /// The reason alone, as strerror(3) words it.
-    public var reason: String { String(cString: strerror(code)) }
+    public var reason: String { PosixError.reason(for: code) }
+
+    /// The errno value the call just made left: read it first thing after a call that failed (any other call,
+    /// even a log line, may change it).
+    public static func lastCode() -> Int32 { errno }
+
+    /// What errno value `code` means, as strerror(3) words it.
+    public static func reason(for code: Int32) -> String { String(cString: strerror(code)) }
     public var description: String { "\(function) failed: \(reason)" }
 }
 

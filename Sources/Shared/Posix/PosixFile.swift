@@ -84,6 +84,28 @@ public enum PosixFile {
         }
     }
 
+    /// read(2) from a blocking descriptor: `0` is end of file.
+    public static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(PosixError) -> Int {
+        try Posix.callBlocking("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
+    }
+
+    /// glob(3) of a host path pattern (`~/.ssh/config.d/*`): the matching paths, sorted; none when nothing matches.
+    public static func glob(_ pattern: String) -> [String] {
+        var result = glob_t()
+        defer { globfree(&result) }
+        guard Glibc.glob(pattern, 0, nil, &result) == 0 else { return [] }
+        return (0..<Int(result.gl_pathc)).compactMap { result.gl_pathv[$0].map { String(cString: $0) } }
+    }
+
+    /// write(2) of all of `bytes` to a blocking descriptor.
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(PosixError) {
+        var failure: PosixError?
+        bytes.withUnsafeBytes { buffer in
+            do throws(PosixError) { try writeAll(fd, buffer) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
     /// sendfile(2) from `file` at `offset` (advanced) to `out`; `.done(0)` means the file ended.
     public static func sendfile(_ out: Int32, _ file: Int32, offset: inout off_t, count: Int) throws(PosixError) -> IOResult<Int> {
         try Posix.call("sendfile") { Glibc.sendfile(out, file, &offset, count) }

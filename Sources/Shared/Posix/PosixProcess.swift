@@ -120,6 +120,9 @@ public enum PosixProcess {
         return exitStatus(status)
     }
 
+    /// getpid(2): this process's id.
+    public static var currentID: pid_t { getpid() }
+
     /// kill(2); a child that is already gone is not an error.
     public static func signal(_ pid: pid_t, _ signal: Int32) { _ = kill(pid, signal) }
 

@@ -127,6 +127,36 @@ public enum PosixSocket {
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &value, socklen_t(MemoryLayout<linger>.size))
     }
 
+    /// TCP_USER_TIMEOUT: the connection fails once sent data stays unacknowledged for `milliseconds`.
+    public static func setUserTimeout(_ fd: Int32, milliseconds: UInt32) {
+        var value = milliseconds
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_USER_TIMEOUT, &value, socklen_t(MemoryLayout<UInt32>.size))
+    }
+
+    /// shutdown(2) SHUT_WR: the peer reads end of stream; reading from it goes on.
+    public static func shutdownWrite(_ fd: Int32) { _ = Glibc.shutdown(fd, Int32(SHUT_WR)) }
+
+    /// Bytes waiting in the socket to be read (FIONREAD); 0 when the socket cannot say.
+    public static func unreadBytes(_ fd: Int32) -> Int {
+        var unread: Int32 = 0
+        return ioctl(fd, UInt(FIONREAD), &unread) == 0 ? Int(unread) : 0
+    }
+
+    /// Milliseconds since the last data segment from the peer reached the socket (TCP_INFO), whoever read it;
+    /// nil when the socket cannot say.
+    public static func millisecondsSincePeerData(_ fd: Int32) -> UInt32? {
+        var info = tcp_info()
+        var length = socklen_t(MemoryLayout<tcp_info>.size)
+        guard getsockopt(fd, Int32(IPPROTO_TCP), TCP_INFO, &info, &length) == 0 else { return nil }
+        return info.tcpi_last_data_recv
+    }
+
+    /// recv(2) in the convention of libssh2's transport callbacks: the byte count, or minus errno (read at once).
+    public static func receiveForCallback(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ length: Int, _ flags: Int32) -> Int {
+        let n = Glibc.recv(fd, buffer, length, flags)
+        return n < 0 ? -Int(errno) : n
+    }
+
     public static func setNoDelay(_ fd: Int32) { setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1) }
 
     /// SO_SNDTIMEO: a blocking send to a peer that stops reading fails after `seconds` instead of hanging.

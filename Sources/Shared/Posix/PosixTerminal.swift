@@ -25,6 +25,13 @@ public enum PosixTerminal {
 
     public static func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
 
+    /// True when `fd` is a terminal that echoes control characters (ECHOCTL), i.e. Ctrl-C shows as `^C`.
+    public static func echoesControlCharacters(_ fd: Int32) -> Bool {
+        var settings = termios()
+        guard isatty(fd) == 1, tcgetattr(fd, &settings) == 0 else { return false }
+        return settings.c_lflag & tcflag_t(ECHOCTL) != 0
+    }
+
     /// Runs `body` with echo off on `fd` when it is a terminal (as it is otherwise), then restores its settings
     /// and ends the silent line with a newline on `output` (nil: `fd`).
     public static func withoutEcho<T>(_ fd: Int32, newlineTo output: Int32? = nil, _ body: () throws -> T) rethrows -> T {

@@ -39,6 +39,13 @@ public struct SocketAddress: Sendable, Equatable, Hashable, CustomStringConverti
     }
 
     /// Takes what accept(2)/getsockname(2) filled in; nil for families other than IPv4/IPv6.
+    /// True when `host` is an IPv4 or IPv6 address literal (inet_pton(3); no brackets, no port).
+    public static func isNumeric(_ host: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
+
     public init?(storage: sockaddr_storage) {
         switch Int32(storage.ss_family) {
         case AF_INET: family = .ipv4

@@ -60,14 +60,6 @@ public struct TerminalLogHandler: LogHandler {
 /// Whole lines to fd 2, one write each (a short write is continued).
 public enum StandardError {
     public static func write(_ text: String) {
-        let bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { raw in
-                try? Posix.callBlocking("write") { Glibc.write(2, raw.baseAddress! + offset, raw.count - offset) }
-            }
-            guard let written, written > 0 else { return }
-            offset += written
-        }
+        try? PosixFile.writeAll(2, Array(text.utf8))
     }
 }

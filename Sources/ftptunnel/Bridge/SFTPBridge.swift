@@ -111,8 +111,8 @@ final class SFTPBridge: @unchecked Sendable {
             logger.warning("connection from \(peer) refused: the kernel's socket table cannot tell who owns it (\(error))")
             return refuse(client, "This FTP bridge cannot tell which local user is connecting; try again.", closing: true)
         }
-        guard owner == getuid() else {
-            logger.warning("connection from \(peer) refused: its socket belongs to uid \(owner.map(String.init) ?? "unknown"), not \(getuid())")
+        guard owner == PosixIdentity.userID else {
+            logger.warning("connection from \(peer) refused: its socket belongs to uid \(owner.map(String.init) ?? "unknown"), not \(PosixIdentity.userID)")
             return refuse(client, "This FTP bridge serves its owner's SSH account; connections from other local users are refused.",
                           closing: true)
         }
@@ -130,7 +130,7 @@ final class SFTPBridge: @unchecked Sendable {
             activity?.connectionOpened(control: true)
             defer { activity?.connectionClosed(control: true) }
             serveSession(client, id: id, peer: peer, local: local)
-            close(client)  // the one close of a served connection
+            PosixDescriptor.close(client)  // the one close of a served connection
             sessionsChanged.withLock {
                 active -= 1
                 sessionsChanged.broadcast()
@@ -200,7 +200,7 @@ final class SFTPBridge: @unchecked Sendable {
         let wire = Array(Reply(ReplyCode.serviceNotAvailable, text).wire.utf8)
         PosixSocket.setNonBlocking(client)
         _ = wire.withUnsafeBytes { try? PosixSocket.send(client, $0) }
-        if closing { close(client) }
+        if closing { PosixDescriptor.close(client) }
     }
 
     /// Idle sessions end at once; transfers get `stopGrace`, then are aborted (partial uploads dropped).

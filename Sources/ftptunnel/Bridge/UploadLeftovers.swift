@@ -53,7 +53,7 @@ final class UploadLeftovers: @unchecked Sendable {
     /// only this process can clean up after it (said once in the log).
     func begin(_ temporary: [UInt8], token: String) -> Entry {
         guard let journal else { return Entry(file: nil, temporary: temporary) }
-        let file = "\(journal)/\(getpid())-\(token)"
+        let file = "\(journal)/\(PosixProcess.currentID)-\(token)"
         let text = "\(destination)\n\(UploadLeftovers.hex(temporary))\n"
         do {
             try FileManager.default.createDirectory(atPath: journal, withIntermediateDirectories: true,
@@ -112,7 +112,7 @@ final class UploadLeftovers: @unchecked Sendable {
         guard let journal, let names = try? FileManager.default.contentsOfDirectory(atPath: journal) else { return [] }
         var entries: [Entry] = []
         for name in names.prefix(UploadLeftovers.maximumEntries) {
-            guard let pid = name.split(separator: "-").first.flatMap({ pid_t($0) }), pid > 0, pid != getpid(),
+            guard let pid = name.split(separator: "-").first.flatMap({ pid_t($0) }), pid > 0, pid != PosixProcess.currentID,
                   !PosixProcess.isAlive(pid) else { continue }
             let file = "\(journal)/\(name)"
             guard let data = FileManager.default.contents(atPath: file), data.count <= UploadLeftovers.maximumEntryBytes else { continue }

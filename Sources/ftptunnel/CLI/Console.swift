@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 import ProgramSupport
 
 /// What ftptunnel itself prints on the terminal: always stderr, so stdout stays the wrapped command's (`run`) or
@@ -19,9 +20,5 @@ enum Console {
     }
 
     /// True when stdin is a terminal that echoes control characters (ECHOCTL), i.e. Ctrl-C showed as `^C`.
-    private static var echoesControlCharacters: Bool {
-        var attributes = termios()
-        guard isatty(0) == 1, tcgetattr(0, &attributes) == 0 else { return false }
-        return attributes.c_lflag & tcflag_t(ECHOCTL) != 0
-    }
+    private static var echoesControlCharacters: Bool { PosixTerminal.echoesControlCharacters(0) }
 }

@@ -61,7 +61,7 @@ struct CommandRunner {
                                     activity: tunnel.activity) {
             Console.notice("stop requested (ftptunnel stop): ending the command and closing the tunnel")
             let pid = child.value
-            if pid > 0 { kill(pid, SIGTERM) }
+            if pid > 0 { PosixProcess.signal(pid, SIGTERM) }
             tunnel.stop()
         }
         // `run` works without its control socket (a `connect` of the same name may hold it): status is a bonus here.
@@ -76,7 +76,7 @@ struct CommandRunner {
         defer { server?.close() }
         let signals = SignalWatcher.stopping(tunnel, server: server) { number in
             let pid = child.value
-            if pid > 0 { kill(pid, number == SIGHUP ? SIGHUP : SIGTERM) }
+            if pid > 0 { PosixProcess.signal(pid, number == SIGHUP ? SIGHUP : SIGTERM) }
         }
         defer { signals.cancel() }
 
@@ -128,7 +128,7 @@ enum ChildProcess {
             return try PosixProcess.spawn(argv[0], arguments: argv, environment: environment.map { "\($0.key)=\($0.value)" },
                                           defaultSignals: [SIGINT, SIGTERM, SIGHUP, SIGPIPE], searchPath: true)
         } catch {
-            throw SpawnError(command: argv[0], reason: String(cString: strerror(error.code)))
+            throw SpawnError(command: argv[0], reason: error.reason)
         }
     }
 

@@ -34,7 +34,7 @@ final class ServiceNotifier: Sendable {
         let message = Array(assignments.joined(separator: "\n").utf8)
         do throws(PosixError) {
             let fd = try UnixDatagram.socket()
-            defer { close(fd) }
+            defer { PosixDescriptor.close(fd) }
             try UnixDatagram.send(fd, message, to: address)
         } catch {
             logger.warning("could not notify the service manager at \(address) (\(error)); continuing")

@@ -6,9 +6,9 @@ final class SignalWatcher: @unchecked Sendable {
     private var sources: [DispatchSourceSignal] = []
 
     init(handler: @escaping @Sendable (Int32) -> Void) {
-        signal(SIGPIPE, SIG_IGN)
+        PosixSignals.ignore(SIGPIPE)
         for number in [SIGINT, SIGTERM, SIGHUP] {
-            signal(number, SIG_IGN)
+            PosixSignals.ignore(number)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { handler(number) }
             source.resume()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Posix
 
 extension FTPTunnelCommand {
     struct Status: ParsableCommand {
@@ -39,7 +40,7 @@ extension FTPTunnelCommand {
                 Foundation.exit(0)
             }
             defer { signals.cancel() }
-            let clear = isatty(1) == 1 ? "\u{1B}[H\u{1B}[2J" : ""
+            let clear = PosixTerminal.isTerminal(1) ? "\u{1B}[H\u{1B}[2J" : ""
             while true {
                 let (text, _) = report()
                 let stamp = "every \(interval) s: ftptunnel status\(destination.map { " \($0)" } ?? "")  \(Self.clock())\n\n"

@@ -21,7 +21,7 @@ enum ControlClient {
             default: throw ControlSocketError.unusable(path, error.reason)
             }
         }
-        defer { close(fd) }
+        defer { PosixDescriptor.close(fd) }
         PosixSocket.setSendTimeout(fd, seconds: deadline)
         // send(2) with MSG_NOSIGNAL: a tunnel that closes early must not kill `status` with SIGPIPE. The request is
         // tiny and the socket blocking (SO_SNDTIMEO bounds it): one call sends it or fails.

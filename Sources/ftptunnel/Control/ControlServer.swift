@@ -46,12 +46,12 @@ final class ControlServer: @unchecked Sendable {
                 do {
                     return try ControlServer(path: path, listener: fd, handler: handler, logger: logger)
                 } catch {
-                    Glibc.close(fd)
+                    PosixDescriptor.close(fd)
                     throw error
                 }
             } catch let error as PosixError where error.code == EADDRINUSE && attempt == 0 {
                 if let fd = try? PosixLocalSocket.connect(path: path) {
-                    Glibc.close(fd)
+                    PosixDescriptor.close(fd)
                     throw ControlSocketError.alreadyRunning(name: location.name, path: path)
                 }
                 logger.info("replacing the stale control socket \(path) (its tunnel is gone)")
@@ -102,8 +102,8 @@ final class ControlServer: @unchecked Sendable {
         var clients: [Client] = []
         var buffer = [UInt8](repeating: 0, count: Self.maximumRequest)
         defer {
-            for client in clients { Glibc.close(client.fd) }
-            Glibc.close(listener)
+            PosixDescriptor.close(clients.map(\.fd))
+            PosixDescriptor.close(listener)
             done.lock(); finished = true; done.broadcast(); done.unlock()
         }
         while !isStopping {
@@ -125,7 +125,7 @@ final class ControlServer: @unchecked Sendable {
             clients.removeAll { client in
                 let over = client.answer.map { client.sent >= $0.count } ?? false
                 guard over || later >= client.deadline || client.sent < 0 else { return false }
-                Glibc.close(client.fd)
+                PosixDescriptor.close(client.fd)
                 return true
             }
         }
@@ -136,9 +136,9 @@ final class ControlServer: @unchecked Sendable {
               case .done(let accepted)? = try? PosixSocket.accept(listener, nonBlocking: true) {
             let uid = PosixLocalSocket.peer(accepted.fd)?.uid
             let client = Client(fd: accepted.fd, deadline: Date().addingTimeInterval(Self.clientDeadline))
-            if uid != getuid() {
+            if uid != PosixIdentity.userID {
                 // Its request is read (and ignored) before the refusal, so the close does not reset the connection.
-                logger.warning("control socket: refused a connection from uid \(uid.map { "\($0)" } ?? "unknown"): only uid \(getuid()) may ask this tunnel")
+                logger.warning("control socket: refused a connection from uid \(uid.map { "\($0)" } ?? "unknown"): only uid \(PosixIdentity.userID) may ask this tunnel")
                 client.refused = true
             }
             clients.append(client)
@@ -162,7 +162,7 @@ final class ControlServer: @unchecked Sendable {
         if let newline = client.request.firstIndex(of: UInt8(ascii: "\n")) {
             let line = String(decoding: client.request[..<newline], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             let answer = client.refused
-                ? "error: refused: only the user who started this tunnel (uid \(getuid())) may use its control socket\n"
+                ? "error: refused: only the user who started this tunnel (uid \(PosixIdentity.userID)) may use its control socket\n"
                 : handler(line)
             client.answer = Array(answer.utf8.prefix(Self.maximumAnswer))
         } else if client.request.count >= Self.maximumRequest {

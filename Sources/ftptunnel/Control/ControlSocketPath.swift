@@ -17,7 +17,7 @@ struct ControlSocketPath {
     /// The directory for this user (not created).
     static func directory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if let runtime = environment["XDG_RUNTIME_DIR"], runtime.hasPrefix("/") { return "\(runtime)/ftptunnel" }
-        return "/tmp/ftptunnel-\(getuid())"
+        return "/tmp/ftptunnel-\(PosixIdentity.userID)"
     }
 
     /// The socket name for a destination as typed (`mysite`, `deploy@host:22`): characters that cannot be in a
@@ -71,8 +71,8 @@ struct ControlSocketPath {
         guard info.st_mode & S_IFMT == S_IFDIR else {
             throw ControlSocketError.directory(path, "is not a directory (a symlink or a file is never followed)")
         }
-        guard info.st_uid == getuid() else {
-            throw ControlSocketError.directory(path, "belongs to uid \(info.st_uid), not to you (uid \(getuid())); remove it or set XDG_RUNTIME_DIR")
+        guard info.st_uid == PosixIdentity.userID else {
+            throw ControlSocketError.directory(path, "belongs to uid \(info.st_uid), not to you (uid \(PosixIdentity.userID)); remove it or set XDG_RUNTIME_DIR")
         }
         if mustBePrivate, info.st_mode & 0o077 != 0 {
             throw ControlSocketError.directory(path, "is open to other users (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 700 it")

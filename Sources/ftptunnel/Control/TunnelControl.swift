@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 import Logging
 import FTPCore
 import TunnelCore
@@ -46,10 +47,10 @@ final class TunnelControl: @unchecked Sendable {
         var lines: [String] = []
         let via = "\(settings.user)@\(settings.sshHost):\(settings.sshPort)"
         guard let ready, let readyAt else {
-            lines.append("\(name) (pid \(getpid())): connecting to \(via) for \(ByteCount.duration(now.timeIntervalSince(started)))")
+            lines.append("\(name) (pid \(PosixProcess.currentID)): connecting to \(via) for \(ByteCount.duration(now.timeIntervalSince(started)))")
             return lines.joined(separator: "\n") + "\n"
         }
-        lines.append("\(name) (pid \(getpid())): ready — \(ready.url), mode \(settings.mode.rawValue), up \(ByteCount.duration(now.timeIntervalSince(readyAt)))")
+        lines.append("\(name) (pid \(PosixProcess.currentID)): ready — \(ready.url), mode \(settings.mode.rawValue), up \(ByteCount.duration(now.timeIntervalSince(readyAt)))")
         if settings.mode == .sftp {
             lines.append("SSH: \(via), one SSH session per FTP session (SFTP bridge)")
             lines.append("FTP sessions: \(snapshot.controlConnections)")

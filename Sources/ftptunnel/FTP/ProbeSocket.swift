@@ -26,7 +26,7 @@ final class ProbeSocket {
         }
     }
 
-    deinit { close(fd) }
+    deinit { PosixDescriptor.close(fd) }
 
     /// Sends every byte before the deadline.
     func send(_ bytes: [UInt8], timeout: Double) throws {

@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 import Logging
 import FTPCore
 import TunnelCore
@@ -70,7 +71,7 @@ struct ServerCheck {
 
     /// The control port `ftptunnel connect` will most likely listen on (the check itself uses an ephemeral one).
     private var connectLocalPort: Int {
-        settings.localPort ?? (getuid() == 0 ? Tunnel.preferredControlPort : Tunnel.fallbackControlPort)
+        settings.localPort ?? (PosixIdentity.userID == 0 ? Tunnel.preferredControlPort : Tunnel.fallbackControlPort)
     }
 
     // MARK: Phase 1

@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 
 /// Spreads connections over the sessions of a pool (`Sessions N`): each new one, control or data, goes to the
 /// session with the fewest active connections (ties: the one that was picked longest ago), so the loss of one
@@ -53,7 +54,7 @@ final class ConnectionDispatcher: @unchecked Sendable {
         while let member = loopForNewDataConnection() {
             if member.adopt(connection) { return member }
         }
-        close(connection.fd)
+        PosixDescriptor.close(connection.fd)
         return nil
     }
 }

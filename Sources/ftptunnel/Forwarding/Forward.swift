@@ -272,7 +272,7 @@ final class Forward {
         localClosed = true
         guard fd >= 0 else { return }
         if filter == nil, !deliveredWhole { PosixSocket.setAbortiveClose(fd) }
-        close(fd)
+        PosixDescriptor.close(fd)
     }
 
     // MARK: Transitions (every write of the state, the directions and the flags above happens here)

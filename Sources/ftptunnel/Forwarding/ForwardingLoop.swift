@@ -236,7 +236,7 @@ final class ForwardingLoop: LaneHost {
                 error = SSHError.serverNotAnswering(seconds: configuration.keepaliveInterval * max(1, configuration.keepaliveCountMax))
             } else {
                 error = SSHError.sessionLost(reason: socketError == 0
-                    ? "the SSH server closed the connection" : String(cString: strerror(socketError)))
+                    ? "the SSH server closed the connection" : PosixError.reason(for: socketError))
             }
             try sessions.laneLost(lane, error)
             progress = true
@@ -275,7 +275,7 @@ final class ForwardingLoop: LaneHost {
         for forward in forwards where forward.state == .draining {
             if !forward.broken {
                 guard forward.flushedToLocal else { continue }
-                shutdown(forward.fd, Int32(SHUT_WR))
+                PosixSocket.shutdownWrite(forward.fd)
                 forward.handle(.localShutDown)
             }
             if forward.handle(.end) == .finish { finish(forward) }
@@ -291,7 +291,7 @@ final class ForwardingLoop: LaneHost {
         while let client = listener.accept() {
             accepted = true
             if forwards.count >= configuration.maximumConnections {
-                close(client.fd)
+                PosixDescriptor.close(client.fd)
                 if !refusingConnections {
                     logger.warning("\(forwards.count) connections are open, the most this tunnel carries at once; closing new ones until some finish")
                 }

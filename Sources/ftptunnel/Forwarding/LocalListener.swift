@@ -50,5 +50,5 @@ final class LocalListener {
         return (client.fd, client.peer?.host ?? "?", client.peer?.port ?? 0)
     }
 
-    deinit { close(fd) }
+    deinit { PosixDescriptor.close(fd) }
 }

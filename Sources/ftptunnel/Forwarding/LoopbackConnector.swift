@@ -16,7 +16,7 @@ enum LoopbackConnector {
                 if case .done = result { return (fd, address, true) }
                 return (fd, address, false)
             } catch {
-                close(fd)
+                PosixDescriptor.close(fd)
                 throw error
             }
         } catch let error as PosixError {

@@ -89,6 +89,6 @@ final class PoolMember: @unchecked Sendable {
             defer { inbox.removeAll() }
             return inbox
         }
-        for connection in orphans { Foundation.close(connection.fd) }
+        for connection in orphans { PosixDescriptor.close(connection.fd) }
     }
 }

@@ -264,7 +264,7 @@ final class SessionLane {
             if pending != nil { return progress }
         }
         if forward.readyForLocalShutdown {
-            shutdown(forward.fd, Int32(SHUT_WR))
+            PosixSocket.shutdownWrite(forward.fd)
             forward.handle(.localShutDown)
             progress = true
         }

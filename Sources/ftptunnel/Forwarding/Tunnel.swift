@@ -263,7 +263,7 @@ enum TCPOptions {
     /// this long (ServerAliveInterval × ServerAliveCountMax): the guard for a server that is gone, beside
     /// `ServerAliveMonitor` for one that is still acknowledging but no longer answering.
     static func setUserTimeout(_ fd: Int32, seconds: Int) {
-        var millis = UInt32(clamping: seconds * 1000)
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_USER_TIMEOUT, &millis, socklen_t(MemoryLayout<UInt32>.size))
+        let millis = UInt32(clamping: seconds * 1000)
+        PosixSocket.setUserTimeout(fd, milliseconds: millis)
     }
 }

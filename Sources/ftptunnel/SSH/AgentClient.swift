@@ -37,7 +37,7 @@ final class AgentClient {
     deinit { disconnect() }
 
     func disconnect() {
-        if fd >= 0 { close(fd) }
+        if fd >= 0 { PosixDescriptor.close(fd) }
         fd = -1
     }
 

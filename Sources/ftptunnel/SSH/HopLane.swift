@@ -31,7 +31,7 @@ final class HopLane {
     }
 
     func closeLocal() {
-        if local >= 0 { close(local) }
+        if local >= 0 { PosixDescriptor.close(local) }
         local = -1
         localEOF = true
     }

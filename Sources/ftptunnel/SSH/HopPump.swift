@@ -261,7 +261,7 @@ final class HopPump: @unchecked Sendable {
         condition.withLock {
             reservations -= 1
             if request.abandoned, case .success(let socket) = answer {
-                close(socket)  // the lane sees its end closed and ends
+                PosixDescriptor.close(socket)  // the lane sees its end closed and ends
             } else {
                 request.result = answer
             }

@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 import Logging
 import ProgramSupport
 import TunnelCore
@@ -28,7 +29,7 @@ struct HostKeyVerifier {
             : settings.knownHostsFiles.map { PathExpansion.expand($0, home: home) }
         globalFiles = [Self.globalKnownHostsFile]
         // Without a terminal nobody can answer "ask": behave like `yes` (OpenSSH's BatchMode result).
-        policy = settings.strictHostKeyChecking ?? (isatty(STDIN_FILENO) != 0 ? .ask : .yes)
+        policy = settings.strictHostKeyChecking ?? (PosixTerminal.isTerminal(STDIN_FILENO) ? .ask : .yes)
         self.prompt = prompt
         self.logger = logger
     }
@@ -114,12 +115,12 @@ struct HostKeyVerifier {
                                                         attributes: [.posixPermissions: 0o700])
             }
             let existing = try KnownHostsReader.bytes(of: file)
-            let fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw SSHError.cannotRecordHostKey(file: file, reason: String(cString: strerror(errno))) }
-            defer { close(fd) }
-            let bytes = KnownHostsFile.appendix(for: line, after: existing)
-            guard write(fd, bytes, bytes.count) == bytes.count else {
-                throw SSHError.cannotRecordHostKey(file: file, reason: String(cString: strerror(errno)))
+            do throws(PosixError) {
+                let known = try PosixFile.open(file, flags: O_WRONLY | O_CREAT | O_APPEND, mode: 0o600)
+                defer { PosixDescriptor.close(known) }
+                try PosixFile.writeAll(known, KnownHostsFile.appendix(for: line, after: existing))
+            } catch {
+                throw SSHError.cannotRecordHostKey(file: file, reason: error.reason)
             }
         } catch let error as SSHError {
             throw error

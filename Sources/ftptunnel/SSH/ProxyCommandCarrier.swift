@@ -19,7 +19,7 @@ final class ProxyCommandCarrier: SessionCarrier, @unchecked Sendable {
     /// Starts the command; returns the carrier and our end of the pair for the session.
     static func start(_ command: String, logger: Logger) throws -> (ProxyCommandCarrier, Int32) {
         let (ours, theirs) = try PosixProcess.streamPair()
-        defer { close(theirs) }
+        defer { PosixDescriptor.close(theirs) }
         do {
             let pid = try PosixProcess.spawn("/bin/sh", arguments: ["sh", "-c", "exec " + command],
                                              stdinFD: theirs, stdoutFD: theirs,
@@ -27,7 +27,7 @@ final class ProxyCommandCarrier: SessionCarrier, @unchecked Sendable {
             logger.info("ProxyCommand started", metadata: ["command": "\(command)", "pid": "\(pid)"])
             return (ProxyCommandCarrier(command: command, pid: pid, logger: logger), ours)
         } catch {
-            close(ours)
+            PosixDescriptor.close(ours)
             throw SSHError.proxyCommandFailed(command: command, reason: "cannot start /bin/sh: \(error)")
         }
     }

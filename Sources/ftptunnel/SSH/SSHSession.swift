@@ -37,7 +37,7 @@ final class SSHSession {
         self.carrier = carrier
         let abstract = Unmanaged.passUnretained(interactive).toOpaque()
         guard let handle = libssh2_session_init_ex(nil, nil, nil, abstract) else {
-            close(socket)
+            PosixDescriptor.close(socket)
             carrier?.finish()
             throw SSHError.handshakeFailed(host: host, port: port, reason: "libssh2 could not allocate a session")
         }
@@ -55,7 +55,7 @@ final class SSHSession {
             _ = libssh2_session_disconnect_ex(handle, SSH_DISCONNECT_BY_APPLICATION, "ftptunnel closing", "")
         }
         libssh2_session_free(handle)
-        close(socket)
+        PosixDescriptor.close(socket)
         carrier?.finish()
     }
 
@@ -228,17 +228,11 @@ final class SSHSession {
 
     /// Seconds since the last data segment from the server reached the socket (TCP_INFO), whoever read it.
     var secondsSinceServerData: TimeInterval {
-        var info = tcp_info()
-        var length = socklen_t(MemoryLayout<tcp_info>.size)
-        guard getsockopt(socket, Int32(IPPROTO_TCP), TCP_INFO, &info, &length) == 0 else { return 0 }
-        return TimeInterval(info.tcpi_last_data_recv) / 1000
+        PosixSocket.millisecondsSincePeerData(socket).map { TimeInterval($0) / 1000 } ?? 0
     }
 
     /// Bytes waiting in the socket for libssh2 to read (FIONREAD).
-    var unreadBytes: Int {
-        var unread: Int32 = 0
-        return ioctl(socket, UInt(FIONREAD), &unread) == 0 ? Int(unread) : 0
-    }
+    var unreadBytes: Int { PosixSocket.unreadBytes(socket) }
 
     /// Opens a `direct-tcpip` channel to host:port (RFC 4254 §7.2) with the given receive window.
     func openDirectTCPIP(host: String, port: Int, originatorHost: String, originatorPort: Int,
@@ -299,8 +293,8 @@ private let disconnectCallback: @convention(c) (
 /// libssh2's recv callback: the default behaviour (`recv`, errors as `-errno`) plus a byte count.
 private let countingReceive: @convention(c) (Int32, UnsafeMutableRawPointer?, Int, Int32, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int = {
     socket, buffer, length, flags, abstract in
-    let n = recv(socket, buffer, length, flags)
-    if n < 0 { return -Int(errno) }
+    let n = PosixSocket.receiveForCallback(socket, buffer, length, flags)
+    if n < 0 { return n }
     if let abstract, let raw = abstract.pointee {
         Unmanaged<KeyboardInteractiveResponder>.fromOpaque(raw).takeUnretainedValue().bytesReceived += n
     }

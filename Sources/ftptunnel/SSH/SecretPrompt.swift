@@ -31,7 +31,7 @@ struct SecretPrompt {
 
     private func readFromTerminal(_ prompt: String, echo: Bool) -> String? {
         guard let fd = PosixTerminal.openControlling() else { return nil }
-        defer { close(fd) }
+        defer { PosixDescriptor.close(fd) }
         let read = {
             PosixTerminal.write(fd, prompt)
             return PosixTerminal.readLine(fd, limit: SecretPrompt.longestAnswer).map { String(decoding: $0, as: UTF8.self) }
@@ -45,8 +45,8 @@ struct SecretPrompt {
         let pid = try? PosixProcess.spawn(program, arguments: [program, prompt],
                                           environment: environment.map { "\($0.key)=\($0.value)" },
                                           stdoutFD: its, defaultSignals: [SIGPIPE], searchPath: true)
-        close(its)
-        defer { close(ours) }
+        PosixDescriptor.close(its)
+        defer { PosixDescriptor.close(ours) }
         guard let pid else { return nil }
         let output = PosixTerminal.readAll(ours, limit: SecretPrompt.longestAnswer)
         guard PosixProcess.wait(pid) == 0 else { return nil }

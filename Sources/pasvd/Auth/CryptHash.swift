@@ -1,6 +1,7 @@
 import CCrypt
 import FTPServerKit
 import Foundation
+import Posix
 
 /// crypt(3) through libcrypt: verifies `$y$` (yescrypt), `$6$` (sha512-crypt) and the other modern
 /// formats libcrypt supports, and makes new yescrypt hashes. The only file that imports CCrypt.
@@ -27,7 +28,7 @@ enum CryptHash {
     static func make(password: String) throws(CryptError) -> String {
         var setting = [CChar](repeating: 0, count: Int(CRYPT_GENSALT_OUTPUT_SIZE))
         guard crypt_gensalt_rn(newHashPrefix, 0, nil, 0, &setting, Int32(setting.count)) != nil else {
-            throw .gensaltFailed(errno)
+            throw .gensaltFailed(PosixError.lastCode())
         }
         let settingText = String(decoding: setting.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         guard let hash = compute(password: password, setting: settingText) else { throw .hashFailed }
@@ -53,7 +54,7 @@ enum CryptError: Error, CustomStringConvertible {
     case hashFailed
     var description: String {
         switch self {
-        case .gensaltFailed(let code): return "cannot generate a salt: \(String(cString: strerror(code)))"
+        case .gensaltFailed(let code): return "cannot generate a salt: \(PosixError.reason(for: code))"
         case .hashFailed: return "libcrypt could not hash the password"
         }
     }

@@ -32,8 +32,7 @@ enum LoginConfinement {
         } catch {
             throw .failed(error)
         }
-        guard setgid(0) != 0, setuid(0) != 0, getuid() == account.uid, geteuid() == account.uid,
-              getgid() == account.gid, getegid() == account.gid, PosixConfinement.hasNoCapabilities else {
+        guard PosixIdentity.runsOnly(as: account), PosixConfinement.hasNoCapabilities else {
             throw .regained
         }
         return account

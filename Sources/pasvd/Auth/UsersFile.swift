@@ -74,7 +74,7 @@ struct UsersFile: Sendable {
     func save() throws(UsersFileError) {
         let text = records.map(\.line).joined(separator: "\n") + "\n"
         let directory = (path as NSString).deletingLastPathComponent
-        let temporary = (directory.isEmpty ? "." : directory) + "/.\((path as NSString).lastPathComponent).tmp.\(getpid())"
+        let temporary = (directory.isEmpty ? "." : directory) + "/.\((path as NSString).lastPathComponent).tmp.\(PosixProcess.currentID)"
         do throws(PosixError) {
             let file = OwnedDescriptor(try PosixFile.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600))
             do throws(PosixError) {

@@ -17,7 +17,7 @@ final class SafeUpload: FileUpload {
     /// Attempts at finding a free name for STOU (`name`, `name.1`, …).
     static let uniqueNameAttempts = 1000
     /// How often a busy APPE target is tried again while another session appends to it.
-    static let lockRetryMicroseconds: useconds_t = 20_000
+    static let lockRetrySeconds = 0.02
 
     static func isTemporaryName(_ name: String) -> Bool { name.hasPrefix(temporaryPrefix) }
 
@@ -159,7 +159,7 @@ final class SafeUpload: FileUpload {
     static func lockExclusive(_ fd: Int32, deadline: Double) throws(FileStoreError) {
         while try !FileStoreError.system({ () throws(PosixError) in try PosixFile.tryLockExclusive(fd) }) {
             guard Monotonic.now() < deadline else { throw .busy }
-            usleep(SafeUpload.lockRetryMicroseconds)
+            PosixClock.pause(seconds: SafeUpload.lockRetrySeconds)
         }
     }
 
@@ -206,7 +206,7 @@ final class SafeUpload: FileUpload {
     private func syncDirectory() {
         guard let directory = try? PosixFile.openInRoot(target.directory.fd, ".", flags: O_RDONLY | O_DIRECTORY) else { return }
         _ = try? PosixFile.sync(directory)
-        close(directory)
+        PosixDescriptor.close(directory)
     }
 }
 

@@ -41,16 +41,20 @@ final class FTPServer: @unchecked Sendable {
         guard let address = SocketAddress(host: configuration.listen, port: configuration.port) else {
             throw PosixError("parse --listen \(configuration.listen)", code: EINVAL)
         }
+        // Closed once, when the loop ends (new connections are refused while the workers drain); a defer closing
+        // it again at the end would close whatever descriptor reused its number meanwhile.
         let listener = try PosixSocket.bound(to: address, nonBlocking: true)
-        defer { close(listener) }
-        try PosixSocket.listen(listener, backlog: FTPServer.controlBacklog, on: address)
+        do { try PosixSocket.listen(listener, backlog: FTPServer.controlBacklog, on: address) } catch {
+            PosixDescriptor.close(listener)
+            throw error
+        }
         logger.notice("listening", metadata: [
             "address": "\(address)", "pasv-ports": "\(configuration.passivePorts)",
             "pasv-address": "\(configuration.passiveAddress)",
             "sessions-per-process": "\(configuration.sessionsPerProcess)",
         ])
         if !PosixIdentity.isRoot {
-            logger.notice("not started as root: sessions run as \(PosixIdentity.account(uid: getuid(), gid: getgid())) without switching accounts")
+            logger.notice("not started as root: sessions run as \(PosixIdentity.account(uid: PosixIdentity.userID, gid: PosixIdentity.groupID)) without switching accounts")
         }
         let mapping = AccountMapping(configuration: configuration)
         for problem in mapping.misconfiguredUsers() { logger.error("\(problem); that user's logins get 530") }
@@ -87,10 +91,10 @@ final class FTPServer: @unchecked Sendable {
                   case .done(let (client, peer))? = try? PosixSocket.accept(listener, nonBlocking: false) else { continue }
             nextSessionID += 1
             if !admit(client, peer: peer, id: nextSessionID, sessions: accounts.sessionCount, logins: logins, greeted: greeted) {
-                close(client)
+                PosixDescriptor.close(client)
             }
         }
-        close(listener)
+        PosixDescriptor.close(listener)
         greeted.closeAll("Server shutting down.")
         stopWorkers(logins, accounts)
         logger.notice("stopped")
@@ -135,7 +139,7 @@ final class FTPServer: @unchecked Sendable {
         // uid, gid, root and writable are this worker's view only: the listener replaces them (`AccountMapping`).
         let handOff = SessionHandOff(sessionID: configuration.sessionID ?? 1, user: login.account.name,
                                      isAnonymous: login.account.isAnonymous, writable: login.account.writable,
-                                     worker: WorkerIdentity(uid: getuid(), gid: getgid(), root: login.account.root),
+                                     worker: WorkerIdentity(uid: PosixIdentity.userID, gid: PosixIdentity.groupID, root: login.account.root),
                                      state: handedOver.state)
         PosixSocket.setSendTimeout(handOffFD, seconds: FTPServer.handOffSendSeconds)
         do {
@@ -179,7 +183,7 @@ final class FTPServer: @unchecked Sendable {
     /// byte is just closed.
     private func startLoginWorker(_ client: Int32, revents: Int16, greeted: GreetedConnections, logins: LoginWorkers) {
         guard let entry = greeted.release(client) else { return }
-        defer { close(client) }
+        defer { PosixDescriptor.close(client) }
         var byte: UInt8 = 0
         guard revents & Int16(POLLIN) != 0,
               case .done(let waiting)? = withUnsafeMutableBytes(of: &byte, { try? PosixSocket.peek(client, into: $0) }),
@@ -198,7 +202,7 @@ final class FTPServer: @unchecked Sendable {
         guard accounts.sessionCount < configuration.maxSessions else {
             logger.warning("session limit reached at login, refusing", metadata: ["session": "\(handOff.sessionID)"])
             FTPServer.refuse(client, "Too many sessions (limit \(configuration.maxSessions)); try again later.")
-            close(client)
+            PosixDescriptor.close(client)
             return
         }
         accounts.route(handOff, client: client)
@@ -230,14 +234,14 @@ final class FTPServer: @unchecked Sendable {
         accounts.retireAll(reason: "Server shutting down.")
         let refuseLate: (SessionHandOff, Int32) -> Void = { _, client in
             FTPServer.refuse(client, "Server shutting down.")
-            close(client)
+            PosixDescriptor.close(client)
         }
         let pids = { logins.pids + accounts.pids }
         let signalAll = { (signal: Int32) in for pid in pids() { PosixProcess.signal(pid, signal) } }
         let waitForAll = { (deadline: Double) in
             self.reap(logins, accounts, route: refuseLate)
             while !pids().isEmpty, Monotonic.now() < deadline {
-                usleep(20_000)
+                PosixClock.pause(seconds: 0.02)
                 self.reap(logins, accounts, route: refuseLate)
             }
         }

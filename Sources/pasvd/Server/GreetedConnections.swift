@@ -48,7 +48,7 @@ final class GreetedConnections {
         for (client, entry) in held where entry.deadline <= now {
             held.removeValue(forKey: client)
             FTPServer.refuse(client, "Login timeout (\(Int(loginTimeout)) s): closing control connection.")
-            close(client)
+            PosixDescriptor.close(client)
         }
     }
 
@@ -56,7 +56,7 @@ final class GreetedConnections {
     func closeAll(_ text: String) {
         for client in held.keys {
             FTPServer.refuse(client, text)
-            close(client)
+            PosixDescriptor.close(client)
         }
         held = [:]
     }

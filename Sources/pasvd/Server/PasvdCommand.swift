@@ -183,7 +183,7 @@ extension PasvdCommand {
             InheritedDescriptors.closeAll(keeping: configuration.handOffFD.map { [$0] } ?? [])
             try LogSetup.bootstrap(label: "pasvd", verbosity: verbose, logFile: logFile)
             var logger = Logger(label: "pasvd")
-            if configuration.sessionID != nil || configuration.accountWorker != nil { logger[metadataKey: "pid"] = "\(getpid())" }
+            if configuration.sessionID != nil || configuration.accountWorker != nil { logger[metadataKey: "pid"] = "\(PosixProcess.currentID)" }
             if let identity = configuration.accountWorker {
                 let status = try AccountWorker(configuration: configuration, identity: identity, logger: logger).run()
                 throw ExitCode(status)

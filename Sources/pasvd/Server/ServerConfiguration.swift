@@ -176,7 +176,7 @@ enum ConfigurationError: Error, CustomStringConvertible {
         case .rootMissing(let root):
             return "--root \(root) is not an existing directory; create it or pass another one"
         case .openat2Refused(let root, let code):
-            return "openat2(2) fails on --root \(root) (\(String(cString: strerror(code)))), and pasvd resolves every "
+            return "openat2(2) fails on --root \(root) (\(PosixError.reason(for: code))), and pasvd resolves every "
                 + "client path with it; it needs Linux 5.6 or later and, under systemd, a unit without "
                 + "RestrictSUIDSGID=yes (its seccomp filter refuses openat2): remove that setting (systemctl edit pasvd.service)"
         case .badAddress(let option, let value):

@@ -50,7 +50,7 @@ struct AccountMapping {
         do { root = try ConfinedRoot(path: account.root) } catch { throw .unavailable("\(error)") }
         do {
             identity = try RunAs.account(for: account, root: root, configuration: configuration)
-                ?? PosixIdentity.account(uid: getuid(), gid: getgid())
+                ?? PosixIdentity.account(uid: PosixIdentity.userID, gid: PosixIdentity.groupID)
         } catch {
             throw .misconfigured(user: account.name, location: location, reason: "\(error)")
         }

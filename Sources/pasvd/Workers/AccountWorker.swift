@@ -52,7 +52,7 @@ final class AccountWorker: @unchecked Sendable {
                 let account = PosixIdentity.account(uid: identity.uid, gid: identity.gid)
                 try PosixIdentity.switchPermanently(to: SystemAccount(name: account.name, uid: identity.uid, gid: identity.gid))
                 logger.notice("sessions run as \(account.name) (uid \(identity.uid), gid \(identity.gid)) in \(identity.root)")
-            } else if identity.uid != getuid() || identity.gid != getgid() {
+            } else if identity.uid != PosixIdentity.userID || identity.gid != PosixIdentity.groupID {
                 throw PosixError("serve uid \(identity.uid) without root", code: EPERM)
             }
         } catch {
@@ -106,14 +106,14 @@ final class AccountWorker: @unchecked Sendable {
         }
         guard admitted else {
             FTPServer.refuse(client, "Too many sessions in this worker; try again later.")
-            close(client)
+            PosixDescriptor.close(client)
             tellListener(.ended(session: handOff.sessionID))
             return true
         }
         tellListener(.accepted(session: handOff.sessionID))
         let thread = Thread { [self] in
             serve(handOff, client: client, root: root)
-            close(client)
+            PosixDescriptor.close(client)
             tellListener(.ended(session: handOff.sessionID))
             PosixProcess.releaseFreeMemory()  // the session's peak (a huge listing) need not stay with the worker
             lock.withLock { active -= 1 }

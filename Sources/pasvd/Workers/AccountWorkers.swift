@@ -107,10 +107,10 @@ final class AccountWorkers {
             message.closeDescriptors()
             switch message.truncated ? nil : try? HandOffMessage.decode(message.bytes) {
             case .accepted(let id)?:
-                if let (client, _) = worker.unconfirmed.removeValue(forKey: id) { close(client) }
+                if let (client, _) = worker.unconfirmed.removeValue(forKey: id) { PosixDescriptor.close(client) }
             case .ended(let id)?:
                 // A session ended before it was confirmed: the worker refused it and told the client itself.
-                if let (client, _) = worker.unconfirmed.removeValue(forKey: id) { close(client) }
+                if let (client, _) = worker.unconfirmed.removeValue(forKey: id) { PosixDescriptor.close(client) }
                 if worker.sessions.remove(id) != nil, worker.sessions.isEmpty { worker.idleSince = Monotonic.now() }
             default:
                 logger.warning("account worker sent a malformed message; retiring it", metadata: ["pid": "\(pid)"])
@@ -142,7 +142,7 @@ final class AccountWorkers {
     /// Removes an exited worker; its unconfirmed clients get 421. True when `pid` was one of ours.
     func reaped(_ pid: pid_t, status: Int32) -> Bool {
         guard let worker = workers.removeValue(forKey: pid) else { return false }
-        if let channel = worker.channel { close(channel) }
+        if let channel = worker.channel { PosixDescriptor.close(channel) }
         for pending in worker.unconfirmed.values { refuse(pending.client, "Cannot start the session; try again later.") }
         let lost = worker.sessions.count
         if let failure = PosixProcess.failure(of: status) {
@@ -165,26 +165,26 @@ final class AccountWorkers {
     }
 
     private func retire(_ worker: Worker) {
-        if let channel = worker.channel { close(channel) }
+        if let channel = worker.channel { PosixDescriptor.close(channel) }
         worker.channel = nil
     }
 
     private func refuse(_ client: Int32, _ text: String) {
         FTPServer.refuse(client, text)
-        close(client)
+        PosixDescriptor.close(client)
     }
 
     private func spawn(_ identity: WorkerIdentity) -> Worker? {
         do {
             let (mine, theirs) = try DescriptorChannel.pair()
-            defer { close(theirs) }
+            defer { PosixDescriptor.close(theirs) }
             let arguments = ["--account-worker", "--worker-uid", "\(identity.uid)", "--worker-gid", "\(identity.gid)",
                              "--worker-root=\(identity.root)"]
             let pid: pid_t
             do {
                 pid = try launcher.start(arguments, stdio: theirs)
             } catch {
-                close(mine)
+                PosixDescriptor.close(mine)
                 throw error
             }
             let worker = Worker(pid: pid, identity: identity, channel: mine)

@@ -52,7 +52,7 @@ final class LoginWorkers {
     /// listener, with `loginSeconds` left until its login deadline (the caller closes its copy of `client`).
     func start(id: Int, client: Int32, peer: String, loginSeconds: Double) throws(PosixError) {
         let (mine, theirs) = try DescriptorChannel.pair()
-        defer { close(theirs) }
+        defer { PosixDescriptor.close(theirs) }
         do {
             let seconds = max(loginSeconds, 0.001)
             let pid = try launcher.start(["--inetd", "--session-id", "\(id)", "--hand-off-fd", "3", "--greeted",
@@ -60,7 +60,7 @@ final class LoginWorkers {
             let killDeadline = Monotonic.now() + seconds + ServerConfiguration.loginWorkerGraceSeconds
             running[pid] = Worker(sessionID: id, peer: peer, killDeadline: killDeadline, channel: mine)
         } catch {
-            close(mine)
+            PosixDescriptor.close(mine)
             throw error
         }
     }
@@ -78,7 +78,7 @@ final class LoginWorkers {
         } catch {
             received = .closed
         }
-        close(channel)
+        PosixDescriptor.close(channel)
         running[pid]?.channel = nil
         guard case .message(let message) = received else { return nil }
         switch LoginWorkers.check(message, sessionID: worker.sessionID) {
@@ -95,7 +95,7 @@ final class LoginWorkers {
                 } else {
                     FTPServer.refuse(accepted.client, "Cannot start the session; try again later.")
                 }
-                close(accepted.client)
+                PosixDescriptor.close(accepted.client)
                 return nil
             }
         case .failure(let problem):
@@ -104,7 +104,7 @@ final class LoginWorkers {
             message.closeDescriptors(except: problem.client)
             if let client = problem.client {
                 FTPServer.refuse(client, "Cannot start the session; try again later.")
-                close(client)
+                PosixDescriptor.close(client)
             }
             return nil
         }
@@ -122,7 +122,7 @@ final class LoginWorkers {
     func reaped(_ pid: pid_t, status: Int32) -> (ours: Bool, lastHandOff: Accepted?) {
         guard let worker = running[pid] else { return (false, nil) }
         let lastHandOff = receive(from: pid)
-        if let channel = running[pid]?.channel { close(channel) }
+        if let channel = running[pid]?.channel { PosixDescriptor.close(channel) }
         running.removeValue(forKey: pid)
         if let failure = PosixProcess.failure(of: status) {
             logger.warning("login worker ended by \(failure)", metadata: ["session": "\(worker.sessionID)", "pid": "\(pid)"])
@@ -164,5 +164,5 @@ final class LoginWorkers {
 
 extension DescriptorChannel.Message {
     /// Closes the descriptors that came with the message, but `kept`.
-    func closeDescriptors(except kept: Int32?) { for fd in descriptors where fd != kept { close(fd) } }
+    func closeDescriptors(except kept: Int32?) { for fd in descriptors where fd != kept { PosixDescriptor.close(fd) } }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import COpenSSL
+import Posix
 
 /// The hashes the product needs (SHA-256 fingerprints and file checks, HMAC-SHA1 for hashed known_hosts),
 /// computed by OpenSSL's libcrypto. The only file of TunnelCore that imports COpenSSL (SSHKeys has KeyCrypto).
@@ -25,16 +26,16 @@ public enum Digest {
 
     /// Streams a file through SHA-256 and returns the lowercase hex digest.
     public static func sha256Hex(ofFileAt path: String) throws -> String {
-        guard let file = fopen(path, "rb") else { throw DigestError.cannotOpen(path: path) }
-        defer { fclose(file) }
+        guard let file = try? PosixFile.open(path, flags: O_RDONLY) else { throw DigestError.cannotOpen(path: path) }
+        defer { PosixDescriptor.close(file) }
         guard let context = EVP_MD_CTX_new() else { throw DigestError.cannotOpen(path: path) }
         defer { EVP_MD_CTX_free(context) }
         EVP_DigestInit_ex(context, EVP_sha256(), nil)
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
-            let n = fread(&buffer, 1, buffer.count, file)
+            let n = (try? buffer.withUnsafeMutableBytes { raw throws(PosixError) in try PosixFile.read(file, into: raw) }) ?? 0
             if n > 0 { EVP_DigestUpdate(context, buffer, n) }
-            if n < buffer.count { break }
+            if n == 0 { break }
         }
         var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0

@@ -113,11 +113,10 @@ struct MatchCondition {
             throw ProfileError.invalidValue(at: source, keyword: "Match exec", value: command, problem: problem.problem,
                                             hint: problem.hint)
         }
-        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
-        guard null >= 0 else {
+        guard let null = try? PosixFile.open("/dev/null", flags: O_RDWR) else {
             throw ProfileError.syntax(at: source, problem: "cannot open /dev/null for Match exec", hint: "check /dev/null exists")
         }
-        defer { close(null) }
+        defer { PosixDescriptor.close(null) }
         let pid: pid_t
         do {
             pid = try PosixProcess.spawn("/bin/sh", arguments: ["sh", "-c", line], stdinFD: null, stdoutFD: null,

@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 
 /// Expands a leading `~` or `~user` and the `%` tokens of ssh_config paths (`%h` host, `%p` port, `%r` remote user,
 /// `%u` local user, `%d` home directory, `%n` the name as given, `%i` local uid, `%l`/`%L` local host name
@@ -33,9 +34,9 @@ struct PathExpander: Sendable {
         let name = path.dropFirst().prefix { $0 != "/" }
         let rest = path.dropFirst(1 + name.count)
         if name.isEmpty { return home + rest }
-        guard let entry = getpwnam(String(name)), let dir = entry.pointee.pw_dir else {
+        guard let dir = PosixIdentity.homeDirectory(ofUser: String(name)) else {
             throw ValueProblem(problem: "names an unknown user ~\(name)", hint: "write the full path instead")
         }
-        return String(cString: dir) + rest
+        return dir + rest
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 
 /// The profiles directory: `$XDG_CONFIG_HOME/ftptunnel/profiles/NAME.conf`, default `~/.config/ftptunnel/profiles/`.
 public struct ProfileStore: Sendable {
@@ -50,10 +51,21 @@ enum ProfileFile {
         return layer
     }
 
+    /// Why `path` cannot be read, as open(2) says (errno is not read after FileManager's calls: they may have
+    /// changed it since the failing one).
+    private static func openFailure(_ path: String) -> String {
+        do throws(PosixError) {
+            PosixDescriptor.close(try PosixFile.open(path, flags: O_RDONLY))
+            return "it could not be read"
+        } catch {
+            return error.reason
+        }
+    }
+
     static func readText(_ path: String, shownAs display: String, missing: ProfileError) throws -> String {
         guard FileManager.default.fileExists(atPath: path) else { throw missing }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ProfileError.unreadable(path: display, reason: String(cString: strerror(errno)))
+            throw ProfileError.unreadable(path: display, reason: openFailure(path))
         }
         guard data.count <= maximumFileBytes else {
             throw ProfileError.unreadable(path: display, reason: "larger than \(maximumFileBytes / 1024) KiB; a settings file is text of a few lines")

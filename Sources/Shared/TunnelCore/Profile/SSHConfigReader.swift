@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
+import Posix
 
 /// Reads the settings ftptunnel uses from ~/.ssh/config for one host alias, the way OpenSSH does:
 /// lines before the first `Host` apply to every host; a `Host` line whose patterns match the alias turns its
@@ -82,16 +80,5 @@ struct SSHConfigReader {
         }
     }
 
-    static func glob(_ pattern: String) -> [String] {
-        var result = glob_t()
-        defer { globfree(&result) }
-        guard systemGlob(pattern, 0, nil, &result) == 0 else { return [] }
-        return (0..<Int(result.gl_pathc)).compactMap { result.gl_pathv[$0].map { String(cString: $0) } }
-    }
+    static func glob(_ pattern: String) -> [String] { PosixFile.glob(pattern) }
 }
-
-#if canImport(Glibc)
-private let systemGlob = Glibc.glob
-#else
-private let systemGlob = Darwin.glob
-#endif

@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 
 /// Merges settings layers (highest precedence first) into `TunnelSettings`, recording where every value came from,
 /// then expands `~` and `%` tokens in paths using the merged host, port and users.
@@ -67,7 +68,7 @@ struct SettingsMerger {
 
         let localHost = SettingsMerger.localHostName()
         let tokens: [Character: String] = ["h": host.value, "p": String(port), "r": user, "u": localUser,
-                                           "d": home, "n": alias, "i": String(getuid()), "l": localHost,
+                                           "d": home, "n": alias, "i": String(PosixIdentity.userID), "l": localHost,
                                            "L": String(localHost.prefix { $0 != "." })]
         switch pick(\.proxy) {
         case let proxy? where proxy.value != .direct:
@@ -202,9 +203,7 @@ struct SettingsMerger {
     }
 
     static func localHostName() -> String {
-        var buffer = [CChar](repeating: 0, count: Int(HOST_NAME_MAX) + 1)
-        guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        PosixHost.name() ?? "localhost"
     }
 
     private func yesNo(_ value: Bool) -> String { value ? "yes" : "no" }

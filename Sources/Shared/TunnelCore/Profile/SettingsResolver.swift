@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 
 /// Options given on the command line. Each non-nil value wins over the profile and ~/.ssh/config.
 public struct SettingOverrides: Sendable, Equatable {
@@ -182,13 +183,13 @@ public struct SettingsResolver: Sendable {
 
     static func homeDirectory(_ environment: [String: String]) -> String {
         if let home = environment["HOME"], !home.isEmpty { return home }
-        if let entry = getpwuid(getuid()), let dir = entry.pointee.pw_dir { return String(cString: dir) }
+        if let entry = PosixIdentity.currentUserEntry() { return entry.home }
         return "/"
     }
 
     static func localUser(_ environment: [String: String]) -> String {
         if let user = environment["USER"] ?? environment["LOGNAME"], !user.isEmpty { return user }
-        if let entry = getpwuid(getuid()), let name = entry.pointee.pw_name { return String(cString: name) }
+        if let entry = PosixIdentity.currentUserEntry() { return entry.name }
         return "root"
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 import FTPCore
 
 /// A value that does not fit its keyword: what is wrong and what to do. The caller adds where and which keyword.
@@ -154,9 +155,7 @@ enum ValueParser {
         }
         var name = Substring(text)
         if name.hasPrefix("["), name.hasSuffix("]") { name = name.dropFirst().dropLast() }
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        guard inet_pton(AF_INET, String(name), &v4) == 1 || inet_pton(AF_INET6, String(name), &v6) == 1 else {
+        guard SocketAddress.isNumeric(String(name)) else {
             throw ValueProblem(problem: "is not a numeric IP address",
                                hint: "write 127.0.0.1 (the default), a local interface address, or 0.0.0.0 for every interface")
         }
