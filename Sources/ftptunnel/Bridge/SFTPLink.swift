@@ -15,7 +15,7 @@ import Posix
 /// key must be the one verified at start and the credential is replayed without a prompt (`SSHConnector.connectAnother`);
 /// after a refused host key or credential nothing is tried again. A command waits at most `policy.waitForSession`
 /// seconds (plus one connect) for it; then the store answers 421. One thread (the FTP session's) uses the link.
-final class SFTPLink: IdleWatch {
+final class SFTPLink: IdleWatch, SFTPChannelSpares {
     /// Opens a new SSH session with its SFTP channel (and sweeps upload leftovers on it).
     typealias Opener = () throws -> SFTPSession
 
@@ -26,8 +26,13 @@ final class SFTPLink: IdleWatch {
     private let aliveCountMax: Int
     /// Readable once the bridge stops: a reconnect's backoff wait ends.
     private let stopFD: Int32
-    private let logger: Logger
-    private(set) var sftp: SFTPSession?
+    let logger: Logger
+    private(set) var sftp: SFTPSession? {
+        didSet { if sftp?.session !== spares.first?.session { spares = [] } }
+    }
+    /// More SFTP channels of the current SSH session, kept for striped uploads (`SFTPStripedWriter`); forgotten
+    /// with the session.
+    private var spares: [SFTPSession] = []
     /// Why no session can come back (another host key, refused credentials): every later command gets 421.
     private var fatal: Error?
     /// Last time the server was heard from (a command or probe answered), monotonic seconds.
@@ -88,6 +93,18 @@ final class SFTPLink: IdleWatch {
               let fresh = try? SFTPSession(session: current.session) else { return nil }
         sftp = fresh
         return fresh
+    }
+
+    // MARK: SFTPChannelSpares
+
+    func takeSpare(on session: SSHSession) -> SFTPSession? {
+        guard session === sftp?.session, !spares.isEmpty else { return nil }
+        return spares.removeLast()
+    }
+
+    func keepSpare(_ channel: SFTPSession) {
+        guard channel.session === sftp?.session, !channel.isDesynchronized, !channel.isConnectionLost else { return }
+        spares.append(channel)
     }
 
     // MARK: IdleWatch
