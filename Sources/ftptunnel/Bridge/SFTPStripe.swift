@@ -87,8 +87,12 @@ final class SFTPStripe {
         roundTripSample = nil
     }
 
-    /// Appends bytes to the current segment.
+    /// Appends bytes to the current segment (right after its last byte: the segment grows).
     func append(_ bytes: UnsafeRawBufferPointer) {
+        if start > 0, start >= buffer.count / 2 {
+            buffer.removeFirst(start)
+            start = 0
+        }
         buffer.append(contentsOf: bytes)
         segmentBytes += bytes.count
     }

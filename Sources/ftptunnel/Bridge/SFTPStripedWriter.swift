@@ -28,6 +28,9 @@ final class SFTPStripedWriter {
     static let segmentSize = 2 << 20
     /// A stripe gets no new segment before this many bytes are acknowledged by the server (see `segmentSize`).
     static let stallSeconds = SFTPBridge.sshTimeout
+    /// The window OpenSSH's sshd grants every channel (`CHAN_SES_WINDOW_DEFAULT`); libssh2 does not report the
+    /// server's initial window of a channel it opened.
+    static let serverWindow = 2 << 20
 
     let session: SSHSession
     let path: [UInt8]
@@ -85,7 +88,7 @@ final class SFTPStripedWriter {
         var rest = bytes
         while rest.count > 0 {
             let stripe = try stripeWithRoom()
-            let count = min(rest.count, SFTPStripedWriter.segmentSize - stripe.segmentBytes)
+            let count = min(rest.count, SFTPStripedWriter.segmentSize - stripe.unacknowledged)
             stripe.append(UnsafeRawBufferPointer(rebasing: rest[..<count]))
             nextOffset += Int64(count)
             segments[segments.count - 1].end = nextOffset
@@ -150,17 +153,20 @@ final class SFTPStripedWriter {
 
     // MARK: The loop
 
-    /// The stripe taking the client's next bytes: the current one while its segment has room, else an idle one
-    /// (given a new segment), waiting for one when all are busy.
+    /// The stripe taking the client's next bytes: the current one until its segment is full, then an idle one
+    /// (given a new segment); while none is idle, the current one goes on past its segment's end (contiguous, no
+    /// seek) as long as it has fewer than `segmentSize` bytes unacknowledged. Waits when none has room.
     private func stripeWithRoom() throws -> SFTPStripe {
-        if let current, current.segmentBytes < SFTPStripedWriter.segmentSize, current.state == .open { return current }
         while true {
-            if let idle = stripes.first(where: { $0.isIdle }) {
+            if let current, current.state == .open, current.segmentBytes < SFTPStripedWriter.segmentSize,
+               current.unacknowledged < SFTPStripedWriter.segmentSize { return current }
+            if let idle = stripes.first(where: { $0.isIdle && $0 !== current }) ?? current.flatMap({ $0.isIdle ? $0 : nil }) {
                 idle.beginSegment(at: nextOffset)
                 segments.append((nextOffset, nextOffset, idle))
                 current = idle
                 return idle
             }
+            if let current, current.state == .open, current.unacknowledged < SFTPStripedWriter.segmentSize { return current }
             try advance()
         }
     }
@@ -188,7 +194,10 @@ final class SFTPStripedWriter {
             let outcome = try step(holder)
             if case .blocked(outbound: true) = outcome { return false }
             self.holder = nil
-            if case .progress = outcome { moved = true }
+            if case .progress(let acknowledged) = outcome {
+                moved = true
+                intervalAcknowledged += acknowledged
+            }
         }
         for stripe in stripes {
             let outcome = try step(stripe)
@@ -228,14 +237,14 @@ final class SFTPStripedWriter {
         defer { intervalStart = now; intervalAcknowledged = 0 }
         guard stripes.count < maximum, !stripes.contains(where: { [.startingChannel, .openingFile].contains($0.state) }) else { return }
         let writing = stripes.filter { $0.state == .open }.count
-        let window = primary.sftp?.initialSendWindow ?? 0
-        guard window > 0 else { return }
+        let window = SFTPStripedWriter.serverWindow
         let allowed = Double(writing * window) * elapsed / roundTrip
         guard Double(intervalAcknowledged) * 2 >= allowed else { return }
         let stripe = spares?.takeSpare(on: session).map { SFTPStripe(channel: $0, path: path) }
             ?? SFTPStripe(startingOn: session, path: path)
         stripes.append(stripe)
         peakStripes = max(peakStripes, stripes.count)
+        spares?.logger.info("upload of \(String(decoding: path, as: UTF8.self)): SFTP stream \(stripes.count) added (\(intervalAcknowledged) bytes acknowledged in \(String(format: "%.0f", elapsed * 1000)) ms, round trip \(String(format: "%.0f", roundTrip * 1000)) ms)")
     }
 
     /// The end of the acknowledged prefix, dropping segments acknowledged whole.

@@ -48,14 +48,6 @@ final class SFTPSession {
         return libssh2_poll_channel_read(channel, 0) != 0
     }
 
-    /// The window the server granted this channel at its start (OpenSSH: 2 MiB), in bytes.
-    var initialSendWindow: Int {
-        guard let channel = libssh2_sftp_get_channel(handle) else { return 0 }
-        var initial: UInt = 0
-        _ = libssh2_channel_window_write_ex(channel, &initial)
-        return Int(initial)
-    }
-
     /// Records that the SSH connection itself failed (seen on another channel of the same session).
     func markConnectionLost() {
         isConnectionLost = true
