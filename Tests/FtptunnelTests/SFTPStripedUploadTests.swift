@@ -110,6 +110,12 @@ import TestSupport
             raise SystemExit('64 MiB fitted into 12 MiB')
         except ftplib.error_perm as e:
             print(e)
+        except OSError:
+            # The bridge closed the data connection while the client was still sending: the reply follows.
+            try:
+                ftp.voidresp()
+            except ftplib.error_perm as e:
+                print(e)
         ftp.storbinary('STOR small.txt', io.BytesIO(b'fits'))
         print(sorted(ftp.nlst()))
         """, seconds: 180)
