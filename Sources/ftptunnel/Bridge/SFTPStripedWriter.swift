@@ -15,17 +15,21 @@ protocol SFTPChannelSpares: AnyObject {
 /// Writes one upload through several SFTP channels of one SSH session at once (sshd grants each channel its own
 /// 2 MiB window, so one channel uploads at most 2 MiB per round trip). The client's bytes are cut into segments
 /// of `segmentSize`; each segment goes to an idle stripe (`SFTPStripe`, its own handle on the same file), so
-/// stripes carry disjoint ranges. It starts with the upload's own channel and adds one stripe per round trip
-/// while the stripes are window-limited (they acknowledged at least half of what their windows allow per round
-/// trip), up to `maximum`.
+/// stripes carry disjoint ranges. It starts with the upload's own channel and adds stripes once per round trip
+/// while they are window-limited, up to `maximum`. Window-limited: they acknowledged at least a third of what
+/// their windows allow per round trip (a stripe takes a new segment only once the last is acknowledged, so a
+/// window-limited stripe moves between one half and all of its window per round trip; a client, CPU or
+/// network that is the limit keeps it far below).
 ///
 /// Non-blocking on the session socket, under the one-partial-packet rule: after a stripe's call blocked with a
 /// packet half sent, that stripe's same call comes next and nothing else sends. Memory: at most `segmentSize`
 /// unacknowledged bytes per stripe here, and as much again copied into libssh2's requests.
 final class SFTPStripedWriter {
-    /// Bytes one stripe takes at a time: one sshd window, so a window-limited stripe drains a segment in about one
-    /// round trip, exactly as fast as a single channel streaming.
-    static let segmentSize = 2 << 20
+    /// Bytes one stripe takes at a time: 64 of libssh2's 30000-byte write requests, which with their headers fit
+    /// sshd's 2 MiB window with room for the three packets sshd may not have granted again yet, so a segment goes
+    /// out at once and is acknowledged in one round trip. (A whole 2 MiB segment overflows the window by one
+    /// request, which then waits a second round trip: measured, half the rate per stripe.)
+    static let segmentSize = 64 * 30000
     /// A stripe gets no new segment before this many bytes are acknowledged by the server (see `segmentSize`).
     static let stallSeconds = SFTPBridge.sshTimeout
     /// The window OpenSSH's sshd grants every channel (`CHAN_SES_WINDOW_DEFAULT`); libssh2 does not report the
@@ -227,7 +231,7 @@ final class SFTPStripedWriter {
         }
     }
 
-    /// Once per round trip: one more stripe when the stripes moved at least half of what their windows allow.
+    /// Once per round trip: more stripes when the stripes moved at least a third of what their windows allow.
     private func considerGrowing() {
         for stripe in stripes { if let sample = stripe.roundTripSample { roundTrip = min(roundTrip ?? sample, sample) } }
         guard let roundTrip, !finishing else { return }
@@ -235,14 +239,22 @@ final class SFTPStripedWriter {
         let elapsed = now - intervalStart
         guard elapsed >= roundTrip else { return }
         defer { intervalStart = now; intervalAcknowledged = 0 }
-        guard stripes.count < maximum, !stripes.contains(where: { [.startingChannel, .openingFile].contains($0.state) }) else { return }
         let writing = stripes.filter { $0.state == .open }.count
-        let window = SFTPStripedWriter.serverWindow
-        let allowed = Double(writing * window) * elapsed / roundTrip
-        guard Double(intervalAcknowledged) * 2 >= allowed else { return }
-        let stripe = spares?.takeSpare(on: session).map { SFTPStripe(channel: $0, path: path) }
-            ?? SFTPStripe(startingOn: session, path: path)
-        stripes.append(stripe)
+        guard stripes.count < maximum else { return }
+        let allowed = Double(writing * SFTPStripedWriter.serverWindow) * elapsed / roundTrip
+        guard Double(intervalAcknowledged) * 3 >= allowed else { return }
+        // Kept channels join at once, as many as are writing (the stripes double per round trip); a new channel
+        // only when none is starting (libssh2 starts one SFTP channel at a time per session).
+        var added = 0
+        while added < writing, stripes.count < maximum, let spare = spares?.takeSpare(on: session) {
+            stripes.append(SFTPStripe(channel: spare, path: path))
+            added += 1
+        }
+        if added == 0, stripes.count < maximum, !stripes.contains(where: { $0.state == .startingChannel }) {
+            stripes.append(SFTPStripe(startingOn: session, path: path))
+            added = 1
+        }
+        guard added > 0 else { return }
         peakStripes = max(peakStripes, stripes.count)
         spares?.logger.info("upload of \(String(decoding: path, as: UTF8.self)): SFTP stream \(stripes.count) added (\(intervalAcknowledged) bytes acknowledged in \(String(format: "%.0f", elapsed * 1000)) ms, round trip \(String(format: "%.0f", roundTrip * 1000)) ms)")
     }
