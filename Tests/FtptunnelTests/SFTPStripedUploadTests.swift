@@ -95,6 +95,56 @@ import TestSupport
         }
     }
 
+    /// A striped REST+STOR whose SSH session dies mid-way: 451/426, and before the FTP session's next command (on a
+    /// new SSH session) the file is cut at the end of what arrived without a gap, so it is an exact prefix of the
+    /// source and a resume from its SIZE ends byte-exact.
+    @Test func aStripedResumeCutByALostSessionLeavesAnExactPrefixAndResumesByteExact() throws {
+        let world = try SFTPBridgeWorld(delayMilliseconds: Self.delay)
+        let source = world.local("source.bin")
+        try TestFiles.random(at: source, size: 96 * Self.mebibyte, seed: 45)
+        let whole = try Data(contentsOf: URL(fileURLWithPath: source))
+        try whole.prefix(Self.mebibyte).write(to: URL(fileURLWithPath: world.remote("resume.bin")))
+        let client = try ManagedProcess(try which("python3"), ["-u", "-c", Self.pythonPrelude(port: world.bridge.localPort) + """
+        ftp.voidcmd('TYPE I')
+        f = open(\(Self.pythonString(source)), 'rb')
+        f.seek(1 << 20)
+        conn = ftp.transfercmd('STOR resume.bin', rest=1 << 20)
+        try:
+            while True:
+                block = f.read(1 << 20)
+                if not block:
+                    break
+                conn.sendall(block)
+        except OSError as e:
+            print('send failed:', e, flush=True)
+        conn.close()
+        try:
+            print('reply', ftp.voidresp(), flush=True)
+        except ftplib.all_errors as e:
+            print('reply', e, flush=True)
+        size = ftp.size('resume.bin')
+        print('size', size, flush=True)
+        f.seek(size)
+        print(ftp.storbinary('STOR resume.bin', f, rest=size), flush=True)
+        """])
+        defer { client.stop() }
+        try Deadline.wait(for: "a third SFTP stream to join the upload", seconds: 60) {
+            world.bridge.output.contains("SFTP stream 3 added")
+        }
+        world.sshd.killSessions()
+        #expect(try client.waitForExit(seconds: 180) == 0, "\(client.output)\n\(world.bridge.output)")
+        let reply = client.output.split(separator: "\n").first { $0.hasPrefix("reply ") } ?? ""
+        #expect(reply.hasPrefix("reply 426") || reply.hasPrefix("reply 451"), "\(client.output)\n\(world.bridge.output)")
+        let size = client.output.split(separator: "\n").first { $0.hasPrefix("size ") }.flatMap { Int($0.dropFirst(5)) }
+        let cut = try #require(size, "\(client.output)")
+        #expect(cut >= Self.mebibyte && cut < whole.count, "\(client.output)")
+        #expect(client.output.contains("226"), "\(client.output)\n\(world.bridge.output)")
+        #expect(try TestFiles.sha256(world.remote("resume.bin")) == TestFiles.sha256(source))
+        // Three streams were writing when the session died: ranges after a gap had arrived, and were cut away.
+        #expect(world.bridge.output.contains("resume.bin to \(cut) bytes, the end of what a failed striped upload wrote without a gap"),
+                "\(world.bridge.output)")
+    }
+
     /// The server refuses writes (a full disk) on some stripe: 552, the old file intact, no temporary, and the next
     /// upload in the same FTP session works.
     @Test func aStripeRefusedByAFullDiskIs552AndTheSessionGoesOn() throws {

@@ -33,6 +33,8 @@ final class SFTPLink: IdleWatch, SFTPChannelSpares {
     /// More SFTP channels of the current SSH session, kept for striped uploads (`SFTPStripedWriter`); forgotten
     /// with the session.
     private var spares: [SFTPSession] = []
+    /// Files to cut before the next command on a new SSH session (`cutWhenConnected`).
+    private var pendingCuts: [(path: [UInt8], size: UInt64)] = []
     /// Why no session can come back (another host key, refused credentials): every later command gets 421.
     private var fatal: Error?
     /// Last time the server was heard from (a command or probe answered), monotonic seconds.
@@ -105,6 +107,23 @@ final class SFTPLink: IdleWatch, SFTPChannelSpares {
     func keepSpare(_ channel: SFTPSession) {
         guard channel.session === sftp?.session, !channel.isDesynchronized, !channel.isConnectionLost else { return }
         spares.append(channel)
+    }
+
+    func cutWhenConnected(_ path: [UInt8], to size: UInt64) {
+        pendingCuts.append((path, size))
+    }
+
+    /// Applies the pending cuts on `channel`; a cut the server refuses for good (the file is gone) is dropped.
+    private func applyPendingCuts(_ channel: SFTPSession) {
+        pendingCuts = pendingCuts.filter { cut in
+            do {
+                try channel.setSize(cut.path, cut.size)
+                logger.notice("cut \(String(decoding: cut.path, as: UTF8.self)) to \(cut.size) bytes, the end of what a failed striped upload wrote without a gap")
+                return false
+            } catch {
+                return channel.isConnectionLost
+            }
+        }
     }
 
     // MARK: IdleWatch
@@ -182,6 +201,7 @@ final class SFTPLink: IdleWatch, SFTPChannelSpares {
             do {
                 let fresh = try open()
                 replacements += 1
+                applyPendingCuts(fresh)
                 sftp = fresh
                 lastHeard = Monotonic.now()
                 logger.notice("SSH session replaced after \(String(format: "%.1f", schedule.downtime(now: Date()))) s; the FTP session goes on")

@@ -9,6 +9,9 @@ protocol SFTPChannelSpares: AnyObject {
     func takeSpare(on session: SSHSession) -> SFTPSession?
     /// Keeps a channel (in blocking mode, no handle open) for the next upload.
     func keepSpare(_ channel: SFTPSession)
+    /// Cuts `path` to `size` bytes on the next SSH session, before anything else (a striped upload that failed
+    /// with the session may have left ranges after a hole).
+    func cutWhenConnected(_ path: [UInt8], to size: UInt64)
     var logger: Logger { get }
 }
 
@@ -41,7 +44,7 @@ final class SFTPStripedWriter {
     let maximum: Int
     private let primary: SFTPStripe
     private(set) var stripes: [SFTPStripe]
-    private weak var spares: SFTPChannelSpares?
+    private(set) weak var spares: SFTPChannelSpares?
     /// File offset of the next byte the client sends.
     private var nextOffset: Int64
     /// Segments handed out and not yet known to be acknowledged whole, in file order.

@@ -10,8 +10,9 @@ import Shared
 /// the file had (libssh2's APPEND flag writes at offset 0 on OpenSSH); STOU creates a fresh name exclusively.
 /// Writes are pipelined: up to `inFlight` bytes are sent before the first acknowledgement is awaited. With
 /// `SFTPStreams` above 1 the bytes go through `SFTPStripedWriter` (several channels, disjoint ranges of the same
-/// file); `written` is then the acknowledged prefix, and a failed REST+STOR is cut there when later ranges may
-/// have arrived (so a resume never starts after a hole).
+/// file; not with `SFTPUploads immediate`, whose file grows as a prefix under its name); `written` is then the
+/// acknowledged prefix, and a failed REST+STOR is cut there when later ranges may have arrived (so a resume never
+/// starts after a hole); when the SSH session died, the next one of the FTP session cuts it (`SFTPLink`).
 /// A failed upload (`discard`): atomic, the previous file stays as it was; immediate, the acknowledged bytes stay
 /// (STOR and REST+STOR cut there; APPE and STOU keep them) and one that received none leaves an existing file
 /// as it was (a file it created and left empty is removed). SFTP v3 has no locks: unlike pasvd, two bridge
@@ -76,7 +77,8 @@ final class SFTPUpload: FileUpload {
                         streams: Int = 1, spares: SFTPChannelSpares? = nil) throws -> SFTPUpload {
         let upload = try prepareOne(sftp: sftp, reopen: reopen, target: target, name: name, mode: mode,
                                     leftovers: leftovers, visibility: visibility)
-        if streams > 1 { upload.stripe(maximum: streams, spares: spares) }
+        // Not with SFTPUploads immediate: its file must grow as a prefix under its name (readers see it grow).
+        if streams > 1, visibility != .immediate { upload.stripe(maximum: streams, spares: spares) }
         return upload
     }
 
@@ -222,7 +224,18 @@ final class SFTPUpload: FileUpload {
             guard let channel else { return leftovers.orphaned(entry) }
             return remove(entry, over: channel)
         }
-        guard let channel else { return }
+        guard let channel else {
+            // The SSH session is gone. Striped, later ranges may have arrived after a hole: the next SSH session of
+            // this FTP session cuts the file at the end of the acknowledged prefix before anything else.
+            guard cutStripedResume, let spares = striper?.spares else { return }
+            switch placement {
+            case .inPlace(let offset): spares.cutWhenConnected(target, to: UInt64(offset + written))
+            case .append(let originalSize): spares.cutWhenConnected(target, to: UInt64(originalSize + written))
+            case .fresh: spares.cutWhenConnected(target, to: UInt64(written))
+            case .replace, .immediate: break
+            }
+            return
+        }
         if visibility == .immediate, written > 0 {
             // The acknowledged bytes stay, and nothing of the old file after them.
             if let offset = cutOffset { _ = try? channel.setSize(target, UInt64(offset + written)) }
@@ -230,7 +243,7 @@ final class SFTPUpload: FileUpload {
         }
         switch placement {
         case .replace: break
-        case .fresh: _ = try? channel.removeFile(target)
+        case .fresh: if (try? channel.removeFile(target)) == nil, cutStripedResume { _ = try? channel.setSize(target, UInt64(written)) }
         case .append(let originalSize): _ = try? channel.setSize(target, UInt64(originalSize))
         case .inPlace(let offset):
             // The bytes that arrived stay: a later REST+STOR resumes after them. Striped, later ranges may have
