@@ -181,9 +181,15 @@ final class SFTPLink: IdleWatch, SFTPChannelSpares {
     private func drop(_ reason: String) {
         guard let sftp else { return }
         logger.notice("SSH session of this FTP session lost (\(reason))\(policy == nil ? "; Reconnect is off" : "; replacing it")")
+        // The kept stripe channels go first, each shutdown bounded by a short time-out (the server may be hung).
+        sftp.session.setTimeout(seconds: SFTPLink.spareShutdownTimeout)
+        spares = []
         sftp.session.setTimeout(seconds: SFTPSession.lostTimeout)
         self.sftp = nil
     }
+
+    /// Seconds each kept channel's shutdown may wait on a lost session.
+    static let spareShutdownTimeout = 0.2
 
     /// Attempts under the tunnel's schedule until one works, one fails for good, or `waitForSession` passed.
     private func reconnect() throws(FileStoreError) -> SFTPSession {
