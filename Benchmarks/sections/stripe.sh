@@ -40,6 +40,28 @@ stripe_bridge_rows() {
   CPU_PID=""
 }
 
+# stripe_kept_rows KEY PORT: RUNS times, one curl uploads stripe.bin twice over one FTP session (one SSH session);
+# the second upload (KEY) finds the first one's extra channels kept open. Both hashed on the server side.
+stripe_kept_rows() {
+  local key=$1 port=$2 r first second status
+  if start_tunnel sftp "$port" --sftp-root "$W/ftp" -v; then
+    CPU_PID=$TUN_PID
+    for ((r = 1; r <= RUNS; r++)); do
+      "${CURL[@]}" -w '%{time_total}\n' -T "$W/stripe.bin" "ftp://$CLIENT:$LPORT/upload/kept-a.bin" \
+        -T "$W/stripe.bin" "ftp://$CLIENT:$LPORT/upload/kept-b.bin" >"$W/curl.times" 2>"$W/curl.err"; status=$?
+      if ((status != 0)); then fail "$key" "curl exit $status: $(head -c 120 "$W/curl.err")"; rm -f "$W/ftp/upload/kept-"*; continue; fi
+      if [ "$(sha "$W/ftp/upload/kept-a.bin")" != "$STRIPE_SHA" ] || [ "$(sha "$W/ftp/upload/kept-b.bin")" != "$STRIPE_SHA" ]; then
+        fail "$key" "sha256 mismatch"; rm -f "$W/ftp/upload/kept-"*; continue
+      fi
+      rm -f "$W/ftp/upload/kept-"*
+      { read -r first; read -r second; } <"$W/curl.times"
+      record "$key" "$(calc "$STRIPE_BYTES / $second / 1e6")"
+    done
+    stop_tunnel
+  else na "$key" "$TUN_REASON"; fi
+  CPU_PID=""
+}
+
 measure_stripe() {
   local prefix port far_port r
   STRIPE_BYTES=$(numfmt --from=iec "${STRIPE_SIZE:-256M}") || { echo "STRIPE_SIZE is not a size" >&2; exit 2; }
@@ -56,6 +78,7 @@ measure_stripe() {
     for ((r = 1; r <= RUNS; r++)); do stripe_sftp_upload "$prefix.sftp" "$port"; done
     stripe_bridge_rows "$prefix.ft" "$port"
     stripe_bridge_rows "$prefix.one" "$port" -o SFTPStreams=1
+    stripe_kept_rows "$prefix.kept" "$port"
   done
   kill_tree "$LISTEN_PID"; forget "$LISTEN_PID"
   rm -f "$W/stripe.bin"
@@ -70,9 +93,10 @@ report_stripe() {
   echo "| OpenSSH sftp -B 32768 -R 64 | $(cell st.sftp 1) | 1.00× | 1 | — | $(cell st.far.sftp 1) | 1.00× | 1 | — |"
   echo "| ftptunnel Mode sftp, SFTPStreams 1 | $(cell st.one 1) | $(ratio st.one st.sftp) | 1 | $(cell st.one.rss 1) | $(cell st.far.one 1) | $(ratio st.far.one st.far.sftp) | 1 | $(cell st.far.one.rss 1) |"
   echo "| ftptunnel Mode sftp (SFTPStreams 8, default) | $(cell st.ft 1) | $(ratio st.ft st.sftp) | $(cell st.ft.streams) | $(cell st.ft.rss 1) | $(cell st.far.ft 1) | $(ratio st.far.ft st.far.sftp) | $(cell st.far.ft.streams) | $(cell st.far.ft.rss 1) |"
+  echo "| same, second upload of one FTP session (channels kept) | $(cell st.kept 1) | $(ratio st.kept st.sftp) | — | — | $(cell st.far.kept 1) | $(ratio st.far.kept st.far.sftp) | — | — |"
   echo
-  notes st.sftp st.one st.ft st.far.sftp st.far.one st.far.ft
+  notes st.sftp st.one st.ft st.kept st.far.sftp st.far.one st.far.ft st.far.kept
   echo "One channel is bounded by sshd's 2 MiB window per round trip: $(calc "2 * 1048576 / ($near / 1000) / 1e6" | cut -d. -f1) MB/s at $near ms, $(calc "2 * 1048576 / ($far / 1000) / 1e6" | cut -d. -f1) MB/s at $far ms (OpenSSH sftp and SFTPStreams 1)."
-  echo "Striped, the bound is that times the streams in use; streams are added one per round trip while the stripes are window-limited, each new one costing about four round trips (channel open, subsystem, SFTP version, file open, one at a time per SSH session), so a short upload ends before all eight run; past that, the client's CPU (libssh2's AES-CTR, one EVP call per 16-byte block) is the limit. Streams: median of the most each upload used. Peak RSS: the bridge process after all runs."
+  echo "Striped, the bound is that times the streams in use; streams are added one per round trip while the stripes are window-limited, each new one costing about four round trips (channel open, subsystem, SFTP version, file open, one at a time per SSH session), so a short upload ends before all eight run; past that, the client's CPU (libssh2's AES-CTR, one EVP call per 16-byte block) is the limit. Streams: median of the most each upload used. Peak RSS: the bridge process after all runs. The other rows time each curl from its start, so they include the FTP session's own SSH login (Mode sftp opens one per FTP session); the kept-channels row times curl's second transfer only (its own curl -w time_total), which reuses the control connection, the SSH session and the channels the first upload opened."
   echo
 }
