@@ -177,6 +177,19 @@ import TestSupport
         #expect(world.bridge.output.contains("SFTP stream 2 added"), "\(world.bridge.output)")
     }
 
+    /// sshd refuses channels beyond its MaxSessions (here 3 per connection): the upload goes on with the streams it
+    /// has and ends byte-exact.
+    @Test func aRefusedExtraChannelStopsTheGrowthNotTheUpload() throws {
+        let world = try SFTPBridgeWorld(delayMilliseconds: Self.delay, sshdConfig: ["MaxSessions 3"])
+        try TestFiles.random(at: world.local("capped.bin"), size: 64 * Self.mebibyte + 1, seed: 46)
+        let up = try FTPClients.curl(["-T", world.local("capped.bin"), "\(world.url)/capped.bin"])
+        #expect(up.status == 0, "\(up.output)\n\(world.bridge.output)")
+        #expect(try TestFiles.sha256(world.remote("capped.bin")) == TestFiles.sha256(world.local("capped.bin")))
+        #expect(world.bridge.output.contains("the SSH server refused another SFTP channel"), "\(world.bridge.output)")
+        #expect(Self.streamsUsed(world.bridge.output, name: "capped.bin") == 3, "\(world.bridge.output)")
+        #expect(try temporaryFiles(in: world.root).isEmpty)
+    }
+
     @Test func sftpStreamsOneUploadsOverOneChannelAsBefore() throws {
         let world = try SFTPBridgeWorld(bridgeArguments: ["-o", "SFTPStreams=1"], delayMilliseconds: Self.delay)
         try TestFiles.random(at: world.local("one.bin"), size: 16 * Self.mebibyte + 3, seed: 44)

@@ -23,11 +23,12 @@ public final class SFTPBridgeWorld: @unchecked Sendable {
     ///   - bridgeArguments: more `ftptunnel connect` arguments (e.g. `-o ConnectTimeout=3`).
     ///   - bridgeEnvironment: added to the bridge's environment (e.g. XDG_RUNTIME_DIR for `status`).
     ///   - delayMilliseconds: the bridge reaches sshd through a `DelayProxy` adding this much each way.
+    ///   - sshdConfig: more sshd_config lines (e.g. `MaxSessions 3`).
     public init(sshUser: String? = nil, root: String? = nil, subsystem: Bool = true, waitForReady: Bool = true,
                 subsystemCommand: String? = nil, bridgeArguments: [String] = [],
-                bridgeEnvironment: [String: String] = [:], delayMilliseconds: Int? = nil) throws {
+                bridgeEnvironment: [String: String] = [:], delayMilliseconds: Int? = nil, sshdConfig: [String] = []) throws {
         var options = SSHDFixture.Options()
-        options.extraConfig = subsystem ? ["Subsystem sftp \(subsystemCommand ?? "internal-sftp")"] : []
+        options.extraConfig = (subsystem ? ["Subsystem sftp \(subsystemCommand ?? "internal-sftp")"] : []) + sshdConfig
         sshd = try SSHDFixture(options)
         // Another account's sshd process must read authorized_keys: the key directory becomes traversable
         // (the private keys in it stay 0600).

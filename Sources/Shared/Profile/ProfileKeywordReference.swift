@@ -86,7 +86,8 @@ extension ProfileKeyword {
             return "`Mode sftp`, 1-64: the most SFTP channels (on the FTP session's own SSH session) one upload is "
                 + "written through at once, each carrying its own ranges of the file. sshd grants every channel a fixed "
                 + "2 MiB window, so one channel uploads at most 2 MiB per round trip; an upload starts on one channel "
-                + "and adds one per round trip while every channel is window-limited. `1` = one channel, as SFTP clients do"
+                + "and adds channels once per round trip while they are window-limited. sshd's MaxSessions (default 10) bounds "
+                + "the channels of one SSH session; a refused channel only stops the growth. `1` = one channel, as SFTP clients do"
         case .earlyDataChannel:
             return "`yes` or `no`, rewrite mode with `Sessions 1`: open a data connection's channel as soon as the "
                 + "server's 227/229 reply arrives (the server already listens), so its round trip overlaps the client's "

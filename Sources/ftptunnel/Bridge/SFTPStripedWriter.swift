@@ -61,6 +61,8 @@ final class SFTPStripedWriter {
     private var intervalAcknowledged = 0
     private var lastProgress = Monotonic.now()
     private var done = false
+    /// The server refused a new channel: no more growth for this upload.
+    private var growthRefused = false
     /// The most stripes this upload used at once.
     private(set) var peakStripes = 1
     private let startedAt = Monotonic.now()
@@ -224,10 +226,18 @@ final class SFTPStripedWriter {
         return moved
     }
 
-    /// One stripe's step; a failure abandons the whole upload (see `abandon`) and is rethrown.
+    /// One stripe's step; a failure abandons the whole upload (see `abandon`) and is rethrown, except a new channel
+    /// the server refuses (sshd's MaxSessions, default 10 per connection): the upload goes on with the stripes it
+    /// has, and grows no more.
     private func step(_ stripe: SFTPStripe) throws -> SFTPStripe.Outcome {
         do {
             return try stripe.step(closing: finishing && stripe !== primary)
+        } catch let failure as SFTPFailure where stripe.state == .startingChannel && !failure.isConnectionLost {
+            stripes.removeAll { $0 === stripe }
+            peakStripes = stripes.count  // the refused one was the newest; stripes never shrink otherwise
+            growthRefused = true
+            spares?.logger.info("the SSH server refused another SFTP channel (\(failure)); this upload goes on with \(stripes.count) streams (sshd's MaxSessions, default 10, bounds the channels of one SSH session)")
+            return .idle
         } catch let failure as SFTPFailure {
             abandon(failed: stripe, connectionLost: failure.isConnectionLost)
             throw failure
@@ -243,7 +253,7 @@ final class SFTPStripedWriter {
         guard elapsed >= roundTrip else { return }
         defer { intervalStart = now; intervalAcknowledged = 0 }
         let writing = stripes.filter { $0.state == .open }.count
-        guard stripes.count < maximum else { return }
+        guard stripes.count < maximum, !growthRefused else { return }
         let allowed = Double(writing * SFTPStripedWriter.serverWindow) * elapsed / roundTrip
         guard Double(intervalAcknowledged) * 3 >= allowed else { return }
         // Kept channels join at once, as many as are writing (the stripes double per round trip); a new channel
