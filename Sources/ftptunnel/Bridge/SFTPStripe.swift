@@ -44,6 +44,8 @@ final class SFTPStripe {
     private var segmentSentAt: Double?
     /// Round trip seen by this segment's first acknowledgement.
     private(set) var roundTripSample: Double?
+    /// The file's open was sent (it must then be completed: libssh2 keeps one open in progress per channel).
+    private var openAttempted = false
 
     /// A stripe on an SFTP channel already started; the file is opened by the first `step`s.
     init(channel: SFTPSession, path: [UInt8]) {
@@ -108,6 +110,12 @@ final class SFTPStripe {
             return .progress(acknowledged: 0)
         case .openingFile:
             guard let sftp else { return .idle }
+            if wanted, !openAttempted {
+                // The upload is ending: the channel stays (kept for the next upload), the file is not opened.
+                state = .closed
+                return .progress(acknowledged: 0)
+            }
+            openAttempted = true
             guard let opened = try sftp.attemptOpenFile(path, flags: .write) else { return blocked(sftp.session) }
             handle = opened
             offset = 0
