@@ -41,6 +41,26 @@ import Testing
         #expect(error.description.contains("atomic") && error.description.contains("immediate"), "\(error)")
     }
 
+    @Test func sftpStreamsDefaultsToEightAndTakesOneToSixtyFour() throws {
+        let world = try ProfileTestWorld()
+        try world.profile("plain", "HostName files.example.org", "Mode sftp")
+        let plain = try world.resolve("plain")
+        #expect(plain.settings.sftpStreams == 8)
+        #expect(plain.entries.contains { $0.keyword == "SFTPStreams" && $0.value == "8" })
+        try world.profile("one", "HostName files.example.org", "Mode sftp", "sftpstreams 1")
+        #expect(try world.resolve("one").settings.sftpStreams == 1)
+        try world.profile("many", "HostName files.example.org", "Mode sftp", "SFTPStreams=64")
+        #expect(try world.resolve("many").settings.sftpStreams == 64)
+    }
+
+    @Test(arguments: ["SFTPStreams 0", "SFTPStreams 65", "SFTPStreams many", "SFTPStreams 4x", "SFTPStreams"])
+    func aMalformedSFTPStreamsValueNamesTheLineAndTheRange(line: String) throws {
+        let error = try ProfileTestWorld().profileError(["HostName h.example.org", "Mode sftp", line])
+        #expect(error.description.contains("p.conf:3"), "\(error)")
+        #expect(error.description.contains("SFTPStreams"), "\(error)")
+        if line != "SFTPStreams" { #expect(error.description.contains("1 to 64"), "\(error)") }
+    }
+
     @Test(arguments: ["GatewayPorts yes", "BindAddress 0.0.0.0", "BindAddress 192.168.1.5"])
     func listenersOpenToTheNetworkAreRefused(line: String) throws {
         let error = try ProfileTestWorld().profileError(["HostName h.example.org", "Mode sftp", line])

@@ -12,6 +12,8 @@ public final class SFTPBridgeWorld: @unchecked Sendable {
     /// The SSH account the bridge logs in as.
     public let sshUser: String
     private let rootDirectory: TempDirectory?
+    /// Between the bridge and sshd when the world was made with `delayMilliseconds`.
+    public let delay: DelayProxy?
 
     /// - Parameters:
     ///   - sshUser: the SSH account (nil: the current user); the test key is authorised for every account.
@@ -20,11 +22,13 @@ public final class SFTPBridgeWorld: @unchecked Sendable {
     ///   - subsystemCommand: the SFTP subsystem's command line (default: sshd's internal-sftp).
     ///   - bridgeArguments: more `ftptunnel connect` arguments (e.g. `-o ConnectTimeout=3`).
     ///   - bridgeEnvironment: added to the bridge's environment (e.g. XDG_RUNTIME_DIR for `status`).
+    ///   - delayMilliseconds: the bridge reaches sshd through a `DelayProxy` adding this much each way.
+    ///   - sshdConfig: more sshd_config lines (e.g. `MaxSessions 3`).
     public init(sshUser: String? = nil, root: String? = nil, subsystem: Bool = true, waitForReady: Bool = true,
                 subsystemCommand: String? = nil, bridgeArguments: [String] = [],
-                bridgeEnvironment: [String: String] = [:]) throws {
+                bridgeEnvironment: [String: String] = [:], delayMilliseconds: Int? = nil, sshdConfig: [String] = []) throws {
         var options = SSHDFixture.Options()
-        options.extraConfig = subsystem ? ["Subsystem sftp \(subsystemCommand ?? "internal-sftp")"] : []
+        options.extraConfig = (subsystem ? ["Subsystem sftp \(subsystemCommand ?? "internal-sftp")"] : []) + sshdConfig
         sshd = try SSHDFixture(options)
         // Another account's sshd process must read authorized_keys: the key directory becomes traversable
         // (the private keys in it stay 0600).
@@ -39,10 +43,17 @@ public final class SFTPBridgeWorld: @unchecked Sendable {
             self.root = directory.path
         }
         work = try TempDirectory("sftp-work")
-        knownHosts = try sshd.writeKnownHosts(in: work)
         self.sshUser = sshUser ?? sshd.user
+        if let delayMilliseconds {
+            let proxy = try DelayProxy(target: sshd.host, port: sshd.port, milliseconds: delayMilliseconds)
+            delay = proxy
+            knownHosts = try work.write("known_hosts", "[\(sshd.host)]:\(proxy.port) \(sshd.hostPublicKey)\n", mode: 0o600)
+        } else {
+            delay = nil
+            knownHosts = try sshd.writeKnownHosts(in: work)
+        }
         bridge = try SFTPBridgeProcess(sshd: sshd, user: self.sshUser, root: self.root, knownHosts: knownHosts,
-                                       waitForReady: waitForReady, arguments: bridgeArguments,
+                                       waitForReady: waitForReady, sshPort: delay?.port, arguments: bridgeArguments,
                                        environment: bridgeEnvironment)
     }
 
@@ -64,11 +75,13 @@ public final class SFTPBridgeProcess: @unchecked Sendable {
     public let home: TempDirectory
 
     /// `home`: another bridge's HOME, so that both share its state (`~/.local/state/ftptunnel`).
+    /// `sshPort`: where the bridge connects instead of sshd's own port (a `DelayProxy`).
     public init(sshd: SSHDFixture, user: String, root: String, knownHosts: String, waitForReady: Bool,
-                home: TempDirectory? = nil, arguments extra: [String] = [], environment added: [String: String] = [:]) throws {
+                home: TempDirectory? = nil, sshPort: Int? = nil, arguments extra: [String] = [],
+                environment added: [String: String] = [:]) throws {
         self.home = try home ?? TempDirectory("bridge-home")
         localPort = try LoopbackNet.freePort(on: LoopbackNet.clientSide)
-        let arguments = ["connect", "\(user)@\(sshd.host):\(sshd.port)", "--mode", "sftp", "--sftp-root", root,
+        let arguments = ["connect", "\(user)@\(sshd.host):\(sshPort ?? sshd.port)", "--mode", "sftp", "--sftp-root", root,
                          "--local-port", "\(localPort)", "--known-hosts", knownHosts, "-i", sshd.userKey, "-v"] + extra
         var env = ProcessInfo.processInfo.environment
         env["HOME"] = self.home.path

@@ -163,7 +163,8 @@ final class SFTPBridge: @unchecked Sendable {
             serverName: "ftptunnel SFTP bridge to \(settings.user)@\(settings.sshHost) (any user name, no password)",
             extraCommands: [.activeMode, .siteChmod, .modifyTime])
         let authority = BridgeAuthority(store: SFTPFileStore(link: link, root: root, leftovers: leftovers,
-                                                             uploadVisibility: settings.sftpUploads),
+                                                             uploadVisibility: settings.sftpUploads,
+                                                             streams: settings.sftpStreams),
                                         rootDescription: "sftp://\(settings.user)@\(settings.sshHost):\(settings.sshPort)\(rootText)")
         let session = Session(id: id, settings: sessionSettings, authority: authority, shutdown: shutdown, input: client,
                               output: client, localHost: local.host, peerHost: peer.host, logger: logger)

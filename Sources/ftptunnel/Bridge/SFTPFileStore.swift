@@ -20,8 +20,12 @@ final class SFTPFileStore: FileStore {
     /// `SFTPUploads`: uploads appear when complete (atomic) or are written under their name from the first byte.
     let uploadVisibility: UploadVisibility
 
-    init(link: SFTPLink, root: [UInt8], leftovers: UploadLeftovers, uploadVisibility: UploadVisibility) {
+    /// `SFTPStreams`: the most SFTP channels one upload is striped over (1: the upload's own channel only).
+    let streams: Int
+
+    init(link: SFTPLink, root: [UInt8], leftovers: UploadLeftovers, uploadVisibility: UploadVisibility, streams: Int = 1) {
         self.link = link
+        self.streams = streams
         self.root = root
         self.leftovers = leftovers
         self.uploadVisibility = uploadVisibility
@@ -121,7 +125,8 @@ final class SFTPFileStore: FileStore {
         // Not repeated: STOU's exclusive create or the temporary name may already exist on the server.
         try changing { sftp in
             try SFTPUpload.prepare(sftp: sftp, reopen: { [unowned self] in reopenChannel() }, target: remote(path),
-                                   name: path.name ?? "", mode: mode, leftovers: leftovers, visibility: uploadVisibility)
+                                   name: path.name ?? "", mode: mode, leftovers: leftovers, visibility: uploadVisibility,
+                                   streams: streams, spares: link)
         }
     }
 

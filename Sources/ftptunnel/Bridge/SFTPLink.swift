@@ -15,7 +15,7 @@ import Posix
 /// key must be the one verified at start and the credential is replayed without a prompt (`SSHConnector.connectAnother`);
 /// after a refused host key or credential nothing is tried again. A command waits at most `policy.waitForSession`
 /// seconds (plus one connect) for it; then the store answers 421. One thread (the FTP session's) uses the link.
-final class SFTPLink: IdleWatch {
+final class SFTPLink: IdleWatch, SFTPChannelSpares {
     /// Opens a new SSH session with its SFTP channel (and sweeps upload leftovers on it).
     typealias Opener = () throws -> SFTPSession
 
@@ -26,8 +26,15 @@ final class SFTPLink: IdleWatch {
     private let aliveCountMax: Int
     /// Readable once the bridge stops: a reconnect's backoff wait ends.
     private let stopFD: Int32
-    private let logger: Logger
-    private(set) var sftp: SFTPSession?
+    let logger: Logger
+    private(set) var sftp: SFTPSession? {
+        didSet { if sftp?.session !== spares.first?.session { spares = [] } }
+    }
+    /// More SFTP channels of the current SSH session, kept for striped uploads (`SFTPStripedWriter`); forgotten
+    /// with the session.
+    private var spares: [SFTPSession] = []
+    /// Files to cut before the next command on a new SSH session (`cutWhenConnected`).
+    private var pendingCuts: [(path: [UInt8], size: UInt64)] = []
     /// Why no session can come back (another host key, refused credentials): every later command gets 421.
     private var fatal: Error?
     /// Last time the server was heard from (a command or probe answered), monotonic seconds.
@@ -90,6 +97,35 @@ final class SFTPLink: IdleWatch {
         return fresh
     }
 
+    // MARK: SFTPChannelSpares
+
+    func takeSpare(on session: SSHSession) -> SFTPSession? {
+        guard session === sftp?.session, !spares.isEmpty else { return nil }
+        return spares.removeLast()
+    }
+
+    func keepSpare(_ channel: SFTPSession) {
+        guard channel.session === sftp?.session, !channel.isDesynchronized, !channel.isConnectionLost else { return }
+        spares.append(channel)
+    }
+
+    func cutWhenConnected(_ path: [UInt8], to size: UInt64) {
+        pendingCuts.append((path, size))
+    }
+
+    /// Applies the pending cuts on `channel`; a cut the server refuses for good (the file is gone) is dropped.
+    private func applyPendingCuts(_ channel: SFTPSession) {
+        pendingCuts = pendingCuts.filter { cut in
+            do {
+                try channel.setSize(cut.path, cut.size)
+                logger.notice("cut \(String(decoding: cut.path, as: UTF8.self)) to \(cut.size) bytes, the end of what a failed striped upload wrote without a gap")
+                return false
+            } catch {
+                return channel.isConnectionLost
+            }
+        }
+    }
+
     // MARK: IdleWatch
 
     var descriptor: Int32? { sftp?.session.socket }
@@ -145,9 +181,15 @@ final class SFTPLink: IdleWatch {
     private func drop(_ reason: String) {
         guard let sftp else { return }
         logger.notice("SSH session of this FTP session lost (\(reason))\(policy == nil ? "; Reconnect is off" : "; replacing it")")
+        // The kept stripe channels go first, each shutdown bounded by a short time-out (the server may be hung).
+        sftp.session.setTimeout(seconds: SFTPLink.spareShutdownTimeout)
+        spares = []
         sftp.session.setTimeout(seconds: SFTPSession.lostTimeout)
         self.sftp = nil
     }
+
+    /// Seconds each kept channel's shutdown may wait on a lost session.
+    static let spareShutdownTimeout = 0.2
 
     /// Attempts under the tunnel's schedule until one works, one fails for good, or `waitForSession` passed.
     private func reconnect() throws(FileStoreError) -> SFTPSession {
@@ -165,6 +207,7 @@ final class SFTPLink: IdleWatch {
             do {
                 let fresh = try open()
                 replacements += 1
+                applyPendingCuts(fresh)
                 sftp = fresh
                 lastHeard = Monotonic.now()
                 logger.notice("SSH session replaced after \(String(format: "%.1f", schedule.downtime(now: Date()))) s; the FTP session goes on")

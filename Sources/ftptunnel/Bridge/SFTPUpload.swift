@@ -8,7 +8,11 @@ import FTPCore
 /// the target itself in place from offset 0 (created if missing, never truncated before the end); REST+STOR writes in place from the
 /// offset (no truncation until commit, which cuts the file at the end of the upload); APPE writes at the size
 /// the file had (libssh2's APPEND flag writes at offset 0 on OpenSSH); STOU creates a fresh name exclusively.
-/// Writes are pipelined: up to `inFlight` bytes are sent before the first acknowledgement is awaited.
+/// Writes are pipelined: up to `inFlight` bytes are sent before the first acknowledgement is awaited. With
+/// `SFTPStreams` above 1 the bytes go through `SFTPStripedWriter` (several channels, disjoint ranges of the same
+/// file; not with `SFTPUploads immediate`, whose file grows as a prefix under its name); `written` is then the
+/// acknowledged prefix, and a failed REST+STOR is cut there when later ranges may have arrived (so a resume never
+/// starts after a hole); when the SSH session died, the next one of the FTP session cuts it (`SFTPLink`).
 /// A failed upload (`discard`): atomic, the previous file stays as it was; immediate, the acknowledged bytes stay
 /// (STOR and REST+STOR cut there; APPE and STOU keep them) and one that received none leaves an existing file
 /// as it was (a file it created and left empty is removed). SFTP v3 has no locks: unlike pasvd, two bridge
@@ -50,6 +54,8 @@ final class SFTPUpload: FileUpload {
     private var start = 0
     private var written: Int64 = 0
     private var finished = false
+    /// Set when the upload is striped over several channels.
+    private var striper: SFTPStripedWriter?
 
     init(sftp: SFTPSession, reopen: @escaping () -> SFTPSession?, leftovers: UploadLeftovers, handle: SFTPHandle,
          target: [UInt8], placement: Placement, announcedName: String, visibility: UploadVisibility) {
@@ -67,7 +73,30 @@ final class SFTPUpload: FileUpload {
     deinit { if !finished { discard() } }
 
     static func prepare(sftp: SFTPSession, reopen: @escaping () -> SFTPSession?, target: [UInt8], name: String,
-                        mode: UploadMode, leftovers: UploadLeftovers, visibility: UploadVisibility) throws -> SFTPUpload {
+                        mode: UploadMode, leftovers: UploadLeftovers, visibility: UploadVisibility,
+                        streams: Int = 1, spares: SFTPChannelSpares? = nil) throws -> SFTPUpload {
+        let upload = try prepareOne(sftp: sftp, reopen: reopen, target: target, name: name, mode: mode,
+                                    leftovers: leftovers, visibility: visibility)
+        // Not with SFTPUploads immediate: its file must grow as a prefix under its name (readers see it grow).
+        if streams > 1, visibility != .immediate { upload.stripe(maximum: streams, spares: spares) }
+        return upload
+    }
+
+    /// From here on, the bytes go through up to `maximum` channels (each stripe opens the file it writes itself).
+    private func stripe(maximum: Int, spares: SFTPChannelSpares?) {
+        let path: [UInt8]
+        let offset: Int64
+        switch placement {
+        case .replace(let entry, _): (path, offset) = (entry.temporary, 0)
+        case .inPlace(let start): (path, offset) = (target, start)
+        case .append(let size): (path, offset) = (target, size)
+        case .fresh, .immediate: (path, offset) = (target, 0)
+        }
+        striper = SFTPStripedWriter(channel: sftp, handle: handle, path: path, offset: offset, maximum: maximum, spares: spares)
+    }
+
+    private static func prepareOne(sftp: SFTPSession, reopen: @escaping () -> SFTPSession?, target: [UInt8], name: String,
+                                   mode: UploadMode, leftovers: UploadLeftovers, visibility: UploadVisibility) throws -> SFTPUpload {
         let existing = try? sftp.attributes(target)
         if existing?.kind == .directory { throw FileStoreError.isDirectory }
         func upload(_ handle: SFTPHandle, _ placement: Placement, target: [UInt8] = target, name: String = name) -> SFTPUpload {
@@ -129,6 +158,10 @@ final class SFTPUpload: FileUpload {
     }
 
     func write(_ buffer: UnsafeRawBufferPointer) throws(FileStoreError) {
+        if let striper {
+            do { try striper.write(buffer) } catch { throw SFTPUpload.writeError(error) }
+            return
+        }
         if start > 0, start >= pending.count / 2 {
             pending.removeFirst(start)
             start = 0
@@ -138,6 +171,10 @@ final class SFTPUpload: FileUpload {
     }
 
     func sync() throws(FileStoreError) {
+        if let striper {
+            do { try striper.finish() } catch { throw SFTPUpload.writeError(error) }
+            written = striper.acknowledgedPrefix
+        }
         while start < pending.count { try flushSome() }
         pending = []
         start = 0
@@ -174,6 +211,12 @@ final class SFTPUpload: FileUpload {
 
     func discard() {
         finished = true
+        var cutStripedResume = false
+        if let striper {
+            striper.abandon()
+            written = striper.acknowledgedPrefix
+            cutStripedResume = striper.wroteBeyondPrefix
+        }
         handle.close()
         sftp.shutDownDesynchronized()
         let channel = sftp.isDesynchronized ? reopen() : sftp
@@ -181,7 +224,18 @@ final class SFTPUpload: FileUpload {
             guard let channel else { return leftovers.orphaned(entry) }
             return remove(entry, over: channel)
         }
-        guard let channel else { return }
+        guard let channel else {
+            // The SSH session is gone. Striped, later ranges may have arrived after a hole: the next SSH session of
+            // this FTP session cuts the file at the end of the acknowledged prefix before anything else.
+            guard cutStripedResume, let spares = striper?.spares else { return }
+            switch placement {
+            case .inPlace(let offset): spares.cutWhenConnected(target, to: UInt64(offset + written))
+            case .append(let originalSize): spares.cutWhenConnected(target, to: UInt64(originalSize + written))
+            case .fresh: spares.cutWhenConnected(target, to: UInt64(written))
+            case .replace, .immediate: break
+            }
+            return
+        }
         if visibility == .immediate, written > 0 {
             // The acknowledged bytes stay, and nothing of the old file after them.
             if let offset = cutOffset { _ = try? channel.setSize(target, UInt64(offset + written)) }
@@ -189,9 +243,12 @@ final class SFTPUpload: FileUpload {
         }
         switch placement {
         case .replace: break
-        case .fresh: _ = try? channel.removeFile(target)
+        case .fresh: if (try? channel.removeFile(target)) == nil, cutStripedResume { _ = try? channel.setSize(target, UInt64(written)) }
         case .append(let originalSize): _ = try? channel.setSize(target, UInt64(originalSize))
-        case .inPlace: break  // the bytes that arrived stay: a later REST+STOR resumes after them
+        case .inPlace(let offset):
+            // The bytes that arrived stay: a later REST+STOR resumes after them. Striped, later ranges may have
+            // arrived after a hole: the file is cut at the end of the acknowledged prefix.
+            if cutStripedResume { _ = try? channel.setSize(target, UInt64(offset + written)) }
         case .immediate(let created):
             // Nothing arrived: an existing file was never touched; a file this upload created goes if still empty.
             if created, (try? channel.attributes(target, followLinks: false))?.size == 0 { _ = try? channel.removeFile(target) }
@@ -219,8 +276,7 @@ final class SFTPUpload: FileUpload {
     }
 
     /// One libssh2_sftp_write over everything pending: sends what is not yet in flight, returns on the first
-    /// acknowledgement. A write failure that OpenSSH reports only as "failure" is almost always a full disk or
-    /// quota, so it becomes ENOSPC (552).
+    /// acknowledgement.
     private func flushSome() throws(FileStoreError) {
         do {
             let acknowledged = try pending.withUnsafeBytes { bytes in
@@ -228,14 +284,22 @@ final class SFTPUpload: FileUpload {
             }
             start += acknowledged
             written += Int64(acknowledged)
-        } catch let failure as SFTPFailure where failure.isGenericFailure {
-            sftp.markDesynchronized()
-            throw .system(PosixError("write (the SFTP server reported a failure: usually a full disk or quota)", code: ENOSPC))
-        } catch let failure as SFTPFailure {
-            sftp.markDesynchronized()
-            throw SFTPFileStore.storeError(failure)
         } catch {
-            throw .system(PosixError("\(error)", code: EIO))
+            sftp.markDesynchronized()
+            throw SFTPUpload.writeError(error)
+        }
+    }
+
+    /// A failed write as the engine's error: one that OpenSSH reports only as "failure" is almost always a full
+    /// disk or quota, so it becomes ENOSPC (552).
+    static func writeError(_ error: Error) -> FileStoreError {
+        switch error {
+        case let failure as SFTPFailure where failure.isGenericFailure:
+            return .system(PosixError("write (the SFTP server reported a failure: usually a full disk or quota)", code: ENOSPC))
+        case let failure as SFTPFailure:
+            return SFTPFileStore.storeError(failure)
+        default:
+            return .system(PosixError("\(error)", code: EIO))
         }
     }
 

@@ -62,6 +62,12 @@ struct SFTPFailure: Error, CustomStringConvertible {
         }
     }
 
+    /// A non-blocking SFTP exchange that saw no progress for `seconds` (the server or the connection is stuck).
+    static func stalled(_ function: String, path: [UInt8]?, seconds: Double) -> SFTPFailure {
+        SFTPFailure(function: function, path: path, code: LIBSSH2_ERROR_TIMEOUT, status: nil,
+                    message: "no answer from the SSH server for \(Int(seconds)) s")
+    }
+
     /// Runs a libssh2 SFTP call through `LibSSH2` and turns its failure into an `SFTPFailure`
     /// (with the server's status when libssh2 reports an SFTP protocol error).
     static func wrap<T>(_ function: String, path: [UInt8]?, sftp: OpaquePointer?, session: SessionHandle,

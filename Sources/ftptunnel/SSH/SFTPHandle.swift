@@ -61,6 +61,33 @@ final class SFTPHandle {
         return Int(count)
     }
 
+    /// `write` without blocking (the session is in non-blocking mode): `.wouldBlock` when libssh2 would block, and
+    /// then the next call on this channel must be this one again, with the same bytes (more may be appended).
+    /// `.done(0)`: requests were sent, none acknowledged yet.
+    func attemptWrite(_ buffer: UnsafeRawBufferPointer) throws -> SSHResult<Int> {
+        guard buffer.count > 0 else { return .done(0) }
+        let result = try sftp.attempt("libssh2_sftp_write", path: path) {
+            libssh2_sftp_write(handle, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), buffer.count)
+        }
+        guard case .done(let count) = result else { return .wouldBlock }
+        return .done(Int(count))
+    }
+
+    /// `closeChecked` without blocking: false when libssh2 would block (repeat until true).
+    func attemptClose() throws -> Bool {
+        guard !isClosed else { return true }
+        do {
+            guard case .done = try sftp.attempt("libssh2_sftp_close_handle", path: path, { libssh2_sftp_close_handle(handle) }) else {
+                return false
+            }
+        } catch {
+            isClosed = true  // libssh2 freed the handle
+            throw error
+        }
+        isClosed = true
+        return true
+    }
+
     /// fsync@openssh.com; false when the server does not offer it.
     func sync() throws -> Bool {
         do {

@@ -33,6 +33,8 @@ public enum ProfileKeyword: String, CaseIterable, Sendable {
     case sftpRoot = "SFTPRoot"
     /// Mode sftp: uploads appear when complete (atomic, default) or under their name from the first byte (immediate).
     case sftpUploads = "SFTPUploads"
+    /// Mode sftp: the most SFTP channels one upload is striped over (1: one channel, no striping).
+    case sftpStreams = "SFTPStreams"
     case dataWindow = "DataWindow"
     /// The most `DataWindow auto` grants one channel.
     case dataWindowMax = "DataWindowMax"

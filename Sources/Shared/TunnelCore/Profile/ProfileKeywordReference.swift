@@ -82,6 +82,12 @@ extension ProfileKeyword {
                 + "to 30 s, with jitter; never after an authentication failure or another host key); rewrite-mode control "
                 + "connections resume where they were. `no`: exit with status 6. Mode sftp: each FTP session's SSH "
                 + "session is replaced the same way and the FTP session goes on; `no`: that FTP session gets 421"
+        case .sftpStreams:
+            return "`Mode sftp`, 1-64: the most SFTP channels (on the FTP session's own SSH session) one upload is "
+                + "written through at once, each carrying its own ranges of the file. sshd grants every channel a fixed "
+                + "2 MiB window, so one channel uploads at most 2 MiB per round trip; an upload starts on one channel "
+                + "and adds channels once per round trip while they are window-limited. sshd's MaxSessions (default 10) bounds "
+                + "the channels of one SSH session; a refused channel only stops the growth. `1` = one channel, as SFTP clients do"
         case .earlyDataChannel:
             return "`yes` or `no`, rewrite mode with `Sessions 1`: open a data connection's channel as soon as the "
                 + "server's 227/229 reply arrives (the server already listens), so its round trip overlaps the client's "
@@ -126,6 +132,7 @@ extension ProfileKeyword {
         case .mode: return settings.mode.rawValue
         case .sftpRoot: return "the login directory"
         case .sftpUploads: return settings.sftpUploads.rawValue
+        case .sftpStreams: return "\(settings.sftpStreams)"
         case .dataWindow: return settings.dataWindowAuto ? "auto" : "\(settings.dataWindow)"
         case .dataWindowMax: return "\(settings.dataWindowMax >> 20)M"
         case .passiveHost: return settings.passiveHost.rawValue

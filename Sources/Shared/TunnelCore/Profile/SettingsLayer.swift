@@ -49,6 +49,7 @@ struct SettingsLayer: Sendable {
     var mode: Sourced<TunnelSettings.Mode>?
     var sftpRoot: Sourced<String>?
     var sftpUploads: Sourced<UploadVisibility>?
+    var sftpStreams: Sourced<Int>?
     /// nil inside: `auto`.
     var dataWindow: Sourced<Int?>?
     var dataWindowMax: Sourced<Int>?
@@ -131,6 +132,7 @@ struct SettingsLayer: Sendable {
         case .mode: try set(\.mode, try parse { try ValueParser.choice($0, of: TunnelSettings.Mode.self) })
         case .sftpRoot: try set(\.sftpRoot, try parse(ValueParser.remotePath))
         case .sftpUploads: try set(\.sftpUploads, try parse { try ValueParser.choice($0, of: UploadVisibility.self) })
+        case .sftpStreams: try set(\.sftpStreams, try parse { try ValueParser.integer($0, in: ValueParser.sftpStreamsRange, unit: " channels") })
         case .dataWindow:
             try set(\.dataWindow, try parse { $0.lowercased() == "auto" ? nil : try ValueParser.size($0, in: ValueParser.dataWindowRange) })
         case .dataWindowMax:

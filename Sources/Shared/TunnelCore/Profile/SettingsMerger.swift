@@ -155,6 +155,8 @@ struct SettingsMerger {
                                  note: "Mode sftp: the login directory") { $0 }
         settings.sftpUploads = take(.sftpUploads, \.sftpUploads, default: settings.sftpUploads,
                                     note: "Mode sftp: uploads appear when complete") { $0.rawValue }
+        settings.sftpStreams = take(.sftpStreams, \.sftpStreams, default: settings.sftpStreams,
+                                    note: "Mode sftp: channels per upload, grown while window-limited") { String($0) }
         if settings.mode == .sftp, !(bind.value.hasPrefix("127.") || bind.value == "::1" || bind.value == "localhost") {
             throw ProfileError.invalidValue(at: bind.source, keyword: ProfileKeyword.bindAddress.rawValue, value: bind.value,
                                             problem: "cannot be used with Mode sftp: the bridge serves the SSH account's files without an FTP password, to local users only",

@@ -74,6 +74,8 @@ public struct TunnelSettings: Sendable, Equatable {
     public var sftpRoot: String? = nil
     /// Mode sftp: whether an upload appears under its name when complete or from its first byte.
     public var sftpUploads: UploadVisibility = .atomic
+    /// Mode sftp: the most SFTP channels one upload is striped over (grown while window-limited).
+    public var sftpStreams: Int = 8
     public var passiveHost: PassiveHostPolicy = .ignore
     /// Receive window for data channels, in bytes: fixed, or the starting size when `dataWindowAuto`.
     public var dataWindow: Int = TunnelSettings.autoWindowStart

@@ -16,6 +16,7 @@ enum ValueParser {
     static let dataWindowRange = (64 << 10)...(1 << 30)
     static let sessionsRange = 1...16
     static let reconnectAttemptsRange = 0...1_000_000
+    static let sftpStreamsRange = 1...64
     static let aliveIntervalRange = 0...86_400
     static let aliveCountRange = 0...1000
     static let connectTimeoutRange = 1...3600

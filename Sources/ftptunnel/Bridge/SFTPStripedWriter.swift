@@ -1,0 +1,291 @@
+import FTPServerKit
+import Foundation
+import Logging
+import Posix
+
+/// Extra SFTP channels of an FTP session's SSH session, kept between uploads (they die with the session).
+protocol SFTPChannelSpares: AnyObject {
+    /// A started channel on `session`, if one is kept.
+    func takeSpare(on session: SSHSession) -> SFTPSession?
+    /// Keeps a channel (in blocking mode, no handle open) for the next upload.
+    func keepSpare(_ channel: SFTPSession)
+    /// Cuts `path` to `size` bytes on the next SSH session, before anything else (a striped upload that failed
+    /// with the session may have left ranges after a hole).
+    func cutWhenConnected(_ path: [UInt8], to size: UInt64)
+    var logger: Logger { get }
+}
+
+/// Writes one upload through several SFTP channels of one SSH session at once (sshd grants each channel its own
+/// 2 MiB window, so one channel uploads at most 2 MiB per round trip). The client's bytes are cut into segments
+/// of `segmentSize`; each segment goes to an idle stripe (`SFTPStripe`, its own handle on the same file), so
+/// stripes carry disjoint ranges. It starts with the upload's own channel and adds stripes once per round trip
+/// while they are window-limited, up to `maximum`. Window-limited: they acknowledged at least a third of what
+/// their windows allow per round trip (a stripe takes a new segment only once the last is acknowledged, so a
+/// window-limited stripe moves between one half and all of its window per round trip; a client, CPU or
+/// network that is the limit keeps it far below).
+///
+/// Non-blocking on the session socket, under the one-partial-packet rule: after a stripe's call blocked with a
+/// packet half sent, that stripe's same call comes next and nothing else sends. Memory: at most `segmentSize`
+/// unacknowledged bytes per stripe here, and as much again copied into libssh2's requests.
+final class SFTPStripedWriter {
+    /// Bytes one stripe takes at a time: 64 of libssh2's 30000-byte write requests, which with their headers fit
+    /// sshd's 2 MiB window with room for the three packets sshd may not have granted again yet, so a segment goes
+    /// out at once and is acknowledged in one round trip. (A whole 2 MiB segment overflows the window by one
+    /// request, which then waits a second round trip: measured, half the rate per stripe.)
+    static let segmentSize = 64 * 30000
+    /// A stripe gets no new segment before this many bytes are acknowledged by the server (see `segmentSize`).
+    static let stallSeconds = SFTPBridge.sshTimeout
+    /// The window OpenSSH's sshd grants every channel (`CHAN_SES_WINDOW_DEFAULT`); libssh2 does not report the
+    /// server's initial window of a channel it opened.
+    static let serverWindow = 2 << 20
+
+    let session: SSHSession
+    let path: [UInt8]
+    let maximum: Int
+    private let primary: SFTPStripe
+    private(set) var stripes: [SFTPStripe]
+    private(set) weak var spares: SFTPChannelSpares?
+    /// File offset of the next byte the client sends.
+    private var nextOffset: Int64
+    /// Segments handed out and not yet known to be acknowledged whole, in file order.
+    private var segments: [(start: Int64, end: Int64, stripe: SFTPStripe)] = []
+    /// Every byte below this offset is acknowledged.
+    private var prefixEnd: Int64
+    private let firstOffset: Int64
+    private var current: SFTPStripe?
+    /// The stripe whose packet is half sent: only its same call may come next.
+    private var holder: SFTPStripe?
+    private var finishing = false
+    private var roundTrip: Double?
+    private var intervalStart = Monotonic.now()
+    private var intervalAcknowledged = 0
+    private var lastProgress = Monotonic.now()
+    private var done = false
+    /// The server refused a new channel: no more growth for this upload.
+    private var growthRefused = false
+    /// The most stripes this upload used at once.
+    private(set) var peakStripes = 1
+    private let startedAt = Monotonic.now()
+
+    init(channel: SFTPSession, handle: SFTPHandle, path: [UInt8], offset: Int64, maximum: Int, spares: SFTPChannelSpares?) {
+        session = channel.session
+        self.path = path
+        self.maximum = max(1, maximum)
+        self.spares = spares
+        primary = SFTPStripe(primary: channel, handle: handle, path: path)
+        stripes = [primary]
+        nextOffset = offset
+        firstOffset = offset
+        prefixEnd = offset
+        session.setBlocking(false)
+    }
+
+    deinit { if !done { abandon() } }
+
+    /// Bytes from the upload's first offset that are all acknowledged (the rest may have holes).
+    var acknowledgedPrefix: Int64 { settledPrefix() - firstOffset }
+    /// True when bytes after `acknowledgedPrefix` may have reached the file.
+    var wroteBeyondPrefix: Bool {
+        _ = settledPrefix()
+        return segments.count > 1
+    }
+
+    // MARK: Data
+
+    /// Hands the bytes to stripes, waiting (on the session socket) only while every stripe is busy.
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var rest = bytes
+        while rest.count > 0 {
+            let stripe = try stripeWithRoom()
+            let count = min(rest.count, SFTPStripedWriter.segmentSize - stripe.unacknowledged)
+            stripe.append(UnsafeRawBufferPointer(rebasing: rest[..<count]))
+            nextOffset += Int64(count)
+            segments[segments.count - 1].end = nextOffset
+            rest = UnsafeRawBufferPointer(rebasing: rest[count...])
+        }
+        _ = try pass()
+    }
+
+    /// Waits until every byte is acknowledged and the extra stripes' handles are closed (their errors reported),
+    /// then puts the session back in blocking mode. The upload's own handle stays open.
+    func finish() throws {
+        finishing = true
+        while holder != nil || stripes.contains(where: { $0.unacknowledged > 0 || ($0 !== primary && $0.state != .closed) }) {
+            try advance()
+        }
+        done = true
+        session.setBlocking(true)
+        for stripe in stripes where stripe !== primary { if let channel = stripe.sftp { spares?.keepSpare(channel) } }
+        if peakStripes > 1 {
+            let seconds = Monotonic.now() - startedAt
+            spares?.logger.info("upload of \(String(decoding: path, as: UTF8.self)): \(nextOffset - firstOffset) bytes over \(peakStripes) SFTP streams in \(String(format: "%.2f", seconds)) s (round trip \(String(format: "%.0f", (roundTrip ?? 0) * 1000)) ms)")
+        }
+    }
+
+    /// After a failure (or a client that went away): completes a half-sent packet if the connection still works,
+    /// shuts down every channel with requests in flight (libssh2 cannot take them back), keeps the clean ones,
+    /// and puts the session back in blocking mode. The upload's own channel is marked out of step when it had
+    /// bytes in flight (`SFTPUpload.discard` then opens a fresh one).
+    func abandon(failed: SFTPStripe? = nil, connectionLost: Bool = false) {
+        guard !done else { return }
+        done = true
+        var lost = connectionLost
+        if let holder, holder !== failed, !lost {
+            let deadline = Monotonic.now() + SFTPSession.lostTimeout
+            while true {
+                guard let outcome = try? holder.step(), Monotonic.now() < deadline else { lost = true; break }
+                guard case .blocked(outbound: true) = outcome else { break }
+                _ = try? PosixPoll.wait(session.socket, events: Int16(POLLOUT), milliseconds: 100)
+            }
+        }
+        self.holder = nil
+        if lost { primary.sftp?.markConnectionLost() }
+        for stripe in stripes {
+            let clean = !lost && stripe !== failed && stripe.unacknowledged == 0 && [.open, .closed].contains(stripe.state)
+            if stripe === primary {
+                if !clean { primary.sftp?.markDesynchronized() }
+                continue
+            }
+            if !clean { stripe.abandon() }
+        }
+        session.setBlocking(true)
+        for stripe in stripes where stripe !== primary {
+            guard let channel = stripe.sftp else { continue }
+            if channel.isDesynchronized || lost {
+                channel.shutDownDesynchronized()
+                continue
+            }
+            stripe.handle?.close()
+            spares?.keepSpare(channel)
+        }
+    }
+
+    // MARK: The loop
+
+    /// The stripe taking the client's next bytes: the current one until its segment is full, then an idle one
+    /// (given a new segment); while none is idle, the current one goes on past its segment's end (contiguous, no
+    /// seek) as long as it has fewer than `segmentSize` bytes unacknowledged. Waits when none has room.
+    private func stripeWithRoom() throws -> SFTPStripe {
+        while true {
+            if let current, current.state == .open, current.segmentBytes < SFTPStripedWriter.segmentSize,
+               current.unacknowledged < SFTPStripedWriter.segmentSize { return current }
+            if let idle = stripes.first(where: { $0.isIdle && $0 !== current }) ?? current.flatMap({ $0.isIdle ? $0 : nil }) {
+                idle.beginSegment(at: nextOffset)
+                segments.append((nextOffset, nextOffset, idle))
+                current = idle
+                return idle
+            }
+            if let current, current.state == .open, current.unacknowledged < SFTPStripedWriter.segmentSize { return current }
+            try advance()
+        }
+    }
+
+    /// One pass; when nothing moved, waits for the socket (or for data libssh2 already queued).
+    private func advance() throws {
+        let moved = try pass()
+        considerGrowing()
+        if moved { return }
+        if stripes.contains(where: { $0.sftp?.hasQueuedData == true }) { return }
+        let waitForOutbound = holder != nil || session.blockDirections.outbound
+        let events = Int16(POLLIN) | (waitForOutbound ? Int16(POLLOUT) : 0)
+        _ = try? PosixPoll.wait(session.socket, events: events, milliseconds: 1000)
+        if Monotonic.now() - lastProgress > SFTPStripedWriter.stallSeconds {
+            let failure = SFTPFailure.stalled("libssh2_sftp_write", path: path, seconds: SFTPStripedWriter.stallSeconds)
+            abandon(connectionLost: true)
+            throw failure
+        }
+    }
+
+    /// Gives every stripe one step (the holder of a half-sent packet first, alone until it completes).
+    private func pass() throws -> Bool {
+        var moved = false
+        if let holder {
+            let outcome = try step(holder)
+            if case .blocked(outbound: true) = outcome { return false }
+            self.holder = nil
+            if case .progress(let acknowledged) = outcome {
+                moved = true
+                intervalAcknowledged += acknowledged
+            }
+        }
+        for stripe in stripes {
+            let outcome = try step(stripe)
+            switch outcome {
+            case .progress(let acknowledged):
+                moved = true
+                intervalAcknowledged += acknowledged
+            case .blocked(outbound: true):
+                holder = stripe
+                if moved { lastProgress = Monotonic.now() }
+                return moved
+            case .blocked, .idle:
+                break
+            }
+        }
+        if moved { lastProgress = Monotonic.now() }
+        return moved
+    }
+
+    /// One stripe's step; a failure abandons the whole upload (see `abandon`) and is rethrown, except a new channel
+    /// the server refuses (sshd's MaxSessions, default 10 per connection): the upload goes on with the stripes it
+    /// has, and grows no more.
+    private func step(_ stripe: SFTPStripe) throws -> SFTPStripe.Outcome {
+        do {
+            return try stripe.step(closing: finishing && stripe !== primary)
+        } catch let failure as SFTPFailure where stripe.state == .startingChannel && !failure.isConnectionLost {
+            stripes.removeAll { $0 === stripe }
+            peakStripes = stripes.count  // the refused one was the newest; stripes never shrink otherwise
+            growthRefused = true
+            spares?.logger.info("the SSH server refused another SFTP channel (\(failure)); this upload goes on with \(stripes.count) streams (sshd's MaxSessions, default 10, bounds the channels of one SSH session)")
+            return .idle
+        } catch let failure as SFTPFailure {
+            abandon(failed: stripe, connectionLost: failure.isConnectionLost)
+            throw failure
+        }
+    }
+
+    /// Once per round trip: more stripes when the stripes moved at least a third of what their windows allow.
+    private func considerGrowing() {
+        for stripe in stripes { if let sample = stripe.roundTripSample { roundTrip = min(roundTrip ?? sample, sample) } }
+        guard let roundTrip, !finishing else { return }
+        let now = Monotonic.now()
+        let elapsed = now - intervalStart
+        guard elapsed >= roundTrip else { return }
+        defer { intervalStart = now; intervalAcknowledged = 0 }
+        let writing = stripes.filter { $0.state == .open }.count
+        guard stripes.count < maximum, !growthRefused else { return }
+        let allowed = Double(writing * SFTPStripedWriter.serverWindow) * elapsed / roundTrip
+        guard Double(intervalAcknowledged) * 3 >= allowed else { return }
+        // Kept channels join at once, as many as are writing (the stripes double per round trip); a new channel
+        // only when none is starting (libssh2 starts one SFTP channel at a time per session).
+        var added = 0
+        while added < writing, stripes.count < maximum, let spare = spares?.takeSpare(on: session) {
+            stripes.append(SFTPStripe(channel: spare, path: path))
+            added += 1
+        }
+        if added == 0, stripes.count < maximum, !stripes.contains(where: { $0.state == .startingChannel }) {
+            stripes.append(SFTPStripe(startingOn: session, path: path))
+            added = 1
+        }
+        guard added > 0 else { return }
+        peakStripes = max(peakStripes, stripes.count)
+        spares?.logger.info("upload of \(String(decoding: path, as: UTF8.self)): SFTP stream \(stripes.count) added (\(intervalAcknowledged) bytes acknowledged in \(String(format: "%.0f", elapsed * 1000)) ms, round trip \(String(format: "%.0f", roundTrip * 1000)) ms)")
+    }
+
+    /// The end of the acknowledged prefix, dropping segments acknowledged whole.
+    private func settledPrefix() -> Int64 {
+        while let first = segments.first {
+            let stripe = first.stripe
+            let stillOnIt = segments.dropFirst().allSatisfy { $0.stripe !== stripe }
+            let acknowledgedTo = stillOnIt ? stripe.offset : first.end
+            if acknowledgedTo >= first.end, segments.count > 1 {
+                prefixEnd = first.end
+                segments.removeFirst()
+                continue
+            }
+            prefixEnd = max(prefixEnd, min(acknowledgedTo, first.end))
+            break
+        }
+        return prefixEnd
+    }
+}
