@@ -125,10 +125,11 @@ final class ForwardingLoop: LaneHost {
             let now = Date()
             let busy = progress || lanes.contains { $0.holdsInput }
             busyPasses = busy ? busyPasses + 1 : 0
-            buildPollSet(listeners: !busy || busyPasses % Self.listenerPollInterval == 0)
+            pollSet.rebuild(wakeFD: wakeUp.readFD, lanes: lanes, listeners: listeners,
+                            includeListeners: !busy || busyPasses % Self.listenerPollInterval == 0, forwards: forwards)
             let timeout: Int32 = busy ? 0 : nextTimeout(now: now)
             let ready: Int
-            do { ready = try PosixPoll.poll(&fds, milliseconds: timeout) } catch {
+            do { ready = try pollSet.poll(milliseconds: timeout) } catch {
                 throw TunnelError.internalFailure(error.description)
             }
             progress = try handle(ready: ready)
@@ -137,37 +138,14 @@ final class ForwardingLoop: LaneHost {
 
     // MARK: Pre-poll: what does everyone want?
 
-    private enum Slot { case wake, lane(SessionLane), listener(LocalListener), forward(Forward) }
-    private var slots: [Slot] = []
     /// The poll set, rebuilt each pass in place (no allocation per pass).
-    private var fds: [pollfd] = []
+    private var pollSet = PollSet()
 
     /// While the loop is busy (passes that do not wait), listening sockets are polled on every this many passes
     /// only: fixed mode listens on every port of `PassivePorts`, and polling dozens of idle listeners on each of
     /// the passes a transfer takes (about 4 500 per GiB on loopback) was 3 % of its CPU. A connection waits at most
     /// this many busy passes (well under a millisecond) to be accepted.
     static let listenerPollInterval = 16
-
-    private func buildPollSet(listeners includeListeners: Bool) {
-        fds.removeAll(keepingCapacity: true)
-        slots.removeAll(keepingCapacity: true)
-        fds.append(pollfd(fd: wakeUp.readFD, events: Int16(POLLIN), revents: 0)); slots.append(.wake)
-        for lane in lanes {
-            fds.append(pollfd(fd: lane.socket, events: PosixPoll.readHangUp | lane.pollEvents, revents: 0))
-            slots.append(.lane(lane))
-        }
-        for listener in listeners where includeListeners && listener.isListening {
-            fds.append(pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)); slots.append(.listener(listener))
-        }
-        for forward in forwards where !forward.isDone && !forward.localClosed {
-            var events: Int16 = 0
-            if case .connectingLocally = forward.state { events |= Int16(POLLOUT) }
-            if forward.wantsLocalRead { events |= Int16(POLLIN) }
-            if forward.wantsLocalWrite { events |= Int16(POLLOUT) }
-            // A socket nobody wants to touch is left out (fd -1): a pending hang-up must not wake poll() in a loop.
-            fds.append(pollfd(fd: events == 0 ? -1 : forward.fd, events: events, revents: 0)); slots.append(.forward(forward))
-        }
-    }
 
     /// Milliseconds until something is due: a keepalive, a listener's expiry, a stall check, a connect deadline,
     /// a reconnect attempt.
@@ -195,19 +173,19 @@ final class ForwardingLoop: LaneHost {
         var progress = false
         var hungUp: [SessionLane] = []
         if ready > 0 {
-            for (index, fd) in fds.enumerated() where fd.revents != 0 {
-                switch slots[index] {
+            try pollSet.forEachReady { event in
+                switch event {
                 case .wake:
                     wakeUp.drain()
                     progress = adoptQueued() || progress
                     progress = deliverReports() || progress
                     progress = try sessions.adoptOpenedLane() || progress
-                case .lane(let lane):
-                    if fd.revents & (PosixPoll.readHangUp | Int16(POLLHUP | POLLERR)) != 0 { hungUp.append(lane) }
-                case .listener(let listener):
+                case .laneHungUp(let lane):
+                    hungUp.append(lane)
+                case .listenerReady(let listener):
                     progress = acceptAll(on: listener) || progress
-                case .forward(let forward):
-                    progress = localIO(forward, revents: fd.revents) || progress
+                case .forwardReady(let forward, let revents):
+                    progress = localIO(forward, revents: revents) || progress
                 }
             }
         }
