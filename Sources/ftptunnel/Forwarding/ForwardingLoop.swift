@@ -72,8 +72,6 @@ final class ForwardingLoop: LaneHost {
     static let controlReadChunk = 4 << 10
     static let stallThreshold: TimeInterval = 1.5
     static let openDeadline: TimeInterval = 15
-    /// Longest wait for a non-blocking connect to a client's active-mode port on loopback.
-    static let activeConnectTimeout: TimeInterval = 3
 
     let logger: Logger
     let configuration: Configuration
@@ -81,7 +79,7 @@ final class ForwardingLoop: LaneHost {
     var listeners: [LocalListener]
     var forwards: [Forward] = []
     /// The SSH sessions and their comings and goings (head-of-line avoidance, reconnects).
-    private var sessions: SessionSupervisor!
+    private(set) var sessions: SessionSupervisor!
     let wakeUp: WakeUpPipe
     private let shouldStop: () -> Bool
     var nextID = 1
@@ -90,7 +88,7 @@ final class ForwardingLoop: LaneHost {
     /// go through the dispatcher to the least-loaded session; ones dispatched here arrive in `member`'s inbox.
     var pool: (member: PoolMember, dispatcher: ConnectionDispatcher)?
     /// Forwards counted in `pool.member`'s load.
-    private var pooledForwards = Set<Int>()
+    var pooledForwards = Set<Int>()
     /// Active-mode completions of connections dispatched to another pool session, by token.
     private var awaitedReports: [Int: (ChannelOpenOutcome) -> Void] = [:]
     private var nextReportToken = 1
@@ -98,8 +96,10 @@ final class ForwardingLoop: LaneHost {
     let dataListeners: DataListenerRegistry
     /// Early data channels waiting for their listener's client (at most one per control connection).
     var earlyChannels = EarlyChannelTable()
-    /// `maximumConnections` reached: logged once until a connection is accepted again.
-    private var refusingConnections = false
+    /// Admission of local connections and of the ones the pool dispatched here.
+    private var acceptor: Acceptor!
+    /// Active mode's connects to the client's own port.
+    private(set) var activeConnector: ActiveConnector!
 
     init(session: SSHSession, listeners: [LocalListener], configuration: Configuration, wakeUp: WakeUpPipe,
          logger: Logger, shouldStop: @escaping () -> Bool) {
@@ -110,6 +110,8 @@ final class ForwardingLoop: LaneHost {
         self.shouldStop = shouldStop
         dataListeners = DataListenerRegistry(unusedListenerTimeout: configuration.unusedListenerTimeout)
         sessions = SessionSupervisor(first: session, host: self, configuration: configuration, wakeUp: wakeUp, logger: logger)
+        acceptor = Acceptor(loop: self)
+        activeConnector = ActiveConnector(loop: self)
     }
 
     private var lanes: [SessionLane] { sessions.lanes }
@@ -177,20 +179,20 @@ final class ForwardingLoop: LaneHost {
                 switch event {
                 case .wake:
                     wakeUp.drain()
-                    progress = adoptQueued() || progress
+                    progress = acceptor.adoptQueued() || progress
                     progress = deliverReports() || progress
                     progress = try sessions.adoptOpenedLane() || progress
                 case .laneHungUp(let lane):
                     hungUp.append(lane)
                 case .listenerReady(let listener):
-                    progress = acceptAll(on: listener) || progress
+                    progress = acceptor.acceptAll(on: listener) || progress
                 case .forwardReady(let forward, let revents):
                     progress = localIO(forward, revents: revents) || progress
                 }
             }
         }
         let now = Date()
-        progress = finishOverdueConnects(now: now) || progress
+        progress = activeConnector.failOverdue(now: now) || progress
         for lane in lanes {
             let received = lane.session.bytesReceived
             do {
@@ -264,92 +266,10 @@ final class ForwardingLoop: LaneHost {
 
     // MARK: Local side
 
-    private func acceptAll(on listener: LocalListener) -> Bool {
-        var accepted = false
-        while let client = listener.accept() {
-            accepted = true
-            if forwards.count >= configuration.maximumConnections {
-                PosixDescriptor.close(client.fd)
-                if !refusingConnections {
-                    logger.warning("\(forwards.count) connections are open, the most this tunnel carries at once; closing new ones until some finish")
-                }
-                refusingConnections = true
-                continue
-            }
-            refusingConnections = false
-            if listener.oneShot, let early = earlyChannels.take(for: listener) {
-                if early.awaitingLocal, !early.localClosed, !early.broken, !early.isDone, early.state != .closing {
-                    early.adoptLocal(fd: client.fd, peer: client.peer, peerPort: client.peerPort)
-                    early.meter = listener.meter
-                    logger.info("connection accepted onto its early channel", metadata: meta(early))
-                    dataListeners.forget(listener)
-                    listeners.removeAll { $0 === listener }
-                    break
-                }
-                abandonEarlyChannel(early)  // it failed or ended: the connection gets a channel of its own
-            }
-            if let pool {
-                // Control and data connections alike go to the least-loaded session: losing one session then
-                // fails only what it carried (issue 17, point 7).
-                var adopted = AdoptedConnection(fd: client.fd, peer: client.peer, peerPort: client.peerPort,
-                                                localPort: listener.port, target: listener.target)
-                adopted.meter = listener.meter
-                if listener.isControl { adopted.controlArrivedOn = PosixSocket.localAddress(client.fd) ?? listener.local }
-                pool.dispatcher.dispatch(adopted)
-                logger.debug("\(listener.isControl ? "control" : "data") connection handed to the session pool", metadata: ["port": "\(listener.port)", "peer": "\(client.peer):\(client.peerPort)"])
-            } else {
-                let filter = listener.isControl
-                    ? configuration.controlFilter?(self, PosixSocket.localAddress(client.fd) ?? listener.local) : nil
-                let forward = Forward(id: nextID, fd: client.fd, peer: client.peer, peerPort: client.peerPort,
-                                      localPort: listener.port, target: listener.target, filter: filter,
-                                      bufferSize: listener.isControl ? Self.controlBufferSize : configuration.bufferSize)
-                forward.filter?.attach(to: forward)
-                forward.meter = listener.meter
-                configuration.activity?.connectionOpened(control: listener.isControl)
-                nextID += 1
-                forwards.append(forward)
-                sessions.assign(forward)
-                logger.log(level: configuration.connectionLogLevel,
-                           "connection accepted on port \(listener.port) from \(client.peer):\(client.peerPort)", metadata: meta(forward))
-            }
-            if listener.oneShot {
-                dataListeners.forget(listener)
-                listeners.removeAll { $0 === listener }
-                break
-            }
-        }
-        return accepted
-    }
-
-    /// Opens channels for the data connections the dispatcher queued for this loop.
-    private func adoptQueued() -> Bool {
-        guard let pool else { return false }
-        let connections = pool.member.takeQueued()
-        for connection in connections {
-            let filter = connection.controlArrivedOn.flatMap { configuration.controlFilter?(self, $0) }
-            let isControl = connection.controlArrivedOn != nil
-            let forward = Forward(id: nextID, fd: connection.fd, peer: connection.peer, peerPort: connection.peerPort,
-                                  localPort: connection.localPort, target: connection.target, filter: filter,
-                                  bufferSize: isControl ? Self.controlBufferSize : configuration.bufferSize)
-            forward.filter?.attach(to: forward)
-            nextID += 1
-            forwards.append(forward)
-            pooledForwards.insert(forward.id)
-            forward.onChannelOpen = connection.report.map { report in { report($0) } }
-            forward.meter = connection.meter
-            configuration.activity?.connectionOpened(control: isControl)
-            sessions.assign(forward)
-            logger.log(level: isControl ? configuration.connectionLogLevel : .info,
-                       "connection accepted\(isControl ? " on port \(connection.localPort) from \(connection.peer):\(connection.peerPort)" : "")",
-                       metadata: meta(forward))
-        }
-        return !connections.isEmpty
-    }
-
     /// Local socket reads and writes (no libssh2 calls); finishes active-mode connects.
     private func localIO(_ forward: Forward, revents: Int16) -> Bool {
         if case .connectingLocally(let address, _) = forward.state {
-            finishLocalConnect(forward, address: address)
+            activeConnector.finishConnect(forward, address: address)
             return true
         }
         var progress = false
@@ -420,89 +340,11 @@ final class ForwardingLoop: LaneHost {
         return true
     }
 
-    // MARK: Active mode (connects to the client's port, finished on POLLOUT like OpenSSH's SSH_CHANNEL_CONNECTING)
-
-    /// Starts the connect to an active-mode client's loopback port once `targetGuard` agrees it is the client's own;
-    /// its channel is opened once it is connected and the connection's peer passed the guard too.
-    func startActiveConnection(client: SocketAddress, target: ForwardTarget, targetGuard: ActiveTargetGuard,
-                               meter: TransferMeter?, completion: @escaping (ActiveConnectOutcome) -> Void) {
-        if let refusal = targetGuard.check(target: client) {
-            // Nothing listening is a failed connect (425), as it always was; someone else's socket is refused (501).
-            completion(refusal.nothingListens
-                ? .failed("\(DataConnectionError.clientUnreachable(address: "\(client)", reason: "nothing listens there"))")
-                : .refused("\(refusal)"))
-            return
-        }
-        let started: (fd: Int32, address: SocketAddress, connected: Bool)
-        do {
-            started = try LoopbackConnector.start(host: client.host, port: client.port)
-        } catch {
-            completion(.failed("\(error)"))
-            return
-        }
-        let forward = Forward(id: nextID, fd: started.fd, peer: client.host, peerPort: client.port, localPort: client.port,
-                              target: target, filter: nil, bufferSize: configuration.bufferSize)
-        forward.onChannelOpen = { outcome in
-            switch outcome {
-            case .opened: completion(.connected)
-            case .failed(let reason): completion(.failed(reason))
-            }
-        }
-        forward.activeCheck = (targetGuard, { completion(.refused($0)) })
-        forward.meter = meter
-        configuration.activity?.connectionOpened(control: false)
-        nextID += 1
-        forwards.append(forward)
-        logger.info("active-mode data connection to \(client)", metadata: meta(forward))
-        if started.connected {
-            connectedLocally(forward)
-        } else {
-            forward.handle(.connectStarted(started.address, deadline: Date().addingTimeInterval(Self.activeConnectTimeout)))
-        }
-    }
-
-    private func finishLocalConnect(_ forward: Forward, address: SocketAddress) {
-        if let failure = LoopbackConnector.finish(fd: forward.fd, address: address) {
-            failConnect(forward, reason: "\(failure)")
-        } else {
-            connectedLocally(forward)
-        }
-    }
-
-    /// The connect finished: before its channel opens (before a byte moves), the socket it reached must pass the
-    /// guard, checked from the connection's own 4-tuple. A refused one is closed unused.
-    private func connectedLocally(_ forward: Forward) {
-        let check = forward.activeCheck
-        forward.activeCheck = nil
-        if let check, let refusal = check.targetGuard.check(connected: forward.fd) {
-            forward.onChannelOpen = nil
-            if forward.handle(.end) == .finish { finish(forward) }
-            check.refused("\(refusal)")
-            return
-        }
-        assignToLaneOrPool(forward)
-    }
-
-    private func finishOverdueConnects(now: Date) -> Bool {
-        var progress = false
-        for forward in forwards {
-            guard case .connectingLocally(let address, let deadline) = forward.state, now >= deadline else { continue }
-            failConnect(forward, reason: "\(DataConnectionError.clientUnreachable(address: "\(address)", reason: "no answer within \(Int(Self.activeConnectTimeout)) s"))")
-            progress = true
-        }
-        return progress
-    }
-
-    private func failConnect(_ forward: Forward, reason: String) {
-        let report = forward.onChannelOpen
-        forward.onChannelOpen = nil
-        if forward.handle(.end) == .finish { finish(forward) }
-        report?(.failed(reason))
-    }
+    // MARK: Pool tokens
 
     /// Active-mode data connections are spread over the pool like passive ones. The channel-open report comes back
     /// through this loop's pool member, so the filter is always called on its own thread.
-    private func assignToLaneOrPool(_ forward: Forward) {
+    func assignToLaneOrPool(_ forward: Forward) {
         guard let pool else {
             forward.handle(.queued)
             sessions.assign(forward)
@@ -609,7 +451,7 @@ final class ForwardingLoop: LaneHost {
     }
 
     /// Closes an early channel no client took (its listener closed, or it failed before one arrived).
-    private func abandonEarlyChannel(_ forward: Forward) {
+    func abandonEarlyChannel(_ forward: Forward) {
         guard forward.awaitingLocal else { return }
         // An open channel is closed by its lane (one in flight once libssh2 is done).
         if forward.handle(.abort) == .finish { finish(forward) }
