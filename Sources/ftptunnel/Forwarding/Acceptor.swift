@@ -86,7 +86,7 @@ final class Acceptor {
             forward.filter?.attach(to: forward)
             loop.nextID += 1
             loop.forwards.append(forward)
-            loop.pooledForwards.insert(forward.id)
+            pool.count(forward)
             forward.onChannelOpen = connection.report.map { report in { report($0) } }
             forward.meter = connection.meter
             configuration.activity?.connectionOpened(control: isControl)

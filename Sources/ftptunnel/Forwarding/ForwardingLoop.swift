@@ -86,12 +86,7 @@ final class ForwardingLoop: LaneHost {
     private var scratch = [UInt8](repeating: 0, count: ForwardingLoop.controlReadChunk)
     /// Set before `run` when this loop is one session of a pool (`Sessions N`): data connections accepted here
     /// go through the dispatcher to the least-loaded session; ones dispatched here arrive in `member`'s inbox.
-    var pool: (member: PoolMember, dispatcher: ConnectionDispatcher)?
-    /// Forwards counted in `pool.member`'s load.
-    var pooledForwards = Set<Int>()
-    /// Active-mode completions of connections dispatched to another pool session, by token.
-    private var awaitedReports: [Int: (ChannelOpenOutcome) -> Void] = [:]
-    private var nextReportToken = 1
+    var pool: PoolLink?
     /// Rewrite mode's one-shot data listeners that have not accepted yet.
     let dataListeners: DataListenerRegistry
     /// Early data channels waiting for their listener's client (at most one per control connection).
@@ -180,7 +175,7 @@ final class ForwardingLoop: LaneHost {
                 case .wake:
                     wakeUp.drain()
                     progress = acceptor.adoptQueued() || progress
-                    progress = deliverReports() || progress
+                    progress = (pool?.deliverReports() ?? false) || progress
                     progress = try sessions.adoptOpenedLane() || progress
                 case .laneHungUp(let lane):
                     hungUp.append(lane)
@@ -340,41 +335,20 @@ final class ForwardingLoop: LaneHost {
         return true
     }
 
-    // MARK: Pool tokens
+    // MARK: Placing active-mode connections
 
-    /// Active-mode data connections are spread over the pool like passive ones. The channel-open report comes back
-    /// through this loop's pool member, so the filter is always called on its own thread.
+    /// Active-mode data connections are spread over the pool like passive ones (see `PoolLink.dispatch`).
     func assignToLaneOrPool(_ forward: Forward) {
         guard let pool else {
             forward.handle(.queued)
             sessions.assign(forward)
             return
         }
-        let token = nextReportToken
-        nextReportToken += 1
-        if let report = forward.onChannelOpen { awaitedReports[token] = report }
-        forward.onChannelOpen = nil
-        let member = pool.member
-        var connection = AdoptedConnection(fd: forward.fd, peer: forward.peer, peerPort: forward.peerPort,
-                                           localPort: forward.localPort, target: forward.target)
-        connection.meter = forward.meter
-        forward.meter = nil
-        configuration.activity?.connectionClosed(control: false)
-        connection.report = { outcome in member.postReport(token: token, outcome: outcome) }
-        // The socket now belongs to the receiving loop: this forward only leaves the list.
-        forward.handle(.released)
-        forwards.removeAll { $0 === forward }
-        if pool.dispatcher.dispatch(connection) == nil {
-            awaitedReports.removeValue(forKey: token)?(.failed("no SSH session is left to carry the data connection"))
+        pool.dispatch(forward, configuration: configuration) {
+            // The socket now belongs to the receiving loop: this forward only leaves the list.
+            forward.handle(.released)
+            forwards.removeAll { $0 === forward }
         }
-    }
-
-    /// Runs the active-mode completions other pool sessions posted for this loop's filters.
-    private func deliverReports() -> Bool {
-        guard let pool else { return false }
-        let reports = pool.member.takeReports()
-        for report in reports { awaitedReports.removeValue(forKey: report.token)?(report.outcome) }
-        return !reports.isEmpty
     }
 
     // MARK: Ending connections
@@ -411,11 +385,7 @@ final class ForwardingLoop: LaneHost {
     }
 
     private func reapFinished() {
-        if !pooledForwards.isEmpty {
-            for forward in forwards where forward.localClosed && pooledForwards.remove(forward.id) != nil {
-                pool?.member.release()
-            }
-        }
+        pool?.releaseClosed(forwards)
         forwards.removeAll { $0.isDone }
     }
 
@@ -458,8 +428,7 @@ final class ForwardingLoop: LaneHost {
     }
 
     private func shutDown() {
-        pool?.member.close()
-        pooledForwards.removeAll()
+        pool?.close()
         for forward in forwards + sessions.shutDown() where !forward.localClosed {
             forward.handle(.released)
             forward.closeLocal()
