@@ -50,6 +50,6 @@ extension ForwardingLoop: ForwardingControl {
 
     func connectActive(client: SocketAddress, target: ForwardTarget, targetGuard: ActiveTargetGuard,
                        meter: TransferMeter?, completion: @escaping (ActiveConnectOutcome) -> Void) {
-        startActiveConnection(client: client, target: target, targetGuard: targetGuard, meter: meter, completion: completion)
+        activeConnector.start(client: client, target: target, targetGuard: targetGuard, meter: meter, completion: completion)
     }
 }

@@ -72,8 +72,6 @@ final class ForwardingLoop: LaneHost {
     static let controlReadChunk = 4 << 10
     static let stallThreshold: TimeInterval = 1.5
     static let openDeadline: TimeInterval = 15
-    /// Longest wait for a non-blocking connect to a client's active-mode port on loopback.
-    static let activeConnectTimeout: TimeInterval = 3
 
     let logger: Logger
     let configuration: Configuration
@@ -81,25 +79,22 @@ final class ForwardingLoop: LaneHost {
     var listeners: [LocalListener]
     var forwards: [Forward] = []
     /// The SSH sessions and their comings and goings (head-of-line avoidance, reconnects).
-    private var sessions: SessionSupervisor!
+    private(set) var sessions: SessionSupervisor!
     let wakeUp: WakeUpPipe
     private let shouldStop: () -> Bool
     var nextID = 1
     private var scratch = [UInt8](repeating: 0, count: ForwardingLoop.controlReadChunk)
     /// Set before `run` when this loop is one session of a pool (`Sessions N`): data connections accepted here
     /// go through the dispatcher to the least-loaded session; ones dispatched here arrive in `member`'s inbox.
-    var pool: (member: PoolMember, dispatcher: ConnectionDispatcher)?
-    /// Forwards counted in `pool.member`'s load.
-    private var pooledForwards = Set<Int>()
-    /// Active-mode completions of connections dispatched to another pool session, by token.
-    private var awaitedReports: [Int: (ChannelOpenOutcome) -> Void] = [:]
-    private var nextReportToken = 1
+    var pool: PoolLink?
     /// Rewrite mode's one-shot data listeners that have not accepted yet.
     let dataListeners: DataListenerRegistry
     /// Early data channels waiting for their listener's client (at most one per control connection).
     var earlyChannels = EarlyChannelTable()
-    /// `maximumConnections` reached: logged once until a connection is accepted again.
-    private var refusingConnections = false
+    /// Admission of local connections and of the ones the pool dispatched here.
+    private var acceptor: Acceptor!
+    /// Active mode's connects to the client's own port.
+    private(set) var activeConnector: ActiveConnector!
 
     init(session: SSHSession, listeners: [LocalListener], configuration: Configuration, wakeUp: WakeUpPipe,
          logger: Logger, shouldStop: @escaping () -> Bool) {
@@ -110,6 +105,8 @@ final class ForwardingLoop: LaneHost {
         self.shouldStop = shouldStop
         dataListeners = DataListenerRegistry(unusedListenerTimeout: configuration.unusedListenerTimeout)
         sessions = SessionSupervisor(first: session, host: self, configuration: configuration, wakeUp: wakeUp, logger: logger)
+        acceptor = Acceptor(loop: self)
+        activeConnector = ActiveConnector(loop: self)
     }
 
     private var lanes: [SessionLane] { sessions.lanes }
@@ -125,10 +122,11 @@ final class ForwardingLoop: LaneHost {
             let now = Date()
             let busy = progress || lanes.contains { $0.holdsInput }
             busyPasses = busy ? busyPasses + 1 : 0
-            buildPollSet(listeners: !busy || busyPasses % Self.listenerPollInterval == 0)
+            pollSet.rebuild(wakeFD: wakeUp.readFD, lanes: lanes, listeners: listeners,
+                            includeListeners: !busy || busyPasses % Self.listenerPollInterval == 0, forwards: forwards)
             let timeout: Int32 = busy ? 0 : nextTimeout(now: now)
             let ready: Int
-            do { ready = try PosixPoll.poll(&fds, milliseconds: timeout) } catch {
+            do { ready = try pollSet.poll(milliseconds: timeout) } catch {
                 throw TunnelError.internalFailure(error.description)
             }
             progress = try handle(ready: ready)
@@ -137,37 +135,14 @@ final class ForwardingLoop: LaneHost {
 
     // MARK: Pre-poll: what does everyone want?
 
-    private enum Slot { case wake, lane(SessionLane), listener(LocalListener), forward(Forward) }
-    private var slots: [Slot] = []
     /// The poll set, rebuilt each pass in place (no allocation per pass).
-    private var fds: [pollfd] = []
+    private var pollSet = PollSet()
 
     /// While the loop is busy (passes that do not wait), listening sockets are polled on every this many passes
     /// only: fixed mode listens on every port of `PassivePorts`, and polling dozens of idle listeners on each of
     /// the passes a transfer takes (about 4 500 per GiB on loopback) was 3 % of its CPU. A connection waits at most
     /// this many busy passes (well under a millisecond) to be accepted.
     static let listenerPollInterval = 16
-
-    private func buildPollSet(listeners includeListeners: Bool) {
-        fds.removeAll(keepingCapacity: true)
-        slots.removeAll(keepingCapacity: true)
-        fds.append(pollfd(fd: wakeUp.readFD, events: Int16(POLLIN), revents: 0)); slots.append(.wake)
-        for lane in lanes {
-            fds.append(pollfd(fd: lane.socket, events: PosixPoll.readHangUp | lane.pollEvents, revents: 0))
-            slots.append(.lane(lane))
-        }
-        for listener in listeners where includeListeners && listener.isListening {
-            fds.append(pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)); slots.append(.listener(listener))
-        }
-        for forward in forwards where !forward.isDone && !forward.localClosed {
-            var events: Int16 = 0
-            if case .connectingLocally = forward.state { events |= Int16(POLLOUT) }
-            if forward.wantsLocalRead { events |= Int16(POLLIN) }
-            if forward.wantsLocalWrite { events |= Int16(POLLOUT) }
-            // A socket nobody wants to touch is left out (fd -1): a pending hang-up must not wake poll() in a loop.
-            fds.append(pollfd(fd: events == 0 ? -1 : forward.fd, events: events, revents: 0)); slots.append(.forward(forward))
-        }
-    }
 
     /// Milliseconds until something is due: a keepalive, a listener's expiry, a stall check, a connect deadline,
     /// a reconnect attempt.
@@ -195,24 +170,24 @@ final class ForwardingLoop: LaneHost {
         var progress = false
         var hungUp: [SessionLane] = []
         if ready > 0 {
-            for (index, fd) in fds.enumerated() where fd.revents != 0 {
-                switch slots[index] {
+            try pollSet.forEachReady { event in
+                switch event {
                 case .wake:
                     wakeUp.drain()
-                    progress = adoptQueued() || progress
-                    progress = deliverReports() || progress
+                    progress = acceptor.adoptQueued() || progress
+                    progress = (pool?.deliverReports() ?? false) || progress
                     progress = try sessions.adoptOpenedLane() || progress
-                case .lane(let lane):
-                    if fd.revents & (PosixPoll.readHangUp | Int16(POLLHUP | POLLERR)) != 0 { hungUp.append(lane) }
-                case .listener(let listener):
-                    progress = acceptAll(on: listener) || progress
-                case .forward(let forward):
-                    progress = localIO(forward, revents: fd.revents) || progress
+                case .laneHungUp(let lane):
+                    hungUp.append(lane)
+                case .listenerReady(let listener):
+                    progress = acceptor.acceptAll(on: listener) || progress
+                case .forwardReady(let forward, let revents):
+                    progress = localIO(forward, revents: revents) || progress
                 }
             }
         }
         let now = Date()
-        progress = finishOverdueConnects(now: now) || progress
+        progress = activeConnector.failOverdue(now: now) || progress
         for lane in lanes {
             let received = lane.session.bytesReceived
             do {
@@ -286,92 +261,10 @@ final class ForwardingLoop: LaneHost {
 
     // MARK: Local side
 
-    private func acceptAll(on listener: LocalListener) -> Bool {
-        var accepted = false
-        while let client = listener.accept() {
-            accepted = true
-            if forwards.count >= configuration.maximumConnections {
-                PosixDescriptor.close(client.fd)
-                if !refusingConnections {
-                    logger.warning("\(forwards.count) connections are open, the most this tunnel carries at once; closing new ones until some finish")
-                }
-                refusingConnections = true
-                continue
-            }
-            refusingConnections = false
-            if listener.oneShot, let early = earlyChannels.take(for: listener) {
-                if early.awaitingLocal, !early.localClosed, !early.broken, !early.isDone, early.state != .closing {
-                    early.adoptLocal(fd: client.fd, peer: client.peer, peerPort: client.peerPort)
-                    early.meter = listener.meter
-                    logger.info("connection accepted onto its early channel", metadata: meta(early))
-                    dataListeners.forget(listener)
-                    listeners.removeAll { $0 === listener }
-                    break
-                }
-                abandonEarlyChannel(early)  // it failed or ended: the connection gets a channel of its own
-            }
-            if let pool {
-                // Control and data connections alike go to the least-loaded session: losing one session then
-                // fails only what it carried (issue 17, point 7).
-                var adopted = AdoptedConnection(fd: client.fd, peer: client.peer, peerPort: client.peerPort,
-                                                localPort: listener.port, target: listener.target)
-                adopted.meter = listener.meter
-                if listener.isControl { adopted.controlArrivedOn = PosixSocket.localAddress(client.fd) ?? listener.local }
-                pool.dispatcher.dispatch(adopted)
-                logger.debug("\(listener.isControl ? "control" : "data") connection handed to the session pool", metadata: ["port": "\(listener.port)", "peer": "\(client.peer):\(client.peerPort)"])
-            } else {
-                let filter = listener.isControl
-                    ? configuration.controlFilter?(self, PosixSocket.localAddress(client.fd) ?? listener.local) : nil
-                let forward = Forward(id: nextID, fd: client.fd, peer: client.peer, peerPort: client.peerPort,
-                                      localPort: listener.port, target: listener.target, filter: filter,
-                                      bufferSize: listener.isControl ? Self.controlBufferSize : configuration.bufferSize)
-                forward.filter?.attach(to: forward)
-                forward.meter = listener.meter
-                configuration.activity?.connectionOpened(control: listener.isControl)
-                nextID += 1
-                forwards.append(forward)
-                sessions.assign(forward)
-                logger.log(level: configuration.connectionLogLevel,
-                           "connection accepted on port \(listener.port) from \(client.peer):\(client.peerPort)", metadata: meta(forward))
-            }
-            if listener.oneShot {
-                dataListeners.forget(listener)
-                listeners.removeAll { $0 === listener }
-                break
-            }
-        }
-        return accepted
-    }
-
-    /// Opens channels for the data connections the dispatcher queued for this loop.
-    private func adoptQueued() -> Bool {
-        guard let pool else { return false }
-        let connections = pool.member.takeQueued()
-        for connection in connections {
-            let filter = connection.controlArrivedOn.flatMap { configuration.controlFilter?(self, $0) }
-            let isControl = connection.controlArrivedOn != nil
-            let forward = Forward(id: nextID, fd: connection.fd, peer: connection.peer, peerPort: connection.peerPort,
-                                  localPort: connection.localPort, target: connection.target, filter: filter,
-                                  bufferSize: isControl ? Self.controlBufferSize : configuration.bufferSize)
-            forward.filter?.attach(to: forward)
-            nextID += 1
-            forwards.append(forward)
-            pooledForwards.insert(forward.id)
-            forward.onChannelOpen = connection.report.map { report in { report($0) } }
-            forward.meter = connection.meter
-            configuration.activity?.connectionOpened(control: isControl)
-            sessions.assign(forward)
-            logger.log(level: isControl ? configuration.connectionLogLevel : .info,
-                       "connection accepted\(isControl ? " on port \(connection.localPort) from \(connection.peer):\(connection.peerPort)" : "")",
-                       metadata: meta(forward))
-        }
-        return !connections.isEmpty
-    }
-
     /// Local socket reads and writes (no libssh2 calls); finishes active-mode connects.
     private func localIO(_ forward: Forward, revents: Int16) -> Bool {
         if case .connectingLocally(let address, _) = forward.state {
-            finishLocalConnect(forward, address: address)
+            activeConnector.finishConnect(forward, address: address)
             return true
         }
         var progress = false
@@ -442,119 +335,20 @@ final class ForwardingLoop: LaneHost {
         return true
     }
 
-    // MARK: Active mode (connects to the client's port, finished on POLLOUT like OpenSSH's SSH_CHANNEL_CONNECTING)
+    // MARK: Placing active-mode connections
 
-    /// Starts the connect to an active-mode client's loopback port once `targetGuard` agrees it is the client's own;
-    /// its channel is opened once it is connected and the connection's peer passed the guard too.
-    func startActiveConnection(client: SocketAddress, target: ForwardTarget, targetGuard: ActiveTargetGuard,
-                               meter: TransferMeter?, completion: @escaping (ActiveConnectOutcome) -> Void) {
-        if let refusal = targetGuard.check(target: client) {
-            // Nothing listening is a failed connect (425), as it always was; someone else's socket is refused (501).
-            completion(refusal.nothingListens
-                ? .failed("\(DataConnectionError.clientUnreachable(address: "\(client)", reason: "nothing listens there"))")
-                : .refused("\(refusal)"))
-            return
-        }
-        let started: (fd: Int32, address: SocketAddress, connected: Bool)
-        do {
-            started = try LoopbackConnector.start(host: client.host, port: client.port)
-        } catch {
-            completion(.failed("\(error)"))
-            return
-        }
-        let forward = Forward(id: nextID, fd: started.fd, peer: client.host, peerPort: client.port, localPort: client.port,
-                              target: target, filter: nil, bufferSize: configuration.bufferSize)
-        forward.onChannelOpen = { outcome in
-            switch outcome {
-            case .opened: completion(.connected)
-            case .failed(let reason): completion(.failed(reason))
-            }
-        }
-        forward.activeCheck = (targetGuard, { completion(.refused($0)) })
-        forward.meter = meter
-        configuration.activity?.connectionOpened(control: false)
-        nextID += 1
-        forwards.append(forward)
-        logger.info("active-mode data connection to \(client)", metadata: meta(forward))
-        if started.connected {
-            connectedLocally(forward)
-        } else {
-            forward.handle(.connectStarted(started.address, deadline: Date().addingTimeInterval(Self.activeConnectTimeout)))
-        }
-    }
-
-    private func finishLocalConnect(_ forward: Forward, address: SocketAddress) {
-        if let failure = LoopbackConnector.finish(fd: forward.fd, address: address) {
-            failConnect(forward, reason: "\(failure)")
-        } else {
-            connectedLocally(forward)
-        }
-    }
-
-    /// The connect finished: before its channel opens (before a byte moves), the socket it reached must pass the
-    /// guard, checked from the connection's own 4-tuple. A refused one is closed unused.
-    private func connectedLocally(_ forward: Forward) {
-        let check = forward.activeCheck
-        forward.activeCheck = nil
-        if let check, let refusal = check.targetGuard.check(connected: forward.fd) {
-            forward.onChannelOpen = nil
-            if forward.handle(.end) == .finish { finish(forward) }
-            check.refused("\(refusal)")
-            return
-        }
-        assignToLaneOrPool(forward)
-    }
-
-    private func finishOverdueConnects(now: Date) -> Bool {
-        var progress = false
-        for forward in forwards {
-            guard case .connectingLocally(let address, let deadline) = forward.state, now >= deadline else { continue }
-            failConnect(forward, reason: "\(DataConnectionError.clientUnreachable(address: "\(address)", reason: "no answer within \(Int(Self.activeConnectTimeout)) s"))")
-            progress = true
-        }
-        return progress
-    }
-
-    private func failConnect(_ forward: Forward, reason: String) {
-        let report = forward.onChannelOpen
-        forward.onChannelOpen = nil
-        if forward.handle(.end) == .finish { finish(forward) }
-        report?(.failed(reason))
-    }
-
-    /// Active-mode data connections are spread over the pool like passive ones. The channel-open report comes back
-    /// through this loop's pool member, so the filter is always called on its own thread.
-    private func assignToLaneOrPool(_ forward: Forward) {
+    /// Active-mode data connections are spread over the pool like passive ones (see `PoolLink.dispatch`).
+    func assignToLaneOrPool(_ forward: Forward) {
         guard let pool else {
             forward.handle(.queued)
             sessions.assign(forward)
             return
         }
-        let token = nextReportToken
-        nextReportToken += 1
-        if let report = forward.onChannelOpen { awaitedReports[token] = report }
-        forward.onChannelOpen = nil
-        let member = pool.member
-        var connection = AdoptedConnection(fd: forward.fd, peer: forward.peer, peerPort: forward.peerPort,
-                                           localPort: forward.localPort, target: forward.target)
-        connection.meter = forward.meter
-        forward.meter = nil
-        configuration.activity?.connectionClosed(control: false)
-        connection.report = { outcome in member.postReport(token: token, outcome: outcome) }
-        // The socket now belongs to the receiving loop: this forward only leaves the list.
-        forward.handle(.released)
-        forwards.removeAll { $0 === forward }
-        if pool.dispatcher.dispatch(connection) == nil {
-            awaitedReports.removeValue(forKey: token)?(.failed("no SSH session is left to carry the data connection"))
+        pool.dispatch(forward, configuration: configuration) {
+            // The socket now belongs to the receiving loop: this forward only leaves the list.
+            forward.handle(.released)
+            forwards.removeAll { $0 === forward }
         }
-    }
-
-    /// Runs the active-mode completions other pool sessions posted for this loop's filters.
-    private func deliverReports() -> Bool {
-        guard let pool else { return false }
-        let reports = pool.member.takeReports()
-        for report in reports { awaitedReports.removeValue(forKey: report.token)?(report.outcome) }
-        return !reports.isEmpty
     }
 
     // MARK: Ending connections
@@ -591,11 +385,7 @@ final class ForwardingLoop: LaneHost {
     }
 
     private func reapFinished() {
-        if !pooledForwards.isEmpty {
-            for forward in forwards where forward.localClosed && pooledForwards.remove(forward.id) != nil {
-                pool?.member.release()
-            }
-        }
+        pool?.releaseClosed(forwards)
         forwards.removeAll { $0.isDone }
     }
 
@@ -631,15 +421,14 @@ final class ForwardingLoop: LaneHost {
     }
 
     /// Closes an early channel no client took (its listener closed, or it failed before one arrived).
-    private func abandonEarlyChannel(_ forward: Forward) {
+    func abandonEarlyChannel(_ forward: Forward) {
         guard forward.awaitingLocal else { return }
         // An open channel is closed by its lane (one in flight once libssh2 is done).
         if forward.handle(.abort) == .finish { finish(forward) }
     }
 
     private func shutDown() {
-        pool?.member.close()
-        pooledForwards.removeAll()
+        pool?.close()
         for forward in forwards + sessions.shutDown() where !forward.localClosed {
             forward.handle(.released)
             forward.closeLocal()

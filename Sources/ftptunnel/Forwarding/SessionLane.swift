@@ -42,9 +42,8 @@ final class SessionLane {
     let session: any SessionIO
     private unowned let host: LaneHost
     private let logger: Logger
-    private let window: Int
-    /// `DataWindow auto`: the most one data channel is granted (nil: `window` is fixed).
-    private let windowMaximum: Int?
+    /// Data channels' receive windows: the one they open with, and `DataWindow auto`'s grants.
+    private var windowGrowth: LaneWindowGrowth
     private let packetSize: Int
 
     private var pending: PendingSend?
@@ -52,12 +51,12 @@ final class SessionLane {
     private(set) var opening: Forward?
     /// Forwards whose channels live here (open or closing), in arrival order.
     private(set) var forwards: [Forward] = []
-    /// ServerAliveInterval/ServerAliveCountMax (nil: off, or retired after its probe budget).
-    private var serverAlive: ServerAliveMonitor?
+    /// ServerAliveInterval/ServerAliveCountMax and the session's probe budget.
+    private var aliveCheck: LaneAliveCheck
     /// ServerAlive's budget is nearly spent: the supervisor replaces this session once nothing runs on it.
-    private(set) var wantsReplacement = false
+    var wantsReplacement: Bool { aliveCheck.wantsReplacement }
     /// ServerAlive probes sent on this session (each leaves a reply inside libssh2).
-    private(set) var probesSent = 0
+    var probesSent: Int { aliveCheck.probesSent }
     /// How often a sending call left a packet half sent (and was retried before any other send).
     private(set) var partialPacketRetries = 0
     /// Forwards whose channel's EOF a drain has already brought in (a drain through them would read nothing).
@@ -73,9 +72,6 @@ final class SessionLane {
     /// Longest chunk handed to one libssh2_channel_write (it sends at most one packet per call anyway).
     static let maximumWrite = 64 << 10
 
-    /// Seconds the quickest data channel open of this session took (about one round trip).
-    private var quickestOpen: TimeInterval?
-
     /// Inside `runCalls`: no channel open may be queued on this lane then (the rewrite filters' actions wait for
     /// the loop); checked in debug builds.
     private var runningCalls = false
@@ -87,18 +83,15 @@ final class SessionLane {
          packetSize: Int, keepaliveInterval: Int, keepaliveCountMax: Int,
          probeBudget: Int = ServerAliveMonitor.defaultProbeLimit) {
         self.number = number
-        self.windowMaximum = windowMaximum
         self.session = session
         self.host = host
         self.logger = logger
-        self.window = window
+        windowGrowth = LaneWindowGrowth(window: window, maximum: windowMaximum, logger: logger)
         self.packetSize = packetSize
         session.setBlocking(false)
-        if keepaliveInterval > 0 {
-            session.configureProbes()
-            serverAlive = ServerAliveMonitor(interval: keepaliveInterval, countMax: keepaliveCountMax, probeLimit: probeBudget,
-                                             now: ServerAliveMonitor.now, received: session.bytesArrived)
-        }
+        if keepaliveInterval > 0 { session.configureProbes() }
+        aliveCheck = LaneAliveCheck(interval: keepaliveInterval, countMax: keepaliveCountMax, probeBudget: probeBudget,
+                                    received: session.bytesArrived, logger: logger)
     }
 
     var socket: Int32 { session.socket }
@@ -172,7 +165,7 @@ final class SessionLane {
 
     /// Milliseconds until ServerAlive must look again (Int32.max: off).
     func keepaliveTimeout(now: Date) -> Int32 {
-        serverAlive?.pollTimeout(now: ServerAliveMonitor.now) ?? Int32.max
+        aliveCheck.pollTimeout()
     }
 
     // MARK: Calls (all sending calls go through here, one frame, pending first)
@@ -182,7 +175,11 @@ final class SessionLane {
         runningCalls = true
         defer { runningCalls = false }
         var progress = false
-        try checkServerAlive()
+        if aliveCheck.isOn {
+            try aliveCheck.check(received: session.bytesArrived, heardAgo: session.secondsSinceServerData,
+                                 heldBack: !wantsInbound && session.unreadBytes >= ServerAliveMonitor.heldBackBytes,
+                                 canProbe: pending == nil && session.isWritable)
+        }
         if let pending {
             switch pending {
             case .open(let forward): progress = try open(forward, now: now)
@@ -235,7 +232,7 @@ final class SessionLane {
             if pending != nil { return progress }
         }
 
-        if serverAlive?.decision(now: ServerAliveMonitor.now) == .probe, session.isWritable {
+        if aliveCheck.probeDue, session.isWritable {
             progress = try keepalive() || progress
         }
         return progress
@@ -316,7 +313,7 @@ final class SessionLane {
         let outcome = try attempt(.open(forward)) {
             try session.openDirectTCPIPChannel(host: forward.target.host, port: forward.target.port,
                                                originatorHost: forward.peer, originatorPort: forward.peerPort,
-                                               window: forward.filter == nil ? window : Self.controlWindow,
+                                               window: forward.filter == nil ? windowGrowth.window : Self.controlWindow,
                                                packetSize: packetSize)
         }
         switch outcome {
@@ -331,13 +328,7 @@ final class SessionLane {
                 // Its client was already answered: the late channel is closed at once.
                 logger.info("a late channel to \(forward.target) opened after its connection was given up; closing it", metadata: ["conn": "\(forward.id)"])
             case .opened(let resumed):
-                if forward.filter == nil, let windowMaximum, let since {
-                    // An open takes about one round trip (plus the server's connect, plus any load here): the
-                    // quickest one so far is what `DataWindow auto` measures windows against.
-                    let roundTrip = min(quickestOpen ?? .infinity, max(0, now.timeIntervalSince(since)))
-                    quickestOpen = roundTrip
-                    forward.receiveWindow = ReceiveWindowPolicy(initial: window, maximum: windowMaximum, roundTrip: roundTrip)
-                }
+                windowGrowth.opened(forward, since: since, now: now)
                 logger.info("channel open", metadata: ["conn": "\(forward.id)"])
                 report(forward, .opened)
                 if resumed { forward.filter?.serverReconnected() }
@@ -456,21 +447,10 @@ final class SessionLane {
         }
     }
 
-    /// `DataWindow auto`: after a read, grant the window the policy asks for. The local client "drains promptly"
-    /// when less than half of the buffer toward it is still waiting after the read's bytes were handed on.
+    /// `DataWindow auto`: after a read, grant the window the policy asks for.
     private func growWindow(_ forward: Forward) throws -> Bool {
-        guard var policy = forward.receiveWindow, let channel = forward.channel else { return false }
-        let drains = forward.toLocal.count < forward.toLocal.capacity / 2
-        // A read that emptied the channel: the loop keeps up with the network (while libssh2 holds more than a
-        // read takes, the loop, not the window, is the limit).
-        let grant = policy.afterRead(windowLeft: channel.receiveWindowLeft, channelDrained: forward.lastReadEmptiedChannel,
-                                     localDrains: drains, taken: forward.bytesTakenLocally,
-                                     now: ProcessInfo.processInfo.systemUptime)
-        if policy.target != forward.receiveWindow?.target {
-            logger.debug("receive window target \(policy.target >> 10) KiB (round trip \(String(format: "%.1f", policy.roundTrip * 1000)) ms)",
-                         metadata: ["conn": "\(forward.id)"])
-        }
-        forward.receiveWindow = policy
+        guard let channel = forward.channel else { return false }
+        let grant = windowGrowth.grant(after: forward, windowLeft: channel.receiveWindowLeft)
         guard grant > 0 else { return false }
         return try grantWindow(forward, bytes: grant)
     }
@@ -509,52 +489,13 @@ final class SessionLane {
         let retry = pending != nil
         switch try attempt(.keepalive, { try session.sendKeepalive() }) {
         case .done(let sent):
-            if !retry {
-                serverAlive?.probed(sent: sent)
-                if sent { probesSent += 1 }
-                if let monitor = serverAlive { noteProbeBudget(monitor) }
-                logger.debug("server-alive probe \(sent ? "sent" : "held back by libssh2")",
-                             metadata: ["unanswered": "\(serverAlive?.unanswered ?? 0)"])
-            }
+            if !retry { aliveCheck.probed(sent: sent) }
             // keepalive_send swallows EAGAIN: check whether it left a packet half sent.
             if session.blockDirections.outbound { pending = .keepalive }
         case .blocked, .channelFailed:
             break
         }
         return false
-    }
-
-    /// Before the calls, whatever is pending: any byte from the server answers; so does a socket we leave unread
-    /// because every local side is full; a due probe that cannot be sent now counts as sent (see
-    /// `ServerAliveMonitor`); silence past ServerAliveInterval × (ServerAliveCountMax + 1) ends the session.
-    /// A due probe that can be sent is left to the end of `runCalls`.
-    private func checkServerAlive() throws {
-        guard var monitor = serverAlive else { return }
-        let now = ServerAliveMonitor.now
-        let heldBack = !wantsInbound && session.unreadBytes >= ServerAliveMonitor.heldBackBytes
-        if monitor.observe(received: session.bytesArrived, heardAgo: session.secondsSinceServerData, heldBack: heldBack, now: now) {
-            logger.debug("server-alive probe answered")
-        }
-        switch monitor.decision(now: now) {
-        case .dead(let silent): throw SSHError.serverNotAnswering(seconds: silent)
-        case .probe where pending != nil || !session.isWritable: monitor.probed(sent: false)
-        case .probe, .wait: break
-        }
-        serverAlive = monitor
-        noteProbeBudget(monitor)
-    }
-
-    /// Asks for replacement once the budget is nearly spent, and retires the monitor (said at once: nothing wakes
-    /// an idle loop afterwards) when it is spent.
-    private func noteProbeBudget(_ monitor: ServerAliveMonitor) {
-        if monitor.wantsReplacement, !wantsReplacement {
-            wantsReplacement = true
-            logger.info("ServerAlive: \(monitor.probesSent) keepalives sent on this session (libssh2 1.10 keeps every reply); replacing it once nothing runs on it")
-        }
-        if monitor.isRetired {
-            serverAlive = nil
-            logger.notice("ServerAlive: no more probes on this session after \(monitor.probesSent) (libssh2 1.10 keeps every reply) while it could not be replaced; until it is, only TCP_USER_TIMEOUT ends it if the server stops acknowledging")
-        }
     }
 
     // MARK: Ending

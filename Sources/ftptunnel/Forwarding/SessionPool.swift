@@ -50,7 +50,7 @@ final class SessionPool: @unchecked Sendable {
                     let loop = ForwardingLoop(session: session, listeners: [], configuration: configuration,
                                               wakeUp: member.wakeUp, logger: sessionLogger,
                                               shouldStop: { [self] in shouldStop() || isEnding })
-                    loop.pool = (member, dispatcher)
+                    loop.pool = PoolLink(member: member, dispatcher: dispatcher)
                     try loop.run()
                 },
                 onEnd: { [self] error in

@@ -2,10 +2,10 @@ import Foundation
 import Logging
 import Posix
 
-/// The SSH sessions ("lanes") of one forwarding loop and everything about their coming and going, on the loop's
-/// thread: which lane a new channel goes to (never one whose open is stalled: head-of-line blocking), opening
-/// further sessions on demand, closing idle ones, and — when the last one is lost — reconnecting with backoff
-/// while control connections that survive wait suspended and new connections wait for the session.
+/// The SSH sessions ("lanes") of one forwarding loop and their coming and going, on the loop's thread: which lane
+/// a new channel goes to (never one whose open is stalled: head-of-line blocking), opening further sessions on
+/// demand, closing idle ones, and — when the last one is lost — opening the session again on `Reconnector`'s
+/// schedule, while control connections that survive wait suspended there and new connections wait for the session.
 final class SessionSupervisor {
     typealias Configuration = ForwardingLoop.Configuration
 
@@ -23,12 +23,8 @@ final class SessionSupervisor {
     private var waitingForLane: [Forward] = []
     private var noLaneBefore = Date.distantPast
     private var nextLaneNumber = 2
-    /// Set while no lane is left and the loop reconnects.
-    private(set) var reconnecting: ReconnectSchedule?
-    /// Control connections waiting for their session to come back.
-    private var suspended: [Forward] = []
-    /// Connections queued while no session exists, with the time they arrived.
-    private var arrivedWhileDisconnected: [ObjectIdentifier: Date] = [:]
+    /// Reconnect bookkeeping: the schedule, suspended control connections, how long others waited.
+    private let reconnector: Reconnector
     /// This loop's face in a pool (`Sessions N`): marked disconnected while reconnecting.
     var poolMember: PoolMember?
     /// The log said once that spent sessions cannot be replaced here.
@@ -39,6 +35,7 @@ final class SessionSupervisor {
         self.configuration = configuration
         self.logger = logger
         laneOpener = configuration.openLane.map { LaneOpener(wakeUp: wakeUp, connect: $0) }
+        reconnector = Reconnector(host: host, policy: configuration.reconnect, logger: logger)
         lanes = [makeLane(number: 1, session: session)]
     }
 
@@ -57,7 +54,7 @@ final class SessionSupervisor {
         guard let activity = configuration.activity else { return }
         let number = poolMember?.number ?? 1
         let extra = lanes.count > 1 ? " (+\(lanes.count - 1) extra session\(lanes.count > 2 ? "s" : "") for slow channel opens)" : ""
-        activity.setSession(number, state: (state ?? (reconnecting == nil ? "ready" : "reconnecting")) + extra)
+        activity.setSession(number, state: (state ?? (reconnector.isReconnecting ? "reconnecting" : "ready")) + extra)
     }
 
     /// Milliseconds until the supervisor needs the loop again (stall checks, reconnect attempts, waiting limits).
@@ -70,11 +67,7 @@ final class SessionSupervisor {
             timeout = min(timeout, ForwardingLoop.milliseconds(until: stallCheck > now ? stallCheck : deadline, now: now))
         }
         if lanes.count > 1 { timeout = min(timeout, Int32(Self.idleLaneTimeout * 1000)) }
-        if let schedule = reconnecting {
-            if let due = schedule.nextAttempt { timeout = min(timeout, ForwardingLoop.milliseconds(until: due, now: now)) }
-            // Waiting clients and suspended sessions are checked against their limits once a second.
-            timeout = min(timeout, 1000)
-        }
+        if let reconnect = reconnector.nextTimeout(now: now) { timeout = min(timeout, reconnect) }
         return timeout
     }
 
@@ -96,7 +89,7 @@ final class SessionSupervisor {
                 break   // its data all arrived before the loss: the client still gets it (issue 17)
             case .suspend:
                 forward.filter?.sessionLost()
-                suspended.append(forward)
+                reconnector.suspend(forward)
                 kept += 1
             case .finish:
                 host.finish(forward)
@@ -105,8 +98,7 @@ final class SessionSupervisor {
             }
         }
         if lastLane, let policy = configuration.reconnect {
-            let schedule = ReconnectSchedule(policy: policy, lostAt: now, random: Double.random(in: 0...1), immediately: planned)
-            reconnecting = schedule
+            let schedule = reconnector.begin(policy: policy, now: now, immediately: planned)
             poolMember?.isConnected = false
             reportState("reconnecting (\(error))")
             if planned {
@@ -127,9 +119,8 @@ final class SessionSupervisor {
 
     /// Suspended control connections open new channels once a lane exists.
     private func resumeSuspended(now: Date) {
-        guard !lanes.isEmpty, !suspended.isEmpty else { return }
-        let waiting = suspended
-        suspended.removeAll()
+        guard !lanes.isEmpty, !reconnector.suspended.isEmpty else { return }
+        let waiting = reconnector.takeSuspended()
         for forward in waiting where !forward.localClosed { assign(forward, now: now) }
     }
 
@@ -137,62 +128,24 @@ final class SessionSupervisor {
 
     /// Starts the next attempt when it is due.
     func driveReconnect(now: Date) {
-        guard laneOpener?.isBusy == false, reconnecting?.startAttemptIfDue(now: now) == true else { return }
-        if let failures = reconnecting?.failures, failures > 0 { logger.notice("reconnecting (attempt \(failures + 1))") }
+        guard laneOpener?.isBusy == false, reconnector.attemptIsDue(now: now) else { return }
         laneOpener?.request()
     }
 
     private func reconnected(_ lane: SessionLane, now: Date) {
-        guard let schedule = reconnecting else { return }
-        reconnecting = nil
+        guard let downtime = reconnector.succeeded(now: now) else { return }
         poolMember?.isConnected = true
-        let resuming = suspended.count
+        let resuming = reconnector.suspended.count
         reportState()
-        logger.notice("reconnected after \(String(format: "%.1f", schedule.downtime(now: now))) s\(resuming > 0 ? "; resuming \(resuming) FTP session(s)" : "")")
+        logger.notice("reconnected after \(String(format: "%.1f", downtime)) s\(resuming > 0 ? "; resuming \(resuming) FTP session(s)" : "")")
         resumeSuspended(now: now)
-    }
-
-    /// A reconnect attempt failed: try again later, or give up (thrown) for good reasons.
-    private func reconnectFailed(_ error: Error, now: Date) throws {
-        guard var schedule = reconnecting else { return }
-        let verdict = schedule.attemptFailed(error, now: now, random: Double.random(in: 0...1))
-        reconnecting = schedule
-        switch verdict {
-        case .fatal:
-            throw error
-        case .giveUp:
-            logger.error("giving up after \(schedule.failures) failed reconnect attempt(s) (ReconnectAttempts)")
-            throw error
-        case .retry(let delay):
-            reportState("reconnecting (attempt \(schedule.failures) failed: \(error))")
-            logger.notice("reconnect attempt \(schedule.failures) failed (\(error)); next in \(String(format: "%.1f", delay)) s")
-        }
     }
 
     /// Connections that waited too long for a session: a control connection is told 421, a data connection closed.
     func refuseOverdueWaiters(now: Date) {
-        guard let policy = configuration.reconnect else { return }
-        for forward in waitingForLane where reconnecting != nil {
-            guard let arrived = arrivedWhileDisconnected[ObjectIdentifier(forward)],
-                  now.timeIntervalSince(arrived) >= policy.waitForSession else { continue }
-            refuse(forward, reason: "421 The tunnel's SSH session is reconnecting; try again shortly.")
-        }
-        for forward in suspended {
-            guard case .suspended(let since) = forward.state, now.timeIntervalSince(since) >= policy.suspendedLimit else { continue }
-            refuse(forward, reason: "421 The tunnel could not get its SSH session back within \(Int(policy.suspendedLimit)) s; closing.")
-        }
+        guard configuration.reconnect != nil else { return }
+        reconnector.refuseOverdue(waiting: waitingForLane, now: now)
         waitingForLane.removeAll { $0.isDone || $0.closeWhenFlushed }
-        suspended.removeAll { $0.isDone || $0.closeWhenFlushed }
-    }
-
-    private func refuse(_ forward: Forward, reason: String) {
-        arrivedWhileDisconnected[ObjectIdentifier(forward)] = nil
-        if forward.filter != nil {
-            forward.queueToLocal(Array(reason.utf8) + [13, 10])
-            forward.handle(.closeAfterFlush)
-        } else if forward.handle(.end) == .finish {
-            host.finish(forward)
-        }
     }
 
     // MARK: Lanes
@@ -218,7 +171,7 @@ final class SessionSupervisor {
         if lanes.isEmpty {
             forward.handle(.queued)
             waitingForLane.append(forward)
-            arrivedWhileDisconnected[ObjectIdentifier(forward)] = now
+            reconnector.arrived(forward, at: now)
             return
         }
         if let lane = laneForNewChannel(now: now) {
@@ -256,18 +209,18 @@ final class SessionSupervisor {
             nextLaneNumber += 1
             lanes.append(lane)
             reportState()
-            if reconnecting != nil {
+            if reconnector.isReconnecting {
                 reconnected(lane, now: now)
             } else {
                 logger.info("extra SSH session \(lane.number) ready; \(waiting.count) waiting connection(s) continue on it")
             }
             for forward in waiting where !forward.isDone {
-                arrivedWhileDisconnected[ObjectIdentifier(forward)] = nil
+                reconnector.placed(forward)
                 lane.enqueueOpen(forward)
             }
-        case .failed(let error) where reconnecting != nil:
+        case .failed(let error) where reconnector.isReconnecting:
             waitingForLane = waiting
-            try reconnectFailed(error, now: now)
+            try reconnector.attemptFailed(error, now: now) { reportState($0) }
         case .failed(let error):
             noLaneBefore = Date().addingTimeInterval(Self.laneRetryDelay)
             logger.warning("could not open another SSH session (\(error)); waiting connections stay behind the stalled channel open")
@@ -291,7 +244,7 @@ final class SessionSupervisor {
             }
             return false
         }
-        guard !dataListenersOpen, reconnecting == nil else { return false }
+        guard !dataListenersOpen, !reconnector.isReconnecting else { return false }
         guard let lane = lanes.first(where: { $0.wantsReplacement && $0.isQuiet(Self.movesUnnoticed) }) else { return false }
         let error = SSHError.keepaliveBudgetSpent(probes: lane.probesSent)
         lane.session.disconnect(reason: "ftptunnel: replacing this session (keepalive replies pile up in libssh2)")
@@ -320,13 +273,12 @@ final class SessionSupervisor {
 
     /// The loop ends: every lane's forwards are dropped (nothing sent); extra lanes say goodbye.
     func shutDown() -> [Forward] {
-        var left = waitingForLane + suspended
+        var left = waitingForLane + reconnector.takeSuspended()
         for lane in lanes {
             lane.logSummary()
             left += lane.abandonAll()
         }
         waitingForLane.removeAll()
-        suspended.removeAll()
         for lane in lanes.dropFirst() { lane.session.disconnect(reason: "ftptunnel stopped") }
         lanes.removeAll()
         return left

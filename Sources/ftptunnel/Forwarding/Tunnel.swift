@@ -141,7 +141,7 @@ final class Tunnel: @unchecked Sendable {
             session: session, listeners: listeners, configuration: configuration,
             wakeUp: wakeUp, logger: loopLogger, shouldStop: { [unowned self] in self.isStopped || pool?.isEnding == true })
         if let pool {
-            loop.pool = (pool.first, pool.dispatcher)
+            loop.pool = PoolLink(member: pool.first, dispatcher: pool.dispatcher)
             pool.start()
         }
         var loopError: Error?
