@@ -188,9 +188,13 @@ final class DropWorld: @unchecked Sendable {
     func anUploadCutByASessionLossIsNeverAcknowledgedUnlessTheFileIsWhole(_ server: DropWorld.Server) throws {
         let world = try DropWorld(server, name: "drop-up-\(server)", extraArguments: ["-o", "Sessions=2"])
         let expected = try TestFiles.sha256(world.work.file("up.bin"))
-        try Deadline.wait(for: "two SSH sessions", seconds: 30) { world.sshd.sessionProcesses.count == 2 }
-        // Session 1 connects first; session 2 after it (so their sshd processes come in that order).
-        var sessionPIDs = Dictionary(uniqueKeysWithValues: zip([1, 2], world.sshd.sessionProcesses))
+        // Session 1 connects first; session 2 after it (so their sshd processes come in that order). The list the
+        // wait saw is the one used: a second look at the process table could catch it mid-change.
+        let firstPIDs = try Deadline.value(of: "two SSH sessions", seconds: 30) { () -> [pid_t]? in
+            let pids = world.sshd.sessionProcesses
+            return pids.count == 2 ? pids : nil
+        }
+        var sessionPIDs = Dictionary(uniqueKeysWithValues: zip([1, 2], firstPIDs))
         var (acknowledgedWhole, failed, acknowledgedTruncated, split) = (0, 0, 0, 0)
         for run in 0..<Self.runs {
             let go = world.work.file("go-up-\(run)")
@@ -201,7 +205,7 @@ final class DropWorld: @unchecked Sendable {
             let dataSession = try Deadline.value(of: "the data connection's session", seconds: 10) { world.session(ofClientPort: ports.data) }
             let controlSession = try #require(world.session(ofClientPort: ports.control), "\(world.tunnel.output)")
             if dataSession != controlSession { split += 1 }
-            let victim = try #require(sessionPIDs[dataSession])
+            let victim = try #require(sessionPIDs[dataSession], "session \(dataSession) of \(sessionPIDs)\n\(world.tunnel.output)")
             let losses = world.tunnel.output.components(separatedBy: "reconnecting in").count
             world.sshd.killSession(victim)
             try Deadline.wait(for: "the tunnel to notice the loss (run \(run))", seconds: 20) {
@@ -221,10 +225,11 @@ final class DropWorld: @unchecked Sendable {
                 failed += 1
             }
             // The lost session comes back as the same session number, carried by a new sshd process.
-            try Deadline.wait(for: "session \(dataSession) to be back (run \(run))", seconds: 30) {
-                world.sshd.sessionProcesses.count == 2 && !world.sshd.sessionProcesses.contains(victim)
+            let replacement = try Deadline.value(of: "session \(dataSession) to be back (run \(run))", seconds: 30) { () -> pid_t? in
+                let pids = world.sshd.sessionProcesses
+                return pids.count == 2 && !pids.contains(victim) ? pids.first { !sessionPIDs.values.contains($0) } : nil
             }
-            sessionPIDs[dataSession] = world.sshd.sessionProcesses.first { !sessionPIDs.values.contains($0) }
+            sessionPIDs[dataSession] = replacement
         }
         print("session drop during an upload (\(server), Sessions 2): \(Self.runs) runs (\(split) with control and data on different sessions), \(acknowledgedWhole) acknowledged and whole, \(failed) failed with an error, \(acknowledgedTruncated) acknowledged with a truncated file on the server")
         #expect(acknowledgedTruncated == 0, "\(world.tunnel.output)")
