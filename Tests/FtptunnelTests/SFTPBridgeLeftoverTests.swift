@@ -29,7 +29,7 @@ import TestSupport
         // (if curl had not left yet) or the next FTP session's.
         let listing = try FTPClients.curl(["\(world.url)/"])
         #expect(listing.status == 0, "\(listing.output)\n\(world.bridge.output)")
-        #expect(try temporaryFiles(in: world.root).isEmpty, "\(world.bridge.output)")
+        #expect(try SFTPBridgeWorld.temporaryUploads(in: world.root).isEmpty, "\(world.bridge.output)")
         #expect(try TestFiles.sha256(world.remote("keep.bin")) == before, "the final name is untouched")
         #expect(world.bridge.output.contains("removed the temporary upload"))
     }
@@ -54,7 +54,7 @@ import TestSupport
 
         // The next bridge for that destination removes it at start (before its ready line).
         let third = try world.anotherBridge()
-        #expect(try temporaryFiles(in: world.root).isEmpty, "\(third.output)")
+        #expect(try SFTPBridgeWorld.temporaryUploads(in: world.root).isEmpty, "\(third.output)")
         #expect(!FileManager.default.fileExists(atPath: world.remote("new.bin")), "nothing partial under the final name")
         #expect(third.output.contains("removed the temporary upload"), "\(third.output)")
     }
@@ -67,11 +67,8 @@ import TestSupport
     /// The temporary's name once at least 1 MiB reached the server.
     private func waitForPartialTemporary(in root: String) throws -> String {
         try Deadline.value(of: "a partial temporary upload on the server") { () -> String? in
-            try temporaryFiles(in: root).first { TestFiles.size("\(root)/\($0)") >= 1 << 20 }
+            try SFTPBridgeWorld.temporaryUploads(in: root).first { TestFiles.size("\(root)/\($0)") >= 1 << 20 }
         }
     }
 
-    private func temporaryFiles(in directory: String) throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(".ftptunnel-upload-") }
-    }
 }

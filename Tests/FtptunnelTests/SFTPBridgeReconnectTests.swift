@@ -126,7 +126,7 @@ import TestSupport
         #expect(try client.waitForExit(seconds: 120) == 0, "\(client.output)\n\(world.bridge.output)")
         #expect(client.output.contains("interrupted 426"), "\(client.output)\n\(world.bridge.output)")
         #expect(try TestFiles.sha256(world.remote("up.bin")) == TestFiles.sha256(world.local("up.bin")))
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: world.root).filter { $0.hasPrefix(".ftptunnel-upload-") }
+        let leftovers = try SFTPBridgeWorld.temporaryUploads(in: world.root)
         #expect(leftovers.isEmpty, "\(leftovers)\n\(world.bridge.output)")
         #expect(world.bridge.output.contains("removed the temporary upload"), "\(world.bridge.output)")
     }

@@ -24,7 +24,7 @@ import TestSupport
         let up = try FTPClients.curl(["-T", world.local("up.bin"), "\(world.url)/up.bin"])
         #expect(up.status == 0, "\(up.output)\n\(world.bridge.output)")
         #expect(try TestFiles.sha256(world.remote("up.bin")) == TestFiles.sha256(world.local("up.bin")))
-        #expect(try temporaryFiles(in: world.root).isEmpty)
+        #expect(try SFTPBridgeWorld.temporaryUploads(in: world.root).isEmpty)
 
         // -C - down: a local copy cut at 10 MiB is completed from the offset.
         try truncatedCopy(of: world.remote("big.bin"), to: world.local("resume.bin"), bytes: 10 * Self.mebibyte)
@@ -148,7 +148,7 @@ import TestSupport
         #expect(client.status == 0, "\(client.output)\n\(world.bridge.output)")
         #expect(client.stdout.contains("426"), "\(client.output)")
         // The 426 comes after the upload was dropped: nothing is left behind by now.
-        #expect(try temporaryFiles(in: world.root).isEmpty)
+        #expect(try SFTPBridgeWorld.temporaryUploads(in: world.root).isEmpty)
         #expect(try TestFiles.sha256(world.remote("keep.bin")) == before)
 
         // A client killed mid-upload (both connections drop): the old file stays too.
@@ -161,7 +161,7 @@ import TestSupport
         try Deadline.wait(for: "the bridge to log the second incomplete upload") {
             world.bridge.output.components(separatedBy: " failed after ").count >= 3
         }
-        #expect(try temporaryFiles(in: world.root).isEmpty)
+        #expect(try SFTPBridgeWorld.temporaryUploads(in: world.root).isEmpty)
         #expect(try TestFiles.sha256(world.remote("keep.bin")) == before)
     }
 
@@ -327,11 +327,7 @@ import TestSupport
         ftp.storbinary('STOR small.txt', io.BytesIO(b'fits'))
         print(sorted(ftp.nlst()))
         """)
-        #expect(result.status == 0, "\(result.output)\n\(world.bridge.output)")
-        #expect(result.stdout.hasPrefix("552 No space left."), "\(result.output)\n\(world.bridge.output)")
-        #expect(result.stdout.contains("['small.txt', 'target.bin']"), "\(result.output)")
-        #expect(try String(contentsOfFile: mountPoint.file("target.bin"), encoding: .utf8) == "small and old")
-        #expect(try temporaryFiles(in: mountPoint.path).isEmpty)
+        try Self.expectFullDiskOutcome(result, world: world, mountPoint: mountPoint)
     }
 
     /// A burst of FTP sessions, each with its own SSH login: all served (logins are paced under sshd's MaxStartups).
@@ -419,12 +415,19 @@ import TestSupport
                               seconds: 60, environment: env)
     }
 
-    private func temporaryFiles(in directory: String) throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(".ftptunnel-upload-") }
-    }
 
     private func truncatedCopy(of source: String, to target: String, bytes: Int) throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: source))
         try data.prefix(bytes).write(to: URL(fileURLWithPath: target))
+    }
+
+    /// After an upload that met a full disk and a small one after it: 552 to the client, the old file untouched,
+    /// no temporary left, the small file stored.
+    static func expectFullDiskOutcome(_ result: CommandResult, world: SFTPBridgeWorld, mountPoint: TempDirectory) throws {
+        #expect(result.status == 0, "\(result.output)\n\(world.bridge.output)")
+        #expect(result.stdout.hasPrefix("552 No space left."), "\(result.output)\n\(world.bridge.output)")
+        #expect(result.stdout.contains("['small.txt', 'target.bin']"), "\(result.output)")
+        #expect(try String(contentsOfFile: mountPoint.file("target.bin"), encoding: .utf8) == "small and old")
+        #expect(try SFTPBridgeWorld.temporaryUploads(in: mountPoint.path).isEmpty)
     }
 }

@@ -96,3 +96,10 @@ public final class SFTPBridgeProcess: @unchecked Sendable {
     public var output: String { process.output }
     deinit { process.stop() }
 }
+
+extension SFTPBridgeWorld {
+    /// The bridge's temporary upload names (`.ftptunnel-upload-*`) in `directory` on the server's side.
+    public static func temporaryUploads(in directory: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(".ftptunnel-upload-") }
+    }
+}
