@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TestSupport
 @testable import ftptunnel
 
 /// The real `SessionLane` on a `ScriptedSession`, with the forwarding loop's local side played in memory: each
@@ -126,28 +127,4 @@ final class LaneRig: LaneHost {
 
     func upload(_ forward: Forward) -> [UInt8] { uploads[forward.id]! }
     func download(_ forward: Forward) -> [UInt8] { downloads[forward.id]! }
-}
-
-/// SplitMix64: reproducible scripts and payloads.
-struct SeededRandom {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// 0 ..< bound.
-    mutating func next(upTo bound: Int) -> Int { Int(next() % UInt64(bound)) }
-
-    mutating func bytes(_ count: Int) -> [UInt8] {
-        var out = [UInt8]()
-        out.reserveCapacity(count + 8)
-        while out.count < count { withUnsafeBytes(of: next()) { out += $0 } }
-        return Array(out.prefix(count))
-    }
 }

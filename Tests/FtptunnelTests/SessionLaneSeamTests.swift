@@ -229,14 +229,6 @@ import TestSupport
     }
 }
 
-extension SeededRandom {
-    /// `bytes(_:)` on a copy, for one-off payloads.
-    func bytesArray(_ count: Int) -> [UInt8] {
-        var copy = self
-        return copy.bytes(count)
-    }
-}
-
 /// A lane whose every channel waits for a stalled client still lets libssh2 take what arrives on the SSH socket
 /// (`drainSession`, which reads no channel and grants no window), under the pending-send rule; a dead session shows
 /// there as a session loss.

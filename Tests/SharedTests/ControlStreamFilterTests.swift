@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import FTPCore
 @testable import TunnelCore
 
@@ -67,7 +68,7 @@ private func local229(_ id: Int) -> String {
     @Test func garbageWithoutPassiveCodesPassesExactly() {
         // An alphabet without 7 and 9 can never form a 227/229 code, so the output must equal the input.
         let alphabet = Array("0123456801 -\r\n\r\nabcXYZ|(),.".utf8) + [0, 0xFF, 0xC3, 0x28, 0x80]
-        var generator = SplitMix64(seed: 42)
+        var generator = SeededRandom(seed: 42)
         for round in 0..<20 {
             let length = Int(generator.next() % 3000)
             let bytes = (0..<length).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] }
@@ -83,7 +84,7 @@ private func local229(_ id: Int) -> String {
     }
 
     @Test func megabytesOfControlTrafficPassUnchanged() {
-        var generator = SplitMix64(seed: 7)
+        var generator = SeededRandom(seed: 7)
         var server = Array("220 ready\r\n211-Status follows\r\n".utf8)
         while server.count < 4 << 20 {
             let length = Int(generator.next() % 200)
@@ -394,7 +395,7 @@ private func local229(_ id: Int) -> String {
         ]
         var reference = FilterHarness(.init(ftpHost: "10.1.2.3", maximumLineLength: 64))
         for exchange in exchanges { reference.run([.client(exchange.client), .server(exchange.server)]) }
-        var generator = SplitMix64(seed: UInt64(seed))
+        var generator = SeededRandom(seed: UInt64(seed))
         var harness = FilterHarness(.init(ftpHost: "10.1.2.3", maximumLineLength: 64))
         for exchange in exchanges {
             for piece in pieces(exchange.client, &generator) { harness.run([.clientRaw(piece)]) }
@@ -419,7 +420,7 @@ private func local229(_ id: Int) -> String {
         #expect(!reference.filter.hasHeldOutput)
     }
 
-    private func pieces(_ text: String, _ generator: inout SplitMix64) -> [[UInt8]] {
+    private func pieces(_ text: String, _ generator: inout SeededRandom) -> [[UInt8]] {
         let bytes = Array(text.utf8)
         var result: [[UInt8]] = []
         var index = 0
@@ -432,15 +433,3 @@ private func local229(_ id: Int) -> String {
     }
 }
 
-/// A small deterministic generator for reproducible garbage.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,0 +1,29 @@
+/// SplitMix64: reproducible scripts, payloads and garbage for tests.
+public struct SeededRandom {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// 0 ..< bound.
+    public mutating func next(upTo bound: Int) -> Int { Int(next() % UInt64(bound)) }
+
+    public mutating func bytes(_ count: Int) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(count + 8)
+        while out.count < count { withUnsafeBytes(of: next()) { out += $0 } }
+        return Array(out.prefix(count))
+    }
+
+    /// `bytes(_:)` on a copy, for one-off payloads.
+    public func bytesArray(_ count: Int) -> [UInt8] {
+        var copy = self
+        return copy.bytes(count)
+    }
+}
