@@ -186,9 +186,5 @@ public enum SocketTable {
         }
     }
 
-    static func monotonicMilliseconds() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
-    }
+    static func monotonicMilliseconds() -> Int64 { Int64(PosixClock.monotonicSeconds() * 1000) }
 }
