@@ -32,7 +32,7 @@ final class SFTPLink: IdleWatch, SFTPChannelSpares {
     }
     /// More SFTP channels of the current SSH session, kept for striped uploads (`SFTPStripedWriter`); forgotten
     /// with the session.
-    private var spares: [SFTPSession] = []
+    private var spares: [SFTPRawChannel] = []
     /// Files to cut before the next command on a new SSH session (`cutWhenConnected`).
     private var pendingCuts: [(path: [UInt8], size: UInt64)] = []
     /// Why no session can come back (another host key, refused credentials): every later command gets 421.
@@ -99,13 +99,13 @@ final class SFTPLink: IdleWatch, SFTPChannelSpares {
 
     // MARK: SFTPChannelSpares
 
-    func takeSpare(on session: SSHSession) -> SFTPSession? {
+    func takeSpare(on session: SSHSession) -> SFTPRawChannel? {
         guard session === sftp?.session, !spares.isEmpty else { return nil }
         return spares.removeLast()
     }
 
-    func keepSpare(_ channel: SFTPSession) {
-        guard channel.session === sftp?.session, !channel.isDesynchronized, !channel.isConnectionLost else { return }
+    func keepSpare(_ channel: SFTPRawChannel) {
+        guard channel.session === sftp?.session, !channel.isDesynchronized, channel.isInitialized else { return }
         spares.append(channel)
     }
 

@@ -161,3 +161,11 @@ final class SFTPStripe {
         .blocked(outbound: session.blockDirections.outbound)
     }
 }
+
+extension SFTPStripe: SFTPUploadStripe {
+    var isOpeningChannel: Bool { state == .startingChannel }
+    var isJoining: Bool { state == .startingChannel }
+    var capacity: Int { SFTPStripedWriter.segmentSize }
+    var canTakeSegment: Bool { isIdle }
+    var hasQueuedData: Bool { sftp?.hasQueuedData == true }
+}

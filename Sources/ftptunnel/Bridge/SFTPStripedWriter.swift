@@ -5,10 +5,10 @@ import Posix
 
 /// Extra SFTP channels of an FTP session's SSH session, kept between uploads (they die with the session).
 protocol SFTPChannelSpares: AnyObject {
-    /// A started channel on `session`, if one is kept.
-    func takeSpare(on session: SSHSession) -> SFTPSession?
-    /// Keeps a channel (in blocking mode, no handle open) for the next upload.
-    func keepSpare(_ channel: SFTPSession)
+    /// A raw SFTP channel (INIT done, no handle open) on `session`, if one is kept.
+    func takeSpare(on session: SSHSession) -> SFTPRawChannel?
+    /// Keeps a raw SFTP channel (INIT done, no handle open, nothing in flight) for the next upload.
+    func keepSpare(_ channel: SFTPRawChannel)
     /// Cuts `path` to `size` bytes on the next SSH session, before anything else (a striped upload that failed
     /// with the session may have left ranges after a hole).
     func cutWhenConnected(_ path: [UInt8], to size: UInt64)
@@ -43,18 +43,18 @@ final class SFTPStripedWriter {
     let path: [UInt8]
     let maximum: Int
     private let primary: SFTPStripe
-    private(set) var stripes: [SFTPStripe]
+    private(set) var stripes: [SFTPUploadStripe]
     private(set) weak var spares: SFTPChannelSpares?
     /// File offset of the next byte the client sends.
     private var nextOffset: Int64
     /// Segments handed out and not yet known to be acknowledged whole, in file order.
-    private var segments: [(start: Int64, end: Int64, stripe: SFTPStripe)] = []
+    private var segments: [(start: Int64, end: Int64, stripe: SFTPUploadStripe)] = []
     /// Every byte below this offset is acknowledged.
     private var prefixEnd: Int64
     private let firstOffset: Int64
-    private var current: SFTPStripe?
+    private var current: SFTPUploadStripe?
     /// The stripe whose packet is half sent: only its same call may come next.
-    private var holder: SFTPStripe?
+    private var holder: SFTPUploadStripe?
     private var finishing = false
     private var roundTrip: Double?
     private var intervalStart = Monotonic.now()
@@ -63,6 +63,10 @@ final class SFTPStripedWriter {
     private var done = false
     /// The server refused a new channel: no more growth for this upload.
     private var growthRefused = false
+    /// Stripes this upload grows to (decided once per round trip); new channels open one after another.
+    private var wanted = 1
+    /// Stripes the server refused, retired once the session is back in blocking mode.
+    private var refused: [SFTPUploadStripe] = []
     /// The most stripes this upload used at once.
     private(set) var peakStripes = 1
     private let startedAt = Monotonic.now()
@@ -97,7 +101,7 @@ final class SFTPStripedWriter {
         var rest = bytes
         while rest.count > 0 {
             let stripe = try stripeWithRoom()
-            let count = min(rest.count, SFTPStripedWriter.segmentSize - stripe.unacknowledged)
+            let count = min(rest.count, stripe.capacity - stripe.unacknowledged)
             stripe.append(UnsafeRawBufferPointer(rebasing: rest[..<count]))
             nextOffset += Int64(count)
             segments[segments.count - 1].end = nextOffset
@@ -115,7 +119,7 @@ final class SFTPStripedWriter {
         }
         done = true
         session.setBlocking(true)
-        for stripe in stripes where stripe !== primary { if let channel = stripe.sftp { spares?.keepSpare(channel) } }
+        for stripe in stripes + refused where stripe !== primary { retire(stripe, lost: false) }
         if peakStripes > 1 {
             let seconds = Monotonic.now() - startedAt
             spares?.logger.info("upload of \(String(decoding: path, as: UTF8.self)): \(nextOffset - firstOffset) bytes over \(peakStripes) SFTP streams in \(String(format: "%.2f", seconds)) s (round trip \(String(format: "%.0f", (roundTrip ?? 0) * 1000)) ms)")
@@ -126,14 +130,14 @@ final class SFTPStripedWriter {
     /// shuts down every channel with requests in flight (libssh2 cannot take them back), keeps the clean ones,
     /// and puts the session back in blocking mode. The upload's own channel is marked out of step when it had
     /// bytes in flight (`SFTPUpload.discard` then opens a fresh one).
-    func abandon(failed: SFTPStripe? = nil, connectionLost: Bool = false) {
+    func abandon(failed: SFTPUploadStripe? = nil, connectionLost: Bool = false) {
         guard !done else { return }
         done = true
         var lost = connectionLost
         if let holder, holder !== failed, !lost {
             let deadline = Monotonic.now() + SFTPSession.lostTimeout
             while true {
-                guard let outcome = try? holder.step(), Monotonic.now() < deadline else { lost = true; break }
+                guard let outcome = try? holder.step(closing: false), Monotonic.now() < deadline else { lost = true; break }
                 guard case .blocked(outbound: true) = outcome else { break }
                 _ = try? PosixPoll.wait(session.socket, events: Int16(POLLOUT), milliseconds: 100)
             }
@@ -149,15 +153,20 @@ final class SFTPStripedWriter {
             if !clean { stripe.abandon() }
         }
         session.setBlocking(true)
-        for stripe in stripes where stripe !== primary {
-            guard let channel = stripe.sftp else { continue }
-            if channel.isDesynchronized || lost {
-                channel.shutDownDesynchronized()
-                continue
-            }
-            stripe.handle?.close()
-            spares?.keepSpare(channel)
+        for stripe in stripes + refused where stripe !== primary { retire(stripe, lost: lost) }
+    }
+
+    /// Keeps an extra stripe's channel for the next upload when it is clean (initialized, closed, nothing in flight),
+    /// and shuts it down otherwise (the server then closes the file it held open). Session in blocking mode.
+    private func retire(_ stripe: SFTPUploadStripe, lost: Bool) {
+        guard let raw = (stripe as? SFTPRawStripe)?.raw else { return }
+        if !lost, !raw.isDesynchronized, raw.isInitialized, stripe.state == .closed, stripe.unacknowledged == 0,
+           raw.reader.pending == 0 {
+            spares?.keepSpare(raw)
+            return
         }
+        raw.isDesynchronized = true
+        if !lost { raw.shutDown() }
     }
 
     // MARK: The loop
@@ -165,17 +174,18 @@ final class SFTPStripedWriter {
     /// The stripe taking the client's next bytes: the current one until its segment is full, then an idle one
     /// (given a new segment); while none is idle, the current one goes on past its segment's end (contiguous, no
     /// seek) as long as it has fewer than `segmentSize` bytes unacknowledged. Waits when none has room.
-    private func stripeWithRoom() throws -> SFTPStripe {
+    private func stripeWithRoom() throws -> SFTPUploadStripe {
         while true {
             if let current, current.state == .open, current.segmentBytes < SFTPStripedWriter.segmentSize,
-               current.unacknowledged < SFTPStripedWriter.segmentSize { return current }
-            if let idle = stripes.first(where: { $0.isIdle && $0 !== current }) ?? current.flatMap({ $0.isIdle ? $0 : nil }) {
-                idle.beginSegment(at: nextOffset)
-                segments.append((nextOffset, nextOffset, idle))
-                current = idle
-                return idle
+               current.unacknowledged < current.capacity { return current }
+            let ready = stripes.filter { $0.canTakeSegment && $0 !== current }
+            if let next = ready.min(by: { $0.unacknowledged < $1.unacknowledged }) ?? current.flatMap({ $0.canTakeSegment ? $0 : nil }) {
+                next.beginSegment(at: nextOffset)
+                segments.append((nextOffset, nextOffset, next))
+                current = next
+                return next
             }
-            if let current, current.state == .open, current.unacknowledged < SFTPStripedWriter.segmentSize { return current }
+            if let current, current.state == .open, current.unacknowledged < current.capacity { return current }
             try advance()
         }
     }
@@ -185,7 +195,7 @@ final class SFTPStripedWriter {
         let moved = try pass()
         considerGrowing()
         if moved { return }
-        if stripes.contains(where: { $0.sftp?.hasQueuedData == true }) { return }
+        if stripes.contains(where: { $0.hasQueuedData }) { return }
         let waitForOutbound = holder != nil || session.blockDirections.outbound
         let events = Int16(POLLIN) | (waitForOutbound ? Int16(POLLOUT) : 0)
         _ = try? PosixPoll.wait(session.socket, events: events, milliseconds: 1000)
@@ -229,10 +239,11 @@ final class SFTPStripedWriter {
     /// One stripe's step; a failure abandons the whole upload (see `abandon`) and is rethrown, except a new channel
     /// the server refuses (sshd's MaxSessions, default 10 per connection): the upload goes on with the stripes it
     /// has, and grows no more.
-    private func step(_ stripe: SFTPStripe) throws -> SFTPStripe.Outcome {
+    private func step(_ stripe: SFTPUploadStripe) throws -> SFTPStripe.Outcome {
         do {
             return try stripe.step(closing: finishing && stripe !== primary)
-        } catch let failure as SFTPFailure where stripe.state == .startingChannel && !failure.isConnectionLost {
+        } catch let failure as SFTPFailure where stripe.isJoining && !failure.isConnectionLost {
+            refused.append(stripe)
             stripes.removeAll { $0 === stripe }
             peakStripes = stripes.count  // the refused one was the newest; stripes never shrink otherwise
             growthRefused = true
@@ -247,7 +258,19 @@ final class SFTPStripedWriter {
     /// Once per round trip: more stripes when the stripes moved at least a third of what their windows allow.
     private func considerGrowing() {
         for stripe in stripes { if let sample = stripe.roundTripSample { roundTrip = min(roundTrip ?? sample, sample) } }
-        guard let roundTrip, !finishing else { return }
+        guard !finishing else { return }
+        // A new channel once the one before it is open (libssh2 opens one channel at a time per session); the
+        // subsystem and SFTP start of each overlap.
+        if stripes.count < wanted, !growthRefused, !stripes.contains(where: { $0.isOpeningChannel }) {
+            if let spare = spares?.takeSpare(on: session) {
+                stripes.append(SFTPRawStripe(channel: spare, path: path))
+            } else {
+                stripes.append(SFTPRawStripe(startingOn: session, path: path))
+            }
+            peakStripes = max(peakStripes, stripes.count)
+            spares?.logger.info("upload of \(String(decoding: path, as: UTF8.self)): SFTP stream \(stripes.count) added")
+        }
+        guard let roundTrip else { return }
         let now = Monotonic.now()
         let elapsed = now - intervalStart
         guard elapsed >= roundTrip else { return }
@@ -255,29 +278,22 @@ final class SFTPStripedWriter {
         let writing = stripes.filter { $0.state == .open }.count
         guard stripes.count < maximum, !growthRefused else { return }
         let allowed = Double(writing * SFTPStripedWriter.serverWindow) * elapsed / roundTrip
-        guard Double(intervalAcknowledged) * 3 >= allowed else { return }
-        // Kept channels join at once, as many as are writing (the stripes double per round trip); a new channel
-        // only when none is starting (libssh2 starts one SFTP channel at a time per session).
-        var added = 0
-        while added < writing, stripes.count < maximum, let spare = spares?.takeSpare(on: session) {
-            stripes.append(SFTPStripe(channel: spare, path: path))
-            added += 1
+        guard Double(intervalAcknowledged) * 3 >= allowed, stripes.count >= wanted else { return }
+        // Kept channels join at once, as many as are writing (the stripes double per round trip); new channels
+        // open one after another (above).
+        wanted = min(maximum, stripes.count + max(1, writing))
+        while stripes.count < wanted, let spare = spares?.takeSpare(on: session) {
+            stripes.append(SFTPRawStripe(channel: spare, path: path))
         }
-        if added == 0, stripes.count < maximum, !stripes.contains(where: { $0.state == .startingChannel }) {
-            stripes.append(SFTPStripe(startingOn: session, path: path))
-            added = 1
-        }
-        guard added > 0 else { return }
         peakStripes = max(peakStripes, stripes.count)
-        spares?.logger.info("upload of \(String(decoding: path, as: UTF8.self)): SFTP stream \(stripes.count) added (\(intervalAcknowledged) bytes acknowledged in \(String(format: "%.0f", elapsed * 1000)) ms, round trip \(String(format: "%.0f", roundTrip * 1000)) ms)")
+        spares?.logger.info("upload of \(String(decoding: path, as: UTF8.self)): growing to \(wanted) SFTP streams (\(intervalAcknowledged) bytes acknowledged in \(String(format: "%.0f", elapsed * 1000)) ms, round trip \(String(format: "%.0f", roundTrip * 1000)) ms)")
     }
 
     /// The end of the acknowledged prefix, dropping segments acknowledged whole.
     private func settledPrefix() -> Int64 {
         while let first = segments.first {
-            let stripe = first.stripe
-            let stillOnIt = segments.dropFirst().allSatisfy { $0.stripe !== stripe }
-            let acknowledgedTo = stillOnIt ? stripe.offset : first.end
+            // Each stripe's segments are in file order and acknowledged in order.
+            let acknowledgedTo = min(first.end, max(first.start, first.stripe.offset))
             if acknowledgedTo >= first.end, segments.count > 1 {
                 prefixEnd = first.end
                 segments.removeFirst()

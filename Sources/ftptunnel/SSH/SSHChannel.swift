@@ -54,6 +54,18 @@ final class SSHChannel {
         })
     }
 
+    /// Starts a subsystem (e.g. `sftp`) on a session channel and waits for the server's answer; per-channel state,
+    /// so several channels may start at once. Repeat until `.done`.
+    func startSubsystem(_ name: String) throws -> SSHResult<Void> {
+        let request = "subsystem"
+        return try map(LibSSH2.call(session.handle, "libssh2_channel_process_startup (subsystem \(name))") {
+            libssh2_channel_process_startup(handle, request, UInt32(request.utf8.count), name, UInt32(name.utf8.count))
+        })
+    }
+
+    /// Send window the server has granted and this side has not used yet (no I/O).
+    var sendWindowLeft: Int { Int(libssh2_channel_window_write_ex(handle, nil)) }
+
     func sendEOF() throws -> SSHResult<Void> {
         try map(LibSSH2.call(session.handle, "libssh2_channel_send_eof") { libssh2_channel_send_eof(handle) })
     }

@@ -257,6 +257,19 @@ final class SSHSession {
         }
     }
 
+    /// Opens a `session` channel (RFC 4254 §6.1) with the given receive window, e.g. for a subsystem. libssh2 keeps
+    /// one channel open in progress per session: repeat the same call until it completes before opening another.
+    func openSessionChannel(window: Int, packetSize: Int) throws -> SSHResult<SSHChannel> {
+        let type = "session"
+        let result = try LibSSH2.callPointer(handle, "libssh2_channel_open_ex (session)") {
+            libssh2_channel_open_ex(handle, type, UInt32(type.utf8.count), UInt32(window), UInt32(packetSize), nil, 0)
+        }
+        switch result {
+        case .done(let channel): return .done(SSHChannel(handle: channel, session: self))
+        case .wouldBlock: return .wouldBlock
+        }
+    }
+
     func disconnect(reason: String) {
         guard !disconnected else { return }
         disconnected = true
