@@ -188,6 +188,32 @@ import TestSupport
         #expect(try SFTPBridgeWorld.temporaryUploads(in: world.root).isEmpty)
     }
 
+    /// Sixteen streams allowed (sshd's MaxSessions raised to match): files of odd sizes, around one WRITE request
+    /// (30000 ± 1 bytes) and past a segment, one after another in one FTP session, so later uploads take the
+    /// channels earlier ones kept. Every file byte-exact, no temporary left.
+    @Test func oddSizesThroughSixteenStreamsInOneSessionAreByteExact() throws {
+        let world = try SFTPBridgeWorld(bridgeArguments: ["-o", "SFTPStreams=16"], delayMilliseconds: Self.delay,
+                                        sshdConfig: ["MaxSessions 20"])
+        let sizes = [48 * Self.mebibyte, 1, 29999, 30000, 30001, 2 * Self.mebibyte + 7, 48 * Self.mebibyte + 1]
+        for (index, size) in sizes.enumerated() {
+            try TestFiles.random(at: world.local("odd\(index).bin"), size: size, seed: UInt64(60 + index))
+        }
+        let stores = sizes.indices.map { index in
+            "with open(\(Self.pythonString(world.local("odd\(index).bin"))), 'rb') as f:\n    print(ftp.storbinary('STOR odd\(index).bin', f))"
+        }
+        let client = try FTPClients.python(host: LoopbackNet.clientSide, port: world.bridge.localPort,
+                                           body: stores.joined(separator: "\n"), seconds: 240)
+        #expect(client.status == 0, "\(client.output)\n\(world.bridge.output)")
+        for index in sizes.indices {
+            #expect(try TestFiles.sha256(world.remote("odd\(index).bin")) == TestFiles.sha256(world.local("odd\(index).bin")), "odd\(index).bin")
+        }
+        #expect(try SFTPBridgeWorld.temporaryUploads(in: world.root).isEmpty)
+        for name in ["odd0.bin", "odd6.bin"] {
+            let streams = try #require(Self.streamsUsed(world.bridge.output, name: name), "\(name): \(world.bridge.output)")
+            #expect(streams > 2, "\(name): \(world.bridge.output)")
+        }
+    }
+
     @Test func sftpStreamsOneUploadsOverOneChannelAsBefore() throws {
         let world = try SFTPBridgeWorld(bridgeArguments: ["-o", "SFTPStreams=1"], delayMilliseconds: Self.delay)
         try TestFiles.random(at: world.local("one.bin"), size: 16 * Self.mebibyte + 3, seed: 44)

@@ -1,0 +1,84 @@
+import Testing
+@testable import ftptunnel
+
+/// The SFTP v3 framing of striped uploads' raw channels: requests byte for byte as the draft lays them out, replies
+/// decoded whatever way the bytes are split, and a hostile or broken server's replies refused.
+@Suite struct SFTPWireTests {
+    static func be32(_ value: Int) -> [UInt8] { [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: value >> $0) } }
+    static func string(_ bytes: [UInt8]) -> [UInt8] { be32(bytes.count) + bytes }
+    static func packet(_ type: UInt8, _ body: [UInt8]) -> [UInt8] { be32(body.count + 1) + [type] + body }
+
+    static func decodeAll(_ chunks: [[UInt8]]) throws -> [SFTPReply] {
+        var reader = SFTPReplyReader()
+        var replies: [SFTPReply] = []
+        for chunk in chunks {
+            chunk.withUnsafeBytes { reader.feed($0) }
+            while let reply = try reader.next() { replies.append(reply) }
+        }
+        return replies
+    }
+
+    @Test func requestsAreFramedAsTheDraftSays() {
+        #expect(SFTPWire.initRequest() == Self.packet(1, Self.be32(3)))
+        let path = Array("/up/.x.part".utf8)
+        #expect(SFTPWire.openRequest(id: 7, path: path) == Self.packet(3, Self.be32(7) + Self.string(path) + Self.be32(2) + Self.be32(0)))
+        #expect(SFTPWire.closeRequest(id: 9, handle: [1, 2, 3]) == Self.packet(4, Self.be32(9) + Self.string([1, 2, 3])))
+        let handle: [UInt8] = [0xAA, 0xBB]
+        var header = [UInt8](repeating: 0, count: SFTPWire.writeHeaderSize(handle: handle))
+        header.withUnsafeMutableBytes { SFTPWire.writeHeader(id: 5, handle: handle, offset: 0x1_0000_0002, count: 30001, into: $0) }
+        let expected = Self.be32(1 + 4 + 6 + 8 + 4 + 30001) + [6] + Self.be32(5) + Self.string(handle)
+            + Self.be32(1) + Self.be32(2) + Self.be32(30001)
+        #expect(header == expected)
+    }
+
+    /// VERSION (with an extension pair), HANDLE, STATUS with and without its optional message, split at every byte.
+    @Test func repliesDecodeAtEverySplitPoint() throws {
+        let stream = Self.packet(2, Self.be32(3) + Self.string(Array("ext".utf8)) + Self.string(Array("1".utf8)))
+            + Self.packet(102, Self.be32(1) + Self.string([9, 8, 7, 6]))
+            + Self.packet(101, Self.be32(2) + Self.be32(0) + Self.string(Array("ok".utf8)) + Self.string([]))
+            + Self.packet(101, Self.be32(3) + Self.be32(4))
+        let expected: [SFTPReply] = [.version(3), .handle(id: 1, handle: [9, 8, 7, 6]),
+                                     .status(id: 2, code: 0, message: "ok"), .status(id: 3, code: 4, message: "")]
+        #expect(try Self.decodeAll([stream]) == expected)
+        for split in 0...stream.count {
+            #expect(try Self.decodeAll([Array(stream[..<split]), Array(stream[split...])]) == expected, "split at \(split)")
+        }
+        #expect(try Self.decodeAll(stream.map { [$0] }) == expected)
+    }
+
+    /// A reply cut short is not a reply: nothing decodes until its last byte has come.
+    @Test func aTruncatedReplyWaitsForItsRest() throws {
+        let reply = Self.packet(101, Self.be32(2) + Self.be32(0) + Self.string(Array("ok".utf8)) + Self.string([]))
+        for cut in 0..<reply.count { #expect(try Self.decodeAll([Array(reply[..<cut])]).isEmpty, "cut at \(cut)") }
+    }
+
+    @Test func hostileLengthsAreRefused() {
+        // Longer than any reply a stripe accepts, and a zero length.
+        #expect(throws: SFTPWireError.self) { try Self.decodeAll([Self.be32(SFTPWire.maximumReply + 1) + [101]]) }
+        #expect(throws: SFTPWireError.self) { try Self.decodeAll([Self.be32(0xFFFF_FFFF)]) }
+        #expect(throws: SFTPWireError.self) { try Self.decodeAll([Self.be32(0)]) }
+        // A handle longer than the draft allows, and strings running past the end of their packet.
+        #expect(throws: SFTPWireError.self) {
+            try Self.decodeAll([Self.packet(102, Self.be32(1) + Self.string([UInt8](repeating: 1, count: 257)))])
+        }
+        #expect(throws: SFTPWireError.self) { try Self.decodeAll([Self.packet(102, Self.be32(1) + Self.be32(100) + [1, 2])]) }
+        #expect(throws: SFTPWireError.self) {
+            try Self.decodeAll([Self.packet(101, Self.be32(1) + Self.be32(0) + Self.be32(0x7FFF_FFFF))])
+        }
+        // Packets shorter than their fixed fields, and a type a write never gets (DATA).
+        #expect(throws: SFTPWireError.self) { try Self.decodeAll([Self.packet(101, Self.be32(1) + [0, 0])]) }
+        #expect(throws: SFTPWireError.self) { try Self.decodeAll([Self.packet(2, [0])]) }
+        #expect(throws: SFTPWireError.self) { try Self.decodeAll([Self.packet(103, Self.be32(1) + Self.string([1]))]) }
+    }
+
+    /// The reader holds at most one incomplete reply plus what was fed since: decoded bytes are dropped.
+    @Test func theReaderDropsWhatItDecoded() throws {
+        var reader = SFTPReplyReader()
+        let status = Self.packet(101, Self.be32(1) + Self.be32(0))
+        for round in 0..<10_000 {
+            status.withUnsafeBytes { reader.feed($0) }
+            #expect(try reader.next() == .status(id: 1, code: 0, message: ""), "round \(round)")
+        }
+        #expect(reader.pending == 0)
+    }
+}
