@@ -1,14 +1,15 @@
 import FTPServerKit
 import Foundation
 
-/// One SFTP channel of a striped upload, with its own handle on the file: it writes one segment (a contiguous
+/// The upload's own SFTP channel and handle as a stripe of a striped upload: it writes one segment (a contiguous
 /// range of the file) at a time, and takes the next segment only when every byte of the current one is
 /// acknowledged (a seek discards libssh2's requests in flight). Non-blocking; driven by `SFTPStripedWriter`.
+/// The extra streams are `SFTPRawStripe`s.
 final class SFTPStripe {
     enum State {
-        /// `libssh2_sftp_init` in flight (one per SSH session at a time).
+        /// The channel is being opened or its subsystem started (`SFTPRawStripe`).
         case startingChannel
-        /// The file's open in flight on this channel.
+        /// The file's open in flight on this channel (`SFTPRawStripe`).
         case openingFile
         /// The handle is open: writing, or waiting for a segment.
         case open
@@ -44,26 +45,6 @@ final class SFTPStripe {
     private var segmentSentAt: Double?
     /// Round trip seen by this segment's first acknowledgement.
     private(set) var roundTripSample: Double?
-    /// The file's open was sent (it must then be completed: libssh2 keeps one open in progress per channel).
-    private var openAttempted = false
-
-    /// A stripe on an SFTP channel already started; the file is opened by the first `step`s.
-    init(channel: SFTPSession, path: [UInt8]) {
-        sftp = channel
-        self.path = path
-        state = .openingFile
-    }
-
-    /// A stripe whose channel is started by the first `step`s on `session`.
-    init(startingOn session: SSHSession, path: [UInt8]) {
-        self.path = path
-        state = .startingChannel
-        self.session = session
-    }
-
-    /// The SSH session of a stripe still starting its channel.
-    private var session: SSHSession?
-
     /// The stripe of the upload's own handle (already open and positioned).
     init(primary channel: SFTPSession, handle: SFTPHandle, path: [UInt8]) {
         sftp = channel
@@ -99,28 +80,11 @@ final class SFTPStripe {
         segmentBytes += bytes.count
     }
 
-    /// One non-blocking move: start the channel, open the file, write what is pending, or close.
+    /// One non-blocking move: write what is pending, or close.
     func step(closing wanted: Bool = false) throws -> Outcome {
         switch state {
-        case .startingChannel:
-            guard let session else { return .idle }
-            guard let channel = try SFTPSession.attemptStart(on: session) else { return blocked(session) }
-            sftp = channel
-            state = .openingFile
-            return .progress(acknowledged: 0)
-        case .openingFile:
-            guard let sftp else { return .idle }
-            if wanted, !openAttempted {
-                // The upload is ending: the channel stays (kept for the next upload), the file is not opened.
-                state = .closed
-                return .progress(acknowledged: 0)
-            }
-            openAttempted = true
-            guard let opened = try sftp.attemptOpenFile(path, flags: .write) else { return blocked(sftp.session) }
-            handle = opened
-            offset = 0
-            state = .open
-            return .progress(acknowledged: 0)
+        case .startingChannel, .openingFile:
+            return .idle
         case .open:
             guard let handle, let sftp else { return .idle }
             if start < buffer.count {
@@ -163,8 +127,8 @@ final class SFTPStripe {
 }
 
 extension SFTPStripe: SFTPUploadStripe {
-    var isOpeningChannel: Bool { state == .startingChannel }
-    var isJoining: Bool { state == .startingChannel }
+    var isOpeningChannel: Bool { false }
+    var isJoining: Bool { false }
     var capacity: Int { SFTPStripedWriter.segmentSize }
     var canTakeSegment: Bool { isIdle }
     var hasQueuedData: Bool { sftp?.hasQueuedData == true }

@@ -17,23 +17,25 @@ protocol SFTPChannelSpares: AnyObject {
 
 /// Writes one upload through several SFTP channels of one SSH session at once (sshd grants each channel its own
 /// 2 MiB window, so one channel uploads at most 2 MiB per round trip). The client's bytes are cut into segments
-/// of `segmentSize`; each segment goes to an idle stripe (`SFTPStripe`, its own handle on the same file), so
-/// stripes carry disjoint ranges. It starts with the upload's own channel and adds stripes once per round trip
-/// while they are window-limited, up to `maximum`. Window-limited: they acknowledged at least a third of what
-/// their windows allow per round trip (a stripe takes a new segment only once the last is acknowledged, so a
-/// window-limited stripe moves between one half and all of its window per round trip; a client, CPU or
-/// network that is the limit keeps it far below).
+/// of `segmentSize`; each segment goes to the stripe with the least unacknowledged bytes that can take one, so
+/// stripes carry disjoint ranges. It starts with the upload's own channel and handle (`SFTPStripe`, one segment at
+/// a time) and adds raw SFTP channels (`SFTPRawStripe`: segments at any offset with earlier ones in flight) while
+/// the stripes are window-limited, up to `maximum`: once per round trip it decides how many (the stripes writing
+/// double), and the channels open one after another (libssh2 opens one channel at a time per session) while their
+/// subsystem and SFTP starts overlap. Window-limited: they acknowledged at least a third of what their windows
+/// allow per round trip (a client, CPU or network that is the limit keeps them far below).
 ///
 /// Non-blocking on the session socket, under the one-partial-packet rule: after a stripe's call blocked with a
-/// packet half sent, that stripe's same call comes next and nothing else sends. Memory: at most `segmentSize`
-/// unacknowledged bytes per stripe here, and as much again copied into libssh2's requests.
+/// packet half sent, that stripe's same call comes next and nothing else sends. Memory: at most `capacity`
+/// unacknowledged bytes per stripe (one segment for the upload's own handle, and as much again copied into
+/// libssh2's requests; two for a raw stripe, plus its 128 KiB of framed requests).
 final class SFTPStripedWriter {
     /// Bytes one stripe takes at a time: 64 of libssh2's 30000-byte write requests, which with their headers fit
     /// sshd's 2 MiB window with room for the three packets sshd may not have granted again yet, so a segment goes
     /// out at once and is acknowledged in one round trip. (A whole 2 MiB segment overflows the window by one
     /// request, which then waits a second round trip: measured, half the rate per stripe.)
     static let segmentSize = 64 * 30000
-    /// A stripe gets no new segment before this many bytes are acknowledged by the server (see `segmentSize`).
+    /// Seconds without any progress after which the upload fails (the server or the connection is stuck).
     static let stallSeconds = SFTPBridge.sshTimeout
     /// The window OpenSSH's sshd grants every channel (`CHAN_SES_WINDOW_DEFAULT`); libssh2 does not report the
     /// server's initial window of a channel it opened.
@@ -279,9 +281,9 @@ final class SFTPStripedWriter {
         guard stripes.count < maximum, !growthRefused else { return }
         let allowed = Double(writing * SFTPStripedWriter.serverWindow) * elapsed / roundTrip
         guard Double(intervalAcknowledged) * 3 >= allowed, stripes.count >= wanted else { return }
-        // Kept channels join at once, as many as are writing (the stripes double per round trip); new channels
-        // open one after another (above).
-        wanted = min(maximum, stripes.count + max(1, writing))
+        // The stripes double per round trip, counting those still joining (they start window-limited like the
+        // rest): kept channels join at once, new ones open back to back (above).
+        wanted = min(maximum, 2 * stripes.count)
         while stripes.count < wanted, let spare = spares?.takeSpare(on: session) {
             stripes.append(SFTPRawStripe(channel: spare, path: path))
         }

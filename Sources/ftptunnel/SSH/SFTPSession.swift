@@ -26,22 +26,6 @@ final class SFTPSession {
         handle = sftp
     }
 
-    /// An SFTP channel already started on `session` (by `attemptStart`).
-    private init(session: SSHSession, handle: OpaquePointer) {
-        self.session = session
-        self.handle = handle
-    }
-
-    /// Starts one more SFTP channel on `session` without blocking (the session is in non-blocking mode): nil when
-    /// libssh2 would block; call again, with no other SFTP start on this session in between, until it returns one.
-    static func attemptStart(on session: SSHSession) throws -> SFTPSession? {
-        let result = try SFTPFailure.wrap("libssh2_sftp_init", path: nil, sftp: nil, session: session.handle) {
-            try LibSSH2.callPointer(session.handle, "libssh2_sftp_init") { libssh2_sftp_init(session.handle) }
-        }
-        guard case .done(let sftp) = result else { return nil }
-        return SFTPSession(session: session, handle: sftp)
-    }
-
     /// Data for this channel already read from the socket and queued inside libssh2 (poll(2) does not see it).
     var hasQueuedData: Bool {
         guard let channel = libssh2_sftp_get_channel(handle) else { return false }
@@ -93,21 +77,6 @@ final class SFTPSession {
                 try LibSSH2.call(session.handle, function, body)
             }
         }
-    }
-
-    /// Opens a file without blocking: nil when libssh2 would block (repeat the same call until it returns a handle).
-    func attemptOpenFile(_ path: [UInt8], flags: SFTPOpenFlags, mode: Int = 0o644) throws -> SFTPHandle? {
-        let function = "libssh2_sftp_open_ex (file)"
-        try refuseIfDesynchronized(function, path: path)
-        let pointer = try withPath(path) { text, count in
-            try noticingLoss { try SFTPFailure.wrap(function, path: path, sftp: handle, session: session.handle) {
-                try LibSSH2.callPointer(session.handle, function) {
-                    libssh2_sftp_open_ex(handle, text, count, UInt(flags.rawValue), mode, LIBSSH2_SFTP_OPENFILE)
-                }
-            } }
-        }
-        guard case .done(let file) = pointer else { return nil }
-        return SFTPHandle(handle: file, sftp: self, path: path)
     }
 
     /// Runs `body`, recording a failure of the SSH connection itself in `isConnectionLost`.
