@@ -188,8 +188,25 @@ final class SFTPStripedWriter {
                 return next
             }
             if let current, current.state == .open, current.unacknowledged < current.capacity { return current }
+            if takeAllSpares() { continue }
             try advance()
         }
+    }
+
+    /// Kept channels exist because an earlier upload of this session was window-limited: once this one has a full
+    /// segment waiting for room (more than a round trip's window of the upload's own channel), they all join at
+    /// once instead of doubling per round trip. A small upload never reaches this and opens no file on them.
+    private func takeAllSpares() -> Bool {
+        var added = 0
+        while stripes.count < maximum, let spare = spares?.takeSpare(on: session) {
+            stripes.append(SFTPRawStripe(channel: spare, path: path))
+            added += 1
+        }
+        guard added > 0 else { return false }
+        wanted = max(wanted, stripes.count)
+        peakStripes = max(peakStripes, stripes.count)
+        spares?.logger.info("upload of \(String(decoding: path, as: UTF8.self)): \(added) kept SFTP streams joined, \(stripes.count) in all")
+        return true
     }
 
     /// One pass; when nothing moved, waits for the socket (or for data libssh2 already queued).
