@@ -7,8 +7,8 @@ import FTPServerKit
 /// so acknowledgements come oldest first; a reply out of that order fails the stripe.
 ///
 /// The one-partial-packet rule: a `libssh2_channel_write` that would block is repeated with the identical
-/// pointer and length before anything else on this channel (`outbound` does not move until then); the writer
-/// keeps the rest of the session quiet while the session reports a half-sent packet.
+/// pointer and length (`outbound` does not move or change until then), before anything else on the session while
+/// the session reports a half-sent packet (the writer keeps the other stripes quiet meanwhile).
 final class SFTPRawStripe: SFTPUploadStripe {
     private enum Phase {
         /// `libssh2_channel_open_ex` in flight (one per session at a time).
@@ -173,14 +173,10 @@ final class SFTPRawStripe: SFTPUploadStripe {
     /// Sends what is framed (and frames more), reads replies; one outcome for all of it.
     private func exchange(closing wanted: Bool) throws -> SFTPStripe.Outcome {
         guard let raw else { return .idle }
-        if repeatWrite {
-            let outcome = try send(raw)
-            if case .blocked = outcome { return outcome }
-        }
-        if repeatRead {
-            let outcome = try receive(raw, closing: wanted)
-            if case .blocked = outcome { return outcome }
-        }
+        // A half-sent packet first, alone; a write that only waits for window lets the replies be read (so none
+        // stay queued inside libssh2 while the writer waits on the socket), its bytes untouched until repeated.
+        if repeatWrite, case .blocked(outbound: true) = try send(raw) { return .blocked(outbound: true) }
+        if repeatRead, case .blocked(outbound: true) = try receive(raw, closing: wanted) { return .blocked(outbound: true) }
         var acknowledged = 0
         var moved = false
         switch try receive(raw, closing: wanted) {
