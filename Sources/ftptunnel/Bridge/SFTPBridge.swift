@@ -186,7 +186,6 @@ final class SFTPBridge: @unchecked Sendable {
         logins.wait()
         defer { logins.signal() }
         let session = try connector.connectAnother(hostKey: hostKey, credential: credential, number: number)
-        session.setTimeout(seconds: SFTPBridge.sshTimeout)
         if settings.serverAliveInterval > 0 {
             TCPOptions.setUserTimeout(session.socket, seconds: settings.serverAliveInterval * max(1, settings.serverAliveCountMax))
         }

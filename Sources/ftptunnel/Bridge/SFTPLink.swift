@@ -145,8 +145,8 @@ final class SFTPLink: IdleWatch, SFTPChannelSpares {
         }
         // Something arrived (the server's own keepalive) or the interval passed: one request reads it all.
         let wait = max(aliveInterval * Double(aliveCountMax), Double(ServerAliveMonitor.shortestInterval))
-        sftp.session.setTimeout(seconds: aliveInterval > 0 ? wait : SFTPBridge.sshTimeout)
-        defer { self.sftp?.session.setTimeout(seconds: SFTPBridge.sshTimeout) }
+        sftp.callTimeout = aliveInterval > 0 ? wait : SFTPBridge.sshTimeout
+        defer { if !sftp.isConnectionLost { sftp.callTimeout = SFTPBridge.sshTimeout } }
         do {
             _ = try sftp.realPath([UInt8(ascii: ".")])
             lastHeard = Monotonic.now()
@@ -182,9 +182,9 @@ final class SFTPLink: IdleWatch, SFTPChannelSpares {
         guard let sftp else { return }
         logger.notice("SSH session of this FTP session lost (\(reason))\(policy == nil ? "; Reconnect is off" : "; replacing it")")
         // The kept stripe channels go first, each shutdown bounded by a short time-out (the server may be hung).
-        sftp.session.setTimeout(seconds: SFTPLink.spareShutdownTimeout)
+        for spare in spares { spare.callTimeout = SFTPLink.spareShutdownTimeout }
         spares = []
-        sftp.session.setTimeout(seconds: SFTPSession.lostTimeout)
+        sftp.callTimeout = SFTPSession.lostTimeout
         self.sftp = nil
     }
 

@@ -158,6 +158,6 @@ final class SFTPStripe {
     }
 
     private func blocked(_ session: SSHSession) -> Outcome {
-        .blocked(outbound: session.blockDirections.outbound)
+        .blocked(outbound: session.gate.isHeldByCurrentThread)
     }
 }
