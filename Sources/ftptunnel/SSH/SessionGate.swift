@@ -11,7 +11,7 @@ import Posix
 ///   session and only its identical call may come next (DESIGN §3: libssh2 1.10 otherwise sends the wrong bytes).
 /// - After EAGAIN waiting for the server, the door opens for others. Another thread's call may read (into
 ///   libssh2's queue) the very packet this thread waits for, so a readable socket is not the only progress:
-///   every call bumps `generation`; one waiting thread polls the socket (and a wake pipe written when the
+///   every call that read from the socket bumps `generation`; one waiting thread polls the socket (and a wake pipe written when the
 ///   generation moves), the others wait for the generation to move. Every wait ends at its caller's deadline.
 /// - `markLost()` (the connection is dead, or a half-sent packet was abandoned): every call fails at once.
 final class SessionGate: @unchecked Sendable {
@@ -30,6 +30,8 @@ final class SessionGate: @unchecked Sendable {
     /// Written when the generation moves while a thread polls; made on first need.
     private var wake: WakeUpPipe?
     private var lostReason: String?
+    /// Readable once the session is lost (never drained); made on first need.
+    private var lostPipe: WakeUpPipe?
 
     init(handle: SessionHandle, socket: Int32, received: @escaping () -> Int) {
         self.handle = handle
@@ -43,15 +45,28 @@ final class SessionGate: @unchecked Sendable {
     /// The current generation, for `waitForProgress(since:)` by a caller making several attempts in a row.
     var generation: Int { condition.withLock { generationValue } }
 
+    /// A descriptor that becomes readable (and stays so) when the session is lost: what an idle user of a shared
+    /// session waits on instead of the socket, which other channels' traffic makes readable.
+    var lostDescriptor: Int32? {
+        let (pipe, isLost) = condition.withLock { () -> (WakeUpPipe?, Bool) in
+            if lostPipe == nil { lostPipe = try? WakeUpPipe() }
+            return (lostPipe, lostReason != nil)
+        }
+        if isLost { pipe?.wake() }
+        return pipe?.readFD
+    }
+
     /// Makes every later call fail at once (a half-sent packet is given up) and wakes the waiting ones.
     func markLost(_ reason: String) {
-        condition.withLock {
+        let (poller, pipe) = condition.withLock { () -> (WakeUpPipe?, WakeUpPipe?) in
             if lostReason == nil { lostReason = reason }
             owner = nil
             generationValue += 1
             condition.broadcast()
+            return (wake, lostPipe)
         }
-        wake?.wake()
+        poller?.wake()
+        pipe?.wake()
     }
 
     /// Runs `body` (one libssh2 call on this session) until it is done, waiting between tries as described above;
@@ -150,10 +165,10 @@ final class SessionGate: @unchecked Sendable {
         if read { generationValue += 1 }
         if !keep || lostReason != nil { owner = nil }
         let after = generationValue
-        let wakePoller = read && polling
+        let poller = read && polling ? wake : nil
         condition.broadcast()
         condition.unlock()
-        if wakePoller { wake?.wake() }
+        poller?.wake()
         return after
     }
 
