@@ -151,6 +151,7 @@ final class SFTPStripe {
 
     /// Forgets the handle without a word to the server (after a failure: the channel is shut down instead).
     func abandon() {
+        if state == .startingChannel { session?.gate.releaseSFTPStart() }
         sftp?.markDesynchronized()
         handle?.close()
         handle = nil

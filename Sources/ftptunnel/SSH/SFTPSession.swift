@@ -27,9 +27,12 @@ final class SFTPSession {
     init(session: SSHSession) throws {
         self.session = session
         session.setBlocking(false)
+        let deadline = Monotonic.now() + SFTPSession.defaultTimeout
         handle = try SFTPFailure.wrap("libssh2_sftp_init", path: nil, sftp: nil, session: session.handle) {
-            try session.gate.perform("libssh2_sftp_init", until: Monotonic.now() + SFTPSession.defaultTimeout) {
-                try LibSSH2.callPointer(session.handle, "libssh2_sftp_init") { libssh2_sftp_init(session.handle) }
+            try session.gate.startingSFTP(until: deadline) {
+                try session.gate.perform("libssh2_sftp_init", until: deadline) {
+                    try LibSSH2.callPointer(session.handle, "libssh2_sftp_init") { libssh2_sftp_init(session.handle) }
+                }
             }
         }
     }
@@ -40,15 +43,23 @@ final class SFTPSession {
         self.handle = handle
     }
 
-    /// Starts one more SFTP channel on `session` with one try: nil when libssh2 would block; call again, with no
-    /// other SFTP start on this session in between, until it returns one.
+    /// Starts one more SFTP channel on `session` with one try: nil when libssh2 would block or another thread is
+    /// starting one; call again until it returns one (or `session.gate.releaseSFTPStart()` to give up).
     static func attemptStart(on session: SSHSession) throws -> SFTPSession? {
-        let result = try SFTPFailure.wrap("libssh2_sftp_init", path: nil, sftp: nil, session: session.handle) {
-            try session.gate.attempt("libssh2_sftp_init", until: Monotonic.now() + SFTPSession.defaultTimeout) {
-                try LibSSH2.callPointer(session.handle, "libssh2_sftp_init") { libssh2_sftp_init(session.handle) }
+        guard session.gate.claimSFTPStart() else { return nil }
+        let result: SSHResult<OpaquePointer>
+        do {
+            result = try SFTPFailure.wrap("libssh2_sftp_init", path: nil, sftp: nil, session: session.handle) {
+                try session.gate.attempt("libssh2_sftp_init", until: Monotonic.now() + SFTPSession.defaultTimeout) {
+                    try LibSSH2.callPointer(session.handle, "libssh2_sftp_init") { libssh2_sftp_init(session.handle) }
+                }
             }
+        } catch {
+            session.gate.releaseSFTPStart()
+            throw error
         }
         guard case .done(let sftp) = result else { return nil }
+        session.gate.releaseSFTPStart()
         return SFTPSession(session: session, handle: sftp)
     }
 

@@ -30,6 +30,9 @@ final class SessionGate: @unchecked Sendable {
     /// Written when the generation moves while a thread polls; made on first need.
     private var wake: WakeUpPipe?
     private var lostReason: String?
+    /// The thread starting an SFTP channel: libssh2 1.10 keeps one SFTP start's state per session, so starts must
+    /// not interleave (another thread's start would continue this one's).
+    private var starter: ObjectIdentifier?
     /// Readable once the session is lost (never drained); made on first need.
     private var lostPipe: WakeUpPipe?
 
@@ -87,6 +90,46 @@ final class SessionGate: @unchecked Sendable {
     /// session: its next call must repeat this one (until it is done or fails).
     func attempt<T>(_ function: String, until deadline: Double, _ body: () throws -> SSHResult<T>) throws -> SSHResult<T> {
         try tracked(function, until: deadline, body).result
+    }
+
+    /// Runs `body` (an SFTP start to its end) while no other thread starts one, waiting for that at most until
+    /// `deadline`.
+    func startingSFTP<T>(until deadline: Double, _ body: () throws -> T) throws -> T {
+        let me = ObjectIdentifier(Thread.current)
+        condition.lock()
+        while let other = starter, other != me {
+            guard Monotonic.now() < deadline else {
+                condition.unlock()
+                throw timeout("libssh2_sftp_init")
+            }
+            _ = condition.wait(until: Date(timeIntervalSinceNow: max(0, deadline - Monotonic.now())))
+        }
+        starter = me
+        condition.unlock()
+        defer { releaseSFTPStart() }
+        return try body()
+    }
+
+    /// For one-try starts: true when the calling thread may go on with an SFTP start (it then holds the right
+    /// until `releaseSFTPStart`); false while another thread's start is under way.
+    func claimSFTPStart() -> Bool {
+        let me = ObjectIdentifier(Thread.current)
+        return condition.withLock {
+            guard starter == nil || starter == me else { return false }
+            starter = me
+            return true
+        }
+    }
+
+    /// Ends the calling thread's SFTP start (done, failed or given up: a start left half done is completed by the
+    /// next one, which gets its channel).
+    func releaseSFTPStart() {
+        let me = ObjectIdentifier(Thread.current)
+        condition.withLock {
+            guard starter == me else { return }
+            starter = nil
+            condition.broadcast()
+        }
     }
 
     /// True when the calling thread holds the session after a half-sent packet (its same call must come next).
