@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Times an FTP server's greeting: from TCP connect to the 220, for a first control connection and then for a
-second one while the first is still open (logged in). Prints `first SECONDS` and `second SECONDS`, or
-`failed: REASON` and exits 1. Every wait is bounded by --timeout.
+second one right after the first logged in (while it is still open), and for a third one --later seconds after
+that (a user's next connection; the pause is the scenario, not a wait for anything). Prints `first SECONDS`,
+`second SECONDS` and `later SECONDS`, or `failed: REASON` and exits 1. Every wait is bounded by --timeout.
 """
 import argparse
 import socket
@@ -38,13 +39,16 @@ def main():
     parser.add_argument("host")
     parser.add_argument("port", type=int)
     parser.add_argument("--timeout", type=float, default=60)
+    parser.add_argument("--later", type=float, default=2)
     args = parser.parse_args()
     try:
         first, first_file, first_seconds = greeting(args.host, args.port, args.timeout)
         command(first, first_file, "USER me")
         command(first, first_file, "PASS x")
         second, second_file, second_seconds = greeting(args.host, args.port, args.timeout)
-        for s, f in ((second, second_file), (first, first_file)):
+        time.sleep(args.later)
+        third, third_file, later_seconds = greeting(args.host, args.port, args.timeout)
+        for s, f in ((third, third_file), (second, second_file), (first, first_file)):
             command(s, f, "QUIT")
             s.close()
     except OSError as e:
@@ -52,6 +56,7 @@ def main():
         return 1
     print("first %.6f" % first_seconds)
     print("second %.6f" % second_seconds)
+    print("later %.6f" % later_seconds)
     return 0
 
 

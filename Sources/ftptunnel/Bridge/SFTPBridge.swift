@@ -164,7 +164,8 @@ final class SFTPBridge: @unchecked Sendable {
         }
         let link = SFTPLink(first: sftp, policy: reconnectPolicy, aliveInterval: settings.serverAliveInterval,
                             aliveCountMax: settings.serverAliveCountMax, stopFD: shutdown.drainFD, logger: logger, open: open,
-                            release: { [sessions] in sessions!.release($0) })
+                            release: { [sessions] in sessions!.release($0) },
+                            borrow: { [sessions] in sessions!.takeStartedChannel(on: $0) })
         defer { link.close() }
         // Released (SFTP shut down, then the SSH session disconnected) when the session below ends.
         let sessionSettings = SessionSettings(

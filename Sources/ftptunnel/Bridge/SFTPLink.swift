@@ -24,6 +24,9 @@ final class SFTPLink: IdleWatch, SFTPChannelSpares {
 
     private let open: Opener
     private let release: Releaser
+    /// A channel the shared sessions started ahead on an SSH session, lent to a striped upload when this link keeps
+    /// none.
+    private let borrow: (SSHSession) -> SFTPSession?
     /// The SSH session this FTP session counts on (released on loss and at `close()`).
     private var leased: SSHSession?
     /// nil: `Reconnect no`, a lost session ends the FTP session (421).
@@ -49,7 +52,9 @@ final class SFTPLink: IdleWatch, SFTPChannelSpares {
     private(set) var replacements = 0
 
     init(first: SFTPSession, policy: ReconnectPolicy?, aliveInterval: Int, aliveCountMax: Int, stopFD: Int32,
-         logger: Logger, open: @escaping Opener, release: @escaping Releaser = { _ in }) {
+         logger: Logger, open: @escaping Opener, release: @escaping Releaser = { _ in },
+         borrow: @escaping (SSHSession) -> SFTPSession? = { _ in nil }) {
+        self.borrow = borrow
         sftp = first
         leased = first.session
         self.release = release
@@ -116,7 +121,8 @@ final class SFTPLink: IdleWatch, SFTPChannelSpares {
     // MARK: SFTPChannelSpares
 
     func takeSpare(on session: SSHSession) -> SFTPSession? {
-        guard session === sftp?.session, !spares.isEmpty else { return nil }
+        guard session === sftp?.session else { return nil }
+        guard !spares.isEmpty else { return borrow(session) }
         return spares.removeLast()
     }
 

@@ -8,7 +8,9 @@ import Posix
 /// FTP sessions (or is being opened for as many), so a burst of FTP logins needs one SSH login per
 /// `channelsPerSession` and a second FTP session needs no SSH handshake at all. FTP sessions that find no room
 /// while a session is being opened wait for it and share its outcome (one login, also after a loss: the FTP
-/// sessions of a dead session reconnect onto one replacement). A session nobody uses any more is closed.
+/// sessions of a dead session reconnect onto one replacement). A session nobody uses any more is closed. While a
+/// session has room, one SFTP channel is started ahead on it (in the background, 3 round trips), so the next FTP
+/// session starts at once.
 ///
 /// Each session has one watcher thread that marks it lost on the server's end of stream (POLLRDHUP/HUP/ERR, with
 /// no interest in ordinary data: other channels' traffic does not wake it); `SFTPLink` waits on the session's
@@ -30,6 +32,9 @@ final class SharedSessions: @unchecked Sendable {
         /// Fewer than `channelsPerSession` when the server refused a channel.
         var capacity = SharedSessions.channelsPerSession
         var failure: Error?
+        /// A channel started ahead for the next FTP session, or being started (`startingSpare`).
+        var spare: SFTPSession?
+        var startingSpare = false
         var isOpening: Bool { session == nil && failure == nil }
         var isLive: Bool { session.map { $0.gate.lost == nil } ?? (failure == nil) }
     }
@@ -76,7 +81,9 @@ final class SharedSessions: @unchecked Sendable {
             }
             guard let session = member.session else { continue }
             do {
-                return try SFTPSession(session: session)
+                let channel = try takeSpare(member, until: Monotonic.now() + waitLimit) ?? SFTPSession(session: session)
+                startSpare(member)
+                return channel
             } catch let failure as SFTPFailure where !failure.breaksSession && !failure.isConnectionLost {
                 // The server refused the channel (MaxSessions): no more FTP sessions on this SSH session.
                 condition.withLock {
@@ -104,7 +111,52 @@ final class SharedSessions: @unchecked Sendable {
         closeIfUnused(member)
     }
 
+    /// The channel started ahead on `session`, for a striped upload of an FTP session on it (so that a server with
+    /// few channels per session, sshd's MaxSessions, lets the upload use it); nil when there is none ready.
+    func takeStartedChannel(on session: SSHSession) -> SFTPSession? {
+        condition.withLock {
+            guard let member = members.first(where: { $0.session === session }), !member.startingSpare else { return nil }
+            defer { member.spare = nil }
+            return member.spare
+        }
+    }
+
     // MARK: Inside
+
+    /// The member's channel started ahead, waiting for one being started.
+    private func takeSpare(_ member: Member, until deadline: Double) -> SFTPSession? {
+        condition.lock()
+        defer { condition.unlock() }
+        while member.startingSpare, Monotonic.now() < deadline {
+            _ = condition.wait(until: Date(timeIntervalSinceNow: max(0, deadline - Monotonic.now())))
+        }
+        defer { member.spare = nil }
+        return member.spare
+    }
+
+    /// Starts a channel ahead on a live member with room, in the background (a refusal just leaves none).
+    private func startSpare(_ member: Member) {
+        let session: SSHSession? = condition.withLock {
+            guard member.isLive, member.spare == nil, !member.startingSpare, member.users < member.capacity,
+                  members.contains(where: { $0 === member }) else { return nil }
+            member.startingSpare = true
+            return member.session
+        }
+        guard let session else { return }
+        nonisolated(unsafe) let shared = session
+        nonisolated(unsafe) let owner = self
+        nonisolated(unsafe) let held = member
+        let thread = Thread {
+            let channel = try? SFTPSession(session: shared)
+            owner.condition.withLock {
+                held.startingSpare = false
+                if held.isLive, owner.members.contains(where: { $0 === held }) { held.spare = channel }
+                owner.condition.broadcast()
+            }
+        }
+        thread.stackSize = 256 << 10
+        thread.start()
+    }
 
     /// A member with room (waiting while it is opened); `opener` when the caller must open it.
     private func claim() throws -> (Member, opener: Bool) {
@@ -135,13 +187,15 @@ final class SharedSessions: @unchecked Sendable {
     }
 
     private func closeIfUnused(_ member: Member) {
-        let closing: SSHSession? = condition.withLock {
+        let closing: (session: SSHSession, spare: SFTPSession?)? = condition.withLock {
             guard member.users <= 0, let session = member.session else { return nil }
             members.removeAll { $0 === member }
-            return session
+            defer { member.spare = nil }
+            return (session, member.spare)
         }
-        // The session ends (disconnect) once its last channel is gone; the watcher ends now.
-        closing?.gate.markLost("no FTP session uses it any more")
+        // The session ends (disconnect) once its last channel is gone (the spare's shutdown, outside the lock, fails
+        // at once on the lost gate); the watcher ends now.
+        closing?.session.gate.markLost("no FTP session uses it any more")
     }
 
     /// One thread per session: marks it lost when the server ends the connection.
