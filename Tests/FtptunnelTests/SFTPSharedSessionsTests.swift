@@ -105,9 +105,11 @@ import TestSupport
         let loginsBefore = world.sshd.authenticatedSessions
 
         #expect(world.sshd.killSessions() == 1)
-        // The bridge may notice only at the next command: the stalled download's data fills the shared socket, so
-        // the server's end of stream waits behind it.
-        try Deadline.wait(for: "the SSH session's server process to end", seconds: 20) { world.sshd.sessionProcesses.isEmpty }
+        // Noticed between commands by every idle FTP session, although the stalled download's data fills the
+        // shared socket in front of the server's end of stream (the session's watcher reads it).
+        try Deadline.wait(for: "the idle FTP sessions to notice the lost SSH session", seconds: 20) {
+            world.bridge.output.components(separatedBy: "SSH session of this FTP session lost").count - 1 >= 3
+        }
         for client in idle { client.send("go\n") }
         downloader.send("go\n")
         for (index, client) in idle.enumerated() {

@@ -8,18 +8,22 @@ import Posix
 /// FTP sessions (or is being opened for as many), so a burst of FTP logins needs one SSH login per
 /// `channelsPerSession` and a second FTP session needs no SSH handshake at all. FTP sessions that find no room
 /// while a session is being opened wait for it and share its outcome (one login, also after a loss: the FTP
-/// sessions of a dead session reconnect onto one replacement). A session nobody uses any more is closed. While a
-/// session has room, one SFTP channel is started ahead on it (in the background, 3 round trips), so the next FTP
-/// session starts at once.
+/// sessions of a dead session reconnect onto one replacement). A session nobody uses any more is closed. Once a
+/// session is shared (two FTP sessions), one SFTP channel is kept started ahead on it (in the background, 3 round
+/// trips), so the next FTP session on it starts at once; the watcher reads through it (below). A session with one
+/// FTP session starts none: a lone client often stays alone, and the channel would only cost the server a
+/// subsystem process.
 ///
-/// Each session has one watcher thread that marks it lost on the server's end of stream (POLLRDHUP/HUP/ERR, with
-/// no interest in ordinary data: other channels' traffic does not wake it); `SFTPLink` waits on the session's
-/// lost descriptor (`SessionGate.lostDescriptor`) instead of the shared socket. Thread-safe.
+/// Each session has one watcher thread that marks it lost on the server's end of stream (POLLRDHUP/HUP/ERR), and
+/// that reads for everyone data left unread in the socket for a second (a stalled download's data would otherwise
+/// hide the end of stream from idle FTP sessions; reading it only queues it inside libssh2, within that channel's
+/// window); `SFTPLink` waits on the session's lost descriptor (`SessionGate.lostDescriptor`) instead of the
+/// shared socket, which other channels' traffic makes readable. Thread-safe.
 final class SharedSessions: @unchecked Sendable {
-    /// FTP sessions per SSH session. Each takes one SFTP channel, striped uploads (`SFTPStreams`) add channels on
-    /// the same session, and sshd's MaxSessions (default 10) bounds the channels of one session: 4 leaves 6 for
-    /// stripes and a channel reopened after a failed write, while 20 FTP sessions need 5 logins, under
-    /// MaxStartups' 10.
+    /// FTP sessions per SSH session. Each takes one SFTP channel, one more is started ahead, striped uploads
+    /// (`SFTPStreams`) add channels on the same session, and sshd's MaxSessions (default 10) bounds the channels
+    /// of one session: 4 leaves 5 for stripes and a channel reopened after a failed write, while 20 FTP sessions
+    /// need 5 logins, under MaxStartups' 10.
     static let channelsPerSession = 4
 
     /// Opens and authenticates a new SSH session (bounded by ConnectTimeout).
@@ -68,7 +72,7 @@ final class SharedSessions: @unchecked Sendable {
                         member.session = session
                         condition.broadcast()
                     }
-                    watch(session)
+                    watch(session, member)
                 } catch {
                     condition.withLock {
                         member.failure = error
@@ -121,7 +125,16 @@ final class SharedSessions: @unchecked Sendable {
         }
     }
 
+    /// How long data may wait unread in a session's socket before its watcher reads it.
+    static let unreadGraceMilliseconds: Int32 = 1000
+
     // MARK: Inside
+
+    /// Reads what waits in the member's socket into libssh2 through its channel started ahead (idle, so nothing of
+    /// its own is consumed); a broken connection marks the session lost. Nothing without such a channel.
+    private func readAhead(_ member: Member) {
+        condition.withLock { try? member.spare?.readTransport() }
+    }
 
     /// The member's channel started ahead, waiting for one being started.
     private func takeSpare(_ member: Member, until deadline: Double) -> SFTPSession? {
@@ -134,10 +147,10 @@ final class SharedSessions: @unchecked Sendable {
         return member.spare
     }
 
-    /// Starts a channel ahead on a live member with room, in the background (a refusal just leaves none).
+    /// Starts a channel ahead on a live shared member, in the background (a refusal just leaves none).
     private func startSpare(_ member: Member) {
         let session: SSHSession? = condition.withLock {
-            guard member.isLive, member.spare == nil, !member.startingSpare, member.users < member.capacity,
+            guard member.isLive, member.spare == nil, !member.startingSpare, member.users >= 2, member.users <= member.capacity,
                   members.contains(where: { $0 === member }) else { return nil }
             member.startingSpare = true
             return member.session
@@ -200,22 +213,27 @@ final class SharedSessions: @unchecked Sendable {
 
     /// One thread per session: marks it lost when the server ends the connection.
     /// It keeps the session (and so its socket) open until it ends, which `markLost` makes it do.
-    private func watch(_ session: SSHSession) {
+    private func watch(_ session: SSHSession, _ member: Member) {
         guard let lostFD = session.gate.lostDescriptor else { return }
         let logger = self.logger
-        // Only the gate (thread-safe) and the socket number are used on the watcher thread.
+        // The gate and the pool are thread-safe; the socket is only polled and asked how much waits in it.
         nonisolated(unsafe) let session = session
+        nonisolated(unsafe) let owner = self
+        nonisolated(unsafe) let held = member
         let thread = Thread {
             let gate = session.gate
             while gate.lost == nil {
-                var fds = [pollfd(session.socket, Int32(PosixPoll.readHangUp)), pollfd(lostFD, POLLIN)]
+                var fds = [pollfd(session.socket, Int32(PosixPoll.readHangUp) | POLLIN), pollfd(lostFD, POLLIN)]
                 guard (try? PosixPoll.poll(&fds, milliseconds: -1)) != nil else { continue }
                 if fds[1].revents != 0 { return }
-                if fds[0].revents != 0 {
+                if fds[0].revents & (Int16(PosixPoll.readHangUp) | Int16(POLLHUP) | Int16(POLLERR)) != 0 {
                     logger.notice("a shared SSH session of the bridge was closed by the server; its FTP sessions reconnect")
                     gate.markLost("the server closed the connection")
                     return
                 }
+                // Data arrived: the FTP sessions' own calls normally read it within a second.
+                if (try? PosixPoll.wait(lostFD, events: Int16(POLLIN), milliseconds: SharedSessions.unreadGraceMilliseconds)) == true { return }
+                if session.unreadBytes > 0 { owner.readAhead(held) }
             }
         }
         thread.stackSize = 256 << 10

@@ -63,6 +63,24 @@ final class SFTPSession {
         return SFTPSession(session: session, handle: sftp)
     }
 
+    /// One try at reading what waits in the session's socket into libssh2's queues (a zero-length read on this
+    /// channel, which takes nothing from it), for channels whose threads are not reading; a broken connection
+    /// throws and marks the session lost. For an idle channel only (no request in flight).
+    func readTransport() throws {
+        guard let channel = libssh2_sftp_get_channel(handle) else { return }
+        var byte: CChar = 0
+        _ = try noticingLoss {
+            try SFTPFailure.wrap("libssh2_channel_read_ex", path: nil, sftp: nil, session: session.handle) {
+                try session.gate.attempt("libssh2_channel_read_ex", until: Monotonic.now() + SFTPSession.readTransportWait) {
+                    try LibSSH2.call(session.handle, "libssh2_channel_read_ex") { libssh2_channel_read_ex(channel, 0, &byte, 0) }
+                }
+            }
+        }
+    }
+
+    /// Longest wait for the gate in `readTransport`.
+    static let readTransportWait = 0.2
+
     /// Records that the SSH connection itself failed (seen on another channel of the same session).
     func markConnectionLost() {
         isConnectionLost = true
