@@ -91,8 +91,10 @@ final class SFTPLink: IdleWatch, SFTPChannelSpares {
         }
     }
 
-    /// The FTP session ended: its channel is shut down and its SSH session released.
+    /// The FTP session ended: its channels are shut down (each bounded by `SFTPSession.lostTimeout`, so a hung
+    /// server does not hold the ending session) and its SSH session released.
     func close() {
+        for channel in spares + (sftp.map { [$0] } ?? []) { channel.callTimeout = SFTPSession.lostTimeout }
         spares = []
         sftp = nil
         if let leased { release(leased) }
