@@ -19,7 +19,7 @@
 #   PAR_COUNT=8      concurrent downloads in the parallel rows
 #   PAR_SIZE=256M    size of each parallel download (SIZE/4 when SIZE < 1G)
 #   IDLE_SESSIONS=200  idle logged-in sessions for the server memory rows (sections servers and idle)
-#   SECTIONS="single rtt far rttup small memory parallel servers listing bridge stripe"   which tables to run (also: window, idle)
+#   SECTIONS="single rtt far rttup small memory parallel servers listing bridge stripe share"   which tables to run (also: window, idle)
 #   RTT_UP_SIZE=256M  upload size of the long-round-trip upload rows (rttup)
 #   STRIPE_SIZE=256M  upload size of the striped SFTP upload rows (stripe; DELAY_MS and FAR_DELAY_MS each way)
 #   SMALL_COUNT=200 SMALL_BYTES=4096 SMALL_RUNS=1   the small-files rows (lftp mirror at the delay proxy)
@@ -43,7 +43,7 @@ RUNS=${RUNS:-3}
 DELAY_MS=${DELAY_MS:-25}
 PAR_COUNT=${PAR_COUNT:-8}
 IDLE_SESSIONS=${IDLE_SESSIONS:-200}
-SECTIONS=${SECTIONS:-single rtt far rttup small memory parallel servers listing bridge stripe}
+SECTIONS=${SECTIONS:-single rtt far rttup small memory parallel servers listing bridge stripe share}
 FAR_DELAY_MS=${FAR_DELAY_MS:-100}
 MEM_COUNT=${MEM_COUNT:-32}
 MEM_RATE=${MEM_RATE:-1M}
@@ -86,7 +86,7 @@ for lib in processes results fixtures transfers; do
   source "$HERE/lib/$lib.sh"
 done
 # Every section, in the order of the report; each file defines measure_NAME and report_NAME.
-ALL_SECTIONS="single rtt far rttup small memory parallel servers idle window bridge stripe listing"
+ALL_SECTIONS="single rtt far rttup small memory parallel servers idle window bridge stripe share listing"
 for s in $ALL_SECTIONS; do
   # shellcheck source=/dev/null
   source "$HERE/sections/$s.sh"
@@ -121,8 +121,8 @@ start_vsftpd
 start_raw_endpoints
 for s in $SECTIONS; do
   case $s in
-    single|rtt|far|rttup|small|memory|idle|parallel|servers|listing|window|bridge|stripe) "measure_$s" ;;
-    *) echo "unknown section '$s' (single rtt far rttup small memory idle parallel servers listing window bridge stripe)" >&2; exit 2 ;;
+    single|rtt|far|rttup|small|memory|idle|parallel|servers|listing|window|bridge|stripe|share) "measure_$s" ;;
+    *) echo "unknown section '$s' (single rtt far rttup small memory idle parallel servers listing window bridge stripe share)" >&2; exit 2 ;;
   esac
 done
 mkdir -p "$(dirname "$REPORT")"

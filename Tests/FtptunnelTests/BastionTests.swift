@@ -351,8 +351,8 @@ import TestSupport
         World.expectChannels(world.bastions[0], to: "127.0.0.3", world.target.port, count: 2)
     }
 
-    /// Mode sftp through a bastion: every FTP session gets an SSH session of its own, each on a channel of its own
-    /// through the bastion (whose session is shared while it lives; verified and logged in once, then reused
+    /// Mode sftp through a bastion: every SSH session of the bridge (here one per curl: each FTP session ends, and
+    /// its SSH session with it, before the next comes) runs on a channel of its own through the bastion (whose session is shared while it lives; verified and logged in once, then reused
     /// without asking).
     @Test(arguments: [1, 2]) func theSFTPBridgeBuildsAChainPerFTPSession(hops: Int) throws {
         let world = try World(bastionCount: hops, targetConfig: ["Subsystem sftp internal-sftp"])

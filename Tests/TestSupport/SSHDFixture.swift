@@ -138,6 +138,12 @@ public final class SSHDFixture: @unchecked Sendable {
     /// sshd's log so far (connections, refused forwards, auth results).
     public var log: String { process?.output ?? "" }
 
+    /// sshd's "Accepted publickey/password/… for USER" lines so far: one per authenticated SSH session
+    /// (sshd ends its log lines with CRLF, one grapheme for Swift: split on any newline).
+    public var authenticatedSessions: Int {
+        log.split(whereSeparator: \.isNewline).filter { $0.contains("Accepted ") && $0.contains(" for ") }.count
+    }
+
     public var isRunning: Bool { process?.isRunning ?? false }
 
     /// Kills sshd and every process it forked (the per-connection ones, which leave its process group),

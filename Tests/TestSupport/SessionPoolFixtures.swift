@@ -26,11 +26,8 @@ public final class PoolRecipe: @unchecked Sendable {
                           extraArguments: sessions.map { ["-o", "Sessions=\($0)"] } ?? [], environment: environment)
     }
 
-    /// sshd's "Accepted publickey/password/… for USER" lines so far: one per authenticated SSH session
-    /// (sshd ends its log lines with CRLF, one grapheme for Swift: split on any newline).
-    public var authenticatedSessions: Int {
-        sshd.log.split(whereSeparator: \.isNewline).filter { $0.contains("Accepted ") && $0.contains(" for ") }.count
-    }
+    /// One per authenticated SSH session (`SSHDFixture.authenticatedSessions`).
+    public var authenticatedSessions: Int { sshd.authenticatedSessions }
 }
 
 /// An SSH_ASKPASS program that records every invocation (one line per call in `log`) before answering.

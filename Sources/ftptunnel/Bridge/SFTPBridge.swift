@@ -6,14 +6,16 @@ import FTPCore
 import TunnelCore
 
 /// Mode sftp: an FTP server on loopback whose files come over SFTP from the SSH host. Each accepted control
-/// connection (from this process's own uid only) gets a thread, its own SSH session (same host key, same
-/// credential, no prompt) and an SFTP channel on it, owned until the FTP session ends (`SFTPLink` replaces it when
-/// it dies, so the FTP session goes on): libssh2 sessions are not thread-safe, and one FTP session's slow transfer
-/// never waits for another's. (A pool of pre-opened
-/// sessions would save the SSH handshake per FTP login; not done yet.)
+/// connection (from this process's own uid only) gets a thread and its own SFTP channel, on an SSH session it
+/// shares with up to three other FTP sessions (`SharedSessions`: same host key, same credential, no prompt; a new
+/// FTP session on a session already open needs no SSH handshake). The channel is owned until the FTP session ends
+/// (`SFTPLink` replaces it when its SSH session dies, so the FTP session goes on). Every libssh2 call on a shared
+/// session goes through its `SessionGate`, which never holds the session while a call waits for the server, so one
+/// FTP session's slow transfer does not stall the others.
 final class SFTPBridge: @unchecked Sendable {
-    /// Simultaneous FTP sessions (each holds an SSH connection; sshd's MaxStartups limits parallel logins).
-    static let maximumSessions = 16
+    /// Simultaneous FTP sessions (each holds an SFTP channel; `SharedSessions.channelsPerSession` of them share an
+    /// SSH connection, so at most 16 SSH sessions).
+    static let maximumSessions = 64
     /// Upper bound for every blocking SSH/SFTP call of a session.
     static let sshTimeout = 60.0
     static let idleTimeout = 300.0
@@ -46,6 +48,10 @@ final class SFTPBridge: @unchecked Sendable {
     private var active = 0
     private var nextID = 0
     private let logins = DispatchSemaphore(value: SFTPBridge.concurrentLogins)
+    /// SSH logins so far (numbers them in the log); guarded by `sessionsChanged`.
+    private var loginsMade = 1
+    /// The SSH sessions the FTP sessions share.
+    private(set) var sessions: SharedSessions!
 
     init(settings: TunnelSettings, connector: SSHConnector, hostKey: PoolHostKey, credential: SSHCredential,
          root: [UInt8], logger: Logger, activity: TunnelActivity? = nil) throws(PosixError) {
@@ -66,6 +72,8 @@ final class SFTPBridge: @unchecked Sendable {
         self.logger = logger
         leftovers = UploadLeftovers(destination: "\(settings.user)@\(settings.sshHost):\(settings.sshPort)",
                                     environment: ProcessInfo.processInfo.environment, logger: logger)
+        sessions = SharedSessions(waitLimit: TimeInterval(settings.connectTimeout ?? SFTPBridge.defaultConnectTimeout) * 2,
+                                  logger: logger) { [unowned self] in try connectSession() }
     }
 
     /// Checks, on the first (authenticated) session, that the server offers SFTP and that SFTPRoot is a directory;
@@ -147,7 +155,7 @@ final class SFTPBridge: @unchecked Sendable {
         PosixSocket.setNoDelay(client)
         PosixSocket.setSendTimeout(client, seconds: SFTPBridge.idleTimeout)
         let sftp: SFTPSession
-        let open: SFTPLink.Opener = { [self] in try openSFTP(number: id + 1) }
+        let open: SFTPLink.Opener = { [self] in try openSFTP() }
         do {
             sftp = try open()
         } catch {
@@ -155,7 +163,9 @@ final class SFTPBridge: @unchecked Sendable {
             return refuse(client, "Cannot reach the SFTP server: \(error).", closing: false)
         }
         let link = SFTPLink(first: sftp, policy: reconnectPolicy, aliveInterval: settings.serverAliveInterval,
-                            aliveCountMax: settings.serverAliveCountMax, stopFD: shutdown.drainFD, logger: logger, open: open)
+                            aliveCountMax: settings.serverAliveCountMax, stopFD: shutdown.drainFD, logger: logger, open: open,
+                            release: { [sessions] in sessions!.release($0) })
+        defer { link.close() }
         // Released (SFTP shut down, then the SSH session disconnected) when the session below ends.
         let sessionSettings = SessionSettings(
             passivePorts: settings.passivePorts ?? SFTPBridge.defaultPassivePorts, passiveAddress: "127.0.0.1",
@@ -180,19 +190,27 @@ final class SFTPBridge: @unchecked Sendable {
                                waitForSession: TimeInterval(settings.connectTimeout ?? SFTPBridge.defaultConnectTimeout))
     }
 
-    /// A new SSH session (the host key verified at start, the credential replayed without a prompt; a few logins
-    /// at a time) with its SFTP channel; temporary uploads left by dead sessions are removed on it.
-    private func openSFTP(number: Int) throws -> SFTPSession {
+    /// A new SFTP channel on a shared SSH session; temporary uploads left by dead sessions are removed on it.
+    private func openSFTP() throws -> SFTPSession {
+        let sftp = try sessions.openChannel()
+        sftp.callTimeout = SFTPBridge.sshTimeout
+        leftovers.sweep(sftp)
+        return sftp
+    }
+
+    /// A new SSH session for `sessions` (the host key verified at start, the credential replayed without a prompt;
+    /// a few logins at a time).
+    private func connectSession() throws -> SSHSession {
         logins.wait()
         defer { logins.signal() }
-        let session = try connector.connectAnother(hostKey: hostKey, credential: credential, number: number)
-        session.setTimeout(seconds: SFTPBridge.sshTimeout)
+        let session = try connector.connectAnother(hostKey: hostKey, credential: credential, number: sessionsChanged.withLock { () -> Int in
+            loginsMade += 1
+            return loginsMade
+        })
         if settings.serverAliveInterval > 0 {
             TCPOptions.setUserTimeout(session.socket, seconds: settings.serverAliveInterval * max(1, settings.serverAliveCountMax))
         }
-        let sftp = try SFTPSession(session: session)
-        leftovers.sweep(sftp)
-        return sftp
+        return session
     }
 
     /// A 421 on a connection that will not be served (one line: the socket buffer takes it without waiting);

@@ -3,11 +3,12 @@ import Foundation
 import Logging
 import Posix
 
-/// The SSH session and SFTP channel beneath one FTP session of the bridge, replaced when the SSH session dies, so
-/// the FTP session (its directory, TYPE, pending RNFR) outlives it.
+/// The SFTP channel (on a shared SSH session, `SharedSessions`) beneath one FTP session of the bridge, replaced when
+/// the SSH session dies, so the FTP session (its directory, TYPE, pending RNFR) outlives it.
 ///
-/// A dead session is noticed at once when its socket reports end of stream or an error (between commands through
-/// `IdleWatch`, before every command by a look at the socket), by a call failing with a connection error, or by
+/// A dead session is noticed at once when it is marked lost (between commands through `IdleWatch` on the gate's
+/// lost descriptor, set by the session's watcher on the server's end of stream or by any channel's connection
+/// error), before every command by a look at the socket, by a call failing with a connection error, or by
 /// ServerAlive: after `ServerAliveInterval` seconds without a command, a probe (an SFTP realpath, whose answer
 /// libssh2 reads, unlike a keepalive reply that would stay queued) must be answered within interval × CountMax.
 ///
@@ -16,10 +17,15 @@ import Posix
 /// after a refused host key or credential nothing is tried again. A command waits at most `policy.waitForSession`
 /// seconds (plus one connect) for it; then the store answers 421. One thread (the FTP session's) uses the link.
 final class SFTPLink: IdleWatch, SFTPChannelSpares {
-    /// Opens a new SSH session with its SFTP channel (and sweeps upload leftovers on it).
+    /// Opens a new SFTP channel on a live SSH session (and sweeps upload leftovers on it).
     typealias Opener = () throws -> SFTPSession
+    /// Tells the shared sessions that this FTP session no longer uses its channel's SSH session.
+    typealias Releaser = (SSHSession) -> Void
 
     private let open: Opener
+    private let release: Releaser
+    /// The SSH session this FTP session counts on (released on loss and at `close()`).
+    private var leased: SSHSession?
     /// nil: `Reconnect no`, a lost session ends the FTP session (421).
     private let policy: ReconnectPolicy?
     private let aliveInterval: Double
@@ -43,8 +49,10 @@ final class SFTPLink: IdleWatch, SFTPChannelSpares {
     private(set) var replacements = 0
 
     init(first: SFTPSession, policy: ReconnectPolicy?, aliveInterval: Int, aliveCountMax: Int, stopFD: Int32,
-         logger: Logger, open: @escaping Opener) {
+         logger: Logger, open: @escaping Opener, release: @escaping Releaser = { _ in }) {
         sftp = first
+        leased = first.session
+        self.release = release
         self.policy = policy
         self.aliveInterval = Double(max(0, aliveInterval))
         self.aliveCountMax = max(1, aliveCountMax)
@@ -78,12 +86,23 @@ final class SFTPLink: IdleWatch, SFTPChannelSpares {
         }
     }
 
+    /// The FTP session ended: its channels are shut down (each bounded by `SFTPSession.lostTimeout`, so a hung
+    /// server does not hold the ending session) and its SSH session released.
+    func close() {
+        for spare in spares { spare.callTimeout = SFTPSession.lostTimeout }
+        sftp?.callTimeout = SFTPSession.lostTimeout
+        spares = []
+        sftp = nil
+        if let leased { release(leased) }
+        leased = nil
+    }
+
     /// The error a command gets when the connection broke while it ran.
     static let lostDuringCommand = FileStoreError.system(PosixError("the SSH connection to the SFTP server broke", code: ECONNABORTED))
 
     /// The current channel, or a new one when the session is dead (checked on its socket first).
     func working() throws(FileStoreError) -> SFTPSession {
-        if let sftp, !sftp.isConnectionLost, socketIsOpen(sftp) { return sftp }
+        if let sftp, !sftp.isConnectionLost, sftp.session.gate.lost == nil, socketIsOpen(sftp) { return sftp }
         if let sftp { drop(sftp.isConnectionLost ? "a call failed" : "the server closed the connection") }
         return try reconnect()
     }
@@ -91,7 +110,7 @@ final class SFTPLink: IdleWatch, SFTPChannelSpares {
     /// A fresh SFTP channel on the current SSH session (after a failed write left the channel out of step); nil
     /// when the session itself is gone or the server refuses the channel.
     func reopenChannel() -> SFTPSession? {
-        guard let current = sftp, !current.isConnectionLost, socketIsOpen(current),
+        guard let current = sftp, !current.isConnectionLost, current.session.gate.lost == nil, socketIsOpen(current),
               let fresh = try? SFTPSession(session: current.session) else { return nil }
         sftp = fresh
         return fresh
@@ -128,7 +147,8 @@ final class SFTPLink: IdleWatch, SFTPChannelSpares {
 
     // MARK: IdleWatch
 
-    var descriptor: Int32? { sftp?.session.socket }
+    /// The shared session's lost descriptor, not its socket (other FTP sessions' traffic makes that readable).
+    var descriptor: Int32? { sftp?.session.gate.lostDescriptor }
 
     var dueTime: Double {
         guard sftp != nil, aliveInterval > 0 else { return .infinity }
@@ -138,15 +158,15 @@ final class SFTPLink: IdleWatch, SFTPChannelSpares {
     /// Between commands: the socket became readable or closed, or a ServerAlive probe is due.
     func service() {
         guard let sftp else { return }
-        if sftp.isConnectionLost || !socketIsOpen(sftp) {
+        if sftp.isConnectionLost || sftp.session.gate.lost != nil || !socketIsOpen(sftp) {
             drop(sftp.isConnectionLost ? "a call failed" : "the server closed the connection")
             if policy != nil, fatal == nil { _ = try? reconnect(attemptsUntil: Monotonic.now()) }
             return
         }
         // Something arrived (the server's own keepalive) or the interval passed: one request reads it all.
         let wait = max(aliveInterval * Double(aliveCountMax), Double(ServerAliveMonitor.shortestInterval))
-        sftp.session.setTimeout(seconds: aliveInterval > 0 ? wait : SFTPBridge.sshTimeout)
-        defer { self.sftp?.session.setTimeout(seconds: SFTPBridge.sshTimeout) }
+        sftp.callTimeout = aliveInterval > 0 ? wait : SFTPBridge.sshTimeout
+        defer { if !sftp.isConnectionLost { sftp.callTimeout = SFTPBridge.sshTimeout } }
         do {
             _ = try sftp.realPath([UInt8(ascii: ".")])
             lastHeard = Monotonic.now()
@@ -182,10 +202,12 @@ final class SFTPLink: IdleWatch, SFTPChannelSpares {
         guard let sftp else { return }
         logger.notice("SSH session of this FTP session lost (\(reason))\(policy == nil ? "; Reconnect is off" : "; replacing it")")
         // The kept stripe channels go first, each shutdown bounded by a short time-out (the server may be hung).
-        sftp.session.setTimeout(seconds: SFTPLink.spareShutdownTimeout)
+        for spare in spares { spare.callTimeout = SFTPLink.spareShutdownTimeout }
         spares = []
-        sftp.session.setTimeout(seconds: SFTPSession.lostTimeout)
+        sftp.callTimeout = SFTPSession.lostTimeout
         self.sftp = nil
+        if let leased { release(leased) }
+        leased = nil
     }
 
     /// Seconds each kept channel's shutdown may wait on a lost session.
@@ -207,6 +229,7 @@ final class SFTPLink: IdleWatch, SFTPChannelSpares {
             do {
                 let fresh = try open()
                 replacements += 1
+                leased = fresh.session
                 applyPendingCuts(fresh)
                 sftp = fresh
                 lastHeard = Monotonic.now()

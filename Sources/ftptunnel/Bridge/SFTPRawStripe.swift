@@ -8,7 +8,10 @@ import FTPServerKit
 ///
 /// The one-partial-packet rule: a `libssh2_channel_write` that would block is repeated with the identical
 /// pointer and length (`outbound` does not move or change until then), before anything else on the session while
-/// the session reports a half-sent packet (the writer keeps the other stripes quiet meanwhile).
+/// the session's gate is held for a half-sent packet (the writer keeps the other stripes quiet meanwhile). Every
+/// libssh2 call, including the ones that only look at libssh2's state, goes through the session's `SessionGate`
+/// (other FTP sessions' threads use the same SSH session), and the channel open takes the gate's channel-start
+/// turn (libssh2 1.10 keeps one channel open's state per session).
 final class SFTPRawStripe: SFTPUploadStripe {
     private enum Phase {
         /// `libssh2_channel_open_ex` in flight (one per session at a time).
@@ -105,6 +108,7 @@ final class SFTPRawStripe: SFTPUploadStripe {
     var isJoining: Bool { phase == .openingChannel || phase == .startingSubsystem }
     var unacknowledged: Int { (data.count - dataStart) + inFlightBytes }
     var canTakeSegment: Bool { phase == .open && unacknowledged + SFTPStripedWriter.segmentSize <= capacity }
+    /// Inside the gate only (`SFTPStripedWriter` asks through it).
     var hasQueuedData: Bool { raw?.channel.hasQueuedData ?? false }
 
     var offset: Int64 {
@@ -138,10 +142,19 @@ final class SFTPRawStripe: SFTPUploadStripe {
                 phase = .closed
                 return .progress(acknowledged: 0)
             }
+            guard session.gate.claimChannelStart() else { return .blocked(outbound: false) }
             openAttempted = true
-            guard case .done(let channel) = try wrap("libssh2_channel_open_ex (session)", {
-                try session.openSessionChannel(window: SFTPRawChannel.receiveWindow, packetSize: SFTPRawChannel.packetSize)
-            }) else { return blocked() }
+            let opened: SSHResult<SSHChannel>
+            do {
+                opened = try wrap("libssh2_channel_open_ex (session)") {
+                    try session.openSessionChannel(window: SFTPRawChannel.receiveWindow, packetSize: SFTPRawChannel.packetSize)
+                }
+            } catch {
+                session.gate.releaseChannelStart()
+                throw error
+            }
+            guard case .done(let channel) = opened else { return blocked() }
+            session.gate.releaseChannelStart()
             raw = SFTPRawChannel(channel: channel)
             phase = .startingSubsystem
             return .progress(acknowledged: 0)
@@ -164,6 +177,7 @@ final class SFTPRawStripe: SFTPUploadStripe {
     }
 
     func abandon() {
+        if phase == .openingChannel, openAttempted { session.gate.releaseChannelStart() }
         raw?.isDesynchronized = true
         phase = .closed
     }
@@ -203,7 +217,10 @@ final class SFTPRawStripe: SFTPUploadStripe {
     /// a write that would block).
     private func send(_ raw: SFTPRawChannel) throws -> SFTPStripe.Outcome {
         guard sent < filled else { repeatWrite = false; return .idle }
-        guard repeatWrite || raw.channel.sendWindowLeft > 0 else { return .blocked(outbound: false) }
+        if !repeatWrite {
+            guard case .done(let window) = try wrap("libssh2_channel_window_write_ex", { .done(raw.channel.sendWindowLeft) }),
+                  window > 0 else { return .blocked(outbound: false) }
+        }
         let pending = UnsafeRawBufferPointer(rebasing: outbound[sent..<filled])
         let result = try wrap("libssh2_channel_write_ex (SFTP requests)") { try raw.channel.write(pending) }
         guard case .done(let count) = result else {
@@ -224,13 +241,13 @@ final class SFTPRawStripe: SFTPUploadStripe {
         for _ in 0..<16 {
             let result = try wrap("libssh2_channel_read_ex (SFTP replies)") { try raw.channel.read(into: scratch) }
             guard case .done(let count) = result else {
-                repeatRead = session.blockDirections.outbound
+                repeatRead = session.gate.isHeldByCurrentThread
                 if repeatRead { return .blocked(outbound: true) }
                 break
             }
             repeatRead = false
             if count == 0 {
-                if raw.channel.isEOF { throw failure("the SFTP server closed the stream", function: "libssh2_channel_read_ex (SFTP replies)") }
+                if case .done(true) = try wrap("libssh2_channel_eof", { .done(raw.channel.isEOF) }) { throw failure("the SFTP server closed the stream", function: "libssh2_channel_read_ex (SFTP replies)") }
                 break
             }
             raw.reader.feed(UnsafeRawBufferPointer(rebasing: scratch[..<count]))
@@ -351,11 +368,13 @@ final class SFTPRawStripe: SFTPUploadStripe {
 
     // MARK: Failures
 
-    private func blocked() -> SFTPStripe.Outcome { .blocked(outbound: session.blockDirections.outbound) }
+    private func blocked() -> SFTPStripe.Outcome { .blocked(outbound: session.gate.isHeldByCurrentThread) }
 
+    /// One try of `body` through the gate (waiting for another thread's call at most `stallSeconds`); a libssh2
+    /// failure becomes the stripe's `SFTPFailure`.
     private func wrap<T>(_ function: String, _ body: () throws -> SSHResult<T>) throws -> SSHResult<T> {
         do {
-            return try body()
+            return try session.gate.attempt(function, until: Monotonic.now() + SFTPStripedWriter.stallSeconds, body)
         } catch let failure as LibSSH2Failure {
             raw?.isDesynchronized = true
             throw SFTPFailure(function: function, path: path, code: failure.code, status: nil, message: failure.message)

@@ -122,7 +122,7 @@ final class SFTPStripe {
     }
 
     private func blocked(_ session: SSHSession) -> Outcome {
-        .blocked(outbound: session.blockDirections.outbound)
+        .blocked(outbound: session.gate.isHeldByCurrentThread)
     }
 }
 
@@ -131,5 +131,6 @@ extension SFTPStripe: SFTPUploadStripe {
     var isJoining: Bool { false }
     var capacity: Int { SFTPStripedWriter.segmentSize }
     var canTakeSegment: Bool { isIdle }
+    /// Inside the gate only (`SFTPStripedWriter` asks through it).
     var hasQueuedData: Bool { sftp?.hasQueuedData == true }
 }

@@ -57,6 +57,8 @@ final class SFTPStripedWriter {
     private var current: SFTPUploadStripe?
     /// The stripe whose packet is half sent: only its same call may come next.
     private var holder: SFTPUploadStripe?
+    /// The generation at which `advance` last skipped its wait for data already queued.
+    private var passWithoutWaitAt: Int?
     private var finishing = false
     private var roundTrip: Double?
     private var intervalStart = Monotonic.now()
@@ -83,7 +85,6 @@ final class SFTPStripedWriter {
         nextOffset = offset
         firstOffset = offset
         prefixEnd = offset
-        session.setBlocking(false)
     }
 
     deinit { if !done { abandon() } }
@@ -113,14 +114,13 @@ final class SFTPStripedWriter {
     }
 
     /// Waits until every byte is acknowledged and the extra stripes' handles are closed (their errors reported),
-    /// then puts the session back in blocking mode. The upload's own handle stays open.
+    /// The upload's own handle stays open.
     func finish() throws {
         finishing = true
         while holder != nil || stripes.contains(where: { $0.unacknowledged > 0 || ($0 !== primary && $0.state != .closed) }) {
             try advance()
         }
         done = true
-        session.setBlocking(true)
         for stripe in stripes + refused where stripe !== primary { retire(stripe, lost: false) }
         if peakStripes > 1 {
             let seconds = Monotonic.now() - startedAt
@@ -129,8 +129,7 @@ final class SFTPStripedWriter {
     }
 
     /// After a failure (or a client that went away): completes a half-sent packet if the connection still works,
-    /// shuts down every channel with requests in flight (libssh2 cannot take them back), keeps the clean ones,
-    /// and puts the session back in blocking mode. The upload's own channel is marked out of step when it had
+    /// shuts down every channel with requests in flight (libssh2 cannot take them back) and keeps the clean ones. The upload's own channel is marked out of step when it had
     /// bytes in flight (`SFTPUpload.discard` then opens a fresh one).
     func abandon(failed: SFTPUploadStripe? = nil, connectionLost: Bool = false) {
         guard !done else { return }
@@ -141,11 +140,17 @@ final class SFTPStripedWriter {
             while true {
                 guard let outcome = try? holder.step(closing: false), Monotonic.now() < deadline else { lost = true; break }
                 guard case .blocked(outbound: true) = outcome else { break }
-                _ = try? PosixPoll.wait(session.socket, events: Int16(POLLOUT), milliseconds: 100)
+                guard session.gate.waitForProgress("libssh2_sftp_write", since: session.gate.generation, until: deadline) else {
+                    lost = true
+                    break
+                }
             }
         }
         self.holder = nil
-        if lost { primary.sftp?.markConnectionLost() }
+        if lost {
+            primary.sftp?.markConnectionLost()
+            session.gate.markLost("an upload through several SFTP streams stopped getting answers")
+        }
         for stripe in stripes {
             let clean = !lost && stripe !== failed && stripe.unacknowledged == 0 && [.open, .closed].contains(stripe.state)
             if stripe === primary {
@@ -154,12 +159,11 @@ final class SFTPStripedWriter {
             }
             if !clean { stripe.abandon() }
         }
-        session.setBlocking(true)
         for stripe in stripes + refused where stripe !== primary { retire(stripe, lost: lost) }
     }
 
     /// Keeps an extra stripe's channel for the next upload when it is clean (initialized, closed, nothing in flight),
-    /// and shuts it down otherwise (the server then closes the file it held open). Session in blocking mode.
+    /// and shuts it down otherwise (the server then closes the file it held open).
     private func retire(_ stripe: SFTPUploadStripe, lost: Bool) {
         guard let raw = (stripe as? SFTPRawStripe)?.raw else { return }
         if !lost, !raw.isDesynchronized, raw.isInitialized, stripe.state == .closed, stripe.unacknowledged == 0,
@@ -209,15 +213,23 @@ final class SFTPStripedWriter {
         return true
     }
 
-    /// One pass; when nothing moved, waits for the socket (or for data libssh2 already queued).
+    /// One pass; when nothing moved, waits for progress on the session (`SessionGate.waitForProgress`: room for a
+    /// half-sent packet, or anything read by any channel), at most a second at a time.
     private func advance() throws {
+        let since = session.gate.generation
         let moved = try pass()
         considerGrowing()
         if moved { return }
-        if stripes.contains(where: { $0.hasQueuedData }) { return }
-        let waitForOutbound = holder != nil || session.blockDirections.outbound
-        let events = Int16(POLLIN) | (waitForOutbound ? Int16(POLLOUT) : 0)
-        _ = try? PosixPoll.wait(session.socket, events: events, milliseconds: 1000)
+        // Replies libssh2 queued during an earlier pass and a stripe left unread do not move the generation: one
+        // more pass reads them (once per generation, so data no stripe reads cannot make this spin).
+        if holder == nil, passWithoutWaitAt != since,
+           case .done(true)? = try? session.gate.attempt("libssh2_channel_window_read_ex", until: Monotonic.now() + 1, {
+               .done(stripes.contains { $0.hasQueuedData })
+           }) {
+            passWithoutWaitAt = since
+            return
+        }
+        _ = session.gate.waitForProgress("libssh2_sftp_write", since: since, until: Monotonic.now() + 1)
         if Monotonic.now() - lastProgress > SFTPStripedWriter.stallSeconds {
             let failure = SFTPFailure.stalled("libssh2_sftp_write", path: path, seconds: SFTPStripedWriter.stallSeconds)
             abandon(connectionLost: true)

@@ -45,6 +45,12 @@ struct SFTPFailure: Error, CustomStringConvertible {
                 LIBSSH2_ERROR_CHANNEL_EOF_SENT, LIBSSH2_ERROR_EAGAIN].contains(code)
     }
 
+    /// The SSH connection itself broke or stopped answering (not just this channel): no channel of it works.
+    var breaksSession: Bool {
+        status == nil && [LIBSSH2_ERROR_SOCKET_SEND, LIBSSH2_ERROR_SOCKET_RECV, LIBSSH2_ERROR_SOCKET_DISCONNECT,
+                          LIBSSH2_ERROR_SOCKET_TIMEOUT, LIBSSH2_ERROR_TIMEOUT].contains(code)
+    }
+
     /// The closest errno, so the FTP engine picks the reply (550, 552, 421 …).
     var errnoEquivalent: Int32 {
         if isConnectionLost { return ECONNRESET }

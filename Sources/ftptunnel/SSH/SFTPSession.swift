@@ -1,9 +1,12 @@
 import CLibSSH2
+import FTPServerKit
 import Foundation
 
-/// The SFTP subsystem (protocol v3) on one SSH session, in blocking mode: every call waits for the server's
-/// answer, bounded by the session's timeout (`SSHSession.setTimeout`). Same thread as its session; keeps the
-/// session alive. Paths are raw bytes, as the server's file system names them.
+/// One SFTP channel (protocol v3) on an SSH session that other threads' channels may share: every libssh2 call
+/// goes through the session's `SessionGate` (the session in non-blocking mode). `call` and the path/handle
+/// methods wait for the server's answer, bounded by `callTimeout`; `attempt…` try once. One thread uses a channel
+/// (libssh2 1.10 keeps per-channel write state); keeps the session alive. Paths are raw bytes, as the server's
+/// file system names them.
 final class SFTPSession {
     let session: SSHSession
     let handle: OpaquePointer
@@ -15,27 +18,57 @@ final class SFTPSession {
     /// the bridge's `SFTPLink` then replaces the SSH session before the next command.
     private(set) var isConnectionLost = false
     private var isShutDown = false
+    /// Upper bound in seconds for each waiting call on this channel.
+    var callTimeout = SFTPSession.defaultTimeout
+    /// `callTimeout` until something else is set.
+    static let defaultTimeout = 60.0
 
     /// Starts the `sftp` subsystem; throws `SFTPFailure` (e.g. the server offers no SFTP).
     init(session: SSHSession) throws {
         self.session = session
-        session.setBlocking(true)
-        guard case .done(let sftp) = try SFTPFailure.wrap("libssh2_sftp_init", path: nil, sftp: nil, session: session.handle, {
-            try LibSSH2.callPointer(session.handle, "libssh2_sftp_init") { libssh2_sftp_init(session.handle) }
-        }) else { throw SFTPFailure(function: "libssh2_sftp_init", path: nil, code: LIBSSH2_ERROR_EAGAIN, status: nil, message: "would block") }
-        handle = sftp
+        session.setBlocking(false)
+        let deadline = Monotonic.now() + SFTPSession.defaultTimeout
+        handle = try SFTPFailure.wrap("libssh2_sftp_init", path: nil, sftp: nil, session: session.handle) {
+            try session.gate.startingChannel(until: deadline) {
+                try session.gate.perform("libssh2_sftp_init", until: deadline) {
+                    try LibSSH2.callPointer(session.handle, "libssh2_sftp_init") { libssh2_sftp_init(session.handle) }
+                }
+            }
+        }
     }
 
-    /// Data for this channel already read from the socket and queued inside libssh2 (poll(2) does not see it).
+    /// One try at reading what waits in the session's socket into libssh2's queues (a zero-length read on this
+    /// channel, which takes nothing from it), for channels whose threads are not reading; a broken connection
+    /// throws and marks the session lost. For an idle channel only (no request in flight).
+    func readTransport() throws {
+        guard let channel = libssh2_sftp_get_channel(handle) else { return }
+        var byte: CChar = 0
+        _ = try noticingLoss {
+            try SFTPFailure.wrap("libssh2_channel_read_ex", path: nil, sftp: nil, session: session.handle) {
+                try session.gate.attempt("libssh2_channel_read_ex", until: Monotonic.now() + SFTPSession.readTransportWait) {
+                    try LibSSH2.call(session.handle, "libssh2_channel_read_ex") { libssh2_channel_read_ex(channel, 0, &byte, 0) }
+                }
+            }
+        }
+    }
+
+    /// Longest wait for the gate in `readTransport`.
+    static let readTransportWait = 0.2
+
+    /// Data for this channel already read from the socket and queued inside libssh2, which poll(2) does not see
+    /// (counted as `SSHChannel.hasQueuedData` does). Inside the session's gate only: other threads' calls change
+    /// libssh2's queues.
     var hasQueuedData: Bool {
         guard let channel = libssh2_sftp_get_channel(handle) else { return false }
-        return libssh2_poll_channel_read(channel, 0) != 0
+        var queued: UInt = 0
+        _ = libssh2_channel_window_read_ex(channel, &queued, nil)
+        return queued > 0
     }
 
     /// Records that the SSH connection itself failed (seen on another channel of the same session).
     func markConnectionLost() {
         isConnectionLost = true
-        session.setTimeout(seconds: SFTPSession.lostTimeout)
+        callTimeout = SFTPSession.lostTimeout
     }
 
     /// Shut down here (every `SFTPHandle` keeps its `SFTPSession` alive, so no handle outlives it), or earlier by
@@ -52,41 +85,49 @@ final class SFTPSession {
     private func shutDown() {
         guard !isShutDown else { return }
         isShutDown = true
-        _ = try? LibSSH2.callBlocking(session.handle, "libssh2_sftp_shutdown") { libssh2_sftp_shutdown(handle) }
+        _ = try? session.gate.perform("libssh2_sftp_shutdown", until: Monotonic.now() + callTimeout) {
+            try LibSSH2.call(session.handle, "libssh2_sftp_shutdown") { libssh2_sftp_shutdown(handle) }
+        }
     }
 
     func markDesynchronized() { isDesynchronized = true }
 
-    /// Runs one blocking SFTP call returning a status or count through the libssh2 choke point.
+    /// Runs one SFTP call returning a status or count through the gate until it is done (at most `callTimeout`).
     @discardableResult
     func call<T: BinaryInteger>(_ function: String, path: [UInt8]?, _ body: () -> T) throws -> T {
         try refuseIfDesynchronized(function, path: path)
         return try noticingLoss {
             try SFTPFailure.wrap(function, path: path, sftp: handle, session: session.handle) {
-                try LibSSH2.callBlocking(session.handle, function, body)
+                try session.gate.perform(function, until: Monotonic.now() + callTimeout) {
+                    try LibSSH2.call(session.handle, function, body)
+                }
             }
         }
     }
 
-    /// Runs one non-blocking SFTP call (the session is in non-blocking mode): `.wouldBlock` when libssh2 would
-    /// block; the same call must then be repeated with the same arguments.
+    /// One try of an SFTP call through the gate: `.wouldBlock` when libssh2 would block; the same call must then be
+    /// repeated with the same arguments.
     func attempt<T: BinaryInteger>(_ function: String, path: [UInt8]?, _ body: () -> T) throws -> SSHResult<T> {
         try refuseIfDesynchronized(function, path: path)
         return try noticingLoss {
             try SFTPFailure.wrap(function, path: path, sftp: handle, session: session.handle) {
-                try LibSSH2.call(session.handle, function, body)
+                try session.gate.attempt(function, until: Monotonic.now() + callTimeout) {
+                    try LibSSH2.call(session.handle, function, body)
+                }
             }
         }
     }
 
-    /// Runs `body`, recording a failure of the SSH connection itself in `isConnectionLost`.
+    /// Runs `body`, recording a failure of the SSH connection itself in `isConnectionLost`; a broken or stuck
+    /// connection (not just a closed channel) is marked lost on the gate, so every channel of it fails at once.
     private func noticingLoss<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let failure as SFTPFailure where failure.isConnectionLost {
             isConnectionLost = true
             // What is still called on it (closing handles, shutting the channel down) must not wait long.
-            session.setTimeout(seconds: SFTPSession.lostTimeout)
+            callTimeout = SFTPSession.lostTimeout
+            if failure.breaksSession { session.gate.markLost("\(failure)") }
             throw failure
         }
     }
@@ -186,15 +227,14 @@ final class SFTPSession {
         try refuseIfDesynchronized(function, path: path)
         let pointer = try withPath(path) { text, count in
             try noticingLoss { try SFTPFailure.wrap(function, path: path, sftp: handle, session: session.handle) {
-                try LibSSH2.callPointer(session.handle, function) {
-                    libssh2_sftp_open_ex(handle, text, count, flags, mode, type)
+                try session.gate.perform(function, until: Monotonic.now() + callTimeout) {
+                    try LibSSH2.callPointer(session.handle, function) {
+                        libssh2_sftp_open_ex(handle, text, count, flags, mode, type)
+                    }
                 }
             } }
         }
-        guard case .done(let file) = pointer else {
-            throw SFTPFailure(function: function, path: path, code: LIBSSH2_ERROR_EAGAIN, status: nil, message: "would block")
-        }
-        return SFTPHandle(handle: file, sftp: self, path: path)
+        return SFTPHandle(handle: pointer, sftp: self, path: path)
     }
 
     /// Seconds a call may block once the connection is known lost.

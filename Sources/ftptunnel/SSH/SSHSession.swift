@@ -4,8 +4,8 @@ import Posix
 
 /// One libssh2 session over one TCP connection, or over a socket pair whose other end a `SessionCarrier` serves
 /// (a bastion's channel, a ProxyCommand). Not thread-safe: one thread owns it and all its channels
-/// (libssh2 is not thread-safe per session). Set-up and authentication run in blocking mode; the forwarding
-/// loop switches to non-blocking with `setBlocking(false)`.
+/// (libssh2 is not thread-safe per session), or, for the bridge's SFTP channels, every call through `gate`.
+/// Set-up and authentication run in blocking mode; the forwarding loop and the gate switch to non-blocking.
 final class SSHSession {
     let handle: SessionHandle
     let socket: Int32
@@ -17,6 +17,8 @@ final class SSHSession {
     /// Bytes libssh2 has taken from the socket so far.
     var bytesReceived: Int { interactive.bytesReceived }
     private var disconnected = false
+    /// The door for threads sharing this session (`SFTPSession` and its handles call only through it).
+    let gate: SessionGate
     /// What carries the session when it is not plain TCP; finished once the socket is closed.
     private let carrier: SessionCarrier?
     /// Upper bound for the goodbye message to a server that may no longer read.
@@ -42,6 +44,7 @@ final class SSHSession {
             throw SSHError.handshakeFailed(host: host, port: port, reason: "libssh2 could not allocate a session")
         }
         self.handle = handle
+        gate = SessionGate(handle: handle, socket: socket, received: { [interactive] in interactive.bytesReceived })
         _ = libssh2_session_callback_set(handle, LIBSSH2_CALLBACK_RECV, unsafeBitCast(countingReceive, to: UnsafeMutableRawPointer.self))
         _ = libssh2_session_callback_set(handle, LIBSSH2_CALLBACK_DISCONNECT,
                                          unsafeBitCast(disconnectCallback, to: UnsafeMutableRawPointer.self))
@@ -51,6 +54,7 @@ final class SSHSession {
 
     deinit {
         if !disconnected {
+            libssh2_session_set_blocking(handle, 1)
             libssh2_session_set_timeout(handle, Self.disconnectTimeoutMilliseconds)
             _ = libssh2_session_disconnect_ex(handle, SSH_DISCONNECT_BY_APPLICATION, "ftptunnel closing", "")
         }
