@@ -59,6 +59,11 @@ public final class SSHDFixture: @unchecked Sendable {
             "KbdInteractiveAuthentication \(yesNo(options.kbdInteractiveAuthentication))",
             "AllowTcpForwarding \(yesNo(options.allowTcpForwarding))",
             "LogLevel \(options.logLevel)",
+            // Commands sshd runs through the account's shell (a wrapper subsystem) must not source ~/.bashrc:
+            // Debian's bash does for a top-level shell started by sshd, and a test that kills session processes
+            // can stop a start-up script mid-way (a pyenv rehash left its lock behind, and every later subsystem
+            // start waited 60 s for it). A shell level of 2 is not top-level.
+            "SetEnv SHLVL=1",
         ] + options.extraConfig).joined(separator: "\n") + "\n"
         configPath = try directory.write("sshd_config", config, mode: 0o600)
         try start()

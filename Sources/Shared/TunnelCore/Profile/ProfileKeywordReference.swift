@@ -83,10 +83,11 @@ extension ProfileKeyword {
                 + "connections resume where they were. `no`: exit with status 6. Mode sftp: each FTP session's SSH "
                 + "session is replaced the same way and the FTP session goes on; `no`: that FTP session gets 421"
         case .sftpStreams:
-            return "`Mode sftp`, 1-64: the most SFTP channels (on the FTP session's own SSH session) one upload is "
-                + "written through at once, each carrying its own ranges of the file. sshd grants every channel a fixed "
-                + "2 MiB window, so one channel uploads at most 2 MiB per round trip; an upload starts on one channel "
-                + "and adds channels once per round trip while they are window-limited. sshd's MaxSessions (default 10) bounds "
+            return "`Mode sftp`, 1-64: the most SFTP channels (on the FTP session's SSH session, shared with up to 3 other "
+                + "FTP sessions) one upload is written through at once, each carrying its own ranges of the file. sshd "
+                + "grants every channel a fixed 2 MiB window, so one channel uploads at most 2 MiB per round trip; an upload "
+                + "starts on one channel and doubles the channels per round trip while they are window-limited (the channels "
+                + "an earlier upload of the FTP session kept join at once). sshd's MaxSessions (default 10) bounds "
                 + "the channels of one SSH session; a refused channel only stops the growth. `1` = one channel, as SFTP clients do"
         case .earlyDataChannel:
             return "`yes` or `no`, rewrite mode with `Sessions 1`: open a data connection's channel as soon as the "
