@@ -62,6 +62,31 @@ stripe_kept_rows() {
   CPU_PID=""
 }
 
+# stripe_shared_rows KEY PORT: as stripe_bridge_rows, while another FTP session of the bridge stays logged in
+# and idle (a browsing connection, as FileZilla keeps beside its transfer connections): each upload's FTP session
+# shares that one's SSH session, so it pays no SSH login, only its SFTP channel start.
+stripe_shared_rows() {
+  local key=$1 port=$2 r holder
+  if start_tunnel sftp "$port" --sftp-root "$W/ftp" -v; then
+    CPU_PID=$TUN_PID
+    "$PY" -c 'import ftplib, signal, sys
+ftp = ftplib.FTP()
+ftp.connect(sys.argv[1], int(sys.argv[2]), timeout=60)
+ftp.login("anonymous", "")
+print("ready", flush=True)
+signal.pause()' "$CLIENT" "$LPORT" </dev/null >"$W/holder.out" 2>&1 &
+    holder=$!; started "$holder"
+    if wait_until "$START_DEADLINE" grep -q ready "$W/holder.out"; then
+      for ((r = 1; r <= RUNS; r++)); do
+        ftp_upload "$key" "$CLIENT" "$LPORT" "$key-$r" "$W/stripe.bin" "$STRIPE_SHA" "$STRIPE_BYTES" || continue
+      done
+    else fail "$key" "the idle FTP session did not log in: $(head -c 120 "$W/holder.out")"; fi
+    kill_tree "$holder"; forget "$holder"
+    stop_tunnel
+  else na "$key" "$TUN_REASON"; fi
+  CPU_PID=""
+}
+
 measure_stripe() {
   local prefix port far_port r
   STRIPE_BYTES=$(numfmt --from=iec "${STRIPE_SIZE:-256M}") || { echo "STRIPE_SIZE is not a size" >&2; exit 2; }
@@ -78,6 +103,7 @@ measure_stripe() {
     for ((r = 1; r <= RUNS; r++)); do stripe_sftp_upload "$prefix.sftp" "$port"; done
     stripe_bridge_rows "$prefix.ft" "$port"
     stripe_bridge_rows "$prefix.one" "$port" -o SFTPStreams=1
+    stripe_shared_rows "$prefix.shared" "$port"
     stripe_kept_rows "$prefix.kept" "$port"
   done
   kill_tree "$LISTEN_PID"; forget "$LISTEN_PID"
@@ -93,10 +119,11 @@ report_stripe() {
   echo "| OpenSSH sftp -B 32768 -R 64 | $(cell st.sftp 1) | 1.00× | 1 | — | $(cell st.far.sftp 1) | 1.00× | 1 | — |"
   echo "| ftptunnel Mode sftp, SFTPStreams 1 | $(cell st.one 1) | $(ratio st.one st.sftp) | 1 | $(cell st.one.rss 1) | $(cell st.far.one 1) | $(ratio st.far.one st.far.sftp) | 1 | $(cell st.far.one.rss 1) |"
   echo "| ftptunnel Mode sftp (SFTPStreams 8, default) | $(cell st.ft 1) | $(ratio st.ft st.sftp) | $(cell st.ft.streams) | $(cell st.ft.rss 1) | $(cell st.far.ft 1) | $(ratio st.far.ft st.far.sftp) | $(cell st.far.ft.streams) | $(cell st.far.ft.rss 1) |"
+  echo "| same, another FTP session of the bridge logged in (shared SSH session) | $(cell st.shared 1) | $(ratio st.shared st.sftp) | — | — | $(cell st.far.shared 1) | $(ratio st.far.shared st.far.sftp) | — | — |"
   echo "| same, second upload of one FTP session (channels kept) | $(cell st.kept 1) | $(ratio st.kept st.sftp) | — | — | $(cell st.far.kept 1) | $(ratio st.far.kept st.far.sftp) | — | — |"
   echo
-  notes st.sftp st.one st.ft st.kept st.far.sftp st.far.one st.far.ft st.far.kept
+  notes st.sftp st.one st.ft st.shared st.kept st.far.sftp st.far.one st.far.ft st.far.shared st.far.kept
   echo "One channel is bounded by sshd's 2 MiB window per round trip: $(calc "2 * 1048576 / ($near / 1000) / 1e6" | cut -d. -f1) MB/s at $near ms, $(calc "2 * 1048576 / ($far / 1000) / 1e6" | cut -d. -f1) MB/s at $far ms (OpenSSH sftp and SFTPStreams 1)."
-  echo "Striped, the bound is that times the streams in use; the streams double per round trip while they are window-limited; new channels open one at a time per SSH session (one round trip each, their subsystem, SFTP version and file open overlapping), kept channels join at once (one round trip: the file open). The extra streams frame SFTP themselves and keep their window full; the FTP session's own channel (libssh2's handle) still takes one segment at a time. Streams: median of the most each upload used. Peak RSS: the bridge process after all runs. The other rows time each curl from its start, so they include the FTP session's own SSH login (Mode sftp opens one per FTP session); the kept-channels row times curl's second transfer only (its own curl -w time_total), which reuses the control connection, the SSH session and the channels the first upload opened."
+  echo "Striped, the bound is that times the streams in use; the streams double per round trip while they are window-limited; new channels open one at a time per SSH session (one round trip each, their subsystem, SFTP version and file open overlapping), kept channels join at once (one round trip: the file open). The extra streams frame SFTP themselves and keep their window full; the FTP session's own channel (libssh2's handle) still takes one segment at a time. Streams: median of the most each upload used. Peak RSS: the bridge process after all runs. The other rows time each curl from its start: the default row's include an SSH login (the bridge closes an SSH session no FTP session uses, so each upload's FTP session opens one), the shared row's only the FTP session's SFTP channel start on the idle session's SSH session; the kept-channels row times curl's second transfer only (its own curl -w time_total), which reuses the control connection, the SSH session and the channels the first upload opened."
   echo
 }
