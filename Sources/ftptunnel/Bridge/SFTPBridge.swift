@@ -228,6 +228,7 @@ final class SFTPBridge: @unchecked Sendable {
         waitForSessions(seconds: SFTPBridge.stopGrace)
         shutdown.abort()
         waitForSessions(seconds: SFTPBridge.stopGrace)
+        sessions?.stop()
     }
 
     private func waitForSessions(seconds: Double) {

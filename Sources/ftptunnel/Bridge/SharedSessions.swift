@@ -50,6 +50,10 @@ final class SharedSessions: @unchecked Sendable {
     private var members: [Member] = []
     /// SSH sessions opened so far.
     private(set) var logins = 0
+    /// Watcher and channel-start threads still running (guarded by `condition`): `stop()` waits for them, so no
+    /// libssh2 session is freed on one of them while the process exits (OpenSSL's exit handlers would already
+    /// have torn down what `libssh2_session_free` still uses).
+    private var backgroundThreads = 0
 
     init(waitLimit: Double, logger: Logger, connect: @escaping Connector) {
         self.connect = connect
@@ -115,6 +119,35 @@ final class SharedSessions: @unchecked Sendable {
         closeIfUnused(member)
     }
 
+    /// The bridge stops (its FTP sessions have ended): every session is marked lost, which ends its watcher, then
+    /// this waits (at most `seconds`) for the background threads and frees the sessions on the calling thread.
+    func stop(waitingAtMost seconds: Double = 5) {
+        let gates = condition.withLock { members.compactMap { $0.session?.gate } }
+        for gate in gates { gate.markLost("the bridge is stopping") }
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        let left: [Member] = condition.withLock {
+            while backgroundThreads > 0, condition.wait(until: deadline) {}
+            defer { members = [] }
+            return members
+        }
+        for member in left { member.spare = nil }
+    }
+
+    /// Runs `body` on a new thread counted in `backgroundThreads`; `body` drops its references (sessions,
+    /// members) before the count goes down.
+    private func startBackgroundThread(_ body: @escaping @Sendable () -> Void) {
+        condition.withLock { backgroundThreads += 1 }
+        let thread = Thread { [self] in
+            body()
+            condition.withLock {
+                backgroundThreads -= 1
+                condition.broadcast()
+            }
+        }
+        thread.stackSize = 256 << 10
+        thread.start()
+    }
+
     /// How long data may wait unread in a session's socket before its watcher reads it.
     static let unreadGraceMilliseconds: Int32 = 1000
 
@@ -146,19 +179,17 @@ final class SharedSessions: @unchecked Sendable {
             return member.session
         }
         guard let session else { return }
-        nonisolated(unsafe) let shared = session
-        let owner = self
-        nonisolated(unsafe) let held = member
-        let thread = Thread {
+        let refs = ThreadReferences(session: session, member: member)
+        startBackgroundThread { [self] in
+            defer { refs.drop() }
+            guard let shared = refs.session, let held = refs.member else { return }
             let channel = try? SFTPSession(session: shared)
-            owner.condition.withLock {
+            condition.withLock {
                 held.startingSpare = false
-                if held.isLive, owner.members.contains(where: { $0 === held }) { held.spare = channel }
-                owner.condition.broadcast()
+                if held.isLive, members.contains(where: { $0 === held }) { held.spare = channel }
+                condition.broadcast()
             }
         }
-        thread.stackSize = 256 << 10
-        thread.start()
     }
 
     /// A member with room (waiting while it is opened); `opener` when the caller must open it.
@@ -207,10 +238,10 @@ final class SharedSessions: @unchecked Sendable {
         guard let lostFD = session.gate.lostDescriptor else { return }
         let logger = self.logger
         // The gate and the pool are thread-safe; the socket is only polled and asked how much waits in it.
-        nonisolated(unsafe) let session = session
-        let owner = self
-        nonisolated(unsafe) let held = member
-        let thread = Thread {
+        let refs = ThreadReferences(session: session, member: member)
+        startBackgroundThread { [self] in
+            defer { refs.drop() }
+            guard let session = refs.session, let held = refs.member else { return }
             let gate = session.gate
             while gate.lost == nil {
                 var fds = [pollfd(session.socket, Int32(PosixPoll.readHangUp) | POLLIN), pollfd(lostFD, POLLIN)]
@@ -223,11 +254,26 @@ final class SharedSessions: @unchecked Sendable {
                 }
                 // Data arrived: the FTP sessions' own calls normally read it within a second.
                 if (try? PosixPoll.wait(lostFD, events: Int16(POLLIN), milliseconds: SharedSessions.unreadGraceMilliseconds)) == true { return }
-                if session.unreadBytes > 0 { owner.readAhead(held) }
+                if session.unreadBytes > 0 { readAhead(held) }
             }
         }
-        thread.stackSize = 256 << 10
-        thread.start()
+    }
+
+    /// What a background thread holds, dropped by the thread itself before it counts as ended (so a session it
+    /// held last is freed there, not after `stop()` returned). The gate and the pool are thread-safe.
+    private final class ThreadReferences: @unchecked Sendable {
+        private(set) var session: SSHSession?
+        private(set) var member: Member?
+
+        init(session: SSHSession, member: Member) {
+            self.session = session
+            self.member = member
+        }
+
+        func drop() {
+            session = nil
+            member = nil
+        }
     }
 }
 
