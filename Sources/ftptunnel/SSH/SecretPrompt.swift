@@ -42,9 +42,20 @@ struct SecretPrompt {
     /// Runs the askpass program with the prompt as its argument and reads one line from its stdout.
     private func runAskpass(_ program: String, prompt: String) -> String? {
         guard let (ours, its) = try? PosixProcess.pipe() else { return nil }
-        let pid = try? PosixProcess.spawn(program, arguments: [program, prompt],
-                                          environment: environment.map { "\($0.key)=\($0.value)" },
-                                          stdoutFD: its, defaultSignals: [SIGPIPE], searchPath: true)
+        var pid: pid_t?
+        // "Text file busy": another process of the user (one that just wrote the program and forked meanwhile)
+        // still holds it open for writing for a moment; a few short retries, then give up as before.
+        for attempt in 0..<SecretPrompt.busyRetries {
+            do {
+                pid = try PosixProcess.spawn(program, arguments: [program, prompt],
+                                             environment: environment.map { "\($0.key)=\($0.value)" },
+                                             stdoutFD: its, defaultSignals: [SIGPIPE], searchPath: true)
+                break
+            } catch {
+                guard error.code == ETXTBSY, attempt + 1 < SecretPrompt.busyRetries else { break }
+                _ = try? PosixPoll.wait(ours, events: 0, milliseconds: 20)
+            }
+        }
         PosixDescriptor.close(its)
         defer { PosixDescriptor.close(ours) }
         guard let pid else { return nil }
@@ -54,6 +65,9 @@ struct SecretPrompt {
         while let last = text.unicodeScalars.last, last == "\n" || last == "\r" { text.unicodeScalars.removeLast() }
         return text
     }
+
+    /// Spawn attempts of the askpass program while it is busy being written (ETXTBSY), 20 ms apart.
+    static let busyRetries = 10
 
     /// The longest secret read (a passphrase, a password): a bound on a runaway askpass program or terminal.
     static let longestAnswer = 64 << 10
