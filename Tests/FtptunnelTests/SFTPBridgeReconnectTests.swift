@@ -7,6 +7,22 @@ import TestSupport
 /// and resumes with REST; a change in flight gets 451 and is never sent again; a server gone for good or presenting
 /// another host key gets a 421 within the bound.
 @Suite(.serialized) struct SFTPBridgeReconnectTests {
+    /// An ftplib body: enters `directory`, prints "idle", waits for a line on stdin, prints its PWD, downloads `file`
+    /// into argv[2] and prints "done": the FTP session must survive whatever happened while it waited.
+    static func idleThenRetrieve(directory: String, file: String) -> String {
+        """
+        ftp.cwd("\(directory)")
+        ftp.voidcmd("TYPE I")
+        print("idle", flush=True)
+        sys.stdin.readline()
+        print("pwd", ftp.pwd(), flush=True)
+        with open(sys.argv[2], "wb") as f:
+            ftp.retrbinary("RETR \(file)", f.write)
+        ftp.quit()
+        print("done", flush=True)
+        """
+    }
+
     /// A Python ftplib client of `world`'s bridge, logged in, running `body` (argv[2…] are `arguments`).
     static func ftplibClient(_ world: SFTPBridgeWorld, _ body: String, _ arguments: [String] = []) throws -> ManagedProcess {
         try ManagedProcess("/usr/bin/python3", ["-u", "-c", """
@@ -27,17 +43,7 @@ import TestSupport
         let world = try SFTPBridgeWorld()
         try FileManager.default.createDirectory(atPath: world.remote("sub"), withIntermediateDirectories: true)
         try TestFiles.random(at: world.remote("sub/file.bin"), size: 3 << 20, seed: 19)
-        let client = try Self.ftplibClient(world, """
-        ftp.cwd("sub")
-        ftp.voidcmd("TYPE I")
-        print("idle", flush=True)
-        sys.stdin.readline()
-        print("pwd", ftp.pwd(), flush=True)
-        with open(sys.argv[2], "wb") as f:
-            ftp.retrbinary("RETR file.bin", f.write)
-        ftp.quit()
-        print("done", flush=True)
-        """, [world.local("file.bin")])
+        let client = try Self.ftplibClient(world, Self.idleThenRetrieve(directory: "sub", file: "file.bin"), [world.local("file.bin")])
         try client.waitForOutput(containing: "idle")
 
         world.sshd.kill()

@@ -64,17 +64,9 @@ import TestSupport
         try TestFiles.random(at: world.remote("big.bin"), size: 64 << 20, seed: 44)
         var idle: [ManagedProcess] = []
         for index in 0..<3 {
-            let client = try SFTPBridgeReconnectTests.ftplibClient(world, """
-            ftp.cwd("dir\(index)")
-            ftp.voidcmd("TYPE I")
-            print("idle", flush=True)
-            sys.stdin.readline()
-            print("pwd", ftp.pwd(), flush=True)
-            with open(sys.argv[2], "wb") as f:
-                ftp.retrbinary("RETR small.bin", f.write)
-            ftp.quit()
-            print("done", flush=True)
-            """, [world.local("small\(index).bin")])
+            let client = try SFTPBridgeReconnectTests.ftplibClient(
+                world, SFTPBridgeReconnectTests.idleThenRetrieve(directory: "dir\(index)", file: "small.bin"),
+                [world.local("small\(index).bin")])
             try client.waitForOutput(containing: "idle")
             idle.append(client)
         }
