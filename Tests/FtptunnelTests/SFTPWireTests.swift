@@ -29,6 +29,29 @@ import Testing
         let expected = Self.be32(1 + 4 + 6 + 8 + 4 + 30001) + [6] + Self.be32(5) + Self.string(handle)
             + Self.be32(1) + Self.be32(2) + Self.be32(30001)
         #expect(header == expected)
+        #expect(SFTPWire.fsyncRequest(id: 11, handle: handle)
+            == Self.packet(200, Self.be32(11) + Self.string(Array("fsync@openssh.com".utf8)) + Self.string(handle)))
+        let target = Array("/up/x".utf8)
+        #expect(SFTPWire.posixRenameRequest(id: 12, from: path, to: target)
+            == Self.packet(200, Self.be32(12) + Self.string(Array("posix-rename@openssh.com".utf8)) + Self.string(path) + Self.string(target)))
+    }
+
+    /// OpenSSH's VERSION lists its extensions as (name, data) pairs; the names are kept, at most
+    /// `SFTPWire.maximumExtensions` of them, and a pair running past the packet's end is refused.
+    @Test func versionKeepsTheExtensionNamesWithinBounds() throws {
+        let offered = ["posix-rename@openssh.com", "statvfs@openssh.com", "fsync@openssh.com"]
+        let pairs = offered.flatMap { Self.string(Array($0.utf8)) + Self.string(Array("1".utf8)) }
+        #expect(try Self.decodeAll([Self.packet(2, Self.be32(3) + pairs)]) == [.version(3, extensions: offered)])
+        #expect(try Self.decodeAll([Self.packet(2, Self.be32(3))]) == [.version(3, extensions: [])])
+        let many = (0..<1000).flatMap { Self.string(Array("x\($0)@example.com".utf8)) + Self.string([]) }
+        let decoded = try Self.decodeAll([Self.packet(2, Self.be32(3) + many)])
+        guard case .version(3, let names)? = decoded.first else { Issue.record("no VERSION: \(decoded)"); return }
+        #expect(names.count == SFTPWire.maximumExtensions && names.first == "x0@example.com")
+        // A name without its data, and a data string longer than what is left.
+        #expect(throws: SFTPWireError.self) { try Self.decodeAll([Self.packet(2, Self.be32(3) + Self.string(Array("a".utf8)))]) }
+        #expect(throws: SFTPWireError.self) {
+            try Self.decodeAll([Self.packet(2, Self.be32(3) + Self.string(Array("a".utf8)) + Self.be32(50) + [1])])
+        }
     }
 
     /// VERSION (with an extension pair), HANDLE, STATUS with and without its optional message, split at every byte.
@@ -37,7 +60,7 @@ import Testing
             + Self.packet(102, Self.be32(1) + Self.string([9, 8, 7, 6]))
             + Self.packet(101, Self.be32(2) + Self.be32(0) + Self.string(Array("ok".utf8)) + Self.string([]))
             + Self.packet(101, Self.be32(3) + Self.be32(4))
-        let expected: [SFTPReply] = [.version(3), .handle(id: 1, handle: [9, 8, 7, 6]),
+        let expected: [SFTPReply] = [.version(3, extensions: ["ext"]), .handle(id: 1, handle: [9, 8, 7, 6]),
                                      .status(id: 2, code: 0, message: "ok"), .status(id: 3, code: 4, message: "")]
         #expect(try Self.decodeAll([stream]) == expected)
         for split in 0...stream.count {

@@ -3,7 +3,8 @@ import FTPServerKit
 
 /// A session channel running the `sftp` subsystem on which the bridge frames SFTP itself (`SFTPWire`), for the
 /// extra streams of a striped upload. Kept between uploads with INIT done and no handle open, so the next upload
-/// needs only an OPEN on it. One thread uses it; its libssh2 calls go through the session's `SessionGate`.
+/// needs only an OPEN on it; a kept one also carries an upload's final rename (`status(of:)`). One thread uses it;
+/// its libssh2 calls go through the session's `SessionGate`.
 final class SFTPRawChannel {
     let channel: SSHChannel
     var session: SSHSession { channel.session }
@@ -11,6 +12,8 @@ final class SFTPRawChannel {
     var reader = SFTPReplyReader()
     /// VERSION received: the server takes requests.
     var isInitialized = false
+    /// The extensions the server's VERSION offered (`SFTPWire.fsyncExtension`, `SFTPWire.posixRenameExtension` …).
+    var extensions: Set<String> = []
     /// Set when the stream may be out of step (a failure, a request without its reply): never kept, shut down.
     var isDesynchronized = false
     /// Upper bound in seconds for the shutdown's calls (shortened when the session is lost or the server hung).
@@ -32,6 +35,72 @@ final class SFTPRawChannel {
     func takeID() -> UInt32 {
         lastID &+= 1
         return lastID
+    }
+
+    /// Sends one request and waits for its STATUS, throwing an `SFTPFailure` with the server's status unless it is
+    /// OK: only on a kept channel (initialized, nothing in flight, nothing unread). Every libssh2 call goes through
+    /// the gate; all of it is bounded by `callTimeout`. Any STATUS leaves the channel in step (the caller may keep
+    /// it); any other failure leaves it `isDesynchronized` (shut it down).
+    func perform(_ request: [UInt8], id: UInt32, function: String, path: [UInt8]) throws {
+        let (code, message) = try status(of: request, id: id, function: function, path: path)
+        guard code == SFTPWire.statusOK else {
+            throw SFTPFailure(function: function, path: path, code: LIBSSH2_ERROR_SFTP_PROTOCOL, status: UInt(code),
+                              message: message.isEmpty ? "SFTP status \(code)" : message)
+        }
+    }
+
+    private func status(of request: [UInt8], id: UInt32, function: String, path: [UInt8]) throws -> (code: UInt32, message: String) {
+        precondition(isInitialized && !isDesynchronized && reader.pending == 0)
+        let deadline = Monotonic.now() + callTimeout
+        let gate = session.gate
+        let channel = channel
+        do {
+            try request.withUnsafeBytes { bytes in
+                var sent = 0
+                while sent < bytes.count {
+                    let rest = UnsafeRawBufferPointer(rebasing: bytes[sent...])
+                    let since = gate.generation
+                    let count = try gate.perform("libssh2_channel_write_ex (\(function))", until: deadline) { try channel.write(rest) }
+                    sent += count
+                    if count == 0, !gate.waitForProgress(function, since: since, until: deadline) {
+                        throw SFTPWireError(description: "no send window for \(function) within \(Int(callTimeout)) s")
+                    }
+                }
+            }
+            var scratch = [UInt8](repeating: 0, count: 4096)
+            while true {
+                if let reply = try reader.next() {
+                    guard case .status(id, let code, let message) = reply else {
+                        throw SFTPWireError(description: "the SFTP server answered \(function) with \(reply)")
+                    }
+                    return (code, message)
+                }
+                let since = gate.generation
+                let count = try scratch.withUnsafeMutableBytes { buffer in
+                    try gate.perform("libssh2_channel_read_ex (\(function))", until: deadline) { try channel.read(into: buffer) }
+                }
+                if count > 0 {
+                    scratch.withUnsafeBytes { reader.feed(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+                    continue
+                }
+                if try gate.perform("libssh2_channel_eof", until: deadline, { .done(channel.isEOF) }) {
+                    throw SFTPWireError(description: "the SFTP server closed the stream")
+                }
+                guard gate.waitForProgress(function, since: since, until: deadline) else {
+                    throw SFTPFailure(function: function, path: path, code: LIBSSH2_ERROR_TIMEOUT, status: nil,
+                                      message: "no answer within \(Int(callTimeout)) s")
+                }
+            }
+        } catch let failure as LibSSH2Failure {
+            isDesynchronized = true
+            throw SFTPFailure(function: function, path: path, code: failure.code, status: nil, message: failure.message)
+        } catch let failure as SFTPWireError {
+            isDesynchronized = true
+            throw SFTPFailure(function: function, path: path, code: LIBSSH2_ERROR_SFTP_PROTOCOL, status: nil, message: failure.description)
+        } catch {
+            isDesynchronized = true
+            throw error
+        }
     }
 
     /// Closes and frees the channel (the server then closes the files this stream held open), through the gate,

@@ -42,6 +42,12 @@ final class SFTPRawStripe: SFTPUploadStripe {
     private var handle: [UInt8] = []
     private var openID: UInt32?
     private var closeID: UInt32?
+    private var fsyncID: UInt32?
+    /// Set by the writer on one stripe: its CLOSE is preceded by fsync@openssh.com (pipelined), which makes every
+    /// stripe's acknowledged bytes durable (fsync(2) flushes the file, whichever process wrote it).
+    var syncsBeforeClose = false
+    /// The fsync@openssh.com before the CLOSE succeeded.
+    private(set) var synced = false
 
     /// Bytes given and not yet framed: `data[dataStart...]`, in the file ranges `ranges` (in order).
     private var data: [UInt8] = []
@@ -106,6 +112,8 @@ final class SFTPRawStripe: SFTPUploadStripe {
 
     var isOpeningChannel: Bool { phase == .openingChannel && openAttempted }
     var isJoining: Bool { phase == .openingChannel || phase == .startingSubsystem }
+    /// Open with the file's handle, on a channel whose server offers fsync@openssh.com.
+    var canSync: Bool { phase == .open && raw?.extensions.contains(SFTPWire.fsyncExtension) == true }
     var unacknowledged: Int { (data.count - dataStart) + inFlightBytes }
     var canTakeSegment: Bool { phase == .open && unacknowledged + SFTPStripedWriter.segmentSize <= capacity }
     /// Inside the gate only (`SFTPStripedWriter` asks through it).
@@ -269,9 +277,10 @@ final class SFTPRawStripe: SFTPUploadStripe {
     /// Applies one reply; returns the bytes it acknowledged.
     private func settle(_ reply: SFTPReply, raw: SFTPRawChannel, closing wanted: Bool) throws -> Int {
         switch reply {
-        case .version:
+        case .version(_, let extensions):
             guard !raw.isInitialized else { throw failure("the SFTP server sent a second VERSION", function: "SFTP reply") }
             raw.isInitialized = true
+            raw.extensions = Set(extensions)
             if openID == nil, phase == .openingFile { phase = .closed }
             return 0
         case .handle(let id, let handle):
@@ -284,8 +293,17 @@ final class SFTPRawStripe: SFTPUploadStripe {
             return 0
         case .status(let id, let code, let message):
             if id == openID { throw failure(message, function: "SFTP OPEN (write)", status: code) }
+            if id == fsyncID {
+                guard code == SFTPWire.statusOK else { throw failure(message, function: "SFTP fsync@openssh.com", status: code) }
+                fsyncID = nil
+                synced = true
+                return 0
+            }
             if id == closeID {
                 guard code == SFTPWire.statusOK else { throw failure(message, function: "SFTP CLOSE", status: code) }
+                guard fsyncID == nil else {
+                    throw failure("the SFTP server answered CLOSE before the fsync@openssh.com sent ahead of it", function: "SFTP reply")
+                }
                 closeID = nil
                 handle = []
                 phase = .closed
@@ -343,6 +361,11 @@ final class SFTPRawStripe: SFTPUploadStripe {
             inFlightBytes += count
         }
         if wanted, filled == 0, unacknowledged == 0, closeID == nil, let raw {
+            if syncsBeforeClose {
+                let id = raw.takeID()
+                fsyncID = id
+                queue(SFTPWire.fsyncRequest(id: id, handle: handle))
+            }
             let id = raw.takeID()
             closeID = id
             queue(SFTPWire.closeRequest(id: id, handle: handle))

@@ -20,10 +20,15 @@ protocol SFTPChannelSpares: AnyObject {
 /// of `segmentSize`; each segment goes to the stripe with the least unacknowledged bytes that can take one, so
 /// stripes carry disjoint ranges. It starts with the upload's own channel and handle (`SFTPStripe`, one segment at
 /// a time) and adds raw SFTP channels (`SFTPRawStripe`: segments at any offset with earlier ones in flight) while
-/// the stripes are window-limited, up to `maximum`: once per round trip it decides how many (the stripes writing
-/// double), and the channels open one after another (libssh2 opens one channel at a time per session) while their
-/// subsystem and SFTP starts overlap. Window-limited: they acknowledged at least a third of what their windows
-/// allow per round trip (a client, CPU or network that is the limit keeps them far below).
+/// the stripes are window-limited, up to `maximum` of them: once per round trip it decides how many (the stripes
+/// writing double), and the channels open one after another (libssh2 opens one channel at a time per session) while
+/// their subsystem and SFTP starts overlap. Window-limited: they acknowledged at least a third of what their windows
+/// allow per round trip (a client, CPU or network that is the limit keeps them far below). Once `maximum` raw
+/// streams write, the upload's own handle takes no new segment (it moves about half of what a raw stream does per
+/// round trip, and its last segment would hold up the end); while the server refuses more channels it goes on.
+///
+/// The end (`finish`) costs one round trip after the last acknowledgement: one raw stream sends fsync@openssh.com
+/// ahead of its CLOSE while the others close, and the upload's own handle closes meanwhile.
 ///
 /// Non-blocking on the session socket, under the one-partial-packet rule: after a stripe's call blocked with a
 /// packet half sent, that stripe's same call comes next and nothing else sends. Memory: at most `capacity`
@@ -71,8 +76,12 @@ final class SFTPStripedWriter {
     private var wanted = 1
     /// Stripes the server refused, retired once the session is back in blocking mode.
     private var refused: [SFTPUploadStripe] = []
-    /// The most stripes this upload used at once.
+    /// The most streams this upload wrote through at once (at most `maximum`).
     private(set) var peakStripes = 1
+    /// The raw stripe whose CLOSE follows an fsync@openssh.com (chosen when the upload ends).
+    private var syncStripe: SFTPRawStripe?
+    /// The upload's own handle closes in `finish` too.
+    private var closesPrimary = false
     private let startedAt = Monotonic.now()
 
     init(channel: SFTPSession, handle: SFTPHandle, path: [UInt8], offset: Int64, maximum: Int, spares: SFTPChannelSpares?) {
@@ -113,19 +122,28 @@ final class SFTPStripedWriter {
         _ = try pass()
     }
 
-    /// Waits until every byte is acknowledged and the extra stripes' handles are closed (their errors reported),
-    /// The upload's own handle stays open.
-    func finish() throws {
+    /// Waits until every byte is acknowledged and the extra stripes' handles are closed (their errors reported).
+    /// Returns true when the file was synced: one raw stream whose server offers fsync@openssh.com sends it ahead
+    /// of its CLOSE once every stripe's bytes are acknowledged (fsync(2) flushes the file whichever process wrote
+    /// it); then with `closingOwnHandle` the upload's own handle closes in the same round trip. Otherwise the
+    /// upload's own handle stays open (the caller syncs and closes it).
+    func finish(closingOwnHandle: Bool) throws -> Bool {
         finishing = true
-        while holder != nil || stripes.contains(where: { $0.unacknowledged > 0 || ($0 !== primary && $0.state != .closed) }) {
+        syncStripe = stripes.lazy.compactMap { $0 as? SFTPRawStripe }.first { $0.canSync }
+        syncStripe?.syncsBeforeClose = true
+        closesPrimary = closingOwnHandle && syncStripe != nil
+        while holder != nil || stripes.contains(where: {
+            $0.unacknowledged > 0 || (($0 !== primary || closesPrimary) && $0.state != .closed)
+        }) {
             try advance()
         }
         done = true
         for stripe in stripes + refused where stripe !== primary { retire(stripe, lost: false) }
-        if peakStripes > 1 {
+        if stripes.count > 1 {
             let seconds = Monotonic.now() - startedAt
             spares?.logger.info("upload of \(String(decoding: path, as: UTF8.self)): \(nextOffset - firstOffset) bytes over \(peakStripes) SFTP streams in \(String(format: "%.2f", seconds)) s (round trip \(String(format: "%.0f", (roundTrip ?? 0) * 1000)) ms)")
         }
+        return syncStripe?.synced == true
     }
 
     /// After a failure (or a client that went away): completes a half-sent packet if the connection still works,
@@ -182,33 +200,44 @@ final class SFTPStripedWriter {
     /// seek) as long as it has fewer than `segmentSize` bytes unacknowledged. Waits when none has room.
     private func stripeWithRoom() throws -> SFTPUploadStripe {
         while true {
-            if let current, current.state == .open, current.segmentBytes < SFTPStripedWriter.segmentSize,
+            let retired = primaryRetired
+            func usable(_ stripe: SFTPUploadStripe) -> Bool { stripe !== primary || !retired }
+            if let current, usable(current), current.state == .open, current.segmentBytes < SFTPStripedWriter.segmentSize,
                current.unacknowledged < current.capacity { return current }
-            let ready = stripes.filter { $0.canTakeSegment && $0 !== current }
-            if let next = ready.min(by: { $0.unacknowledged < $1.unacknowledged }) ?? current.flatMap({ $0.canTakeSegment ? $0 : nil }) {
+            let ready = stripes.filter { $0.canTakeSegment && $0 !== current && usable($0) }
+            if let next = ready.min(by: { $0.unacknowledged < $1.unacknowledged })
+                ?? current.flatMap({ $0.canTakeSegment && usable($0) ? $0 : nil }) {
                 next.beginSegment(at: nextOffset)
                 segments.append((nextOffset, nextOffset, next))
                 current = next
                 return next
             }
-            if let current, current.state == .open, current.unacknowledged < current.capacity { return current }
+            if let current, usable(current), current.state == .open, current.unacknowledged < current.capacity { return current }
             if takeAllSpares() { continue }
             try advance()
         }
     }
+
+    /// `maximum` raw streams are there and one of them writes: the upload's own handle takes no new segment.
+    private var primaryRetired: Bool {
+        stripes.count > maximum && stripes.contains { $0 !== primary && $0.state == .open }
+    }
+
+    /// Records the streams writing now (at most `maximum`: the upload's own handle steps aside for the last one).
+    private func notePeak() { peakStripes = max(peakStripes, min(stripes.count, maximum)) }
 
     /// Kept channels exist because an earlier upload of this session was window-limited: once this one has a full
     /// segment waiting for room (more than a round trip's window of the upload's own channel), they all join at
     /// once instead of doubling per round trip. A small upload never reaches this and opens no file on them.
     private func takeAllSpares() -> Bool {
         var added = 0
-        while stripes.count < maximum, let spare = spares?.takeSpare(on: session) {
+        while stripes.count <= maximum, let spare = spares?.takeSpare(on: session) {
             stripes.append(SFTPRawStripe(channel: spare, path: path))
             added += 1
         }
         guard added > 0 else { return false }
         wanted = max(wanted, stripes.count)
-        peakStripes = max(peakStripes, stripes.count)
+        notePeak()
         spares?.logger.info("upload of \(String(decoding: path, as: UTF8.self)): \(added) kept SFTP streams joined, \(stripes.count) in all")
         return true
     }
@@ -272,11 +301,11 @@ final class SFTPStripedWriter {
     /// has, and grows no more.
     private func step(_ stripe: SFTPUploadStripe) throws -> SFTPStripe.Outcome {
         do {
-            return try stripe.step(closing: finishing && stripe !== primary)
+            return try stripe.step(closing: closing(stripe))
         } catch let failure as SFTPFailure where stripe.isJoining && !failure.isConnectionLost {
             refused.append(stripe)
             stripes.removeAll { $0 === stripe }
-            peakStripes = stripes.count  // the refused one was the newest; stripes never shrink otherwise
+            peakStripes = min(stripes.count, maximum)  // the refused one was the newest; stripes never shrink otherwise
             growthRefused = true
             spares?.logger.info("the SSH server refused another SFTP channel (\(failure)); this upload goes on with \(stripes.count) streams (sshd's MaxSessions, default 10, bounds the channels of one SSH session)")
             return .idle
@@ -284,6 +313,16 @@ final class SFTPStripedWriter {
             abandon(failed: stripe, connectionLost: failure.isConnectionLost)
             throw failure
         }
+    }
+
+    /// Whether `stripe` may close its handle now: the extra stripes once the upload ends (each after its own bytes are
+    /// acknowledged); the one syncing the file only once every stripe's are; the upload's own handle only when
+    /// `finish` closes it.
+    private func closing(_ stripe: SFTPUploadStripe) -> Bool {
+        guard finishing else { return false }
+        if stripe === primary { return closesPrimary }
+        if stripe === syncStripe { return holder == nil && stripes.allSatisfy { $0.unacknowledged == 0 } }
+        return true
     }
 
     /// Once per round trip: more stripes when the stripes moved at least a third of what their windows allow.
@@ -298,7 +337,7 @@ final class SFTPStripedWriter {
             } else {
                 stripes.append(SFTPRawStripe(startingOn: session, path: path))
             }
-            peakStripes = max(peakStripes, stripes.count)
+            notePeak()
             spares?.logger.info("upload of \(String(decoding: path, as: UTF8.self)): SFTP stream \(stripes.count) added")
         }
         guard let roundTrip else { return }
@@ -307,16 +346,16 @@ final class SFTPStripedWriter {
         guard elapsed >= roundTrip else { return }
         defer { intervalStart = now; intervalAcknowledged = 0 }
         let writing = stripes.filter { $0.state == .open }.count
-        guard stripes.count < maximum, !growthRefused else { return }
+        guard stripes.count <= maximum, !growthRefused else { return }
         let allowed = Double(writing * SFTPStripedWriter.serverWindow) * elapsed / roundTrip
         guard Double(intervalAcknowledged) * 3 >= allowed, stripes.count >= wanted else { return }
         // The stripes double per round trip, counting those still joining (they start window-limited like the
         // rest): kept channels join at once, new ones open back to back (above).
-        wanted = min(maximum, 2 * stripes.count)
+        wanted = min(maximum + 1, 2 * stripes.count)
         while stripes.count < wanted, let spare = spares?.takeSpare(on: session) {
             stripes.append(SFTPRawStripe(channel: spare, path: path))
         }
-        peakStripes = max(peakStripes, stripes.count)
+        notePeak()
         spares?.logger.info("upload of \(String(decoding: path, as: UTF8.self)): growing to \(wanted) SFTP streams (\(intervalAcknowledged) bytes acknowledged in \(String(format: "%.0f", elapsed * 1000)) ms, round trip \(String(format: "%.0f", roundTrip * 1000)) ms)")
     }
 

@@ -171,15 +171,18 @@ final class SFTPUpload: FileUpload {
     }
 
     func sync() throws(FileStoreError) {
+        var synced = false
         if let striper {
-            do { try striper.finish() } catch { throw SFTPUpload.writeError(error) }
+            // Striped, an extra stream syncs the file and this handle closes in the same round trip (unless the
+            // file is cut at the end, which needs this handle).
+            do { synced = try striper.finish(closingOwnHandle: cutOffset == nil) } catch { throw SFTPUpload.writeError(error) }
             written = striper.acknowledgedPrefix
         }
         while start < pending.count { try flushSome() }
         pending = []
         start = 0
         do {
-            _ = try handle.sync()
+            if !synced { _ = try handle.sync() }
             if let offset = cutOffset { try handle.setSize(UInt64(offset + written)) }
             try handle.closeChecked()
         } catch let failure as SFTPFailure {
@@ -195,10 +198,12 @@ final class SFTPUpload: FileUpload {
         let temporary = entry.temporary
         do {
             if let permissions { try sftp.setAttributes(temporary, permissions: permissions) }
-            // The window: between these two calls the name is missing; if the rename then fails, the old file
-            // is gone and the new one is removed with its temporary name (the client gets 451).
-            if (try? sftp.attributes(target, followLinks: false)) != nil { try sftp.removeFile(target) }
-            try sftp.rename(temporary, to: target)
+            if try !renameAtomically(temporary) {
+                // The window: between these two calls the name is missing; if the rename then fails, the old file
+                // is gone and the new one is removed with its temporary name (the client gets 451).
+                if (try? sftp.attributes(target, followLinks: false)) != nil { try sftp.removeFile(target) }
+                try sftp.rename(temporary, to: target)
+            }
             leftovers.finished(entry)
         } catch let failure as SFTPFailure {
             remove(entry, over: sftp)
@@ -207,6 +212,27 @@ final class SFTPUpload: FileUpload {
             throw .system(PosixError("\(error)", code: EIO))
         }
         return announcedName
+    }
+
+    /// Renames `temporary` over the target in one request, posix-rename@openssh.com (rename(2): an existing
+    /// target is replaced atomically, one round trip), on a kept raw SFTP channel of this upload's session whose
+    /// server offers it. False when there is none (no extra streams at hand): the caller renames through v3's RENAME.
+    private func renameAtomically(_ temporary: [UInt8]) throws -> Bool {
+        guard let striper, let spares = striper.spares, let raw = spares.takeSpare(on: striper.session) else { return false }
+        guard raw.extensions.contains(SFTPWire.posixRenameExtension) else {
+            spares.keepSpare(raw)
+            return false
+        }
+        do {
+            let id = raw.takeID()
+            try raw.perform(SFTPWire.posixRenameRequest(id: id, from: temporary, to: target), id: id,
+                            function: "SFTP posix-rename@openssh.com", path: target)
+        } catch {
+            if raw.isDesynchronized { raw.shutDown() } else { spares.keepSpare(raw) }
+            throw error
+        }
+        spares.keepSpare(raw)
+        return true
     }
 
     func discard() {

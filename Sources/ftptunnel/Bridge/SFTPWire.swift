@@ -1,6 +1,8 @@
 /// The few SFTP v3 messages (draft-ietf-secsh-filexfer-02) a striped upload frames itself on a raw channel:
-/// INIT → VERSION, OPEN → HANDLE/STATUS, WRITE → STATUS, CLOSE → STATUS. Requests are encoded here; replies are
-/// decoded by `SFTPReplyReader`. Every number is big-endian; every packet starts with its uint32 length.
+/// INIT → VERSION (with the server's extensions), OPEN → HANDLE/STATUS, WRITE → STATUS, CLOSE → STATUS, and
+/// OpenSSH's `fsync@openssh.com` and `posix-rename@openssh.com` EXTENDED requests → STATUS. Requests are encoded
+/// here; replies are decoded by `SFTPReplyReader`. Every number is big-endian; every packet starts with its uint32
+/// length.
 enum SFTPWire {
     static let initType: UInt8 = 1
     static let versionType: UInt8 = 2
@@ -9,6 +11,14 @@ enum SFTPWire {
     static let writeType: UInt8 = 6
     static let statusType: UInt8 = 101
     static let handleType: UInt8 = 102
+    static let extendedType: UInt8 = 200
+
+    /// fsync(2) of an open handle (OpenSSH's sftp-server since 6.5).
+    static let fsyncExtension = "fsync@openssh.com"
+    /// rename(2) with its POSIX semantics: an existing target is replaced atomically (v3's RENAME refuses one).
+    static let posixRenameExtension = "posix-rename@openssh.com"
+    /// Extension names kept from a VERSION reply; later ones are ignored.
+    static let maximumExtensions = 64
 
     /// SSH_FXF_WRITE: the only open flag a stripe uses (the file exists; the upload's own channel created it).
     static let openWrite: UInt32 = 0x02
@@ -41,6 +51,25 @@ enum SFTPWire {
         var packet = Packet(type: closeType)
         packet.uint32(id)
         packet.string(handle)
+        return packet.finished()
+    }
+
+    /// EXTENDED fsync@openssh.com of `handle`.
+    static func fsyncRequest(id: UInt32, handle: [UInt8]) -> [UInt8] {
+        var packet = Packet(type: extendedType)
+        packet.uint32(id)
+        packet.string(Array(fsyncExtension.utf8))
+        packet.string(handle)
+        return packet.finished()
+    }
+
+    /// EXTENDED posix-rename@openssh.com from `source` to `target`.
+    static func posixRenameRequest(id: UInt32, from source: [UInt8], to target: [UInt8]) -> [UInt8] {
+        var packet = Packet(type: extendedType)
+        packet.uint32(id)
+        packet.string(Array(posixRenameExtension.utf8))
+        packet.string(source)
+        packet.string(target)
         return packet.finished()
     }
 
@@ -91,7 +120,8 @@ enum SFTPWire {
 
 /// One reply of an SFTP server, as far as a stripe needs it.
 enum SFTPReply: Equatable {
-    case version(UInt32)
+    /// The protocol version and the names of the extensions the server offers.
+    case version(UInt32, extensions: [String])
     case handle(id: UInt32, handle: [UInt8])
     case status(id: UInt32, code: UInt32, message: String)
 }
@@ -133,7 +163,15 @@ struct SFTPReplyReader {
         start += 4 + length
         switch type {
         case SFTPWire.versionType:
-            return .version(try fields.uint32())
+            let version = try fields.uint32()
+            // Extension pairs (name, data) fill the rest of the packet.
+            var extensions: [String] = []
+            while !fields.atEnd {
+                let name = try fields.string(maximum: SFTPWire.maximumReply)
+                _ = try fields.string(maximum: SFTPWire.maximumReply)
+                if extensions.count < SFTPWire.maximumExtensions { extensions.append(String(decoding: name, as: UTF8.self)) }
+            }
+            return .version(version, extensions: extensions)
         case SFTPWire.handleType:
             let id = try fields.uint32()
             let handle = try fields.string(maximum: SFTPWire.maximumHandle)

@@ -90,6 +90,7 @@ final class SFTPHandle {
 
     /// fsync@openssh.com; false when the server does not offer it.
     func sync() throws -> Bool {
+        guard !isClosed else { return false }
         do {
             try sftp.call("libssh2_sftp_fsync", path: path) { libssh2_sftp_fsync(handle) }
             return true
