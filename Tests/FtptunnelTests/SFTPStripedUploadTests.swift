@@ -223,35 +223,17 @@ import TestSupport
         try TestFiles.random(at: world.local("new.bin"), size: 24 * Self.mebibyte + 5, seed: 45)
         try TestFiles.random(at: world.remote("replaced.bin"), size: Self.mebibyte, seed: 46)
         chmod(world.remote("replaced.bin"), 0o640)
-        let stop = world.local("observer.stop")
-        let observer = try ManagedProcess("/usr/bin/python3", ["-c", """
-            import os, sys
-            target, stop = sys.argv[1], sys.argv[2]
-            looks = missing = 0
-            print("watching", flush=True)
-            while not os.path.exists(stop):
-                looks += 1
-                try:
-                    os.lstat(target)
-                except FileNotFoundError:
-                    missing += 1
-            print("looks", looks, "missing", missing, flush=True)
-            """, world.remote("replaced.bin"), stop])
-        defer { observer.stop() }
-        try observer.waitForOutput(containing: "watching")
+        let watcher = try NameWatcher(world.remote("replaced.bin"), in: world.work)
         // Twice in one FTP session: the second upload's rename also finds the first one's channels kept.
         let up = try FTPClients.curl(["-T", world.local("new.bin"), "\(world.url)/replaced.bin",
                                       "-T", world.local("new.bin"), "\(world.url)/replaced.bin"])
-        _ = FileManager.default.createFile(atPath: stop, contents: nil)
-        _ = try observer.waitForExit(seconds: 30)
+        let seen = try #require(try watcher.finish())
         #expect(up.status == 0, "\(up.output)\n\(world.bridge.output)")
         #expect(try TestFiles.sha256(world.remote("replaced.bin")) == TestFiles.sha256(world.local("new.bin")))
         #expect(try SFTPBridgeWorld.temporaryUploads(in: world.root).isEmpty)
         let mode = try FileManager.default.attributesOfItem(atPath: world.remote("replaced.bin"))[.posixPermissions] as? Int
         #expect(mode == 0o640)
-        let report = observer.stdout
-        #expect(report.contains("missing 0\n"), "\(report)\n\(world.bridge.output)")
-        #expect(!report.contains("looks 0 "), "\(report)")
+        #expect(seen.looks > 0 && seen.missing == 0, "\(seen)\n\(world.bridge.output)")
     }
 
     @Test func sftpStreamsOneUploadsOverOneChannelAsBefore() throws {

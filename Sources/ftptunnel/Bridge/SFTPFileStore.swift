@@ -96,14 +96,16 @@ final class SFTPFileStore: FileStore {
         return RenameSource(source)
     }
 
-    /// SFTP v3 rename refuses an existing target; an existing regular file is removed first (as rename(2)
-    /// would replace it), a directory is not.
+    /// An existing regular file is replaced as rename(2) would, atomically with posix-rename@openssh.com
+    /// (`renameReplacing`); SFTP v3's rename refuses an existing target, so without the extension it is removed
+    /// first. A directory is never replaced.
     func rename(_ source: AnyObject, to target: VirtualPath) throws(FileStoreError) {
         guard let source = source as? RenameSource else { throw .system(PosixError("RNTO", code: EINVAL)) }
         let destination = remote(target)
         try changing { sftp in
             if let existing = try? sftp.attributes(destination, followLinks: false), destination != source.path {
                 guard existing.kind != .directory else { throw FileStoreError.system(PosixError("RNTO", code: EEXIST)) }
+                if try link.renameReplacing(source.path, to: destination, beside: sftp, startingOne: true) { return }
                 try sftp.removeFile(destination)
             }
             try sftp.rename(source.path, to: destination)

@@ -39,6 +39,7 @@ final class SFTPLink: IdleWatch, SFTPChannelSpares {
     /// More SFTP channels of the current SSH session, kept for striped uploads (`SFTPStripedWriter`); forgotten
     /// with the session.
     private var spares: [SFTPRawChannel] = []
+    var lacksPosixRename = false
     /// Files to cut before the next command on a new SSH session (`cutWhenConnected`).
     private var pendingCuts: [(path: [UInt8], size: UInt64)] = []
     /// Why no session can come back (another host key, refused credentials): every later command gets 421.

@@ -37,6 +37,36 @@ final class SFTPRawChannel {
         return lastID
     }
 
+    /// Opens a session channel on `session`, starts its `sftp` subsystem and exchanges INIT and VERSION, blocking
+    /// (every call through the gate, the open in its channel-start turn) for at most `timeout` seconds. A refused
+    /// channel (sshd's MaxSessions) throws an `SFTPFailure` that is not a connection loss.
+    static func start(on session: SSHSession, timeout: Double = SFTPSession.defaultTimeout) throws -> SFTPRawChannel {
+        let deadline = Monotonic.now() + timeout
+        let gate = session.gate
+        let function = "libssh2_channel_open_ex (session)"
+        let channel: SSHChannel
+        do {
+            channel = try gate.startingChannel(until: deadline) {
+                try gate.perform(function, until: deadline) {
+                    try session.openSessionChannel(window: receiveWindow, packetSize: packetSize)
+                }
+            }
+        } catch let failure as LibSSH2Failure {
+            throw SFTPFailure(function: function, path: nil, code: failure.code, status: nil, message: failure.message)
+        }
+        let raw = SFTPRawChannel(channel: channel)
+        try raw.exchange(function: "SFTP start", path: []) {
+            try gate.perform("libssh2_channel_process_startup (subsystem sftp)", until: deadline) { try channel.startSubsystem("sftp") }
+            try raw.send(SFTPWire.initRequest(), function: "SFTP INIT", until: deadline)
+            guard case .version(_, let extensions) = try raw.reply(function: "SFTP INIT", until: deadline) else {
+                throw SFTPWireError(description: "the SFTP server did not answer INIT with VERSION")
+            }
+            raw.extensions = Set(extensions)
+            raw.isInitialized = true
+        }
+        return raw
+    }
+
     /// Sends one request and waits for its STATUS, throwing an `SFTPFailure` with the server's status unless it is
     /// OK: only on a kept channel (initialized, nothing in flight, nothing unread). Every libssh2 call goes through
     /// the gate; all of it is bounded by `callTimeout`. Any STATUS leaves the channel in step (the caller may keep
@@ -52,45 +82,20 @@ final class SFTPRawChannel {
     private func status(of request: [UInt8], id: UInt32, function: String, path: [UInt8]) throws -> (code: UInt32, message: String) {
         precondition(isInitialized && !isDesynchronized && reader.pending == 0)
         let deadline = Monotonic.now() + callTimeout
-        let gate = session.gate
-        let channel = channel
+        return try exchange(function: function, path: path) {
+            try send(request, function: function, until: deadline)
+            let reply = try self.reply(function: function, until: deadline)
+            guard case .status(id, let code, let message) = reply else {
+                throw SFTPWireError(description: "the SFTP server answered \(function) with \(reply)")
+            }
+            return (code, message)
+        }
+    }
+
+    /// Runs blocking calls on this channel; any failure leaves it out of step and becomes an `SFTPFailure`.
+    private func exchange<T>(function: String, path: [UInt8], _ body: () throws -> T) throws -> T {
         do {
-            try request.withUnsafeBytes { bytes in
-                var sent = 0
-                while sent < bytes.count {
-                    let rest = UnsafeRawBufferPointer(rebasing: bytes[sent...])
-                    let since = gate.generation
-                    let count = try gate.perform("libssh2_channel_write_ex (\(function))", until: deadline) { try channel.write(rest) }
-                    sent += count
-                    if count == 0, !gate.waitForProgress(function, since: since, until: deadline) {
-                        throw SFTPWireError(description: "no send window for \(function) within \(Int(callTimeout)) s")
-                    }
-                }
-            }
-            var scratch = [UInt8](repeating: 0, count: 4096)
-            while true {
-                if let reply = try reader.next() {
-                    guard case .status(id, let code, let message) = reply else {
-                        throw SFTPWireError(description: "the SFTP server answered \(function) with \(reply)")
-                    }
-                    return (code, message)
-                }
-                let since = gate.generation
-                let count = try scratch.withUnsafeMutableBytes { buffer in
-                    try gate.perform("libssh2_channel_read_ex (\(function))", until: deadline) { try channel.read(into: buffer) }
-                }
-                if count > 0 {
-                    scratch.withUnsafeBytes { reader.feed(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
-                    continue
-                }
-                if try gate.perform("libssh2_channel_eof", until: deadline, { .done(channel.isEOF) }) {
-                    throw SFTPWireError(description: "the SFTP server closed the stream")
-                }
-                guard gate.waitForProgress(function, since: since, until: deadline) else {
-                    throw SFTPFailure(function: function, path: path, code: LIBSSH2_ERROR_TIMEOUT, status: nil,
-                                      message: "no answer within \(Int(callTimeout)) s")
-                }
-            }
+            return try body()
         } catch let failure as LibSSH2Failure {
             isDesynchronized = true
             throw SFTPFailure(function: function, path: path, code: failure.code, status: nil, message: failure.message)
@@ -100,6 +105,48 @@ final class SFTPRawChannel {
         } catch {
             isDesynchronized = true
             throw error
+        }
+    }
+
+    /// Writes all of `request`, waiting (through the gate) for window until `deadline`.
+    private func send(_ request: [UInt8], function: String, until deadline: Double) throws {
+        let gate = session.gate
+        let channel = channel
+        try request.withUnsafeBytes { bytes in
+            var sent = 0
+            while sent < bytes.count {
+                let rest = UnsafeRawBufferPointer(rebasing: bytes[sent...])
+                let since = gate.generation
+                let count = try gate.perform("libssh2_channel_write_ex (\(function))", until: deadline) { try channel.write(rest) }
+                sent += count
+                if count == 0, !gate.waitForProgress(function, since: since, until: deadline) {
+                    throw LibSSH2Failure(function: function, code: LIBSSH2_ERROR_TIMEOUT, message: "no send window before the deadline")
+                }
+            }
+        }
+    }
+
+    /// The next reply, read (through the gate) until `deadline`.
+    private func reply(function: String, until deadline: Double) throws -> SFTPReply {
+        let gate = session.gate
+        let channel = channel
+        var scratch = [UInt8](repeating: 0, count: 4096)
+        while true {
+            if let reply = try reader.next() { return reply }
+            let since = gate.generation
+            let count = try scratch.withUnsafeMutableBytes { buffer in
+                try gate.perform("libssh2_channel_read_ex (\(function))", until: deadline) { try channel.read(into: buffer) }
+            }
+            if count > 0 {
+                scratch.withUnsafeBytes { reader.feed(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+                continue
+            }
+            if try gate.perform("libssh2_channel_eof", until: deadline, { .done(channel.isEOF) }) {
+                throw SFTPWireError(description: "the SFTP server closed the stream")
+            }
+            guard gate.waitForProgress(function, since: since, until: deadline) else {
+                throw LibSSH2Failure(function: function, code: LIBSSH2_ERROR_TIMEOUT, message: "no answer before the deadline")
+            }
         }
     }
 

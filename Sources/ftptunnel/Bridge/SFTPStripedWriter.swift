@@ -12,6 +12,8 @@ protocol SFTPChannelSpares: AnyObject {
     /// Cuts `path` to `size` bytes on the next SSH session, before anything else (a striped upload that failed
     /// with the session may have left ranges after a hole).
     func cutWhenConnected(_ path: [UInt8], to size: UInt64)
+    /// Set once a kept channel's server did not offer posix-rename@openssh.com (`renameReplacing`).
+    var lacksPosixRename: Bool { get set }
     var logger: Logger { get }
 }
 

@@ -27,8 +27,8 @@ final class SFTPUpload: FileUpload {
 
     enum Placement {
         /// Written under `temporary` (journaled in `UploadLeftovers`), renamed to `target` on commit;
-        /// `permissions` of the replaced file kept.
-        case replace(temporary: UploadLeftovers.Entry, permissions: UInt32?)
+        /// `permissions` of the replaced file kept; `replacing`: the target existed when the upload began.
+        case replace(temporary: UploadLeftovers.Entry, permissions: UInt32?, replacing: Bool)
         /// Written in place from `offset`; the file is cut at the end of the upload on commit.
         case inPlace(offset: Int64)
         /// Written in place at the end; on discard the file is cut back to `originalSize`.
@@ -56,6 +56,8 @@ final class SFTPUpload: FileUpload {
     private var finished = false
     /// Set when the upload is striped over several channels.
     private var striper: SFTPStripedWriter?
+    /// The FTP session's kept raw channels: the final rename goes over one (`renameReplacing`).
+    private weak var spares: SFTPChannelSpares?
 
     init(sftp: SFTPSession, reopen: @escaping () -> SFTPSession?, leftovers: UploadLeftovers, handle: SFTPHandle,
          target: [UInt8], placement: Placement, announcedName: String, visibility: UploadVisibility) {
@@ -77,6 +79,7 @@ final class SFTPUpload: FileUpload {
                         streams: Int = 1, spares: SFTPChannelSpares? = nil) throws -> SFTPUpload {
         let upload = try prepareOne(sftp: sftp, reopen: reopen, target: target, name: name, mode: mode,
                                     leftovers: leftovers, visibility: visibility)
+        upload.spares = spares
         // Not with SFTPUploads immediate: its file must grow as a prefix under its name (readers see it grow).
         if streams > 1, visibility != .immediate { upload.stripe(maximum: streams, spares: spares) }
         return upload
@@ -87,7 +90,7 @@ final class SFTPUpload: FileUpload {
         let path: [UInt8]
         let offset: Int64
         switch placement {
-        case .replace(let entry, _): (path, offset) = (entry.temporary, 0)
+        case .replace(let entry, _, _): (path, offset) = (entry.temporary, 0)
         case .inPlace(let start): (path, offset) = (target, start)
         case .append(let size): (path, offset) = (target, size)
         case .fresh, .immediate: (path, offset) = (target, 0)
@@ -128,7 +131,8 @@ final class SFTPUpload: FileUpload {
                 leftovers.orphaned(entry)  // the open may have created it before the connection failed
                 throw error
             }
-            return upload(handle, .replace(temporary: entry, permissions: existing?.permissions.map { $0 & 0o7777 }))
+            return upload(handle, .replace(temporary: entry, permissions: existing?.permissions.map { $0 & 0o7777 },
+                                           replacing: existing != nil))
         case .resume(let offset):
             guard let existing, existing.kind == .file else { throw FileStoreError.system(PosixError("REST+STOR", code: ENOENT)) }
             guard offset <= Int64(clamping: existing.size ?? 0) else { throw FileStoreError.offsetBeyondEnd }
@@ -194,11 +198,13 @@ final class SFTPUpload: FileUpload {
 
     func commit() throws(FileStoreError) -> String {
         finished = true
-        guard case .replace(let entry, let permissions) = placement else { return announcedName }
+        guard case .replace(let entry, let permissions, let replacesExisting) = placement else { return announcedName }
         let temporary = entry.temporary
         do {
             if let permissions { try sftp.setAttributes(temporary, permissions: permissions) }
-            if try !renameAtomically(temporary) {
+            // Atomic (posix-rename@openssh.com) when a kept channel is at hand, or, for a file that existed, on one
+            // started for it.
+            if try spares?.renameReplacing(temporary, to: target, beside: sftp, startingOne: replacesExisting) != true {
                 // The window: between these two calls the name is missing; if the rename then fails, the old file
                 // is gone and the new one is removed with its temporary name (the client gets 451).
                 if (try? sftp.attributes(target, followLinks: false)) != nil { try sftp.removeFile(target) }
@@ -214,27 +220,6 @@ final class SFTPUpload: FileUpload {
         return announcedName
     }
 
-    /// Renames `temporary` over the target in one request, posix-rename@openssh.com (rename(2): an existing
-    /// target is replaced atomically, one round trip), on a kept raw SFTP channel of this upload's session whose
-    /// server offers it. False when there is none (no extra streams at hand): the caller renames through v3's RENAME.
-    private func renameAtomically(_ temporary: [UInt8]) throws -> Bool {
-        guard let striper, let spares = striper.spares, let raw = spares.takeSpare(on: striper.session) else { return false }
-        guard raw.extensions.contains(SFTPWire.posixRenameExtension) else {
-            spares.keepSpare(raw)
-            return false
-        }
-        do {
-            let id = raw.takeID()
-            try raw.perform(SFTPWire.posixRenameRequest(id: id, from: temporary, to: target), id: id,
-                            function: "SFTP posix-rename@openssh.com", path: target)
-        } catch {
-            if raw.isDesynchronized { raw.shutDown() } else { spares.keepSpare(raw) }
-            throw error
-        }
-        spares.keepSpare(raw)
-        return true
-    }
-
     func discard() {
         finished = true
         var cutStripedResume = false
@@ -246,7 +231,7 @@ final class SFTPUpload: FileUpload {
         handle.close()
         sftp.shutDownDesynchronized()
         let channel = sftp.isDesynchronized ? reopen() : sftp
-        if case .replace(let entry, _) = placement {
+        if case .replace(let entry, _, _) = placement {
             guard let channel else { return leftovers.orphaned(entry) }
             return remove(entry, over: channel)
         }
