@@ -87,7 +87,8 @@ extension ProfileKeyword {
                 + "FTP sessions) one upload is written through at once, each carrying its own ranges of the file. sshd "
                 + "grants every channel a fixed 2 MiB window, so one channel uploads at most 2 MiB per round trip; an upload "
                 + "starts on one channel and doubles the channels per round trip while they are window-limited (the channels "
-                + "an earlier upload of the FTP session kept join at once). sshd's MaxSessions (default 10) bounds "
+                + "an earlier upload of the FTP session kept join at once; once they all write, the FTP session's own "
+                + "channel steps aside). sshd's MaxSessions (default 10) bounds "
                 + "the channels of one SSH session; a refused channel only stops the growth. `1` = one channel, as SFTP clients do"
         case .earlyDataChannel:
             return "`yes` or `no`, rewrite mode with `Sessions 1`: open a data connection's channel as soon as the "
