@@ -33,6 +33,27 @@ import TestSupport
         #expect(seen.looks > 0 && seen.missing == 0, "\(seen)\n\(world.bridge.output)")
     }
 
+    /// The target's look and the temporary's exclusive open go out together: a STOR onto a directory or a FIFO is
+    /// refused (550) after both answers, the temporary it created is removed, and the session goes on.
+    @Test func storOntoADirectoryOrFIFOIsRefusedAndLeavesNoTemporary() throws {
+        let world = try SFTPBridgeWorld()
+        try FileManager.default.createDirectory(atPath: world.remote("dir"), withIntermediateDirectories: false)
+        #expect(mkfifo(world.remote("fifo"), 0o644) == 0)
+        let client = try FTPClients.python(host: LoopbackNet.clientSide, port: world.bridge.localPort, body: """
+        import io
+        for name in ('dir', 'fifo'):
+            try:
+                ftp.storbinary('STOR ' + name, io.BytesIO(b'x' * 1000)); print('stored', name)
+            except ftplib.error_perm as e:
+                print('refused', name, str(e)[:3])
+        print(ftp.storbinary('STOR plain.txt', io.BytesIO(b'plain')))
+        """, seconds: 60)
+        #expect(client.status == 0, "\(client.output)\n\(world.bridge.output)")
+        #expect(client.stdout.contains("refused dir 550") && client.stdout.contains("refused fifo 550"), "\(client.output)")
+        #expect(try String(contentsOfFile: world.remote("plain.txt"), encoding: .utf8) == "plain")
+        #expect(try SFTPBridgeWorld.temporaryUploads(in: world.root).isEmpty)
+    }
+
     /// Room for one channel per SSH session only: no raw channel can be started, so the old file is removed first
     /// (the log says why) and every replace still lands byte-exact.
     @Test func withoutRoomForAnotherChannelTheOldFileIsRemovedFirst() throws {
@@ -53,4 +74,109 @@ import TestSupport
         #expect(try SFTPBridgeWorld.temporaryUploads(in: world.root).isEmpty)
         #expect(world.bridge.output.contains("no SFTP channel for an atomic rename"), "\(world.bridge.output)")
     }
+
+    /// A server whose VERSION offers no extensions (OpenSSH's sftp-server behind a filter): the bridge does not send
+    /// posix-rename@openssh.com or a striped fsync it was not offered; it removes the old file first and every
+    /// replace still lands byte-exact, striped or not.
+    @Test func aServerWithoutExtensionsGetsV3RenamesAndStillByteExactFiles() throws {
+        let scripts = try TempDirectory("sftp-subsystem")
+        let wrapper = try scripts.write("sftp-filter.py", Self.filteringSubsystem(stripExtensions: true, failFsync: false), mode: 0o755)
+        let world = try SFTPBridgeWorld(subsystemCommand: "/usr/bin/python3 \(wrapper)", delayMilliseconds: 25)
+        try TestFiles.random(at: world.local("big.bin"), size: 24 * (1 << 20) + 9, seed: 57)
+        try TestFiles.random(at: world.local("small.bin"), size: 40_000, seed: 58)
+        try TestFiles.random(at: world.remote("target.bin"), size: 1000, seed: 59)
+        let up = try FTPClients.curl(["-T", world.local("big.bin"), "\(world.url)/target.bin",
+                                      "-T", world.local("small.bin"), "\(world.url)/small.bin",
+                                      "-T", world.local("small.bin"), "\(world.url)/small.bin"])
+        #expect(up.status == 0, "\(up.output)\n\(world.bridge.output)")
+        #expect(try TestFiles.sha256(world.remote("target.bin")) == TestFiles.sha256(world.local("big.bin")))
+        #expect(try TestFiles.sha256(world.remote("small.bin")) == TestFiles.sha256(world.local("small.bin")))
+        #expect(try SFTPBridgeWorld.temporaryUploads(in: world.root).isEmpty)
+        #expect(try #require(SFTPStripedUploadTests.streamsUsed(world.bridge.output, name: "target.bin")) > 1, "\(world.bridge.output)")
+    }
+
+    /// The striped upload's fsync@openssh.com fails (the filter answers it with SSH_FX_FAILURE, as a disk that
+    /// cannot write back would): the client is told the upload failed, the old file stays as it was and no
+    /// temporary is left.
+    @Test func aFailedFsyncFailsTheUploadAndKeepsTheOldFile() throws {
+        let scripts = try TempDirectory("sftp-subsystem")
+        let wrapper = try scripts.write("sftp-filter.py", Self.filteringSubsystem(stripExtensions: false, failFsync: true), mode: 0o755)
+        let world = try SFTPBridgeWorld(subsystemCommand: "/usr/bin/python3 \(wrapper)", delayMilliseconds: 25)
+        try TestFiles.random(at: world.local("big.bin"), size: 24 * (1 << 20) + 9, seed: 60)
+        try TestFiles.random(at: world.remote("target.bin"), size: 1000, seed: 61)
+        let before = try TestFiles.sha256(world.remote("target.bin"))
+        let client = try FTPClients.python(host: LoopbackNet.clientSide, port: world.bridge.localPort, body: """
+        try:
+            with open(\(SFTPStripedUploadTests.pythonString(world.local("big.bin"))), 'rb') as f:
+                print(ftp.storbinary('STOR target.bin', f))
+        except ftplib.all_errors as e:
+            print('stor-reply', str(e)[:3])
+        print(ftp.sendcmd('NOOP'))
+        """, seconds: 120)
+        #expect(client.status == 0, "\(client.output)\n\(world.bridge.output)")
+        #expect(client.stdout.contains("stor-reply 4") || client.stdout.contains("stor-reply 5"), "\(client.output)\n\(world.bridge.output)")
+        #expect(client.stdout.contains("200"), "\(client.output)")
+        #expect(try TestFiles.sha256(world.remote("target.bin")) == before)
+        #expect(try SFTPBridgeWorld.temporaryUploads(in: world.root).isEmpty)
+        #expect(world.bridge.output.contains("failed: fsync (the SFTP server could not get the data onto its disk"), "\(world.bridge.output)")
+    }
+
+    /// OpenSSH's sftp-server behind a filter: with `stripExtensions` its VERSION lists none; with `failFsync` every
+    /// fsync@openssh.com request is answered SSH_FX_FAILURE without reaching the server.
+    static func filteringSubsystem(stripExtensions: Bool, failFsync: Bool) -> String {
+        """
+        import struct, subprocess, sys, threading
+        STRIP = \(stripExtensions ? "True" : "False")
+        FAIL_FSYNC = \(failFsync ? "True" : "False")
+        child = subprocess.Popen(["/usr/lib/openssh/sftp-server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        out = sys.stdout.buffer
+        lock = threading.Lock()
+
+        def read_exact(stream, n):
+            data = b""
+            while len(data) < n:
+                chunk = stream.read(n - len(data))
+                if not chunk:
+                    return None
+                data += chunk
+            return data
+
+        def packets(stream):
+            while True:
+                header = read_exact(stream, 4)
+                if header is None:
+                    return
+                body = read_exact(stream, struct.unpack(">I", header)[0])
+                if body is None:
+                    return
+                yield header + body
+
+        def send(packet):
+            with lock:
+                out.write(packet)
+                out.flush()
+
+        def answers():
+            for packet in packets(child.stdout):
+                if STRIP and packet[4] == 2:
+                    packet = struct.pack(">I", 5) + packet[4:9]
+                send(packet)
+
+        threading.Thread(target=answers, daemon=True).start()
+        for packet in packets(sys.stdin.buffer):
+            if FAIL_FSYNC and packet[4] == 200:
+                request = packet[5:9]
+                length = struct.unpack(">I", packet[9:13])[0]
+                if packet[13:13 + length] == b"fsync@openssh.com":
+                    message = b"injected fsync failure"
+                    body = bytes([101]) + request + struct.pack(">I", 4) + struct.pack(">I", len(message)) + message + struct.pack(">I", 0)
+                    send(struct.pack(">I", len(body)) + body)
+                    continue
+            child.stdin.write(packet)
+            child.stdin.flush()
+        child.stdin.close()
+        child.wait()
+        """
+    }
 }
+

@@ -100,6 +100,9 @@ final class SFTPUpload: FileUpload {
 
     private static func prepareOne(sftp: SFTPSession, reopen: @escaping () -> SFTPSession?, target: [UInt8], name: String,
                                    mode: UploadMode, leftovers: UploadLeftovers, visibility: UploadVisibility) throws -> SFTPUpload {
+        if case .replace = mode, visibility == .atomic {
+            return try prepareReplace(sftp: sftp, reopen: reopen, target: target, name: name, leftovers: leftovers)
+        }
         let existing = try? sftp.attributes(target)
         if existing?.kind == .directory { throw FileStoreError.isDirectory }
         func upload(_ handle: SFTPHandle, _ placement: Placement, target: [UInt8] = target, name: String = name) -> SFTPUpload {
@@ -116,23 +119,7 @@ final class SFTPUpload: FileUpload {
             }
             return upload(try sftp.openFile(target, flags: .write), .immediate(created: false))
         case .replace:
-            if let existing, existing.kind != .file { throw FileStoreError.notRegularFile }
-            let token = randomHex()
-            let temporary = parent(of: target) + Array((temporaryPrefix + token + ".").utf8)
-                + Array(PathName.bytes(name).prefix(VirtualPath.maximumNameLength - 60))
-            let entry = leftovers.begin(temporary, token: token)
-            let handle: SFTPHandle
-            do {
-                handle = try sftp.openFile(temporary, flags: [.write, .create, .exclusive], mode: 0o644)
-            } catch let failure as SFTPFailure where !failure.isConnectionLost {
-                leftovers.finished(entry)  // refused by the server: nothing was created
-                throw failure
-            } catch {
-                leftovers.orphaned(entry)  // the open may have created it before the connection failed
-                throw error
-            }
-            return upload(handle, .replace(temporary: entry, permissions: existing?.permissions.map { $0 & 0o7777 },
-                                           replacing: existing != nil))
+            preconditionFailure("an atomic STOR is prepared by prepareReplace")
         case .resume(let offset):
             guard let existing, existing.kind == .file else { throw FileStoreError.system(PosixError("REST+STOR", code: ENOENT)) }
             guard offset <= Int64(clamping: existing.size ?? 0) else { throw FileStoreError.offsetBeyondEnd }
@@ -159,6 +146,40 @@ final class SFTPUpload: FileUpload {
             }
             throw FileStoreError.noUniqueName
         }
+    }
+
+    /// STOR with `SFTPUploads atomic`: a fresh temporary name beside the target, created exclusively while the
+    /// target is looked at in the same round trip (`SFTPSession.attributes(_:whileOpening:)`); a target that is a
+    /// directory or not a regular file is refused and the temporary removed again.
+    private static func prepareReplace(sftp: SFTPSession, reopen: @escaping () -> SFTPSession?, target: [UInt8], name: String,
+                                       leftovers: UploadLeftovers) throws -> SFTPUpload {
+        let token = randomHex()
+        let temporary = parent(of: target) + Array((temporaryPrefix + token + ".").utf8)
+            + Array(PathName.bytes(name).prefix(VirtualPath.maximumNameLength - 60))
+        let entry = leftovers.begin(temporary, token: token)
+        let looked: (attributes: Result<SFTPAttributes, SFTPFailure>, handle: SFTPHandle)
+        do {
+            looked = try sftp.attributes(target, whileOpening: temporary, flags: [.write, .create, .exclusive], mode: 0o644)
+        } catch let failure as SFTPFailure where !failure.isConnectionLost {
+            leftovers.finished(entry)  // refused by the server: nothing was created
+            throw failure
+        } catch {
+            leftovers.orphaned(entry)  // the open may have created it before the connection failed
+            throw error
+        }
+        let existing = try? looked.attributes.get()
+        if let existing, existing.kind != .file {
+            looked.handle.close()
+            let upload = SFTPUpload(sftp: sftp, reopen: reopen, leftovers: leftovers, handle: looked.handle, target: target,
+                                    placement: .replace(temporary: entry, permissions: nil, replacing: false),
+                                    announcedName: name, visibility: .atomic)
+            upload.discard()  // removes the temporary (or leaves it to the journal when the connection fails)
+            throw existing.kind == .directory ? FileStoreError.isDirectory : FileStoreError.notRegularFile
+        }
+        return SFTPUpload(sftp: sftp, reopen: reopen, leftovers: leftovers, handle: looked.handle, target: target,
+                          placement: .replace(temporary: entry, permissions: existing?.permissions.map { $0 & 0o7777 },
+                                              replacing: existing != nil),
+                          announcedName: name, visibility: .atomic)
     }
 
     func write(_ buffer: UnsafeRawBufferPointer) throws(FileStoreError) {
@@ -301,10 +322,12 @@ final class SFTPUpload: FileUpload {
         }
     }
 
-    /// A failed write as the engine's error: one that OpenSSH reports only as "failure" is almost always a full
-    /// disk or quota, so it becomes ENOSPC (552).
+    /// A failed write or fsync as the engine's error: one that OpenSSH reports only as "failure" is almost always a
+    /// full disk or quota, so it becomes ENOSPC (552).
     static func writeError(_ error: Error) -> FileStoreError {
         switch error {
+        case let failure as SFTPFailure where failure.isGenericFailure && failure.function.contains("fsync"):
+            return .system(PosixError("fsync (the SFTP server could not get the data onto its disk: usually a full disk or quota)", code: ENOSPC))
         case let failure as SFTPFailure where failure.isGenericFailure:
             return .system(PosixError("write (the SFTP server reported a failure: usually a full disk or quota)", code: ENOSPC))
         case let failure as SFTPFailure:

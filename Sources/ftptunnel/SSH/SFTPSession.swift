@@ -217,6 +217,83 @@ final class SFTPSession {
         try open(path, flags: 0, mode: 0, type: LIBSSH2_SFTP_OPENDIR, function: "libssh2_sftp_open_ex (directory)")
     }
 
+    /// `attributes(statPath)` and `openFile(openPath, …)` in one round trip instead of two: libssh2 keeps one
+    /// state per kind of SFTP call (STAT and OPEN each, `sftp.c`), so the OPEN goes out while the STAT waits for its
+    /// answer. A send that would block is repeated alone until it is out (the one-partial-packet rule, DESIGN §3);
+    /// both calls are driven to their answers before this returns (one left waiting would take a later call's
+    /// place). The stat's failure is returned (a missing file is an answer); the open's is thrown. Past
+    /// `callTimeout` the channel is out of step and the connection taken as lost, as for any call.
+    func attributes(_ statPath: [UInt8], followLinks: Bool = true, whileOpening openPath: [UInt8], flags: SFTPOpenFlags,
+                    mode: Int = 0o644) throws -> (attributes: Result<SFTPAttributes, SFTPFailure>, handle: SFTPHandle) {
+        let statFunction = followLinks ? "libssh2_sftp_stat_ex (stat)" : "libssh2_sftp_stat_ex (lstat)"
+        let openFunction = "libssh2_sftp_open_ex (file)"
+        try refuseIfDesynchronized(openFunction, path: openPath)
+        let deadline = Monotonic.now() + callTimeout
+        let statType = followLinks ? LIBSSH2_SFTP_STAT : LIBSSH2_SFTP_LSTAT
+        var attrs = LIBSSH2_SFTP_ATTRIBUTES()
+        var stat: Result<SFTPAttributes, SFTPFailure>?
+        var opened: Result<SFTPHandle, SFTPFailure>?
+        try withPath(statPath) { statText, statCount in
+            try withPath(openPath) { openText, openCount in
+                while stat == nil || opened == nil {
+                    let since = session.gate.generation
+                    if stat == nil {
+                        do {
+                            let result = try attemptUntilSent(statFunction, path: statPath, until: deadline) {
+                                try LibSSH2.call(session.handle, statFunction) {
+                                    libssh2_sftp_stat_ex(handle, statText, statCount, statType, &attrs)
+                                }
+                            }
+                            if case .done = result { stat = .success(SFTPAttributes(attrs)) }
+                        } catch let failure as SFTPFailure where !failure.isConnectionLost {
+                            stat = .failure(failure)
+                        }
+                    }
+                    if opened == nil {
+                        do {
+                            let result = try attemptUntilSent(openFunction, path: openPath, until: deadline) {
+                                try LibSSH2.callPointer(session.handle, openFunction) {
+                                    libssh2_sftp_open_ex(handle, openText, openCount, UInt(flags.rawValue), mode, LIBSSH2_SFTP_OPENFILE)
+                                }
+                            }
+                            if case .done(let pointer) = result { opened = .success(SFTPHandle(handle: pointer, sftp: self, path: openPath)) }
+                        } catch let failure as SFTPFailure where !failure.isConnectionLost {
+                            opened = .failure(failure)
+                        }
+                    }
+                    guard stat == nil || opened == nil else { break }
+                    if !session.gate.waitForProgress(openFunction, since: since, until: deadline) {
+                        markDesynchronized()
+                        let failure = SFTPFailure(function: stat == nil ? statFunction : openFunction, path: stat == nil ? statPath : openPath,
+                                                  code: LIBSSH2_ERROR_TIMEOUT, status: nil, message: "no answer within \(Int(callTimeout)) s")
+                        try noticingLoss { () throws -> Void in throw failure }
+                    }
+                }
+            }
+        }
+        guard let stat, let opened else { preconditionFailure("both calls answered") }
+        return (stat, try opened.get())
+    }
+
+    /// One try of an SFTP call, repeated alone while it would block with its packet half sent; `.wouldBlock` once
+    /// it only waits for the server's answer (then another call may send).
+    private func attemptUntilSent<T>(_ function: String, path: [UInt8], until deadline: Double,
+                                     _ body: () throws -> SSHResult<T>) throws -> SSHResult<T> {
+        try noticingLoss {
+            try SFTPFailure.wrap(function, path: path, sftp: handle, session: session.handle) {
+                while true {
+                    let since = session.gate.generation
+                    let result = try session.gate.attempt(function, until: deadline, body)
+                    guard case .wouldBlock = result, session.gate.isHeldByCurrentThread else { return result }
+                    guard session.gate.waitForProgress(function, since: since, until: deadline) else {
+                        session.gate.markLost("a packet stayed half sent past its deadline in \(function)")
+                        throw LibSSH2Failure(function: function, code: LIBSSH2_ERROR_TIMEOUT, message: "a request stayed half sent")
+                    }
+                }
+            }
+        }
+    }
+
     private func refuseIfDesynchronized(_ function: String, path: [UInt8]?) throws {
         guard isDesynchronized else { return }
         throw SFTPFailure(function: function, path: path, code: LIBSSH2_ERROR_CHANNEL_CLOSED, status: nil,
