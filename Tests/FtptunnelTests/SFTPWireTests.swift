@@ -36,6 +36,33 @@ import Testing
             == Self.packet(200, Self.be32(12) + Self.string(Array("posix-rename@openssh.com".utf8)) + Self.string(path) + Self.string(target)))
     }
 
+    /// What a raw download frames and reads: READ and FSTAT byte-exact, DATA and ATTRS (every optional field, and
+    /// fields running past the packet) decoded or refused.
+    @Test func downloadRequestsAndRepliesAreFramedAsTheDraftSays() throws {
+        let handle: [UInt8] = [0, 0, 0, 3]
+        #expect(SFTPWire.readRequest(id: 4, handle: handle, offset: 0x2_0000_0001, count: 32768)
+            == Self.packet(5, Self.be32(4) + Self.string(handle) + Self.be32(2) + Self.be32(1) + Self.be32(32768)))
+        #expect(SFTPWire.readRequest(id: 4, handle: handle, offset: 0, count: 1).count == SFTPWire.readRequestSize(handle: handle))
+        #expect(SFTPWire.fstatRequest(id: 6, handle: handle) == Self.packet(8, Self.be32(6) + Self.string(handle)))
+        #expect(SFTPWire.openRequest(id: 1, path: [0x61], flags: SFTPWire.openRead)
+            == Self.packet(3, Self.be32(1) + Self.string([0x61]) + Self.be32(1) + Self.be32(0)))
+        let payload = (0..<40_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        #expect(try Self.decodeAll([Self.packet(103, Self.be32(9) + Self.string(payload))]) == [.data(id: 9, bytes: payload)])
+        // ATTRS with size, uid/gid, permissions, times and one extended pair; then with none.
+        let full = Self.be32(0x8000_000F) + Self.be32(1) + Self.be32(5) + Self.be32(1000) + Self.be32(1000)
+            + Self.be32(0o100644) + Self.be32(111) + Self.be32(222) + Self.be32(1) + Self.string([1]) + Self.string([2])
+        #expect(try Self.decodeAll([Self.packet(105, Self.be32(3) + full)])
+            == [.attributes(id: 3, size: 0x1_0000_0005, modified: 222, permissions: 0o100644)])
+        #expect(try Self.decodeAll([Self.packet(105, Self.be32(3) + Self.be32(0))])
+            == [.attributes(id: 3, size: nil, modified: nil, permissions: nil)])
+        // A size flag without its eight bytes, an extended count with nothing behind it, DATA longer than its packet.
+        #expect(throws: SFTPWireError.self) { try Self.decodeAll([Self.packet(105, Self.be32(3) + Self.be32(1) + Self.be32(0))]) }
+        #expect(throws: SFTPWireError.self) {
+            try Self.decodeAll([Self.packet(105, Self.be32(3) + Self.be32(0x8000_0000) + Self.be32(0xFFFF_FFFF))])
+        }
+        #expect(throws: SFTPWireError.self) { try Self.decodeAll([Self.packet(103, Self.be32(9) + Self.be32(100) + [1, 2, 3])]) }
+    }
+
     /// OpenSSH's VERSION lists its extensions as (name, data) pairs; the names are kept, at most
     /// `SFTPWire.maximumExtensions` of them, and a pair running past the packet's end is refused.
     @Test func versionKeepsTheExtensionNamesWithinBounds() throws {
@@ -88,10 +115,10 @@ import Testing
         #expect(throws: SFTPWireError.self) {
             try Self.decodeAll([Self.packet(101, Self.be32(1) + Self.be32(0) + Self.be32(0x7FFF_FFFF))])
         }
-        // Packets shorter than their fixed fields, and a type a write never gets (DATA).
+        // Packets shorter than their fixed fields, and a type the bridge never asks for (NAME).
         #expect(throws: SFTPWireError.self) { try Self.decodeAll([Self.packet(101, Self.be32(1) + [0, 0])]) }
         #expect(throws: SFTPWireError.self) { try Self.decodeAll([Self.packet(2, [0])]) }
-        #expect(throws: SFTPWireError.self) { try Self.decodeAll([Self.packet(103, Self.be32(1) + Self.string([1]))]) }
+        #expect(throws: SFTPWireError.self) { try Self.decodeAll([Self.packet(104, Self.be32(1) + Self.be32(0))]) }
     }
 
     /// The reader holds at most one incomplete reply plus what was fed since: decoded bytes are dropped.

@@ -119,7 +119,7 @@ final class SFTPFileStore: FileStore {
             guard attributes.kind == .file else {
                 throw attributes.kind == .directory ? FileStoreError.isDirectory : FileStoreError.notRegularFile
             }
-            return SFTPDownload(handle: handle, size: Int64(clamping: attributes.size ?? 0))
+            return SFTPDownload(handle: handle, size: Int64(clamping: attributes.size ?? 0), modified: attributes.modified, spares: link)
         }
     }
 

@@ -21,8 +21,9 @@ final class SFTPRawChannel {
     private var lastID: UInt32 = 0
     private var isShutDown = false
 
-    /// The receive window asked for: replies to writes are 28 bytes each, so this is never the limit.
-    static let receiveWindow = 256 * 1024
+    /// The receive window asked for: above what a raw download keeps in flight (`SFTPRawDownload.window`), so the
+    /// reads in flight are the limit, never the window (replies to writes are 28 bytes each).
+    static let receiveWindow = 24 << 20
     static let packetSize = 32768
 
     init(channel: SSHChannel) { self.channel = channel }
@@ -80,15 +81,28 @@ final class SFTPRawChannel {
     }
 
     private func status(of request: [UInt8], id: UInt32, function: String, path: [UInt8]) throws -> (code: UInt32, message: String) {
+        let reply = try call(request, id: id, function: function, path: path)
+        guard case .status(_, let code, let message) = reply else {
+            isDesynchronized = true
+            throw SFTPFailure(function: function, path: path, code: LIBSSH2_ERROR_SFTP_PROTOCOL, status: nil,
+                              message: "the SFTP server answered \(function) with \(reply)")
+        }
+        return (code, message)
+    }
+
+    /// Sends one request and returns its reply (any type, for request `id`): only on a channel with nothing in
+    /// flight and nothing unread. Blocking, through the gate, bounded by `callTimeout`; a failure (a reply to
+    /// another id included) leaves the channel out of step.
+    func call(_ request: [UInt8], id: UInt32, function: String, path: [UInt8]) throws -> SFTPReply {
         precondition(isInitialized && !isDesynchronized && reader.pending == 0)
         let deadline = Monotonic.now() + callTimeout
         return try exchange(function: function, path: path) {
             try send(request, function: function, until: deadline)
             let reply = try self.reply(function: function, until: deadline)
-            guard case .status(id, let code, let message) = reply else {
-                throw SFTPWireError(description: "the SFTP server answered \(function) with \(reply)")
+            guard reply.id == id else {
+                throw SFTPWireError(description: "the SFTP server answered request \(reply.id.map(String.init) ?? "none") to \(function) (request \(id))")
             }
-            return (code, message)
+            return reply
         }
     }
 

@@ -325,6 +325,8 @@ final class SFTPRawStripe: SFTPUploadStripe {
                 self.timed = nil
             }
             return request.count
+        case .data, .attributes:
+            throw failure("the SFTP server sent \(reply.id.map { "a reply to request \($0)" } ?? "a reply") that a write never gets", function: "SFTP reply")
         }
     }
 

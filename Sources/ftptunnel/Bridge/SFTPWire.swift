@@ -1,6 +1,7 @@
 /// The few SFTP v3 messages (draft-ietf-secsh-filexfer-02) a striped upload frames itself on a raw channel:
 /// INIT → VERSION (with the server's extensions), OPEN → HANDLE/STATUS, WRITE → STATUS, CLOSE → STATUS, and
-/// OpenSSH's `fsync@openssh.com` and `posix-rename@openssh.com` EXTENDED requests → STATUS. Requests are encoded
+/// OpenSSH's `fsync@openssh.com` and `posix-rename@openssh.com` EXTENDED requests → STATUS; and what a raw download
+/// frames: READ → DATA/STATUS, FSTAT → ATTRS/STATUS. Requests are encoded
 /// here; replies are decoded by `SFTPReplyReader`. Every number is big-endian; every packet starts with its uint32
 /// length.
 enum SFTPWire {
@@ -8,9 +9,13 @@ enum SFTPWire {
     static let versionType: UInt8 = 2
     static let openType: UInt8 = 3
     static let closeType: UInt8 = 4
+    static let readType: UInt8 = 5
     static let writeType: UInt8 = 6
+    static let fstatType: UInt8 = 8
     static let statusType: UInt8 = 101
     static let handleType: UInt8 = 102
+    static let dataType: UInt8 = 103
+    static let attrsType: UInt8 = 105
     static let extendedType: UInt8 = 200
 
     /// fsync(2) of an open handle (OpenSSH's sftp-server since 6.5).
@@ -22,6 +27,10 @@ enum SFTPWire {
 
     /// SSH_FXF_WRITE: the only open flag a stripe uses (the file exists; the upload's own channel created it).
     static let openWrite: UInt32 = 0x02
+    /// SSH_FXF_READ: a raw download's open.
+    static let openRead: UInt32 = 0x01
+    /// SSH_FX_EOF.
+    static let statusEOF: UInt32 = 1
     /// SSH_FX_OK.
     static let statusOK: UInt32 = 0
     /// The longest reply accepted (OpenSSH's own limit for a message); a longer one fails the stripe.
@@ -37,13 +46,34 @@ enum SFTPWire {
         return packet.finished()
     }
 
-    /// OPEN with WRITE only and no attributes.
-    static func openRequest(id: UInt32, path: [UInt8]) -> [UInt8] {
+    /// OPEN with `flags` (WRITE, or READ) and no attributes.
+    static func openRequest(id: UInt32, path: [UInt8], flags: UInt32 = openWrite) -> [UInt8] {
         var packet = Packet(type: openType)
         packet.uint32(id)
         packet.string(path)
-        packet.uint32(openWrite)
+        packet.uint32(flags)
         packet.uint32(0)
+        return packet.finished()
+    }
+
+    /// READ of `count` bytes at `offset`.
+    static func readRequest(id: UInt32, handle: [UInt8], offset: Int64, count: UInt32) -> [UInt8] {
+        var packet = Packet(type: readType)
+        packet.uint32(id)
+        packet.string(handle)
+        packet.uint32(UInt32(truncatingIfNeeded: UInt64(bitPattern: offset) >> 32))
+        packet.uint32(UInt32(truncatingIfNeeded: UInt64(bitPattern: offset)))
+        packet.uint32(count)
+        return packet.finished()
+    }
+
+    /// Bytes of a READ request (a CLOSE of the same handle is shorter).
+    static func readRequestSize(handle: [UInt8]) -> Int { 4 + 1 + 4 + 4 + handle.count + 8 + 4 }
+
+    static func fstatRequest(id: UInt32, handle: [UInt8]) -> [UInt8] {
+        var packet = Packet(type: fstatType)
+        packet.uint32(id)
+        packet.string(handle)
         return packet.finished()
     }
 
@@ -124,6 +154,20 @@ enum SFTPReply: Equatable {
     case version(UInt32, extensions: [String])
     case handle(id: UInt32, handle: [UInt8])
     case status(id: UInt32, code: UInt32, message: String)
+    /// A READ's bytes.
+    case data(id: UInt32, bytes: [UInt8])
+    /// An FSTAT's answer: the attributes a download compares (each absent when the server left it out).
+    case attributes(id: UInt32, size: UInt64?, modified: UInt32?, permissions: UInt32?)
+}
+
+extension SFTPReply {
+    /// The request it answers (VERSION answers none).
+    var id: UInt32? {
+        switch self {
+        case .version: return nil
+        case .handle(let id, _), .status(let id, _, _), .data(let id, _), .attributes(let id, _, _, _): return id
+        }
+    }
 }
 
 /// A reply the stripe cannot accept: the server is out of step or hostile; the stripe fails.
@@ -182,8 +226,14 @@ struct SFTPReplyReader {
             // The message and language tag are optional in v3 (some servers leave them out).
             let message = fields.atEnd ? "" : String(decoding: try fields.string(maximum: SFTPWire.maximumReply), as: UTF8.self)
             return .status(id: id, code: code, message: message)
+        case SFTPWire.dataType:
+            let id = try fields.uint32()
+            return .data(id: id, bytes: try fields.string(maximum: SFTPWire.maximumReply))
+        case SFTPWire.attrsType:
+            let id = try fields.uint32()
+            return try fields.attributes(id: id)
         default:
-            throw SFTPWireError(description: "the SFTP server sent a reply of type \(type), which a write never gets")
+            throw SFTPWireError(description: "the SFTP server sent a reply of type \(type), which the bridge never asks for")
         }
     }
 
@@ -202,6 +252,25 @@ struct SFTPReplyReader {
             guard end - at >= 4 else { throw SFTPWireError(description: "the SFTP server sent a reply shorter than its fields") }
             defer { at += 4 }
             return UInt32(buffer[at]) << 24 | UInt32(buffer[at + 1]) << 16 | UInt32(buffer[at + 2]) << 8 | UInt32(buffer[at + 3])
+        }
+
+        mutating func uint64() throws -> UInt64 {
+            UInt64(try uint32()) << 32 | UInt64(try uint32())
+        }
+
+        /// ATTRS (draft-02 §5): flags, then each field its flag announces, in order.
+        mutating func attributes(id: UInt32) throws -> SFTPReply {
+            let flags = try uint32()
+            let size = flags & 0x1 != 0 ? try uint64() : nil
+            if flags & 0x2 != 0 { _ = try uint32(); _ = try uint32() }
+            let permissions = flags & 0x4 != 0 ? try uint32() : nil
+            var modified: UInt32?
+            if flags & 0x8 != 0 { _ = try uint32(); modified = try uint32() }
+            if flags & 0x8000_0000 != 0 {
+                let count = try uint32()
+                for _ in 0..<count { _ = try string(maximum: SFTPWire.maximumReply); _ = try string(maximum: SFTPWire.maximumReply) }
+            }
+            return .attributes(id: id, size: size, modified: modified, permissions: permissions)
         }
 
         mutating func string(maximum: Int) throws -> [UInt8] {

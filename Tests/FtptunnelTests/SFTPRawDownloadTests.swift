@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Mode sftp's large downloads over a raw SFTP channel with 16 MiB of reads in flight (`SFTPRawDownload`), through
+/// the delay proxy (25 ms each way) to a real sshd: byte-exact whole and from a REST offset, and never reported
+/// complete when the file is cut on the server while it is sent, the client aborts, or the SSH session dies.
+@Suite(.serialized) struct SFTPRawDownloadTests {
+    static let mebibyte = 1 << 20
+
+    /// A download large enough to start a raw channel, then one from a REST offset on the channel kept from it.
+    @Test func largeDownloadsGoOverARawChannelWholeAndFromAnOffset() throws {
+        let world = try SFTPBridgeWorld(delayMilliseconds: 25)
+        try TestFiles.random(at: world.remote("big.bin"), size: 80 * Self.mebibyte + 4321, seed: 71)
+        let client = try FTPClients.python(host: LoopbackNet.clientSide, port: world.bridge.localPort, body: """
+        with open(sys.argv[1], 'wb') as f:
+            print(ftp.retrbinary('RETR big.bin', f.write, blocksize=262144))
+        with open(sys.argv[2], 'wb') as f:
+            print(ftp.retrbinary('RETR big.bin', f.write, blocksize=262144, rest=12345))
+        """, args: [world.local("whole.bin"), world.local("tail.bin")], seconds: 180)
+        #expect(client.status == 0, "\(client.output)\n\(world.bridge.output)")
+        #expect(try TestFiles.sha256(world.local("whole.bin")) == TestFiles.sha256(world.remote("big.bin")))
+        let whole = try Data(contentsOf: URL(fileURLWithPath: world.remote("big.bin")))
+        let tail = try Data(contentsOf: URL(fileURLWithPath: world.local("tail.bin")))
+        #expect(tail == whole.dropFirst(12345))
+        let rawLines = world.bridge.output.components(separatedBy: "over a raw SFTP channel").count - 1
+        #expect(rawLines == 2, "\(world.bridge.output)")
+    }
+
+    /// The file is cut to 10 MiB on the server while the client holds its reads: the download ends with 426 and
+    /// fewer bytes than the file had, never 226.
+    @Test func aFileCutWhileItIsSentIsNeverReportedComplete() throws {
+        let world = try SFTPBridgeWorld(delayMilliseconds: 25)
+        try TestFiles.random(at: world.remote("cut.bin"), size: 96 * Self.mebibyte, seed: 72)
+        let client = try SFTPBridgeReconnectTests.ftplibClient(world, """
+        ftp.voidcmd("TYPE I")
+        got = [0]
+        def sink(chunk):
+            got[0] += len(chunk)
+            if got[0] >= 4 << 20 and not hasattr(sink, "told"):
+                sink.told = True
+                print("holding", flush=True)
+                sys.stdin.readline()
+        try:
+            print("reply", ftp.retrbinary("RETR cut.bin", sink, blocksize=65536)[:3], got[0], flush=True)
+        except ftplib.all_errors as e:
+            print("reply", str(e)[:3], got[0], flush=True)
+        print(ftp.sendcmd("NOOP"), flush=True)
+        """)
+        try client.waitForOutput(containing: "holding")
+        #expect(truncate(world.remote("cut.bin"), off_t(10 * Self.mebibyte)) == 0)
+        client.send("go\n")
+        #expect(try client.waitForExit(seconds: 120) == 0, "\(client.output)\n\(world.bridge.output)")
+        #expect(client.output.contains("reply 426"), "\(client.output)\n\(world.bridge.output)")
+        #expect(!client.output.contains("reply 226"), "\(client.output)")
+        #expect(client.output.contains("200"), "\(client.output)")
+        #expect(world.bridge.output.contains("file ended early"), "\(world.bridge.output)")
+    }
+
+    /// ABOR in the middle of a raw download: the channel with reads in flight is shut down, and the next download
+    /// of the session is byte-exact.
+    @Test func anAbortedDownloadLeavesTheSessionWorking() throws {
+        let world = try SFTPBridgeWorld(delayMilliseconds: 25)
+        try TestFiles.random(at: world.remote("big.bin"), size: 80 * Self.mebibyte, seed: 73)
+        let client = try SFTPBridgeReconnectTests.ftplibClient(world, """
+        ftp.voidcmd("TYPE I")
+        conn = ftp.transfercmd("RETR big.bin")
+        got = 0
+        while got < 8 << 20:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            got += len(chunk)
+        ftp.sock.send(b"ABOR\\r\\n")
+        replies = [ftp.getmultiline(), ftp.getmultiline()]
+        conn.close()
+        print("abort replies", replies, flush=True)
+        with open(sys.argv[2], "wb") as f:
+            print(ftp.retrbinary("RETR big.bin", f.write, blocksize=262144), flush=True)
+        """, [world.local("again.bin")])
+        #expect(try client.waitForExit(seconds: 180) == 0, "\(client.output)\n\(world.bridge.output)")
+        #expect(client.output.contains("abort replies ['426"), "\(client.output)\n\(world.bridge.output)")
+        #expect(client.output.contains("226"), "\(client.output)\n\(world.bridge.output)")
+        #expect(try TestFiles.sha256(world.local("again.bin")) == TestFiles.sha256(world.remote("big.bin")))
+    }
+
+    /// The SSH session dies while a raw download's client holds its reads: 426, and REST resumes it byte-exact on
+    /// the replacement session.
+    @Test func aDownloadCutByALostSessionResumesByteExact() throws {
+        let world = try SFTPBridgeWorld(delayMilliseconds: 25)
+        try TestFiles.random(at: world.remote("big.bin"), size: 80 * Self.mebibyte + 7, seed: 74)
+        let client = try SFTPBridgeReconnectTests.ftplibClient(world, """
+        ftp.voidcmd("TYPE I")
+        out = open(sys.argv[2], "wb")
+        got = [0]
+        def sink(chunk):
+            out.write(chunk); got[0] += len(chunk)
+            if got[0] >= 6 << 20 and not hasattr(sink, "told"):
+                sink.told = True
+                print("holding", flush=True)
+                sys.stdin.readline()
+        try:
+            ftp.retrbinary("RETR big.bin", sink, blocksize=65536)
+            print("finished-without-drop", flush=True)
+        except ftplib.all_errors as e:
+            print("interrupted", str(e)[:3], flush=True)
+        out.flush()
+        ftp.retrbinary("RETR big.bin", out.write, rest=out.tell())
+        out.close()
+        print("resumed", flush=True)
+        """, [world.local("big.bin")])
+        try client.waitForOutput(containing: "holding")
+        #expect(world.sshd.killSessions() >= 1)
+        client.send("go\n")
+        #expect(try client.waitForExit(seconds: 180) == 0, "\(client.output)\n\(world.bridge.output)")
+        #expect(client.output.contains("interrupted 426"), "\(client.output)\n\(world.bridge.output)")
+        #expect(try TestFiles.sha256(world.local("big.bin")) == TestFiles.sha256(world.remote("big.bin")))
+    }
+}
