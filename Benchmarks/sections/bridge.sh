@@ -73,6 +73,6 @@ report_bridge() {
   echo "| ftptunnel rewrite → pasvd | $(cell br.rw.dl) | $(cell br.rw.ul) | $(cell rttbr.rw.dl 1) | $(cell rttbr.rw.ul 1) | $(ratio br.rw.dl br.sftp.dl) / $(ratio rttbr.rw.dl rttbr.sftp.dl) | $(ratio br.rw.ul br.sftp.ul) / $(ratio rttbr.rw.ul rttbr.sftp.ul) |"
   echo
   notes br.sftp.dl br.sftp.ul rttbr.sftp.dl rttbr.sftp.ul br.ft.dl br.ft.ul rttbr.ft.dl rttbr.ft.ul br.rw.dl br.rw.ul rttbr.rw.dl rttbr.rw.ul
-  echo "Bridge client CPU-s/GiB down: loopback $(cell br.ft.dl.cpu 2), RTT $(cell rttbr.ft.dl.cpu 2). Uploads are bounded by sshd's 2 MiB SFTP channel window per round trip, for both clients."
+  echo "Bridge client CPU-s/GiB down: loopback $(cell br.ft.dl.cpu 2), RTT $(cell rttbr.ft.dl.cpu 2). Uploads through one channel are bounded by sshd's 2 MiB SFTP channel window per round trip (sftp; the bridge stripes). The bridge's downloads of 64 MiB and more go over a raw SFTP channel with 16 MiB of reads in flight (sftp: 2 MiB)."
   echo
 }
