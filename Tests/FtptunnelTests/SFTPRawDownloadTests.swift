@@ -116,4 +116,88 @@ import TestSupport
         #expect(client.output.contains("interrupted 426"), "\(client.output)\n\(world.bridge.output)")
         #expect(try TestFiles.sha256(world.local("big.bin")) == TestFiles.sha256(world.remote("big.bin")))
     }
+
+    /// The file is replaced between the RETR's open and the raw channel's (simulated: the SFTP server behind a filter
+    /// opens another, larger file for every OPEN of it after the first, as the raw download's is): the
+    /// FSTAT check sees another size, nothing goes out over the raw channel, and the client gets the RETR's file
+    /// byte-exact through the FTP session's own channel (without the check it would get the other file's first bytes).
+    @Test func aFileReplacedBetweenTheTwoOpensIsReadThroughTheOwnChannel() throws {
+        let scripts = try TempDirectory("sftp-subsystem")
+        let root = try TempDirectory("sftp-root")
+        let original = root.file("big.bin")
+        let other = root.file("other.bin")
+        try TestFiles.random(at: original, size: 80 * Self.mebibyte, seed: 75)
+        try TestFiles.random(at: other, size: 96 * Self.mebibyte, seed: 76)
+        let wrapper = try scripts.write("sftp-swap.py", Self.openSwappingSubsystem(from: "big.bin", to: "other.bin",
+                                                                                  marker: scripts.file("first-open")), mode: 0o755)
+        let world = try SFTPBridgeWorld(root: root.path, subsystemCommand: "/usr/bin/python3 \(wrapper)", delayMilliseconds: 25)
+        let client = try FTPClients.python(host: LoopbackNet.clientSide, port: world.bridge.localPort, body: """
+        with open(sys.argv[1], 'wb') as f:
+            print(ftp.retrbinary('RETR big.bin', f.write, blocksize=262144))
+        """, args: [world.local("got.bin")], seconds: 180)
+        #expect(client.status == 0, "\(client.output)\n\(world.bridge.output)")
+        #expect(try TestFiles.sha256(world.local("got.bin")) == TestFiles.sha256(original))
+        #expect(world.bridge.output.contains("reads through the FTP session's own channel: the file changed between its two opens"),
+                "\(world.bridge.output)")
+    }
+
+    /// OpenSSH's sftp-server behind a filter that lets the first OPEN of a path ending in `/from` through (on any
+    /// channel: `marker` is created by it) and opens the same directory's `to` for every later one (every other
+    /// request and every answer passes unchanged).
+    static func openSwappingSubsystem(from: String, to: String, marker: String) -> String {
+        """
+        import os, struct, subprocess, sys, threading
+        MARKER = \(String(reflecting: marker))
+        FROM = b"/" + \(String(reflecting: from)).encode()
+        TO = b"/" + \(String(reflecting: to)).encode()
+        child = subprocess.Popen(["/usr/lib/openssh/sftp-server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+        def read_exact(stream, n):
+            data = b""
+            while len(data) < n:
+                chunk = stream.read(n - len(data))
+                if not chunk:
+                    return None
+                data += chunk
+            return data
+
+        def packets(stream):
+            while True:
+                header = read_exact(stream, 4)
+                if header is None:
+                    return
+                body = read_exact(stream, struct.unpack(">I", header)[0])
+                if body is None:
+                    return
+                yield header + body
+
+        def answers():
+            out = sys.stdout.buffer
+            for packet in packets(child.stdout):
+                out.write(packet)
+                out.flush()
+
+        threading.Thread(target=answers, daemon=True).start()
+        def first_open():
+            try:
+                os.close(os.open(MARKER, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                return True
+            except FileExistsError:
+                return False
+
+        for packet in packets(sys.stdin.buffer):
+            if packet[4] == 3:
+                length = struct.unpack(">I", packet[9:13])[0]
+                path = packet[13:13 + length]
+                if path.endswith(FROM) and not first_open():
+                    swapped = path[:-len(FROM)] + TO
+                    body = bytes([3]) + packet[5:9] + struct.pack(">I", len(swapped)) + swapped + packet[13 + length:]
+                    packet = struct.pack(">I", len(body)) + body
+            child.stdin.write(packet)
+            child.stdin.flush()
+        child.stdin.close()
+        child.wait()
+        """
+    }
 }
+

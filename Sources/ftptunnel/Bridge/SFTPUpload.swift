@@ -4,7 +4,8 @@ import Posix
 import FTPCore
 
 /// An upload over SFTP. STOR writes a temporary file in the target directory and renames it into place on
-/// commit (remove-then-rename: SFTP v3 rename refuses an existing target), or with `SFTPUploads immediate` writes
+/// commit (an existing target replaced in one step by posix-rename@openssh.com, `renameReplacing`; remove-then-rename
+/// where the server lacks it, as SFTP v3's rename refuses an existing target), or with `SFTPUploads immediate` writes
 /// the target itself in place from offset 0 (created if missing, never truncated before the end); REST+STOR writes in place from the
 /// offset (no truncation until commit, which cuts the file at the end of the upload); APPE writes at the size
 /// the file had (libssh2's APPEND flag writes at offset 0 on OpenSSH); STOU creates a fresh name exclusively.
