@@ -124,59 +124,25 @@ import TestSupport
     /// OpenSSH's sftp-server behind a filter: with `stripExtensions` its VERSION lists none; with `failFsync` every
     /// fsync@openssh.com request is answered SSH_FX_FAILURE without reaching the server.
     static func filteringSubsystem(stripExtensions: Bool, failFsync: Bool) -> String {
-        """
-        import struct, subprocess, sys, threading
+        SFTPServerFilter.script("""
         STRIP = \(stripExtensions ? "True" : "False")
         FAIL_FSYNC = \(failFsync ? "True" : "False")
-        child = subprocess.Popen(["/usr/lib/openssh/sftp-server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        out = sys.stdout.buffer
-        lock = threading.Lock()
 
-        def read_exact(stream, n):
-            data = b""
-            while len(data) < n:
-                chunk = stream.read(n - len(data))
-                if not chunk:
-                    return None
-                data += chunk
-            return data
+        def on_answer(packet):
+            if STRIP and packet[4] == 2:
+                return struct.pack(">I", 5) + packet[4:9]
+            return packet
 
-        def packets(stream):
-            while True:
-                header = read_exact(stream, 4)
-                if header is None:
-                    return
-                body = read_exact(stream, struct.unpack(">I", header)[0])
-                if body is None:
-                    return
-                yield header + body
-
-        def send(packet):
-            with lock:
-                out.write(packet)
-                out.flush()
-
-        def answers():
-            for packet in packets(child.stdout):
-                if STRIP and packet[4] == 2:
-                    packet = struct.pack(">I", 5) + packet[4:9]
-                send(packet)
-
-        threading.Thread(target=answers, daemon=True).start()
-        for packet in packets(sys.stdin.buffer):
+        def on_request(packet):
             if FAIL_FSYNC and packet[4] == 200:
-                request = packet[5:9]
                 length = struct.unpack(">I", packet[9:13])[0]
                 if packet[13:13 + length] == b"fsync@openssh.com":
                     message = b"injected fsync failure"
-                    body = bytes([101]) + request + struct.pack(">I", 4) + struct.pack(">I", len(message)) + message + struct.pack(">I", 0)
-                    send(struct.pack(">I", len(body)) + body)
-                    continue
-            child.stdin.write(packet)
-            child.stdin.flush()
-        child.stdin.close()
-        child.wait()
-        """
+                    body = bytes([101]) + packet[5:9] + struct.pack(">I", 4) + struct.pack(">I", len(message)) + message + struct.pack(">I", 0)
+                    answer(struct.pack(">I", len(body)) + body)
+                    return None
+            return packet
+        """)
     }
 }
 

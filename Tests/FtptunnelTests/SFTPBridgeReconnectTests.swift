@@ -264,46 +264,11 @@ import TestSupport
     /// in `record`. For `victim.bin` the REMOVE is executed, its answer held back, and `record.held` created (the
     /// test then kills the session, so the answer never reaches the client).
     static func removeRecordingSubsystem(record: String) -> String {
-        """
-        import os, struct, subprocess, sys, threading
+        SFTPServerFilter.script("""
         RECORD = \(String(reflecting: record))
-        child = subprocess.Popen(["/usr/lib/openssh/sftp-server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         held = set()
-        lock = threading.Lock()
 
-        def read_exact(stream, n):
-            data = b""
-            while len(data) < n:
-                chunk = stream.read(n - len(data))
-                if not chunk:
-                    return None
-                data += chunk
-            return data
-
-        def packets(stream):
-            while True:
-                header = read_exact(stream, 4)
-                if header is None:
-                    return
-                body = read_exact(stream, struct.unpack(">I", header)[0])
-                if body is None:
-                    return
-                yield header + body
-
-        def answers():
-            out = sys.stdout.buffer
-            for packet in packets(child.stdout):
-                kind = packet[4]
-                if kind != 2 and len(packet) >= 9:
-                    with lock:
-                        if struct.unpack(">I", packet[5:9])[0] in held:
-                            open(RECORD + ".held", "w").close()
-                            continue
-                out.write(packet)
-                out.flush()
-
-        threading.Thread(target=answers, daemon=True).start()
-        for packet in packets(sys.stdin.buffer):
+        def on_request(packet):
             if packet[4] == 13:
                 request = struct.unpack(">I", packet[5:9])[0]
                 length = struct.unpack(">I", packet[9:13])[0]
@@ -313,10 +278,15 @@ import TestSupport
                 if name.endswith("victim.bin"):
                     with lock:
                         held.add(request)
-            child.stdin.write(packet)
-            child.stdin.flush()
-        child.stdin.close()
-        child.wait()
-        """
+            return packet
+
+        def on_answer(packet):
+            if packet[4] != 2 and len(packet) >= 9:
+                with lock:
+                    if struct.unpack(">I", packet[5:9])[0] in held:
+                        open(RECORD + ".held", "w").close()
+                        return None
+            return packet
+        """)
     }
 }

@@ -145,39 +145,11 @@ import TestSupport
     /// channel: `marker` is created by it) and opens the same directory's `to` for every later one (every other
     /// request and every answer passes unchanged).
     static func openSwappingSubsystem(from: String, to: String, marker: String) -> String {
-        """
-        import os, struct, subprocess, sys, threading
+        SFTPServerFilter.script("""
         MARKER = \(String(reflecting: marker))
         FROM = b"/" + \(String(reflecting: from)).encode()
         TO = b"/" + \(String(reflecting: to)).encode()
-        child = subprocess.Popen(["/usr/lib/openssh/sftp-server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
-        def read_exact(stream, n):
-            data = b""
-            while len(data) < n:
-                chunk = stream.read(n - len(data))
-                if not chunk:
-                    return None
-                data += chunk
-            return data
-
-        def packets(stream):
-            while True:
-                header = read_exact(stream, 4)
-                if header is None:
-                    return
-                body = read_exact(stream, struct.unpack(">I", header)[0])
-                if body is None:
-                    return
-                yield header + body
-
-        def answers():
-            out = sys.stdout.buffer
-            for packet in packets(child.stdout):
-                out.write(packet)
-                out.flush()
-
-        threading.Thread(target=answers, daemon=True).start()
         def first_open():
             try:
                 os.close(os.open(MARKER, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
@@ -185,19 +157,16 @@ import TestSupport
             except FileExistsError:
                 return False
 
-        for packet in packets(sys.stdin.buffer):
+        def on_request(packet):
             if packet[4] == 3:
                 length = struct.unpack(">I", packet[9:13])[0]
                 path = packet[13:13 + length]
                 if path.endswith(FROM) and not first_open():
                     swapped = path[:-len(FROM)] + TO
                     body = bytes([3]) + packet[5:9] + struct.pack(">I", len(swapped)) + swapped + packet[13 + length:]
-                    packet = struct.pack(">I", len(body)) + body
-            child.stdin.write(packet)
-            child.stdin.flush()
-        child.stdin.close()
-        child.wait()
-        """
+                    return struct.pack(">I", len(body)) + body
+            return packet
+        """)
     }
 }
 
