@@ -23,6 +23,34 @@ import TestSupport
         """
     }
 
+    /// The ftplib body of a download whose client stops reading once `holdingAfter` bytes arrived (prints "halfway",
+    /// then waits for a line on stdin while the test cuts the SSH session), then resumes it with REST: prints
+    /// "interrupted NNN" (or "finished-without-drop"), "resuming at N" and "resumed". argv[2] is the local file.
+    static func heldThenResumed(file: String, holdingAfter bytes: Int) -> String {
+        """
+        ftp.voidcmd("TYPE I")
+        out = open(sys.argv[2], "wb")
+        got = [0]
+        def sink(chunk):
+            out.write(chunk); got[0] += len(chunk)
+            if got[0] >= \(bytes) and not hasattr(sink, "told"):
+                sink.told = True
+                print("halfway", flush=True)
+                sys.stdin.readline()  # the client stops reading while the SSH session is killed
+        try:
+            ftp.retrbinary("RETR \(file)", sink, blocksize=65536)
+            print("finished-without-drop", flush=True)
+        except ftplib.all_errors as e:
+            print("interrupted", str(e)[:3], flush=True)
+        out.flush()
+        print("resuming at", out.tell(), flush=True)
+        ftp.retrbinary("RETR \(file)", out.write, rest=out.tell())
+        out.close()
+        print("resumed", flush=True)
+        ftp.quit()
+        """
+    }
+
     /// A Python ftplib client of `world`'s bridge, logged in, running `body` (argv[2…] are `arguments`).
     static func ftplibClient(_ world: SFTPBridgeWorld, _ body: String, _ arguments: [String] = []) throws -> ManagedProcess {
         try ManagedProcess("/usr/bin/python3", ["-u", "-c", """
@@ -63,28 +91,8 @@ import TestSupport
     @Test func aDownloadCutByTheDropGets426AndResumesWithRest() throws {
         let world = try SFTPBridgeWorld()
         try TestFiles.random(at: world.remote("big.bin"), size: 64 << 20, seed: 26)
-        let client = try Self.ftplibClient(world, """
-        ftp.voidcmd("TYPE I")
-        out = open(sys.argv[2], "wb")
-        got = [0]
-        def sink(chunk):
-            out.write(chunk); got[0] += len(chunk)
-            if got[0] >= 4 << 20 and not hasattr(sink, "told"):
-                sink.told = True
-                print("halfway", flush=True)
-                sys.stdin.readline()  # the client stops reading while the SSH session is killed
-        try:
-            ftp.retrbinary("RETR big.bin", sink, blocksize=65536)
-            print("finished-without-drop", flush=True)
-        except ftplib.all_errors as e:
-            print("interrupted", str(e)[:3], flush=True)
-        out.flush()
-        print("resuming at", out.tell(), flush=True)
-        ftp.retrbinary("RETR big.bin", out.write, rest=out.tell())
-        out.close()
-        print("resumed", flush=True)
-        ftp.quit()
-        """, [world.local("big.bin")])
+        let client = try Self.ftplibClient(world, Self.heldThenResumed(file: "big.bin", holdingAfter: 4 << 20),
+                                           [world.local("big.bin")])
         try client.waitForOutput(containing: "halfway", seconds: 60)
         Self.killSessions(world)
         client.send("go\n")

@@ -89,27 +89,9 @@ import TestSupport
     @Test func aDownloadCutByALostSessionResumesByteExact() throws {
         let world = try SFTPBridgeWorld(delayMilliseconds: 25)
         try TestFiles.random(at: world.remote("big.bin"), size: 80 * Self.mebibyte + 7, seed: 74)
-        let client = try SFTPBridgeReconnectTests.ftplibClient(world, """
-        ftp.voidcmd("TYPE I")
-        out = open(sys.argv[2], "wb")
-        got = [0]
-        def sink(chunk):
-            out.write(chunk); got[0] += len(chunk)
-            if got[0] >= 6 << 20 and not hasattr(sink, "told"):
-                sink.told = True
-                print("holding", flush=True)
-                sys.stdin.readline()
-        try:
-            ftp.retrbinary("RETR big.bin", sink, blocksize=65536)
-            print("finished-without-drop", flush=True)
-        except ftplib.all_errors as e:
-            print("interrupted", str(e)[:3], flush=True)
-        out.flush()
-        ftp.retrbinary("RETR big.bin", out.write, rest=out.tell())
-        out.close()
-        print("resumed", flush=True)
-        """, [world.local("big.bin")])
-        try client.waitForOutput(containing: "holding")
+        let client = try SFTPBridgeReconnectTests.ftplibClient(
+            world, SFTPBridgeReconnectTests.heldThenResumed(file: "big.bin", holdingAfter: 6 << 20), [world.local("big.bin")])
+        try client.waitForOutput(containing: "halfway")
         #expect(world.sshd.killSessions() >= 1)
         client.send("go\n")
         #expect(try client.waitForExit(seconds: 180) == 0, "\(client.output)\n\(world.bridge.output)")

@@ -70,27 +70,8 @@ import TestSupport
             try client.waitForOutput(containing: "idle")
             idle.append(client)
         }
-        let downloader = try SFTPBridgeReconnectTests.ftplibClient(world, """
-        ftp.voidcmd("TYPE I")
-        out = open(sys.argv[2], "wb")
-        got = [0]
-        def sink(chunk):
-            out.write(chunk); got[0] += len(chunk)
-            if got[0] >= 4 << 20 and not hasattr(sink, "told"):
-                sink.told = True
-                print("halfway", flush=True)
-                sys.stdin.readline()
-        try:
-            ftp.retrbinary("RETR big.bin", sink, blocksize=65536)
-            print("finished-without-drop", flush=True)
-        except ftplib.all_errors as e:
-            print("interrupted", str(e)[:3], flush=True)
-        out.flush()
-        ftp.retrbinary("RETR big.bin", out.write, rest=out.tell())
-        out.close()
-        ftp.quit()
-        print("resumed", flush=True)
-        """, [world.local("big.bin")])
+        let downloader = try SFTPBridgeReconnectTests.ftplibClient(
+            world, SFTPBridgeReconnectTests.heldThenResumed(file: "big.bin", holdingAfter: 4 << 20), [world.local("big.bin")])
         try downloader.waitForOutput(containing: "halfway")
         // Four FTP sessions, one SSH session (the bridge's start-up session is gone).
         try Deadline.wait(for: "one SSH session under four FTP sessions", seconds: 10) { world.sshd.sessionProcesses.count == 1 }
