@@ -53,25 +53,14 @@ final class SFTPDownload: FileDownload {
     /// The transfer's end when it went over a raw channel; nil when none was used and nothing was sent.
     private func sendOverRawChannel(from offset: Int64, count: Int64, over data: DataConnection) -> TransferEnd? {
         guard count >= SFTPDownload.rawMinimum, let spares, !handle.sftp.isConnectionLost else { return nil }
-        let session = handle.sftp.session
-        var kept = spares.takeSpare(on: session)
-        if kept == nil, count >= SFTPDownload.rawStartMinimum {
-            do {
-                kept = try SFTPRawChannel.start(on: session)
-            } catch {
-                spares.logger.info("no extra SFTP channel for a download (\(error)); reading through the FTP session's own")
-            }
-        }
-        guard let raw = kept else { return nil }
+        // A broken connection is left to the own channel's read, which reports it.
+        guard let raw = (try? spares.rawChannel(on: handle.sftp.session, starting: count >= SFTPDownload.rawStartMinimum,
+                                                 for: "a download", fallback: "reading through the FTP session's own")) ?? nil
+        else { return nil }
         let download = SFTPRawDownload(raw: raw, path: handle.path)
         let started = Monotonic.now()
         let outcome = download.send(from: offset, count: count, size: UInt64(size), modified: modified, over: data)
-        if download.endedClean {
-            spares.keepSpare(raw)
-        } else {
-            if session.gate.lost != nil { raw.callTimeout = SFTPSession.lostTimeout }
-            raw.shutDown()
-        }
+        spares.giveBack(raw)
         switch outcome {
         case .ended(let end):
             spares.logger.info("download of \(String(decoding: handle.path, as: UTF8.self)) over a raw SFTP channel (\(SFTPRawDownload.window >> 20) MiB of reads in flight): \(end == .completed ? "\(count) bytes" : "\(end)") in \(String(format: "%.2f", Monotonic.now() - started)) s")

@@ -3,8 +3,8 @@ import FTPServerKit
 
 /// A session channel running the `sftp` subsystem on which the bridge frames SFTP itself (`SFTPWire`), for the
 /// extra streams of a striped upload. Kept between uploads with INIT done and no handle open, so the next upload
-/// needs only an OPEN on it; a kept one also carries an upload's final rename (`status(of:)`). One thread uses it;
-/// its libssh2 calls go through the session's `SessionGate`.
+/// needs only an OPEN on it; a kept one also carries a replacing rename (`perform`) and large downloads
+/// (`SFTPRawDownload`). One thread uses it; its libssh2 calls go through the session's `SessionGate`.
 final class SFTPRawChannel {
     let channel: SSHChannel
     var session: SSHSession { channel.session }
@@ -73,21 +73,16 @@ final class SFTPRawChannel {
     /// the gate; all of it is bounded by `callTimeout`. Any STATUS leaves the channel in step (the caller may keep
     /// it); any other failure leaves it `isDesynchronized` (shut it down).
     func perform(_ request: [UInt8], id: UInt32, function: String, path: [UInt8]) throws {
-        let (code, message) = try status(of: request, id: id, function: function, path: path)
-        guard code == SFTPWire.statusOK else {
-            throw SFTPFailure(function: function, path: path, code: LIBSSH2_ERROR_SFTP_PROTOCOL, status: UInt(code),
-                              message: message.isEmpty ? "SFTP status \(code)" : message)
-        }
-    }
-
-    private func status(of request: [UInt8], id: UInt32, function: String, path: [UInt8]) throws -> (code: UInt32, message: String) {
         let reply = try call(request, id: id, function: function, path: path)
         guard case .status(_, let code, let message) = reply else {
             isDesynchronized = true
             throw SFTPFailure(function: function, path: path, code: LIBSSH2_ERROR_SFTP_PROTOCOL, status: nil,
                               message: "the SFTP server answered \(function) with \(reply)")
         }
-        return (code, message)
+        guard code == SFTPWire.statusOK else {
+            throw SFTPFailure(function: function, path: path, code: LIBSSH2_ERROR_SFTP_PROTOCOL, status: UInt(code),
+                              message: message.isEmpty ? "SFTP status \(code)" : message)
+        }
     }
 
     /// Sends one request and returns its reply (any type, for request `id`): only on a channel with nothing in

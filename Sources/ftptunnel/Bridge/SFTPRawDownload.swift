@@ -16,7 +16,8 @@ import FTPServerKit
 ///
 /// Non-blocking on the shared session (the one-partial-packet rule: a write or read that would block with a packet
 /// half sent is repeated alone). A channel that ends with requests in flight (a failure, an ABOR, a client gone) is
-/// out of step and shut down; one that ends clean (CLOSE answered) is kept for the FTP session.
+/// left out of step (`isDesynchronized`: the caller shuts it down); one that ends clean (CLOSE answered) stays in
+/// step and can be kept for the FTP session.
 final class SFTPRawDownload {
     /// Bytes per READ: every SFTP server must answer a 32 KiB read whole (draft-02 allows it to send less; OpenSSH
     /// does only at the end of the file).
@@ -30,8 +31,6 @@ final class SFTPRawDownload {
 
     let raw: SFTPRawChannel
     let path: [UInt8]
-    /// Ended clean: the file closed, nothing in flight (the caller keeps the channel).
-    private(set) var endedClean = false
 
     private var session: SSHSession { raw.session }
     private var handle: [UInt8] = []
@@ -88,13 +87,10 @@ final class SFTPRawDownload {
         }
         if closeID == nil, fstatID == nil, inFlightHead == inFlight.count, sent == filled, repeating == .none, !raw.isDesynchronized {
             // Nothing in flight any more: the CLOSE went with the last READs, or is sent now (the file changed before
-            // any READ went out).
-            if closeSent {
-                endedClean = true
-            } else {
+            // any READ went out; a failed CLOSE leaves the channel out of step).
+            if !closeSent {
                 let id = raw.takeID()
-                endedClean = (try? raw.call(SFTPWire.closeRequest(id: id, handle: handle), id: id, function: "SFTP CLOSE", path: path)) != nil
-                    && !raw.isDesynchronized
+                _ = try? raw.call(SFTPWire.closeRequest(id: id, handle: handle), id: id, function: "SFTP CLOSE", path: path)
             }
         } else {
             raw.isDesynchronized = true

@@ -18,31 +18,17 @@ extension SFTPChannelSpares {
     }
 
     private func renameReplacing(_ source: [UInt8], to target: [UInt8], on session: SSHSession, startingOne: Bool) throws -> Bool {
-        guard !lacksPosixRename else { return false }
-        var kept = takeSpare(on: session)
-        if kept == nil, startingOne {
-            do {
-                kept = try SFTPRawChannel.start(on: session)
-            } catch let failure as SFTPFailure where !failure.isConnectionLost {
-                logger.info("no SFTP channel for an atomic rename (\(failure)); the old file is removed first")
-                return false
-            }
-        }
-        guard let raw = kept else { return false }
+        guard !lacksPosixRename,
+              let raw = try rawChannel(on: session, starting: startingOne, for: "an atomic rename", fallback: "the old file is removed first")
+        else { return false }
+        defer { giveBack(raw) }
         guard raw.extensions.contains(SFTPWire.posixRenameExtension) else {
             lacksPosixRename = true
-            keepSpare(raw)
             return false
         }
-        do {
-            let id = raw.takeID()
-            try raw.perform(SFTPWire.posixRenameRequest(id: id, from: source, to: target), id: id,
-                            function: "SFTP posix-rename@openssh.com", path: target)
-        } catch {
-            if raw.isDesynchronized { raw.shutDown() } else { keepSpare(raw) }
-            throw error
-        }
-        keepSpare(raw)
+        let id = raw.takeID()
+        try raw.perform(SFTPWire.posixRenameRequest(id: id, from: source, to: target), id: id,
+                        function: "SFTP posix-rename@openssh.com", path: target)
         return true
     }
 }

@@ -17,6 +17,31 @@ protocol SFTPChannelSpares: AnyObject {
     var logger: Logger { get }
 }
 
+extension SFTPChannelSpares {
+    /// A raw SFTP channel of `session` for one job: a kept one, or with `starting` a new one (three round trips).
+    /// Nil when none is kept and none is to be started, or when the server refuses another channel (sshd's
+    /// MaxSessions; logged as "no SFTP channel for `purpose` (…); `fallback`"). Throws when the connection broke.
+    func rawChannel(on session: SSHSession, starting: Bool, for purpose: String, fallback: String) throws -> SFTPRawChannel? {
+        if let kept = takeSpare(on: session) { return kept }
+        guard starting else { return nil }
+        do {
+            return try SFTPRawChannel.start(on: session)
+        } catch let failure as SFTPFailure where !failure.isConnectionLost {
+            logger.info("no SFTP channel for \(purpose) (\(failure)); \(fallback)")
+            return nil
+        }
+    }
+
+    /// Keeps a raw channel a job is done with for the next one when it is in step (nothing in flight, nothing
+    /// unread), and shuts it down otherwise (at once when its session is lost).
+    func giveBack(_ raw: SFTPRawChannel) {
+        if !raw.isDesynchronized, raw.reader.pending == 0 { return keepSpare(raw) }
+        raw.isDesynchronized = true
+        if raw.session.gate.lost != nil { raw.callTimeout = SFTPSession.lostTimeout }
+        raw.shutDown()
+    }
+}
+
 /// Writes one upload through several SFTP channels of one SSH session at once (sshd grants each channel its own
 /// 2 MiB window, so one channel uploads at most 2 MiB per round trip). The client's bytes are cut into segments
 /// of `segmentSize`; each segment goes to the stripe with the least unacknowledged bytes that can take one, so
