@@ -39,6 +39,9 @@ final class SFTPRawDownload {
     private var inFlightHead = 0
     private var inFlightBytes = 0
     private var fstatID: UInt32?
+    /// The CLOSE sent after the last READ; `closeID` is cleared by its answer.
+    private var closeID: UInt32?
+    private var closeSent = false
     /// Framed requests not yet taken by libssh2: `outbound[sent..<filled]`; never changes while a write is repeated.
     private let outbound = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 8)
     private var sent = 0
@@ -97,10 +100,6 @@ final class SFTPRawDownload {
         }
         return outcome
     }
-
-    /// The CLOSE sent after the last READ; `closeID` is cleared by its answer.
-    private var closeID: UInt32?
-    private var closeSent = false
 
     private func stream(from offset: Int64, count: Int64, size: UInt64?, modified: Int?, over data: DataConnection) throws -> Outcome {
         var nextOffset = offset
